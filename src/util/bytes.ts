@@ -1,0 +1,21 @@
+/** Small byte helpers shared by every layer. Shared leaf: imports nothing from any layer. */
+
+export function toHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString(
+    "hex",
+  );
+}
+
+export function fromHex(hex: string): Uint8Array {
+  if (!/^(?:[0-9a-f]{2})*$/.test(hex))
+    throw new SyntaxError(`Not a hex string: "${hex}"`);
+  return new Uint8Array(Buffer.from(hex, "hex"));
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}
+
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  return new Uint8Array(Buffer.concat(parts));
+}
