@@ -1,0 +1,218 @@
+/**
+ * A Store that keeps everything in memory: the reference implementation of the Store contracts,
+ * used by tests of the layers above. Bytes are copied in and out, so no caller can alias (and
+ * silently change) what the store holds.
+ */
+
+import { BlindsyncError } from "../../errors.js";
+import { toHex } from "../../util/bytes.js";
+import {
+  BLOB_ID_LENGTH,
+  BLOB_KINDS,
+  type BlobId,
+  type BlobInfo,
+  type BlobKind,
+  type BlobToPut,
+  type KeySlot,
+  type Store,
+} from "../store.js";
+
+export interface MemoryStoreOptions {
+  readonly appendOnly?: boolean;
+}
+
+interface StoredBlob {
+  readonly id: BlobId;
+  readonly kind: BlobKind;
+  readonly bytes: Uint8Array;
+}
+
+export class MemoryStore implements Store {
+  readonly appendOnly: boolean;
+  #config: Uint8Array | undefined;
+  readonly #keySlots = new Map<string, Uint8Array>();
+  /** Keyed by the hex of the id, since Uint8Array keys compare by identity. */
+  readonly #blobs = new Map<string, StoredBlob>();
+  #closed = false;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.appendOnly = options.appendOnly ?? false;
+  }
+
+  readConfig(): Promise<Uint8Array> {
+    return this.#run(() => {
+      if (this.#config === undefined) {
+        throw new BlindsyncError(
+          "no-repository",
+          "No repository in this memory store",
+        );
+      }
+      return this.#config.slice();
+    });
+  }
+
+  listKeySlots(): Promise<KeySlot[]> {
+    return this.#run(() =>
+      [...this.#keySlots.entries()]
+        .sort(([a], [b]) => compareStrings(a, b))
+        .map(([name, bytes]) => ({ name, bytes: bytes.slice() })),
+    );
+  }
+
+  missing(ids: readonly BlobId[]): Promise<BlobId[]> {
+    return this.#run(() => {
+      const seen = new Set<string>();
+      const result: BlobId[] = [];
+      for (const id of ids) {
+        const key = blobKey(id);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        if (!this.#blobs.has(key)) result.push(id.slice());
+      }
+      return result;
+    });
+  }
+
+  get(id: BlobId): Promise<Uint8Array> {
+    return this.#run(() => {
+      const blob = this.#blobs.get(blobKey(id));
+      if (blob === undefined) throw blobNotFoundError(id);
+      return blob.bytes.slice();
+    });
+  }
+
+  async *list(kind?: BlobKind): AsyncIterable<BlobInfo> {
+    // A snapshot of the blobs at the first step, so that deletes while iterating are safe.
+    const blobs = await this.#run(() => [...this.#blobs.values()]);
+    for (const blob of blobs) {
+      if (kind !== undefined && blob.kind !== kind) continue;
+      yield { id: blob.id.slice(), kind: blob.kind, length: blob.bytes.length };
+    }
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    return Promise.resolve();
+  }
+
+  create(config: Uint8Array, firstKeySlot: KeySlot): Promise<void> {
+    return this.#run(() => {
+      if (this.#config !== undefined) {
+        throw new BlindsyncError(
+          "failed",
+          "A repository already exists in this memory store",
+        );
+      }
+      this.#config = config.slice();
+      this.#keySlots.set(firstKeySlot.name, firstKeySlot.bytes.slice());
+    });
+  }
+
+  addKeySlot(slot: KeySlot): Promise<void> {
+    return this.#run(() => {
+      if (this.#keySlots.has(slot.name)) throw keySlotExistsError(slot.name);
+      this.#keySlots.set(slot.name, slot.bytes.slice());
+    });
+  }
+
+  removeKeySlot(name: string): Promise<void> {
+    return this.#run(() => {
+      if (this.appendOnly) throw appendOnlyError("remove a key slot");
+      if (!this.#keySlots.has(name)) throw keySlotNotFoundError(name);
+      if (this.#keySlots.size === 1) throw lastKeySlotError(name);
+      this.#keySlots.delete(name);
+    });
+  }
+
+  put(blobs: readonly BlobToPut[]): Promise<void> {
+    return this.#run(() => {
+      // The whole batch is checked first, so that a batch is all or nothing, as on SQLite.
+      for (const blob of blobs) checkBlobToPut(blob);
+      for (const blob of blobs) {
+        const key = toHex(blob.id);
+        if (this.#blobs.has(key)) continue;
+        this.#blobs.set(key, {
+          id: blob.id.slice(),
+          kind: blob.kind,
+          bytes: blob.bytes.slice(),
+        });
+      }
+    });
+  }
+
+  delete(ids: readonly BlobId[]): Promise<void> {
+    return this.#run(() => {
+      if (this.appendOnly) throw appendOnlyError("delete blobs");
+      const keys = ids.map(blobKey);
+      for (const key of keys) this.#blobs.delete(key);
+    });
+  }
+
+  /** Runs `action` on an open store, turning a synchronous throw into a rejection. */
+  // eslint-disable-next-line @typescript-eslint/require-await -- async only to reject, not throw
+  async #run<T>(action: () => T): Promise<T> {
+    if (this.#closed) throw new TypeError("The store is closed");
+    return action();
+  }
+}
+
+function blobKey(id: BlobId): string {
+  checkId(id);
+  return toHex(id);
+}
+
+// The checks and errors below are shared by every Store that keeps bytes, so that all of them
+// word the same condition the same way.
+
+/** Throws RangeError for an id that is not 32 bytes, as the Store contract demands. */
+export function checkId(id: BlobId): void {
+  if (id.length !== BLOB_ID_LENGTH) {
+    throw new RangeError(
+      `A blob id must be ${BLOB_ID_LENGTH} bytes, not ${id.length}`,
+    );
+  }
+}
+
+export function checkBlobToPut(blob: BlobToPut): void {
+  checkId(blob.id);
+  if (!BLOB_KINDS.includes(blob.kind)) {
+    throw new RangeError(`Unknown blob kind "${blob.kind}"`);
+  }
+}
+
+export function blobNotFoundError(id: BlobId): BlindsyncError {
+  return new BlindsyncError(
+    "not-found",
+    `Blob ${toHex(id)} is not in the repository`,
+  );
+}
+
+export function appendOnlyError(action: string): BlindsyncError {
+  return new BlindsyncError(
+    "append-only",
+    `The repository is append-only: cannot ${action}`,
+    {
+      hint: "Use a connection that is not append-only (a separate key whose forced command lacks --append-only)",
+    },
+  );
+}
+
+export function keySlotExistsError(name: string): BlindsyncError {
+  return new BlindsyncError("failed", `Key slot "${name}" already exists`);
+}
+
+export function keySlotNotFoundError(name: string): BlindsyncError {
+  return new BlindsyncError("not-found", `No key slot named "${name}"`);
+}
+
+export function lastKeySlotError(name: string): BlindsyncError {
+  return new BlindsyncError(
+    "failed",
+    `Cannot remove key slot "${name}": it is the last one, and without it the repository cannot be opened`,
+    { hint: "Add another key first with: blindsync key add" },
+  );
+}
+
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

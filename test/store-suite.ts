@@ -1,0 +1,351 @@
+/**
+ * The one conformance suite every Store runs (memory, SQLite, remote over a pipe and over ssh).
+ * It speaks only the Store interface, so a new store adds ten lines, not a new test file.
+ */
+
+import { randomBytes } from "node:crypto";
+import { afterEach, describe, expect, it } from "vitest";
+import { BlindsyncError } from "../src/errors.js";
+import type {
+  BlobId,
+  BlobInfo,
+  BlobKind,
+  KeySlot,
+  Store,
+} from "../src/store/store.js";
+import { toHex } from "../src/util/bytes.js";
+
+export interface StoreUnderTest {
+  readonly store: Store;
+  cleanup(): Promise<void>;
+}
+
+export type MakeStore = (options: {
+  appendOnly: boolean;
+}) => Promise<StoreUnderTest>;
+
+const config = new Uint8Array([0x62, 0x73, 0x01, 0x00, 0xff]);
+const firstSlot: KeySlot = {
+  name: "0123456789abcdef",
+  bytes: new Uint8Array([1, 2, 3]),
+};
+const secondSlot: KeySlot = {
+  name: "fedcba9876543210",
+  bytes: new Uint8Array([4, 5, 6]),
+};
+
+function newId(): BlobId {
+  return new Uint8Array(randomBytes(32));
+}
+
+function blob(kind: BlobKind = "data", length = 100) {
+  return { id: newId(), kind, bytes: new Uint8Array(randomBytes(length)) };
+}
+
+async function collect(iterable: AsyncIterable<BlobInfo>): Promise<BlobInfo[]> {
+  const result: BlobInfo[] = [];
+  for await (const info of iterable) result.push(info);
+  return result;
+}
+
+function hexes(ids: readonly BlobId[]): string[] {
+  return ids.map(toHex);
+}
+
+async function expectKind(
+  promise: Promise<unknown>,
+  kind: string,
+): Promise<void> {
+  const error: unknown = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  expect(error).toBeInstanceOf(BlindsyncError);
+  expect((error as BlindsyncError).kind).toBe(kind);
+  expect((error as BlindsyncError).message).not.toContain("\n");
+}
+
+export function storeConformanceSuite(
+  name: string,
+  makeStore: MakeStore,
+): void {
+  describe(`${name} conforms to the Store contract`, () => {
+    const cleanups: (() => Promise<void>)[] = [];
+
+    afterEach(async () => {
+      for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    });
+
+    async function open(appendOnly = false): Promise<Store> {
+      const made = await makeStore({ appendOnly });
+      cleanups.push(async () => {
+        await made.store.close();
+        await made.cleanup();
+      });
+      return made.store;
+    }
+
+    async function created(appendOnly = false): Promise<Store> {
+      const store = await open(appendOnly);
+      await store.create(config, firstSlot);
+      return store;
+    }
+
+    describe("repository lifecycle", () => {
+      it("readConfig() returns exactly the config record that create() wrote", async () => {
+        const store = await created();
+        expect(await store.readConfig()).toEqual(config);
+      });
+
+      it("readConfig() on an empty location throws no-repository", async () => {
+        const store = await open();
+        await expectKind(store.readConfig(), "no-repository");
+      });
+
+      it("create() refuses a second repository at the same location and keeps the first", async () => {
+        const store = await created();
+        await expectKind(
+          store.create(new Uint8Array([9]), {
+            name: "other",
+            bytes: new Uint8Array([9]),
+          }),
+          "failed",
+        );
+        expect(await store.readConfig()).toEqual(config);
+        expect(await store.listKeySlots()).toEqual([firstSlot]);
+      });
+
+      it("create() writes the first key slot", async () => {
+        const store = await created();
+        expect(await store.listKeySlots()).toEqual([firstSlot]);
+      });
+
+      it("close() is idempotent", async () => {
+        const store = await created();
+        await store.close();
+        await store.close();
+      });
+
+      it("reports appendOnly as it was opened", async () => {
+        expect((await created(true)).appendOnly).toBe(true);
+        expect((await created(false)).appendOnly).toBe(false);
+      });
+    });
+
+    describe("blobs", () => {
+      it("get() returns exactly the bytes put() stored, of every kind", async () => {
+        const store = await created();
+        const blobs = [
+          blob("data", 1),
+          blob("tree", 4096),
+          blob("snapshot", 0),
+          blob("data"),
+        ];
+        await store.put(blobs);
+        for (const b of blobs) expect(await store.get(b.id)).toEqual(b.bytes);
+      });
+
+      it("put() is idempotent and never overwrites an existing id", async () => {
+        const store = await created();
+        const original = blob();
+        await store.put([original]);
+        await store.put([original]);
+        await store.put([{ ...original, bytes: new Uint8Array([7, 7, 7]) }]);
+        expect(await store.get(original.id)).toEqual(original.bytes);
+        expect(await collect(store.list())).toHaveLength(1);
+      });
+
+      it("put() keeps the first of two blobs with the same id in one batch", async () => {
+        const store = await created();
+        const first = blob();
+        await store.put([first, { ...first, bytes: new Uint8Array([1]) }]);
+        expect(await store.get(first.id)).toEqual(first.bytes);
+      });
+
+      it("put() of an empty batch does nothing", async () => {
+        const store = await created();
+        await store.put([]);
+        expect(await collect(store.list())).toEqual([]);
+      });
+
+      it("put() throws RangeError for a 31-byte id and stores nothing of the batch", async () => {
+        const store = await created();
+        const good = blob();
+        const bad = {
+          id: new Uint8Array(31),
+          kind: "data" as const,
+          bytes: new Uint8Array(1),
+        };
+        await expect(store.put([good, bad])).rejects.toThrow(RangeError);
+        expect(hexes(await store.missing([good.id]))).toEqual(hexes([good.id]));
+      });
+
+      it("put() copes with a 16 MiB blob", async () => {
+        const store = await created();
+        const big = blob("data", 16 * 1024 * 1024);
+        await store.put([big]);
+        const read = await store.get(big.id);
+        expect(read.length).toBe(big.bytes.length);
+        expect(Buffer.from(read).equals(big.bytes)).toBe(true);
+      });
+
+      it("get() of an absent id throws not-found", async () => {
+        const store = await created();
+        await expectKind(store.get(newId()), "not-found");
+      });
+
+      it("changing bytes after put() or get() does not change the stored blob", async () => {
+        const store = await created();
+        const b = blob();
+        const expected = b.bytes.slice();
+        await store.put([b]);
+        b.bytes.fill(0);
+        (await store.get(b.id)).fill(0);
+        expect(await store.get(b.id)).toEqual(expected);
+      });
+
+      it("missing() answers in input order, each id once", async () => {
+        const store = await created();
+        const [a, b, c] = [blob(), blob(), blob()];
+        await store.put([b]);
+        const answer = await store.missing([c.id, a.id, b.id, c.id, a.id]);
+        expect(hexes(answer)).toEqual(hexes([c.id, a.id]));
+      });
+
+      it("missing() of an empty list is empty", async () => {
+        const store = await created();
+        expect(await store.missing([])).toEqual([]);
+      });
+
+      it("missing() answers 1000 ids at once", async () => {
+        const store = await created();
+        const present = Array.from({ length: 500 }, () => blob("data", 10));
+        await store.put(present);
+        const absent = Array.from({ length: 500 }, newId);
+        const asked = present.flatMap((b, i) => [b.id, absent[i]!]);
+        expect(hexes(await store.missing(asked))).toEqual(hexes(absent));
+      });
+
+      it("list() yields every blob with its kind and length, or only those of one kind", async () => {
+        const store = await created();
+        const blobs = [
+          blob("data", 3),
+          blob("data", 5),
+          blob("tree", 7),
+          blob("snapshot", 11),
+        ];
+        await store.put(blobs);
+        const infos = (list: BlobInfo[]) =>
+          list.map((i) => `${toHex(i.id)} ${i.kind} ${i.length}`).sort();
+        const expected = (kind?: BlobKind) =>
+          blobs
+            .filter((b) => kind === undefined || b.kind === kind)
+            .map((b) => `${toHex(b.id)} ${b.kind} ${b.bytes.length}`)
+            .sort();
+        expect(infos(await collect(store.list()))).toEqual(expected());
+        for (const kind of ["data", "tree", "snapshot"] as const) {
+          expect(infos(await collect(store.list(kind)))).toEqual(
+            expected(kind),
+          );
+        }
+      });
+
+      it("list() yields every one of more blobs than a page", async () => {
+        const store = await created();
+        const blobs = Array.from({ length: 2500 }, () => blob("tree", 1));
+        await store.put(blobs);
+        const listed = (await collect(store.list("tree"))).map((i) =>
+          toHex(i.id),
+        );
+        expect(listed.sort()).toEqual(hexes(blobs.map((b) => b.id)).sort());
+      });
+
+      it("delete() removes blobs and ignores absent ids", async () => {
+        const store = await created();
+        const [a, b] = [blob(), blob()];
+        await store.put([a, b]);
+        await store.delete([a.id, newId()]);
+        expect(hexes(await store.missing([a.id, b.id]))).toEqual(hexes([a.id]));
+        await expectKind(store.get(a.id), "not-found");
+        expect(await store.get(b.id)).toEqual(b.bytes);
+      });
+
+      it("a deleted blob can be put again", async () => {
+        const store = await created();
+        const a = blob();
+        await store.put([a]);
+        await store.delete([a.id]);
+        await store.put([a]);
+        expect(await store.get(a.id)).toEqual(a.bytes);
+      });
+    });
+
+    describe("key slots", () => {
+      it("addKeySlot() adds, and listKeySlots() orders by name", async () => {
+        const store = await open();
+        await store.create(config, secondSlot);
+        await store.addKeySlot(firstSlot);
+        expect(await store.listKeySlots()).toEqual([firstSlot, secondSlot]);
+      });
+
+      it("addKeySlot() refuses a name that exists and keeps the old slot", async () => {
+        const store = await created();
+        await expectKind(
+          store.addKeySlot({
+            name: firstSlot.name,
+            bytes: new Uint8Array([0]),
+          }),
+          "failed",
+        );
+        expect(await store.listKeySlots()).toEqual([firstSlot]);
+      });
+
+      it("removeKeySlot() removes a slot", async () => {
+        const store = await created();
+        await store.addKeySlot(secondSlot);
+        await store.removeKeySlot(firstSlot.name);
+        expect(await store.listKeySlots()).toEqual([secondSlot]);
+      });
+
+      it("removeKeySlot() refuses the last slot", async () => {
+        const store = await created();
+        await expectKind(store.removeKeySlot(firstSlot.name), "failed");
+        expect(await store.listKeySlots()).toEqual([firstSlot]);
+      });
+
+      it("removeKeySlot() of an unknown name throws not-found", async () => {
+        const store = await created();
+        await store.addKeySlot(secondSlot);
+        await expectKind(store.removeKeySlot("no-such-slot"), "not-found");
+        expect(await store.listKeySlots()).toEqual([firstSlot, secondSlot]);
+      });
+    });
+
+    describe("append-only", () => {
+      it("delete() throws append-only and deletes nothing", async () => {
+        const store = await created(true);
+        const a = blob();
+        await store.put([a]);
+        await expectKind(store.delete([a.id]), "append-only");
+        expect(await store.get(a.id)).toEqual(a.bytes);
+      });
+
+      it("removeKeySlot() throws append-only and removes nothing", async () => {
+        const store = await created(true);
+        await store.addKeySlot(secondSlot);
+        await expectKind(store.removeKeySlot(firstSlot.name), "append-only");
+        expect(await store.listKeySlots()).toEqual([firstSlot, secondSlot]);
+      });
+
+      it("put() and addKeySlot() still work, and put() still never overwrites", async () => {
+        const store = await created(true);
+        const a = blob();
+        await store.put([a]);
+        await store.put([{ ...a, bytes: new Uint8Array([0]) }]);
+        await store.addKeySlot(secondSlot);
+        expect(await store.get(a.id)).toEqual(a.bytes);
+        expect(await store.listKeySlots()).toEqual([firstSlot, secondSlot]);
+      });
+    });
+  });
+}
