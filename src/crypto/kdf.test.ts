@@ -1,0 +1,106 @@
+import { scrypt } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { isBlindsyncError } from "../errors.js";
+import { toHex } from "../util/bytes.js";
+import {
+  checkScryptParams,
+  deriveFromPassphrase,
+  type ScryptParams,
+} from "./kdf.js";
+
+function nodeScrypt(
+  password: string,
+  salt: string,
+  N: number,
+  r: number,
+  p: number,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    scrypt(
+      password,
+      salt,
+      64,
+      { N, r, p, maxmem: 64 * 1024 * 1024 },
+      (error, key) => {
+        if (error) reject(error);
+        else resolve(key.toString("hex"));
+      },
+    );
+  });
+}
+
+const salt32 = new Uint8Array(32).fill(0x5a);
+const fast: ScryptParams = { logN: 15, r: 1, p: 1, salt: salt32 };
+
+describe("scrypt", () => {
+  // RFC 7914 section 12; these costs are below our bounds, so node's scrypt is called directly.
+  it("node's scrypt matches RFC 7914 with N = 16", async () => {
+    expect(await nodeScrypt("", "", 16, 1, 1)).toBe(
+      "77d6576238657b203b19ca42c18a0497f16b4844e3074ae8dfdffa3fede21442" +
+        "fcd0069ded0948f8326a753a0fc81f17e8d3e0fb2e0d3628cf35e20c38d18906",
+    );
+  });
+
+  it("node's scrypt matches RFC 7914 with N = 1024", async () => {
+    expect(await nodeScrypt("password", "NaCl", 1024, 8, 16)).toBe(
+      "fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b373162" +
+        "2eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d8360cbdfa2cc0640",
+    );
+  });
+
+  it("deriveFromPassphrase() equals scrypt with the same parameters and yields 32 bytes", async () => {
+    const passphrase = new TextEncoder().encode("correct horse");
+    const key = await deriveFromPassphrase(passphrase, fast);
+    expect(key.byteLength).toBe(32);
+    const expected = await new Promise<string>((resolve, reject) => {
+      scrypt(passphrase, salt32, 32, { N: 2 ** 15, r: 1, p: 1 }, (error, k) => {
+        if (error) reject(error);
+        else resolve(k.toString("hex"));
+      });
+    });
+    expect(toHex(key)).toBe(expected);
+  });
+
+  it("deriveFromPassphrase() runs the default cost (r = 8) within its maxmem", async () => {
+    const key = await deriveFromPassphrase(new Uint8Array(0), {
+      ...fast,
+      r: 8,
+    });
+    expect(key.byteLength).toBe(32);
+  });
+
+  it.each([
+    ["logN 10", { ...fast, logN: 10 }],
+    ["logN 30", { ...fast, logN: 30 }],
+    ["a 31-byte salt", { ...fast, salt: new Uint8Array(31) }],
+    ["r 0", { ...fast, r: 0 }],
+    ["r 33", { ...fast, r: 33 }],
+    ["p 17", { ...fast, p: 17 }],
+    ["a fractional logN", { ...fast, logN: 15.5 }],
+  ])(
+    "checkScryptParams() rejects %s as a rollback before running the KDF",
+    async (_, params) => {
+      let caught: unknown;
+      try {
+        checkScryptParams(params);
+      } catch (error) {
+        caught = error;
+      }
+      expect(isBlindsyncError(caught, "rollback")).toBe(true);
+      expect((caught as Error).message).toMatch(
+        /^Key slot has out-of-bounds KDF parameters/,
+      );
+      // A logN-30 KDF would need 128 GiB; the check refuses before any allocation.
+      await expect(
+        deriveFromPassphrase(new Uint8Array(0), params),
+      ).rejects.toThrow(/out-of-bounds/);
+    },
+  );
+
+  it("checkScryptParams() accepts the edges of its bounds", () => {
+    expect(() => {
+      checkScryptParams({ logN: 15, r: 1, p: 1, salt: salt32 });
+      checkScryptParams({ logN: 20, r: 32, p: 16, salt: salt32 });
+    }).not.toThrow();
+  });
+});
