@@ -7,26 +7,36 @@ const encKey = new Uint8Array(32).fill(0x42);
 
 describe("SealingSession", () => {
   it("draws a fresh random 24-byte session id each time", () => {
-    const a = new SealingSession(encKey);
-    const b = new SealingSession(encKey);
+    const a = new SealingSession();
+    const b = new SealingSession();
     expect(a.sessionId.byteLength).toBe(24);
     expect(toHex(a.sessionId)).not.toBe(toHex(b.sessionId));
   });
 
   it("derives its key with HKDF(encKey, salt = sessionId, 'blindsync/v1/session-key')", () => {
-    const session = new SealingSession(encKey);
+    const session = new SealingSession();
     const expected = hkdfSha256(
       encKey,
       session.sessionId,
       "blindsync/v1/session-key",
       32,
     );
-    expect(session.key).toEqual(expected);
+    expect(session.keyFor(encKey)).toEqual(expected);
+    expect(session.keyFor(encKey)).toBe(session.keyFor(encKey));
     expect(sessionKey(encKey, session.sessionId)).toEqual(expected);
   });
 
+  it("re-derives its key when used with another encryption key", () => {
+    const session = new SealingSession();
+    const other = new Uint8Array(32).fill(0x43);
+    expect(session.keyFor(other)).toEqual(sessionKey(other, session.sessionId));
+    expect(session.keyFor(encKey)).toEqual(
+      sessionKey(encKey, session.sessionId),
+    );
+  });
+
   it("counts from zero and never hands out a counter twice", () => {
-    const session = new SealingSession(encKey);
+    const session = new SealingSession();
     expect([
       session.nextCounter(),
       session.nextCounter(),
@@ -35,7 +45,7 @@ describe("SealingSession", () => {
   });
 
   it("becomes exhausted at its seal limit and then refuses to count", () => {
-    const session = new SealingSession(encKey, { sealLimit: 2n });
+    const session = new SealingSession({ sealLimit: 2n });
     session.nextCounter();
     expect(session.exhausted).toBe(false);
     session.nextCounter();
@@ -44,12 +54,12 @@ describe("SealingSession", () => {
   });
 
   it("refuses a seal limit above 2^32 and a session id of the wrong size", () => {
-    expect(
-      () => new SealingSession(encKey, { sealLimit: 2n ** 32n + 1n }),
-    ).toThrow(RangeError);
-    expect(
-      () => new SealingSession(encKey, { sessionId: new Uint8Array(23) }),
-    ).toThrow(RangeError);
+    expect(() => new SealingSession({ sealLimit: 2n ** 32n + 1n })).toThrow(
+      RangeError,
+    );
+    expect(() => new SealingSession({ sessionId: new Uint8Array(23) })).toThrow(
+      RangeError,
+    );
   });
 });
 

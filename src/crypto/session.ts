@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { bytesEqual } from "../util/bytes.js";
 import { hkdfSha256 } from "./hkdf.js";
 
 export const sessionIdLength = 24; // 192 random bits: collisions between sessions are negligible
@@ -35,18 +36,16 @@ export function sessionNonce(counter: bigint): Uint8Array {
  */
 export class SealingSession {
   readonly sessionId: Uint8Array;
-  readonly #key: Uint8Array;
   readonly #limit: bigint;
   #counter = 0n;
+  #cachedEncKey: Uint8Array | undefined;
+  #cachedKey: Uint8Array | undefined;
 
   /**
    * `sessionId` is random unless given (known-answer tests); `sealLimit` may only lower the
    * default, which is safe in any case and lets tests reach exhaustion.
    */
-  constructor(
-    encKey: Uint8Array,
-    options: { sessionId?: Uint8Array; sealLimit?: bigint } = {},
-  ) {
+  constructor(options: { sessionId?: Uint8Array; sealLimit?: bigint } = {}) {
     const sessionId = options.sessionId ?? randomBytes(sessionIdLength);
     if (sessionId.byteLength !== sessionIdLength)
       throw new RangeError(`Session id must be ${sessionIdLength} bytes`);
@@ -56,13 +55,20 @@ export class SealingSession {
         `Seal limit must be between 1 and ${sessionSealLimit}`,
       );
     this.sessionId = new Uint8Array(sessionId);
-    this.#key = sessionKey(encKey, this.sessionId);
     this.#limit = limit;
   }
 
-  /** The cached session key. */
-  get key(): Uint8Array {
-    return this.#key;
+  /** sessionKey(encKey, sessionId), derived once per encryption key and then cached. */
+  keyFor(encKey: Uint8Array): Uint8Array {
+    if (
+      this.#cachedKey === undefined ||
+      this.#cachedEncKey === undefined ||
+      !bytesEqual(this.#cachedEncKey, encKey)
+    ) {
+      this.#cachedEncKey = new Uint8Array(encKey);
+      this.#cachedKey = sessionKey(encKey, this.sessionId);
+    }
+    return this.#cachedKey;
   }
 
   get exhausted(): boolean {
