@@ -1,0 +1,230 @@
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { isBlindsyncError } from "../errors.js";
+import {
+  ERROR_KINDS,
+  PROTOCOL_VERSION,
+  decodeClientMessage,
+  decodeMessage,
+  decodeServerMessage,
+  encodeMessage,
+  type Message,
+} from "./messages.js";
+
+const id = fc.uint8Array({ minLength: 32, maxLength: 32 });
+const kind = fc.constantFrom(
+  "data" as const,
+  "tree" as const,
+  "snapshot" as const,
+);
+const requestId = fc.nat({ max: 0xffffffff });
+const text = fc.string({ maxLength: 40 });
+const slot = fc.record({ name: text, bytes: fc.uint8Array({ maxLength: 64 }) });
+
+const message: fc.Arbitrary<Message> = fc.oneof(
+  fc.record({
+    type: fc.constant("hello" as const),
+    version: fc.nat({ max: 0xffff }),
+    capabilities: fc.array(text, { maxLength: 4 }),
+    path: text,
+    mode: fc.constantFrom("open" as const, "create" as const),
+  }),
+  fc.record({
+    type: fc.constant("server-hello" as const),
+    version: fc.nat({ max: 0xffff }),
+    capabilities: fc.array(text, { maxLength: 4 }),
+    appendOnly: fc.boolean(),
+  }),
+  fc.record({
+    type: fc.constantFrom(
+      "read-config" as const,
+      "list-key-slots" as const,
+      "goodbye" as const,
+      "ok" as const,
+      "list-end" as const,
+    ),
+    requestId,
+  }),
+  fc.record({
+    type: fc.constantFrom(
+      "missing" as const,
+      "delete" as const,
+      "ids" as const,
+    ),
+    requestId,
+    ids: fc.array(id, { maxLength: 5 }),
+  }),
+  fc.record({ type: fc.constant("get" as const), requestId, id }),
+  fc.record({
+    type: fc.constant("list" as const),
+    requestId,
+    kind: fc.option(kind, { nil: undefined }),
+  }),
+  fc.record({
+    type: fc.constant("create" as const),
+    requestId,
+    config: fc.uint8Array({ maxLength: 64 }),
+    slot,
+  }),
+  fc.record({ type: fc.constant("add-key-slot" as const), requestId, slot }),
+  fc.record({
+    type: fc.constant("remove-key-slot" as const),
+    requestId,
+    name: text,
+  }),
+  fc.record({
+    type: fc.constant("put" as const),
+    requestId,
+    blobs: fc.array(
+      fc.record({ id, kind, bytes: fc.uint8Array({ maxLength: 100 }) }),
+      { maxLength: 4 },
+    ),
+  }),
+  fc.record({
+    type: fc.constant("bytes" as const),
+    requestId,
+    bytes: fc.uint8Array({ maxLength: 100 }),
+  }),
+  fc.record({
+    type: fc.constant("key-slots" as const),
+    requestId,
+    slots: fc.array(slot, { maxLength: 4 }),
+  }),
+  fc.record({
+    type: fc.constant("list-items" as const),
+    requestId,
+    items: fc.array(
+      fc.record({ id, kind, length: fc.nat({ max: 0xffffffff }) }),
+      { maxLength: 4 },
+    ),
+  }),
+  fc.record({
+    type: fc.constant("error" as const),
+    requestId,
+    kind: fc.constantFrom(...ERROR_KINDS),
+    message: text,
+    hint: fc.option(text, { nil: undefined }),
+  }),
+);
+
+function expectProtocolError(run: () => unknown): void {
+  let caught: unknown;
+  try {
+    run();
+  } catch (error) {
+    caught = error;
+  }
+  expect(isBlindsyncError(caught, "protocol")).toBe(true);
+}
+
+describe("messages", () => {
+  it("decode(encode(m)) returns m for every message", () => {
+    fc.assert(
+      fc.property(message, (m) => {
+        expect(decodeMessage(encodeMessage(m))).toEqual(m);
+      }),
+    );
+  });
+
+  it("throws only BlindsyncError('protocol') on arbitrary bytes", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+        try {
+          decodeMessage(bytes);
+        } catch (error) {
+          expect(isBlindsyncError(error, "protocol")).toBe(true);
+        }
+      }),
+    );
+  });
+
+  it("rejects every truncation of a valid message", () => {
+    fc.assert(
+      fc.property(message, fc.nat(), (m, cut) => {
+        const bytes = encodeMessage(m);
+        expectProtocolError(() =>
+          decodeMessage(bytes.subarray(0, cut % bytes.length)),
+        );
+      }),
+    );
+  });
+
+  it("rejects trailing bytes after a valid message", () => {
+    fc.assert(
+      fc.property(
+        message,
+        fc.uint8Array({ minLength: 1, maxLength: 8 }),
+        (m, extra) => {
+          expectProtocolError(() =>
+            decodeMessage(new Uint8Array([...encodeMessage(m), ...extra])),
+          );
+        },
+      ),
+    );
+  });
+
+  it("rejects an unknown message type", () => {
+    expectProtocolError(() => decodeMessage(Uint8Array.of(0x42, 0, 0, 0, 1)));
+  });
+
+  it("rejects a hello without the magic bytes", () => {
+    const bytes = encodeMessage({
+      type: "hello",
+      version: PROTOCOL_VERSION,
+      capabilities: [],
+      path: "x",
+      mode: "open",
+    });
+    bytes[1] = 0;
+    expectProtocolError(() => decodeMessage(bytes));
+  });
+
+  it("rejects an error kind that src/errors.ts does not define", () => {
+    const bytes = encodeMessage({
+      type: "error",
+      requestId: 1,
+      kind: "failed",
+      message: "m",
+      hint: undefined,
+    });
+    const tampered = Buffer.from(bytes);
+    tampered.write("faile!", 7);
+    expectProtocolError(() => decodeMessage(tampered));
+  });
+
+  it("rejects a count larger than the payload before building the list", () => {
+    const bytes = new Uint8Array(9);
+    bytes[0] = 0x12; // missing
+    new DataView(bytes.buffer).setUint32(5, 0xffffffff);
+    expectProtocolError(() => decodeMessage(bytes));
+  });
+
+  it("rejects invalid UTF-8 in a string", () => {
+    const bytes = encodeMessage({
+      type: "remove-key-slot",
+      requestId: 1,
+      name: "ab",
+    });
+    bytes[bytes.length - 1] = 0xff;
+    expectProtocolError(() => decodeMessage(bytes));
+  });
+
+  it("keeps client and server messages apart", () => {
+    const ok = encodeMessage({ type: "ok", requestId: 1 });
+    const get = encodeMessage({
+      type: "get",
+      requestId: 1,
+      id: new Uint8Array(32),
+    });
+    expectProtocolError(() => decodeClientMessage(ok));
+    expectProtocolError(() => decodeServerMessage(get));
+    expect(decodeClientMessage(get).type).toBe("get");
+    expect(decodeServerMessage(ok).type).toBe("ok");
+  });
+
+  it("refuses to encode a blob id that is not 32 bytes", () => {
+    expect(() =>
+      encodeMessage({ type: "get", requestId: 1, id: new Uint8Array(31) }),
+    ).toThrow(RangeError);
+  });
+});
