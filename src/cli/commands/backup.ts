@@ -1,0 +1,191 @@
+/** `blindsync backup SRC... REPO` (and the bare `blindsync SRC... REPO` form). */
+import { Command } from "commander";
+import { BlindsyncError } from "../../errors.js";
+import {
+  backup,
+  readPatternFile,
+  type BackupResult,
+} from "../../engine/index.js";
+import { toHex } from "../../util/bytes.js";
+import { withRepository, type CommandContext } from "../context.js";
+import { formatBytes } from "../output/format.js";
+import { formatDuration, progressLine } from "../output/output.js";
+import { collect, contextOf } from "./shared.js";
+
+export interface BackupCommandOptions {
+  readonly sources: readonly string[];
+  readonly repository: string;
+  readonly excludes?: readonly string[];
+  readonly excludeFile?: string;
+  readonly tags?: readonly string[];
+  readonly time?: string;
+  readonly dryRun?: boolean;
+}
+
+function parseTime(text: string): Date {
+  const time = new Date(text);
+  if (Number.isNaN(time.getTime())) {
+    throw new BlindsyncError(
+      "usage",
+      `--time "${text}" is not an ISO 8601 date`,
+      { hint: "For example 2026-01-31T12:00:00Z" },
+    );
+  }
+  return time;
+}
+
+export async function runBackup(
+  context: CommandContext,
+  options: BackupCommandOptions,
+): Promise<BackupResult> {
+  const { output } = context;
+  const excludes = [...(options.excludes ?? [])];
+  if (options.excludeFile !== undefined)
+    excludes.push(...readPatternFile(options.excludeFile));
+  const time = options.time === undefined ? undefined : parseTime(options.time);
+  const startedAt = Date.now();
+  const result = await withRepository(
+    context,
+    options.repository,
+    async ({ repo, cache, head }) =>
+      backup({
+        repo,
+        cache,
+        head,
+        sources: options.sources,
+        excludes,
+        tags: options.tags ?? [],
+        ...(time === undefined ? {} : { time }),
+        dryRun: options.dryRun ?? false,
+        sink: {
+          progress(progress) {
+            output.status(
+              progressLine({
+                verb: "Backed up",
+                files: progress.files,
+                bytes: progress.bytes,
+                startedAt,
+                totalBytes: head?.stats.bytes,
+              }),
+            );
+            if (output.json) output.jsonLine({ type: "status", ...progress });
+          },
+          warn(message) {
+            output.warn(message);
+          },
+        },
+      }),
+  );
+  output.endStatus();
+  const seconds = (Date.now() - startedAt) / 1000;
+  if (output.json) {
+    output.jsonLine({
+      type: "summary",
+      snapshot:
+        result.snapshot === undefined ? null : toHex(result.snapshot.id),
+      files: result.files,
+      dirs: result.dirs,
+      bytes: result.bytes,
+      blobsAdded: result.blobsAdded,
+      bytesAdded: result.bytesAdded,
+      bytesStored: result.bytesStored,
+      warnings: result.warnings,
+      seconds,
+      dryRun: options.dryRun ?? false,
+    });
+  } else {
+    const verb = result.snapshot === undefined ? "Would add" : "Added";
+    output.line(
+      `${result.files} files, ${result.dirs} directories, ${formatBytes(result.bytes)} in ${formatDuration(seconds)}; ` +
+        `${verb} ${result.blobsAdded} blobs (${formatBytes(result.bytesAdded)} new data, ${formatBytes(result.bytesStored)} stored)`,
+    );
+    if (result.snapshot !== undefined)
+      output.line(`Snapshot ${toHex(result.snapshot.id).slice(0, 8)} saved`);
+  }
+  if (result.warnings > 0) {
+    throw new BlindsyncError(
+      "partial",
+      `${result.warnings} files or directories could not be read and were skipped`,
+    );
+  }
+  return result;
+}
+
+export function backupCommand(): Command {
+  return new Command("backup")
+    .description("back up files and directories into a new snapshot")
+    .argument("<paths...>", "one or more sources, then the repository (last)")
+    .option(
+      "-e, --exclude <pattern>",
+      "exclude paths matching a gitignore-style pattern (repeatable)",
+      collect,
+      [],
+    )
+    .option(
+      "--exclude-file <file>",
+      "read exclude patterns from a file, one per line",
+    )
+    .option(
+      "--tag <tag>",
+      "add a tag to the snapshot (repeatable)",
+      collect,
+      [],
+    )
+    .option(
+      "--time <iso8601>",
+      "record this time as the snapshot time (imports, tests)",
+    )
+    .option(
+      "-n, --dry-run",
+      "read and chunk everything, upload nothing, write no snapshot",
+    )
+    .addHelpText(
+      "after",
+      `
+One source directory is stored as the snapshot's root (rsync's SRC/), so restoring it
+recreates the directory's contents. Several sources each go under their base name.
+Files named .blindsyncignore exclude paths below their directory, with .gitignore syntax.
+Unchanged files (same inode, size, mtime and ctime as last time) are not read again.
+
+Examples:
+  blindsync backup ~/Documents /mnt/usb/vault
+  blindsync ~/Documents me@host:vault                  (the same, shorter)
+  blindsync backup ~/src ~/notes me@host:vault --exclude node_modules --tag daily
+
+Exit codes: 0 ok, 3 some files could not be read (the snapshot was still saved).`,
+    )
+    .action(
+      async (
+        paths: string[],
+        flags: {
+          exclude: string[];
+          excludeFile?: string;
+          tag: string[];
+          time?: string;
+          dryRun?: boolean;
+        },
+        command: Command,
+      ) => {
+        if (paths.length < 2) {
+          throw new BlindsyncError(
+            "usage",
+            "backup needs at least one source and a repository",
+            {
+              hint: "blindsync backup SRC... REPO",
+            },
+          );
+        }
+        await runBackup(contextOf(command), {
+          sources: paths.slice(0, -1),
+          repository: paths.at(-1) as string,
+          excludes: flags.exclude,
+          tags: flags.tag,
+          ...(flags.excludeFile === undefined
+            ? {}
+            : { excludeFile: flags.excludeFile }),
+          ...(flags.time === undefined ? {} : { time: flags.time }),
+          dryRun: flags.dryRun === true,
+        });
+      },
+    );
+}

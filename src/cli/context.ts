@@ -1,0 +1,97 @@
+/**
+ * What every command needs: the global options, the output, and the way from a REPO string
+ * to an unlocked repository (store, pin checks, passphrase, cache), closed again afterwards.
+ */
+import { resolve } from "node:path";
+import {
+  defaultCacheRoot,
+  unlockRepository,
+  type UnlockedRepository,
+} from "../repo/index.js";
+import { openStore, parseLocation, type Store } from "../store/index.js";
+import type { Output } from "./output/output.js";
+import { readPassphrase } from "./passphrase.js";
+
+export interface GlobalOptions {
+  readonly passwordFile?: string;
+  readonly passwordCommand?: string;
+  readonly cacheDir?: string;
+  readonly ssh?: string;
+  readonly remoteCmd?: string;
+}
+
+export interface CommandContext {
+  readonly output: Output;
+  readonly env: NodeJS.ProcessEnv;
+  readonly globals: GlobalOptions;
+}
+
+/** A stable key for a location: the client's cache and pin are kept per key. */
+export function locationKey(location: string): string {
+  const parsed = parseLocation(location);
+  if (parsed.kind === "local") return resolve(parsed.path);
+  const user = parsed.user === undefined ? "" : `${parsed.user}@`;
+  const port = parsed.port === undefined ? "" : `:${parsed.port}`;
+  return `ssh://${user}${parsed.host}${port}/${parsed.path}`;
+}
+
+export function cacheRoot(context: CommandContext): string {
+  return context.globals.cacheDir ?? defaultCacheRoot(context.env);
+}
+
+export async function openLocation(
+  context: CommandContext,
+  location: string,
+  mode: "open" | "create",
+): Promise<Store> {
+  const sshCommand = context.globals.ssh ?? context.env.BLINDSYNC_SSH;
+  const remoteCommand =
+    context.globals.remoteCmd ?? context.env.BLINDSYNC_REMOTE_CMD;
+  return openStore(location, {
+    mode,
+    ...(sshCommand === undefined ? {} : { sshCommand }),
+    ...(remoteCommand === undefined ? {} : { remoteCommand }),
+    onStderr: (line: string) => {
+      context.output.warn(`remote: ${line}`);
+    },
+  });
+}
+
+export function passphrase(
+  context: CommandContext,
+  confirm = false,
+): () => Promise<Uint8Array> {
+  return () =>
+    readPassphrase({
+      env: context.env.BLINDSYNC_PASSWORD,
+      file: context.globals.passwordFile,
+      command: context.globals.passwordCommand,
+      label: "passphrase",
+      how: "BLINDSYNC_PASSWORD, --password-file or --password-command",
+      confirm,
+    });
+}
+
+/** Opens and unlocks REPO, runs `work`, and closes everything whatever happens. */
+export async function withRepository<T>(
+  context: CommandContext,
+  location: string,
+  work: (unlocked: UnlockedRepository) => Promise<T>,
+): Promise<T> {
+  const store = await openLocation(context, location, "open");
+  try {
+    const unlocked = await unlockRepository({
+      store,
+      locationKey: locationKey(location),
+      cacheRoot: cacheRoot(context),
+      passphrase: passphrase(context),
+    });
+    try {
+      return await work(unlocked);
+    } finally {
+      unlocked.cache.close();
+    }
+  } finally {
+    await store.close();
+  }
+}

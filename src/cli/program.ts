@@ -1,0 +1,175 @@
+/**
+ * The blindsync command line: builds the command
+ * tree, rewrites the two short forms (`blindsync SRC... REPO` and `blindsync REPO TARGET`),
+ * and maps every error kind to its exit code, printing one line and no stack trace unless -v.
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { Command, CommanderError } from "commander";
+import { BlindsyncError, describeError, type ErrorKind } from "../errors.js";
+import { parseLocation } from "../store/index.js";
+import { backupCommand } from "./commands/backup.js";
+import { browseCommands } from "./commands/browse.js";
+import { initCommand } from "./commands/init.js";
+import { restoreCommand } from "./commands/restore.js";
+import { serveCommand } from "./commands/serve.js";
+
+/** The exit code table of README.md and docs/design.md. */
+export function exitCodeOf(kind: ErrorKind): number {
+  switch (kind) {
+    case "usage":
+      return 2;
+    case "partial":
+      return 3;
+    case "no-repository":
+      return 10;
+    case "locked":
+      return 11;
+    case "wrong-passphrase":
+      return 12;
+    case "integrity":
+      return 13;
+    case "rollback":
+      return 14;
+    case "not-found":
+    case "append-only":
+    case "protocol":
+    case "transient":
+    case "failed":
+      return 1;
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command("blindsync")
+    .description(
+      "Encrypted, deduplicated backups with rsync's ease, for a server you do not trust.",
+    )
+    .version("0.1.0")
+    .option("--password-file <file>", "read the passphrase from a file")
+    .option(
+      "--password-command <cmd>",
+      "run a command that prints the passphrase",
+    )
+    .option(
+      "--cache-dir <dir>",
+      "client cache directory (default $BLINDSYNC_CACHE_DIR or $XDG_CACHE_HOME/blindsync)",
+    )
+    .option(
+      "--ssh <command>",
+      'ssh command line for remote repositories (default $BLINDSYNC_SSH or "ssh")',
+    )
+    .option(
+      "--remote-cmd <command>",
+      'blindsync command on the server (default $BLINDSYNC_REMOTE_CMD or "blindsync")',
+    )
+    .option("--json", "machine-readable output: JSON, one object per line")
+    .option("-q, --quiet", "print only errors and warnings")
+    .option("-v, --verbose", "more detail, and stack traces on errors")
+    .showHelpAfterError("(run with --help for usage)")
+    .addHelpText(
+      "after",
+      `
+Short forms:
+  blindsync SRC... REPO        back up (same as: blindsync backup SRC... REPO)
+  blindsync REPO TARGET        restore the latest snapshot (same as: blindsync restore REPO TARGET)
+
+REPO is a local directory, [user@]host:path or ssh://[user@]host[:port]/path.
+The passphrase comes from BLINDSYNC_PASSWORD, --password-file, --password-command or a prompt.
+
+Exit codes: 0 ok, 1 error, 2 usage, 3 some files unreadable, 10 no repository,
+11 locked, 12 wrong passphrase, 13 integrity error, 14 rollback or foreign repository.`,
+    );
+  program.addCommand(initCommand());
+  program.addCommand(backupCommand());
+  program.addCommand(restoreCommand());
+  for (const command of browseCommands()) program.addCommand(command);
+  program.addCommand(serveCommand());
+  program.exitOverride();
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}
+
+/** True when `text` names an existing repository: remote locations are assumed to. */
+function looksLikeRepository(text: string): boolean {
+  try {
+    const location = parseLocation(text);
+    return (
+      location.kind === "ssh" ||
+      existsSync(join(location.path, "blindsync.sqlite"))
+    );
+  } catch {
+    return false;
+  }
+}
+
+/** Rewrites `blindsync A B...` into `backup` or `restore` when A is not a command. */
+export function expandShortForms(
+  args: readonly string[],
+  commandNames: ReadonlySet<string>,
+): string[] {
+  const firstPositional = args.findIndex((arg) => !arg.startsWith("-"));
+  if (firstPositional === -1) return [...args];
+  const first = args[firstPositional] as string;
+  // An option value (e.g. --password-file F) is not a positional; only rewrite plain forms.
+  const before = args.slice(0, firstPositional);
+  if (
+    before.some(
+      (arg) =>
+        !arg.includes("=") &&
+        [
+          "--password-file",
+          "--password-command",
+          "--cache-dir",
+          "--ssh",
+          "--remote-cmd",
+        ].includes(arg),
+    )
+  ) {
+    return [...args];
+  }
+  if (commandNames.has(first) || first === "help") return [...args];
+  const positionals = args.filter((arg) => !arg.startsWith("-"));
+  const verb =
+    positionals.length === 2 && looksLikeRepository(first)
+      ? "restore"
+      : "backup";
+  return [...before, verb, ...args.slice(firstPositional)];
+}
+
+function report(error: unknown, verbose: boolean): number {
+  if (error instanceof CommanderError) {
+    // Commander has already printed its message (or the help/version text).
+    return error.exitCode === 0 ? 0 : 2;
+  }
+  if (error instanceof BlindsyncError) {
+    const hint = error.hint === undefined ? "" : `\n  hint: ${error.hint}`;
+    process.stderr.write(`blindsync: ${error.message}${hint}\n`);
+    if (verbose && error.stack !== undefined)
+      process.stderr.write(`${error.stack}\n`);
+    return exitCodeOf(error.kind);
+  }
+  process.stderr.write(
+    `blindsync: unexpected error: ${describeError(error)}\n`,
+  );
+  if (verbose && error instanceof Error && error.stack !== undefined)
+    process.stderr.write(`${error.stack}\n`);
+  else
+    process.stderr.write(
+      "  hint: run with -v for details, and please report it\n",
+    );
+  return 1;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  const names = new Set(program.commands.map((command) => command.name()));
+  const args = expandShortForms(argv, names);
+  const verbose = args.includes("-v") || args.includes("--verbose");
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return 0;
+  } catch (error) {
+    return report(error, verbose);
+  }
+}

@@ -1,0 +1,432 @@
+/**
+ * The archiver: walks the sources depth-first, turns each file into data blobs (read once,
+ * chunked, hashed, queued for upload) and each directory into a tree blob, bottom-up, then
+ * writes the snapshot once every blob it reaches is durable.
+ *
+ * Names are bytes from start to finish (Buffer paths), so any name Linux allows survives.
+ * Memory holds one directory listing per level of depth, one read buffer and the uploader's
+ * bounded batch: never a whole file, never the repository's index.
+ */
+import { createHash } from "node:crypto";
+import { lstat, open, readdir, readlink, readFile } from "node:fs/promises";
+import type { BigIntStats } from "node:fs";
+import { hostname, userInfo } from "node:os";
+import { basename, resolve } from "node:path";
+import { BlindsyncError, describeError } from "../../errors.js";
+import { Chunker } from "../../chunker/index.js";
+import {
+  MODE_MASK,
+  advancePin,
+  encodeTree,
+  sortEntries,
+  type CachedContent,
+  type ClientCache,
+  type FileEntry,
+  type Repository,
+  type Snapshot,
+  type TreeEntry,
+} from "../../repo/index.js";
+import type { BlobId } from "../../store/index.js";
+import { ExcludeMatcher, IGNORE_FILE_NAME } from "./excludes.js";
+import { Uploader } from "./uploader.js";
+
+const READ_SIZE = 1024 * 1024;
+/** Commit the files cache every so many files, after flushing the blobs they reference. */
+const CACHE_CHECKPOINT_FILES = 5000;
+
+export interface BackupProgress {
+  readonly files: number;
+  readonly dirs: number;
+  readonly bytes: number;
+  readonly bytesAdded: number;
+  readonly current: string;
+}
+
+export interface BackupSink {
+  progress(progress: BackupProgress): void;
+  warn(message: string): void;
+}
+
+export interface BackupOptions {
+  readonly repo: Repository;
+  readonly cache: ClientCache;
+  /** The newest head the client knows: the new snapshot follows it in the chain. */
+  readonly head: Snapshot | undefined;
+  readonly sources: readonly string[];
+  readonly excludes?: readonly string[];
+  readonly tags?: readonly string[];
+  readonly time?: Date;
+  readonly host?: string;
+  readonly dryRun?: boolean;
+  readonly sink: BackupSink;
+}
+
+export interface BackupResult {
+  /** Undefined for a dry run. */
+  readonly snapshot: Snapshot | undefined;
+  readonly files: number;
+  readonly dirs: number;
+  readonly bytes: number;
+  readonly blobsAdded: number;
+  readonly bytesAdded: number;
+  readonly bytesStored: number;
+  /** Files or directories that could not be read and were skipped. */
+  readonly warnings: number;
+}
+
+function printable(path: Buffer): string {
+  return JSON.stringify(path.toString("utf8")).slice(1, -1);
+}
+
+function joinPath(parent: Buffer, name: Buffer): Buffer {
+  return Buffer.concat([parent, Buffer.from("/"), name]);
+}
+
+function baseMeta(name: Uint8Array, stat: BigIntStats) {
+  return {
+    name,
+    mode: Number(stat.mode) & MODE_MASK,
+    mtimeNs: stat.mtimeNs,
+    uid: Number(stat.uid),
+    gid: Number(stat.gid),
+  };
+}
+
+class Archiver {
+  private files = 0;
+  private dirs = 0;
+  private bytes = 0;
+  private warnings = 0;
+  private filesSinceCheckpoint = 0;
+  private readonly uploader: Uploader;
+  private readonly options: BackupOptions;
+
+  constructor(options: BackupOptions) {
+    this.options = options;
+    this.uploader = new Uploader(options.repo, options.cache, {
+      dryRun: options.dryRun ?? false,
+    });
+  }
+
+  private warn(path: Buffer, what: string, error: unknown): void {
+    this.warnings += 1;
+    this.options.sink.warn(
+      `Skipped "${printable(path)}": ${what}: ${describeError(error)}`,
+    );
+  }
+
+  private report(current: Buffer): void {
+    this.options.sink.progress({
+      files: this.files,
+      dirs: this.dirs,
+      bytes: this.bytes,
+      bytesAdded: this.uploader.stats.bytesAdded,
+      current: printable(current),
+    });
+  }
+
+  /** Reads, chunks and queues one file; returns its content list and whole-file SHA-256. */
+  private async readFileContent(
+    path: Buffer,
+  ): Promise<CachedContent & { size: number }> {
+    const handle = await open(path, "r");
+    try {
+      const chunker = new Chunker(
+        this.options.repo.gear,
+        this.options.repo.config.chunker,
+      );
+      const whole = createHash("sha256");
+      const content: BlobId[] = [];
+      let size = 0;
+      const queue = async (chunks: Uint8Array[]): Promise<void> => {
+        for (const chunk of chunks) {
+          const id = this.options.repo.blobId(chunk);
+          content.push(id);
+          await this.uploader.add("data", id, chunk);
+        }
+      };
+      for (;;) {
+        const buffer = Buffer.allocUnsafe(READ_SIZE);
+        const { bytesRead } = await handle.read(buffer, 0, READ_SIZE, null);
+        if (bytesRead === 0) break;
+        const data = buffer.subarray(0, bytesRead);
+        whole.update(data);
+        size += bytesRead;
+        this.bytes += bytesRead;
+        await queue(chunker.push(data));
+      }
+      await queue(chunker.finish());
+      return { content, sha256: new Uint8Array(whole.digest()), size };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private async fileEntry(
+    path: Buffer,
+    name: Uint8Array,
+    stat: BigIntStats,
+  ): Promise<FileEntry | undefined> {
+    const identity = {
+      ino: stat.ino,
+      size: Number(stat.size),
+      mtimeNs: stat.mtimeNs,
+      ctimeNs: stat.ctimeNs,
+    };
+    let cached = this.options.cache.lookupFile(path, identity);
+    let size = identity.size;
+    if (cached === undefined) {
+      try {
+        const read = await this.readFileContent(path);
+        cached = read;
+        size = read.size;
+      } catch (error) {
+        this.warn(path, "cannot read file", error);
+        return undefined;
+      }
+      // A file that changed while being read is stored as read, but not cached as unchanged.
+      if (size === identity.size)
+        this.options.cache.recordFile(path, identity, cached);
+    } else {
+      this.bytes += size;
+      this.options.cache.recordFile(path, identity, cached);
+    }
+    this.files += 1;
+    this.filesSinceCheckpoint += 1;
+    const entry: FileEntry = {
+      ...baseMeta(name, stat),
+      type: "file",
+      size,
+      sha256: cached.sha256,
+      content: cached.content,
+    };
+    return stat.nlink > 1n
+      ? { ...entry, hardlink: { dev: stat.dev, ino: stat.ino } }
+      : entry;
+  }
+
+  /** Turns one directory into a tree blob (queued) and returns its id, or undefined if unreadable. */
+  async directory(
+    path: Buffer,
+    relative: string,
+    matcher: ExcludeMatcher,
+  ): Promise<BlobId | undefined> {
+    let names: Buffer[];
+    try {
+      names = await readdir(path, { encoding: "buffer" });
+    } catch (error) {
+      this.warn(path, "cannot list directory", error);
+      return undefined;
+    }
+    let scoped = matcher;
+    if (names.some((name) => name.toString("latin1") === IGNORE_FILE_NAME)) {
+      try {
+        scoped = matcher.withIgnoreFile(
+          relative,
+          await readFile(joinPath(path, Buffer.from(IGNORE_FILE_NAME)), "utf8"),
+        );
+      } catch (error) {
+        this.warn(path, `cannot read ${IGNORE_FILE_NAME}`, error);
+      }
+    }
+    const entries: TreeEntry[] = [];
+    for (const name of names) {
+      const childPath = joinPath(path, name);
+      const childRelative =
+        relative === ""
+          ? name.toString("utf8")
+          : `${relative}/${name.toString("utf8")}`;
+      const entry = await this.child(
+        childPath,
+        new Uint8Array(name),
+        childRelative,
+        scoped,
+      );
+      if (entry !== undefined) entries.push(entry);
+    }
+    this.dirs += 1;
+    if (this.filesSinceCheckpoint >= CACHE_CHECKPOINT_FILES)
+      await this.checkpoint();
+    this.report(path);
+    return this.queueTree(entries);
+  }
+
+  private async child(
+    path: Buffer,
+    name: Uint8Array,
+    relative: string,
+    matcher: ExcludeMatcher,
+  ): Promise<TreeEntry | undefined> {
+    let stat: BigIntStats;
+    try {
+      stat = await lstat(path, { bigint: true });
+    } catch (error) {
+      this.warn(path, "cannot stat", error);
+      return undefined;
+    }
+    if (matcher.excludes(relative, stat.isDirectory())) return undefined;
+    if (stat.isDirectory()) {
+      const subtree = await this.directory(path, relative, matcher);
+      return subtree === undefined
+        ? undefined
+        : { ...baseMeta(name, stat), type: "dir", subtree };
+    }
+    if (stat.isFile()) return this.fileEntry(path, name, stat);
+    if (stat.isSymbolicLink()) {
+      try {
+        const target = await readlink(path, { encoding: "buffer" });
+        return {
+          ...baseMeta(name, stat),
+          type: "symlink",
+          target: new Uint8Array(target),
+        };
+      } catch (error) {
+        this.warn(path, "cannot read symlink", error);
+        return undefined;
+      }
+    }
+    this.options.sink.warn(
+      `Skipped "${printable(path)}": not a regular file, directory or symlink`,
+    );
+    return undefined;
+  }
+
+  /** Encodes a directory and queues it; an unchanged directory has the same id and uploads nothing. */
+  private async queueTree(entries: TreeEntry[]): Promise<BlobId> {
+    const plaintext = encodeTree({ entries: sortEntries(entries) });
+    const id = this.options.repo.blobId(plaintext);
+    await this.uploader.add("tree", id, plaintext);
+    return id;
+  }
+
+  private async checkpoint(): Promise<void> {
+    await this.uploader.flush();
+    if (this.options.dryRun !== true) this.options.cache.checkpointRun();
+    this.filesSinceCheckpoint = 0;
+  }
+
+  async run(): Promise<BackupResult> {
+    const { options } = this;
+    const sources = options.sources.map((source) => resolve(source));
+    if (sources.length === 0)
+      throw new BlindsyncError(
+        "usage",
+        "Nothing to back up: give at least one source",
+      );
+    const matcher = ExcludeMatcher.fromPatterns(options.excludes ?? []);
+    let rootTree: BlobId | undefined;
+    let root: BigIntStats | undefined;
+    const first = sources[0] as string;
+    const firstStat = await statSource(first);
+    if (sources.length === 1 && firstStat.isDirectory()) {
+      root = firstStat;
+      rootTree = await this.directory(Buffer.from(first), "", matcher);
+      if (rootTree === undefined)
+        throw new BlindsyncError(
+          "failed",
+          `Cannot read source directory "${first}"`,
+        );
+    } else {
+      const names = new Set<string>();
+      const entries: TreeEntry[] = [];
+      for (const source of sources) {
+        const name = basename(source);
+        if (names.has(name)) {
+          throw new BlindsyncError(
+            "usage",
+            `Two sources have the same name "${name}"`,
+            {
+              hint: "Each source is stored under its base name; back them up separately",
+            },
+          );
+        }
+        names.add(name);
+        await statSource(source);
+        const entry = await this.child(
+          Buffer.from(source),
+          new Uint8Array(Buffer.from(name)),
+          name,
+          matcher,
+        );
+        if (entry !== undefined) entries.push(entry);
+      }
+      rootTree = await this.queueTree(entries);
+    }
+    // Every blob the snapshot reaches must be durable before the snapshot itself is written.
+    await this.uploader.flush();
+    const stats = this.uploader.stats;
+    const result = {
+      files: this.files,
+      dirs: this.dirs,
+      bytes: this.bytes,
+      blobsAdded: stats.blobsAdded,
+      bytesAdded: stats.bytesAdded,
+      bytesStored: stats.bytesStored,
+      warnings: this.warnings,
+    };
+    if (options.dryRun === true) return { ...result, snapshot: undefined };
+    const pinSeq = options.cache.pin?.lastSeq ?? 0;
+    const snapshot = await options.repo.saveSnapshot({
+      seq: Math.max(options.head?.seq ?? 0, pinSeq) + 1,
+      previous: options.head?.id ?? null,
+      tree: rootTree,
+      time: (options.time ?? new Date()).toISOString(),
+      host: options.host ?? hostname(),
+      username: safeUsername(),
+      paths: sources,
+      tags: [...(options.tags ?? [])],
+      stats: {
+        files: this.files,
+        dirs: this.dirs,
+        bytes: this.bytes,
+        blobsAdded: stats.blobsAdded,
+        bytesAdded: stats.bytesAdded,
+      },
+      ...(root === undefined ? {} : { root: rootMeta(root) }),
+    });
+    advancePin(options.cache, options.repo, snapshot);
+    return { ...result, snapshot };
+  }
+}
+
+function rootMeta(stat: BigIntStats) {
+  return {
+    mode: Number(stat.mode) & MODE_MASK,
+    mtimeNs: stat.mtimeNs,
+    uid: Number(stat.uid),
+    gid: Number(stat.gid),
+  };
+}
+
+function safeUsername(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return "";
+  }
+}
+
+async function statSource(source: string): Promise<BigIntStats> {
+  try {
+    return await lstat(source, { bigint: true });
+  } catch (error) {
+    throw new BlindsyncError(
+      "usage",
+      `Cannot back up "${source}": ${describeError(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+/** Backs up the sources into a new snapshot. The cache must be open for this repository. */
+export async function backup(options: BackupOptions): Promise<BackupResult> {
+  if (options.dryRun !== true) options.cache.beginRun();
+  try {
+    const result = await new Archiver(options).run();
+    if (options.dryRun !== true) options.cache.finishRun();
+    return result;
+  } catch (error) {
+    options.cache.abortRun();
+    throw error;
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Exclusion rules in gitignore syntax (the `ignore` package implements git's rules, including
+ * negation and directory-only patterns): `--exclude` patterns and `--exclude-file` lines apply
+ * from each source root; a `.blindsyncignore` file applies to its own directory and below.
+ */
+import { readFileSync } from "node:fs";
+import ignore, { type Ignore } from "ignore";
+import { BlindsyncError } from "../../errors.js";
+
+export const IGNORE_FILE_NAME = ".blindsyncignore";
+
+interface Scope {
+  /** Path of the directory the rules belong to, relative to the source root ('' for the root). */
+  readonly base: string;
+  readonly rules: Ignore;
+}
+
+/** Reads patterns from a file, one per line, as .gitignore does. */
+export function readPatternFile(path: string): string[] {
+  try {
+    return readFileSync(path, "utf8").split(/\r?\n/);
+  } catch (error) {
+    throw new BlindsyncError("usage", `Cannot read exclude file "${path}"`, {
+      cause: error,
+    });
+  }
+}
+
+export class ExcludeMatcher {
+  private readonly scopes: Scope[];
+
+  private constructor(scopes: Scope[]) {
+    this.scopes = scopes;
+  }
+
+  static fromPatterns(patterns: readonly string[]): ExcludeMatcher {
+    const useful = patterns.filter((pattern) => pattern.trim() !== "");
+    return new ExcludeMatcher(
+      useful.length === 0 ? [] : [{ base: "", rules: ignore().add(useful) }],
+    );
+  }
+
+  /** A matcher for a subdirectory that adds the rules of its .blindsyncignore file. */
+  withIgnoreFile(base: string, content: string): ExcludeMatcher {
+    return new ExcludeMatcher([
+      ...this.scopes,
+      { base, rules: ignore().add(content) },
+    ]);
+  }
+
+  /** `relative` is the path from the source root, '/'-separated, without a trailing slash. */
+  excludes(relative: string, isDirectory: boolean): boolean {
+    for (const scope of this.scopes) {
+      const local =
+        scope.base === "" ? relative : relative.slice(scope.base.length + 1);
+      if (scope.base !== "" && !relative.startsWith(`${scope.base}/`)) continue;
+      if (local === "") continue;
+      if (scope.rules.ignores(isDirectory ? `${local}/` : local)) return true;
+    }
+    return false;
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * engine/: what blindsync does with plaintext — backup (walker and archiver), restore, and
+ * reading snapshots (ls, cat, diff). May import repo/, chunker/, crypto/, store/ and the shared
+ * leaves; never cli/. The engine never prints: it reports through the sinks its callers pass.
+ */
+export {
+  backup,
+  type BackupOptions,
+  type BackupResult,
+  type BackupSink,
+  type BackupProgress,
+} from "./backup/archiver.js";
+export { readPatternFile } from "./backup/excludes.js";
+export {
+  findEntry,
+  listTree,
+  streamFile,
+  diffTrees,
+  pathComponents,
+  type Change,
+  type ChangeKind,
+  type ListedEntry,
+} from "./browse.js";
+export {
+  restoreSnapshot,
+  type RestoreOptions,
+  type RestoreResult,
+  type RestoreSink,
+} from "./restore.js";

@@ -1,0 +1,277 @@
+/**
+ * The client cache: one SQLite file per repository location under the cache directory. It
+ * pins what this client has seen (repository id, key check value, highest head), remembers
+ * files by (inode, size, mtime, ctime) so unchanged files are never read again, and remembers
+ * blob ids known to exist so a re-run asks the store nothing about them.
+ *
+ * The cache is a hint for speed, except for the pin: losing it costs time, never correctness;
+ * the pin is what lets a client notice a rollback or a swapped repository.
+ */
+import { createHash } from "node:crypto";
+import { mkdirSync, existsSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import type { BlobId } from "../../store/index.js";
+
+export interface Pin {
+  readonly repositoryId: Uint8Array;
+  readonly keyCheckValue: Uint8Array;
+  /** Highest head sequence number this client has seen (0 before the first snapshot). */
+  readonly lastSeq: number;
+  readonly lastHeadId: Uint8Array | null;
+  /** The store's prune generation when the blob list below was last known to be true. */
+  readonly generation: number;
+}
+
+export interface FileIdentity {
+  readonly ino: bigint;
+  readonly size: number;
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+}
+
+export interface CachedContent {
+  readonly content: BlobId[];
+  readonly sha256: Uint8Array;
+}
+
+/** The default cache root: $BLINDSYNC_CACHE_DIR, else $XDG_CACHE_HOME/blindsync, else ~/.cache/blindsync. */
+export function defaultCacheRoot(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.BLINDSYNC_CACHE_DIR) return env.BLINDSYNC_CACHE_DIR;
+  const xdg = env.XDG_CACHE_HOME ?? join(homedir(), ".cache");
+  return join(xdg, "blindsync");
+}
+
+function cacheFile(cacheRoot: string, locationKey: string): string {
+  const name = createHash("sha256")
+    .update(locationKey)
+    .digest("hex")
+    .slice(0, 32);
+  return join(cacheRoot, name, "cache.sqlite");
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS pin (
+  only INTEGER PRIMARY KEY CHECK (only = 1),
+  location TEXT NOT NULL,
+  repository_id BLOB NOT NULL,
+  key_check BLOB NOT NULL,
+  last_seq INTEGER NOT NULL,
+  last_head BLOB,
+  generation INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS files (
+  path BLOB PRIMARY KEY,
+  ino INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  mtime_ns INTEGER NOT NULL,
+  ctime_ns INTEGER NOT NULL,
+  sha256 BLOB NOT NULL,
+  content BLOB NOT NULL,
+  run INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blobs (id BLOB PRIMARY KEY) WITHOUT ROWID;
+`;
+
+function readPinRow(db: Database.Database): Pin | undefined {
+  const row = db.prepare("SELECT * FROM pin WHERE only = 1").get() as
+    | {
+        repository_id: Buffer;
+        key_check: Buffer;
+        last_seq: number;
+        last_head: Buffer | null;
+        generation: number;
+      }
+    | undefined;
+  if (row === undefined) return undefined;
+  return {
+    repositoryId: new Uint8Array(row.repository_id),
+    keyCheckValue: new Uint8Array(row.key_check),
+    lastSeq: row.last_seq,
+    lastHeadId: row.last_head === null ? null : new Uint8Array(row.last_head),
+    generation: row.generation,
+  };
+}
+
+/** Reads the pin for a location without creating anything (safe before a passphrase is checked). */
+export function readPin(
+  cacheRoot: string,
+  locationKey: string,
+): Pin | undefined {
+  const file = cacheFile(cacheRoot, locationKey);
+  if (!existsSync(file)) return undefined;
+  try {
+    const db = new Database(file, { readonly: true, fileMustExist: true });
+    try {
+      db.pragma("busy_timeout = 5000");
+      return readPinRow(db);
+    } finally {
+      db.close();
+    }
+  } catch {
+    // An unreadable cache is treated as absent: the cache is a hint, and a missing pin only
+    // means this client has not seen the repository before.
+    return undefined;
+  }
+}
+
+export class ClientCache {
+  private readonly db: Database.Database;
+  private readonly locationKey: string;
+  private runId = 0;
+
+  private constructor(db: Database.Database, locationKey: string) {
+    this.db = db;
+    this.locationKey = locationKey;
+  }
+
+  /** Opens (creating if needed) the cache of one repository location. */
+  static open(cacheRoot: string, locationKey: string): ClientCache {
+    const file = cacheFile(cacheRoot, locationKey);
+    mkdirSync(join(file, ".."), { recursive: true, mode: 0o700 });
+    const db = new Database(file);
+    db.pragma("journal_mode = WAL");
+    // The pin must not roll back after a crash or the client would forget a head it saw.
+    db.pragma("synchronous = FULL");
+    db.pragma("busy_timeout = 5000");
+    db.exec(SCHEMA);
+    return new ClientCache(db, locationKey);
+  }
+
+  get pin(): Pin | undefined {
+    return readPinRow(this.db);
+  }
+
+  savePin(pin: Pin): void {
+    this.db
+      .prepare(
+        `INSERT INTO pin (only, location, repository_id, key_check, last_seq, last_head, generation)
+         VALUES (1, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (only) DO UPDATE SET location = excluded.location,
+           repository_id = excluded.repository_id, key_check = excluded.key_check,
+           last_seq = excluded.last_seq, last_head = excluded.last_head,
+           generation = excluded.generation`,
+      )
+      .run(
+        this.locationKey,
+        pin.repositoryId,
+        pin.keyCheckValue,
+        pin.lastSeq,
+        pin.lastHeadId,
+        pin.generation,
+      );
+  }
+
+  /** Starts a backup run: files not recorded again in this run are dropped by finishRun(). */
+  beginRun(): void {
+    const row = this.db
+      .prepare("SELECT coalesce(max(run), 0) AS run FROM files")
+      .get() as { run: number };
+    this.runId = row.run + 1;
+    this.db.exec("BEGIN");
+  }
+
+  /** Commits the files seen in this run and forgets the rest. */
+  finishRun(): void {
+    this.db.prepare("DELETE FROM files WHERE run < ?").run(this.runId);
+    this.db.exec("COMMIT");
+  }
+
+  /** Gives up a run without forgetting anything. */
+  abortRun(): void {
+    if (this.db.inTransaction) this.db.exec("ROLLBACK");
+  }
+
+  /** Commits what the run recorded so far (keeps memory and WAL bounded on long runs). */
+  checkpointRun(): void {
+    if (!this.db.inTransaction) return;
+    this.db.exec("COMMIT");
+    this.db.exec("BEGIN");
+  }
+
+  lookupFile(
+    path: Uint8Array,
+    identity: FileIdentity,
+  ): CachedContent | undefined {
+    const row = this.db
+      .prepare(
+        "SELECT ino, size, mtime_ns, ctime_ns, sha256, content FROM files WHERE path = ?",
+      )
+      .safeIntegers(true)
+      .get(path) as
+      | {
+          ino: bigint;
+          size: bigint;
+          mtime_ns: bigint;
+          ctime_ns: bigint;
+          sha256: Buffer;
+          content: Buffer;
+        }
+      | undefined;
+    if (
+      row === undefined ||
+      row.ino !== BigInt.asIntN(64, identity.ino) ||
+      row.size !== BigInt(identity.size) ||
+      row.mtime_ns !== identity.mtimeNs ||
+      row.ctime_ns !== identity.ctimeNs
+    ) {
+      return undefined;
+    }
+    const content: BlobId[] = [];
+    for (let offset = 0; offset < row.content.length; offset += 32) {
+      content.push(new Uint8Array(row.content.subarray(offset, offset + 32)));
+    }
+    return { content, sha256: new Uint8Array(row.sha256) };
+  }
+
+  /** Records a file seen in this run (a cache hit is recorded again so it survives finishRun). */
+  recordFile(
+    path: Uint8Array,
+    identity: FileIdentity,
+    cached: CachedContent,
+  ): void {
+    this.db
+      .prepare(
+        `INSERT INTO files (path, ino, size, mtime_ns, ctime_ns, sha256, content, run)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (path) DO UPDATE SET ino = excluded.ino, size = excluded.size,
+           mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, sha256 = excluded.sha256,
+           content = excluded.content, run = excluded.run`,
+      )
+      .run(
+        path,
+        BigInt.asIntN(64, identity.ino),
+        identity.size,
+        identity.mtimeNs,
+        identity.ctimeNs,
+        cached.sha256,
+        Buffer.concat(cached.content),
+        this.runId,
+      );
+  }
+
+  hasBlob(id: BlobId): boolean {
+    return (
+      this.db.prepare("SELECT 1 FROM blobs WHERE id = ?").pluck().get(id) !==
+      undefined
+    );
+  }
+
+  addBlobs(ids: readonly BlobId[]): void {
+    const insert = this.db.prepare(
+      "INSERT OR IGNORE INTO blobs (id) VALUES (?)",
+    );
+    for (const id of ids) insert.run(id);
+  }
+
+  /** Forgets every blob and file believed to exist (after a prune, or another repository). */
+  invalidateBlobs(): void {
+    this.db.exec("DELETE FROM blobs; DELETE FROM files;");
+  }
+
+  close(): void {
+    this.abortRun();
+    this.db.close();
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * repo/: the Repository — keys, blob encryption, the tree and snapshot codecs, and the client
+ * cache. May import chunker/, crypto/, store/ and the shared leaves; never engine/ or cli/.
+ */
+export { Repository, type CreateOptions } from "./repository.js";
+export {
+  unlockRepository,
+  advancePin,
+  checkHead,
+  type UnlockedRepository,
+} from "./unlock.js";
+export {
+  ClientCache,
+  defaultCacheRoot,
+  readPin,
+  type Pin,
+  type FileIdentity,
+  type CachedContent,
+} from "./cache/client-cache.js";
+export {
+  decodeTree,
+  encodeTree,
+  isSafeName,
+  sortEntries,
+  compareNames,
+  MODE_MASK,
+  type Tree,
+  type TreeEntry,
+  type FileEntry,
+  type DirEntry,
+  type SymlinkEntry,
+  type HardlinkKey,
+} from "./tree.js";
+export {
+  headOf,
+  resolveSnapshot,
+  sortSnapshots,
+  type Snapshot,
+  type SnapshotRecord,
+  type SnapshotStats,
+  type RootMeta,
+} from "./snapshot.js";
+export { parseConfig, type RepositoryConfig } from "./config.js";

@@ -1,0 +1,310 @@
+/**
+ * Tree blobs: one per directory, a deterministic binary encoding of its entries, so that the
+ * same directory always gives the same bytes and therefore the same blob id (a Merkle tree, as
+ * in git and restic: an unchanged directory is stored once and costs nothing on a re-run).
+ *
+ * The decoder treats its input as hostile even though it was authenticated: a client holding
+ * the key can craft any tree. It rejects every name restore could misuse, unsorted or
+ * duplicate names, out-of-range lengths and trailing bytes, always with an integrity error.
+ */
+import { BlindsyncError } from "../errors.js";
+import { BLOB_ID_LENGTH, type BlobId } from "../store/index.js";
+
+export const TREE_FORMAT_VERSION = 1;
+
+/** Permission bits plus setuid, setgid and sticky: what restore may apply. */
+export const MODE_MASK = 0o7777;
+
+const TYPE_CODES = { file: 1, dir: 2, symlink: 3 } as const;
+const MAX_NAME_LENGTH = 4096;
+const MAX_SYMLINK_TARGET = 65536;
+const SHA256_LENGTH = 32;
+
+interface EntryBase {
+  /** The name's bytes exactly as the file system gave them (Linux names are bytes). */
+  readonly name: Uint8Array;
+  readonly mode: number;
+  /** Nanoseconds since the Unix epoch. */
+  readonly mtimeNs: bigint;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+export interface HardlinkKey {
+  readonly dev: bigint;
+  readonly ino: bigint;
+}
+
+export interface FileEntry extends EntryBase {
+  readonly type: "file";
+  readonly size: number;
+  /** SHA-256 of the whole plaintext file: restore verifies it end to end before renaming. */
+  readonly sha256: Uint8Array;
+  /** Ordered data-blob ids; their plaintexts concatenated are the file. */
+  readonly content: readonly BlobId[];
+  /** Set when the file had more than one link, so restore can recreate the hardlink. */
+  readonly hardlink?: HardlinkKey;
+}
+
+export interface DirEntry extends EntryBase {
+  readonly type: "dir";
+  readonly subtree: BlobId;
+}
+
+export interface SymlinkEntry extends EntryBase {
+  readonly type: "symlink";
+  /** Stored and restored as it is, never followed. */
+  readonly target: Uint8Array;
+}
+
+export type TreeEntry = FileEntry | DirEntry | SymlinkEntry;
+
+export interface Tree {
+  readonly entries: readonly TreeEntry[];
+}
+
+export function compareNames(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(a, b);
+}
+
+/** Sorts entries by name bytes; encodeTree requires sorted, unique names. */
+export function sortEntries(entries: TreeEntry[]): TreeEntry[] {
+  return entries.sort((a, b) => compareNames(a.name, b.name));
+}
+
+/** True for a name restore can create as one directory entry; false for anything hostile. */
+export function isSafeName(name: Uint8Array): boolean {
+  if (name.length === 0 || name.length > MAX_NAME_LENGTH) return false;
+  if (name.length === 1 && name[0] === 0x2e) return false;
+  if (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e) return false;
+  return !name.includes(0x2f) && !name.includes(0);
+}
+
+class Writer {
+  private buffer = Buffer.allocUnsafe(4096);
+  private offset = 0;
+
+  private ensure(extra: number): void {
+    if (this.offset + extra <= this.buffer.length) return;
+    const grown = Buffer.allocUnsafe(
+      Math.max(this.buffer.length * 2, this.offset + extra),
+    );
+    this.buffer.copy(grown, 0, 0, this.offset);
+    this.buffer = grown;
+  }
+  u8(value: number): void {
+    this.ensure(1);
+    this.buffer.writeUInt8(value, this.offset);
+    this.offset += 1;
+  }
+  u16(value: number): void {
+    this.ensure(2);
+    this.buffer.writeUInt16BE(value, this.offset);
+    this.offset += 2;
+  }
+  u32(value: number): void {
+    this.ensure(4);
+    this.buffer.writeUInt32BE(value, this.offset);
+    this.offset += 4;
+  }
+  u64(value: bigint): void {
+    this.ensure(8);
+    this.buffer.writeBigUInt64BE(value, this.offset);
+    this.offset += 8;
+  }
+  i64(value: bigint): void {
+    this.ensure(8);
+    this.buffer.writeBigInt64BE(value, this.offset);
+    this.offset += 8;
+  }
+  bytes(value: Uint8Array): void {
+    this.ensure(value.length);
+    this.buffer.set(value, this.offset);
+    this.offset += value.length;
+  }
+  finish(): Uint8Array {
+    return new Uint8Array(this.buffer.subarray(0, this.offset));
+  }
+}
+
+function invalid(reason: string): BlindsyncError {
+  return new BlindsyncError("integrity", `Tree blob is malformed: ${reason}`);
+}
+
+class Reader {
+  private offset = 0;
+  private readonly view: Buffer;
+
+  constructor(bytes: Uint8Array) {
+    this.view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  private need(count: number): void {
+    if (this.offset + count > this.view.length)
+      throw invalid("unexpected end of data");
+  }
+  u8(): number {
+    this.need(1);
+    return this.view.readUInt8(this.offset++);
+  }
+  u16(): number {
+    this.need(2);
+    const value = this.view.readUInt16BE(this.offset);
+    this.offset += 2;
+    return value;
+  }
+  u32(): number {
+    this.need(4);
+    const value = this.view.readUInt32BE(this.offset);
+    this.offset += 4;
+    return value;
+  }
+  u64(): bigint {
+    this.need(8);
+    const value = this.view.readBigUInt64BE(this.offset);
+    this.offset += 8;
+    return value;
+  }
+  i64(): bigint {
+    this.need(8);
+    const value = this.view.readBigInt64BE(this.offset);
+    this.offset += 8;
+    return value;
+  }
+  bytes(count: number): Uint8Array {
+    this.need(count);
+    const value = new Uint8Array(
+      this.view.subarray(this.offset, this.offset + count),
+    );
+    this.offset += count;
+    return value;
+  }
+  get remaining(): number {
+    return this.view.length - this.offset;
+  }
+}
+
+/**
+ * Encodes a directory. Byte layout (all integers big-endian):
+ * version u8 | entry count u32 | entries, each:
+ * name length u16 | name | type u8 (1 file, 2 dir, 3 symlink) | mode u32 | mtime ns i64 |
+ * uid u32 | gid u32 | then by type —
+ * file: size u64 | sha256 (32) | hardlink flag u8 [| dev u64 | ino u64] | count u32 | ids (32 each);
+ * dir: subtree id (32); symlink: target length u32 | target.
+ */
+export function encodeTree(tree: Tree): Uint8Array {
+  const writer = new Writer();
+  writer.u8(TREE_FORMAT_VERSION);
+  writer.u32(tree.entries.length);
+  let previous: Uint8Array | undefined;
+  for (const entry of tree.entries) {
+    if (!isSafeName(entry.name))
+      throw new RangeError("Tree entry name is not a single safe name");
+    if (previous !== undefined && compareNames(previous, entry.name) >= 0) {
+      throw new RangeError("Tree entries must be sorted by name and unique");
+    }
+    previous = entry.name;
+    writer.u16(entry.name.length);
+    writer.bytes(entry.name);
+    writer.u8(TYPE_CODES[entry.type]);
+    writer.u32(entry.mode & MODE_MASK);
+    writer.i64(entry.mtimeNs);
+    writer.u32(entry.uid);
+    writer.u32(entry.gid);
+    switch (entry.type) {
+      case "file":
+        writer.u64(BigInt(entry.size));
+        writer.bytes(entry.sha256);
+        if (entry.hardlink === undefined) {
+          writer.u8(0);
+        } else {
+          writer.u8(1);
+          writer.u64(entry.hardlink.dev);
+          writer.u64(entry.hardlink.ino);
+        }
+        writer.u32(entry.content.length);
+        for (const id of entry.content) writer.bytes(id);
+        break;
+      case "dir":
+        writer.bytes(entry.subtree);
+        break;
+      case "symlink":
+        writer.u32(entry.target.length);
+        writer.bytes(entry.target);
+        break;
+    }
+  }
+  return writer.finish();
+}
+
+/** Decodes and validates a tree blob's plaintext; every defect is an integrity error. */
+export function decodeTree(bytes: Uint8Array): Tree {
+  const reader = new Reader(bytes);
+  const version = reader.u8();
+  if (version !== TREE_FORMAT_VERSION)
+    throw invalid(`unknown version ${version}`);
+  const count = reader.u32();
+  // Each entry takes at least 24 bytes, so a count beyond that is a lie, not a reason to allocate.
+  if (count > reader.remaining / 24)
+    throw invalid(`entry count ${count} exceeds the data`);
+  const entries: TreeEntry[] = [];
+  let previous: Uint8Array | undefined;
+  for (let index = 0; index < count; index++) {
+    const name = reader.bytes(reader.u16());
+    if (!isSafeName(name)) throw invalid("an entry has an unsafe name");
+    if (previous !== undefined && compareNames(previous, name) >= 0) {
+      throw invalid("entries are not sorted and unique");
+    }
+    previous = name;
+    const typeCode = reader.u8();
+    const mode = reader.u32();
+    if (mode > MODE_MASK) throw invalid("mode has bits beyond permissions");
+    const base = {
+      name,
+      mode,
+      mtimeNs: reader.i64(),
+      uid: reader.u32(),
+      gid: reader.u32(),
+    };
+    if (typeCode === TYPE_CODES.file) {
+      const size = reader.u64();
+      if (size > BigInt(Number.MAX_SAFE_INTEGER))
+        throw invalid("file size out of range");
+      const sha256 = reader.bytes(SHA256_LENGTH);
+      const linkFlag = reader.u8();
+      if (linkFlag > 1) throw invalid("bad hardlink flag");
+      const hardlink =
+        linkFlag === 1 ? { dev: reader.u64(), ino: reader.u64() } : undefined;
+      const chunkCount = reader.u32();
+      if (chunkCount > reader.remaining / BLOB_ID_LENGTH)
+        throw invalid("chunk count too large");
+      const content: BlobId[] = [];
+      for (let chunk = 0; chunk < chunkCount; chunk++)
+        content.push(reader.bytes(BLOB_ID_LENGTH));
+      const file: FileEntry = {
+        ...base,
+        type: "file",
+        size: Number(size),
+        sha256,
+        content,
+      };
+      entries.push(hardlink === undefined ? file : { ...file, hardlink });
+    } else if (typeCode === TYPE_CODES.dir) {
+      entries.push({
+        ...base,
+        type: "dir",
+        subtree: reader.bytes(BLOB_ID_LENGTH),
+      });
+    } else if (typeCode === TYPE_CODES.symlink) {
+      const length = reader.u32();
+      if (length === 0 || length > MAX_SYMLINK_TARGET)
+        throw invalid("symlink target length");
+      const target = reader.bytes(length);
+      if (target.includes(0)) throw invalid("symlink target contains NUL");
+      entries.push({ ...base, type: "symlink", target });
+    } else {
+      throw invalid(`unknown entry type ${typeCode}`);
+    }
+  }
+  if (reader.remaining !== 0) throw invalid("trailing bytes");
+  return { entries };
+}

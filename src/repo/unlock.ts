@@ -1,0 +1,113 @@
+/**
+ * Unlocking a repository as a client: the pin checks that turn a swapped or rolled-back
+ * repository into a refusal (exit 14) instead of a silent success.
+ *
+ * Order matters: the repository id is compared with the pin BEFORE the passphrase is asked
+ * for or any KDF runs, and nothing is written to the cache until the passphrase has proved
+ * itself (a wrong passphrase leaves no trace).
+ */
+import { BlindsyncError } from "../errors.js";
+import type { Store } from "../store/index.js";
+import { bytesEqual, toHex } from "../util/bytes.js";
+import { ClientCache, readPin, type Pin } from "./cache/client-cache.js";
+import { parseConfig } from "./config.js";
+import { Repository } from "./repository.js";
+import { headOf, type Snapshot } from "./snapshot.js";
+
+export interface UnlockOptions {
+  readonly store: Store;
+  /** A stable name for the location (canonical path or ssh address): the cache and pin key. */
+  readonly locationKey: string;
+  readonly cacheRoot: string;
+  /** Asked only after the repository is known to exist and to match the pin. */
+  readonly passphrase: () => Promise<Uint8Array>;
+}
+
+export interface UnlockedRepository {
+  readonly repo: Repository;
+  readonly cache: ClientCache;
+  /** Every snapshot, authenticated, oldest first. */
+  readonly snapshots: Snapshot[];
+  readonly head: Snapshot | undefined;
+}
+
+function rollback(message: string, cacheRoot: string): BlindsyncError {
+  return new BlindsyncError("rollback", message, {
+    hint: `If you replaced or restored the repository on purpose, delete this client's cache under "${cacheRoot}"`,
+  });
+}
+
+/** Throws when the snapshots a repository shows are older than what this client has seen. */
+export function checkHead(
+  pin: Pin,
+  snapshots: readonly Snapshot[],
+  cacheRoot: string,
+): void {
+  const head = headOf(snapshots);
+  const seq = head?.seq ?? 0;
+  if (seq < pin.lastSeq) {
+    throw rollback(
+      `The repository shows head ${seq} but this client has seen head ${pin.lastSeq}: it was rolled back or snapshots were removed`,
+      cacheRoot,
+    );
+  }
+  if (seq === pin.lastSeq && pin.lastHeadId !== null) {
+    const lastHead = pin.lastHeadId;
+    if (!snapshots.some((snapshot) => bytesEqual(snapshot.id, lastHead))) {
+      throw rollback(
+        `The repository's head ${seq} is not the snapshot ${toHex(lastHead).slice(0, 8)} this client has seen`,
+        cacheRoot,
+      );
+    }
+  }
+}
+
+export async function unlockRepository(
+  options: UnlockOptions,
+): Promise<UnlockedRepository> {
+  const { store, locationKey, cacheRoot } = options;
+  const config = parseConfig(await store.readConfig());
+  const pin = readPin(cacheRoot, locationKey);
+  if (pin !== undefined && !bytesEqual(pin.repositoryId, config.repositoryId)) {
+    throw rollback(
+      `The repository at "${locationKey}" is not the one this client has used (id ${toHex(config.repositoryId).slice(0, 8)}, expected ${toHex(pin.repositoryId).slice(0, 8)})`,
+      cacheRoot,
+    );
+  }
+  const repo = await Repository.open(store, await options.passphrase());
+  if (pin !== undefined && !bytesEqual(pin.keyCheckValue, repo.keyCheckValue)) {
+    throw rollback(
+      `The repository at "${locationKey}" has other keys than the one this client has used`,
+      cacheRoot,
+    );
+  }
+  const snapshots = await repo.listSnapshots();
+  if (pin !== undefined) checkHead(pin, snapshots, cacheRoot);
+  const head = headOf(snapshots);
+  const cache = ClientCache.open(cacheRoot, locationKey);
+  const keepHead = pin !== undefined && pin.lastSeq > (head?.seq ?? 0);
+  cache.savePin({
+    repositoryId: repo.id,
+    keyCheckValue: repo.keyCheckValue,
+    lastSeq: keepHead ? pin.lastSeq : (head?.seq ?? 0),
+    lastHeadId: keepHead ? pin.lastHeadId : (head?.id ?? null),
+    generation: pin?.generation ?? 0,
+  });
+  return { repo, cache, snapshots, head };
+}
+
+/** Records a new head this client wrote. */
+export function advancePin(
+  cache: ClientCache,
+  repo: Repository,
+  head: Snapshot,
+): void {
+  const pin = cache.pin;
+  cache.savePin({
+    repositoryId: repo.id,
+    keyCheckValue: repo.keyCheckValue,
+    lastSeq: head.seq,
+    lastHeadId: head.id,
+    generation: pin?.generation ?? 0,
+  });
+}
