@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "blindsync_native",
+      "sources": ["native/utimens.c"],
+      "cflags": ["-O2", "-Wall"]
+    }
+  ]
+}

@@ -1,0 +1,185 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { isBlindsyncError } from "../errors.js";
+import {
+  decodeTree,
+  encodeTree,
+  isSafeName,
+  sortEntries,
+  type TreeEntry,
+} from "./tree.js";
+
+const id = (byte: number): Uint8Array => new Uint8Array(32).fill(byte);
+
+const nameArbitrary = fc
+  .uint8Array({ minLength: 1, maxLength: 40 })
+  .filter((name) => isSafeName(name));
+
+const entryArbitrary: fc.Arbitrary<TreeEntry> = fc.oneof(
+  fc.record({
+    name: nameArbitrary,
+    type: fc.constant("file" as const),
+    mode: fc.integer({ min: 0, max: 0o7777 }),
+    mtimeNs: fc.bigInt({ min: -(2n ** 62n), max: 2n ** 62n }),
+    uid: fc.nat(),
+    gid: fc.nat(),
+    size: fc.nat(),
+    sha256: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+    content: fc.array(fc.uint8Array({ minLength: 32, maxLength: 32 }), {
+      maxLength: 5,
+    }),
+  }),
+  fc.record({
+    name: nameArbitrary,
+    type: fc.constant("dir" as const),
+    mode: fc.integer({ min: 0, max: 0o7777 }),
+    mtimeNs: fc.bigInt({ min: 0n, max: 2n ** 62n }),
+    uid: fc.nat(),
+    gid: fc.nat(),
+    subtree: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+  }),
+  fc.record({
+    name: nameArbitrary,
+    type: fc.constant("symlink" as const),
+    mode: fc.integer({ min: 0, max: 0o7777 }),
+    mtimeNs: fc.bigInt({ min: 0n, max: 2n ** 62n }),
+    uid: fc.nat(),
+    gid: fc.nat(),
+    target: fc
+      .uint8Array({ minLength: 1, maxLength: 100 })
+      .filter((target) => !target.includes(0)),
+  }),
+);
+
+const treeArbitrary = fc
+  .uniqueArray(entryArbitrary, {
+    selector: (entry) => Buffer.from(entry.name).toString("hex"),
+    maxLength: 20,
+  })
+  .map((entries) => ({ entries: sortEntries(entries) }));
+
+describe("tree codec", () => {
+  it("decodeTree(encodeTree(tree)) returns the same tree", () => {
+    fc.assert(
+      fc.property(treeArbitrary, (tree) => {
+        expect(decodeTree(encodeTree(tree))).toEqual(tree);
+      }),
+    );
+  });
+
+  it("encodes the same directory to the same bytes every time", () => {
+    fc.assert(
+      fc.property(treeArbitrary, (tree) => {
+        const shuffled = { entries: sortEntries([...tree.entries].reverse()) };
+        expect(Buffer.from(encodeTree(shuffled)).equals(encodeTree(tree))).toBe(
+          true,
+        );
+      }),
+    );
+  });
+
+  it("keeps a hardlink key through a round trip", () => {
+    const file: TreeEntry = {
+      name: new Uint8Array(Buffer.from("a")),
+      type: "file",
+      mode: 0o644,
+      mtimeNs: 1n,
+      uid: 0,
+      gid: 0,
+      size: 3,
+      sha256: id(1),
+      content: [id(2)],
+      hardlink: { dev: 5n, ino: 77n },
+    };
+    expect(decodeTree(encodeTree({ entries: [file] })).entries[0]).toEqual(
+      file,
+    );
+  });
+
+  it.each([
+    ["empty", ""],
+    ["dot", "."],
+    ["dot-dot", ".."],
+    ["slash", "a/b"],
+    ["NUL", "a\u0000b"],
+  ])("isSafeName() refuses the %s name", (_label, name) => {
+    expect(isSafeName(Buffer.from(name))).toBe(false);
+  });
+
+  it('decodeTree() rejects a crafted tree whose entry is named ".."', () => {
+    const good = encodeTree({
+      entries: [
+        {
+          name: Buffer.from("xx"),
+          type: "dir",
+          mode: 0o755,
+          mtimeNs: 0n,
+          uid: 0,
+          gid: 0,
+          subtree: id(3),
+        },
+      ],
+    });
+    const crafted = Buffer.from(good);
+    crafted.write("..", 7, "latin1");
+    expect(() => decodeTree(crafted)).toThrow(/unsafe name/);
+  });
+
+  it("decodeTree() rejects unsorted entries and trailing bytes", () => {
+    const one = (name: string) =>
+      encodeTree({
+        entries: [
+          {
+            name: Buffer.from(name),
+            type: "dir",
+            mode: 0,
+            mtimeNs: 0n,
+            uid: 0,
+            gid: 0,
+            subtree: id(1),
+          },
+        ],
+      });
+    const b = Buffer.from(one("b")).subarray(5);
+    const a = Buffer.from(one("a")).subarray(5);
+    const header = Buffer.from([1, 0, 0, 0, 2]);
+    expect(() => decodeTree(Buffer.concat([header, b, a]))).toThrow(/sorted/);
+    expect(() =>
+      decodeTree(Buffer.concat([one("a"), Buffer.from([0])])),
+    ).toThrow(/trailing/);
+  });
+
+  it("decodeTree() answers random bytes only with integrity errors", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
+        try {
+          decodeTree(bytes);
+        } catch (error) {
+          expect(isBlindsyncError(error, "integrity")).toBe(true);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("decodeTree() answers every truncation of a valid tree with an integrity error", () => {
+    fc.assert(
+      fc.property(
+        treeArbitrary.filter((tree) => tree.entries.length > 0),
+        (tree) => {
+          const bytes = encodeTree(tree);
+          for (
+            let cut = 0;
+            cut < bytes.length;
+            cut += Math.max(1, Math.floor(bytes.length / 50))
+          ) {
+            expect(() => decodeTree(bytes.subarray(0, cut))).toThrow(
+              /malformed/,
+            );
+          }
+        },
+      ),
+      { numRuns: 50 },
+    );
+  });
+});

@@ -1,0 +1,75 @@
+/**
+ * Setting file times to the nanosecond. Node's fs.utimes takes seconds as a double and so
+ * cannot restore a present-day mtime exactly (about 240 ns of resolution); blindsync's small
+ * native addon (native/utimens.c, built by node-gyp at install) calls utimensat(2) directly.
+ * Without the addon (a machine with no compiler), times fall back to fs.utimes' precision.
+ *
+ * Shared leaf: imports nothing from any layer.
+ */
+import { createRequire } from "node:module";
+import { lutimes, utimes } from "node:fs/promises";
+
+interface NativeTimes {
+  setTimes(
+    path: Buffer,
+    seconds: bigint,
+    nanoseconds: number,
+    noFollow: boolean,
+  ): void;
+}
+
+function loadNative(): NativeTimes | undefined {
+  const require = createRequire(import.meta.url);
+  for (const candidate of [
+    "../../build/Release/blindsync_native.node",
+    "../../../build/Release/blindsync_native.node",
+  ]) {
+    try {
+      return require(candidate) as NativeTimes;
+    } catch {
+      // Try the next location: dist/util and src/util sit at different depths.
+    }
+  }
+  return undefined;
+}
+
+const native = loadNative();
+
+/** True when times are set to the exact nanosecond. */
+export const exactFileTimes = native !== undefined;
+
+const NS_PER_SECOND = 1_000_000_000n;
+
+/**
+ * Sets atime and mtime of `path` to `mtimeNs` (nanoseconds since the epoch). With
+ * `noFollow`, a symlink's own times are set rather than its target's.
+ */
+export async function setFileTimes(
+  path: string | Buffer,
+  mtimeNs: bigint,
+  noFollow = false,
+): Promise<void> {
+  let seconds = mtimeNs / NS_PER_SECOND;
+  let nanoseconds = mtimeNs % NS_PER_SECOND;
+  if (nanoseconds < 0n) {
+    seconds -= 1n;
+    nanoseconds += NS_PER_SECOND;
+  }
+  if (native !== undefined) {
+    const bytes = typeof path === "string" ? Buffer.from(path) : path;
+    try {
+      native.setTimes(bytes, seconds, Number(nanoseconds), noFollow);
+      return;
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? "EIO";
+      throw Object.assign(
+        new Error(`${code}: cannot set times of "${bytes.toString()}"`),
+        { code },
+      );
+    }
+  }
+  const asDouble = Number(seconds) + Number(nanoseconds) / 1e9;
+  await (noFollow
+    ? lutimes(path, asDouble, asDouble)
+    : utimes(path, asDouble, asDouble));
+}
