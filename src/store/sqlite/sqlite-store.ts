@@ -1,0 +1,556 @@
+/**
+ * The Store that keeps bytes: a local repository is a directory holding one SQLite database
+ * (schema.ts; format, settings and their measurements in docs/storage.md). `blindsync serve`
+ * exposes exactly this class over the wire.
+ *
+ * better-sqlite3 is synchronous; the methods are async only to fit the Store interface, and each
+ * runs to completion (one transaction) before the next starts, so no call sees another's partial
+ * work.
+ */
+
+import { createHash } from "node:crypto";
+import { existsSync, statSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { BlindsyncError, describeError } from "../../errors.js";
+import { toHex } from "../../util/bytes.js";
+import {
+  appendOnlyError,
+  blobNotFoundError,
+  checkBlobToPut,
+  checkId,
+  keySlotExistsError,
+  keySlotNotFoundError,
+  lastKeySlotError,
+} from "../memory/memory-store.js";
+import type {
+  BlobId,
+  BlobInfo,
+  BlobKind,
+  BlobToPut,
+  KeySlot,
+  Store,
+} from "../store.js";
+import {
+  APPEND_ONLY_MESSAGE,
+  APPLICATION_ID,
+  CACHE_SIZE_KIB,
+  CREATE_SCHEMA,
+  DATABASE_FILE,
+  PAGE_SIZE,
+  REPOSITORY_CONFIG_KEY,
+  SCHEMA_VERSION,
+  SCHEMA_VERSION_KEY,
+  enforceAppendOnly,
+  kindCode,
+  kindFromCode,
+} from "./schema.js";
+
+export interface SqliteStoreOptions {
+  /** Make the directory and the database if missing (`init`); `create()` then writes the repository. */
+  readonly create?: boolean;
+  /** Refuse deletes and overwrites, in this class and in the database (`serve --append-only`). */
+  readonly appendOnly?: boolean;
+  /** Open the database read-only (restore, check); every write throws. */
+  readonly readonly?: boolean;
+}
+
+/** Rows per query of `list` and `scrub`: bounded memory, and no statement held open across awaits. */
+const PAGE_ROWS = 1000;
+
+/** How long a writer waits for another process's transaction before giving up with 'locked'. */
+const BUSY_TIMEOUT_MS = 10_000;
+
+interface BlobRow {
+  readonly id: Buffer;
+  readonly kind: number;
+  readonly length: number;
+}
+
+interface ScrubRow {
+  readonly id: Buffer;
+  readonly sha256: Buffer;
+  readonly data_id: number;
+}
+
+export class SqliteStore implements Store {
+  readonly appendOnly: boolean;
+  readonly #file: string;
+  readonly #readonly: boolean;
+  readonly #db: Database.Database;
+  #closed = false;
+
+  private constructor(
+    file: string,
+    db: Database.Database,
+    options: SqliteStoreOptions,
+  ) {
+    this.#file = file;
+    this.#db = db;
+    this.appendOnly = options.appendOnly ?? false;
+    this.#readonly = options.readonly ?? false;
+  }
+
+  /**
+   * Opens the repository in directory `dir`. Without `create`, a missing directory or database
+   * throws 'no-repository' and nothing is created on disk. A file that is not an intact SQLite
+   * database throws 'integrity'.
+   */
+  static async open(
+    dir: string,
+    options: SqliteStoreOptions = {},
+  ): Promise<SqliteStore> {
+    const create = options.create ?? false;
+    const readonly = options.readonly ?? false;
+    if (create && readonly) {
+      throw new TypeError("A repository cannot be created read-only");
+    }
+    const file = join(dir, DATABASE_FILE);
+    if (create) await mkdir(dir, { recursive: true });
+    else if (!existsSync(file)) throw noRepositoryError(dir);
+
+    let db: Database.Database;
+    try {
+      // fileMustExist also closes the race with a concurrent delete after the check above.
+      db = new Database(file, {
+        readonly,
+        fileMustExist: !create,
+        timeout: BUSY_TIMEOUT_MS,
+      });
+    } catch (error) {
+      throw translateError(error, file);
+    }
+    try {
+      prepareDatabase(db, dir, file, { create, readonly });
+      if (options.appendOnly ?? false) enforceAppendOnly(db);
+    } catch (error) {
+      db.close();
+      throw translateError(error, file);
+    }
+    return new SqliteStore(file, db, options);
+  }
+
+  readConfig(): Promise<Uint8Array> {
+    return this.#run(() => {
+      const value = this.#db
+        .prepare("SELECT value FROM config WHERE key = ?")
+        .pluck()
+        .get(REPOSITORY_CONFIG_KEY);
+      if (value === undefined) throw noRepositoryError(this.#file);
+      if (!(value instanceof Uint8Array)) {
+        throw damagedError(this.#file, "the config record is not a blob");
+      }
+      return plain(value);
+    });
+  }
+
+  listKeySlots(): Promise<KeySlot[]> {
+    return this.#run(() =>
+      (
+        this.#db
+          .prepare("SELECT name, bytes FROM key_slots ORDER BY name")
+          .all() as { name: string; bytes: Buffer }[]
+      ).map((row) => ({ name: row.name, bytes: plain(row.bytes) })),
+    );
+  }
+
+  missing(ids: readonly BlobId[]): Promise<BlobId[]> {
+    return this.#run(() => {
+      for (const id of ids) checkId(id);
+      const has = this.#db.prepare("SELECT 1 FROM blobs WHERE id = ?").pluck();
+      const seen = new Set<string>();
+      const result: BlobId[] = [];
+      // One read transaction, so the answer is one consistent view of the store.
+      this.#db.transaction(() => {
+        for (const id of ids) {
+          const key = toHex(id);
+          if (seen.has(key)) continue;
+          seen.add(key);
+          if (has.get(id) === undefined) result.push(id.slice());
+        }
+      })();
+      return result;
+    });
+  }
+
+  get(id: BlobId): Promise<Uint8Array> {
+    return this.#run(() => {
+      checkId(id);
+      const data = this.#db
+        .prepare(
+          "SELECT d.data FROM blobs b JOIN blob_data d ON d.rowid = b.data_id WHERE b.id = ?",
+        )
+        .pluck()
+        .get(id) as Buffer | undefined;
+      if (data === undefined) throw blobNotFoundError(id);
+      return plain(data);
+    });
+  }
+
+  async *list(kind?: BlobKind): AsyncIterable<BlobInfo> {
+    const code = kind === undefined ? undefined : kindCode(kind);
+    const query =
+      "SELECT id, kind, length FROM blobs WHERE id > ?" +
+      (code === undefined ? "" : " AND kind = ?") +
+      ` ORDER BY id LIMIT ${PAGE_ROWS}`;
+    // Keyset paging (after the last id seen) instead of one open cursor: no statement stays
+    // open while the consumer awaits, so other calls on this connection keep working.
+    let after: Uint8Array = new Uint8Array(0);
+    for (;;) {
+      const rows = await this.#run(() => {
+        const statement = this.#db.prepare(query);
+        return (
+          code === undefined ? statement.all(after) : statement.all(after, code)
+        ) as BlobRow[];
+      });
+      for (const row of rows) {
+        yield {
+          id: plain(row.id),
+          kind: kindFromCode(row.kind),
+          length: row.length,
+        };
+      }
+      const last = rows.at(-1);
+      if (last === undefined || rows.length < PAGE_ROWS) return;
+      after = last.id;
+    }
+  }
+
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#db.close();
+    }
+    return Promise.resolve();
+  }
+
+  create(config: Uint8Array, firstKeySlot: KeySlot): Promise<void> {
+    return this.#runWrite(() => {
+      this.#db
+        .transaction(() => {
+          const exists = this.#db
+            .prepare("SELECT 1 FROM config WHERE key = ?")
+            .get(REPOSITORY_CONFIG_KEY);
+          if (exists !== undefined) {
+            throw new BlindsyncError(
+              "failed",
+              `A repository already exists at "${this.#file}"`,
+            );
+          }
+          this.#db
+            .prepare("INSERT INTO config (key, value) VALUES (?, ?)")
+            .run(REPOSITORY_CONFIG_KEY, config);
+          this.#db
+            .prepare("INSERT INTO key_slots (name, bytes) VALUES (?, ?)")
+            .run(firstKeySlot.name, firstKeySlot.bytes);
+        })
+        .immediate();
+    });
+  }
+
+  addKeySlot(slot: KeySlot): Promise<void> {
+    return this.#runWrite(() => {
+      this.#db
+        .transaction(() => {
+          if (this.#keySlotExists(slot.name))
+            throw keySlotExistsError(slot.name);
+          this.#db
+            .prepare("INSERT INTO key_slots (name, bytes) VALUES (?, ?)")
+            .run(slot.name, slot.bytes);
+        })
+        .immediate();
+    });
+  }
+
+  removeKeySlot(name: string): Promise<void> {
+    return this.#runWrite(() => {
+      if (this.appendOnly) throw appendOnlyError("remove a key slot");
+      this.#db
+        .transaction(() => {
+          if (!this.#keySlotExists(name)) throw keySlotNotFoundError(name);
+          const count = this.#db
+            .prepare("SELECT count(*) FROM key_slots")
+            .pluck()
+            .get() as number;
+          if (count <= 1) throw lastKeySlotError(name);
+          this.#db.prepare("DELETE FROM key_slots WHERE name = ?").run(name);
+        })
+        .immediate();
+    });
+  }
+
+  put(blobs: readonly BlobToPut[]): Promise<void> {
+    return this.#runWrite(() => {
+      for (const blob of blobs) checkBlobToPut(blob);
+      if (blobs.length === 0) return;
+      // Hashed before the transaction, so the write lock is held only for the writes.
+      const hashes = blobs.map((blob) =>
+        createHash("sha256").update(blob.bytes).digest(),
+      );
+      const has = this.#db.prepare("SELECT 1 FROM blobs WHERE id = ?").pluck();
+      const insertData = this.#db.prepare(
+        "INSERT INTO blob_data (data) VALUES (?)",
+      );
+      const insertBlob = this.#db.prepare(
+        "INSERT INTO blobs (id, kind, length, sha256, data_id) VALUES (?, ?, ?, ?, ?)",
+      );
+      this.#db
+        .transaction(() => {
+          blobs.forEach((blob, index) => {
+            // Checked inside the write transaction, so a concurrent writer cannot slip in between.
+            if (has.get(blob.id) !== undefined) return;
+            const { lastInsertRowid } = insertData.run(blob.bytes);
+            insertBlob.run(
+              blob.id,
+              kindCode(blob.kind),
+              blob.bytes.length,
+              hashes[index],
+              lastInsertRowid,
+            );
+          });
+        })
+        .immediate();
+    });
+  }
+
+  delete(ids: readonly BlobId[]): Promise<void> {
+    return this.#runWrite(() => {
+      if (this.appendOnly) throw appendOnlyError("delete blobs");
+      for (const id of ids) checkId(id);
+      const deleteBlob = this.#db
+        .prepare("DELETE FROM blobs WHERE id = ? RETURNING data_id")
+        .pluck();
+      const deleteData = this.#db.prepare(
+        "DELETE FROM blob_data WHERE rowid = ?",
+      );
+      this.#db
+        .transaction(() => {
+          for (const id of ids) {
+            const dataId = deleteBlob.get(id);
+            if (dataId !== undefined) deleteData.run(dataId);
+          }
+        })
+        .immediate();
+    });
+  }
+
+  /**
+   * Re-hashes every stored blob and yields the ids whose bytes no longer match the SHA-256
+   * recorded when they were stored: bit rot and tampering found without any key.
+   */
+  async *scrub(): AsyncIterable<BlobId> {
+    let after: Uint8Array = new Uint8Array(0);
+    for (;;) {
+      const rows = await this.#run(
+        () =>
+          this.#db
+            .prepare(
+              `SELECT id, sha256, data_id FROM blobs WHERE id > ? ORDER BY id LIMIT ${PAGE_ROWS}`,
+            )
+            .all(after) as ScrubRow[],
+      );
+      for (const row of rows) {
+        const intact = await this.#run(() => {
+          const data = this.#db
+            .prepare("SELECT data FROM blob_data WHERE rowid = ?")
+            .pluck()
+            .get(row.data_id) as Buffer | undefined;
+          return (
+            data !== undefined &&
+            createHash("sha256").update(data).digest().equals(row.sha256)
+          );
+        });
+        if (!intact) yield plain(row.id);
+      }
+      const last = rows.at(-1);
+      if (last === undefined || rows.length < PAGE_ROWS) return;
+      after = last.id;
+    }
+  }
+
+  #keySlotExists(name: string): boolean {
+    return (
+      this.#db.prepare("SELECT 1 FROM key_slots WHERE name = ?").get(name) !==
+      undefined
+    );
+  }
+
+  /** Runs `action` on the open database, turning every SQLite error into a BlindsyncError. */
+  // eslint-disable-next-line @typescript-eslint/require-await -- async only to reject, not throw
+  async #run<T>(action: () => T): Promise<T> {
+    if (this.#closed) throw new TypeError("The store is closed");
+    try {
+      return action();
+    } catch (error) {
+      throw translateError(error, this.#file);
+    }
+  }
+
+  #runWrite<T>(action: () => T): Promise<T> {
+    return this.#run(() => {
+      if (this.#readonly) {
+        throw new BlindsyncError(
+          "failed",
+          `The repository "${this.#file}" is opened read-only`,
+        );
+      }
+      return action();
+    });
+  }
+}
+
+/**
+ * Runs SQLite's own structural check of the repository in `dir` (every page and index): 'ok',
+ * or one line naming the problems. For crash tests and `check`; reads the whole database.
+ */
+export function sqliteIntegrityCheck(dir: string): string {
+  const file = join(dir, DATABASE_FILE);
+  if (!existsSync(file)) return `No database at "${file}"`;
+  try {
+    const db = new Database(file, { readonly: true, fileMustExist: true });
+    try {
+      const problems = db.pragma("integrity_check", { simple: false }) as {
+        integrity_check: string;
+      }[];
+      const lines = problems.map((row) => row.integrity_check);
+      const size = checkFileSize(db, file);
+      if (size !== undefined) lines.push(size);
+      return lines.length === 1 && lines[0] === "ok"
+        ? "ok"
+        : lines.filter((line) => line !== "ok").join("; ");
+    } finally {
+      db.close();
+    }
+  } catch (error) {
+    return oneLine(describeError(error));
+  }
+}
+
+function prepareDatabase(
+  db: Database.Database,
+  dir: string,
+  file: string,
+  { create, readonly }: { create: boolean; readonly: boolean },
+): void {
+  if (!readonly) {
+    // page_size takes effect only before the first table exists; later it is a harmless no-op.
+    db.pragma(`page_size = ${PAGE_SIZE}`);
+  }
+  // Reading the schema is the first access to the file: SQLITE_NOTADB for garbage surfaces
+  // here, and a hot journal left by a crash is rolled back here.
+  const tables = db
+    .prepare("SELECT count(*) FROM sqlite_schema")
+    .pluck()
+    .get() as number;
+  if (tables === 0) {
+    if (!create) throw noRepositoryError(dir);
+    db.transaction(() => {
+      db.pragma(`application_id = ${APPLICATION_ID}`);
+      db.exec(CREATE_SCHEMA);
+      db.prepare("INSERT INTO config (key, value) VALUES (?, ?)").run(
+        SCHEMA_VERSION_KEY,
+        SCHEMA_VERSION,
+      );
+    }).immediate();
+  }
+  const applicationId = db.pragma("application_id", { simple: true }) as number;
+  if (applicationId !== APPLICATION_ID) {
+    throw new BlindsyncError(
+      "no-repository",
+      `"${file}" is a SQLite database but not a blindsync repository`,
+    );
+  }
+  const version = db
+    .prepare("SELECT value FROM config WHERE key = ?")
+    .pluck()
+    .get(SCHEMA_VERSION_KEY);
+  if (version !== SCHEMA_VERSION) {
+    throw new BlindsyncError(
+      "failed",
+      `The repository "${file}" has database schema version ${String(version)}, and this blindsync reads only version ${SCHEMA_VERSION}`,
+      { hint: "Use the blindsync version that wrote it, or a newer one" },
+    );
+  }
+  const truncated = checkFileSize(db, file);
+  if (truncated !== undefined) throw damagedError(file, truncated);
+  if (!readonly) {
+    db.pragma("journal_mode = DELETE");
+    db.pragma("synchronous = FULL");
+  }
+  db.pragma(`cache_size = ${-CACHE_SIZE_KIB}`);
+}
+
+/**
+ * A database file shorter than its header's page count has lost its tail (a truncated copy);
+ * SQLite would only notice when a query reaches a missing page. Exact in rollback-journal mode,
+ * where the main file always holds every committed page.
+ */
+function checkFileSize(
+  db: Database.Database,
+  file: string,
+): string | undefined {
+  const pageCount = db.pragma("page_count", { simple: true }) as number;
+  const pageSize = db.pragma("page_size", { simple: true }) as number;
+  const expected = pageCount * pageSize;
+  const actual = statSync(file).size;
+  return actual < expected
+    ? `the file is ${actual} bytes, but its header promises ${expected}`
+    : undefined;
+}
+
+function noRepositoryError(dir: string): BlindsyncError {
+  return new BlindsyncError("no-repository", `No repository at "${dir}"`, {
+    hint: `Create one with: blindsync init ${dir}`,
+  });
+}
+
+function damagedError(
+  file: string,
+  why: string,
+  cause?: unknown,
+): BlindsyncError {
+  return new BlindsyncError(
+    "integrity",
+    `The repository database "${file}" is damaged: ${oneLine(why)}`,
+    {
+      hint: "Restore the repository directory from a copy, or salvage blobs with sqlite3's .recover",
+      cause,
+    },
+  );
+}
+
+function translateError(error: unknown, file: string): unknown {
+  if (!(error instanceof Database.SqliteError)) return error;
+  const code = error.code;
+  if (code.startsWith("SQLITE_CORRUPT") || code === "SQLITE_NOTADB") {
+    return damagedError(file, error.message, error);
+  }
+  if (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED")) {
+    return new BlindsyncError(
+      "locked",
+      `The repository database "${file}" is busy: ${oneLine(error.message)}`,
+      {
+        hint: "Another process is writing to it; try again later",
+        cause: error,
+      },
+    );
+  }
+  if (error.message.includes(APPEND_ONLY_MESSAGE)) {
+    return appendOnlyError("delete or overwrite stored data");
+  }
+  return new BlindsyncError(
+    "failed",
+    `The repository database "${file}" failed: ${oneLine(error.message)} (${code})`,
+    { cause: error },
+  );
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, " ");
+}
+
+/** A plain Uint8Array view of a Buffer from better-sqlite3, which is always a fresh copy. */
+function plain(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
