@@ -1,0 +1,386 @@
+import { randomBytes } from "node:crypto";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { Compressor } from "zstd-napi";
+import {
+  aeadOpen,
+  aeadSeal,
+  padmeLength,
+  SealingSession,
+  sessionKey,
+  sessionNonce,
+} from "../crypto/index.js";
+import { isBlindsyncError, type BlindsyncError } from "../errors.js";
+import { bytesEqual } from "../util/bytes.js";
+import type { BlobKind } from "../store/index.js";
+import {
+  blobHeaderLength,
+  blobIdOf,
+  openBlob,
+  sealBlob,
+  sealedBlobLength,
+  type BlobKeys,
+} from "./blob-codec.js";
+
+const keys: BlobKeys = {
+  encKey: new Uint8Array(32).fill(0x11),
+  idKey: new Uint8Array(32).fill(0x22),
+};
+const repositoryId = new Uint8Array(32).fill(0x33);
+const kinds: BlobKind[] = ["data", "tree", "snapshot"];
+
+function seal(
+  plaintext: Uint8Array,
+  kind: BlobKind = "data",
+  compress = true,
+  session = new SealingSession(),
+): Uint8Array {
+  const id = blobIdOf(keys.idKey, plaintext);
+  return sealBlob({
+    keys,
+    repositoryId,
+    session,
+    kind,
+    id,
+    plaintext,
+    compress,
+  });
+}
+
+function open(
+  bytes: Uint8Array,
+  plaintextOrId: { id: Uint8Array },
+  overrides: {
+    kind?: BlobKind;
+    repositoryId?: Uint8Array;
+    maxPlaintext?: number;
+  } = {},
+): Uint8Array {
+  return openBlob({
+    keys,
+    repositoryId: overrides.repositoryId ?? repositoryId,
+    id: plaintextOrId.id,
+    expectedKind: overrides.kind ?? "data",
+    bytes,
+    ...(overrides.maxPlaintext === undefined
+      ? {}
+      : { maxPlaintext: overrides.maxPlaintext }),
+  });
+}
+
+function integrityError(run: () => unknown): BlindsyncError {
+  try {
+    run();
+  } catch (error) {
+    if (isBlindsyncError(error, "integrity")) return error;
+    throw new Error(`expected an integrity error, got ${String(error)}`, {
+      cause: error,
+    });
+  }
+  throw new Error("expected an integrity error, but nothing was thrown");
+}
+
+/** Decrypts a blob's body without any of openBlob's checks, to inspect or forge it. */
+function innerOf(blob: Uint8Array, id: Uint8Array): Uint8Array {
+  const header = blob.subarray(0, blobHeaderLength);
+  const counter = new DataView(blob.buffer, blob.byteOffset).getBigUint64(
+    32,
+    false,
+  );
+  return aeadOpen(
+    sessionKey(keys.encKey, header.subarray(8, 32)),
+    sessionNonce(counter),
+    blob.subarray(blobHeaderLength),
+    new Uint8Array([...header, ...repositoryId, ...id]),
+  );
+}
+
+/** What a key holder could store: a correctly authenticated blob around any body. */
+function forge(inner: Uint8Array, id: Uint8Array, kind = 1): Uint8Array {
+  const session = new SealingSession();
+  const header = new Uint8Array(blobHeaderLength);
+  header.set([0x42, 0x53, 0x42, 0x4c, 1, kind, 1, 0]);
+  header.set(session.sessionId, 8);
+  const sealed = aeadSeal(
+    session.keyFor(keys.encKey),
+    sessionNonce(0n),
+    inner,
+    new Uint8Array([...header, ...repositoryId, ...id]),
+  );
+  return new Uint8Array([...header, ...sealed]);
+}
+
+function body(
+  compression: number,
+  payload: Uint8Array,
+  paddedLength = padmeLength(5 + payload.length),
+  declaredLength = payload.length,
+): Uint8Array {
+  const inner = new Uint8Array(paddedLength);
+  inner[0] = compression;
+  new DataView(inner.buffer).setUint32(1, declaredLength, false);
+  inner.set(payload, 5);
+  return inner;
+}
+
+const plaintexts = fc.oneof(
+  fc.uint8Array({ maxLength: 5000 }),
+  // Compressible: a short random pattern repeated.
+  fc
+    .tuple(
+      fc.uint8Array({ minLength: 1, maxLength: 16 }),
+      fc.nat({ max: 5000 }),
+    )
+    .map(([pattern, length]) =>
+      Uint8Array.from({ length }, (_, i) => pattern[i % pattern.length]!),
+    ),
+);
+
+describe("sealBlob() / openBlob()", () => {
+  it("open(seal(x)) == x for every kind, size and compressibility", () => {
+    fc.assert(
+      fc.property(
+        plaintexts,
+        fc.constantFrom(...kinds),
+        fc.boolean(),
+        (plaintext, kind, compress) => {
+          const blob = seal(plaintext, kind, compress);
+          const id = blobIdOf(keys.idKey, plaintext);
+          expect(open(blob, { id }, { kind })).toEqual(plaintext);
+          const payloadLength = new DataView(
+            innerOf(blob, id).buffer,
+          ).getUint32(1, false);
+          expect(blob.length).toBe(sealedBlobLength(payloadLength));
+          expect(blob.length).toBe(40 + 16 + padmeLength(5 + payloadLength));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("round-trips an empty plaintext and a full 8 MiB chunk", () => {
+    for (const plaintext of [
+      new Uint8Array(0),
+      new Uint8Array(randomBytes(8 * 1024 * 1024)),
+    ]) {
+      const id = blobIdOf(keys.idKey, plaintext);
+      // bytesEqual, not toEqual: a deep comparison of 8 Mi elements takes minutes.
+      expect(bytesEqual(open(seal(plaintext), { id }), plaintext)).toBe(true);
+    }
+  });
+
+  it("writes the header byte by byte as the format says", () => {
+    const session = new SealingSession();
+    seal(new Uint8Array(1), "data", true, session);
+    const blob = seal(new Uint8Array(10), "tree", true, session);
+    expect([...blob.subarray(0, 8)]).toEqual([
+      0x42, 0x53, 0x42, 0x4c, 1, 2, 1, 0,
+    ]);
+    expect(blob.subarray(8, 32)).toEqual(session.sessionId);
+    expect(new DataView(blob.buffer).getBigUint64(32, false)).toBe(1n);
+  });
+
+  it("compresses what shrinks and stores incompressible data raw", () => {
+    const zeros = new Uint8Array(100_000);
+    const zerosBlob = seal(zeros);
+    expect(innerOf(zerosBlob, blobIdOf(keys.idKey, zeros))[0]).toBe(1);
+    expect(zerosBlob.length).toBeLessThan(1000);
+    const noise = new Uint8Array(randomBytes(100_000));
+    const noiseBlob = seal(noise);
+    expect(innerOf(noiseBlob, blobIdOf(keys.idKey, noise))[0]).toBe(0);
+    expect(noiseBlob.length).toBe(sealedBlobLength(100_000));
+    expect(
+      innerOf(seal(zeros, "data", false), blobIdOf(keys.idKey, zeros))[0],
+    ).toBe(0);
+  });
+
+  it("never seals the same plaintext to the same bytes twice", () => {
+    const session = new SealingSession();
+    const plaintext = new Uint8Array(100);
+    expect(seal(plaintext, "data", true, session)).not.toEqual(
+      seal(plaintext, "data", true, session),
+    );
+  });
+
+  it("openBlob() rejects any single flipped bit as an integrity error", () => {
+    fc.assert(
+      fc.property(plaintexts, fc.nat(), (plaintext, where) => {
+        const blob = seal(plaintext);
+        const bit = where % (blob.length * 8);
+        blob[bit >> 3]! ^= 1 << (bit & 7);
+        integrityError(() =>
+          open(blob, { id: blobIdOf(keys.idKey, plaintext) }),
+        );
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("openBlob() rejects a truncated or extended blob as an integrity error", () => {
+    fc.assert(
+      fc.property(
+        plaintexts,
+        fc.integer({ min: 1, max: 200 }),
+        fc.boolean(),
+        (plaintext, by, extend) => {
+          const blob = seal(plaintext);
+          const changed = extend
+            ? new Uint8Array([...blob, ...new Uint8Array(by)])
+            : blob.subarray(0, Math.max(0, blob.length - by));
+          integrityError(() =>
+            open(changed, { id: blobIdOf(keys.idKey, plaintext) }),
+          );
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it("openBlob() rejects a blob whose AAD names another id, repository or kind", () => {
+    fc.assert(
+      fc.property(plaintexts, fc.constantFrom(...kinds), (plaintext, kind) => {
+        const blob = seal(plaintext, kind);
+        const id = blobIdOf(keys.idKey, plaintext);
+        const otherId = blobIdOf(keys.idKey, new Uint8Array([...plaintext, 0]));
+        integrityError(() => open(blob, { id: otherId }, { kind }));
+        integrityError(() =>
+          open(
+            blob,
+            { id },
+            { kind, repositoryId: new Uint8Array(32).fill(0x34) },
+          ),
+        );
+        for (const otherKind of kinds.filter((k) => k !== kind))
+          integrityError(() => open(blob, { id }, { kind: otherKind }));
+        // Relabelling the kind byte in place fails authentication.
+        const relabelled = new Uint8Array(blob);
+        relabelled[5] = kind === "data" ? 2 : 1;
+        integrityError(() =>
+          open(relabelled, { id }, { kind: kind === "data" ? "tree" : "data" }),
+        );
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it("openBlob() names the blob and says it failed authentication under another key", () => {
+    const plaintext = new Uint8Array(10);
+    const id = blobIdOf(keys.idKey, plaintext);
+    const error = integrityError(() =>
+      openBlob({
+        keys: { ...keys, encKey: new Uint8Array(32) },
+        repositoryId,
+        id,
+        expectedKind: "data",
+        bytes: seal(plaintext),
+      }),
+    );
+    expect(error.message).toMatch(/^Blob "[0-9a-f]{8}" failed authentication/);
+  });
+
+  it("openBlob() turns arbitrary garbage into an integrity error, never a crash", () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 300 }),
+        fc.boolean(),
+        (garbage, withHeader) => {
+          const bytes = withHeader
+            ? new Uint8Array([0x42, 0x53, 0x42, 0x4c, 1, 1, 1, 0, ...garbage])
+            : garbage;
+          integrityError(() => open(bytes, { id: new Uint8Array(32) }));
+        },
+      ),
+    );
+    integrityError(() =>
+      open(seal(new Uint8Array(1)), { id: new Uint8Array(31) }),
+    );
+  });
+
+  it("openBlob() rejects a plaintext above maxPlaintext", () => {
+    const plaintext = new Uint8Array(randomBytes(1000));
+    const id = blobIdOf(keys.idKey, plaintext);
+    expect(open(seal(plaintext), { id }, { maxPlaintext: 1000 })).toEqual(
+      plaintext,
+    );
+    integrityError(() => open(seal(plaintext), { id }, { maxPlaintext: 999 }));
+  });
+
+  describe("with a body that authenticates but is malformed (a key holder's forgery)", () => {
+    const plaintext = new TextEncoder().encode("hello, blob");
+    const id = blobIdOf(keys.idKey, plaintext);
+
+    it("accepts the well-formed forgery, so the rejections below test what they say", () => {
+      expect(open(forge(body(0, plaintext), id), { id })).toEqual(plaintext);
+    });
+
+    it.each([
+      ["an unknown compression byte", () => body(2, plaintext)],
+      ["a payload length beyond the body", () => body(0, plaintext, 16, 12)],
+      [
+        "padding beyond the PADME length",
+        () => body(0, plaintext, padmeLength(16) + 8),
+      ],
+      [
+        "non-zero padding",
+        () => {
+          const inner = body(0, new Uint8Array(100));
+          inner[inner.length - 1] = 1;
+          return inner;
+        },
+      ],
+      [
+        "a raw payload that hashes to another id",
+        () => body(0, new TextEncoder().encode("hello, blog")),
+      ],
+      ["zstd data that is not a frame", () => body(1, plaintext)],
+      [
+        "a truncated zstd frame",
+        () => {
+          const frame = new Compressor().compress(new Uint8Array(1000));
+          return body(1, frame.subarray(0, frame.length - 2));
+        },
+      ],
+      [
+        "two zstd frames",
+        () => {
+          const frame = new Compressor().compress(plaintext);
+          return body(1, new Uint8Array([...frame, ...frame]));
+        },
+      ],
+    ])("openBlob() rejects %s", (_, makeInner) => {
+      integrityError(() => open(forge(makeInner(), id), { id }));
+    });
+
+    it("openBlob() rejects a zstd frame without a declared size before decompressing", () => {
+      const compressor = new Compressor();
+      compressor.setParameters({ contentSizeFlag: false });
+      const frame = compressor.compress(plaintext);
+      const error = integrityError(() =>
+        open(forge(body(1, frame), id), { id }),
+      );
+      expect(error.message).toMatch(/does not declare its size/);
+    });
+
+    it("openBlob() rejects a zstd bomb that declares more than maxPlaintext", () => {
+      const bomb = new Uint8Array(65 * 1024 * 1024);
+      const frame = new Compressor().compress(bomb);
+      const bombId = blobIdOf(keys.idKey, bomb);
+      const error = integrityError(() =>
+        open(forge(body(1, frame), bombId), { id: bombId }),
+      );
+      expect(error.message).toMatch(/declares 68157440 plaintext bytes/);
+    });
+
+    it("openBlob() rejects a blob with an unknown version, algorithm or reserved byte", () => {
+      for (const [at, value] of [
+        [4, 2],
+        [6, 2],
+        [7, 1],
+      ] as const) {
+        const blob = seal(plaintext);
+        blob[at] = value;
+        integrityError(() => open(blob, { id }));
+      }
+    });
+  });
+});

@@ -1,0 +1,324 @@
+/**
+ * The encrypted blob format: every data, tree and snapshot blob is stored as
+ *
+ *   header (40) = "BSBL" | version u8 = 1 | kind u8 (1 data, 2 tree, 3 snapshot)
+ *                 | algorithm u8 = 1 | reserved u8 = 0 | session id (24) | counter u64 BE
+ *   AES-256-GCM(key = sessionKey(encKey, session id), nonce = 0^4 | counter,
+ *               aad = header | repository id (32) | blob id (32),
+ *               compression u8 (0 raw, 1 zstd) | payload length u32 BE | payload
+ *               | zero bytes up to padmeLength(5 + payload length)) | tag (16)
+ *
+ * Binding the header, repository and blob id into the AAD catches a server that swaps, moves,
+ * relabels or transplants blobs; padding after compression hides exact chunk sizes.
+ */
+import { Compressor, Decompressor } from "zstd-napi";
+import zstd from "zstd-napi/binding.js";
+import {
+  aeadOpen,
+  aeadSeal,
+  aeadTagLength,
+  keyedId,
+  padmeLength,
+  sessionKey,
+  sessionNonce,
+  type SealingSession,
+} from "../crypto/index.js";
+import { BlindsyncError } from "../errors.js";
+import type { BlobId, BlobKind } from "../store/index.js";
+import { bytesEqual, toHex } from "../util/bytes.js";
+
+export const blobHeaderLength = 40;
+const magic = Uint8Array.from([0x42, 0x53, 0x42, 0x4c]); // "BSBL"
+const formatVersion = 1;
+const algorithmAesGcmZstdPadme = 1;
+const sessionIdOffset = 8;
+const counterOffset = 32;
+const idLength = 32;
+const innerHeaderLength = 5; // compression u8 | payload length u32
+const compressionRaw = 0;
+const compressionZstd = 1;
+const zstdLevel = 3; // ~300 MB/s on text; higher levels cost more than the bytes they save
+// Compressed output must save at least 3 % to be kept: smaller gains are not worth the
+// decompression on every read.
+const minCompressionRatio = 0.97;
+const zstdFrameMagic = 0xfd2fb528; // little-endian; skippable frames use other values
+
+/** Default cap on an opened plaintext: the largest chunk the chunker can produce. */
+export const defaultMaxPlaintext = 64 * 1024 * 1024;
+
+const kindCodes: Readonly<Record<BlobKind, number>> = {
+  data: 1,
+  tree: 2,
+  snapshot: 3,
+};
+
+export interface BlobKeys {
+  readonly encKey: Uint8Array;
+  readonly idKey: Uint8Array;
+}
+
+export interface SealBlobOptions {
+  readonly keys: BlobKeys;
+  readonly repositoryId: Uint8Array;
+  readonly session: SealingSession;
+  readonly kind: BlobKind;
+  /** blobIdOf(keys.idKey, plaintext); a wrong id yields a blob that never opens. */
+  readonly id: BlobId;
+  readonly plaintext: Uint8Array;
+  readonly compress: boolean;
+}
+
+export interface OpenBlobOptions {
+  readonly keys: BlobKeys;
+  readonly repositoryId: Uint8Array;
+  readonly id: BlobId;
+  readonly expectedKind: BlobKind;
+  /** Stored bytes as the (untrusted) store returned them. */
+  readonly bytes: Uint8Array;
+  /** Largest plaintext accepted; defaults to defaultMaxPlaintext. */
+  readonly maxPlaintext?: number;
+}
+
+/** The keyed id of a plaintext: HMAC-SHA256(idKey, plaintext). */
+export function blobIdOf(idKey: Uint8Array, plaintext: Uint8Array): BlobId {
+  return keyedId(idKey, plaintext);
+}
+
+/** Stored size of a blob whose (possibly compressed) payload has `payloadLength` bytes. */
+export function sealedBlobLength(payloadLength: number): number {
+  return (
+    blobHeaderLength +
+    padmeLength(innerHeaderLength + payloadLength) +
+    aeadTagLength
+  );
+}
+
+// One compression context per thread, reused: creating one costs more than compressing a
+// small tree blob.
+let compressor: Compressor | undefined;
+let decompressor: Decompressor | undefined;
+
+function compressPayload(plaintext: Uint8Array): Uint8Array | undefined {
+  if (compressor === undefined) {
+    compressor = new Compressor();
+    compressor.setParameters({ compressionLevel: zstdLevel });
+  }
+  const compressed = compressor.compress(plaintext);
+  return compressed.length <= plaintext.length * minCompressionRatio
+    ? compressed
+    : undefined;
+}
+
+function checkLength(name: string, bytes: Uint8Array, length: number): void {
+  if (bytes.byteLength !== length)
+    throw new RangeError(
+      `${name} must be ${length} bytes, got ${bytes.byteLength}`,
+    );
+}
+
+function encodeHeader(
+  kind: BlobKind,
+  sessionId: Uint8Array,
+  counter: bigint,
+): Uint8Array {
+  const header = new Uint8Array(blobHeaderLength);
+  const view = new DataView(header.buffer);
+  header.set(magic, 0);
+  header[4] = formatVersion;
+  header[5] = kindCodes[kind];
+  header[6] = algorithmAesGcmZstdPadme;
+  header[7] = 0;
+  header.set(sessionId, sessionIdOffset);
+  view.setBigUint64(counterOffset, counter, false);
+  return header;
+}
+
+function additionalData(
+  header: Uint8Array,
+  repositoryId: Uint8Array,
+  id: BlobId,
+): Uint8Array {
+  const aad = new Uint8Array(blobHeaderLength + 2 * idLength);
+  aad.set(header, 0);
+  aad.set(repositoryId, blobHeaderLength);
+  aad.set(id, blobHeaderLength + idLength);
+  return aad;
+}
+
+/** Encrypts one plaintext into the stored blob format, consuming one counter of `session`. */
+export function sealBlob(options: SealBlobOptions): Uint8Array {
+  const { keys, repositoryId, session, kind, id, plaintext } = options;
+  checkLength("Repository id", repositoryId, idLength);
+  checkLength("Blob id", id, idLength);
+  if (plaintext.byteLength > 0xffffffff)
+    throw new RangeError("Blob plaintext must be smaller than 4 GiB");
+
+  const compressed =
+    options.compress && plaintext.byteLength > 0
+      ? compressPayload(plaintext)
+      : undefined;
+  const payload = compressed ?? plaintext;
+  const inner = new Uint8Array(
+    padmeLength(innerHeaderLength + payload.byteLength),
+  );
+  inner[0] = compressed === undefined ? compressionRaw : compressionZstd;
+  new DataView(inner.buffer).setUint32(1, payload.byteLength, false);
+  inner.set(payload, innerHeaderLength);
+
+  const counter = session.nextCounter();
+  const header = encodeHeader(kind, session.sessionId, counter);
+  const aad = additionalData(header, repositoryId, id);
+  const sealed = aeadSeal(
+    session.keyFor(keys.encKey),
+    sessionNonce(counter),
+    inner,
+    aad,
+  );
+
+  const blob = new Uint8Array(blobHeaderLength + sealed.byteLength);
+  blob.set(header, 0);
+  blob.set(sealed, blobHeaderLength);
+  return blob;
+}
+
+/**
+ * Authenticates and decodes a stored blob, and checks that its plaintext has the id it was
+ * asked for. Every rejection is a BlindsyncError of kind "integrity"; no unverified plaintext
+ * is ever returned.
+ */
+export function openBlob(options: OpenBlobOptions): Uint8Array {
+  const { keys, repositoryId, id, expectedKind, bytes } = options;
+  const maxPlaintext = options.maxPlaintext ?? defaultMaxPlaintext;
+  checkLength("Repository id", repositoryId, idLength);
+  if (!Number.isSafeInteger(maxPlaintext) || maxPlaintext < 0)
+    throw new RangeError(
+      `maxPlaintext must be a non-negative integer, got ${maxPlaintext}`,
+    );
+  if (id.byteLength !== idLength)
+    throw new BlindsyncError(
+      "integrity",
+      `Blob id "${toHex(id)}" has ${id.byteLength} bytes instead of ${idLength}`,
+    );
+  const name = `Blob "${toHex(id.subarray(0, 4))}"`;
+  const reject = (why: string, cause?: unknown): BlindsyncError =>
+    new BlindsyncError(
+      "integrity",
+      `${name} ${why}`,
+      cause === undefined ? {} : { cause },
+    );
+
+  const minLength = sealedBlobLength(0);
+  const maxLength = sealedBlobLength(maxPlaintext);
+  if (bytes.byteLength < minLength || bytes.byteLength > maxLength)
+    throw reject(
+      `has ${bytes.byteLength} bytes, outside the ${minLength}–${maxLength} a blob may have`,
+    );
+  const header = bytes.subarray(0, blobHeaderLength);
+  if (!bytesEqual(header.subarray(0, 4), magic))
+    throw reject("is not a blindsync blob");
+  if (header[4] !== formatVersion)
+    throw reject(`has unknown format version ${header[4] ?? 0}`);
+  if (header[6] !== algorithmAesGcmZstdPadme || header[7] !== 0)
+    throw reject(`has unknown algorithm ${header[6] ?? 0}`);
+  if (header[5] !== kindCodes[expectedKind])
+    throw reject(`is not a ${expectedKind} blob (kind ${header[5] ?? 0})`);
+
+  const sessionId = header.subarray(sessionIdOffset, counterOffset);
+  const counter = new DataView(
+    header.buffer,
+    header.byteOffset,
+    header.byteLength,
+  ).getBigUint64(counterOffset, false);
+  let inner: Uint8Array;
+  try {
+    inner = aeadOpen(
+      sessionKey(keys.encKey, sessionId),
+      sessionNonce(counter),
+      bytes.subarray(blobHeaderLength),
+      additionalData(header, repositoryId, id),
+    );
+  } catch (error) {
+    throw reject(
+      "failed authentication: wrong key, or modified, moved or relabelled in the repository",
+      error,
+    );
+  }
+
+  // Authenticated from here on; the checks below catch a key holder's malformed blob.
+  const compression = inner[0];
+  const payloadLength = new DataView(inner.buffer, inner.byteOffset).getUint32(
+    1,
+    false,
+  );
+  if (compression !== compressionRaw && compression !== compressionZstd)
+    throw reject(`has unknown compression ${compression ?? 0}`);
+  if (
+    innerHeaderLength + payloadLength > inner.byteLength ||
+    padmeLength(innerHeaderLength + payloadLength) !== inner.byteLength
+  )
+    throw reject(
+      `declares ${payloadLength} payload bytes in a ${inner.byteLength}-byte body`,
+    );
+  for (let i = innerHeaderLength + payloadLength; i < inner.byteLength; i++)
+    if (inner[i] !== 0) throw reject("has non-zero padding");
+  const payload = inner.subarray(
+    innerHeaderLength,
+    innerHeaderLength + payloadLength,
+  );
+
+  const plaintext =
+    compression === compressionZstd
+      ? decompressPayload(payload, maxPlaintext, reject)
+      : payload;
+  if (plaintext.byteLength > maxPlaintext)
+    throw reject(
+      `has ${plaintext.byteLength} plaintext bytes, more than ${maxPlaintext}`,
+    );
+  if (!bytesEqual(blobIdOf(keys.idKey, plaintext), id))
+    throw reject("does not match its id: its plaintext hashes to another id");
+  return plaintext;
+}
+
+function decompressPayload(
+  payload: Uint8Array,
+  maxPlaintext: number,
+  reject: (why: string, cause?: unknown) => BlindsyncError,
+): Uint8Array {
+  // Exactly one regular frame that declares its size, checked before any allocation: the
+  // library would otherwise stream an unbounded output (a decompression bomb).
+  let contentSize: number | null;
+  try {
+    if (
+      payload.byteLength < 4 ||
+      new DataView(payload.buffer, payload.byteOffset).getUint32(0, true) !==
+        zstdFrameMagic
+    )
+      throw new Error("not a Zstandard frame");
+    if (zstd.findFrameCompressedSize(payload) !== payload.byteLength)
+      throw new Error("not exactly one Zstandard frame");
+    contentSize = zstd.getFrameContentSize(payload);
+  } catch (error) {
+    throw reject("has a malformed compressed payload", error);
+  }
+  if (contentSize === null)
+    throw reject("has a compressed payload that does not declare its size");
+  if (contentSize > maxPlaintext)
+    throw reject(
+      `declares ${contentSize} plaintext bytes, more than ${maxPlaintext}`,
+    );
+  try {
+    decompressor ??= new Decompressor();
+    const plaintext = decompressor.decompress(payload);
+    if (plaintext.byteLength !== contentSize)
+      throw new Error(
+        `decompressed to ${plaintext.byteLength} bytes, not ${contentSize}`,
+      );
+    return new Uint8Array(
+      plaintext.buffer,
+      plaintext.byteOffset,
+      plaintext.byteLength,
+    );
+  } catch (error) {
+    throw reject("has a corrupt compressed payload", error);
+  }
+}
