@@ -246,8 +246,11 @@ class Reader {
 
   raw(n: number, what: string): Uint8Array {
     this.#need(n, what);
-    // A copy, so a decoded message never pins (or aliases) the receive buffer it came from.
-    const out = this.#bytes.slice(this.#offset, this.#offset + n);
+    // A plain Uint8Array copy (never a Buffer view), so a decoded message neither pins nor
+    // aliases the receive buffer it came from.
+    const out = new Uint8Array(
+      this.#bytes.subarray(this.#offset, this.#offset + n),
+    );
     this.#offset += n;
     return out;
   }

@@ -13,3 +13,29 @@ export {
   sqliteIntegrityCheck,
   type SqliteStoreOptions,
 } from "./sqlite/sqlite-store.js";
+export { openStore, type OpenStoreOptions } from "./open.js";
+export {
+  RemoteStore,
+  type RemoteStoreOptions,
+  type RemoteTransport,
+} from "./remote/client.js";
+export {
+  serveConnection,
+  type ServeConnectionOptions,
+} from "./remote/server.js";
+export {
+  runServe,
+  resolveRepositoryPath,
+  type RunServeOptions,
+} from "./remote/serve.js";
+export {
+  parseLocation,
+  formatLocation,
+  type Location,
+} from "./remote/location.js";
+export {
+  openSshStore,
+  splitShellWords,
+  sshArguments,
+  type SshStoreOptions,
+} from "./remote/ssh.js";

@@ -1,0 +1,283 @@
+import { PassThrough } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { storeConformanceSuite } from "../../../test/store-suite.js";
+import { BlindsyncError, isBlindsyncError } from "../../errors.js";
+import {
+  FrameDecoder,
+  decodeMessage,
+  encodeFrame,
+  encodeMessage,
+  type OpenMode,
+} from "../../protocol/index.js";
+import { MemoryStore } from "../memory/memory-store.js";
+import type { Store } from "../store.js";
+import { RemoteStore } from "./client.js";
+import { serveConnection } from "./server.js";
+
+interface Pair {
+  readonly store: RemoteStore;
+  readonly served: Promise<void>;
+  readonly logs: string[];
+  readonly toServer: PassThrough;
+  readonly toClient: PassThrough;
+}
+
+async function connectPair(
+  backing: Store,
+  options: { mode?: OpenMode; maxInFlightRequests?: number } = {},
+): Promise<Pair> {
+  const toServer = new PassThrough();
+  const toClient = new PassThrough();
+  const logs: string[] = [];
+  const served = serveConnection({
+    input: toServer,
+    output: toClient,
+    openStore: () => Promise.resolve(backing),
+    log: (line) => logs.push(line),
+  });
+  const store = await RemoteStore.connect(
+    { readable: toClient, writable: toServer },
+    {
+      path: "repo",
+      mode: options.mode ?? "create",
+      ...(options.maxInFlightRequests === undefined
+        ? {}
+        : { maxInFlightRequests: options.maxInFlightRequests }),
+    },
+  );
+  return { store, served, logs, toServer, toClient };
+}
+
+storeConformanceSuite(
+  "RemoteStore over an in-memory pipe",
+  async ({ appendOnly }) => {
+    const { store, served } = await connectPair(
+      new MemoryStore({ appendOnly }),
+    );
+    return {
+      store,
+      cleanup: async () => {
+        await store.close();
+        await served;
+      },
+    };
+  },
+);
+
+function id(byte: number): Uint8Array {
+  return new Uint8Array(32).fill(byte);
+}
+
+async function caught(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+}
+
+describe("RemoteStore", () => {
+  it("pipelines concurrent calls without waiting a round trip each", async () => {
+    const backing = new MemoryStore();
+    const toServer = new PassThrough();
+    const toClient = new PassThrough();
+    // Count how many requests the client had sent before the first response went back.
+    let requestsBeforeFirstResponse = 0;
+    let responded = false;
+    const decoder = new FrameDecoder();
+    toServer.on("data", (chunk: Buffer) => {
+      for (const payload of decoder.push(chunk))
+        if (!responded && decodeMessage(payload).type === "get")
+          requestsBeforeFirstResponse++;
+    });
+    const gate = new PassThrough();
+    const served = serveConnection({
+      input: gate,
+      output: toClient,
+      openStore: () => Promise.resolve(backing),
+      log: () => undefined,
+    });
+    toServer.pipe(gate);
+    toClient.once("data", () => {
+      responded = true;
+    });
+    const store = await RemoteStore.connect(
+      { readable: toClient, writable: toServer },
+      { path: "r", mode: "create", maxInFlightRequests: 16 },
+    );
+    responded = false;
+    await store.put([{ id: id(1), kind: "data", bytes: new Uint8Array([7]) }]);
+    responded = false;
+    toClient.once("data", () => {
+      responded = true;
+    });
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, () => store.get(id(1))),
+    );
+    expect(answers).toHaveLength(40);
+    // The window (16) was filled before the first answer came back.
+    expect(requestsBeforeFirstResponse).toBeGreaterThanOrEqual(16);
+    await store.close();
+    await served;
+  });
+
+  it("never has more requests in flight than its window", async () => {
+    const toServer = new PassThrough();
+    const toClient = new PassThrough();
+    const decoder = new FrameDecoder();
+    let seen = 0;
+    toServer.on("data", (chunk: Buffer) => {
+      for (const payload of decoder.push(chunk)) {
+        const message = decodeMessage(payload);
+        if (message.type === "hello")
+          toClient.write(
+            encodeFrame(
+              encodeMessage({
+                type: "server-hello",
+                version: 1,
+                capabilities: [],
+                appendOnly: false,
+              }),
+            ),
+          );
+        else seen++;
+      }
+    });
+    const store = await RemoteStore.connect(
+      { readable: toClient, writable: toServer },
+      { path: "r", mode: "open", maxInFlightRequests: 4 },
+    );
+    const calls = Array.from({ length: 10 }, () => store.get(id(2)));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(seen).toBe(4);
+    toClient.end();
+    for (const call of calls)
+      expect(isBlindsyncError(await caught(call), "transient")).toBe(true);
+  });
+
+  it("rethrows the server's error with the same kind and hint", async () => {
+    const { store, served } = await connectPair(
+      new MemoryStore({ appendOnly: true }),
+    );
+    const error = await caught(store.delete([id(3)]));
+    expect(isBlindsyncError(error, "append-only")).toBe(true);
+    expect((error as BlindsyncError).hint).toMatch(/append-only/);
+    expect(store.appendOnly).toBe(true);
+    await store.close();
+    await served;
+  });
+
+  it("rejects every pending call with 'transient' naming the lost connection", async () => {
+    const toServer = new PassThrough();
+    const toClient = new PassThrough();
+    toServer.once("data", () => {
+      toClient.write(
+        encodeFrame(
+          encodeMessage({
+            type: "server-hello",
+            version: 1,
+            capabilities: [],
+            appendOnly: false,
+          }),
+        ),
+      );
+    });
+    const store = await RemoteStore.connect(
+      { readable: toClient, writable: toServer },
+      { path: "r", mode: "open" },
+    );
+    const pending = [
+      store.get(id(4)),
+      store.readConfig(),
+      store.missing([id(5)]),
+    ];
+    toClient.end();
+    for (const call of pending) {
+      const error = await caught(call);
+      expect(isBlindsyncError(error, "transient")).toBe(true);
+      expect((error as Error).message).toMatch(
+        /Lost the connection .*the server closed the connection/,
+      );
+    }
+    expect(
+      isBlindsyncError(await caught(store.readConfig()), "transient"),
+    ).toBe(true);
+    await store.close();
+  });
+
+  it("reports a server that prints text into the pipe as a protocol error with a hint", async () => {
+    const toServer = new PassThrough();
+    const toClient = new PassThrough();
+    toServer.once("data", () => toClient.write("Welcome to the server!\n"));
+    const error = await caught(
+      RemoteStore.connect(
+        { readable: toClient, writable: toServer },
+        { path: "r", mode: "open" },
+      ),
+    );
+    expect(isBlindsyncError(error, "protocol")).toBe(true);
+    expect((error as BlindsyncError).hint).toMatch(/login banner/);
+  });
+
+  it("rejects connect() with the server's refusal", async () => {
+    const toServer = new PassThrough();
+    const toClient = new PassThrough();
+    const served = serveConnection({
+      input: toServer,
+      output: toClient,
+      openStore: () =>
+        Promise.reject(
+          new BlindsyncError("no-repository", 'No repository at "x"'),
+        ),
+      log: () => undefined,
+    });
+    const error = await caught(
+      RemoteStore.connect(
+        { readable: toClient, writable: toServer },
+        { path: "x", mode: "open" },
+      ),
+    );
+    expect(isBlindsyncError(error, "no-repository")).toBe(true);
+    await served;
+  });
+
+  it("splits a put larger than one frame and stores every blob", async () => {
+    const backing = new MemoryStore();
+    const { store, served } = await connectPair(backing);
+    const blobs = Array.from({ length: 6 }, (_, i) => ({
+      id: id(i + 10),
+      kind: "data" as const,
+      bytes: new Uint8Array(12 * 1024 * 1024).fill(i),
+    }));
+    await store.put(blobs);
+    expect(await backing.missing(blobs.map((b) => b.id))).toEqual([]);
+    expect((await store.get(id(15)))[0]).toBe(5);
+    await store.close();
+    await served;
+  });
+
+  it("stops reading a list early without disturbing later calls", async () => {
+    const { store, served } = await connectPair(new MemoryStore());
+    await store.put(
+      Array.from({ length: 5000 }, (_, i) => {
+        const blobId = new Uint8Array(32);
+        new DataView(blobId.buffer).setUint32(0, i);
+        return { id: blobId, kind: "tree" as const, bytes: new Uint8Array(1) };
+      }),
+    );
+    for await (const info of store.list()) {
+      expect(info.kind).toBe("tree");
+      break;
+    }
+    expect(await store.missing([id(200)])).toEqual([id(200)]);
+    await store.close();
+    await served;
+  });
+
+  it("close() says goodbye and rejects later calls", async () => {
+    const { store, served, logs } = await connectPair(new MemoryStore());
+    await store.close();
+    await served;
+    expect(logs).toEqual([]);
+    expect(await caught(store.readConfig())).toBeInstanceOf(BlindsyncError);
+  });
+});

@@ -1,0 +1,81 @@
+import { describe, expect, it } from "vitest";
+import { isBlindsyncError } from "../../errors.js";
+import { formatLocation, parseLocation, type Location } from "./location.js";
+
+const cases: [string, Location][] = [
+  ["/srv/backup", { kind: "local", path: "/srv/backup" }],
+  ["backup", { kind: "local", path: "backup" }],
+  ["./a:b", { kind: "local", path: "./a:b" }],
+  ["/x/y:z", { kind: "local", path: "/x/y:z" }],
+  ["dir/sub:name", { kind: "local", path: "dir/sub:name" }],
+  [":path", { kind: "local", path: ":path" }],
+  ["host:path", { kind: "ssh", host: "host", path: "path" }],
+  ["a:b", { kind: "ssh", host: "a", path: "b" }],
+  ["me@host:bk", { kind: "ssh", user: "me", host: "host", path: "bk" }],
+  [
+    "me@host:/srv/bk",
+    { kind: "ssh", user: "me", host: "host", path: "/srv/bk" },
+  ],
+  ["host:~/bk", { kind: "ssh", host: "host", path: "~/bk" }],
+  ["host:a/b:c", { kind: "ssh", host: "host", path: "a/b:c" }],
+  ["me@x@host:bk", { kind: "ssh", user: "me@x", host: "host", path: "bk" }],
+  ["[::1]:bk", { kind: "ssh", host: "::1", path: "bk" }],
+  [
+    "me@[fe80::1]:/bk",
+    { kind: "ssh", user: "me", host: "fe80::1", path: "/bk" },
+  ],
+  ["ssh://host/srv/bk", { kind: "ssh", host: "host", path: "/srv/bk" }],
+  [
+    "ssh://me@host:2222/srv/bk",
+    { kind: "ssh", user: "me", host: "host", port: 2222, path: "/srv/bk" },
+  ],
+  ["ssh://host/~/bk", { kind: "ssh", host: "host", path: "~/bk" }],
+  ["ssh://host/./bk", { kind: "ssh", host: "host", path: "bk" }],
+  ["ssh://[::1]:2222/p", { kind: "ssh", host: "::1", port: 2222, path: "/p" }],
+  ["ssh://me@[::1]/p", { kind: "ssh", user: "me", host: "::1", path: "/p" }],
+];
+
+const invalid: [string, RegExp][] = [
+  ["", /empty/],
+  ["host:", /no repository path/],
+  ["ssh://host", /needs a path/],
+  ["ssh://host/", /path is empty/],
+  ["ssh://host:0/p", /not a port/],
+  ["ssh://host:65536/p", /not a port/],
+  ["ssh://host:22x/p", /not a port/],
+  ["ssh://[::1/p", /closing \]/],
+  ["-oProxyCommand=x:p", /starts with "-"/],
+  ["ssh://-oProxyCommand=x/p", /starts with "-"/],
+  ["@host:p", /user name before @ is empty/],
+];
+
+describe("parseLocation()", () => {
+  it.each(cases)(
+    "parseLocation(%j) reads it as rsync does",
+    (text, expected) => {
+      expect(parseLocation(text)).toEqual(expected);
+    },
+  );
+
+  it.each(invalid)(
+    "parseLocation(%j) throws a usage error",
+    (text, message) => {
+      let caught: unknown;
+      try {
+        parseLocation(text);
+      } catch (error) {
+        caught = error;
+      }
+      expect(isBlindsyncError(caught, "usage")).toBe(true);
+      expect(String(caught)).toMatch(message);
+    },
+  );
+
+  it.each(cases)(
+    "formatLocation() of %j parses back to the same location",
+    (text) => {
+      const location = parseLocation(text);
+      expect(parseLocation(formatLocation(location))).toEqual(location);
+    },
+  );
+});

@@ -1,0 +1,331 @@
+/**
+ * The server half of the wire protocol (docs/protocol.md): exposes any Store over a byte pipe.
+ * `blindsync serve` runs it on stdin/stdout with a SqliteStore; tests run it on in-memory pipes.
+ *
+ * It writes nothing but frames to `output` (a stray byte would corrupt the client's stream)
+ * and reports only through `log`. Requests are handled one at a time, in arrival order, and
+ * reading pauses meanwhile, so a fast client is slowed by backpressure instead of growing a
+ * queue here.
+ */
+
+import type { Readable, Writable } from "node:stream";
+import {
+  BlindsyncError,
+  describeError,
+  isBlindsyncError,
+} from "../../errors.js";
+import {
+  FrameDecoder,
+  PROTOCOL_VERSION,
+  decodeClientMessage,
+  encodeFrame,
+  encodeMessage,
+  type ClientHello,
+  type OpenMode,
+  type Request,
+  type Response,
+} from "../../protocol/index.js";
+import type { Store } from "../store.js";
+
+export interface ServeConnectionOptions {
+  readonly input: Readable;
+  readonly output: Writable;
+  /**
+   * Opens the repository named in the client's hello. Throwing refuses the connection; the
+   * error (kind, message, hint) is sent to the client.
+   */
+  readonly openStore: (path: string, mode: OpenMode) => Promise<Store>;
+  readonly log: (line: string) => void;
+}
+
+/** list() answers in pages of this many items, far under the frame cap (41 bytes each). */
+const LIST_PAGE_ITEMS = 4096;
+/** Error texts are cut to this length so an error response always encodes. */
+const MAX_ERROR_TEXT = 4000;
+
+/**
+ * Serves one connection until the client says goodbye, the input ends, or the client breaks
+ * the protocol. Always closes the store it opened. Never rejects: failures are logged and, when
+ * the connection still works, sent to the client.
+ */
+export async function serveConnection(
+  options: ServeConnectionOptions,
+): Promise<void> {
+  const { input, output, log } = options;
+  const writer = new FrameWriter(output);
+  const decoder = new FrameDecoder();
+  let store: Store | undefined;
+  let ended: "goodbye" | "protocol" | "refused" | undefined;
+  try {
+    reading: for await (const chunk of input as AsyncIterable<Uint8Array>) {
+      let payloads: Uint8Array[];
+      try {
+        payloads = decoder.push(chunk);
+      } catch (error) {
+        await refuse(writer, log, error, "protocol");
+        ended = "protocol";
+        break;
+      }
+      for (const payload of payloads) {
+        let message: ClientHello | Request;
+        try {
+          message = decodeClientMessage(payload);
+        } catch (error) {
+          await refuse(writer, log, error, "protocol");
+          ended = "protocol";
+          break reading;
+        }
+        if (store === undefined) {
+          if (message.type !== "hello") {
+            await refuse(
+              writer,
+              log,
+              new BlindsyncError(
+                "protocol",
+                `Expected the client's hello, received "${message.type}"`,
+              ),
+              "protocol",
+            );
+            ended = "protocol";
+            break reading;
+          }
+          try {
+            store = await openFromHello(message, options);
+          } catch (error) {
+            await refuse(writer, log, error, "refused");
+            ended = "refused";
+            break reading;
+          }
+          await writer.send({
+            type: "server-hello",
+            version: PROTOCOL_VERSION,
+            capabilities: [],
+            appendOnly: store.appendOnly,
+          });
+          continue;
+        }
+        if (message.type === "hello") {
+          await refuse(
+            writer,
+            log,
+            new BlindsyncError("protocol", "The client sent a second hello"),
+            "protocol",
+          );
+          ended = "protocol";
+          break reading;
+        }
+        if (message.type === "goodbye") {
+          await writer.send({ type: "ok", requestId: message.requestId });
+          ended = "goodbye";
+          break reading;
+        }
+        await handle(store, message, writer, log);
+      }
+    }
+    if (ended === undefined) {
+      try {
+        decoder.end();
+        log("The client disconnected without a goodbye");
+      } catch (error) {
+        log(`The client disconnected inside a frame: ${describeError(error)}`);
+      }
+    }
+  } catch (error) {
+    log(`Connection failed: ${describeError(error)}`);
+  } finally {
+    if (store !== undefined) {
+      try {
+        await store.close();
+      } catch (error) {
+        log(`Closing the repository failed: ${describeError(error)}`);
+      }
+    }
+    await writer.end();
+  }
+}
+
+async function openFromHello(
+  hello: ClientHello,
+  options: ServeConnectionOptions,
+): Promise<Store> {
+  if (hello.version !== PROTOCOL_VERSION)
+    throw new BlindsyncError(
+      "protocol",
+      `The client speaks protocol version ${hello.version}, this server ${PROTOCOL_VERSION}`,
+      { hint: "Install the same blindsync version on both machines" },
+    );
+  return options.openStore(hello.path, hello.mode);
+}
+
+/** Sends a connection-level error (request id 0) and logs it. */
+async function refuse(
+  writer: FrameWriter,
+  log: (line: string) => void,
+  error: unknown,
+  why: "protocol" | "refused",
+): Promise<void> {
+  const response = errorResponse(0, error);
+  log(
+    why === "protocol"
+      ? `Ending the connection: ${response.message}`
+      : `Refused the connection: ${response.message}`,
+  );
+  await writer.send(response);
+}
+
+async function handle(
+  store: Store,
+  request: Request,
+  writer: FrameWriter,
+  log: (line: string) => void,
+): Promise<void> {
+  const requestId = request.requestId;
+  try {
+    switch (request.type) {
+      case "read-config":
+        await writer.send({
+          type: "bytes",
+          requestId,
+          bytes: await store.readConfig(),
+        });
+        return;
+      case "list-key-slots":
+        await writer.send({
+          type: "key-slots",
+          requestId,
+          slots: await store.listKeySlots(),
+        });
+        return;
+      case "missing":
+        await writer.send({
+          type: "ids",
+          requestId,
+          ids: await store.missing(request.ids),
+        });
+        return;
+      case "get":
+        await writer.send({
+          type: "bytes",
+          requestId,
+          bytes: await store.get(request.id),
+        });
+        return;
+      case "list": {
+        let page = [];
+        for await (const info of store.list(request.kind)) {
+          page.push(info);
+          if (page.length >= LIST_PAGE_ITEMS) {
+            await writer.send({ type: "list-items", requestId, items: page });
+            page = [];
+          }
+        }
+        if (page.length > 0)
+          await writer.send({ type: "list-items", requestId, items: page });
+        await writer.send({ type: "list-end", requestId });
+        return;
+      }
+      case "create":
+        await store.create(request.config, request.slot);
+        break;
+      case "add-key-slot":
+        await store.addKeySlot(request.slot);
+        break;
+      case "remove-key-slot":
+        await store.removeKeySlot(request.name);
+        break;
+      case "put":
+        await store.put(request.blobs);
+        break;
+      case "delete":
+        await store.delete(request.ids);
+        break;
+      case "goodbye":
+        break;
+    }
+    await writer.send({ type: "ok", requestId });
+  } catch (error) {
+    const response = errorResponse(requestId, error);
+    if (!isBlindsyncError(error))
+      log(`${request.type} failed: ${response.message}`);
+    await writer.send(response);
+  }
+}
+
+function errorResponse(
+  requestId: number,
+  error: unknown,
+): Extract<Response, { type: "error" }> {
+  if (isBlindsyncError(error))
+    return {
+      type: "error",
+      requestId,
+      kind: error.kind,
+      message: cut(error.message),
+      hint: error.hint === undefined ? undefined : cut(error.hint),
+    };
+  // A bug or an I/O failure on the server: the client still gets one clear line.
+  return {
+    type: "error",
+    requestId,
+    kind: "failed",
+    message: cut(`The repository server failed: ${describeError(error)}`),
+    hint: undefined,
+  };
+}
+
+function cut(text: string): string {
+  return text.length <= MAX_ERROR_TEXT
+    ? text
+    : `${text.slice(0, MAX_ERROR_TEXT)}…`;
+}
+
+/** Writes frames and waits for `drain` when the pipe is full, so memory stays bounded. */
+class FrameWriter {
+  readonly #output: Writable;
+  #broken = false;
+
+  constructor(output: Writable) {
+    this.#output = output;
+    output.on("error", () => {
+      // Reported by the failing send or end; the listener keeps it from crashing the process.
+      this.#broken = true;
+    });
+  }
+
+  async send(
+    response:
+      | Response
+      | Extract<Parameters<typeof encodeMessage>[0], { type: "server-hello" }>,
+  ): Promise<void> {
+    if (this.#broken || this.#output.writableEnded || this.#output.destroyed)
+      throw new BlindsyncError("transient", "The client connection is closed");
+    if (this.#output.write(encodeFrame(encodeMessage(response)))) return;
+    await new Promise<void>((resolve, reject) => {
+      const done = (error?: Error) => {
+        this.#output.off("drain", onDrain);
+        this.#output.off("close", onClose);
+        this.#output.off("error", done);
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      const onDrain = () => {
+        done();
+      };
+      const onClose = () => {
+        done(new Error("the output closed"));
+      };
+      this.#output.on("drain", onDrain);
+      this.#output.on("close", onClose);
+      this.#output.on("error", done);
+    });
+  }
+
+  async end(): Promise<void> {
+    if (this.#output.writableEnded || this.#output.destroyed) return;
+    await new Promise<void>((resolve) => {
+      this.#output.end(() => {
+        resolve();
+      });
+    });
+  }
+}
