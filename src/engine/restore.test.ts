@@ -1,0 +1,912 @@
+import { createHash } from "node:crypto";
+import { promises as fsp } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { BlindsyncError } from "../errors.js";
+import {
+  isSafeName,
+  Repository,
+  sortEntries,
+  type HardlinkKey,
+  type Tree,
+  type TreeEntry,
+} from "../repo/index.js";
+import { MemoryStore, type BlobId } from "../store/index.js";
+import { toHex } from "../util/bytes.js";
+import { exactFileTimes } from "../util/file-times.js";
+import { displayBytes, isInside, joinPath } from "./fs-names.js";
+import {
+  restoredMtimeNs,
+  restoreSnapshot,
+  utimesSeconds,
+  type RestoreOptions,
+  type RestoreRepository,
+  type RestoreResult,
+} from "./restore.js";
+
+// ---------------------------------------------------------------------------------------------
+// An in-memory description of a snapshot, turned into real sealed blobs, so tests can craft
+// hostile trees (tampered or missing blobs, lying hashes) that a backup would never produce.
+
+type Name = string | Uint8Array;
+
+interface Common {
+  readonly name: Name;
+  readonly mode?: number;
+  readonly mtimeNs?: bigint;
+  readonly uid?: number;
+  readonly gid?: number;
+}
+interface FileSpec extends Common {
+  readonly type: "file";
+  readonly data: Uint8Array;
+  readonly chunkSize?: number;
+  readonly hardlink?: HardlinkKey;
+  /** Chunk indices whose stored ciphertext gets one flipped byte. */
+  readonly tamper?: readonly number[];
+  /** Chunk indices that are never stored. */
+  readonly drop?: readonly number[];
+  /** Overrides of what the tree records, to make it lie. */
+  readonly sha256?: Uint8Array;
+  readonly size?: number;
+}
+interface DirSpec extends Common {
+  readonly type: "dir";
+  readonly children: readonly Spec[];
+  /** Store the directory's tree blob tampered. */
+  readonly damaged?: boolean;
+}
+interface LinkSpec extends Common {
+  readonly type: "symlink";
+  readonly target: Name;
+}
+type Spec = FileSpec | DirSpec | LinkSpec;
+
+const MTIME = 1_700_000_000_123_456_789n;
+const me = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+
+const expectedMtime = (ns: bigint): bigint =>
+  exactFileTimes ? ns : ns - (ns % 1000n);
+const bytesOf = (name: Name): Uint8Array =>
+  typeof name === "string" ? new Uint8Array(Buffer.from(name)) : name;
+const file = (
+  name: Name,
+  data: Uint8Array | string,
+  extra: Partial<FileSpec> = {},
+): FileSpec => ({
+  type: "file",
+  name,
+  data: typeof data === "string" ? Buffer.from(data) : data,
+  ...extra,
+});
+const dir = (
+  name: Name,
+  children: readonly Spec[],
+  extra: Partial<DirSpec> = {},
+): DirSpec => ({
+  type: "dir",
+  name,
+  children,
+  ...extra,
+});
+const symlink = (
+  name: Name,
+  target: Name,
+  extra: Partial<LinkSpec> = {},
+): LinkSpec => ({
+  type: "symlink",
+  name,
+  target,
+  ...extra,
+});
+
+function flipByte(bytes: Uint8Array): Uint8Array {
+  const copy = new Uint8Array(bytes);
+  copy[copy.length - 1] = (copy[copy.length - 1] ?? 0) ^ 0x01;
+  return copy;
+}
+
+async function putDataChunks(spec: FileSpec): Promise<BlobId[]> {
+  const chunkSize = spec.chunkSize ?? 64 * 1024;
+  const ids: BlobId[] = [];
+  for (
+    let offset = 0, index = 0;
+    offset < spec.data.length;
+    offset += chunkSize, index++
+  ) {
+    const chunk = spec.data.subarray(offset, offset + chunkSize);
+    const id = repo.blobId(chunk);
+    ids.push(id);
+    if (spec.drop?.includes(index) === true) continue;
+    const blob = repo.seal("data", id, chunk);
+    const bytes =
+      spec.tamper?.includes(index) === true ? flipByte(blob.bytes) : blob.bytes;
+    await store.put([{ ...blob, bytes }]);
+  }
+  return ids;
+}
+
+async function toEntry(spec: Spec): Promise<TreeEntry> {
+  const base = {
+    name: bytesOf(spec.name),
+    mode:
+      spec.mode ??
+      (spec.type === "dir" ? 0o755 : spec.type === "file" ? 0o644 : 0o777),
+    mtimeNs: spec.mtimeNs ?? MTIME,
+    uid: spec.uid ?? me.uid,
+    gid: spec.gid ?? me.gid,
+  };
+  switch (spec.type) {
+    case "file": {
+      const entry = {
+        ...base,
+        type: "file" as const,
+        size: spec.size ?? spec.data.length,
+        sha256:
+          spec.sha256 ??
+          new Uint8Array(createHash("sha256").update(spec.data).digest()),
+        content: await putDataChunks(spec),
+      };
+      return spec.hardlink === undefined
+        ? entry
+        : { ...entry, hardlink: spec.hardlink };
+    }
+    case "dir":
+      return {
+        ...base,
+        type: "dir",
+        subtree: await putTree(spec.children, spec.damaged),
+      };
+    case "symlink":
+      return { ...base, type: "symlink", target: bytesOf(spec.target) };
+  }
+}
+
+async function putTree(
+  children: readonly Spec[],
+  damaged = false,
+): Promise<BlobId> {
+  const entries = await Promise.all(children.map(toEntry));
+  const blob = repo.sealTree({ entries: sortEntries(entries) });
+  await store.put([damaged ? { ...blob, bytes: flipByte(blob.bytes) } : blob]);
+  return blob.id;
+}
+
+/** A fake tree id whose tree the test hands over directly, bypassing encode and decode. */
+function rawTreeRepo(rawTrees: ReadonlyMap<string, Tree>): RestoreRepository {
+  return {
+    load: (kind, id) => repo.load(kind, id),
+    loadTree: async (id) => rawTrees.get(toHex(id)) ?? repo.loadTree(id),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real directories: a fresh base per test holding the target and a sentinel tree beside it.
+
+let repo: Repository;
+let store: MemoryStore;
+let base: string;
+let target: string;
+let outside: string;
+let warnings: string[];
+
+beforeAll(async () => {
+  store = new MemoryStore();
+  repo = await Repository.create(store, Buffer.from("test passphrase"), {
+    scrypt: { logN: 15, r: 8, p: 1 },
+  });
+});
+
+beforeEach(async () => {
+  base = await fsp.mkdtemp(join(tmpdir(), "blindsync-restore-"));
+  target = join(base, "target");
+  outside = join(base, "outside");
+  await fsp.mkdir(join(outside, "sub"), { recursive: true });
+  await fsp.writeFile(join(outside, "victim"), "outside data\n");
+  await fsp.writeFile(join(outside, "sub", "deep"), "deep outside data\n");
+  await fsp.symlink("victim", join(outside, "link-to-victim"));
+  warnings = [];
+});
+
+afterEach(async () => {
+  await fsp.rm(base, { recursive: true, force: true });
+});
+
+/** Hash of everything under `root`: names, types, modes, sizes, mtimes, contents, link targets. */
+async function treeHash(root: string): Promise<string> {
+  const hash = createHash("sha256");
+  async function visit(path: Buffer, rel: string): Promise<void> {
+    const stats = await fsp.lstat(path, { bigint: true });
+    hash.update(
+      `${rel}\0${stats.mode}\0${stats.size}\0${stats.mtimeNs}\0${stats.ino}\0`,
+    );
+    if (stats.isSymbolicLink())
+      hash.update(await fsp.readlink(path, { encoding: "buffer" }));
+    else if (stats.isFile()) hash.update(await fsp.readFile(path));
+    else if (stats.isDirectory()) {
+      const names = (await fsp.readdir(path, { encoding: "buffer" })).sort(
+        (a, b) => Buffer.compare(a, b),
+      );
+      for (const name of names)
+        await visit(joinPath(path, name), `${rel}/${name.toString("hex")}`);
+    }
+  }
+  await visit(Buffer.from(root), ".");
+  return hash.digest("hex");
+}
+
+async function restore(
+  children: readonly Spec[],
+  options: Partial<RestoreOptions> = {},
+): Promise<RestoreResult> {
+  const tree = await putTree(children);
+  return restoreSnapshot({
+    repo,
+    snapshot: { tree },
+    target,
+    sink: {
+      progress: () => undefined,
+      warn: (message) => warnings.push(message),
+    },
+    ...options,
+  });
+}
+
+/** Runs a hostile case and checks that nothing outside the target changed. */
+async function hostile(
+  run: () => Promise<RestoreResult>,
+): Promise<RestoreResult> {
+  const before = await treeHash(outside);
+  const result = await run();
+  expect(await treeHash(outside)).toBe(before);
+  return result;
+}
+
+const at = (...parts: string[]): string => join(target, ...parts);
+const read = (...parts: string[]): Promise<string> =>
+  fsp.readFile(at(...parts), "utf8");
+const exists = (path: string): Promise<boolean> =>
+  fsp.lstat(path).then(
+    () => true,
+    () => false,
+  );
+
+async function debris(root: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await fsp.readdir(root, { recursive: true })) {
+    if (entry.includes(".blindsync-")) found.push(entry);
+  }
+  return found;
+}
+
+function randomData(length: number, seed: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let state = seed >>> 0 || 1;
+  for (let index = 0; index < length; index++) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    out[index] = state & 0xff;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe("restoreSnapshot()", () => {
+  it("restores files, directories, empty directories and symlinks with contents intact", async () => {
+    const big = randomData(300_000, 7);
+    const result = await restore([
+      file("a.txt", "alpha\n"),
+      file("empty", ""),
+      file("big.bin", big, { chunkSize: 70_000 }),
+      dir("docs", [
+        file("b.txt", "bravo\n"),
+        dir("nested", [file("c.txt", "charlie\n")]),
+      ]),
+      dir("void", []),
+      symlink("to-a", "a.txt"),
+      symlink("dangling", "/nonexistent/place"),
+    ]);
+    expect(warnings).toEqual([]);
+    expect(result).toMatchObject({ files: 5, dirs: 3, symlinks: 2, errors: 0 });
+    expect(result.bytes).toBe(6 + 300_000 + 6 + 8);
+    expect(await read("a.txt")).toBe("alpha\n");
+    expect(await read("empty")).toBe("");
+    expect((await fsp.readFile(at("big.bin"))).equals(big)).toBe(true);
+    expect(await read("docs", "nested", "c.txt")).toBe("charlie\n");
+    expect(await fsp.readdir(at("void"))).toEqual([]);
+    expect(await fsp.readlink(at("to-a"))).toBe("a.txt");
+    expect(await fsp.readlink(at("dangling"))).toBe("/nonexistent/place");
+    expect(await debris(target)).toEqual([]);
+  });
+
+  it("round-trips names with newlines, spaces, leading dashes and bytes that are not UTF-8", async () => {
+    const latin1 = new Uint8Array([0x63, 0x61, 0x66, 0xe9]); // "café" in Latin-1
+    const invalid = new Uint8Array([0xff, 0xfe, 0x0a, 0x2d]);
+    const names: Uint8Array[] = [
+      Buffer.from("line\nbreak"),
+      Buffer.from("-rf"),
+      Buffer.from("--help me"),
+      Buffer.from(" spaced "),
+      latin1,
+      invalid,
+      Buffer.from("日本語"),
+    ];
+    await restore([
+      ...names.map((name, index) => file(name, `content ${index}`)),
+      dir(latin1.slice().reverse(), [file(invalid, "inner")]),
+      symlink("link\n", invalid),
+    ]);
+    expect(warnings).toEqual([]);
+    const listed = (
+      await fsp.readdir(Buffer.from(target), { encoding: "buffer" })
+    ).map((name) => name.toString("hex"));
+    for (const name of names)
+      expect(listed).toContain(Buffer.from(name).toString("hex"));
+    for (const [index, name] of names.entries()) {
+      const content = await fsp.readFile(
+        joinPath(Buffer.from(target), name),
+        "utf8",
+      );
+      expect(content).toBe(`content ${index}`);
+    }
+    const inner = joinPath(
+      joinPath(Buffer.from(target), latin1.slice().reverse()),
+      invalid,
+    );
+    expect(await fsp.readFile(inner, "utf8")).toBe("inner");
+    const link = await fsp.readlink(
+      joinPath(Buffer.from(target), Buffer.from("link\n")),
+      {
+        encoding: "buffer",
+      },
+    );
+    expect(new Uint8Array(link)).toEqual(invalid);
+  });
+
+  it("applies modes, owners and exact mtimes (to the ns with the addon, else to the µs) to files, directories and symlinks", async () => {
+    const owner = process.getuid?.() === 0 ? { uid: 1234, gid: 4321 } : {};
+    await restore([
+      file("script", "#!/bin/sh\n", {
+        mode: 0o4755,
+        mtimeNs: 1_600_000_000_987_654_321n,
+        ...owner,
+      }),
+      file("secret", "s", { mode: 0o600, mtimeNs: 1_000_000_000_000_000_999n }),
+      dir("ro", [file("inside", "x", { mode: 0o444 })], {
+        mode: 0o555,
+        mtimeNs: 1_500_000_000_000_001_000n,
+        ...owner,
+      }),
+      symlink("link", "script", {
+        mtimeNs: 1_400_000_000_111_111_111n,
+        ...owner,
+      }),
+    ]);
+    expect(warnings).toEqual([]);
+    const script = await fsp.lstat(at("script"), { bigint: true });
+    expect(Number(script.mode) & 0o7777).toBe(0o4755);
+    expect(script.mtimeNs).toBe(expectedMtime(1_600_000_000_987_654_321n));
+    const secret = await fsp.lstat(at("secret"), { bigint: true });
+    expect(Number(secret.mode) & 0o7777).toBe(0o600);
+    expect(secret.mtimeNs).toBe(expectedMtime(1_000_000_000_000_000_999n));
+    const ro = await fsp.lstat(at("ro"), { bigint: true });
+    expect(Number(ro.mode) & 0o7777).toBe(0o555);
+    expect(ro.mtimeNs).toBe(expectedMtime(1_500_000_000_000_001_000n));
+    expect((await fsp.lstat(at("ro", "inside"))).mode & 0o7777).toBe(0o444);
+    const link = await fsp.lstat(at("link"), { bigint: true });
+    expect(link.isSymbolicLink()).toBe(true);
+    expect(link.mtimeNs).toBe(expectedMtime(1_400_000_000_111_111_111n));
+    if (process.getuid?.() === 0) {
+      expect([
+        script.uid,
+        script.gid,
+        ro.uid,
+        ro.gid,
+        link.uid,
+        link.gid,
+      ]).toEqual([1234n, 4321n, 1234n, 4321n, 1234n, 4321n]);
+    }
+  });
+
+  it("utimesSeconds() makes fs.utimes land on the exact microsecond (the fallback)", async () => {
+    await fsp.mkdir(target);
+    const probe = at("probe");
+    await fsp.writeFile(probe, "");
+    for (const ns of [
+      0n,
+      1n,
+      999n,
+      1000n,
+      1_700_000_000_123_456_000n,
+      1_700_000_000_999_999_999n,
+      4_000_000_000_000_001_000n,
+    ]) {
+      const seconds = utimesSeconds(ns);
+      await fsp.utimes(probe, seconds, seconds);
+      expect((await fsp.stat(probe, { bigint: true })).mtimeNs).toBe(
+        ns - (ns % 1000n),
+      );
+    }
+    expect(utimesSeconds(-5_000_000_000n)).toBe(0);
+    expect(restoredMtimeNs(123n)).toBe(exactFileTimes ? 123n : 0n);
+  });
+
+  it("restores mtimes before 1970 exactly when the nanosecond addon is present", async () => {
+    await restore([file("old", "x", { mtimeNs: -1_234_567_891n })]);
+    const stats = await fsp.stat(at("old"), { bigint: true });
+    expect(stats.mtimeNs).toBe(exactFileTimes ? -1_234_567_891n : 0n);
+  });
+
+  it("restores a damaged file as absent, leaves no temporary debris and goes on with the rest", async () => {
+    const result = await hostile(() =>
+      restore([
+        file("good-1", "one"),
+        file("tampered", randomData(200_000, 3), {
+          chunkSize: 50_000,
+          tamper: [2],
+        }),
+        file("missing", randomData(100_000, 4), {
+          chunkSize: 50_000,
+          drop: [1],
+        }),
+        file("lying-hash", "real content", { sha256: new Uint8Array(32) }),
+        file("lying-size", "twelve bytes", { size: 5 }),
+        dir("sub", [file("good-2", "two")]),
+      ]),
+    );
+    expect(result.errors).toBe(4);
+    expect(result.files).toBe(2);
+    expect(await read("good-1")).toBe("one");
+    expect(await read("sub", "good-2")).toBe("two");
+    for (const name of ["tampered", "missing", "lying-hash", "lying-size"]) {
+      expect(await exists(at(name))).toBe(false);
+    }
+    expect(await debris(target)).toEqual([]);
+    const tamperedWarning = warnings.find((message) =>
+      message.includes('"tampered"'),
+    );
+    expect(tamperedWarning).toMatch(
+      /data blob [0-9a-f]{64} failed verification/,
+    );
+    expect(warnings.find((message) => message.includes('"missing"'))).toMatch(
+      /data blob [0-9a-f]{64} is missing/,
+    );
+  });
+
+  it("never replaces an existing file with unverified content", async () => {
+    await fsp.mkdir(target);
+    await fsp.writeFile(at("keep"), "previous version");
+    const result = await restore([
+      file("keep", "new version!", { tamper: [0] }),
+    ]);
+    expect(result.errors).toBe(1);
+    expect(await read("keep")).toBe("previous version");
+    expect(await debris(target)).toEqual([]);
+  });
+
+  it("skips a subtree whose tree blob is damaged, naming the directory", async () => {
+    const result = await restore([
+      dir("broken", [file("x", "x")], { damaged: true }),
+      dir("fine", [file("y", "y")]),
+    ]);
+    expect(result.errors).toBe(1);
+    expect(warnings[0]).toMatch(/directory "broken"/);
+    expect(await exists(at("broken"))).toBe(false);
+    expect(await read("fine", "y")).toBe("y");
+  });
+
+  it("refuses unsafe names even when the tree decoder is bypassed, restoring nothing under them", async () => {
+    const child = await putTree([file("payload", "bad")]);
+    const rootId = new Uint8Array(32).fill(0xaa);
+    const entry = (name: string, type: "file" | "dir"): TreeEntry => {
+      const common = {
+        name: Buffer.from(name),
+        mode: 0o755,
+        mtimeNs: MTIME,
+        uid: me.uid,
+        gid: me.gid,
+      };
+      return type === "dir"
+        ? { ...common, type, subtree: child }
+        : { ...common, type, size: 3, sha256: new Uint8Array(32), content: [] };
+    };
+    const rawTrees = new Map<string, Tree>([
+      [
+        toHex(rootId),
+        {
+          entries: [
+            entry("", "dir"),
+            entry(".", "dir"),
+            entry("..", "dir"),
+            entry("../outside", "dir"),
+            entry(`${outside}/escape`, "file"),
+            entry("a/b", "dir"),
+            entry("nul\0byte", "file"),
+            entry("ok", "dir"),
+          ],
+        },
+      ],
+    ]);
+    const result = await hostile(() =>
+      restoreSnapshot({
+        repo: rawTreeRepo(rawTrees),
+        snapshot: { tree: rootId },
+        target,
+        sink: {
+          progress: () => undefined,
+          warn: (message) => warnings.push(message),
+        },
+      }),
+    );
+    expect(result.errors).toBe(7);
+    expect(
+      warnings.filter((message) => message.startsWith("Refusing an entry")),
+    ).toHaveLength(7);
+    expect(warnings.join("\n")).toContain('"nul\\x00byte"');
+    expect(await fsp.readdir(target)).toEqual(["ok"]);
+    expect(await read("ok", "payload")).toBe("bad");
+    expect(await fsp.readdir(base)).toEqual(["outside", "target"].sort());
+  });
+
+  it("does not write through a symlink planted in the target where the snapshot has a directory", async () => {
+    await fsp.mkdir(target);
+    await fsp.symlink(outside, at("d"));
+    const result = await hostile(() =>
+      restore([
+        dir("d", [file("victim", "overwritten!"), file("new", "planted")]),
+        file("f", "ok"),
+      ]),
+    );
+    expect(result.errors).toBe(1);
+    expect(warnings[0]).toMatch(/Refusing to restore directory "d".*symlink/);
+    expect(await fsp.readlink(at("d"))).toBe(outside);
+    expect(await read("f")).toBe("ok");
+  });
+
+  it("with delete, replaces a planted directory symlink by a real directory without following it", async () => {
+    await fsp.mkdir(target);
+    await fsp.symlink(outside, at("d"));
+    const result = await hostile(() =>
+      restore([dir("d", [file("victim", "overwritten!")])], { delete: true }),
+    );
+    expect(result.errors).toBe(0);
+    expect((await fsp.lstat(at("d"))).isDirectory()).toBe(true);
+    expect(await read("d", "victim")).toBe("overwritten!");
+  });
+
+  it("replaces a pre-existing symlink at a file's final name instead of following it", async () => {
+    await fsp.mkdir(target);
+    await fsp.symlink(join(outside, "victim"), at("f"));
+    await fsp.symlink(join(outside, "victim"), at("l"));
+    const result = await hostile(() =>
+      restore([file("f", "restored"), symlink("l", "elsewhere")]),
+    );
+    expect(result.errors).toBe(0);
+    expect((await fsp.lstat(at("f"))).isFile()).toBe(true);
+    expect(await read("f")).toBe("restored");
+    expect(await fsp.readlink(at("l"))).toBe("elsewhere");
+  });
+
+  it("creates snapshot symlinks last and never restores through them", async () => {
+    const result = await hostile(() =>
+      restore(
+        [
+          symlink("escape", outside),
+          symlink("up", ".."),
+          dir("z", [file("victim", "overwritten!")]),
+        ],
+        { include: ["escape/victim", "up/outside/victim", "z"] },
+      ),
+    );
+    expect(await read("z", "victim")).toBe("overwritten!");
+    expect(await exists(at("escape"))).toBe(false);
+    expect(result.errors).toBe(2);
+    expect(
+      warnings.every((message) => message.includes("is not in the snapshot")),
+    ).toBe(true);
+    await hostile(() =>
+      restore([symlink("escape", outside), symlink("up", "..")]),
+    );
+    expect(await fsp.readlink(at("escape"))).toBe(outside);
+    expect(await fsp.readlink(at("up"))).toBe("..");
+  });
+
+  it("restores only the included subtrees and the directories leading to them", async () => {
+    const result = await restore(
+      [
+        file("top", "top"),
+        dir("docs", [
+          file("a.txt", "a"),
+          file("b.txt", "b"),
+          dir("deep", [file("c", "c")]),
+        ]),
+        dir("src", [dir("lib", [file("x.ts", "x")]), file("y.ts", "y")]),
+      ],
+      { include: ["docs/a.txt", "./src/lib/", "nope/nothing"] },
+    );
+    expect(result.errors).toBe(1);
+    expect(warnings).toEqual([
+      'Cannot restore "nope/nothing": it is not in the snapshot',
+    ]);
+    expect(await read("docs", "a.txt")).toBe("a");
+    expect(await exists(at("docs", "b.txt"))).toBe(false);
+    expect(await exists(at("docs", "deep"))).toBe(false);
+    expect(await read("src", "lib", "x.ts")).toBe("x");
+    expect(await exists(at("src", "y.ts"))).toBe(false);
+    expect(await exists(at("top"))).toBe(false);
+  });
+
+  it("throws a usage error for an include path that leaves the snapshot root", async () => {
+    await expect(
+      restore([file("a", "a")], { include: ["docs/../../x"], delete: true }),
+    ).rejects.toThrow(BlindsyncError);
+    expect(await exists(target)).toBe(false);
+  });
+
+  it("with delete, removes extra entries only inside restored subtrees and never follows links", async () => {
+    await fsp.mkdir(at("keep", "old-dir", "deeper"), { recursive: true });
+    await fsp.mkdir(at("other"), { recursive: true });
+    await fsp.writeFile(at("keep", "old-file"), "old");
+    await fsp.writeFile(at("keep", "old-dir", "deeper", "x"), "x");
+    await fsp.symlink(outside, at("keep", "old-link"));
+    await fsp.symlink(outside, at("keep", "old-dir", "inner-link"));
+    await fsp.writeFile(at("other", "stays"), "not restored, not deleted");
+    await fsp.writeFile(at("stray"), "outside the included subtree");
+    const result = await hostile(() =>
+      restore(
+        [
+          dir("keep", [file("wanted", "w")]),
+          dir("other", [file("listed", "l")]),
+          file("stray-not", "n"),
+        ],
+        { include: ["keep"], delete: true },
+      ),
+    );
+    expect(result.errors).toBe(0);
+    expect(result.deleted).toBe(3);
+    expect((await fsp.readdir(at("keep"))).sort()).toEqual(["wanted"]);
+    expect(await read("other", "stays")).toBe("not restored, not deleted");
+    expect(await read("stray")).toBe("outside the included subtree");
+    expect(await exists(at("stray-not"))).toBe(false);
+  });
+
+  it("with delete, replaces a directory in the way of a file; without it, refuses", async () => {
+    await fsp.mkdir(at("f", "sub"), { recursive: true });
+    await fsp.symlink(outside, at("f", "sub", "link"));
+    let result = await hostile(() => restore([file("f", "file now")]));
+    expect(result.errors).toBe(1);
+    expect(warnings[0]).toMatch(/"f".*directory/);
+    expect((await fsp.lstat(at("f"))).isDirectory()).toBe(true);
+    expect(await debris(target)).toEqual([]);
+    result = await hostile(() =>
+      restore([file("f", "file now")], { delete: true }),
+    );
+    expect(result.errors).toBe(0);
+    expect(await read("f")).toBe("file now");
+  });
+
+  it("with delete at the root, empties the target of what the snapshot lacks", async () => {
+    await fsp.mkdir(at("x"), { recursive: true });
+    await fsp.writeFile(at("x", "y"), "y");
+    await fsp.symlink(outside, at("z"));
+    const result = await hostile(() =>
+      restore([file("a", "a")], { delete: true }),
+    );
+    expect(result.deleted).toBe(2);
+    expect(await fsp.readdir(target)).toEqual(["a"]);
+  });
+
+  it("restores hardlinks as links to one inode, and copies when the link partners disagree", async () => {
+    const link = { dev: 5n, ino: 77n };
+    const forged = { dev: 5n, ino: 99n };
+    const result = await restore(
+      [
+        file("first", "shared content", { hardlink: link }),
+        dir("d", [file("second", "shared content", { hardlink: link })]),
+        file("third", "shared content", { hardlink: link }),
+        file("forged-a", "public", { hardlink: forged }),
+        file("forged-b", "different", { hardlink: forged }),
+      ],
+      { concurrency: 3 },
+    );
+    expect(result.errors).toBe(0);
+    const inodes = await Promise.all(
+      [at("first"), at("d", "second"), at("third")].map(
+        async (path) => (await fsp.stat(path)).ino,
+      ),
+    );
+    expect(new Set(inodes).size).toBe(1);
+    expect((await fsp.stat(at("first"))).nlink).toBe(3);
+    expect(await read("forged-b")).toBe("different");
+    expect((await fsp.stat(at("forged-a"))).ino).not.toBe(
+      (await fsp.stat(at("forged-b"))).ino,
+    );
+    expect(result.bytes).toBe(
+      "shared content".length + "public".length + "different".length,
+    );
+  });
+
+  it("keeps holes in sparse files", async () => {
+    const size = 8 * 1024 * 1024;
+    const data = new Uint8Array(size);
+    data.set(Buffer.from("head"), 0);
+    data.set(Buffer.from("middle"), 3 * 1024 * 1024 + 17);
+    const result = await restore([
+      file("sparse", data, { chunkSize: 1024 * 1024 }),
+    ]);
+    expect(result.errors).toBe(0);
+    const stats = await fsp.stat(at("sparse"));
+    expect(stats.size).toBe(size);
+    expect(stats.blocks * 512).toBeLessThan(512 * 1024);
+    expect((await fsp.readFile(at("sparse"))).equals(data)).toBe(true);
+  });
+
+  it("skips files already identical in the target but still fixes their mode", async () => {
+    const specs = [
+      file("a", "alpha", { mode: 0o640 }),
+      dir("d", [file("b", "bravo")]),
+    ];
+    const first = await restore(specs);
+    expect(first.skippedIdentical).toBe(0);
+    await fsp.chmod(at("a"), 0o600);
+    const second = await restore(specs);
+    expect(second).toMatchObject({
+      files: 2,
+      skippedIdentical: 2,
+      bytes: 0,
+      errors: 0,
+    });
+    expect((await fsp.stat(at("a"))).mode & 0o7777).toBe(0o640);
+    // Same size and mtime, other content: the hash check catches it and the file is rewritten.
+    const stats = await fsp.stat(at("d", "b"), { bigint: true });
+    await fsp.writeFile(at("d", "b"), "BRAVO");
+    await fsp.utimes(at("d", "b"), stats.atime, utimesSeconds(stats.mtimeNs));
+    const third = await restore(specs);
+    expect(third).toMatchObject({ skippedIdentical: 1, bytes: 5 });
+    expect(await read("d", "b")).toBe("bravo");
+  });
+
+  it("does not change an outside file through a hardlink planted at an identical file's name", async () => {
+    await fsp.mkdir(target);
+    const victim = join(outside, "victim");
+    const stats = await fsp.stat(victim, { bigint: true });
+    await fsp.link(victim, at("f"));
+    const result = await hostile(() =>
+      restore([
+        file("f", "outside data\n", {
+          mode: 0o4777,
+          mtimeNs: stats.mtimeNs,
+          ...(process.getuid?.() === 0 ? { uid: 0, gid: 0 } : {}),
+        }),
+      ]),
+    );
+    expect(result).toMatchObject({ errors: 0, skippedIdentical: 0 });
+    expect((await fsp.stat(at("f"))).mode & 0o7777).toBe(0o4777);
+    expect((await fsp.stat(at("f"))).ino).not.toBe(
+      (await fsp.stat(victim)).ino,
+    );
+  });
+
+  it("reports progress and the snapshot's totals", async () => {
+    const seen: { files: number; bytes: number; totalFiles?: number }[] = [];
+    const tree = await putTree([file("a", "aaaa"), file("b", "bb")]);
+    await restoreSnapshot({
+      repo,
+      snapshot: {
+        tree,
+        stats: { files: 2, dirs: 0, bytes: 6, blobsAdded: 2, bytesAdded: 6 },
+      },
+      target,
+      sink: {
+        progress: (progress) => seen.push(progress),
+        warn: (message) => warnings.push(message),
+      },
+    });
+    expect(seen.at(-1)).toEqual({
+      files: 2,
+      bytes: 6,
+      totalFiles: 2,
+      totalBytes: 6,
+    });
+  });
+
+  it("round-trips random trees of byte names, contents, modes and mtimes (property)", async () => {
+    const name = fc
+      .uint8Array({ minLength: 1, maxLength: 10 })
+      .filter(
+        (bytes) =>
+          isSafeName(bytes) &&
+          !Buffer.from(bytes).toString("latin1").startsWith(".blindsync-"),
+      );
+    const leaf = fc.record({
+      name,
+      data: fc.uint8Array({ maxLength: 3000 }),
+      chunkSize: fc.integer({ min: 1, max: 1024 }),
+      mode: fc.integer({ min: 0o400, max: 0o7777 }),
+      mtimeNs: fc.bigInt({ min: 0n, max: 4_000_000_000_000_000_000n }),
+    });
+    const uniqueLeaves = fc.uniqueArray(leaf, {
+      maxLength: 6,
+      selector: (entry) => Buffer.from(entry.name).toString("hex"),
+    });
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(uniqueLeaves, uniqueLeaves, async (top, nested) => {
+        const runTarget = join(target, `run-${run++}`);
+        const subName = new Uint8Array([0xc3, 0x28, 0x0a]); // invalid UTF-8 with a newline
+        const specs: Spec[] = [
+          ...top
+            .filter((leafSpec) => !Buffer.from(leafSpec.name).equals(subName))
+            .map((leafSpec) => file(leafSpec.name, leafSpec.data, leafSpec)),
+          dir(
+            subName,
+            nested.map((leafSpec) =>
+              file(leafSpec.name, leafSpec.data, leafSpec),
+            ),
+          ),
+        ];
+        const result = await restore(specs, {
+          target: runTarget,
+          concurrency: 3,
+        });
+        expect(result.errors).toBe(0);
+        const check = async (
+          dirPath: Buffer,
+          leaves: typeof top,
+        ): Promise<void> => {
+          for (const leafSpec of leaves) {
+            const path = joinPath(dirPath, leafSpec.name);
+            const stats = await fsp.lstat(path, { bigint: true });
+            expect(Number(stats.mode) & 0o7777).toBe(leafSpec.mode);
+            expect(stats.mtimeNs).toBe(expectedMtime(leafSpec.mtimeNs));
+            expect((await fsp.readFile(path)).equals(leafSpec.data)).toBe(true);
+          }
+        };
+        const root = Buffer.from(runTarget);
+        await check(
+          root,
+          top.filter((leafSpec) => !Buffer.from(leafSpec.name).equals(subName)),
+        );
+        await check(joinPath(root, subName), nested);
+        expect(await debris(runTarget)).toEqual([]);
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it("throws when the target cannot be used", async () => {
+    await fsp.writeFile(target, "a file, not a directory");
+    await expect(restore([file("a", "a")])).rejects.toMatchObject({
+      kind: "failed",
+    });
+  });
+});
+
+describe("fs-names", () => {
+  it("displayBytes() escapes control characters, quotes and invalid UTF-8, keeps the rest", () => {
+    expect(displayBytes(Buffer.from("plain name.txt"))).toBe("plain name.txt");
+    expect(displayBytes(Buffer.from("line\nbreak"))).toBe("line\\nbreak");
+    expect(displayBytes(Buffer.from('say "hi"\\'))).toBe('say \\"hi\\"\\\\');
+    expect(displayBytes(new Uint8Array([0x63, 0xe9, 0x1b, 0x5b]))).toBe(
+      "c\\xe9\\x1b[",
+    );
+    expect(displayBytes(Buffer.from("日本"))).toBe("日本");
+    expect(displayBytes(new Uint8Array([0xed, 0xa0, 0x80]))).toBe(
+      "\\xed\\xa0\\x80",
+    );
+  });
+
+  it("isInside() compares whole components", () => {
+    expect(isInside(Buffer.from("/a/b"), Buffer.from("/a/b/c"))).toBe(true);
+    expect(isInside(Buffer.from("/a/b"), Buffer.from("/a/bc"))).toBe(false);
+    expect(isInside(Buffer.from("/a/b"), Buffer.from("/a"))).toBe(false);
+    expect(isInside(Buffer.from("/"), Buffer.from("/x"))).toBe(true);
+    expect(isInside(Buffer.from("/a/b"), Buffer.from("/a/b/../c"))).toBe(false);
+    expect(isInside(Buffer.from("/a/b"), Buffer.from("/a/b//c"))).toBe(false);
+    expect(isInside(Buffer.from("/a/b"), Buffer.from("/a/b/c/"))).toBe(false);
+  });
+});
