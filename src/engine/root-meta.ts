@@ -3,9 +3,10 @@
  * snapshot record (its contents are the root tree). Restore applies them to the target, as
  * rsync does for `SRC/ DST`, after everything inside is written.
  */
-import { chmod, lchown, lstat, utimes } from "node:fs/promises";
+import { chmod, lchown, lstat } from "node:fs/promises";
 import { BlindsyncError } from "../errors.js";
 import type { RootMeta } from "../repo/index.js";
+import { setFileTimes } from "../util/file-times.js";
 
 export async function applyRootMeta(
   target: string,
@@ -19,8 +20,5 @@ export async function applyRootMeta(
     );
   if (process.getuid?.() === 0) await lchown(target, root.uid, root.gid);
   await chmod(target, root.mode);
-  const seconds =
-    Number(root.mtimeNs / 1_000_000_000n) +
-    Number(root.mtimeNs % 1_000_000_000n) / 1e9;
-  await utimes(target, seconds, seconds);
+  await setFileTimes(target, root.mtimeNs);
 }

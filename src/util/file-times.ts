@@ -68,7 +68,9 @@ export async function setFileTimes(
       );
     }
   }
-  const asDouble = Number(seconds) + Number(nanoseconds) / 1e9;
+  // libuv truncates the double to whole microseconds; aiming at the middle of the intended
+  // microsecond keeps float error from landing one microsecond low.
+  const asDouble = Number(seconds) + (Number(nanoseconds / 1000n) + 0.5) / 1e6;
   await (noFollow
     ? lutimes(path, asDouble, asDouble)
     : utimes(path, asDouble, asDouble));

@@ -83,7 +83,7 @@ describe("a local repository", () => {
         describeTree(source, { rootMtime: true }),
         describeTree(target, { rootMtime: true }),
       ),
-    ).toEqual([]);
+    ).toStrictEqual([]);
   });
 
   it("no plaintext content, name or unkeyed SHA-256 appears in the repository files", () => {
