@@ -49,5 +49,9 @@ export function exitOf(
   child: ChildProcessWithoutNullStreams,
 ): Promise<number | null> {
   if (child.exitCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((resolve) => child.once("exit", (code) => { resolve(code); }));
+  return new Promise((resolve) =>
+    child.once("exit", (code) => {
+      resolve(code);
+    }),
+  );
 }

@@ -126,7 +126,9 @@ export async function startSshd(): Promise<Sshd> {
     log += text;
   });
   const exited = new Promise<void>((resolve) =>
-    daemon.once("exit", () => { resolve(); }),
+    daemon.once("exit", () => {
+      resolve();
+    }),
   );
   try {
     await waitForListener(port, daemon, () => log);
@@ -171,7 +173,9 @@ function freePort(): Promise<number> {
       const address = server.address();
       const port =
         typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => { resolve(port); });
+      server.close(() => {
+        resolve(port);
+      });
     });
   });
 }
@@ -202,6 +206,8 @@ function canConnect(port: number): Promise<boolean> {
       socket.destroy();
       resolve(true);
     });
-    socket.once("error", () => { resolve(false); });
+    socket.once("error", () => {
+      resolve(false);
+    });
   });
 }

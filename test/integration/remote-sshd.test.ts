@@ -179,7 +179,9 @@ function closedPort(): Promise<number> {
       const address = server.address();
       const port =
         typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => { resolve(port); });
+      server.close(() => {
+        resolve(port);
+      });
     });
   });
 }
