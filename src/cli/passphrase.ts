@@ -94,9 +94,14 @@ function promptHidden(question: string): Promise<string> {
     };
     const onData = (data: Buffer): void => {
       for (const character of data.toString("utf8")) {
-        if (character === "\r" || character === "\n") { finish(); return; }
-        if (character === "\u0003")
-          { finish(new BlindsyncError("usage", "Interrupted")); return; }
+        if (character === "\r" || character === "\n") {
+          finish();
+          return;
+        }
+        if (character === "\u0003") {
+          finish(new BlindsyncError("usage", "Interrupted"));
+          return;
+        }
         if (character === "\u007f" || character === "\b")
           answer = answer.slice(0, -1);
         else answer += character;

@@ -35,10 +35,11 @@ export function runCli(
       BLINDSYNC_KDF_LOGN: "15",
       ...options.env,
     };
-    for (const key of Object.keys(env))
-      if (env[key] === undefined) delete env[key];
+    const definedEnv: NodeJS.ProcessEnv = Object.fromEntries(
+      Object.entries(env).filter(([, value]) => value !== undefined),
+    );
     const child = spawn(process.execPath, [CLI, ...args], {
-      env: env as NodeJS.ProcessEnv,
+      env: definedEnv,
       cwd: options.cwd ?? PROJECT_ROOT,
       stdio: ["pipe", "pipe", "pipe"],
     });

@@ -118,8 +118,8 @@ export function describeTree(
   const result = new Map<string, Described>();
   const inodes = new Map<bigint, string>();
   const visit = (dir: Buffer, relative: Buffer): void => {
-    for (const name of readdirSync(dir, { encoding: "buffer" }).sort(
-      Buffer.compare,
+    for (const name of readdirSync(dir, { encoding: "buffer" }).sort((a, b) =>
+      Buffer.compare(a, b),
     )) {
       const path = Buffer.concat([dir, Buffer.from("/"), name]);
       const rel =

@@ -61,7 +61,7 @@ function modeString(mode: number): string {
   const bits = "rwxrwxrwx";
   let text = "";
   for (let index = 0; index < 9; index++)
-    text += mode & (1 << (8 - index)) ? bits[index] : "-";
+    text += mode & (1 << (8 - index)) ? bits.charAt(index) : "-";
   return text;
 }
 

@@ -24,13 +24,11 @@ export function serveCommand(): Command {
     .option(
       "--restrict-to-path <dir>",
       "only serve repositories in DIR (may be repeated; symlinks cannot escape)",
-      (dir: string, dirs: string[]) => [...dirs, dir],
-      [] as string[],
+      (dir: string, dirs: string[] | undefined) => [...(dirs ?? []), dir],
     )
     .option(
       "--append-only",
       "refuse every delete and overwrite (also enforced in the database)",
-      false,
     )
     .addHelpText("after", HELP_AFTER)
     .action(
