@@ -10,6 +10,7 @@ import { toHex } from "../../util/bytes.js";
 import { withRepository, type CommandContext } from "../context.js";
 import { formatBytes } from "../output/format.js";
 import { formatDuration, progressLine } from "../output/output.js";
+import { runInit } from "./init.js";
 import { collect, contextOf } from "./shared.js";
 
 export interface BackupCommandOptions {
@@ -20,6 +21,8 @@ export interface BackupCommandOptions {
   readonly tags?: readonly string[];
   readonly time?: string;
   readonly dryRun?: boolean;
+  /** Create the repository first when there is none (the passphrase is then asked twice). */
+  readonly init?: boolean;
 }
 
 function parseTime(text: string): Date {
@@ -43,6 +46,9 @@ export async function runBackup(
   if (options.excludeFile !== undefined)
     excludes.push(...readPatternFile(options.excludeFile));
   const time = options.time === undefined ? undefined : parseTime(options.time);
+  if (options.init === true) {
+    await runInit(context, { repository: options.repository, ifMissing: true });
+  }
   const startedAt = Date.now();
   const result = await withRepository(
     context,
@@ -163,6 +169,7 @@ Exit codes: 0 ok, 3 some files could not be read (the snapshot was still saved).
           tag: string[];
           time?: string;
           dryRun?: boolean;
+          init?: boolean;
         },
         command: Command,
       ) => {
@@ -185,6 +192,7 @@ Exit codes: 0 ok, 3 some files could not be read (the snapshot was still saved).
             : { excludeFile: flags.excludeFile }),
           ...(flags.time === undefined ? {} : { time: flags.time }),
           dryRun: flags.dryRun === true,
+          init: flags.init === true,
         });
       },
     );

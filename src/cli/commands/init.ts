@@ -1,30 +1,36 @@
 /** `blindsync init REPO`: creates a repository and its first key slot. */
 import { Command } from "commander";
+import { isBlindsyncError } from "../../errors.js";
 import { Repository } from "../../repo/index.js";
+import type { Store } from "../../store/index.js";
 import { toHex } from "../../util/bytes.js";
 import { openLocation, passphrase, type CommandContext } from "../context.js";
 import { contextOf } from "./shared.js";
 
 export interface InitOptions {
   readonly repository: string;
-  /** KDF cost as log2(N); tests lower it, users keep the default. */
-  readonly kdfLogN?: number;
+  /** Leave an existing repository alone instead of failing (backup --init). */
+  readonly ifMissing?: boolean;
+}
+
+/**
+ * KDF cost as log2(N) from BLINDSYNC_KDF_LOGN: the test suite lowers it to 15 (the minimum a
+ * key slot may carry) to keep hundreds of inits fast; users keep the default 17.
+ */
+function kdfOptions(context: CommandContext) {
+  const text = context.env.BLINDSYNC_KDF_LOGN;
+  return text === undefined ? {} : { scrypt: { logN: Number(text), r: 8, p: 1 } };
 }
 
 export async function runInit(
   context: CommandContext,
   options: InitOptions,
 ): Promise<void> {
-  const secret = await passphrase(context, true)();
   const store = await openLocation(context, options.repository, "create");
   try {
-    const repo = await Repository.create(
-      store,
-      secret,
-      options.kdfLogN === undefined
-        ? {}
-        : { scrypt: { logN: options.kdfLogN, r: 8, p: 1 } },
-    );
+    if (options.ifMissing === true && (await repositoryExists(store))) return;
+    const secret = await passphrase(context, true)();
+    const repo = await Repository.create(store, secret, kdfOptions(context));
     if (context.output.json) {
       context.output.jsonLine({
         type: "init",
@@ -41,6 +47,16 @@ export async function runInit(
     }
   } finally {
     await store.close();
+  }
+}
+
+async function repositoryExists(store: Store): Promise<boolean> {
+  try {
+    await store.readConfig();
+    return true;
+  } catch (error) {
+    if (isBlindsyncError(error, "no-repository")) return false;
+    throw error;
   }
 }
 
