@@ -32,13 +32,14 @@ export function serveCommand(): Command {
     )
     .addHelpText("after", HELP_AFTER)
     .action(
-      async (options: { restrictToPath: string[]; appendOnly: boolean }) => {
+      async (options: { restrictToPath?: string[]; appendOnly?: boolean }) => {
         await runServe({
           input: process.stdin,
           output: process.stdout,
           log: (line) => process.stderr.write(`blindsync serve: ${line}\n`),
-          restrictToPaths: options.restrictToPath,
-          appendOnly: options.appendOnly,
+          // Commander leaves both undefined when the flag is absent (no default in --help).
+          restrictToPaths: options.restrictToPath ?? [],
+          appendOnly: options.appendOnly === true,
         });
       },
     );
