@@ -255,4 +255,18 @@ describe("a local repository", () => {
     });
     expect(hash()).toBe(before);
   });
+
+  it("backup --init creates a missing repository and reuses an existing one", async () => {
+    const fresh = join(work, "init-on-demand");
+    const first = await cli("backup", "--init", join(source, "dir"), fresh);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/Created repository/);
+    const second = await cli("backup", "--init", join(source, "dir"), fresh);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).not.toMatch(/Created repository/);
+    const list = JSON.parse(
+      (await cli("snapshots", fresh, "--json")).stdout,
+    ) as unknown[];
+    expect(list).toHaveLength(2);
+  });
 });

@@ -28,7 +28,7 @@ beforeAll(async () => {
   appendOnlyCommand = join(work, "serve-append-only.sh");
   await writeFile(
     appendOnlyCommand,
-    `#!/bin/sh\nexec ${blindsyncShellCommand()} "$@" --append-only\n`,
+    `#!/bin/sh\necho "wrapper: serving append-only" >&2\nexec ${blindsyncShellCommand()} "$@" --append-only\n`,
   );
   await chmod(appendOnlyCommand, 0o755);
 });
@@ -91,12 +91,13 @@ describe("a remote repository over ssh", () => {
     const path = join(work, "forms");
     const stderr: string[] = [];
     const first = await open(`${sshd.user}@127.0.0.1:${path}`, {
+      remoteCommand: appendOnlyCommand,
       onStderr: (line) => stderr.push(line),
     });
     await first.create(config, slot);
     await first.put([blob]);
     await first.close();
-    expect(stderr.join("\n")).toMatch(/blindsync serve: Creating repository/);
+    expect(stderr).toContain("wrapper: serving append-only");
 
     const second = await open(`ssh://127.0.0.1:${sshd.port}${path}`, {
       mode: "open",

@@ -141,6 +141,7 @@ export function backupCommand(): Command {
       "--time <iso8601>",
       "record this time as the snapshot time (imports, tests)",
     )
+    .option("--init", "create the repository first if there is none")
     .option(
       "-n, --dry-run",
       "read and chunk everything, upload nothing, write no snapshot",
