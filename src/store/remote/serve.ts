@@ -41,9 +41,7 @@ export async function runServe(options: RunServeOptions): Promise<void> {
     log: options.log,
     openStore: async (requested, mode) => {
       const path = await resolveRepositoryPath(requested, options);
-      options.log(
-        `${mode === "create" ? "Creating" : "Opening"} repository "${path}"${options.appendOnly ? " (append-only)" : ""}`,
-      );
+      // No routine log line: ssh relays stderr to the client, which would print it every time.
       return SqliteStore.open(path, {
         create: mode === "create",
         appendOnly: options.appendOnly,
@@ -82,11 +80,13 @@ export async function resolveRepositoryPath(
     ),
   );
   if (allowed.some((dir) => isInside(path, dir))) return path;
+  // Neither the resolved path nor the allowed directories are echoed: whoever holds a key
+  // with this forced command learns no more about the server's layout than it asked.
   throw new BlindsyncError(
     "failed",
-    `Repository path "${requested}" is outside the directories this server allows (resolved to "${path}")`,
+    `Repository path "${requested}" is outside the directories this server allows`,
     {
-      hint: `This server only serves repositories under ${allowed.map((dir) => `"${dir}"`).join(", ")} (serve --restrict-to-path)`,
+      hint: "The server restricts repositories to certain directories (serve --restrict-to-path); ask its administrator which",
     },
   );
 }

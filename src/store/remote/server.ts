@@ -165,11 +165,9 @@ async function refuse(
   why: "protocol" | "refused",
 ): Promise<void> {
   const response = errorResponse(0, error);
-  log(
-    why === "protocol"
-      ? `Ending the connection: ${response.message}`
-      : `Refused the connection: ${response.message}`,
-  );
+  // A refusal reaches the client as an error response; logging it too would show it twice,
+  // since ssh relays the server's stderr to the client.
+  if (why === "protocol") log(`Ending the connection: ${response.message}`);
   await writer.send(response);
 }
 
