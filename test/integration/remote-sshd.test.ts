@@ -168,6 +168,12 @@ describe("a remote repository over ssh", () => {
       open(`127.0.0.1:${join(work, "missing")}`, { mode: "open" }),
     );
     expect(isBlindsyncError(error, "no-repository")).toBe(true);
+    expect((error as BlindsyncError).message).toBe(
+      `No repository at "127.0.0.1:${join(work, "missing")}"`,
+    );
+    expect((error as BlindsyncError).hint).toBe(
+      `Create one with: blindsync init 127.0.0.1:${join(work, "missing")}`,
+    );
   });
 });
 
