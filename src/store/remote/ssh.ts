@@ -13,7 +13,7 @@ import {
 } from "../../errors.js";
 import type { OpenMode } from "../../protocol/index.js";
 import { RemoteStore } from "./client.js";
-import type { Location } from "./location.js";
+import { formatLocation, type Location } from "./location.js";
 
 export interface SshStoreOptions {
   /** The ssh command line, split as a shell splits words. Default "ssh". */
@@ -205,7 +205,9 @@ export async function openSshStore(
       error.kind !== "protocol"
     ) {
       await stopChild(child, exited);
-      throw error;
+      throw error.kind === "no-repository"
+        ? noRepository(location, error)
+        : error;
     }
     const timer = setTimeout(() => child.kill("SIGTERM"), EXIT_GRACE_MS);
     const result = await exited;
@@ -221,6 +223,18 @@ export async function openSshStore(
       where,
     });
   }
+}
+
+/** The server names its own path; the user should read the location they typed. */
+function noRepository(
+  location: Extract<Location, { kind: "ssh" }>,
+  error: BlindsyncError,
+): BlindsyncError {
+  const where = formatLocation(location);
+  return new BlindsyncError("no-repository", `No repository at "${where}"`, {
+    cause: error,
+    hint: `Create one with: blindsync init ${where}`,
+  });
 }
 
 async function stopChild(
