@@ -100,6 +100,8 @@ class Archiver {
   private filesSinceCheckpoint = 0;
   private readonly uploader: Uploader;
   private readonly options: BackupOptions;
+  /** Reused for every read: the chunker copies what it keeps, so nothing aliases it. */
+  private readonly readBuffer = Buffer.allocUnsafe(READ_SIZE);
 
   constructor(options: BackupOptions) {
     this.options = options;
@@ -146,7 +148,7 @@ class Archiver {
         }
       };
       for (;;) {
-        const buffer = Buffer.allocUnsafe(READ_SIZE);
+        const buffer = this.readBuffer;
         const { bytesRead } = await handle.read(buffer, 0, READ_SIZE, null);
         if (bytesRead === 0) break;
         const data = buffer.subarray(0, bytesRead);

@@ -120,10 +120,29 @@ export class ClientCache {
   private readonly db: Database.Database;
   private readonly locationKey: string;
   private runId = 0;
+  // Prepared once: a re-run looks up every file, and preparing per call costs more than the query.
+  private readonly selectFile: Database.Statement;
+  private readonly upsertFile: Database.Statement;
+  private readonly selectBlob: Database.Statement;
+  private readonly insertBlob: Database.Statement;
 
   private constructor(db: Database.Database, locationKey: string) {
     this.db = db;
     this.locationKey = locationKey;
+    this.selectFile = db
+      .prepare(
+        "SELECT ino, size, mtime_ns, ctime_ns, sha256, content FROM files WHERE path = ?",
+      )
+      .safeIntegers(true);
+    this.upsertFile = db.prepare(
+      `INSERT INTO files (path, ino, size, mtime_ns, ctime_ns, sha256, content, run)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (path) DO UPDATE SET ino = excluded.ino, size = excluded.size,
+         mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, sha256 = excluded.sha256,
+         content = excluded.content, run = excluded.run`,
+    );
+    this.selectBlob = db.prepare("SELECT 1 FROM blobs WHERE id = ?").pluck();
+    this.insertBlob = db.prepare("INSERT OR IGNORE INTO blobs (id) VALUES (?)");
   }
 
   /** Opens (creating if needed) the cache of one repository location. */
@@ -194,12 +213,7 @@ export class ClientCache {
     path: Uint8Array,
     identity: FileIdentity,
   ): CachedContent | undefined {
-    const row = this.db
-      .prepare(
-        "SELECT ino, size, mtime_ns, ctime_ns, sha256, content FROM files WHERE path = ?",
-      )
-      .safeIntegers(true)
-      .get(path) as
+    const row = this.selectFile.get(path) as
       | {
           ino: bigint;
           size: bigint;
@@ -231,38 +245,24 @@ export class ClientCache {
     identity: FileIdentity,
     cached: CachedContent,
   ): void {
-    this.db
-      .prepare(
-        `INSERT INTO files (path, ino, size, mtime_ns, ctime_ns, sha256, content, run)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (path) DO UPDATE SET ino = excluded.ino, size = excluded.size,
-           mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, sha256 = excluded.sha256,
-           content = excluded.content, run = excluded.run`,
-      )
-      .run(
-        path,
-        BigInt.asIntN(64, identity.ino),
-        identity.size,
-        identity.mtimeNs,
-        identity.ctimeNs,
-        cached.sha256,
-        Buffer.concat(cached.content),
-        this.runId,
-      );
+    this.upsertFile.run(
+      path,
+      BigInt.asIntN(64, identity.ino),
+      identity.size,
+      identity.mtimeNs,
+      identity.ctimeNs,
+      cached.sha256,
+      Buffer.concat(cached.content),
+      this.runId,
+    );
   }
 
   hasBlob(id: BlobId): boolean {
-    return (
-      this.db.prepare("SELECT 1 FROM blobs WHERE id = ?").pluck().get(id) !==
-      undefined
-    );
+    return this.selectBlob.get(id) !== undefined;
   }
 
   addBlobs(ids: readonly BlobId[]): void {
-    const insert = this.db.prepare(
-      "INSERT OR IGNORE INTO blobs (id) VALUES (?)",
-    );
-    for (const id of ids) insert.run(id);
+    for (const id of ids) this.insertBlob.run(id);
   }
 
   /** Forgets every blob and file believed to exist (after a prune, or another repository). */
