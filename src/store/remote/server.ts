@@ -125,7 +125,9 @@ export async function serveConnection(
     if (ended === undefined) {
       try {
         decoder.end();
-        log("The client disconnected without a goodbye");
+        // A connection that never said hello (a probe, a cancelled ssh) is not worth a line.
+        if (store !== undefined)
+          log("The client disconnected without a goodbye");
       } catch (error) {
         log(`The client disconnected inside a frame: ${describeError(error)}`);
       }
