@@ -10,7 +10,9 @@ import { BlindsyncError, describeError, type ErrorKind } from "../errors.js";
 import { parseLocation } from "../store/index.js";
 import { backupCommand } from "./commands/backup.js";
 import { browseCommands } from "./commands/browse.js";
+import { checkCommand } from "./commands/check.js";
 import { initCommand } from "./commands/init.js";
+import { keyCommand } from "./commands/key.js";
 import { restoreCommand } from "./commands/restore.js";
 import { serveCommand } from "./commands/serve.js";
 
@@ -84,6 +86,8 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 some files unreadable, 10 no repository,
   program.addCommand(backupCommand());
   program.addCommand(restoreCommand());
   for (const command of browseCommands()) program.addCommand(command);
+  program.addCommand(checkCommand());
+  program.addCommand(keyCommand());
   program.addCommand(serveCommand());
   program.exitOverride();
   for (const command of program.commands) command.exitOverride();

@@ -1,0 +1,564 @@
+/**
+ * `check`: proves that every snapshot can be restored, and names what cannot.
+ *
+ * Structure (always): every snapshot's root tree and every tree it reaches loads, authenticates
+ * (repo.load checks the AEAD tag and that the id is the keyed hash of the plaintext) and
+ * decodes; every data blob a file references is present in the store (asked in batches of
+ * PRESENCE_BATCH ids, never one round trip per blob); and the head chain is consistent.
+ *
+ * Data (with `readData`): every selected data blob is fetched, decrypted and its id verified;
+ * every file whose blobs were all selected is also streamed blob by blob through SHA-256 and
+ * compared with the hash its tree records (never holding a whole file in memory).
+ *
+ * Each tree is visited once and each data blob's presence asked once, whatever number of
+ * snapshots share them. Problems are collected first and only then attributed: a second walk,
+ * which descends only into trees that reach something damaged, names every affected path in
+ * every snapshot. A healthy repository never pays for that walk.
+ *
+ * Memory: the walk keeps sets of hex ids (visited trees, data blobs seen, file contents
+ * verified), about 100-150 bytes per entry, so roughly 150 MB for a repository of a million
+ * chunks (1 TiB at 1 MiB chunks). restic holds its whole index in memory the same way; a
+ * SQLite-backed set would be the next step if that ever matters.
+ *
+ * The head chain: each snapshot names its `previous` head. `forget` legitimately removes old
+ * snapshots, so a `previous` that is absent is reported as a warning ("gap in the head chain"),
+ * never an error; the one deletion that matters, the newest head, is caught when the client
+ * unlocks the repository (the pin: exit 14). A `previous` that is present but does not have a
+ * lower sequence number cannot come from any writer and is an error.
+ *
+ * The engine never prints: problems and progress go to the injected sink.
+ */
+import { createHash } from "node:crypto";
+import { isBlindsyncError } from "../errors.js";
+import type { Repository, Snapshot, Tree, FileEntry } from "../repo/index.js";
+import type { BlobId, BlobKind } from "../store/index.js";
+import { bytesEqual, toHex } from "../util/bytes.js";
+
+/** How many ids one `store.missing()` call asks about. */
+export const PRESENCE_BATCH = 1000;
+/** Paths (and snapshots) listed per problem; the rest are counted. */
+export const MAX_LISTED = 20;
+/** Data blobs of one file fetched ahead while the previous one is hashed. */
+const READ_AHEAD = 4;
+/** Characters of a hex id shown in messages. */
+const SHORT = 8;
+
+/**
+ * Which data blobs to read: none (structure only), all, a deterministic fraction of them, or
+ * part `part` of `of` (restic's n/t: running parts 1..t reads every blob exactly once).
+ */
+export type ReadDataSelection =
+  | "none"
+  | "all"
+  | { readonly fraction: number }
+  | { readonly part: number; readonly of: number };
+
+export type CheckProblemKind =
+  | "missing-blob"
+  | "damaged-blob"
+  | "damaged-tree"
+  | "file-hash-mismatch"
+  | "head-chain-gap"
+  | "head-chain-broken";
+
+export interface CheckProblem {
+  readonly kind: CheckProblemKind;
+  /** Errors make `check` fail; warnings (head chain gaps) are reported only. */
+  readonly severity: "error" | "warning";
+  /**
+   * Full hex id of what is wrong: the blob (data or tree), the absent previous snapshot for a
+   * gap, the snapshot for a broken link, or the recorded SHA-256 for a file hash mismatch.
+   */
+  readonly id: string;
+  /** For blob problems: the kind of blob that is missing or damaged. */
+  readonly blobKind?: BlobKind;
+  /** One line: what went wrong. */
+  readonly reason: string;
+  /**
+   * Affected paths relative to the snapshot root, as bytes (the empty path is the root), at
+   * most MAX_LISTED of them; `morePaths` counts the others.
+   */
+  readonly paths: readonly Uint8Array[];
+  readonly morePaths: number;
+  /** Short ids of the affected snapshots, at most MAX_LISTED; `moreSnapshots` counts the others. */
+  readonly snapshots: readonly string[];
+  readonly moreSnapshots: number;
+}
+
+export interface CheckProgress {
+  /** "checking" while walking and reading, "naming" while attributing problems to paths. */
+  readonly phase: "checking" | "naming";
+  readonly trees: number;
+  readonly dataBlobs: number;
+  readonly blobsRead: number;
+  readonly bytesRead: number;
+  readonly filesVerified: number;
+  readonly problems: number;
+}
+
+export interface CheckSink {
+  progress(progress: CheckProgress): void;
+  /** Called once per problem, after its affected paths and snapshots are known. */
+  problem(problem: CheckProblem): void;
+}
+
+export interface CheckOptions {
+  readonly repo: Repository;
+  /** Every snapshot of the repository (the head chain is checked among them). */
+  readonly snapshots: readonly Snapshot[];
+  readonly readData: ReadDataSelection;
+  readonly sink: CheckSink;
+}
+
+export interface CheckReport {
+  readonly snapshots: number;
+  /** Distinct trees loaded. */
+  readonly trees: number;
+  /** Distinct data blobs referenced (each one's presence was checked). */
+  readonly dataBlobs: number;
+  /** Data blob reads (a blob shared by two different files is read for each). */
+  readonly blobsRead: number;
+  /** Plaintext bytes read. */
+  readonly bytesRead: number;
+  /** Distinct file contents whose whole-file SHA-256 was verified. */
+  readonly filesVerified: number;
+  readonly problems: readonly CheckProblem[];
+  readonly errors: number;
+  readonly warnings: number;
+}
+
+/** Throws RangeError for a selection that is out of range. */
+export function checkSelection(selection: ReadDataSelection): void {
+  if (selection === "none" || selection === "all") return;
+  if ("fraction" in selection) {
+    const { fraction } = selection;
+    if (!(fraction > 0 && fraction <= 1))
+      throw new RangeError(`The fraction must be in (0, 1], not ${fraction}`);
+    return;
+  }
+  const { part, of } = selection;
+  if (!Number.isSafeInteger(of) || of < 1 || of > 0xffffffff)
+    throw new RangeError(`The number of parts must be at least 1, not ${of}`);
+  if (!Number.isSafeInteger(part) || part < 1 || part > of)
+    throw new RangeError(`The part must be between 1 and ${of}, not ${part}`);
+}
+
+/** The first 4 bytes of an id as an unsigned 32-bit integer: uniform, since ids are HMACs. */
+function idPrefix(id: BlobId): number {
+  return (
+    (((id[0] ?? 0) << 24) |
+      ((id[1] ?? 0) << 16) |
+      ((id[2] ?? 0) << 8) |
+      (id[3] ?? 0)) >>>
+    0
+  );
+}
+
+/** Whether `selection` reads the data blob `id`; deterministic, so runs can be repeated. */
+export function selectsBlob(selection: ReadDataSelection, id: BlobId): boolean {
+  if (selection === "none") return false;
+  if (selection === "all") return true;
+  const prefix = idPrefix(id);
+  if ("fraction" in selection)
+    return selection.fraction >= 1 || prefix < selection.fraction * 2 ** 32;
+  return prefix % selection.of === selection.part - 1;
+}
+
+const ASKED = 1;
+const READ = 2;
+
+class Found {
+  readonly paths = new Set<string>();
+  readonly listed: Uint8Array[] = [];
+  readonly snapshots = new Set<string>();
+
+  constructor(
+    readonly kind: CheckProblemKind,
+    readonly severity: "error" | "warning",
+    readonly id: string,
+    readonly reason: string,
+    readonly blobKind?: BlobKind,
+  ) {}
+
+  addPath(path: Buffer): void {
+    // Every distinct affected path is kept to count them exactly; problems are rare and the
+    // set holds only the paths of damaged content.
+    const key = path.toString("latin1");
+    if (this.paths.has(key)) return;
+    this.paths.add(key);
+    if (this.listed.length < MAX_LISTED) this.listed.push(path);
+  }
+
+  toProblem(): CheckProblem {
+    const snapshots = [...this.snapshots];
+    return {
+      kind: this.kind,
+      severity: this.severity,
+      id: this.id,
+      ...(this.blobKind === undefined ? {} : { blobKind: this.blobKind }),
+      reason: this.reason,
+      paths: this.listed,
+      morePaths: this.paths.size - this.listed.length,
+      snapshots: snapshots.slice(0, MAX_LISTED),
+      moreSnapshots: Math.max(0, snapshots.length - MAX_LISTED),
+    };
+  }
+}
+
+function shortId(id: BlobId | string): string {
+  return (typeof id === "string" ? id : toHex(id)).slice(0, SHORT);
+}
+
+function joinPath(prefix: Buffer, name: Uint8Array): Buffer {
+  return prefix.length === 0
+    ? Buffer.from(name)
+    : Buffer.concat([prefix, Buffer.from("/"), name]);
+}
+
+/** Identifies a file's content as its tree records it: the claimed hash, size and blob list. */
+function fileKey(entry: FileEntry): string {
+  const hash = createHash("sha256").update(entry.sha256);
+  hash.update(String(entry.size));
+  for (const id of entry.content) hash.update(id);
+  return hash.digest("hex");
+}
+
+type LoadResult =
+  | { readonly ok: true; readonly plaintext: Uint8Array }
+  | { readonly ok: false; readonly error: unknown };
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+class Checker {
+  private readonly repo: Repository;
+  private readonly snapshots: readonly Snapshot[];
+  private readonly selection: ReadDataSelection;
+  private readonly sink: CheckSink;
+
+  private readonly visitedTrees = new Set<string>();
+  /** Per data blob (hex id): ASKED once its presence was queued, READ once it was fetched. */
+  private readonly dataBlobs = new Map<string, number>();
+  private readonly verifiedFiles = new Set<string>();
+  private pending: BlobId[] = [];
+
+  /** Missing or damaged blobs (data and tree), by hex id. */
+  private readonly badBlobs = new Map<string, Found>();
+  /** Files whose content does not hash to the recorded SHA-256, by fileKey(). */
+  private readonly badFiles = new Map<string, Found>();
+  private readonly chainProblems: Found[] = [];
+
+  private trees = 0;
+  private blobsRead = 0;
+  private bytesRead = 0;
+  private filesVerified = 0;
+  private phase: CheckProgress["phase"] = "checking";
+
+  constructor(options: CheckOptions) {
+    checkSelection(options.readData);
+    this.repo = options.repo;
+    this.snapshots = options.snapshots;
+    this.selection = options.readData;
+    this.sink = options.sink;
+  }
+
+  async run(): Promise<CheckReport> {
+    this.checkHeadChain();
+    for (const snapshot of this.snapshots) await this.visitTree(snapshot.tree);
+    await this.flushPresence();
+    if (this.badBlobs.size > 0 || this.badFiles.size > 0)
+      await this.attribute();
+    const problems = [
+      ...this.badBlobs.values(),
+      ...this.badFiles.values(),
+      ...this.chainProblems,
+    ].map((found) => found.toProblem());
+    for (const problem of problems) this.sink.problem(problem);
+    const warnings = problems.filter((p) => p.severity === "warning").length;
+    return {
+      snapshots: this.snapshots.length,
+      trees: this.trees,
+      dataBlobs: this.dataBlobs.size,
+      blobsRead: this.blobsRead,
+      bytesRead: this.bytesRead,
+      filesVerified: this.filesVerified,
+      problems,
+      errors: problems.length - warnings,
+      warnings,
+    };
+  }
+
+  private report(): void {
+    this.sink.progress({
+      phase: this.phase,
+      trees: this.trees,
+      dataBlobs: this.dataBlobs.size,
+      blobsRead: this.blobsRead,
+      bytesRead: this.bytesRead,
+      filesVerified: this.filesVerified,
+      problems:
+        this.badBlobs.size + this.badFiles.size + this.chainProblems.length,
+    });
+  }
+
+  private checkHeadChain(): void {
+    const byId = new Map(this.snapshots.map((s) => [toHex(s.id), s]));
+    for (const snapshot of this.snapshots) {
+      if (snapshot.previous === null) continue;
+      const previousHex = toHex(snapshot.previous);
+      const previous = byId.get(previousHex);
+      if (previous === undefined) {
+        const found = new Found(
+          "head-chain-gap",
+          "warning",
+          previousHex,
+          `gap in the head chain before snapshot ${shortId(snapshot.id)} (seq ${snapshot.seq}): ` +
+            `its previous snapshot ${shortId(previousHex)} is not in the repository ` +
+            "(forget removes snapshots like this legitimately)",
+        );
+        found.snapshots.add(shortId(snapshot.id));
+        this.chainProblems.push(found);
+      } else if (previous.seq >= snapshot.seq) {
+        const found = new Found(
+          "head-chain-broken",
+          "error",
+          toHex(snapshot.id),
+          `snapshot ${shortId(snapshot.id)} (seq ${snapshot.seq}) follows snapshot ` +
+            `${shortId(previous.id)} whose seq ${previous.seq} is not lower`,
+        );
+        found.snapshots.add(shortId(snapshot.id));
+        this.chainProblems.push(found);
+      }
+    }
+  }
+
+  /** Records a blob that failed to load; rethrows anything that is not about the blob itself. */
+  private blobFailed(id: BlobId, kind: BlobKind, error: unknown): void {
+    const hex = toHex(id);
+    if (this.badBlobs.has(hex)) return;
+    let found: Found;
+    if (isBlindsyncError(error, "not-found")) {
+      found = new Found("missing-blob", "error", hex, "not in the store", kind);
+    } else if (isBlindsyncError(error, "integrity")) {
+      found = new Found(
+        kind === "tree" ? "damaged-tree" : "damaged-blob",
+        "error",
+        hex,
+        describe(error).replace(/^Blob "[0-9a-f]+" /, ""),
+        kind,
+      );
+    } else {
+      throw error;
+    }
+    this.badBlobs.set(hex, found);
+  }
+
+  private async visitTree(id: BlobId): Promise<void> {
+    const hex = toHex(id);
+    if (this.visitedTrees.has(hex)) return;
+    this.visitedTrees.add(hex);
+    let tree: Tree;
+    try {
+      tree = await this.repo.loadTree(id);
+    } catch (error) {
+      this.blobFailed(id, "tree", error);
+      return;
+    }
+    this.trees++;
+    this.report();
+    for (const entry of tree.entries) {
+      if (entry.type === "file") await this.visitFile(entry);
+      else if (entry.type === "dir") await this.visitTree(entry.subtree);
+    }
+  }
+
+  private async visitFile(entry: FileEntry): Promise<void> {
+    for (const id of entry.content) {
+      const hex = toHex(id);
+      const state = this.dataBlobs.get(hex) ?? 0;
+      if ((state & ASKED) !== 0) continue;
+      this.dataBlobs.set(hex, state | ASKED);
+      this.pending.push(id);
+      if (this.pending.length >= PRESENCE_BATCH) await this.flushPresence();
+    }
+    if (this.selection === "none") return;
+    if (entry.content.every((id) => selectsBlob(this.selection, id))) {
+      const key = fileKey(entry);
+      if (this.verifiedFiles.has(key)) return;
+      this.verifiedFiles.add(key);
+      await this.verifyFile(entry, key);
+      return;
+    }
+    for (const id of entry.content) {
+      if (!selectsBlob(this.selection, id)) continue;
+      const hex = toHex(id);
+      const state = this.dataBlobs.get(hex) ?? 0;
+      if ((state & READ) !== 0 || this.badBlobs.has(hex)) continue;
+      this.dataBlobs.set(hex, state | READ);
+      const result = await this.load(id);
+      if (!result.ok) this.blobFailed(id, "data", result.error);
+      this.report();
+    }
+  }
+
+  private async flushPresence(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    for (const id of await this.repo.store.missing(batch)) {
+      const hex = toHex(id);
+      if (this.badBlobs.has(hex)) continue;
+      this.badBlobs.set(
+        hex,
+        new Found("missing-blob", "error", hex, "not in the store", "data"),
+      );
+    }
+    this.report();
+  }
+
+  private async load(id: BlobId): Promise<LoadResult> {
+    try {
+      const plaintext = await this.repo.load("data", id);
+      this.blobsRead++;
+      this.bytesRead += plaintext.length;
+      return { ok: true, plaintext };
+    } catch (error) {
+      return { ok: false, error };
+    }
+  }
+
+  /**
+   * Reads a file's blobs in order, a few ahead, hashing as they arrive, and compares the result
+   * with the recorded SHA-256 and size. A blob already read for another file is read again: the
+   * hash needs its bytes, and keeping plaintext around would cost memory for a rare case.
+   */
+  private async verifyFile(entry: FileEntry, key: string): Promise<void> {
+    const hash = createHash("sha256");
+    let size = 0;
+    let complete = true;
+    const ids = entry.content;
+    const inFlight: (Promise<LoadResult> | undefined)[] = [];
+    const start = (index: number): void => {
+      const id = ids[index];
+      if (id === undefined || this.badBlobs.has(toHex(id))) return;
+      inFlight[index] = this.load(id);
+    };
+    for (let index = 0; index < Math.min(READ_AHEAD, ids.length); index++)
+      start(index);
+    for (let index = 0; index < ids.length; index++) {
+      start(index + READ_AHEAD);
+      const id = ids[index] as BlobId;
+      const hex = toHex(id);
+      this.dataBlobs.set(hex, (this.dataBlobs.get(hex) ?? 0) | READ);
+      const pending = inFlight[index];
+      inFlight[index] = undefined;
+      if (pending === undefined) {
+        complete = false;
+        continue;
+      }
+      const result = await pending;
+      if (result.ok) {
+        hash.update(result.plaintext);
+        size += result.plaintext.length;
+      } else {
+        complete = false;
+        this.blobFailed(id, "data", result.error);
+      }
+      this.report();
+    }
+    if (!complete) return;
+    const digest = new Uint8Array(hash.digest());
+    if (bytesEqual(digest, entry.sha256) && size === entry.size) {
+      this.filesVerified++;
+      return;
+    }
+    const recorded = toHex(entry.sha256);
+    this.badFiles.set(
+      key,
+      new Found(
+        "file-hash-mismatch",
+        "error",
+        recorded,
+        size === entry.size
+          ? `the content does not match its recorded SHA-256 ${shortId(recorded)}`
+          : `the content is ${size} bytes, its tree records ${entry.size}`,
+      ),
+    );
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Attribution: which paths in which snapshots reach each problem.
+
+  /** Per tree (hex): whether it reaches a bad blob or file. Loads each distinct tree once. */
+  private readonly reachesBad = new Map<string, boolean>();
+
+  private async attribute(): Promise<void> {
+    this.phase = "naming";
+    for (const snapshot of this.snapshots) {
+      await this.collect(snapshot.tree, Buffer.alloc(0), shortId(snapshot.id));
+    }
+  }
+
+  private fileIsBad(entry: FileEntry): boolean {
+    if (entry.content.some((id) => this.badBlobs.has(toHex(id)))) return true;
+    return this.badFiles.size > 0 && this.badFiles.has(fileKey(entry));
+  }
+
+  private async reaches(id: BlobId): Promise<boolean> {
+    const hex = toHex(id);
+    if (this.badBlobs.has(hex)) return true;
+    const known = this.reachesBad.get(hex);
+    if (known !== undefined) return known;
+    const tree = await this.repo.loadTree(id);
+    let result = false;
+    for (const entry of tree.entries) {
+      if (entry.type === "file" && this.fileIsBad(entry)) result = true;
+      else if (entry.type === "dir" && (await this.reaches(entry.subtree)))
+        result = true;
+    }
+    this.reachesBad.set(hex, result);
+    this.report();
+    return result;
+  }
+
+  private async collect(
+    id: BlobId,
+    path: Buffer,
+    snapshot: string,
+  ): Promise<void> {
+    const bad = this.badBlobs.get(toHex(id));
+    if (bad !== undefined) {
+      bad.addPath(path);
+      bad.snapshots.add(snapshot);
+      return;
+    }
+    if (!(await this.reaches(id))) return;
+    const tree = await this.repo.loadTree(id);
+    for (const entry of tree.entries) {
+      const child = joinPath(path, entry.name);
+      if (entry.type === "dir") {
+        await this.collect(entry.subtree, child, snapshot);
+      } else if (entry.type === "file") {
+        for (const blob of entry.content) {
+          const found = this.badBlobs.get(toHex(blob));
+          if (found === undefined) continue;
+          found.addPath(child);
+          found.snapshots.add(snapshot);
+        }
+        if (this.badFiles.size === 0) continue;
+        const found = this.badFiles.get(fileKey(entry));
+        if (found === undefined) continue;
+        found.addPath(child);
+        found.snapshots.add(snapshot);
+      }
+    }
+  }
+}
+
+/** Checks a repository's structure and, if asked, its data; see the top of this file. */
+export async function checkRepository(
+  options: CheckOptions,
+): Promise<CheckReport> {
+  return new Checker(options).run();
+}
