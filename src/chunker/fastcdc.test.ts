@@ -248,3 +248,23 @@ describe("Chunker", () => {
     expect(shared).toEqual([]);
   });
 });
+
+describe("Chunker with a caller that reuses its read buffer", () => {
+  it("returns chunks that stay intact after the caller overwrites a Buffer it pushed", () => {
+    const data = Buffer.from(pseudoRandomBytes(3, 4 * 1024 * 1024));
+    const chunker = new Chunker(gear, {
+      minSize: 1024,
+      avgSize: 4096,
+      maxSize: 16384,
+    });
+    const readBuffer = Buffer.alloc(256 * 1024);
+    const kept: { chunk: Uint8Array; copy: Buffer }[] = [];
+    for (let offset = 0; offset < data.length; offset += readBuffer.length) {
+      data.copy(readBuffer, 0, offset, offset + readBuffer.length);
+      for (const chunk of chunker.push(readBuffer))
+        kept.push({ chunk, copy: Buffer.from(chunk) });
+    }
+    readBuffer.fill(0xee);
+    for (const { chunk, copy } of kept) expect(copy.equals(chunk)).toBe(true);
+  });
+});

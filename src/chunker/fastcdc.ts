@@ -115,7 +115,9 @@ export class Chunker {
       }
       const end = offset + taken;
       if (this.#carryLength === 0) {
-        chunks.push(data.slice(offset, end));
+        // Uint8Array's slice copies; a Buffer's slice is a view of the caller's memory, which
+        // the caller may reuse for its next read. Copy through the Uint8Array method always.
+        chunks.push(Uint8Array.prototype.slice.call(data, offset, end));
       } else {
         const chunk = new Uint8Array(this.#carryLength + taken);
         chunk.set(this.#carry.subarray(0, this.#carryLength), 0);

@@ -19,7 +19,9 @@ export interface InitOptions {
  */
 function kdfOptions(context: CommandContext) {
   const text = context.env.BLINDSYNC_KDF_LOGN;
-  return text === undefined ? {} : { scrypt: { logN: Number(text), r: 8, p: 1 } };
+  return text === undefined
+    ? {}
+    : { scrypt: { logN: Number(text), r: 8, p: 1 } };
 }
 
 export async function runInit(
