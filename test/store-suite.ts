@@ -347,5 +347,111 @@ export function storeConformanceSuite(
         expect(await store.listKeySlots()).toEqual([firstSlot, secondSlot]);
       });
     });
+
+    describe("locks and the prune generation", () => {
+      const shared = {
+        exclusive: false,
+        owner: "backup, pid 1",
+        leaseMs: 60_000,
+      };
+      const exclusive = {
+        exclusive: true,
+        owner: "prune, pid 2",
+        leaseMs: 60_000,
+      };
+
+      it("generation() starts at 0 and bumpGeneration() counts up", async () => {
+        const store = await created();
+        expect(await store.generation()).toBe(0);
+        expect(await store.bumpGeneration()).toBe(1);
+        expect(await store.bumpGeneration()).toBe(2);
+        expect(await store.generation()).toBe(2);
+      });
+
+      it("shared locks coexist and an exclusive one is refused with the holders", async () => {
+        const store = await created();
+        const first = await store.acquireLock(shared);
+        const second = await store.acquireLock(shared);
+        expect(first.acquired && second.acquired).toBe(true);
+        const refused = await store.acquireLock(exclusive);
+        expect(refused.acquired).toBe(false);
+        if (!refused.acquired) {
+          expect(refused.holders.map((holder) => holder.owner)).toEqual([
+            shared.owner,
+            shared.owner,
+          ]);
+          expect(
+            refused.holders.every((holder) => holder.expiresAt > Date.now()),
+          ).toBe(true);
+        }
+      });
+
+      it("an exclusive lock refuses shared ones until it is released", async () => {
+        const store = await created();
+        const prune = await store.acquireLock(exclusive);
+        expect(prune.acquired).toBe(true);
+        const refused = await store.acquireLock(shared);
+        expect(
+          refused.acquired
+            ? []
+            : refused.holders.map((holder) => holder.exclusive),
+        ).toEqual([true]);
+        if (prune.acquired) await store.releaseLock(prune.id);
+        expect((await store.acquireLock(shared)).acquired).toBe(true);
+      });
+
+      it("an expired lease no longer blocks anyone, and cannot be refreshed", async () => {
+        const store = await created();
+        const dead = await store.acquireLock({ ...exclusive, leaseMs: 30 });
+        await new Promise((resolve) => setTimeout(resolve, 80));
+        expect((await store.acquireLock(shared)).acquired).toBe(true);
+        if (dead.acquired)
+          await expectKind(store.refreshLock(dead.id, 60_000), "locked");
+      });
+
+      it("refreshLock() extends a live lease; releaseLock() is idempotent", async () => {
+        const store = await created();
+        const lock = await store.acquireLock({ ...shared, leaseMs: 200 });
+        expect(lock.acquired).toBe(true);
+        if (!lock.acquired) return;
+        await store.refreshLock(lock.id, 60_000);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        const refused = await store.acquireLock(exclusive);
+        expect(refused.acquired).toBe(false);
+        await store.releaseLock(lock.id);
+        await store.releaseLock(lock.id);
+        expect((await store.acquireLock(exclusive)).acquired).toBe(true);
+      });
+
+      it("acquireLock() rejects an owner with control characters and a silly lease", async () => {
+        const store = await created();
+        await expect(
+          store.acquireLock({ ...shared, owner: "a\nb" }),
+        ).rejects.toThrow();
+        await expect(
+          store.acquireLock({ ...shared, leaseMs: 0 }),
+        ).rejects.toThrow();
+      });
+
+      it("locks work on an append-only store, which refuses to bump the generation", async () => {
+        const store = await created(true);
+        expect((await store.acquireLock(shared)).acquired).toBe(true);
+        await expectKind(store.bumpGeneration(), "append-only");
+        expect(await store.generation()).toBe(0);
+      });
+
+      it("compact() keeps every blob readable", async () => {
+        const store = await created();
+        const kept = blob("data", 5000);
+        const dropped = blob("data", 5000);
+        await store.put([kept, dropped]);
+        await store.delete([dropped.id]);
+        await store.compact();
+        expect(await store.get(kept.id)).toEqual(kept.bytes);
+        expect(hexes(await store.missing([kept.id, dropped.id]))).toEqual(
+          hexes([dropped.id]),
+        );
+      });
+    });
   });
 }

@@ -12,6 +12,7 @@ export {
   encodeFrame,
 } from "./frame.js";
 export {
+  CONTROL_OPS,
   ERROR_KINDS,
   HELLO_MAGIC,
   ID_LENGTH,
@@ -25,6 +26,7 @@ export {
 } from "./messages.js";
 export type {
   ClientHello,
+  ControlOp,
   Message,
   OpenMode,
   Request,

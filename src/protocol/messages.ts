@@ -67,7 +67,24 @@ export type RequestBody =
   | { readonly type: "remove-key-slot"; readonly name: string }
   | { readonly type: "put"; readonly blobs: readonly WireBlob[] }
   | { readonly type: "delete"; readonly ids: readonly Uint8Array[] }
+  | {
+      /** Small coordination calls (locks, prune generation), answered with "bytes" of JSON. */
+      readonly type: "control";
+      readonly op: ControlOp;
+      readonly args: Uint8Array;
+    }
   | { readonly type: "goodbye" };
+
+/** The control operations; their JSON arguments and answers are listed in docs/protocol.md. */
+export const CONTROL_OPS = [
+  "generation",
+  "acquire-lock",
+  "refresh-lock",
+  "release-lock",
+  "bump-generation",
+  "compact",
+] as const;
+export type ControlOp = (typeof CONTROL_OPS)[number];
 
 export type Request = RequestBody & { readonly requestId: number };
 
@@ -104,6 +121,7 @@ const TYPE = {
   "remove-key-slot": 0x17,
   put: 0x18,
   delete: 0x19,
+  control: 0x1a,
   goodbye: 0x1f,
   ok: 0x80,
   bytes: 0x81,
@@ -395,6 +413,9 @@ export function encodeMessage(message: Message): Uint8Array {
     case "bytes":
       w.bytes(message.bytes);
       break;
+    case "control":
+      w.string(message.op).bytes(message.args);
+      break;
     case "key-slots":
       w.u32(message.slots.length);
       for (const slot of message.slots) writeSlot(w, slot);
@@ -542,6 +563,13 @@ function decodeNumbered(code: number, r: Reader): Request | Response {
     }
     case TYPE.bytes:
       return { type: "bytes", requestId, bytes: r.bytes("bytes") };
+    case TYPE.control: {
+      const opText = r.string("control op");
+      const op = CONTROL_OPS.find((known) => known === opText);
+      if (op === undefined)
+        throw protocolError(`Unknown control op "${opText}"`);
+      return { type: "control", requestId, op, args: r.bytes("control args") };
+    }
     case TYPE["key-slots"]: {
       const n = r.count(2 + 4, "key slots");
       const slots: WireKeySlot[] = [];

@@ -41,6 +41,29 @@ export interface KeySlot {
   readonly bytes: Uint8Array;
 }
 
+/** Someone holding a lock, as the store reports it. */
+export interface LockHolder {
+  readonly id: string;
+  readonly exclusive: boolean;
+  /** What the holder said about itself ("backup, pid 4242"): no names, no secrets. */
+  readonly owner: string;
+  /** When the lease runs out, in milliseconds since the epoch by the store's clock. */
+  readonly expiresAt: number;
+}
+
+export type LockAttempt =
+  | { readonly acquired: true; readonly id: string }
+  | { readonly acquired: false; readonly holders: readonly LockHolder[] };
+
+export interface LockRequest {
+  /** Exclusive (prune) excludes every other lock; shared (backup) excludes only exclusive. */
+  readonly exclusive: boolean;
+  /** At most 200 printable characters. The store sees it: keep names and secrets out. */
+  readonly owner: string;
+  /** Lease length; a holder that dies stops refreshing and its lock expires by itself. */
+  readonly leaseMs: number;
+}
+
 /** The read side, enough for restore, ls, cat, diff and check. */
 export interface ReadonlyStore {
   /**
@@ -67,6 +90,12 @@ export interface ReadonlyStore {
 
   /** Every stored blob of `kind` (all kinds when omitted), in no promised order. */
   list(kind?: BlobKind): AsyncIterable<BlobInfo>;
+
+  /**
+   * The prune generation: 0 for a new repository, incremented by every prune that deleted
+   * blobs. A client cache that remembers blobs from an older generation must forget them.
+   */
+  generation(): Promise<number>;
 
   /** Releases the store. Idempotent; no other method may be called afterwards. */
   close(): Promise<void>;
@@ -106,4 +135,26 @@ export interface Store extends ReadonlyStore {
    * append-only store, before deleting anything.
    */
   delete(ids: readonly BlobId[]): Promise<void>;
+
+  /**
+   * Tries to take a lease lock, never waiting: expired leases are ignored (and removed), and
+   * a conflict answers with the current holders. Allowed on append-only stores: locks are not
+   * data. Durable when the promise resolves.
+   */
+  acquireLock(request: LockRequest): Promise<LockAttempt>;
+
+  /**
+   * Extends a held lease to `leaseMs` from now. Throws BlindsyncError('locked') when the lock
+   * is gone (it expired and was removed), because the holder can no longer rely on it.
+   */
+  refreshLock(id: string, leaseMs: number): Promise<void>;
+
+  /** Releases a lock. Idempotent: an unknown id is ignored. */
+  releaseLock(id: string): Promise<void>;
+
+  /** Increments the prune generation and returns the new value ('append-only' refuses). */
+  bumpGeneration(): Promise<number>;
+
+  /** Gives the space of deleted blobs back to the file system (SQLite VACUUM). */
+  compact(): Promise<void>;
 }

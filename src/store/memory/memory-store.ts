@@ -14,8 +14,18 @@ import {
   type BlobKind,
   type BlobToPut,
   type KeySlot,
+  type LockAttempt,
+  type LockHolder,
+  type LockRequest,
   type Store,
 } from "../store.js";
+import {
+  checkLeaseMs,
+  checkLockRequest,
+  conflictingHolders,
+  lockGoneError,
+  newLockId,
+} from "../locks.js";
 
 export interface MemoryStoreOptions {
   readonly appendOnly?: boolean;
@@ -33,6 +43,8 @@ export class MemoryStore implements Store {
   readonly #keySlots = new Map<string, Uint8Array>();
   /** Keyed by the hex of the id, since Uint8Array keys compare by identity. */
   readonly #blobs = new Map<string, StoredBlob>();
+  readonly #locks = new Map<string, LockHolder>();
+  #generation = 0;
   #closed = false;
 
   constructor(options: MemoryStoreOptions = {}) {
@@ -88,6 +100,67 @@ export class MemoryStore implements Store {
       if (kind !== undefined && blob.kind !== kind) continue;
       yield { id: blob.id.slice(), kind: blob.kind, length: blob.bytes.length };
     }
+  }
+
+  generation(): Promise<number> {
+    return this.#run(() => this.#generation);
+  }
+
+  acquireLock(request: LockRequest): Promise<LockAttempt> {
+    return this.#run(() => {
+      checkLockRequest(request);
+      const now = Date.now();
+      for (const [id, holder] of this.#locks) {
+        if (holder.expiresAt <= now) this.#locks.delete(id);
+      }
+      const holders = conflictingHolders(
+        [...this.#locks.values()],
+        request,
+        now,
+      );
+      if (holders.length > 0) return { acquired: false, holders };
+      const id = newLockId();
+      this.#locks.set(id, {
+        id,
+        exclusive: request.exclusive,
+        owner: request.owner,
+        expiresAt: now + request.leaseMs,
+      });
+      return { acquired: true, id };
+    });
+  }
+
+  refreshLock(id: string, leaseMs: number): Promise<void> {
+    return this.#run(() => {
+      checkLeaseMs(leaseMs);
+      const holder = this.#locks.get(id);
+      if (holder === undefined || holder.expiresAt <= Date.now())
+        throw lockGoneError(id);
+      this.#locks.set(id, { ...holder, expiresAt: Date.now() + leaseMs });
+    });
+  }
+
+  releaseLock(id: string): Promise<void> {
+    return this.#run(() => {
+      this.#locks.delete(id);
+    });
+  }
+
+  bumpGeneration(): Promise<number> {
+    return this.#run(() => {
+      if (this.appendOnly) {
+        throw new BlindsyncError(
+          "append-only",
+          "The repository is append-only: it cannot be pruned",
+        );
+      }
+      this.#generation += 1;
+      return this.#generation;
+    });
+  }
+
+  compact(): Promise<void> {
+    return this.#run(() => undefined);
   }
 
   close(): Promise<void> {

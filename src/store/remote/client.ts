@@ -9,6 +9,8 @@
  * get/put/missing calls stream at the speed of the pipe.
  */
 
+import { decodeGeneration, decodeLockAttempt, encodeJson } from "./control.js";
+import { checkLockRequest } from "../locks.js";
 import type { Readable, Writable } from "node:stream";
 import { BlindsyncError, describeError } from "../../errors.js";
 import {
@@ -19,6 +21,7 @@ import {
   decodeServerMessage,
   encodeFrame,
   encodeMessage,
+  type ControlOp,
   type OpenMode,
   type RequestBody,
   type Response,
@@ -32,6 +35,8 @@ import {
   type BlobKind,
   type BlobToPut,
   type KeySlot,
+  type LockAttempt,
+  type LockRequest,
   type Store,
 } from "../store.js";
 
@@ -236,6 +241,40 @@ export class RemoteStore implements Store {
       `addKeySlot() of "${slot.name}"`,
       slot.bytes.length,
     );
+  }
+
+  async generation(): Promise<number> {
+    return decodeGeneration(await this.#control("generation", {}));
+  }
+
+  async acquireLock(request: LockRequest): Promise<LockAttempt> {
+    checkLockRequest(request);
+    return decodeLockAttempt(await this.#control("acquire-lock", request));
+  }
+
+  async refreshLock(id: string, leaseMs: number): Promise<void> {
+    await this.#control("refresh-lock", { id, leaseMs });
+  }
+
+  async releaseLock(id: string): Promise<void> {
+    await this.#control("release-lock", { id });
+  }
+
+  async bumpGeneration(): Promise<number> {
+    return decodeGeneration(await this.#control("bump-generation", {}));
+  }
+
+  async compact(): Promise<void> {
+    await this.#control("compact", {});
+  }
+
+  async #control(op: ControlOp, args: object): Promise<Uint8Array> {
+    const response = await this.#call(
+      { type: "control", op, args: encodeJson(args) },
+      "bytes",
+      `the ${op} call`,
+    );
+    return response.bytes;
   }
 
   async removeKeySlot(name: string): Promise<void> {

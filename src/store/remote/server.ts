@@ -8,6 +8,7 @@
  * queue here.
  */
 
+import { runControl } from "./control.js";
 import type { Readable, Writable } from "node:stream";
 import {
   BlindsyncError,
@@ -239,6 +240,13 @@ async function handle(
       case "delete":
         await store.delete(request.ids);
         break;
+      case "control":
+        await writer.send({
+          type: "bytes",
+          requestId,
+          bytes: await runControl(store, request.op, request.args),
+        });
+        return;
       case "goodbye":
         break;
     }

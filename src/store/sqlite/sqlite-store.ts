@@ -30,8 +30,18 @@ import type {
   BlobKind,
   BlobToPut,
   KeySlot,
+  LockAttempt,
+  LockHolder,
+  LockRequest,
   Store,
 } from "../store.js";
+import {
+  checkLeaseMs,
+  checkLockRequest,
+  conflictingHolders,
+  lockGoneError,
+  newLockId,
+} from "../locks.js";
 import {
   APPEND_ONLY_MESSAGE,
   APPLICATION_ID,
@@ -46,6 +56,9 @@ import {
   kindCode,
   kindFromCode,
 } from "./schema.js";
+
+/** Config key of the prune generation (absent means 0). */
+const GENERATION_KEY = "generation";
 
 export interface SqliteStoreOptions {
   /** Make the directory and the database if missing (`init`); `create()` then writes the repository. */
@@ -215,6 +228,124 @@ export class SqliteStore implements Store {
       if (last === undefined || rows.length < PAGE_ROWS) return;
       after = last.id;
     }
+  }
+
+  generation(): Promise<number> {
+    return this.#run(() => {
+      const value = this.#db
+        .prepare("SELECT value FROM config WHERE key = ?")
+        .pluck()
+        .get(GENERATION_KEY);
+      return typeof value === "number" ? value : 0;
+    });
+  }
+
+  acquireLock(request: LockRequest): Promise<LockAttempt> {
+    return this.#runWrite(() => {
+      checkLockRequest(request);
+      this.#ensureLockTable();
+      return this.#db
+        .transaction((): LockAttempt => {
+          const now = Date.now();
+          this.#db.prepare("DELETE FROM locks WHERE expires_at <= ?").run(now);
+          const rows = this.#db
+            .prepare("SELECT id, exclusive, owner, expires_at FROM locks")
+            .all() as {
+            id: string;
+            exclusive: number;
+            owner: string;
+            expires_at: number;
+          }[];
+          const holders: LockHolder[] = rows.map((row) => ({
+            id: row.id,
+            exclusive: row.exclusive === 1,
+            owner: row.owner,
+            expiresAt: row.expires_at,
+          }));
+          const conflicts = conflictingHolders(holders, request, now);
+          if (conflicts.length > 0)
+            return { acquired: false, holders: conflicts };
+          const id = newLockId();
+          this.#db
+            .prepare(
+              "INSERT INTO locks (id, exclusive, owner, expires_at) VALUES (?, ?, ?, ?)",
+            )
+            .run(
+              id,
+              request.exclusive ? 1 : 0,
+              request.owner,
+              now + request.leaseMs,
+            );
+          return { acquired: true, id };
+        })
+        .immediate();
+    });
+  }
+
+  refreshLock(id: string, leaseMs: number): Promise<void> {
+    return this.#runWrite(() => {
+      checkLeaseMs(leaseMs);
+      this.#ensureLockTable();
+      const now = Date.now();
+      const { changes } = this.#db
+        .prepare(
+          "UPDATE locks SET expires_at = ? WHERE id = ? AND expires_at > ?",
+        )
+        .run(now + leaseMs, id, now);
+      if (changes === 0) throw lockGoneError(id);
+    });
+  }
+
+  releaseLock(id: string): Promise<void> {
+    return this.#runWrite(() => {
+      this.#ensureLockTable();
+      this.#db.prepare("DELETE FROM locks WHERE id = ?").run(id);
+    });
+  }
+
+  bumpGeneration(): Promise<number> {
+    return this.#runWrite(() => {
+      if (this.appendOnly) throw appendOnlyError("prune");
+      return this.#db
+        .transaction(() => {
+          const current = this.#db
+            .prepare("SELECT value FROM config WHERE key = ?")
+            .pluck()
+            .get(GENERATION_KEY);
+          const next = (typeof current === "number" ? current : 0) + 1;
+          this.#db
+            .prepare(
+              "INSERT INTO config (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .run(GENERATION_KEY, next);
+          return next;
+        })
+        .immediate();
+    });
+  }
+
+  compact(): Promise<void> {
+    return this.#runWrite(() => {
+      if (this.appendOnly) throw appendOnlyError("compact");
+      // VACUUM rewrites the database without the free pages that deleted blobs left behind,
+      // so the file shrinks; it needs free disk space about the size of the live data.
+      this.#db.exec("VACUUM");
+    });
+  }
+
+  /**
+   * Locks live in their own table, created on first use so that repositories made before it
+   * existed need no migration. It is not append-only protected: locks are not data.
+   */
+  #ensureLockTable(): void {
+    this.#db.exec(
+      `CREATE TABLE IF NOT EXISTS locks (
+         id TEXT PRIMARY KEY NOT NULL,
+         exclusive INTEGER NOT NULL,
+         owner TEXT NOT NULL,
+         expires_at INTEGER NOT NULL
+       ) STRICT`,
+    );
   }
 
   close(): Promise<void> {

@@ -1,0 +1,121 @@
+/**
+ * The "control" calls of the protocol: locks and the prune generation, whose arguments and
+ * answers are small JSON objects (docs/protocol.md lists them). The server validates every
+ * field before calling its store, because a client may send anything.
+ */
+import { BlindsyncError } from "../../errors.js";
+import type { ControlOp } from "../../protocol/index.js";
+import type { LockAttempt, Store } from "../store.js";
+
+function invalid(op: ControlOp, why: string): BlindsyncError {
+  return new BlindsyncError(
+    "protocol",
+    `Malformed "${op}" control call: ${why}`,
+  );
+}
+
+function parseArgs(op: ControlOp, bytes: Uint8Array): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {
+    throw invalid(op, "not JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw invalid(op, "not an object");
+  }
+  return value as Record<string, unknown>;
+}
+
+function field<T>(
+  op: ControlOp,
+  args: Record<string, unknown>,
+  name: string,
+  check: (value: unknown) => value is T,
+): T {
+  const value = args[name];
+  if (!check(value)) throw invalid(op, `bad "${name}"`);
+  return value;
+}
+
+const isString = (value: unknown): value is string => typeof value === "string";
+const isBoolean = (value: unknown): value is boolean =>
+  typeof value === "boolean";
+const isInteger = (value: unknown): value is number =>
+  Number.isSafeInteger(value);
+
+export function encodeJson(value: unknown): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(value));
+}
+
+/** Server side: runs one control call against the store and returns the JSON answer. */
+export async function runControl(
+  store: Store,
+  op: ControlOp,
+  argsBytes: Uint8Array,
+): Promise<Uint8Array> {
+  const args = parseArgs(op, argsBytes);
+  switch (op) {
+    case "generation":
+      return encodeJson({ generation: await store.generation() });
+    case "acquire-lock": {
+      const request = {
+        exclusive: field(op, args, "exclusive", isBoolean),
+        owner: field(op, args, "owner", isString),
+        leaseMs: field(op, args, "leaseMs", isInteger),
+      };
+      try {
+        return encodeJson(await store.acquireLock(request));
+      } catch (error) {
+        if (error instanceof RangeError) throw invalid(op, error.message);
+        throw error;
+      }
+    }
+    case "refresh-lock":
+      await store.refreshLock(
+        field(op, args, "id", isString),
+        field(op, args, "leaseMs", isInteger),
+      );
+      return encodeJson({});
+    case "release-lock":
+      await store.releaseLock(field(op, args, "id", isString));
+      return encodeJson({});
+    case "bump-generation":
+      return encodeJson({ generation: await store.bumpGeneration() });
+    case "compact":
+      await store.compact();
+      return encodeJson({});
+  }
+}
+
+/** Client side: reads a control answer, checking the shape the server promised. */
+export function decodeGeneration(bytes: Uint8Array): number {
+  const answer = parseArgs("generation", bytes);
+  return field("generation", answer, "generation", isInteger);
+}
+
+export function decodeLockAttempt(bytes: Uint8Array): LockAttempt {
+  const answer = parseArgs("acquire-lock", bytes);
+  if (answer.acquired === true)
+    return {
+      acquired: true,
+      id: field("acquire-lock", answer, "id", isString),
+    };
+  const holders = answer.holders;
+  if (answer.acquired !== false || !Array.isArray(holders))
+    throw invalid("acquire-lock", "bad answer");
+  return {
+    acquired: false,
+    holders: holders.map((holder: unknown) => {
+      if (typeof holder !== "object" || holder === null)
+        throw invalid("acquire-lock", "bad holder");
+      const record = holder as Record<string, unknown>;
+      return {
+        id: field("acquire-lock", record, "id", isString),
+        exclusive: field("acquire-lock", record, "exclusive", isBoolean),
+        owner: field("acquire-lock", record, "owner", isString),
+        expiresAt: field("acquire-lock", record, "expiresAt", isInteger),
+      };
+    }),
+  };
+}
