@@ -11,6 +11,7 @@ import { parseLocation } from "../store/index.js";
 import { backupCommand } from "./commands/backup.js";
 import { browseCommands } from "./commands/browse.js";
 import { checkCommand } from "./commands/check.js";
+import { forgetCommand, pruneCommand } from "./commands/forget.js";
 import { initCommand } from "./commands/init.js";
 import { keyCommand } from "./commands/key.js";
 import { restoreCommand } from "./commands/restore.js";
@@ -88,6 +89,8 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 some files unreadable, 10 no repository,
   for (const command of browseCommands()) program.addCommand(command);
   program.addCommand(checkCommand());
   program.addCommand(keyCommand());
+  program.addCommand(forgetCommand());
+  program.addCommand(pruneCommand());
   program.addCommand(serveCommand());
   program.exitOverride();
   for (const command of program.commands) command.exitOverride();

@@ -27,3 +27,29 @@ export {
   type RestoreResult,
   type RestoreSink,
 } from "./restore.js";
+export {
+  forget,
+  planForget,
+  HEAD_REASON,
+  type ForgetOptions,
+  type ForgetResult,
+} from "./forget.js";
+export {
+  parseDuration,
+  type ForgetPolicy,
+  type PolicyDecision,
+} from "./forget-policy.js";
+export {
+  prune,
+  type PruneOptions,
+  type PruneResult,
+  type PruneSink,
+  type PruneProgress,
+} from "./prune.js";
+export {
+  withLock,
+  describeHolders,
+  DEFAULT_LEASE_MS,
+  type HeldLock,
+  type LockOptions,
+} from "./locking.js";

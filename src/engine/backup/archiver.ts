@@ -27,6 +27,7 @@ import {
   type TreeEntry,
 } from "../../repo/index.js";
 import type { BlobId } from "../../store/index.js";
+import { describeHolders, withLock } from "../locking.js";
 import { ExcludeMatcher, IGNORE_FILE_NAME } from "./excludes.js";
 import { Uploader } from "./uploader.js";
 
@@ -59,6 +60,13 @@ export interface BackupOptions {
   readonly host?: string;
   readonly dryRun?: boolean;
   readonly sink: BackupSink;
+  /** How long to wait for a prune's exclusive lock to go (default: fail at once, exit 11). */
+  readonly lockWaitMs?: number;
+  /**
+   * Runs after every blob is durable and right before the snapshot is written. Tests use it
+   * to interleave a prune deterministically; the lock check runs after it.
+   */
+  readonly beforeCommit?: () => Promise<void>;
 }
 
 export interface BackupResult {
@@ -293,6 +301,9 @@ class Archiver {
     return undefined;
   }
 
+  /** Set by backup(): confirms the lock right before the snapshot is written. */
+  commitGate: () => Promise<void> = () => Promise.resolve();
+
   /** Encodes a directory and queues it; an unchanged directory has the same id and uploads nothing. */
   private async queueTree(entries: TreeEntry[]): Promise<BlobId> {
     const plaintext = encodeTree({ entries: sortEntries(entries) });
@@ -367,6 +378,7 @@ class Archiver {
       warnings: this.warnings,
     };
     if (options.dryRun === true) return { ...result, snapshot: undefined };
+    await this.commitGate();
     const pinSeq = options.cache.pin?.lastSeq ?? 0;
     const snapshot = await options.repo.saveSnapshot({
       seq: Math.max(options.head?.seq ?? 0, pinSeq) + 1,
@@ -420,15 +432,44 @@ async function statSource(source: string): Promise<BigIntStats> {
   }
 }
 
-/** Backs up the sources into a new snapshot. The cache must be open for this repository. */
+/**
+ * Backs up the sources into a new snapshot. The cache must be open for this repository.
+ *
+ * Holds a shared repository lock for the whole run: a prune (exclusive) cannot start while a
+ * backup may still reference blobs it would delete, and the lease is confirmed once more right
+ * before the snapshot is written. A prune that ran since this cache last looked (a new
+ * generation) makes the cache forget which blobs exist.
+ */
 export async function backup(options: BackupOptions): Promise<BackupResult> {
-  if (options.dryRun !== true) options.cache.beginRun();
-  try {
-    const result = await new Archiver(options).run();
-    if (options.dryRun !== true) options.cache.finishRun();
-    return result;
-  } catch (error) {
-    options.cache.abortRun();
-    throw error;
-  }
+  const { store } = options.repo;
+  return withLock(
+    store,
+    {
+      exclusive: false,
+      owner: `backup, pid ${process.pid}`,
+      waitMs: options.lockWaitMs ?? 0,
+      onWait: (holders) => {
+        options.sink.warn(
+          `Waiting for the repository lock: ${describeHolders(holders)}`,
+        );
+      },
+    },
+    async (lock) => {
+      options.cache.syncGeneration(await store.generation());
+      if (options.dryRun !== true) options.cache.beginRun();
+      try {
+        const archiver = new Archiver(options);
+        archiver.commitGate = async () => {
+          await options.beforeCommit?.();
+          await lock.confirm();
+        };
+        const result = await archiver.run();
+        if (options.dryRun !== true) options.cache.finishRun();
+        return result;
+      } catch (error) {
+        options.cache.abortRun();
+        throw error;
+      }
+    },
+  );
 }

@@ -265,6 +265,17 @@ export class ClientCache {
     for (const id of ids) this.insertBlob.run(id);
   }
 
+  /**
+   * Brings the cache in line with the store's prune generation: when a prune ran since the
+   * cache last looked, every remembered blob (and file, whose chunks may be gone) is forgotten.
+   */
+  syncGeneration(generation: number): void {
+    const pin = this.pin;
+    if (pin === undefined || pin.generation === generation) return;
+    this.invalidateBlobs();
+    this.savePin({ ...pin, generation });
+  }
+
   /** Forgets every blob and file believed to exist (after a prune, or another repository). */
   invalidateBlobs(): void {
     this.db.exec("DELETE FROM blobs; DELETE FROM files;");
