@@ -13,6 +13,7 @@ import { browseCommands } from "./commands/browse.js";
 import { checkCommand } from "./commands/check.js";
 import { forgetCommand, pruneCommand } from "./commands/forget.js";
 import { initCommand } from "./commands/init.js";
+import { scrubCommand } from "./commands/scrub.js";
 import { keyCommand } from "./commands/key.js";
 import { restoreCommand } from "./commands/restore.js";
 import { serveCommand } from "./commands/serve.js";
@@ -91,6 +92,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 some files unreadable, 10 no repository,
   program.addCommand(keyCommand());
   program.addCommand(forgetCommand());
   program.addCommand(pruneCommand());
+  program.addCommand(scrubCommand());
   program.addCommand(serveCommand());
   program.exitOverride();
   for (const command of program.commands) command.exitOverride();
