@@ -6,6 +6,7 @@
  * before the reachable set is computed (its blobs are then reachable) or starts after prune
  * ends (and, seeing the new generation, forgets what its cache believed exists).
  */
+import { BlindsyncError } from "../errors.js";
 import type { Repository } from "../repo/index.js";
 import type { BlobId, LockHolder } from "../store/index.js";
 import { toHex } from "../util/bytes.js";
@@ -75,6 +76,17 @@ async function markReachable(
 export async function prune(options: PruneOptions): Promise<PruneResult> {
   const { repo, sink } = options;
   const store = repo.store;
+  // Refused up front, not only when there is something to delete: on an append-only
+  // connection a prune can never do its job, and a silent "deleted 0" would hide that.
+  if (store.appendOnly && options.dryRun !== true) {
+    throw new BlindsyncError(
+      "append-only",
+      "The repository is append-only: cannot prune",
+      {
+        hint: "Prune over a connection that is not append-only (a separate key whose forced command lacks --append-only)",
+      },
+    );
+  }
   return withLock(
     store,
     {
