@@ -17,6 +17,7 @@ import {
 } from "../../errors.js";
 import {
   FrameDecoder,
+  MAX_FRAME_PAYLOAD,
   PROTOCOL_VERSION,
   decodeClientMessage,
   encodeFrame,
@@ -27,6 +28,7 @@ import {
   type Response,
 } from "../../protocol/index.js";
 import type { Store } from "../store.js";
+import { toHex } from "../../util/bytes.js";
 
 export interface ServeConnectionOptions {
   readonly input: Readable;
@@ -43,6 +45,8 @@ export interface ServeConnectionOptions {
 const LIST_PAGE_ITEMS = 4096;
 /** Error texts are cut to this length so an error response always encodes. */
 const MAX_ERROR_TEXT = 4000;
+/** A "bytes" response around its payload: type, request id, length (with room to spare). */
+const BYTES_RESPONSE_OVERHEAD = 16;
 
 /**
  * Serves one connection until the client says goodbye, the input ends, or the client breaks
@@ -204,13 +208,19 @@ async function handle(
           ids: await store.missing(request.ids),
         });
         return;
-      case "get":
-        await writer.send({
-          type: "bytes",
-          requestId,
-          bytes: await store.get(request.id),
-        });
+      case "get": {
+        const bytes = await store.get(request.id);
+        // Every blob a client can write fits in one frame, so a stored blob that no frame can
+        // carry was changed on the server: an integrity error of this blob (check and restore
+        // name it and go on), not a failure of the whole connection.
+        if (bytes.length > MAX_FRAME_PAYLOAD - BYTES_RESPONSE_OVERHEAD)
+          throw new BlindsyncError(
+            "integrity",
+            `Blob "${toHex(request.id.subarray(0, 4))}" is stored with ${bytes.length} bytes, more than any blob may have (the protocol carries ${MAX_FRAME_PAYLOAD})`,
+          );
+        await writer.send({ type: "bytes", requestId, bytes });
         return;
+      }
       case "list": {
         let page = [];
         for await (const info of store.list(request.kind)) {
