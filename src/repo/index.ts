@@ -2,7 +2,12 @@
  * repo/: the Repository — keys, blob encryption, the tree and snapshot codecs, and the client
  * cache. May import chunker/, crypto/, store/ and the shared leaves; never engine/ or cli/.
  */
-export { Repository, type CreateOptions } from "./repository.js";
+export {
+  Repository,
+  type CreateOptions,
+  type SealerParams,
+} from "./repository.js";
+export { sealBlob } from "./blob-codec.js";
 export {
   unlockRepository,
   advancePin,

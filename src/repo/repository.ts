@@ -44,6 +44,12 @@ import { decodeTree, encodeTree, type Tree } from "./tree.js";
 
 type Subkeys = ReturnType<typeof deriveSubkeys>;
 
+export interface SealerParams {
+  readonly encKey: Uint8Array;
+  readonly idKey: Uint8Array;
+  readonly repositoryId: Uint8Array;
+}
+
 export interface CreateOptions {
   readonly scrypt?: Omit<ScryptParams, "salt">;
   readonly chunker?: ChunkerParams;
@@ -176,6 +182,19 @@ export class Repository {
       compress,
     });
     return { id, kind, bytes };
+  }
+
+  /**
+   * What a sealing worker thread needs to seal blobs of this repository: the encryption and
+   * id keys and the repository id. Secret: it goes only to this process's own worker threads,
+   * each of which draws its own session id, so nonces stay unique.
+   */
+  sealerParams(): SealerParams {
+    return {
+      encKey: this.keys.encKey,
+      idKey: this.keys.idKey,
+      repositoryId: this.config.repositoryId,
+    };
   }
 
   /** Opens a stored blob's bytes, checking kind, authenticity and id. */

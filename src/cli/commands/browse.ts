@@ -20,6 +20,7 @@ import { contextOf } from "./shared.js";
 export function snapshotJson(snapshot: Snapshot): Record<string, unknown> {
   return {
     id: toHex(snapshot.id),
+    tree: toHex(snapshot.tree),
     time: snapshot.time,
     host: snapshot.host,
     paths: snapshot.paths,

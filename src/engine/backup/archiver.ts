@@ -20,6 +20,7 @@ import {
   encodeTree,
   sortEntries,
   type CachedContent,
+  type FileIdentity,
   type ClientCache,
   type FileEntry,
   type Repository,
@@ -29,9 +30,15 @@ import {
 import type { BlobId } from "../../store/index.js";
 import { describeHolders, withLock } from "../locking.js";
 import { ExcludeMatcher, IGNORE_FILE_NAME } from "./excludes.js";
+import { Limiter, mapConcurrently } from "./concurrency.js";
+import { SealPool } from "./seal-pool.js";
 import { Uploader } from "./uploader.js";
 
 const READ_SIZE = 1024 * 1024;
+/** Files read at once: enough to hide open/read latency of small files, few enough buffers. */
+const FILES_IN_FLIGHT = 4;
+/** Entries of one directory stat-ed and walked at once. */
+const CHILDREN_IN_FLIGHT = 8;
 /** Commit the files cache every so many files, after flushing the blobs they reference. */
 const CACHE_CHECKPOINT_FILES = 5000;
 
@@ -105,16 +112,28 @@ class Archiver {
   private dirs = 0;
   private bytes = 0;
   private warnings = 0;
-  private filesSinceCheckpoint = 0;
   private readonly uploader: Uploader;
   private readonly options: BackupOptions;
-  /** Reused for every read: the chunker copies what it keeps, so nothing aliases it. */
-  private readonly readBuffer = Buffer.allocUnsafe(READ_SIZE);
+  /** Files being read at once: overlaps opens, reads and hashing across small files. */
+  private readonly fileSlots = new Limiter(FILES_IN_FLIGHT);
+  /** Read buffers of finished files, reused (two per file in flight: one read ahead). */
+  private readonly spareBuffers: Buffer[] = [];
+  /**
+   * Files-cache records wait here until every chunk they name is durable in the store; a
+   * checkpoint writes them only after a flush, so a crash never leaves the cache pointing at
+   * blobs the repository does not have.
+   */
+  private unrecorded: {
+    path: Buffer;
+    identity: FileIdentity;
+    cached: CachedContent;
+  }[] = [];
 
-  constructor(options: BackupOptions) {
+  constructor(options: BackupOptions, pool: SealPool | undefined) {
     this.options = options;
     this.uploader = new Uploader(options.repo, options.cache, {
       dryRun: options.dryRun ?? false,
+      pool,
     });
   }
 
@@ -135,11 +154,21 @@ class Archiver {
     });
   }
 
-  /** Reads, chunks and queues one file; returns its content list and whole-file SHA-256. */
+  private takeBuffer(): Buffer {
+    return this.spareBuffers.pop() ?? Buffer.allocUnsafe(READ_SIZE);
+  }
+
+  /**
+   * Reads, chunks and queues one file; returns its content list and whole-file SHA-256. The
+   * next piece is read while the current one is chunked and hashed (the chunker copies what
+   * it keeps, so a buffer is free again as soon as push() returns).
+   */
   private async readFileContent(
     path: Buffer,
   ): Promise<CachedContent & { size: number }> {
     const handle = await open(path, "r");
+    let current = this.takeBuffer();
+    let ahead = this.takeBuffer();
     try {
       const chunker = new Chunker(
         this.options.repo.gear,
@@ -155,20 +184,24 @@ class Archiver {
           await this.uploader.add("data", id, chunk);
         }
       };
+      let reading = handle.read(current, 0, READ_SIZE, null);
       for (;;) {
-        const buffer = this.readBuffer;
-        const { bytesRead } = await handle.read(buffer, 0, READ_SIZE, null);
+        const { bytesRead } = await reading;
         if (bytesRead === 0) break;
-        const data = buffer.subarray(0, bytesRead);
+        const data = current.subarray(0, bytesRead);
+        [current, ahead] = [ahead, current];
+        reading = handle.read(current, 0, READ_SIZE, null);
         whole.update(data);
         size += bytesRead;
         this.bytes += bytesRead;
-        await queue(chunker.push(data));
+        const chunks = chunker.push(data);
+        await queue(chunks);
       }
       await queue(chunker.finish());
       return { content, sha256: new Uint8Array(whole.digest()), size };
     } finally {
       await handle.close();
+      this.spareBuffers.push(current, ahead);
     }
   }
 
@@ -187,7 +220,7 @@ class Archiver {
     let size = identity.size;
     if (cached === undefined) {
       try {
-        const read = await this.readFileContent(path);
+        const read = await this.fileSlots.run(() => this.readFileContent(path));
         cached = read;
         size = read.size;
       } catch (error) {
@@ -196,13 +229,12 @@ class Archiver {
       }
       // A file that changed while being read is stored as read, but not cached as unchanged.
       if (size === identity.size)
-        this.options.cache.recordFile(path, identity, cached);
+        this.unrecorded.push({ path, identity, cached });
     } else {
       this.bytes += size;
-      this.options.cache.recordFile(path, identity, cached);
+      this.unrecorded.push({ path, identity, cached });
     }
     this.files += 1;
-    this.filesSinceCheckpoint += 1;
     const entry: FileEntry = {
       ...baseMeta(name, stat),
       type: "file",
@@ -239,23 +271,21 @@ class Archiver {
         this.warn(path, `cannot read ${IGNORE_FILE_NAME}`, error);
       }
     }
-    const entries: TreeEntry[] = [];
-    for (const name of names) {
-      const childPath = joinPath(path, name);
+    const found = await mapConcurrently(names, CHILDREN_IN_FLIGHT, (name) => {
       const childRelative =
         relative === ""
           ? name.toString("utf8")
           : `${relative}/${name.toString("utf8")}`;
-      const entry = await this.child(
-        childPath,
+      return this.child(
+        joinPath(path, name),
         new Uint8Array(name),
         childRelative,
         scoped,
       );
-      if (entry !== undefined) entries.push(entry);
-    }
+    });
+    const entries = found.filter((entry) => entry !== undefined);
     this.dirs += 1;
-    if (this.filesSinceCheckpoint >= CACHE_CHECKPOINT_FILES)
+    if (this.unrecorded.length >= CACHE_CHECKPOINT_FILES)
       await this.checkpoint();
     this.report(path);
     return this.queueTree(entries);
@@ -312,10 +342,19 @@ class Archiver {
     return id;
   }
 
-  private async checkpoint(): Promise<void> {
+  /** Makes every queued blob durable, then records the files whose chunks are all stored. */
+  private async checkpoint(final = false): Promise<void> {
+    const ready = this.unrecorded;
+    this.unrecorded = [];
     await this.uploader.flush();
-    if (this.options.dryRun !== true) this.options.cache.checkpointRun();
-    this.filesSinceCheckpoint = 0;
+    if (this.options.dryRun === true) return;
+    for (const record of ready)
+      this.options.cache.recordFile(
+        record.path,
+        record.identity,
+        record.cached,
+      );
+    if (!final) this.options.cache.checkpointRun();
   }
 
   async run(): Promise<BackupResult> {
@@ -366,7 +405,7 @@ class Archiver {
       rootTree = await this.queueTree(entries);
     }
     // Every blob the snapshot reaches must be durable before the snapshot itself is written.
-    await this.uploader.flush();
+    await this.checkpoint(true);
     const stats = this.uploader.stats;
     const result = {
       files: this.files,
@@ -457,8 +496,10 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     async (lock) => {
       options.cache.syncGeneration(await store.generation());
       if (options.dryRun !== true) options.cache.beginRun();
+      const pool =
+        options.dryRun === true ? undefined : SealPool.start(options.repo);
       try {
-        const archiver = new Archiver(options);
+        const archiver = new Archiver(options, pool);
         archiver.commitGate = async () => {
           await options.beforeCommit?.();
           await lock.confirm();
@@ -469,6 +510,8 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       } catch (error) {
         options.cache.abortRun();
         throw error;
+      } finally {
+        await pool?.close();
       }
     },
   );

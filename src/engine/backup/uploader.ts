@@ -1,17 +1,23 @@
 /**
  * The uploader: collects blobs in bounded batches, asks the store once per batch which of
- * them it lacks, and seals and uploads only those. The client cache answers first, so a
- * re-run asks the store nothing about blobs it already knows exist.
+ * them it lacks, seals only those (in the worker pool when there is one) and uploads them.
+ * The client cache answers first, so a re-run asks the store nothing about blobs it already
+ * knows exist.
  *
- * Memory stays bounded by the batch limits whatever the size of the file or the repository.
+ * Batches are pipelined: while one batch is being asked about, sealed or uploaded, the
+ * archiver keeps reading and chunking into the next. At most MAX_BATCHES_IN_FLIGHT batches
+ * are under way, so memory stays bounded whatever the size of the file or the repository.
  */
 import type { ClientCache, Repository } from "../../repo/index.js";
 import type { BlobId, BlobKind, BlobToPut } from "../../store/index.js";
 import { toHex } from "../../util/bytes.js";
+import type { SealPool } from "./seal-pool.js";
 
-/** A batch is flushed at this many bytes of plaintext or this many blobs, whichever comes first. */
-const BATCH_BYTES = 32 * 1024 * 1024;
+/** A batch is sent at this many bytes of plaintext or this many blobs, whichever comes first. */
+const BATCH_BYTES = 4 * 1024 * 1024;
 const BATCH_BLOBS = 256;
+/** Enough to keep the workers and the connection busy; each batch holds at most BATCH_BYTES. */
+const MAX_BATCHES_IN_FLIGHT = 2;
 
 export interface UploadStats {
   blobsAdded: number;
@@ -22,6 +28,7 @@ export interface UploadStats {
 interface Pending {
   readonly kind: BlobKind;
   readonly id: BlobId;
+  readonly key: string;
   readonly plaintext: Uint8Array;
 }
 
@@ -32,57 +39,94 @@ export class Uploader {
     bytesStored: 0,
   };
   private pending: Pending[] = [];
-  private pendingIds = new Set<string>();
   private pendingBytes = 0;
+  /** Ids queued or under way, so one blob is never sent twice by overlapping batches. */
+  private readonly queued = new Set<string>();
+  private readonly inFlight = new Set<Promise<void>>();
+  private failure: Error | undefined;
   private readonly repo: Repository;
   private readonly cache: ClientCache;
   private readonly dryRun: boolean;
+  private readonly pool: SealPool | undefined;
 
   constructor(
     repo: Repository,
     cache: ClientCache,
-    options: { dryRun?: boolean } = {},
+    options: { dryRun?: boolean; pool?: SealPool | undefined } = {},
   ) {
     this.repo = repo;
     this.cache = cache;
     this.dryRun = options.dryRun ?? false;
+    this.pool = options.pool;
   }
 
-  /** Queues a blob unless it is known to exist; flushes when the batch is full. */
+  /** Queues a blob unless it is known to exist; sends a batch when one is full. */
   async add(kind: BlobKind, id: BlobId, plaintext: Uint8Array): Promise<void> {
-    if (this.cache.hasBlob(id)) return;
+    this.throwIfFailed();
     const key = toHex(id);
-    if (this.pendingIds.has(key)) return;
-    this.pendingIds.add(key);
-    this.pending.push({ kind, id, plaintext });
+    if (this.queued.has(key) || this.cache.hasBlob(id)) return;
+    this.queued.add(key);
+    this.pending.push({ kind, id, key, plaintext });
     this.pendingBytes += plaintext.length;
     if (this.pendingBytes >= BATCH_BYTES || this.pending.length >= BATCH_BLOBS)
-      await this.flush();
+      await this.send();
   }
 
   /** Makes everything queued so far durable in the store. */
   async flush(): Promise<void> {
-    if (this.pending.length === 0) return;
+    if (this.pending.length > 0) await this.send();
+    await Promise.all(this.inFlight);
+    this.throwIfFailed();
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /** Starts the pending batch and waits only while too many batches are under way. */
+  private async send(): Promise<void> {
     const batch = this.pending;
     this.pending = [];
-    this.pendingIds = new Set();
     this.pendingBytes = 0;
+    const work: Promise<void> = this.upload(batch)
+      .catch((error: unknown) => {
+        this.failure ??=
+          error instanceof Error ? error : new Error(String(error));
+      })
+      .finally(() => {
+        this.inFlight.delete(work);
+        for (const blob of batch) this.queued.delete(blob.key);
+      });
+    this.inFlight.add(work);
+    while (this.inFlight.size >= MAX_BATCHES_IN_FLIGHT)
+      await Promise.race(this.inFlight);
+    this.throwIfFailed();
+  }
+
+  private async upload(batch: readonly Pending[]): Promise<void> {
     const missing = new Set(
       (await this.repo.store.missing(batch.map((blob) => blob.id))).map(toHex),
     );
-    const sealed: BlobToPut[] = [];
-    for (const blob of batch) {
-      if (!missing.has(toHex(blob.id))) continue;
-      const put = this.repo.seal(blob.kind, blob.id, blob.plaintext);
-      sealed.push(put);
+    const toSeal = batch.filter((blob) => missing.has(blob.key));
+    for (const blob of toSeal) {
       this.stats.blobsAdded += 1;
       this.stats.bytesAdded += blob.plaintext.length;
-      this.stats.bytesStored += put.bytes.length;
     }
+    const sealed: BlobToPut[] = await Promise.all(
+      toSeal.map(async (blob) => {
+        const bytes =
+          this.pool === undefined
+            ? this.repo.seal(blob.kind, blob.id, blob.plaintext).bytes
+            : await this.pool.seal(blob.kind, blob.id, blob.plaintext);
+        return { id: blob.id, kind: blob.kind, bytes };
+      }),
+    );
+    for (const blob of sealed) this.stats.bytesStored += blob.bytes.length;
     // Upload order within a batch is shuffled so the server cannot line blobs up with files.
     shuffle(sealed);
-    if (!this.dryRun && sealed.length > 0) await this.repo.store.put(sealed);
-    if (!this.dryRun) this.cache.addBlobs(batch.map((blob) => blob.id));
+    if (this.dryRun) return;
+    if (sealed.length > 0) await this.repo.store.put(sealed);
+    this.cache.addBlobs(batch.map((blob) => blob.id));
   }
 }
 

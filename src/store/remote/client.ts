@@ -62,7 +62,8 @@ export interface RemoteStoreOptions {
 }
 
 const DEFAULT_MAX_IN_FLIGHT_REQUESTS = 64;
-const DEFAULT_MAX_IN_FLIGHT_BYTES = 64 * 1024 * 1024;
+// Enough to keep a loopback or LAN link busy; more only raises the client's peak memory.
+const DEFAULT_MAX_IN_FLIGHT_BYTES = 16 * 1024 * 1024;
 /** A put is split into requests of about this many payload bytes, well under the frame cap. */
 const PUT_BATCH_BYTES = 16 * 1024 * 1024;
 /** Per blob in a put request: id, kind, length prefix. */

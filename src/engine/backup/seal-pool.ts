@@ -1,0 +1,128 @@
+/**
+ * A pool of sealing worker threads (compress + pad + encrypt), sized to the cores. The main
+ * thread keeps reading, chunking and hashing while the workers seal, so a backup uses every
+ * core. Jobs go to the least busy worker; plaintext is transferred, not copied.
+ *
+ * Without the compiled worker script (unit tests run the TypeScript sources) the pool is not
+ * available and the uploader seals on the main thread: same bytes format, same ids.
+ */
+import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import { BlindsyncError } from "../../errors.js";
+import type { Repository } from "../../repo/index.js";
+import type { BlobId, BlobKind } from "../../store/index.js";
+import type { SealJob, SealReply } from "./seal-worker.js";
+
+const WORKER_SCRIPT = new URL("./seal-worker.js", import.meta.url);
+const MAX_WORKERS = 8;
+
+interface Pending {
+  resolve(bytes: Uint8Array): void;
+  reject(error: Error): void;
+}
+
+interface Slot {
+  readonly worker: Worker;
+  readonly pending: Map<number, Pending>;
+}
+
+/** Workers to use: $BLINDSYNC_WORKERS if set (0 disables the pool), else one per core. */
+export function workerCount(env: NodeJS.ProcessEnv = process.env): number {
+  const configured = env.BLINDSYNC_WORKERS;
+  if (configured !== undefined && /^\d+$/.test(configured))
+    return Math.min(Number(configured), MAX_WORKERS);
+  return Math.min(availableParallelism(), MAX_WORKERS);
+}
+
+function transferable(bytes: Uint8Array): Uint8Array {
+  // Only a view that owns its whole buffer can be transferred without taking other data along.
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+    ? bytes
+    : bytes.slice();
+}
+
+export class SealPool {
+  readonly size: number;
+  readonly #slots: Slot[];
+  #seq = 0;
+  #failure: Error | undefined;
+
+  private constructor(slots: Slot[]) {
+    this.#slots = slots;
+    this.size = slots.length;
+  }
+
+  /** Starts the pool, or returns undefined when workers are disabled or unavailable. */
+  static start(repo: Repository, count = workerCount()): SealPool | undefined {
+    if (count === 0 || !existsSync(fileURLToPath(WORKER_SCRIPT)))
+      return undefined;
+    const slots: Slot[] = [];
+    for (let index = 0; index < count; index++) {
+      const worker = new Worker(WORKER_SCRIPT, {
+        workerData: repo.sealerParams(),
+      });
+      slots.push({ worker, pending: new Map() });
+    }
+    const pool = new SealPool(slots);
+    for (const slot of slots) pool.#listen(slot);
+    return pool;
+  }
+
+  #listen(slot: Slot): void {
+    slot.worker.on("message", (reply: SealReply) => {
+      const pending = slot.pending.get(reply.seq);
+      if (pending === undefined) return;
+      slot.pending.delete(reply.seq);
+      if ("error" in reply)
+        pending.reject(
+          new BlindsyncError("failed", `Sealing a blob failed: ${reply.error}`),
+        );
+      else pending.resolve(reply.bytes);
+    });
+    const fail = (error: Error): void => {
+      this.#failure ??= new BlindsyncError(
+        "failed",
+        `A sealing worker stopped: ${error.message}`,
+        { cause: error },
+      );
+      for (const pending of slot.pending.values())
+        pending.reject(this.#failure);
+      slot.pending.clear();
+    };
+    slot.worker.on("error", fail);
+    slot.worker.on("exit", (code) => {
+      if (slot.pending.size > 0) fail(new Error(`exit code ${code}`));
+    });
+  }
+
+  /** Seals one blob in the least busy worker. */
+  seal(
+    kind: BlobKind,
+    id: BlobId,
+    plaintext: Uint8Array,
+    compress = true,
+  ): Promise<Uint8Array> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    let slot = this.#slots[0] as Slot;
+    for (const candidate of this.#slots)
+      if (candidate.pending.size < slot.pending.size) slot = candidate;
+    const seq = ++this.#seq;
+    const job: SealJob = {
+      seq,
+      kind,
+      id,
+      plaintext: transferable(plaintext),
+      compress,
+    };
+    return new Promise((resolve, reject) => {
+      slot.pending.set(seq, { resolve, reject });
+      slot.worker.postMessage(job, [job.plaintext.buffer as ArrayBuffer]);
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#slots.map((slot) => slot.worker.terminate()));
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * The parallel backup pipeline (sealing worker threads, files read concurrently, batches in
+ * flight) must not change what is stored: the same tree gives the same blob ids, the same
+ * trees and the same root whatever the worker count.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "../helpers/cli.js";
+import {
+  buildEdgeCaseTree,
+  removeDir,
+  seededBytes,
+  tempDir,
+} from "../helpers/trees.js";
+
+describe("the parallel backup pipeline", () => {
+  let work: string;
+  let source: string;
+  let repo: string;
+  beforeAll(async () => {
+    work = await tempDir();
+    source = join(work, "source");
+    repo = join(work, "repo");
+    await buildEdgeCaseTree(source, { bigFileBytes: 9 * 1024 * 1024 });
+    mkdirSync(join(source, "many"));
+    for (let index = 0; index < 300; index++) {
+      writeFileSync(
+        join(source, "many", `f${index}`),
+        seededBytes(index + 1, 1 + ((index * 7919) % 20000)),
+      );
+    }
+    expect(
+      (await runCli(["init", repo], { cacheDir: join(work, "cache-init") }))
+        .code,
+    ).toBe(0);
+  });
+  afterAll(async () => {
+    await removeDir(work);
+  });
+
+  it("stores the same ids and root tree with 0, 1 and 3 sealing workers", async () => {
+    const roots: string[] = [];
+    const added: string[] = [];
+    for (const workers of ["0", "1", "3"]) {
+      // A fresh cache each time, so every file is read, chunked, hashed and offered again.
+      const cacheDir = join(work, `cache-${workers}`);
+      const result = await runCli(["backup", source, repo, "--json"], {
+        cacheDir,
+        env: { BLINDSYNC_WORKERS: workers },
+      });
+      expect(result.code, result.stderr).toBe(0);
+      const summary = JSON.parse(result.stdout.trim().split("\n").at(-1)!) as {
+        blobsAdded: number;
+        snapshot: string;
+      };
+      added.push(String(summary.blobsAdded));
+      const snapshots = JSON.parse(
+        (await runCli(["snapshots", repo, "--json"], { cacheDir })).stdout,
+      ) as { id: string; tree: string }[];
+      roots.push(
+        snapshots.find((snapshot) => snapshot.id === summary.snapshot)!.tree,
+      );
+    }
+    expect(new Set(roots).size).toBe(1);
+    expect(Number(added[0])).toBeGreaterThan(300);
+    expect(added.slice(1)).toEqual(["0", "0"]);
+    const restore = await runCli(["check", repo, "--read-data"], {
+      cacheDir: join(work, "cache-check"),
+    });
+    expect(restore.code, restore.stdout + restore.stderr).toBe(0);
+  });
+});
