@@ -1,0 +1,251 @@
+/**
+ * T7 of the adversarial suite: a server that deletes blobs, or deletes the newest snapshot.
+ *
+ * - Deleted data blobs (and a deleted tree): `check` without --read-data names each missing
+ *   blob and every file (or directory) that needs it, and exits 13; restore writes everything
+ *   else exactly and none of the affected files, and exits non-zero.
+ * - A deleted newest snapshot: the client that wrote it (its pin holds that head) refuses every
+ *   command with exit 14, writes nothing and keeps its pin. What a client with a fresh cache
+ *   sees is recorded as observed: an older, self-consistent repository, which it cannot tell
+ *   from the real thing (no freshness channel the server does not control; docs/design.md,
+ *   "The head chain and pinning"). A deleted snapshot in the middle of the chain is reported
+ *   by `check` as a gap (a warning: forget makes those legitimately).
+ */
+import { existsSync, readdirSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readPin } from "../../src/repo/index.js";
+import { runCli } from "../helpers/cli.js";
+import {
+  describeTree,
+  removeDir,
+  tempDir,
+  treeDifferences,
+  type Described,
+} from "../helpers/trees.js";
+import { count } from "./counts.js";
+import {
+  KIND,
+  Prng,
+  blobRows,
+  buildManyFilesTree,
+  copyRepository,
+  databaseOf,
+  deleteBlobRows,
+  expectedAfterDamage,
+  isCleanError,
+  jsonProblems,
+  readLayout,
+  restoreDebris,
+  sha256File,
+  type RepositoryLayout,
+} from "./repo-surgery.js";
+
+const T7_BLOBS = count(3, 10);
+const FILES = T7_BLOBS + 20;
+
+const hex = (id: Uint8Array): string => Buffer.from(id).toString("hex");
+const unhex = (text: string): Buffer => Buffer.from(text, "hex");
+
+describe("deleted data and tree blobs (T7)", () => {
+  let work: string;
+  let source: string;
+  let pristine: string;
+  let layout: RepositoryLayout;
+  let sourceTree: Map<string, Described>;
+  let dataIds: string[];
+
+  beforeAll(async () => {
+    work = await tempDir("blindsync-missing-");
+    source = join(work, "source");
+    pristine = join(work, "pristine");
+    await buildManyFilesTree(source, { files: FILES, dirs: 6, seed: 7 });
+    const cacheDir = join(work, "cache");
+    expect((await runCli(["init", pristine], { cacheDir })).code).toBe(0);
+    const backup = await runCli(["backup", source, pristine], { cacheDir });
+    expect(backup.code, backup.stderr).toBe(0);
+    layout = await readLayout(pristine);
+    sourceTree = describeTree(source);
+    dataIds = blobRows(pristine, KIND.data).map((row) => hex(row.id));
+    expect(dataIds).toHaveLength(FILES + 2);
+  });
+
+  afterAll(async () => {
+    await removeDir(work);
+  });
+
+  async function expectNamedAndSkipped(
+    name: string,
+    victims: readonly string[],
+    users: (id: string) => string[],
+  ): Promise<void> {
+    const repo = join(work, name, "repo");
+    const cacheDir = join(work, name, "cache");
+    await copyRepository(pristine, repo);
+    deleteBlobRows(repo, victims.map(unhex));
+
+    const check = await runCli(["--json", "check", repo], { cacheDir });
+    expect(check.code, check.stderr).toBe(13);
+    const problems = jsonProblems(check.stdout);
+    expect(problems.map((problem) => problem.id).sort()).toStrictEqual(
+      [...victims].sort(),
+    );
+    for (const problem of problems) {
+      expect(problem.kind).toBe("missing-blob");
+      expect(problem.reason).toBe("not in the store");
+      expect([...problem.paths].sort()).toStrictEqual(
+        [...users(problem.id)].sort(),
+      );
+      expect(problem.snapshots).toStrictEqual([
+        (layout.snapshots[0] ?? "").slice(0, 8),
+      ]);
+    }
+    // The same in the words a person reads: one line per blob, with its files.
+    const text = await runCli(["check", repo], { cacheDir });
+    expect(text.code).toBe(13);
+    for (const id of victims) {
+      const line = text.stdout
+        .split("\n")
+        .find((candidate) => candidate.includes(id.slice(0, 8)));
+      expect(line, text.stdout).toMatch(/^missing (data|tree) blob/);
+      for (const path of users(id)) expect(line).toContain(path);
+    }
+
+    const damagedPaths = [...new Set(victims.flatMap(users))];
+    const target = join(work, name, "restored");
+    const restore = await runCli(["restore", repo, target], { cacheDir });
+    expect(restore.code, restore.stderr).toBe(13);
+    expect(isCleanError(restore.stderr)).toBe(true);
+    for (const path of damagedPaths) expect(restore.stderr).toContain(path);
+    expect(restoreDebris(target)).toStrictEqual([]);
+    expect(
+      treeDifferences(
+        expectedAfterDamage(sourceTree, damagedPaths, undefined),
+        describeTree(target),
+      ),
+    ).toStrictEqual([]);
+  }
+
+  it(`check without --read-data names ${T7_BLOBS} deleted data blobs and every file that needs them; restore skips only those`, async () => {
+    const victims = new Prng(0x7701).pick(dataIds, T7_BLOBS);
+    await expectNamedAndSkipped("data", victims, (id) => {
+      const users = layout.dataUsers.get(id);
+      if (users === undefined) throw new Error(`unknown blob ${id}`);
+      return users;
+    });
+  });
+
+  it("check names a deleted directory tree with its path; restore skips that directory", async () => {
+    const subtree = [...layout.treeUsers.entries()]
+      .filter(([, paths]) => !paths.includes(""))
+      .map(([id]) => id)
+      .sort()[0];
+    if (subtree === undefined) throw new Error("no subtree");
+    await expectNamedAndSkipped("tree", [subtree], (id) => {
+      const users = layout.treeUsers.get(id);
+      if (users === undefined) throw new Error(`unknown tree ${id}`);
+      return users;
+    });
+  });
+});
+
+describe("a deleted newest snapshot (T7)", () => {
+  let work: string;
+  let source: string;
+  let repo: string;
+  let writerCache: string;
+  let pristine: string;
+  let snapshots: string[];
+
+  beforeAll(async () => {
+    work = await tempDir("blindsync-head-");
+    source = join(work, "source");
+    repo = join(work, "repo");
+    writerCache = join(work, "writer-cache");
+    await buildManyFilesTree(source, { files: 6, dirs: 2, seed: 8 });
+    expect((await runCli(["init", repo], { cacheDir: writerCache })).code).toBe(
+      0,
+    );
+    for (let run = 1; run <= 3; run++) {
+      await writeFile(join(source, "top.txt"), `version ${run}\n`);
+      const backup = await runCli(["backup", source, repo], {
+        cacheDir: writerCache,
+      });
+      expect(backup.code, backup.stderr).toBe(0);
+    }
+    snapshots = (await readLayout(repo)).snapshots;
+    expect(snapshots).toHaveLength(3);
+    // Taken before the first test deletes the newest snapshot of `repo` itself.
+    pristine = join(work, "pristine");
+    await copyRepository(repo, pristine);
+  });
+
+  afterAll(async () => {
+    await removeDir(work);
+  });
+
+  it("the client that wrote it refuses every command with exit 14, writes nothing and keeps its pin", async () => {
+    const pinBefore = readPin(writerCache, resolve(repo));
+    expect(pinBefore?.lastSeq).toBe(3);
+    expect(hex(pinBefore?.lastHeadId ?? new Uint8Array())).toBe(snapshots[2]);
+    const newest = snapshots[2] ?? "";
+    deleteBlobRows(repo, [unhex(newest)]);
+    const hash = sha256File(databaseOf(repo));
+    const target = join(work, "target");
+    for (const args of [
+      ["snapshots", repo],
+      ["ls", repo],
+      ["check", repo],
+      ["check", "--read-data", repo],
+      ["restore", repo, target],
+      ["backup", source, repo],
+    ]) {
+      const result = await runCli(args, { cacheDir: writerCache });
+      expect(result.code, `${args[0] ?? ""}: ${result.stderr}`).toBe(14);
+      expect(isCleanError(result.stderr), result.stderr).toBe(true);
+      expect(result.stderr).toMatch(
+        /^blindsync: The repository shows head 2 but this client has seen head 3: it was rolled back or snapshots were removed\n {2}hint: /,
+      );
+    }
+    expect(sha256File(databaseOf(repo))).toBe(hash);
+    expect(existsSync(target) ? readdirSync(target) : []).toStrictEqual([]);
+    expect(readPin(writerCache, resolve(repo))).toStrictEqual(pinBefore);
+  });
+
+  it("observed: a client with a fresh cache sees the older head and cannot tell (check exits 0 with 2 snapshots)", async () => {
+    const copy = join(work, "head-deleted-fresh");
+    await copyRepository(pristine, copy);
+    deleteBlobRows(copy, [unhex(snapshots[2] ?? "")]);
+    const cacheDir = join(work, "fresh-cache");
+    const check = await runCli(["check", "--read-data", copy], { cacheDir });
+    // No gap is visible: nothing left points at the deleted head. Only a pin can catch this.
+    expect(check.code, check.stderr).toBe(0);
+    expect(check.stdout).toMatch(/Checked 2 snapshots/);
+    expect(check.stderr).not.toMatch(/gap/);
+    const listed = await runCli(["--json", "snapshots", copy], { cacheDir });
+    expect(
+      (JSON.parse(listed.stdout) as { id: string }[]).map((s) => s.id),
+    ).toStrictEqual(snapshots.slice(0, 2));
+  });
+
+  it("a deleted snapshot inside the chain is reported by check as a gap in the head chain", async () => {
+    const copy = join(work, "middle-deleted");
+    await copyRepository(pristine, copy);
+    deleteBlobRows(copy, [unhex(snapshots[1] ?? "")]);
+    const cacheDir = join(work, "gap-cache");
+    const check = await runCli(["--json", "check", copy], { cacheDir });
+    // A warning, not an error: forget removes snapshots this way legitimately.
+    expect(check.code, check.stderr).toBe(0);
+    const problems = jsonProblems(check.stdout);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatchObject({
+      kind: "head-chain-gap",
+      severity: "warning",
+      id: snapshots[1],
+      snapshots: [(snapshots[2] ?? "").slice(0, 8)],
+    });
+    const text = await runCli(["check", copy], { cacheDir });
+    expect(text.stderr).toMatch(/gap in the head chain before snapshot/);
+  });
+});
