@@ -534,12 +534,18 @@ export class SqliteStore implements Store {
 /**
  * Runs SQLite's own structural check of the repository in `dir` (every page and index): 'ok',
  * or one line naming the problems. For crash tests and `check`; reads the whole database.
+ *
+ * A process killed in the middle of a write leaves a hot journal, which only a read-write
+ * connection can roll back (a read-only one fails with "attempt to write a readonly
+ * database"). When a journal is present the check therefore opens the database read-write, so
+ * SQLite rolls the interrupted transaction back first, exactly as the next open would.
  */
 export function sqliteIntegrityCheck(dir: string): string {
   const file = join(dir, DATABASE_FILE);
   if (!existsSync(file)) return `No database at "${file}"`;
   try {
-    const db = new Database(file, { readonly: true, fileMustExist: true });
+    const journal = existsSync(`${file}-journal`);
+    const db = new Database(file, { readonly: !journal, fileMustExist: true });
     try {
       const problems = db.pragma("integrity_check", { simple: false }) as {
         integrity_check: string;
