@@ -37,6 +37,7 @@ import {
   isSafeName,
   MODE_MASK,
   type DirEntry,
+  type TreeEntry,
   type FileEntry,
   type Repository,
   type Snapshot,
@@ -110,6 +111,10 @@ export interface RestoreResult {
 }
 
 const DEFAULT_CONCURRENCY = 4;
+/** Data blobs of one file fetched ahead of the one being written. */
+const BLOBS_AHEAD = 3;
+/** Subdirectory trees of one directory fetched ahead of the walk. */
+const TREES_AHEAD = 64;
 /** Sparse detection granularity: zero runs of this size, aligned in the file, become holes. */
 const HOLE_BLOCK = 64 * 1024;
 const ZERO_BLOCK = Buffer.alloc(HOLE_BLOCK);
@@ -424,6 +429,17 @@ class Restorer {
   ): Promise<void> {
     if (selection === "all" && this.options.delete === true)
       await this.deleteExtras(tree, dirPath);
+    // The subdirectories' trees are fetched together up front: over ssh that is one pipelined
+    // burst instead of one round trip per directory.
+    const subtrees = new Map<TreeEntry, Promise<Tree>>();
+    for (const entry of tree.entries) {
+      if (entry.type !== "dir" || subtrees.size >= TREES_AHEAD) continue;
+      if (selection !== "all" && !selection.children.has(nameKey(entry.name)))
+        continue;
+      const loading = this.options.repo.loadTree(entry.subtree);
+      loading.catch(() => undefined);
+      subtrees.set(entry, loading);
+    }
     for (const entry of tree.entries) {
       // Checked again on purpose: decodeTree refuses these too, but restore must not rely on it.
       if (!isSingleName(entry.name) || !isSafeName(entry.name)) {
@@ -447,7 +463,12 @@ class Restorer {
       const path = joinPath(dirPath, entry.name);
       switch (entry.type) {
         case "dir":
-          await this.restoreDir(entry, path, childSelection);
+          await this.restoreDir(
+            entry,
+            path,
+            childSelection,
+            subtrees.get(entry),
+          );
           break;
         case "symlink":
           this.symlinks.push({ path, entry });
@@ -463,10 +484,11 @@ class Restorer {
     entry: DirEntry,
     path: Buffer,
     selection: Selection,
+    loading: Promise<Tree> = this.options.repo.loadTree(entry.subtree),
   ): Promise<void> {
     let tree: Tree;
     try {
-      tree = await this.options.repo.loadTree(entry.subtree);
+      tree = await loading;
     } catch (error) {
       this.fail(
         `Cannot restore directory "${this.show(path)}": its tree ${toHex(entry.subtree)} cannot be read (${describeError(error)})`,
@@ -715,12 +737,29 @@ class Restorer {
   ): Promise<void> {
     const hash = createHash("sha256");
     let position = 0;
-    for (const id of entry.content) {
+    const ids = entry.content;
+    // A few blobs are fetched ahead, so a large file does not wait one round trip per chunk.
+    const fetches = new Map<number, Promise<Uint8Array>>();
+    const fetch = (index: number): void => {
+      const id = ids[index];
+      if (id === undefined || fetches.has(index)) return;
+      const loading = this.options.repo.load("data", id);
+      // Handled here so that a fetch left behind by an earlier failure is never "unhandled".
+      loading.catch(() => undefined);
+      fetches.set(index, loading);
+    };
+    for (let index = 0; index < Math.min(BLOBS_AHEAD, ids.length); index++)
+      fetch(index);
+    for (let index = 0; index < ids.length; index++) {
+      const id = ids[index] as Uint8Array;
+      fetch(index + BLOBS_AHEAD);
       let chunk: Buffer;
       try {
-        chunk = asBuffer(await this.options.repo.load("data", id));
+        chunk = asBuffer(await (fetches.get(index) as Promise<Uint8Array>));
       } catch (error) {
         throw new EntryFailure(describeBlobFailure(id, error));
+      } finally {
+        fetches.delete(index);
       }
       if (position + chunk.length > entry.size) {
         throw new EntryFailure(
