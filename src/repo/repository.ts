@@ -228,12 +228,11 @@ export class Repository {
     return decodeSnapshot(id, await this.load("snapshot", id));
   }
 
-  /** Every snapshot, oldest first; each one authenticated. */
+  /** Every snapshot, oldest first; each one authenticated. Fetched together (pipelined). */
   async listSnapshots(): Promise<Snapshot[]> {
-    const snapshots: Snapshot[] = [];
-    for await (const info of this.store.list("snapshot")) {
-      snapshots.push(await this.loadSnapshot(info.id));
-    }
+    const ids: BlobId[] = [];
+    for await (const info of this.store.list("snapshot")) ids.push(info.id);
+    const snapshots = await Promise.all(ids.map((id) => this.loadSnapshot(id)));
     return sortSnapshots(snapshots);
   }
 
