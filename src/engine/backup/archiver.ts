@@ -34,6 +34,16 @@ import { Limiter, mapConcurrently } from "./concurrency.js";
 import { SealPool } from "./seal-pool.js";
 import { Uploader } from "./uploader.js";
 
+/**
+ * Wraps an error of the uploader (the store or sealing) that surfaced while a file was being
+ * read, so that it ends the backup instead of being reported as that file's read error.
+ */
+class StoreFailure extends Error {
+  constructor(cause: unknown) {
+    super(describeError(cause), { cause });
+  }
+}
+
 const READ_SIZE = 1024 * 1024;
 /** Files read at once: enough to hide open/read latency of small files, few enough buffers. */
 const FILES_IN_FLIGHT = 4;
@@ -181,7 +191,11 @@ class Archiver {
         for (const chunk of chunks) {
           const id = this.options.repo.blobId(chunk);
           content.push(id);
-          await this.uploader.add("data", id, chunk);
+          try {
+            await this.uploader.add("data", id, chunk);
+          } catch (error) {
+            throw new StoreFailure(error);
+          }
         }
       };
       let reading = handle.read(current, 0, READ_SIZE, null);
@@ -224,6 +238,8 @@ class Archiver {
         cached = read;
         size = read.size;
       } catch (error) {
+        // Only the file's own read errors skip it; a failing store ends the backup.
+        if (error instanceof StoreFailure) throw error.cause;
         this.warn(path, "cannot read file", error);
         return undefined;
       }
