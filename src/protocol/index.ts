@@ -21,6 +21,7 @@ export {
   decodeMessage,
   decodeServerMessage,
   encodeMessage,
+  encodeMessageFrame,
   isRequest,
   isResponse,
 } from "./messages.js";

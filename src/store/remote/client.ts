@@ -19,8 +19,7 @@ import {
   MAX_FRAME_PAYLOAD,
   PROTOCOL_VERSION,
   decodeServerMessage,
-  encodeFrame,
-  encodeMessage,
+  encodeMessageFrame,
   type ControlOp,
   type OpenMode,
   type RequestBody,
@@ -387,7 +386,7 @@ export class RemoteStore implements Store {
       this.#pump();
     });
     this.#write(
-      encodeMessage({
+      encodeMessageFrame({
         type: "hello",
         version: PROTOCOL_VERSION,
         capabilities: [],
@@ -528,7 +527,7 @@ export class RemoteStore implements Store {
       const requestId = this.#allocateId();
       let payload: Uint8Array;
       try {
-        payload = encodeMessage({ ...next.body, requestId });
+        payload = encodeMessageFrame({ ...next.body, requestId });
       } catch (error) {
         next.call.reject(asBlindsyncError(error));
         continue;
@@ -551,9 +550,8 @@ export class RemoteStore implements Store {
     }
   }
 
-  #write(payload: Uint8Array): void {
-    if (!this.#transport.writable.write(encodeFrame(payload)))
-      this.#needsDrain = true;
+  #write(frame: Uint8Array): void {
+    if (!this.#transport.writable.write(frame)) this.#needsDrain = true;
   }
 
   #unexpected(response: Response, what: string): BlindsyncError {

@@ -20,8 +20,8 @@ import {
   MAX_FRAME_PAYLOAD,
   PROTOCOL_VERSION,
   decodeClientMessage,
-  encodeFrame,
   encodeMessage,
+  encodeMessageFrame,
   type ClientHello,
   type OpenMode,
   type Request,
@@ -317,7 +317,7 @@ class FrameWriter {
   ): Promise<void> {
     if (this.#broken || this.#output.writableEnded || this.#output.destroyed)
       throw new BlindsyncError("transient", "The client connection is closed");
-    if (this.#output.write(encodeFrame(encodeMessage(response)))) return;
+    if (this.#output.write(encodeMessageFrame(response))) return;
     await new Promise<void>((resolve, reject) => {
       const done = (error?: Error) => {
         this.#output.off("drain", onDrain);
