@@ -93,6 +93,25 @@ export function sealedBlobLength(payloadLength: number): number {
   );
 }
 
+/**
+ * Session keys for opening, by session id: a repository holds blobs from a handful of
+ * sessions (one per process and worker), so a restore would otherwise run the same HKDF for
+ * every blob. Bounded, and keyed by the encryption key too, so two repositories never mix.
+ */
+const openingKeys = new Map<string, Uint8Array>();
+const MAX_OPENING_KEYS = 1024;
+
+function openingKey(encKey: Uint8Array, sessionId: Uint8Array): Uint8Array {
+  const cacheKey = `${toHex(encKey)}:${toHex(sessionId)}`;
+  let key = openingKeys.get(cacheKey);
+  if (key === undefined) {
+    if (openingKeys.size >= MAX_OPENING_KEYS) openingKeys.clear();
+    key = sessionKey(encKey, sessionId);
+    openingKeys.set(cacheKey, key);
+  }
+  return key;
+}
+
 // One compression context per thread, reused: creating one costs more than compressing a
 // small tree blob.
 let compressor: Compressor | undefined;
@@ -232,7 +251,7 @@ export function openBlob(options: OpenBlobOptions): Uint8Array {
   let inner: Uint8Array;
   try {
     inner = aeadOpen(
-      sessionKey(keys.encKey, sessionId),
+      openingKey(keys.encKey, sessionId),
       sessionNonce(counter),
       bytes.subarray(blobHeaderLength),
       additionalData(header, repositoryId, id),
