@@ -1,0 +1,252 @@
+/**
+ * T5 (issue 6): another repository at the same location, and key slots whose KDF parameters are
+ * out of bounds. Both are refused with exit 14 before anything is uploaded and before any KDF
+ * runs.
+ *
+ * "Before the KDF" is shown, not assumed:
+ * - A foreign repository is refused when no passphrase is available at all (no
+ *   BLINDSYNC_PASSWORD, no terminal: stdin is a pipe). Had the client asked for the passphrase
+ *   first, it would fail with the usage error (exit 2) instead of 14; without a passphrase no
+ *   KDF can run.
+ * - A slot with logN 10 would open quickly if the KDF ran, and then fail authentication (the
+ *   parameters are bound into the slot's AAD) with exit 12; exit 14 with the bounds message
+ *   only comes from the bounds check that precedes the KDF.
+ * - A repository with a valid slot plus an out-of-bounds one is refused too, although the
+ *   valid slot sorts first: every slot is checked before the first KDF runs.
+ */
+import { cpSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "../helpers/cli.js";
+import { removeDir, tempDir } from "../helpers/trees.js";
+import { count } from "./counts.js";
+import { cacheFingerprint, fingerprint } from "./helpers-crash.js";
+
+/** A key slot field and the out-of-bounds value written into it (byte 6 logN, 7 r, 8 p). */
+interface BadParam {
+  readonly field: "logN" | "r" | "p";
+  readonly value: number;
+}
+
+const BAD_PARAMS: readonly BadParam[] = [
+  { field: "logN", value: 10 },
+  { field: "logN", value: 30 },
+  { field: "logN", value: 14 },
+  { field: "logN", value: 21 },
+  { field: "r", value: 0 },
+  { field: "r", value: 33 },
+  { field: "p", value: 0 },
+  { field: "p", value: 17 },
+];
+const OFFSET = { logN: 6, r: 7, p: 8 } as const;
+
+function slots(repo: string): { name: string; bytes: Buffer }[] {
+  const db = new Database(join(repo, "blindsync.sqlite"), {
+    readonly: true,
+  });
+  try {
+    return db
+      .prepare("SELECT name, bytes FROM key_slots ORDER BY name")
+      .all() as {
+      name: string;
+      bytes: Buffer;
+    }[];
+  } finally {
+    db.close();
+  }
+}
+
+/** Runs SQL on a repository's database directly, as a malicious server would. */
+function tamper(repo: string, action: (db: Database.Database) => void): void {
+  const db = new Database(join(repo, "blindsync.sqlite"), {
+    fileMustExist: true,
+  });
+  try {
+    action(db);
+  } finally {
+    db.close();
+  }
+}
+
+describe("T5 another repository at the same location", () => {
+  let work: string;
+  beforeAll(async () => {
+    work = await tempDir("blindsync-foreign-");
+  });
+  afterAll(async () => {
+    await removeDir(work);
+  });
+
+  for (let round = 0; round < count(1, 3); round++) {
+    it(`round ${round + 1}: a freshly initialised repository with another passphrase is refused with exit 14 by backup, restore and snapshots, without a passphrase, writing nothing`, async () => {
+      const dir = join(work, `round-${round}`);
+      const repo = join(dir, "repo");
+      const source = join(dir, "source");
+      const cacheDir = join(dir, "cache");
+      mkdirSync(source, { recursive: true });
+      writeFileSync(
+        join(source, "mine.txt"),
+        `the real data, round ${round}\n`,
+      );
+      expect((await runCli(["init", repo], { cacheDir })).code).toBe(0);
+      const first = await runCli(["backup", source, repo], { cacheDir });
+      expect(first.code, first.stderr).toBe(0);
+
+      // The server swaps in another repository: its own id, keys, passphrase and snapshot.
+      await removeDir(repo);
+      const otherCache = join(dir, "other-cache");
+      const otherEnv = { env: { BLINDSYNC_PASSWORD: `someone else ${round}` } };
+      expect(
+        (await runCli(["init", repo], { cacheDir: otherCache, ...otherEnv }))
+          .code,
+      ).toBe(0);
+      const foreignBackup = await runCli(["backup", source, repo], {
+        cacheDir: otherCache,
+        ...otherEnv,
+      });
+      expect(foreignBackup.code, foreignBackup.stderr).toBe(0);
+
+      const repoBefore = fingerprint(repo);
+      const cacheBefore = cacheFingerprint(cacheDir);
+      const target = join(dir, "restored");
+      writeFileSync(join(source, "new.txt"), "would be uploaded\n");
+      const attempts: [string, string[]][] = [
+        ["backup", ["backup", source, repo]],
+        ["restore", ["restore", repo, target]],
+        ["snapshots", ["snapshots", repo]],
+      ];
+      for (const [name, args] of attempts) {
+        // No passphrase anywhere and no terminal: asking for one would be exit 2.
+        const result = await runCli(args, {
+          cacheDir,
+          env: { BLINDSYNC_PASSWORD: undefined },
+        });
+        expect(result.code, `${name}: ${result.stderr}`).toBe(14);
+        expect(result.stderr).toMatch(/is not the one this client has used/);
+        expect(result.stderr).not.toMatch(/passphrase/i);
+        expect(fingerprint(repo), `${name} changed the repository`).toEqual(
+          repoBefore,
+        );
+        expect(cacheFingerprint(cacheDir), `${name} changed the cache`).toEqual(
+          cacheBefore,
+        );
+      }
+      // With the right passphrase of the real repository it is the same refusal.
+      const withPassphrase = await runCli(["backup", source, repo], {
+        cacheDir,
+      });
+      expect(withPassphrase.code, withPassphrase.stderr).toBe(14);
+      expect(fingerprint(repo)).toEqual(repoBefore);
+      expect(existsSync(target)).toBe(false);
+      await removeDir(dir);
+    });
+  }
+});
+
+describe("T5 key slots with KDF parameters out of bounds", () => {
+  let work: string;
+  let pristine: string;
+  let source: string;
+  let pinnedCache: string;
+
+  beforeAll(async () => {
+    work = await tempDir("blindsync-kdf-bounds-");
+    pristine = join(work, "pristine");
+    source = join(work, "source");
+    pinnedCache = join(work, "pinned-cache");
+    mkdirSync(source, { recursive: true });
+    writeFileSync(join(source, "a.txt"), "kdf bounds\n");
+    expect(
+      (await runCli(["init", pristine], { cacheDir: pinnedCache })).code,
+    ).toBe(0);
+    const backup = await runCli(["backup", source, pristine], {
+      cacheDir: pinnedCache,
+    });
+    expect(backup.code, backup.stderr).toBe(0);
+  });
+
+  afterAll(async () => {
+    await removeDir(work);
+  });
+
+  /** A copy of the pristine repository at `name`, and a copy of the pinned client's cache for it. */
+  function prepare(name: string): { repo: string; pinned: string } {
+    const repo = join(work, name, "repo");
+    cpSync(pristine, repo, { recursive: true });
+    return { repo, pinned: join(work, name, "pinned") };
+  }
+
+  async function expectRefused(repo: string, pattern: RegExp): Promise<void> {
+    const before = fingerprint(repo);
+    // A fresh client: no cache at all. Nothing may be created for it.
+    const freshCache = join(repo, "..", "fresh-cache");
+    for (const args of [
+      ["backup", source, repo],
+      ["snapshots", repo],
+    ]) {
+      const fresh = await runCli(args, { cacheDir: freshCache });
+      expect(fresh.code, fresh.stderr).toBe(14);
+      expect(fresh.stderr).toMatch(pattern);
+      expect(fresh.stderr).toMatch(/accepts scrypt logN 15–20/);
+      expect(fingerprint(repo)).toEqual(before);
+      expect(existsSync(freshCache), "a cache was created").toBe(false);
+    }
+  }
+
+  BAD_PARAMS.slice(0, count(2, BAD_PARAMS.length)).forEach((bad) => {
+    it(`a slot with ${bad.field} ${bad.value} is refused with exit 14 before any KDF runs, by a fresh client and by one that knows the repository`, async () => {
+      const { repo, pinned } = prepare(`${bad.field}-${bad.value}`);
+      // The pinned client sees the repository intact first (its pin then names this location).
+      const seen = await runCli(["snapshots", repo], { cacheDir: pinned });
+      expect(seen.code, seen.stderr).toBe(0);
+      const [slot] = slots(repo);
+      if (slot === undefined) throw new Error("the repository has no key slot");
+      const bytes = Buffer.from(slot.bytes);
+      bytes[OFFSET[bad.field]] = bad.value;
+      tamper(repo, (db) => {
+        db.prepare("UPDATE key_slots SET bytes = ? WHERE name = ?").run(
+          bytes,
+          slot.name,
+        );
+      });
+      const pattern = new RegExp(
+        `out-of-bounds KDF parameters \\(logN ${bad.field === "logN" ? bad.value : 15}`,
+      );
+      await expectRefused(repo, pattern);
+
+      const before = fingerprint(repo);
+      const cacheBefore = cacheFingerprint(pinned);
+      const started = Date.now();
+      const result = await runCli(["backup", source, repo], {
+        cacheDir: pinned,
+      });
+      expect(result.code, result.stderr).toBe(14);
+      expect(result.stderr).toMatch(pattern);
+      expect(fingerprint(repo)).toEqual(before);
+      expect(cacheFingerprint(pinned)).toEqual(cacheBefore);
+      // logN 30 would need 128 GiB and hours; the refusal takes a process start.
+      expect(Date.now() - started).toBeLessThan(30_000);
+    });
+  });
+
+  it("a valid slot plus an out-of-bounds one (logN 30) is refused: every slot is checked before the first KDF", async () => {
+    const { repo } = prepare("two-slots");
+    const [slot] = slots(repo);
+    if (slot === undefined) throw new Error("the repository has no key slot");
+    const bytes = Buffer.from(slot.bytes);
+    bytes[OFFSET.logN] = 30;
+    tamper(repo, (db) => {
+      db.prepare("INSERT INTO key_slots (name, bytes) VALUES (?, ?)").run(
+        "ffffffffffffffff",
+        bytes,
+      );
+    });
+    // The valid slot sorts first, so trying slots in turn would have opened the repository.
+    expect(slots(repo).map((row) => row.name)).toEqual([
+      slot.name,
+      "ffffffffffffffff",
+    ]);
+    await expectRefused(repo, /out-of-bounds KDF parameters \(logN 30,/);
+  });
+});
