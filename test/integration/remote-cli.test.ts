@@ -158,4 +158,29 @@ describe("the CLI over a real sshd", () => {
     // Have/need queries for ~20 chunk ids and the snapshot: far below one chunk of data.
     expect(result.sent).toBeLessThan(256 * 1024);
   });
+
+  it("forget --prune and check --read-data work over ssh as they do locally", async () => {
+    const forget = await remote([
+      "forget",
+      `127.0.0.1:${repoPath}`,
+      "--keep-last",
+      "1",
+      "--prune",
+    ]);
+    expect(forget.code, forget.stderr).toBe(0);
+    expect(forget.stdout).toMatch(/Removed \d+ snapshots, kept 1/);
+    expect(forget.stdout).toMatch(/Deleted [1-9]\d* unreferenced blobs/);
+    const check = await remote([
+      "check",
+      `127.0.0.1:${repoPath}`,
+      "--read-data",
+    ]);
+    expect(check.code, check.stdout + check.stderr).toBe(0);
+    const target = join(work, "restored-after-prune");
+    const restore = await remote(["restore", `127.0.0.1:${repoPath}`, target]);
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(treeDifferences(describeTree(source), describeTree(target))).toEqual(
+      [],
+    );
+  });
 });
