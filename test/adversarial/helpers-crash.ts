@@ -137,10 +137,7 @@ export interface StoredHeader {
 
 /** The session id and counter of every blob stored in the repository directory `repo`. */
 export function storedHeaders(repo: string): StoredHeader[] {
-  const db = new Database(join(repo, "blindsync.sqlite"), {
-    readonly: true,
-    fileMustExist: true,
-  });
+  const db = openRepositoryDatabase(repo);
   try {
     db.pragma("busy_timeout = 10000");
     const rows = db
@@ -208,14 +205,24 @@ export function cacheFingerprint(dir: string): string[] {
 
 /** How many blobs the repository directory `repo` holds (a cheap query, for polling). */
 export function storedBlobCount(repo: string): number {
-  const db = new Database(join(repo, "blindsync.sqlite"), {
-    readonly: true,
-    fileMustExist: true,
-  });
+  const db = openRepositoryDatabase(repo);
   try {
     db.pragma("busy_timeout = 10000");
     return db.prepare("SELECT count(*) FROM blobs").pluck().get() as number;
   } finally {
     db.close();
   }
+}
+
+/**
+ * Opens a repository's database for reading. After a writer was killed mid-transaction its hot
+ * journal can only be rolled back by a read-write connection (a read-only one fails), so the
+ * database is opened read-write when a journal is present; these helpers only ever read.
+ */
+function openRepositoryDatabase(repo: string): Database.Database {
+  const file = join(repo, "blindsync.sqlite");
+  return new Database(file, {
+    readonly: !existsSync(`${file}-journal`),
+    fileMustExist: true,
+  });
 }
