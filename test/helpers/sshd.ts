@@ -90,6 +90,10 @@ export async function startSshd(): Promise<Sshd> {
       `LogLevel VERBOSE`,
       // Keep the test environment's PATH and HOME out of the picture: commands use absolute paths.
       `PermitUserEnvironment no`,
+      // Debian's bash sources ~/.bashrc for every ssh command when SHLVL is unset, and this
+      // machine's root .bashrc runs pyenv (about 1.5 s a connection). SHLVL=1 skips it, as a
+      // server with a plain .bashrc would; blindsync itself never depends on it.
+      `SetEnv SHLVL=1`,
       `Subsystem sftp internal-sftp`,
       "",
     ].join("\n"),
