@@ -11,6 +11,7 @@ import {
   statSync,
   writeFileSync,
   mkdirSync,
+  rmSync,
 } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -268,5 +269,15 @@ describe("a local repository", () => {
       (await cli("snapshots", fresh, "--json")).stdout,
     ) as unknown[];
     expect(list).toHaveLength(2);
+  });
+
+  it("init at a place where this client's repository was deleted pins the new one", async () => {
+    const place = join(work, "recreated");
+    expect((await cli("init", place)).code).toBe(0);
+    expect((await cli("backup", join(source, "dir"), place)).code).toBe(0);
+    rmSync(place, { recursive: true, force: true });
+    expect((await cli("init", place)).code).toBe(0);
+    const backup = await cli("backup", join(source, "dir"), place);
+    expect(backup.code, backup.stderr).toBe(0);
   });
 });

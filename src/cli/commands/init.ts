@@ -1,10 +1,16 @@
 /** `blindsync init REPO`: creates a repository and its first key slot. */
 import { Command } from "commander";
 import { isBlindsyncError } from "../../errors.js";
-import { Repository } from "../../repo/index.js";
+import { ClientCache, Repository } from "../../repo/index.js";
 import type { Store } from "../../store/index.js";
 import { toHex } from "../../util/bytes.js";
-import { openLocation, passphrase, type CommandContext } from "../context.js";
+import {
+  cacheRoot,
+  locationKey,
+  openLocation,
+  passphrase,
+  type CommandContext,
+} from "../context.js";
 import { contextOf } from "./shared.js";
 
 export interface InitOptions {
@@ -33,6 +39,24 @@ export async function runInit(
     if (options.ifMissing === true && (await repositoryExists(store))) return;
     const secret = await passphrase(context, true)();
     const repo = await Repository.create(store, secret, kdfOptions(context));
+    // This client made the repository, so it pins the new one: a repository that the user
+    // deleted and created again at the same place is not a foreign one.
+    const cache = ClientCache.open(
+      cacheRoot(context),
+      locationKey(options.repository),
+    );
+    try {
+      cache.invalidateBlobs();
+      cache.savePin({
+        repositoryId: repo.id,
+        keyCheckValue: repo.keyCheckValue,
+        lastSeq: 0,
+        lastHeadId: null,
+        generation: 0,
+      });
+    } finally {
+      cache.close();
+    }
     if (context.output.json) {
       context.output.jsonLine({
         type: "init",

@@ -171,7 +171,7 @@ export class SqliteStore implements Store {
   missing(ids: readonly BlobId[]): Promise<BlobId[]> {
     return this.#run(() => {
       for (const id of ids) checkId(id);
-      const has = this.#db.prepare("SELECT 1 FROM blobs WHERE id = ?").pluck();
+      const has = this.#cached("SELECT 1 FROM blobs WHERE id = ?").pluck();
       const seen = new Set<string>();
       const result: BlobId[] = [];
       // One read transaction, so the answer is one consistent view of the store.
@@ -190,10 +190,9 @@ export class SqliteStore implements Store {
   get(id: BlobId): Promise<Uint8Array> {
     return this.#run(() => {
       checkId(id);
-      const data = this.#db
-        .prepare(
-          "SELECT d.data FROM blobs b JOIN blob_data d ON d.rowid = b.data_id WHERE b.id = ?",
-        )
+      const data = this.#cached(
+        "SELECT d.data FROM blobs b JOIN blob_data d ON d.rowid = b.data_id WHERE b.id = ?",
+      )
         .pluck()
         .get(id) as Buffer | undefined;
       if (data === undefined) throw blobNotFoundError(id);
@@ -419,11 +418,11 @@ export class SqliteStore implements Store {
       const hashes = blobs.map((blob) =>
         createHash("sha256").update(blob.bytes).digest(),
       );
-      const has = this.#db.prepare("SELECT 1 FROM blobs WHERE id = ?").pluck();
-      const insertData = this.#db.prepare(
+      const has = this.#cached("SELECT 1 FROM blobs WHERE id = ?").pluck();
+      const insertData = this.#cached(
         "INSERT INTO blob_data (data) VALUES (?)",
       );
-      const insertBlob = this.#db.prepare(
+      const insertBlob = this.#cached(
         "INSERT INTO blobs (id, kind, length, sha256, data_id) VALUES (?, ?, ?, ?, ?)",
       );
       this.#db
@@ -498,6 +497,22 @@ export class SqliteStore implements Store {
       if (last === undefined || rows.length < PAGE_ROWS) return;
       after = last.id;
     }
+  }
+
+  /**
+   * Prepared statements of the hot paths (get, missing, put), prepared once: a restore reads
+   * thousands of blobs, and preparing per call cost more than the lookup. Each SQL text is
+   * always used in one mode (pluck or not), so sharing the statement is safe.
+   */
+  readonly #statements = new Map<string, Database.Statement>();
+
+  #cached(sql: string): Database.Statement {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
   }
 
   #keySlotExists(name: string): boolean {
