@@ -9,10 +9,16 @@ import { copyFileSync, readFileSync, readdirSync, lstatSync } from "node:fs";
 import { mkdir, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { expect } from "vitest";
 import { Repository } from "../../src/repo/index.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
-import { TEST_PASSWORD } from "../helpers/cli.js";
-import { seededBytes, type Described } from "../helpers/trees.js";
+import { TEST_PASSWORD, runCli } from "../helpers/cli.js";
+import {
+  describeTree,
+  seededBytes,
+  treeDifferences,
+  type Described,
+} from "../helpers/trees.js";
 
 export const DATABASE_FILE = "blindsync.sqlite";
 
@@ -340,4 +346,32 @@ export function jsonProblems(stdout: string): JsonProblem[] {
     .filter((line) => line.startsWith("{"))
     .map((line) => JSON.parse(line) as { type: string })
     .filter((object): object is JsonProblem => object.type === "problem");
+}
+
+/**
+ * Restores `repo` into the new directory `target` through the CLI and asserts what every damage
+ * case expects of it: exit 13, a clean one-line error naming each damaged file, no temporary
+ * debris, and every other file exactly as `source` describes it.
+ */
+export async function expectRestoreSkipsDamaged(options: {
+  readonly repo: string;
+  readonly target: string;
+  readonly cacheDir: string;
+  readonly source: Map<string, Described>;
+  readonly damagedPaths: readonly string[];
+}): Promise<void> {
+  const restore = await runCli(["restore", options.repo, options.target], {
+    cacheDir: options.cacheDir,
+  });
+  expect(restore.code, restore.stderr).toBe(13);
+  expect(isCleanError(restore.stderr)).toBe(true);
+  for (const path of options.damagedPaths)
+    expect(restore.stderr).toContain(path);
+  expect(restoreDebris(options.target)).toStrictEqual([]);
+  expect(
+    treeDifferences(
+      expectedAfterDamage(options.source, [...options.damagedPaths], undefined),
+      describeTree(options.target),
+    ),
+  ).toStrictEqual([]);
 }
