@@ -218,6 +218,27 @@ The current passphrase comes from BLINDSYNC_PASSWORD, --password-file, --passwor
 a prompt. The new one comes from BLINDSYNC_NEW_PASSWORD, --new-password-file, or a prompt
 asked twice.`;
 
+/** The action of `key add` and `key passwd`: both take REPO and --new-password-file. */
+function newPassphraseAction(
+  run: (
+    context: CommandContext,
+    options: NewPassphraseOptions,
+  ) => Promise<unknown>,
+) {
+  return async (
+    repository: string,
+    flags: { newPasswordFile?: string },
+    command: Command,
+  ): Promise<void> => {
+    await run(contextOf(command), {
+      repository,
+      ...(flags.newPasswordFile === undefined
+        ? {}
+        : { newPasswordFile: flags.newPasswordFile }),
+    });
+  };
+}
+
 export function keyCommand(): Command {
   const list = new Command("list")
     .description(
@@ -238,20 +259,7 @@ export function keyCommand(): Command {
     .argument("<repo>", "the repository")
     .option("--new-password-file <file>", "read the new passphrase from a file")
     .addHelpText("after", newPassphraseHelp)
-    .action(
-      async (
-        repository: string,
-        flags: { newPasswordFile?: string },
-        command: Command,
-      ) => {
-        await runKeyAdd(contextOf(command), {
-          repository,
-          ...(flags.newPasswordFile === undefined
-            ? {}
-            : { newPasswordFile: flags.newPasswordFile }),
-        });
-      },
-    );
+    .action(newPassphraseAction(runKeyAdd));
   const passwd = new Command("passwd")
     .description(
       "change the current passphrase: add the new one, then remove the current one's slot",
@@ -263,20 +271,7 @@ export function keyCommand(): Command {
       `${newPassphraseHelp}
 Other passphrases (other key slots) keep working. The data is never re-encrypted.`,
     )
-    .action(
-      async (
-        repository: string,
-        flags: { newPasswordFile?: string },
-        command: Command,
-      ) => {
-        await runKeyPasswd(contextOf(command), {
-          repository,
-          ...(flags.newPasswordFile === undefined
-            ? {}
-            : { newPasswordFile: flags.newPasswordFile }),
-        });
-      },
-    );
+    .action(newPassphraseAction(runKeyPasswd));
   const remove = new Command("remove")
     .description("remove a key slot (never the last one)")
     .argument("<repo>", "the repository")
