@@ -4,7 +4,6 @@ import { BlindsyncError } from "../../errors.js";
 import {
   describeHolders,
   forget,
-  planForget,
   prune,
   type ForgetPolicy,
   type PolicyDecision,
@@ -144,8 +143,6 @@ export async function runForget(
       now: new Date(),
       ...(options.host === undefined ? {} : { host: options.host }),
     };
-    // Plan first so a bad policy fails before anything is deleted, then delete.
-    planForget(base);
     const result = await forget({
       ...base,
       repo: unlocked.repo,
