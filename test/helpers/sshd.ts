@@ -169,7 +169,8 @@ export async function startSshd(): Promise<Sshd> {
   };
 }
 
-function freePort(): Promise<number> {
+/** A port on 127.0.0.1 that nothing listens on at the moment of asking. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);

@@ -6,7 +6,6 @@
 
 import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,7 +13,7 @@ import { BlindsyncError, isBlindsyncError } from "../../src/errors.js";
 import { openStore } from "../../src/store/open.js";
 import type { Store } from "../../src/store/store.js";
 import { blindsyncShellCommand } from "../helpers/serve-process.js";
-import { startSshd, type Sshd } from "../helpers/sshd.js";
+import { freePort, startSshd, type Sshd } from "../helpers/sshd.js";
 import { storeConformanceSuite } from "../store-suite.js";
 
 let sshd: Sshd;
@@ -141,7 +140,7 @@ describe("a remote repository over ssh", () => {
   });
 
   it("says clearly that ssh cannot connect", async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const error = await caught(open(`ssh://127.0.0.1:${port}/x`));
     expect(isBlindsyncError(error, "failed")).toBe(true);
     expect((error as BlindsyncError).message).toMatch(
@@ -176,19 +175,3 @@ describe("a remote repository over ssh", () => {
     );
   });
 });
-
-/** A port on 127.0.0.1 where nothing listens. */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port =
-        typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
