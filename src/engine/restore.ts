@@ -20,17 +20,36 @@
  * and a later write (the race restic and rsync also document). Links planted before the restore,
  * which is the threat in research/security.md, are always caught.
  *
- * Memory stays bounded: the walk is depth-first and holds one tree per level, at most
- * `concurrency` files are in flight, and each holds one data blob (at most the chunker's maximum,
- * 8 MiB) at a time.
+ * Memory stays bounded: the walk is depth-first and holds one tree per level (plus up to
+ * TREES_AHEAD subtrees being fetched), at most `concurrency` files are in flight, and together
+ * they hold at most BYTES_IN_FLIGHT of fetched blobs (each file counts min(size, 3 blobs); a
+ * single file larger than that budget runs alone).
  */
 import { createHash, randomBytes } from "node:crypto";
 import {
+  closeSync,
   constants as fsConstants,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  futimesSync,
+  linkSync,
+  lchownSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
   promises as fsp,
+  readdirSync,
+  readSync,
+  renameSync,
+  rmdirSync,
+  symlinkSync,
+  unlinkSync,
+  writeSync,
   type BigIntStats,
 } from "node:fs";
-import type { FileHandle } from "node:fs/promises";
 import { resolve as resolvePath } from "node:path";
 import { BlindsyncError, describeError, isBlindsyncError } from "../errors.js";
 import {
@@ -44,8 +63,9 @@ import {
   type SymlinkEntry,
   type Tree,
 } from "../repo/index.js";
+import { DEFAULT_CHUNKER_PARAMS } from "../chunker/index.js";
 import { toHex } from "../util/bytes.js";
-import { exactFileTimes, setFileTimes } from "../util/file-times.js";
+import { exactFileTimes, setFileTimesSync } from "../util/file-times.js";
 import {
   displayBytes,
   isInside,
@@ -84,7 +104,7 @@ export interface RestoreOptions {
   /** Remove what the snapshot does not have, inside the restored subtrees only. */
   readonly delete?: boolean;
   readonly sink: RestoreSink;
-  /** Files fetched and written in parallel (default 4). */
+  /** Files fetched and written in parallel (default 64, within a 64 MiB budget of blobs). */
   readonly concurrency?: number;
   /**
    * fsync each file before renaming it (default false). Measured here on ext4: 4 KiB files went
@@ -110,9 +130,17 @@ export interface RestoreResult {
   errors: number;
 }
 
-const DEFAULT_CONCURRENCY = 4;
+/**
+ * Files in flight. Most files are one small blob, so this is what keeps requests pipelined:
+ * with 4 the client sat idle waiting for round trips (docs/performance.md).
+ */
+const DEFAULT_CONCURRENCY = 64;
 /** Data blobs of one file fetched ahead of the one being written. */
 const BLOBS_AHEAD = 3;
+/** The chunker's usual largest blob; a file may hold BLOBS_AHEAD of them at once. */
+const MAX_BLOB_BYTES = DEFAULT_CHUNKER_PARAMS.maxSize;
+/** Budget for the blobs all files in flight may hold at once (a file counts min(size, 3 blobs)). */
+const BYTES_IN_FLIGHT = 64 * 1024 * 1024;
 /** Subdirectory trees of one directory fetched ahead of the walk. */
 const TREES_AHEAD = 64;
 /** Sparse detection granularity: zero runs of this size, aligned in the file, become holes. */
@@ -120,6 +148,7 @@ const HOLE_BLOCK = 64 * 1024;
 const ZERO_BLOCK = Buffer.alloc(HOLE_BLOCK);
 const READ_BLOCK = 1024 * 1024;
 const NS_PER_SECOND = 1_000_000_000n;
+const S_ISGID = 0o2000;
 
 const WRITE_FLAGS =
   fsConstants.O_WRONLY |
@@ -157,21 +186,16 @@ export function restoredMtimeNs(mtimeNs: bigint): bigint {
 }
 
 /**
- * Sets atime and mtime of `path` without following a symlink there; `handle`, when given, is
- * an open descriptor of the same file for the fallback to use.
+ * Sets atime and mtime of `path` without following a symlink there; `fd`, when given, is an
+ * open descriptor of the same file for the fallback to use.
  */
-async function setTimes(
-  path: Buffer,
-  mtimeNs: bigint,
-  handle?: FileHandle,
-): Promise<void> {
-  if (exactFileTimes) {
-    await setFileTimes(path, mtimeNs, true);
+function setTimes(path: Buffer, mtimeNs: bigint, fd?: number): void {
+  if (exactFileTimes || fd === undefined) {
+    setFileTimesSync(path, mtimeNs, true);
     return;
   }
   const seconds = utimesSeconds(mtimeNs);
-  if (handle === undefined) await fsp.lutimes(path, seconds, seconds);
-  else await handle.utimes(seconds, seconds);
+  futimesSync(fd, seconds, seconds);
 }
 
 interface IncludeNode {
@@ -238,31 +262,25 @@ function errnoCode(error: unknown): string | undefined {
   return undefined;
 }
 
-async function lstatOrUndefined(
-  path: Buffer,
-): Promise<BigIntStats | undefined> {
-  try {
-    return await fsp.lstat(path, { bigint: true });
-  } catch (error) {
-    if (errnoCode(error) === "ENOENT") return undefined;
-    throw error;
-  }
+function lstatOrUndefined(path: Buffer): BigIntStats | undefined {
+  return lstatSync(path, { bigint: true, throwIfNoEntry: false });
 }
 
 function isZero(bytes: Buffer, start: number, end: number): boolean {
   return bytes.subarray(start, end).equals(ZERO_BLOCK.subarray(0, end - start));
 }
 
-async function writeAll(
-  handle: FileHandle,
+function writeAll(
+  fd: number,
   bytes: Buffer,
   start: number,
   end: number,
   position: number,
-): Promise<void> {
+): void {
   let offset = start;
   while (offset < end) {
-    const { bytesWritten } = await handle.write(
+    const bytesWritten = writeSync(
+      fd,
       bytes,
       offset,
       end - offset,
@@ -276,12 +294,10 @@ async function writeAll(
 /**
  * Writes `chunk` at `position`, skipping every HOLE_BLOCK-aligned block that is all zero, so a
  * sparse file stays sparse (the final ftruncate sets the size when the file ends in a hole).
+ * Returns the file offset just past the last byte written, or `position` when all was holes.
  */
-async function writeSparse(
-  handle: FileHandle,
-  chunk: Buffer,
-  position: number,
-): Promise<void> {
+function writeSparse(fd: number, chunk: Buffer, position: number): number {
+  let writtenEnd = position;
   let runStart = -1;
   let offset = 0;
   while (offset < chunk.length) {
@@ -291,16 +307,21 @@ async function writeSparse(
         position,
     );
     if (isZero(chunk, offset, blockEnd)) {
-      if (runStart >= 0)
-        await writeAll(handle, chunk, runStart, offset, position + runStart);
+      if (runStart >= 0) {
+        writeAll(fd, chunk, runStart, offset, position + runStart);
+        writtenEnd = position + offset;
+      }
       runStart = -1;
     } else if (runStart < 0) {
       runStart = offset;
     }
     offset = blockEnd;
   }
-  if (runStart >= 0)
-    await writeAll(handle, chunk, runStart, chunk.length, position + runStart);
+  if (runStart >= 0) {
+    writeAll(fd, chunk, runStart, chunk.length, position + runStart);
+    writtenEnd = position + chunk.length;
+  }
+  return writtenEnd;
 }
 
 function asBuffer(bytes: Uint8Array): Buffer {
@@ -318,6 +339,17 @@ function describeBlobFailure(id: Uint8Array, error: unknown): string {
     return `${blob} failed verification (${describeError(error)})`;
   }
   return `${blob} could not be read (${describeError(error)})`;
+}
+
+/** What restore knows about a directory it is filling. */
+interface DirState {
+  /**
+   * Created by this restore and so empty at first, in a directory without the setgid bit: its
+   * new files need no in-place check and get the process's own uid and gid.
+   */
+  readonly fresh: boolean;
+  /** New entries inherit the directory's group (and subdirectories the bit) on Linux. */
+  readonly setgid: boolean;
 }
 
 interface LinkSource {
@@ -344,7 +376,12 @@ class Restorer {
   }[] = [];
   private readonly links = new Map<string, LinkSource>();
   private readonly running = new Set<Promise<void>>();
+  private weightInFlight = 0;
+  private readonly tempPrefix = randomBytes(8).toString("hex");
+  private tempCount = 0;
   private readonly isRoot = process.getuid?.() === 0;
+  private readonly uid = process.geteuid?.() ?? -1;
+  private readonly gid = process.getegid?.() ?? -1;
   private readonly totals: { totalFiles?: number; totalBytes?: number };
   private progressBytes = 0;
 
@@ -380,10 +417,11 @@ class Restorer {
     });
   }
 
+  /** A fresh name in `dir`: unguessable prefix per restore, a counter per file. */
   private tempPath(dir: Buffer): Buffer {
     return joinPath(
       dir,
-      Buffer.from(`.blindsync-${randomBytes(8).toString("hex")}.tmp`),
+      Buffer.from(`.blindsync-${this.tempPrefix}-${this.tempCount++}.tmp`),
     );
   }
 
@@ -402,14 +440,18 @@ class Restorer {
     selection: Selection,
     includes: IncludeNode | undefined,
   ): Promise<void> {
-    await this.walk(root, this.target, selection);
+    const targetSetgid = (lstatSync(this.target).mode & S_ISGID) !== 0;
+    await this.walk(root, this.target, selection, {
+      fresh: false,
+      setgid: targetSetgid,
+    });
     await this.drain();
     for (const link of this.symlinks)
-      await this.restoreSymlink(link.path, link.entry);
+      this.restoreSymlink(link.path, link.entry);
     // Reverse pre-order puts every directory after all of its descendants: deepest first.
     for (let index = this.dirs.length - 1; index >= 0; index--) {
       const dir = this.dirs[index];
-      if (dir !== undefined) await this.applyDirMetadata(dir.path, dir.entry);
+      if (dir !== undefined) this.applyDirMetadata(dir.path, dir.entry);
     }
     if (includes !== undefined) this.reportUnmatched(includes);
     this.report();
@@ -426,6 +468,7 @@ class Restorer {
     tree: Tree,
     dirPath: Buffer,
     selection: Selection,
+    state: DirState,
   ): Promise<void> {
     if (selection === "all" && this.options.delete === true)
       await this.deleteExtras(tree, dirPath);
@@ -467,6 +510,7 @@ class Restorer {
             entry,
             path,
             childSelection,
+            state,
             subtrees.get(entry),
           );
           break;
@@ -474,7 +518,7 @@ class Restorer {
           this.symlinks.push({ path, entry });
           break;
         case "file":
-          await this.scheduleFile(entry, path);
+          await this.scheduleFile(entry, path, state.fresh);
           break;
       }
     }
@@ -484,6 +528,7 @@ class Restorer {
     entry: DirEntry,
     path: Buffer,
     selection: Selection,
+    parent: DirState,
     loading: Promise<Tree> = this.options.repo.loadTree(entry.subtree),
   ): Promise<void> {
     let tree: Tree;
@@ -495,25 +540,38 @@ class Restorer {
       );
       return;
     }
-    if (!(await this.ensureDir(path))) return;
+    const state = this.ensureDir(path, parent);
+    if (state === undefined) return;
     this.result.dirs++;
     this.dirs.push({ path, entry });
-    await this.walk(tree, path, selection);
+    await this.walk(tree, path, selection, state);
   }
 
-  /** Creates a directory or accepts an existing real one; never goes through a symlink. */
-  private async ensureDir(path: Buffer): Promise<boolean> {
+  /**
+   * Creates a directory or accepts an existing real one; never goes through a symlink.
+   * Undefined when the directory cannot be used (already reported).
+   */
+  private ensureDir(path: Buffer, parent: DirState): DirState | undefined {
+    const created: DirState = {
+      fresh: !parent.setgid,
+      setgid: parent.setgid,
+    };
     try {
       try {
         // 0o700 while restoring, so a read-only directory in the snapshot can still be filled;
         // its own mode is applied at the end.
-        await fsp.mkdir(path, 0o700);
-        return true;
+        mkdirSync(path, 0o700);
+        return created;
       } catch (error) {
         if (errnoCode(error) !== "EEXIST") throw error;
       }
-      const existing = await fsp.lstat(path);
-      if (existing.isDirectory()) return true;
+      const existing = lstatSync(path);
+      if (existing.isDirectory()) {
+        return {
+          fresh: false,
+          setgid: (existing.mode & S_ISGID) !== 0,
+        };
+      }
       const what = existing.isSymbolicLink()
         ? "a symlink"
         : "a file that is not a directory";
@@ -521,16 +579,16 @@ class Restorer {
         this.fail(
           `Refusing to restore directory "${this.show(path)}": the target has ${what} there, which is never followed (restore with --delete to replace it)`,
         );
-        return false;
+        return undefined;
       }
-      await this.removeTree(path);
-      await fsp.mkdir(path, 0o700);
-      return true;
+      this.removeTree(path);
+      mkdirSync(path, 0o700);
+      return created;
     } catch (error) {
       this.fail(
         `Cannot create directory "${this.show(path)}": ${describeError(error)}`,
       );
-      return false;
+      return undefined;
     }
   }
 
@@ -550,7 +608,7 @@ class Restorer {
       if (wanted.has(nameKey(name)) || !isSingleName(name)) continue;
       const path = joinPath(dirPath, name);
       try {
-        await this.removeTree(path);
+        this.removeTree(path);
         this.result.deleted++;
       } catch (error) {
         this.fail(
@@ -561,25 +619,25 @@ class Restorer {
   }
 
   /** rm -r that never follows a symlink and never leaves the target. */
-  private async removeTree(path: Buffer): Promise<void> {
+  private removeTree(path: Buffer): void {
     this.assertInside(path);
-    const stats = await lstatOrUndefined(path);
+    const stats = lstatOrUndefined(path);
     if (stats === undefined) return;
     if (stats.isDirectory()) {
-      for (const name of await fsp.readdir(path, { encoding: "buffer" })) {
-        if (isSingleName(name)) await this.removeTree(joinPath(path, name));
+      for (const name of readdirSync(path, { encoding: "buffer" })) {
+        if (isSingleName(name)) this.removeTree(joinPath(path, name));
       }
-      await fsp.rmdir(path);
+      rmdirSync(path);
     } else {
-      await fsp.unlink(path);
+      unlinkSync(path);
     }
   }
 
   /** Renames a finished temporary file or link over `path`; a directory there needs `delete`. */
-  private async replace(temp: Buffer, path: Buffer): Promise<void> {
+  private replace(temp: Buffer, path: Buffer): void {
     this.assertInside(path);
     try {
-      await fsp.rename(temp, path);
+      renameSync(temp, path);
     } catch (error) {
       const code = errnoCode(error);
       if (code !== "EISDIR" && code !== "ENOTEMPTY" && code !== "EEXIST")
@@ -589,17 +647,32 @@ class Restorer {
           "the target has a directory there (restore with --delete to replace it)",
         );
       }
-      const existing = await fsp.lstat(path);
+      const existing = lstatSync(path);
       if (!existing.isDirectory()) throw error;
-      await this.removeTree(path);
-      await fsp.rename(temp, path);
+      this.removeTree(path);
+      renameSync(temp, path);
     }
   }
 
-  private async schedule(job: () => Promise<void>): Promise<void> {
-    while (this.running.size >= this.concurrency)
+  /**
+   * Starts `job` once fewer than `concurrency` files are in flight and their weights (the bytes
+   * of blobs each may hold at once) leave room for this one. A file heavier than the whole
+   * budget still runs, alone.
+   */
+  private async schedule(
+    weight: number,
+    job: () => Promise<void>,
+  ): Promise<void> {
+    while (
+      this.running.size > 0 &&
+      (this.running.size >= this.concurrency ||
+        this.weightInFlight + weight > BYTES_IN_FLIGHT)
+    ) {
       await Promise.race(this.running);
+    }
+    this.weightInFlight += weight;
     const task: Promise<void> = this.guard(job).then(() => {
+      this.weightInFlight -= weight;
       this.running.delete(task);
     });
     this.running.add(task);
@@ -618,11 +691,16 @@ class Restorer {
     while (this.running.size > 0) await Promise.all([...this.running]);
   }
 
-  private async scheduleFile(entry: FileEntry, path: Buffer): Promise<void> {
+  private async scheduleFile(
+    entry: FileEntry,
+    path: Buffer,
+    fresh: boolean,
+  ): Promise<void> {
+    const weight = Math.min(entry.size, BLOBS_AHEAD * MAX_BLOB_BYTES);
     const hardlink = entry.hardlink;
     if (hardlink === undefined) {
-      await this.schedule(async () => {
-        await this.restoreFile(entry, path);
+      await this.schedule(weight, async () => {
+        await this.restoreFile(entry, path, fresh);
       });
       return;
     }
@@ -634,10 +712,10 @@ class Restorer {
         (resolve) => (settle = resolve),
       );
       this.links.set(key, { entry, done });
-      await this.schedule(async () => {
+      await this.schedule(weight, async () => {
         let ok = false;
         try {
-          ok = await this.restoreFile(entry, path);
+          ok = await this.restoreFile(entry, path, fresh);
         } finally {
           settle(ok ? path : undefined);
         }
@@ -645,7 +723,7 @@ class Restorer {
       return;
     }
     // The first entry was scheduled earlier, so it holds a slot and cannot wait on this one.
-    await this.schedule(async () => {
+    await this.schedule(0, async () => {
       const firstPath = await source.done;
       // A hostile tree may give unrelated files one (dev, ino): link only when content agrees.
       const sameContent =
@@ -654,23 +732,21 @@ class Restorer {
       if (
         firstPath !== undefined &&
         sameContent &&
-        (await this.linkFile(firstPath, path))
+        this.linkFile(firstPath, path)
       )
         return;
-      await this.restoreFile(entry, path);
+      await this.restoreFile(entry, path, fresh);
     });
   }
 
   /** Creates `path` as a hardlink of `firstPath` (both inside the target); false to copy instead. */
-  private async linkFile(firstPath: Buffer, path: Buffer): Promise<boolean> {
+  private linkFile(firstPath: Buffer, path: Buffer): boolean {
     this.assertInside(firstPath);
     this.assertInside(path);
     const temp = this.tempPath(parentPath(path));
     try {
-      const [first, existing] = await Promise.all([
-        fsp.lstat(firstPath, { bigint: true }),
-        lstatOrUndefined(path),
-      ]);
+      const first = lstatSync(firstPath, { bigint: true });
+      const existing = lstatOrUndefined(path);
       if (
         existing?.isFile() === true &&
         existing.ino === first.ino &&
@@ -681,21 +757,31 @@ class Restorer {
         this.report();
         return true;
       }
-      await fsp.link(firstPath, temp);
-      await this.replace(temp, path);
+      linkSync(firstPath, temp);
+      this.replace(temp, path);
       this.result.files++;
       this.report();
       return true;
     } catch {
-      await fsp.unlink(temp).catch(() => undefined);
+      unlinkQuietly(temp);
       return false;
     }
   }
 
-  /** Restores one regular file; returns true when it is in place and verified. */
-  private async restoreFile(entry: FileEntry, path: Buffer): Promise<boolean> {
+  /**
+   * Restores one regular file; returns true when it is in place and verified. The file system
+   * calls are synchronous on purpose: for small files a thread-pool round trip per call cost
+   * more than the call (docs/performance.md), and the blob fetches stay asynchronous, so other
+   * files' data keeps arriving while this one is written. In a `fresh` directory there is
+   * nothing to check in place, and the owner needs setting only when it is not ours.
+   */
+  private async restoreFile(
+    entry: FileEntry,
+    path: Buffer,
+    fresh: boolean,
+  ): Promise<boolean> {
     try {
-      if (await this.keepIdentical(entry, path)) {
+      if (!fresh && this.keepIdentical(entry, path)) {
         this.result.files++;
         this.result.skippedIdentical++;
         this.report();
@@ -706,21 +792,24 @@ class Restorer {
       return false;
     }
     const temp = this.tempPath(parentPath(path));
-    let handle: FileHandle | undefined;
+    let fd: number | undefined;
     try {
-      handle = await fsp.open(temp, WRITE_FLAGS, 0o600);
-      await this.writeContent(handle, entry);
-      if (this.options.fsync === true) await handle.sync();
+      // Fetching starts before the file is created, so a failed fetch leaves nothing to undo.
+      const content = this.fetchContent(entry);
+      fd = openSync(temp, WRITE_FLAGS, 0o600);
+      await this.writeContent(fd, entry, content);
+      if (this.options.fsync === true) fsyncSync(fd);
       // chown before chmod: chown clears the setuid and setgid bits.
-      if (this.isRoot) await handle.chown(entry.uid, entry.gid);
-      await handle.chmod(entry.mode & MODE_MASK);
-      await setTimes(temp, entry.mtimeNs, handle);
-      await handle.close();
-      handle = undefined;
-      await this.replace(temp, path);
+      const ours = fresh && entry.uid === this.uid && entry.gid === this.gid;
+      if (this.isRoot && !ours) fchownSync(fd, entry.uid, entry.gid);
+      fchmodSync(fd, entry.mode & MODE_MASK);
+      setTimes(temp, entry.mtimeNs, fd);
+      closeSync(fd);
+      fd = undefined;
+      this.replace(temp, path);
     } catch (error) {
-      await handle?.close().catch(() => undefined);
-      await fsp.unlink(temp).catch(() => undefined);
+      if (fd !== undefined) closeQuietly(fd);
+      unlinkQuietly(temp);
       this.fail(`Cannot restore "${this.show(path)}": ${describeError(error)}`);
       return false;
     }
@@ -730,36 +819,54 @@ class Restorer {
     return true;
   }
 
-  /** Fetches, writes and verifies the content; throws EntryFailure naming the problem. */
-  private async writeContent(
-    handle: FileHandle,
+  /**
+   * The file's data blobs in order, each fetched at most BLOBS_AHEAD ahead of the one being
+   * written, so a large file does not wait one round trip per chunk.
+   */
+  private fetchContent(
     entry: FileEntry,
+  ): Iterator<[Uint8Array, Promise<Uint8Array>]> {
+    const ids = entry.content;
+    const repo = this.options.repo;
+    const queue: [Uint8Array, Promise<Uint8Array>][] = [];
+    let next = 0;
+    const refill = (): void => {
+      while (queue.length < BLOBS_AHEAD && next < ids.length) {
+        const id = ids[next++] as Uint8Array;
+        const loading = repo.load("data", id);
+        // Handled here so that a fetch left behind by an earlier failure is never "unhandled".
+        loading.catch(() => undefined);
+        queue.push([id, loading]);
+      }
+    };
+    refill();
+    return {
+      next: () => {
+        const head = queue.shift();
+        refill();
+        return head === undefined
+          ? { done: true, value: undefined }
+          : { done: false, value: head };
+      },
+    };
+  }
+
+  /** Writes and verifies the content; throws EntryFailure naming the problem. */
+  private async writeContent(
+    fd: number,
+    entry: FileEntry,
+    content: Iterator<[Uint8Array, Promise<Uint8Array>]>,
   ): Promise<void> {
     const hash = createHash("sha256");
     let position = 0;
-    const ids = entry.content;
-    // A few blobs are fetched ahead, so a large file does not wait one round trip per chunk.
-    const fetches = new Map<number, Promise<Uint8Array>>();
-    const fetch = (index: number): void => {
-      const id = ids[index];
-      if (id === undefined || fetches.has(index)) return;
-      const loading = this.options.repo.load("data", id);
-      // Handled here so that a fetch left behind by an earlier failure is never "unhandled".
-      loading.catch(() => undefined);
-      fetches.set(index, loading);
-    };
-    for (let index = 0; index < Math.min(BLOBS_AHEAD, ids.length); index++)
-      fetch(index);
-    for (let index = 0; index < ids.length; index++) {
-      const id = ids[index] as Uint8Array;
-      fetch(index + BLOBS_AHEAD);
+    let writtenEnd = 0;
+    for (let item = content.next(); item.done !== true; item = content.next()) {
+      const [id, loading] = item.value;
       let chunk: Buffer;
       try {
-        chunk = asBuffer(await (fetches.get(index) as Promise<Uint8Array>));
+        chunk = asBuffer(await loading);
       } catch (error) {
         throw new EntryFailure(describeBlobFailure(id, error));
-      } finally {
-        fetches.delete(index);
       }
       if (position + chunk.length > entry.size) {
         throw new EntryFailure(
@@ -767,7 +874,7 @@ class Restorer {
         );
       }
       hash.update(chunk);
-      await writeSparse(handle, chunk, position);
+      writtenEnd = writeSparse(fd, chunk, position);
       position += chunk.length;
       this.progressBytes += chunk.length;
       this.report();
@@ -782,7 +889,8 @@ class Restorer {
         "its content does not match the SHA-256 the snapshot records",
       );
     }
-    await handle.truncate(entry.size);
+    // Only a file that ends in a hole needs its size set: the temporary file started empty.
+    if (writtenEnd !== entry.size) ftruncateSync(fd, entry.size);
   }
 
   /**
@@ -791,11 +899,8 @@ class Restorer {
    * but a local read is far cheaper than fetching and decrypting, and the snapshot's hash makes
    * the skip as safe as a rewrite. Its owner and mode are fixed; its mtime already matches.
    */
-  private async keepIdentical(
-    entry: FileEntry,
-    path: Buffer,
-  ): Promise<boolean> {
-    const existing = await lstatOrUndefined(path);
+  private keepIdentical(entry: FileEntry, path: Buffer): boolean {
+    const existing = lstatOrUndefined(path);
     if (existing?.isFile() !== true || existing.size !== BigInt(entry.size))
       return false;
     if (
@@ -804,14 +909,14 @@ class Restorer {
     ) {
       return false;
     }
-    let handle: FileHandle;
+    let fd: number;
     try {
-      handle = await fsp.open(path, READ_FLAGS);
+      fd = openSync(path, READ_FLAGS);
     } catch {
       return false;
     }
     try {
-      const stats = await handle.stat({ bigint: true });
+      const stats = fstatSync(fd, { bigint: true });
       if (
         !stats.isFile() ||
         stats.ino !== existing.ino ||
@@ -827,7 +932,7 @@ class Restorer {
       );
       let total = 0;
       for (;;) {
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+        const bytesRead = readSync(fd, buffer, 0, buffer.length, null);
         if (bytesRead === 0) break;
         hash.update(buffer.subarray(0, bytesRead));
         total += bytesRead;
@@ -835,27 +940,24 @@ class Restorer {
       }
       if (total !== entry.size || !hash.digest().equals(entry.sha256))
         return false;
-      if (this.isRoot) await handle.chown(entry.uid, entry.gid);
-      await handle.chmod(entry.mode & MODE_MASK);
+      if (this.isRoot) fchownSync(fd, entry.uid, entry.gid);
+      fchmodSync(fd, entry.mode & MODE_MASK);
       return true;
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
   }
 
-  private async restoreSymlink(
-    path: Buffer,
-    entry: SymlinkEntry,
-  ): Promise<void> {
+  private restoreSymlink(path: Buffer, entry: SymlinkEntry): void {
     const temp = this.tempPath(parentPath(path));
     try {
-      await fsp.symlink(asBuffer(entry.target), temp);
-      if (this.isRoot) await fsp.lchown(temp, entry.uid, entry.gid);
-      await setTimes(temp, entry.mtimeNs);
-      await this.replace(temp, path);
+      symlinkSync(asBuffer(entry.target), temp);
+      if (this.isRoot) lchownSync(temp, entry.uid, entry.gid);
+      setTimes(temp, entry.mtimeNs);
+      this.replace(temp, path);
       this.result.symlinks++;
     } catch (error) {
-      await fsp.unlink(temp).catch(() => undefined);
+      unlinkQuietly(temp);
       this.fail(
         `Cannot restore symlink "${this.show(path)}": ${describeError(error)}`,
       );
@@ -863,20 +965,36 @@ class Restorer {
   }
 
   /** Owner, mode and mtime of a directory, through a descriptor opened without following. */
-  private async applyDirMetadata(path: Buffer, entry: DirEntry): Promise<void> {
-    let handle: FileHandle | undefined;
+  private applyDirMetadata(path: Buffer, entry: DirEntry): void {
+    let fd: number | undefined;
     try {
-      handle = await fsp.open(path, DIR_FLAGS);
-      if (this.isRoot) await handle.chown(entry.uid, entry.gid);
-      await handle.chmod(entry.mode & MODE_MASK);
-      await setTimes(path, entry.mtimeNs, handle);
+      fd = openSync(path, DIR_FLAGS);
+      if (this.isRoot) fchownSync(fd, entry.uid, entry.gid);
+      fchmodSync(fd, entry.mode & MODE_MASK);
+      setTimes(path, entry.mtimeNs, fd);
     } catch (error) {
       this.fail(
         `Cannot set the metadata of directory "${this.show(path)}": ${describeError(error)}`,
       );
     } finally {
-      await handle?.close().catch(() => undefined);
+      if (fd !== undefined) closeQuietly(fd);
     }
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // Nothing useful to do: the descriptor is gone either way.
+  }
+}
+
+function unlinkQuietly(path: Buffer): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Cleanup of a temporary name that may never have been created.
   }
 }
 

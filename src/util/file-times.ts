@@ -7,7 +7,7 @@
  * Shared leaf: imports nothing from any layer.
  */
 import { createRequire } from "node:module";
-import { lutimes, utimes } from "node:fs/promises";
+import { lutimesSync, utimesSync } from "node:fs";
 
 interface NativeTimes {
   setTimes(
@@ -42,13 +42,15 @@ const NS_PER_SECOND = 1_000_000_000n;
 
 /**
  * Sets atime and mtime of `path` to `mtimeNs` (nanoseconds since the epoch). With
- * `noFollow`, a symlink's own times are set rather than its target's.
+ * `noFollow`, a symlink's own times are set rather than its target's. Synchronous on purpose:
+ * restore calls it once per file, and a libuv thread-pool round trip costs more than the
+ * system call itself.
  */
-export async function setFileTimes(
+export function setFileTimesSync(
   path: string | Buffer,
   mtimeNs: bigint,
   noFollow = false,
-): Promise<void> {
+): void {
   let seconds = mtimeNs / NS_PER_SECOND;
   let nanoseconds = mtimeNs % NS_PER_SECOND;
   if (nanoseconds < 0n) {
@@ -71,7 +73,22 @@ export async function setFileTimes(
   // libuv truncates the double to whole microseconds; aiming at the middle of the intended
   // microsecond keeps float error from landing one microsecond low.
   const asDouble = Number(seconds) + (Number(nanoseconds / 1000n) + 0.5) / 1e6;
-  await (noFollow
-    ? lutimes(path, asDouble, asDouble)
-    : utimes(path, asDouble, asDouble));
+  if (noFollow) lutimesSync(path, asDouble, asDouble);
+  else utimesSync(path, asDouble, asDouble);
+}
+
+/** setFileTimesSync for callers that want a promise. */
+export function setFileTimes(
+  path: string | Buffer,
+  mtimeNs: bigint,
+  noFollow = false,
+): Promise<void> {
+  try {
+    setFileTimesSync(path, mtimeNs, noFollow);
+    return Promise.resolve();
+  } catch (error) {
+    return Promise.reject(
+      error instanceof Error ? error : new Error(String(error)),
+    );
+  }
 }
