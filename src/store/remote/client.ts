@@ -92,6 +92,7 @@ export class RemoteStore implements Store {
   #nextId = 1;
   #inFlightBytes = 0;
   #needsDrain = false;
+  #pumpScheduled = false;
   readonly #queue: { body: RequestBody; call: PendingCall }[] = [];
   #failure: BlindsyncError | undefined;
   #closing: Promise<void> | undefined;
@@ -512,10 +513,28 @@ export class RemoteStore implements Store {
       return;
     }
     this.#queue.push({ body, call });
-    this.#pump();
+    // Requests made in the same tick (a restore asks for dozens of blobs at once) go out
+    // together in one write instead of one system call each.
+    if (!this.#pumpScheduled) {
+      this.#pumpScheduled = true;
+      queueMicrotask(() => {
+        this.#pumpScheduled = false;
+        this.#pump();
+      });
+    }
   }
 
   #pump(): void {
+    const writable = this.#transport.writable;
+    writable.cork();
+    try {
+      this.#pumpCorked();
+    } finally {
+      writable.uncork();
+    }
+  }
+
+  #pumpCorked(): void {
     for (;;) {
       const next = this.#queue[0];
       if (next === undefined || this.#needsDrain) return;
