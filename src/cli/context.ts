@@ -5,7 +5,10 @@
 import { resolve } from "node:path";
 import {
   defaultCacheRoot,
+  readKeySlotHint,
+  startEarlyKdf,
   unlockRepository,
+  type EarlyKdf,
   type UnlockedRepository,
 } from "../repo/index.js";
 import { openStore, parseLocation, type Store } from "../store/index.js";
@@ -72,19 +75,50 @@ export function passphrase(
     });
 }
 
+/**
+ * The KDF for the key slot this client last used, started now when the passphrase needs no
+ * prompt (the environment or a file); undefined otherwise, and the unlock asks as usual.
+ */
+async function startEarlyUnlock(
+  context: CommandContext,
+  root: string,
+  key: string,
+): Promise<EarlyKdf | undefined> {
+  const fromEnv = context.env.BLINDSYNC_PASSWORD;
+  const noPrompt =
+    (fromEnv !== undefined && fromEnv !== "") ||
+    context.globals.passwordFile !== undefined;
+  if (!noPrompt) return undefined;
+  const slot = readKeySlotHint(root, key);
+  if (slot === undefined) return undefined;
+  let secret: Uint8Array;
+  try {
+    secret = await passphrase(context)();
+  } catch {
+    // Reported by the regular unlock, at the regular moment.
+    return undefined;
+  }
+  return startEarlyKdf(secret, slot);
+}
+
 /** Opens and unlocks REPO, runs `work`, and closes everything whatever happens. */
 export async function withRepository<T>(
   context: CommandContext,
   location: string,
   work: (unlocked: UnlockedRepository) => Promise<T>,
 ): Promise<T> {
+  const key = locationKey(location);
+  const root = cacheRoot(context);
+  // Started before connecting, so scrypt and the ssh start-up overlap (repo/early-kdf.ts).
+  const early = await startEarlyUnlock(context, root, key);
   const store = await openLocation(context, location, "open");
   try {
     const unlocked = await unlockRepository({
       store,
-      locationKey: locationKey(location),
-      cacheRoot: cacheRoot(context),
+      locationKey: key,
+      cacheRoot: root,
       passphrase: passphrase(context),
+      early,
     });
     try {
       return await work(unlocked);

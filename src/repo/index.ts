@@ -18,6 +18,7 @@ export {
   ClientCache,
   defaultCacheRoot,
   readPin,
+  readKeySlotHint,
   type Pin,
   type FileIdentity,
   type CachedContent,
@@ -46,3 +47,4 @@ export {
   type RootMeta,
 } from "./snapshot.js";
 export { parseConfig, type RepositoryConfig } from "./config.js";
+export { startEarlyKdf, type EarlyKdf } from "./early-kdf.js";

@@ -175,14 +175,18 @@ export async function createKeySlot(
  * repository also yields undefined. Parsing errors are thrown as by parseKeySlot(), before
  * any KDF runs.
  */
+/** Turns a slot's (already bounds-checked) KDF parameters into its key-encryption key. */
+export type DeriveKek = (params: ScryptParams) => Promise<Uint8Array>;
+
 export async function openKeySlot(
   passphrase: Uint8Array,
   bytes: Uint8Array,
   repositoryId: Uint8Array,
+  derive: DeriveKek = (params) => deriveFromPassphrase(passphrase, params),
 ): Promise<Uint8Array | undefined> {
   checkLength("Repository id", repositoryId, repositoryIdLength);
   const slot = parseKeySlot(bytes);
-  const kek = await deriveFromPassphrase(passphrase, slot.params);
+  const kek = await derive(slot.params);
   try {
     return aeadOpen(
       kek,

@@ -32,6 +32,7 @@ import {
   keyCheckValue,
   openKeySlot,
   parseKeySlot,
+  type DeriveKek,
 } from "./keys.js";
 import {
   decodeSnapshot,
@@ -68,6 +69,8 @@ export class Repository {
   readonly gear: Int32Array;
   /** Which key slot the passphrase opened. */
   readonly keySlotName: string;
+  /** The key slot that opened this repository, as stored (public; see early-kdf.ts). */
+  readonly keySlotBytes: Uint8Array | undefined;
   private readonly master: Uint8Array;
   private readonly keys: Subkeys;
   private session = new SealingSession();
@@ -77,12 +80,14 @@ export class Repository {
     config: RepositoryConfig,
     master: Uint8Array,
     keySlotName: string,
+    keySlotBytes?: Uint8Array,
   ) {
     this.store = store;
     this.config = config;
     this.master = master;
     this.keys = deriveSubkeys(master, config.repositoryId);
     this.keySlotName = keySlotName;
+    this.keySlotBytes = keySlotBytes;
     this.gear = gearTableFromKey(this.keys.chunkerKey);
   }
 
@@ -113,7 +118,7 @@ export class Repository {
       ),
     };
     await store.create(encodeConfig(config, keys.configKey), slot);
-    return new Repository(store, config, master, slot.name);
+    return new Repository(store, config, master, slot.name, slot.bytes);
   }
 
   /** Reads the config without unlocking: enough to pin and compare repository ids. */
@@ -125,7 +130,11 @@ export class Repository {
    * Unlocks the repository with a passphrase. Every key slot's parameters are checked before
    * any KDF runs; a passphrase no slot accepts is a 'wrong-passphrase' error.
    */
-  static async open(store: Store, passphrase: Uint8Array): Promise<Repository> {
+  static async open(
+    store: Store,
+    passphrase: Uint8Array,
+    derive?: DeriveKek,
+  ): Promise<Repository> {
     const configBytes = await store.readConfig();
     const config = parseConfig(configBytes);
     const slots = await store.listKeySlots();
@@ -135,11 +144,12 @@ export class Repository {
         passphrase,
         slot.bytes,
         config.repositoryId,
+        derive,
       );
       if (master === undefined) continue;
       const keys = deriveSubkeys(master, config.repositoryId);
       verifyConfig(configBytes, keys.configKey);
-      return new Repository(store, config, master, slot.name);
+      return new Repository(store, config, master, slot.name, slot.bytes);
     }
     throw new BlindsyncError(
       "wrong-passphrase",

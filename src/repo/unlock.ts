@@ -11,6 +11,7 @@ import type { Store } from "../store/index.js";
 import { bytesEqual, toHex } from "../util/bytes.js";
 import { ClientCache, readPin, type Pin } from "./cache/client-cache.js";
 import { parseConfig } from "./config.js";
+import { deriveWithEarly, type EarlyKdf } from "./early-kdf.js";
 import { Repository } from "./repository.js";
 import { headOf, type Snapshot } from "./snapshot.js";
 
@@ -21,6 +22,8 @@ export interface UnlockOptions {
   readonly cacheRoot: string;
   /** Asked only after the repository is known to exist and to match the pin. */
   readonly passphrase: () => Promise<Uint8Array>;
+  /** A KDF already running for the remembered key slot; its passphrase replaces asking. */
+  readonly early?: EarlyKdf | undefined;
 }
 
 export interface UnlockedRepository {
@@ -74,7 +77,11 @@ export async function unlockRepository(
       cacheRoot,
     );
   }
-  const repo = await Repository.open(store, await options.passphrase());
+  const early = options.early;
+  const repo =
+    early === undefined
+      ? await Repository.open(store, await options.passphrase())
+      : await Repository.open(store, early.passphrase, deriveWithEarly(early));
   if (pin !== undefined && !bytesEqual(pin.keyCheckValue, repo.keyCheckValue)) {
     throw rollback(
       `The repository at "${locationKey}" has other keys than the one this client has used`,
@@ -93,6 +100,7 @@ export async function unlockRepository(
     lastHeadId: keepHead ? pin.lastHeadId : (head?.id ?? null),
     generation: pin?.generation ?? 0,
   });
+  if (repo.keySlotBytes !== undefined) cache.saveKeySlotHint(repo.keySlotBytes);
   return { repo, cache, snapshots, head };
 }
 

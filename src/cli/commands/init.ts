@@ -54,6 +54,8 @@ export async function runInit(
         lastHeadId: null,
         generation: 0,
       });
+      if (repo.keySlotBytes !== undefined)
+        cache.saveKeySlotHint(repo.keySlotBytes);
     } finally {
       cache.close();
     }

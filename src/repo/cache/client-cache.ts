@@ -72,6 +72,10 @@ CREATE TABLE IF NOT EXISTS files (
   run INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS blobs (id BLOB PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS key_slot_hint (
+  only INTEGER PRIMARY KEY CHECK (only = 1),
+  slot BLOB NOT NULL
+);
 `;
 
 function readPinRow(db: Database.Database): Pin | undefined {
@@ -94,18 +98,19 @@ function readPinRow(db: Database.Database): Pin | undefined {
   };
 }
 
-/** Reads the pin for a location without creating anything (safe before a passphrase is checked). */
-export function readPin(
+/** Runs `read` on a location's cache opened read-only; undefined when there is none. */
+function readCache<T>(
   cacheRoot: string,
   locationKey: string,
-): Pin | undefined {
+  read: (db: Database.Database) => T | undefined,
+): T | undefined {
   const file = cacheFile(cacheRoot, locationKey);
   if (!existsSync(file)) return undefined;
   try {
     const db = new Database(file, { readonly: true, fileMustExist: true });
     try {
       db.pragma("busy_timeout = 5000");
-      return readPinRow(db);
+      return read(db);
     } finally {
       db.close();
     }
@@ -114,6 +119,38 @@ export function readPin(
     // means this client has not seen the repository before.
     return undefined;
   }
+}
+
+/** Reads the pin for a location without creating anything (safe before a passphrase is checked). */
+export function readPin(
+  cacheRoot: string,
+  locationKey: string,
+): Pin | undefined {
+  return readCache(cacheRoot, locationKey, readPinRow);
+}
+
+/**
+ * The key slot that last opened this location (see repo/early-kdf.ts), without creating
+ * anything. Public data: the server stores the same bytes.
+ */
+export function readKeySlotHint(
+  cacheRoot: string,
+  locationKey: string,
+): Uint8Array | undefined {
+  return readCache(cacheRoot, locationKey, (db) => {
+    // A cache written before this table existed has none yet.
+    const table = db
+      .prepare(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'key_slot_hint'",
+      )
+      .get();
+    if (table === undefined) return undefined;
+    const row = db
+      .prepare("SELECT slot FROM key_slot_hint WHERE only = 1")
+      .pluck()
+      .get() as Buffer | undefined;
+    return row === undefined ? undefined : new Uint8Array(row);
+  });
 }
 
 export class ClientCache {
@@ -180,6 +217,15 @@ export class ClientCache {
         pin.lastHeadId,
         pin.generation,
       );
+  }
+
+  saveKeySlotHint(slot: Uint8Array): void {
+    this.db
+      .prepare(
+        `INSERT INTO key_slot_hint (only, slot) VALUES (1, ?)
+         ON CONFLICT (only) DO UPDATE SET slot = excluded.slot`,
+      )
+      .run(slot);
   }
 
   /** Starts a backup run: files not recorded again in this run are dropped by finishRun(). */
