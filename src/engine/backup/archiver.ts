@@ -8,8 +8,16 @@
  * bounded batch: never a whole file, never the repository's index.
  */
 import { createHash } from "node:crypto";
-import { lstat, open, readdir, readlink, readFile } from "node:fs/promises";
-import type { BigIntStats } from "node:fs";
+import { open, readFile } from "node:fs/promises";
+import {
+  closeSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  readSync,
+  type BigIntStats,
+} from "node:fs";
 import { hostname, userInfo } from "node:os";
 import { basename, resolve } from "node:path";
 import { BlindsyncError, describeError } from "../../errors.js";
@@ -169,35 +177,60 @@ class Archiver {
   }
 
   /**
-   * Reads, chunks and queues one file; returns its content list and whole-file SHA-256. The
-   * next piece is read while the current one is chunked and hashed (the chunker copies what
-   * it keeps, so a buffer is free again as soon as push() returns).
+   * Chunks, hashes and queues one file's bytes as they are read; `finish` returns its content
+   * list and whole-file SHA-256. The chunker copies what it keeps, so the caller may reuse a
+   * buffer as soon as `push` returns.
+   */
+  private contentBuilder(): {
+    push: (data: Buffer) => Promise<void>;
+    finish: () => Promise<CachedContent & { size: number }>;
+  } {
+    const repo = this.options.repo;
+    const chunker = new Chunker(repo.gear, repo.config.chunker);
+    const whole = createHash("sha256");
+    const content: BlobId[] = [];
+    let size = 0;
+    const queue = async (chunks: Uint8Array[]): Promise<void> => {
+      for (const chunk of chunks) {
+        const id = repo.blobId(chunk);
+        content.push(id);
+        try {
+          await this.uploader.add("data", id, chunk);
+        } catch (error) {
+          throw new StoreFailure(error);
+        }
+      }
+    };
+    return {
+      push: (data) => {
+        whole.update(data);
+        size += data.length;
+        this.bytes += data.length;
+        return queue(chunker.push(data));
+      },
+      finish: async () => {
+        await queue(chunker.finish());
+        return { content, sha256: new Uint8Array(whole.digest()), size };
+      },
+    };
+  }
+
+  /**
+   * Reads, chunks and queues one file. A file that stat() says fits in one read buffer is read
+   * with synchronous calls: most files are small, and for them a thread-pool round trip per
+   * open, read and close cost more than the calls (docs/performance.md). Larger files are read
+   * asynchronously, the next piece while the current one is chunked and hashed.
    */
   private async readFileContent(
     path: Buffer,
+    statSize: number,
   ): Promise<CachedContent & { size: number }> {
+    if (statSize < READ_SIZE) return this.readSmallFile(path);
     const handle = await open(path, "r");
     let current = this.takeBuffer();
     let ahead = this.takeBuffer();
     try {
-      const chunker = new Chunker(
-        this.options.repo.gear,
-        this.options.repo.config.chunker,
-      );
-      const whole = createHash("sha256");
-      const content: BlobId[] = [];
-      let size = 0;
-      const queue = async (chunks: Uint8Array[]): Promise<void> => {
-        for (const chunk of chunks) {
-          const id = this.options.repo.blobId(chunk);
-          content.push(id);
-          try {
-            await this.uploader.add("data", id, chunk);
-          } catch (error) {
-            throw new StoreFailure(error);
-          }
-        }
-      };
+      const builder = this.contentBuilder();
       let reading = handle.read(current, 0, READ_SIZE, null);
       for (;;) {
         const { bytesRead } = await reading;
@@ -205,17 +238,32 @@ class Archiver {
         const data = current.subarray(0, bytesRead);
         [current, ahead] = [ahead, current];
         reading = handle.read(current, 0, READ_SIZE, null);
-        whole.update(data);
-        size += bytesRead;
-        this.bytes += bytesRead;
-        const chunks = chunker.push(data);
-        await queue(chunks);
+        await builder.push(data);
       }
-      await queue(chunker.finish());
-      return { content, sha256: new Uint8Array(whole.digest()), size };
+      return await builder.finish();
     } finally {
       await handle.close();
       this.spareBuffers.push(current, ahead);
+    }
+  }
+
+  private async readSmallFile(
+    path: Buffer,
+  ): Promise<CachedContent & { size: number }> {
+    const fd = openSync(path, "r");
+    const buffer = this.takeBuffer();
+    try {
+      const builder = this.contentBuilder();
+      // Until end of file, not just the size stat() saw: the file may have grown since.
+      for (;;) {
+        const bytesRead = readSync(fd, buffer, 0, READ_SIZE, null);
+        if (bytesRead === 0) break;
+        await builder.push(buffer.subarray(0, bytesRead));
+      }
+      return await builder.finish();
+    } finally {
+      closeSync(fd);
+      this.spareBuffers.push(buffer);
     }
   }
 
@@ -234,7 +282,9 @@ class Archiver {
     let size = identity.size;
     if (cached === undefined) {
       try {
-        const read = await this.fileSlots.run(() => this.readFileContent(path));
+        const read = await this.fileSlots.run(() =>
+          this.readFileContent(path, identity.size),
+        );
         cached = read;
         size = read.size;
       } catch (error) {
@@ -271,7 +321,8 @@ class Archiver {
   ): Promise<BlobId | undefined> {
     let names: Buffer[];
     try {
-      names = await readdir(path, { encoding: "buffer" });
+      // Synchronous, like the lstat() below: metadata calls are too quick for the thread pool.
+      names = readdirSync(path, { encoding: "buffer" });
     } catch (error) {
       this.warn(path, "cannot list directory", error);
       return undefined;
@@ -315,7 +366,7 @@ class Archiver {
   ): Promise<TreeEntry | undefined> {
     let stat: BigIntStats;
     try {
-      stat = await lstat(path, { bigint: true });
+      stat = lstatSync(path, { bigint: true });
     } catch (error) {
       this.warn(path, "cannot stat", error);
       return undefined;
@@ -330,7 +381,7 @@ class Archiver {
     if (stat.isFile()) return this.fileEntry(path, name, stat);
     if (stat.isSymbolicLink()) {
       try {
-        const target = await readlink(path, { encoding: "buffer" });
+        const target = readlinkSync(path, { encoding: "buffer" });
         return {
           ...baseMeta(name, stat),
           type: "symlink",
@@ -385,7 +436,7 @@ class Archiver {
     let rootTree: BlobId | undefined;
     let root: BigIntStats | undefined;
     const first = sources[0] as string;
-    const firstStat = await statSource(first);
+    const firstStat = statSource(first);
     if (sources.length === 1 && firstStat.isDirectory()) {
       root = firstStat;
       rootTree = await this.directory(Buffer.from(first), "", matcher);
@@ -409,7 +460,7 @@ class Archiver {
           );
         }
         names.add(name);
-        await statSource(source);
+        statSource(source);
         const entry = await this.child(
           Buffer.from(source),
           new Uint8Array(Buffer.from(name)),
@@ -475,9 +526,9 @@ function safeUsername(): string {
   }
 }
 
-async function statSource(source: string): Promise<BigIntStats> {
+function statSource(source: string): BigIntStats {
   try {
-    return await lstat(source, { bigint: true });
+    return lstatSync(source, { bigint: true });
   } catch (error) {
     throw new BlindsyncError(
       "usage",
