@@ -194,6 +194,24 @@ describe("sealBlob() / openBlob()", () => {
     ).toBe(0);
   });
 
+  it("skips compressing a large chunk whose samples are all incompressible, and only such a chunk", () => {
+    const size = 1024 * 1024;
+    const noise = new Uint8Array(randomBytes(size));
+    const noiseBlob = seal(noise);
+    expect(innerOf(noiseBlob, blobIdOf(keys.idKey, noise))[0]).toBe(0);
+    expect(noiseBlob.length).toBe(sealedBlobLength(size));
+    // Random at both ends, compressible in the middle: one sample is enough to compress it.
+    const mixed = Uint8Array.from(noise);
+    mixed.fill(0x61, size / 4, (3 * size) / 4);
+    const mixedBlob = seal(mixed);
+    expect(innerOf(mixedBlob, blobIdOf(keys.idKey, mixed))[0]).toBe(1);
+    expect(mixedBlob.length).toBeLessThan(size * 0.6);
+    // Compressible only at the start.
+    const head = Uint8Array.from(noise);
+    head.fill(0, 0, 64 * 1024);
+    expect(innerOf(seal(head), blobIdOf(keys.idKey, head))[0]).toBe(1);
+  });
+
   it("never seals the same plaintext to the same bytes twice", () => {
     const session = new SealingSession();
     const plaintext = new Uint8Array(100);
