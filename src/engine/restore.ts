@@ -833,7 +833,9 @@ class Restorer {
     const refill = (): void => {
       while (queue.length < BLOBS_AHEAD && next < ids.length) {
         const id = ids[next++] as Uint8Array;
-        const loading = repo.load("data", id);
+        // The whole file's SHA-256 is verified below, so the per-blob id check would only hash
+        // the same bytes a second time (docs/threat-model.md).
+        const loading = repo.load("data", id, { checkId: false });
         // Handled here so that a fetch left behind by an earlier failure is never "unhandled".
         loading.catch(() => undefined);
         queue.push([id, loading]);

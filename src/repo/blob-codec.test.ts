@@ -331,6 +331,33 @@ describe("sealBlob() / openBlob()", () => {
       expect(open(forge(body(0, plaintext), id), { id })).toEqual(plaintext);
     });
 
+    it("skips only the id check when asked to (restore verifies file hashes instead)", () => {
+      const other = new TextEncoder().encode("hello, blog");
+      const forged = forge(body(0, other), id);
+      integrityError(() => open(forged, { id }));
+      expect(
+        openBlob({
+          keys,
+          repositoryId,
+          id,
+          expectedKind: "data",
+          bytes: forged,
+          checkId: false,
+        }),
+      ).toEqual(other);
+      // Everything else is still checked.
+      integrityError(() =>
+        openBlob({
+          keys,
+          repositoryId,
+          id,
+          expectedKind: "data",
+          bytes: forge(body(0, other, 16, 12), id),
+          checkId: false,
+        }),
+      );
+    });
+
     it.each([
       ["an unknown compression byte", () => body(2, plaintext)],
       ["a payload length beyond the body", () => body(0, plaintext, 16, 12)],

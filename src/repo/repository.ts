@@ -208,8 +208,14 @@ export class Repository {
   }
 
   /** Opens a stored blob's bytes, checking kind, authenticity and id. */
-  open(kind: BlobKind, id: BlobId, bytes: Uint8Array): Uint8Array {
+  open(
+    kind: BlobKind,
+    id: BlobId,
+    bytes: Uint8Array,
+    options: { readonly checkId?: boolean } = {},
+  ): Uint8Array {
     return openBlob({
+      ...options,
       keys: this.keys,
       repositoryId: this.config.repositoryId,
       id,
@@ -220,8 +226,13 @@ export class Repository {
     });
   }
 
-  async load(kind: BlobKind, id: BlobId): Promise<Uint8Array> {
-    return this.open(kind, id, await this.store.get(id));
+  /** Fetches and opens a blob; `checkId: false` skips re-hashing it (see OpenBlobOptions). */
+  async load(
+    kind: BlobKind,
+    id: BlobId,
+    options: { readonly checkId?: boolean } = {},
+  ): Promise<Uint8Array> {
+    return this.open(kind, id, await this.store.get(id), options);
   }
 
   async loadTree(id: BlobId): Promise<Tree> {
