@@ -22,6 +22,7 @@ export {
   decodeServerMessage,
   encodeMessage,
   encodeMessageFrame,
+  encodeMessageFrameParts,
   isRequest,
   isResponse,
 } from "./messages.js";

@@ -8,6 +8,8 @@ import {
   decodeMessage,
   decodeServerMessage,
   encodeMessage,
+  encodeMessageFrame,
+  encodeMessageFrameParts,
   type Message,
 } from "./messages.js";
 
@@ -124,6 +126,29 @@ describe("messages", () => {
         expect(decodeMessage(encodeMessage(m))).toEqual(m);
       }),
     );
+  });
+
+  it("frame parts join to exactly the frame, and large blobs are passed by reference", () => {
+    fc.assert(
+      fc.property(message, (m) => {
+        const joined = Buffer.concat(encodeMessageFrameParts(m));
+        expect(joined).toEqual(Buffer.from(encodeMessageFrame(m)));
+      }),
+    );
+    const big = new Uint8Array(64 * 1024).fill(7);
+    const small = new Uint8Array(100).fill(9);
+    const put: Message = {
+      type: "put",
+      requestId: 5,
+      blobs: [
+        { id: new Uint8Array(32).fill(1), kind: "data", bytes: big },
+        { id: new Uint8Array(32).fill(2), kind: "tree", bytes: small },
+        { id: new Uint8Array(32).fill(3), kind: "data", bytes: big },
+      ],
+    };
+    const parts = encodeMessageFrameParts(put);
+    expect(parts.filter((part) => part === big)).toHaveLength(2);
+    expect(Buffer.concat(parts)).toEqual(Buffer.from(encodeMessageFrame(put)));
   });
 
   it("throws only BlindsyncError('protocol') on arbitrary bytes", () => {

@@ -20,6 +20,7 @@ import {
   PROTOCOL_VERSION,
   decodeServerMessage,
   encodeMessageFrame,
+  encodeMessageFrameParts,
   type ControlOp,
   type OpenMode,
   type RequestBody,
@@ -544,16 +545,17 @@ export class RemoteStore implements Store {
       if (this.#pending.size >= this.#maxRequests || !roomForBytes) return;
       this.#queue.shift();
       const requestId = this.#allocateId();
-      let payload: Uint8Array;
+      let parts: Uint8Array[];
       try {
-        payload = encodeMessageFrame({ ...next.body, requestId });
+        // In parts, so a put's blobs are written from their own buffers (one writev, no copy).
+        parts = encodeMessageFrameParts({ ...next.body, requestId });
       } catch (error) {
         next.call.reject(asBlindsyncError(error));
         continue;
       }
       this.#pending.set(requestId, next.call);
       this.#inFlightBytes += next.call.bytes;
-      this.#write(payload);
+      for (const part of parts) this.#write(part);
     }
   }
 

@@ -21,7 +21,7 @@ import {
   PROTOCOL_VERSION,
   decodeClientMessage,
   encodeMessage,
-  encodeMessageFrame,
+  encodeMessageFrameParts,
   type ClientHello,
   type OpenMode,
   type Request,
@@ -317,7 +317,15 @@ class FrameWriter {
   ): Promise<void> {
     if (this.#broken || this.#output.writableEnded || this.#output.destroyed)
       throw new BlindsyncError("transient", "The client connection is closed");
-    if (this.#output.write(encodeMessageFrame(response))) return;
+    // A blob answer is written from the buffer the store returned, not copied into a frame.
+    let ready = true;
+    this.#output.cork();
+    for (const part of encodeMessageFrameParts(response)) {
+      const accepted = this.#output.write(part);
+      ready &&= accepted;
+    }
+    this.#output.uncork();
+    if (ready) return;
     await new Promise<void>((resolve, reject) => {
       const done = (error?: Error) => {
         this.#output.off("drain", onDrain);
