@@ -115,6 +115,15 @@ function joinPath(parent: Buffer, name: Buffer): Buffer {
   return Buffer.concat([parent, Buffer.from("/"), name]);
 }
 
+function identityOf(stat: BigIntStats): FileIdentity {
+  return {
+    ino: stat.ino,
+    size: Number(stat.size),
+    mtimeNs: stat.mtimeNs,
+    ctimeNs: stat.ctimeNs,
+  };
+}
+
 function baseMeta(name: Uint8Array, stat: BigIntStats) {
   return {
     name,
@@ -267,39 +276,12 @@ class Archiver {
     }
   }
 
-  private async fileEntry(
-    path: Buffer,
+  private fileEntryFrom(
     name: Uint8Array,
     stat: BigIntStats,
-  ): Promise<FileEntry | undefined> {
-    const identity = {
-      ino: stat.ino,
-      size: Number(stat.size),
-      mtimeNs: stat.mtimeNs,
-      ctimeNs: stat.ctimeNs,
-    };
-    let cached = this.options.cache.lookupFile(path, identity);
-    let size = identity.size;
-    if (cached === undefined) {
-      try {
-        const read = await this.fileSlots.run(() =>
-          this.readFileContent(path, identity.size),
-        );
-        cached = read;
-        size = read.size;
-      } catch (error) {
-        // Only the file's own read errors skip it; a failing store ends the backup.
-        if (error instanceof StoreFailure) throw error.cause;
-        this.warn(path, "cannot read file", error);
-        return undefined;
-      }
-      // A file that changed while being read is stored as read, but not cached as unchanged.
-      if (size === identity.size)
-        this.unrecorded.push({ path, identity, cached });
-    } else {
-      this.bytes += size;
-      this.unrecorded.push({ path, identity, cached });
-    }
+    size: number,
+    cached: CachedContent,
+  ): FileEntry {
     this.files += 1;
     const entry: FileEntry = {
       ...baseMeta(name, stat),
@@ -311,6 +293,45 @@ class Archiver {
     return stat.nlink > 1n
       ? { ...entry, hardlink: { dev: stat.dev, ino: stat.ino } }
       : entry;
+  }
+
+  /** The entry of a file the files cache knows unchanged, without reading it; else undefined. */
+  private knownFile(
+    path: Buffer,
+    name: Uint8Array,
+    stat: BigIntStats,
+  ): FileEntry | undefined {
+    const identity = identityOf(stat);
+    const cached = this.options.cache.lookupFile(path, identity);
+    if (cached === undefined) return undefined;
+    this.bytes += identity.size;
+    this.unrecorded.push({ path, identity, cached });
+    return this.fileEntryFrom(name, stat, identity.size, cached);
+  }
+
+  /** Reads a new or changed file; undefined (with a warning) when it cannot be read. */
+  private async readFileEntry(
+    path: Buffer,
+    name: Uint8Array,
+    stat: BigIntStats,
+  ): Promise<FileEntry | undefined> {
+    const identity = identityOf(stat);
+    let read: CachedContent & { size: number };
+    try {
+      read = await this.fileSlots.run(() =>
+        this.readFileContent(path, identity.size),
+      );
+    } catch (error) {
+      // Only the file's own read errors skip it; a failing store ends the backup.
+      if (error instanceof StoreFailure) throw error.cause;
+      this.warn(path, "cannot read file", error);
+      return undefined;
+    }
+    const cached = { content: read.content, sha256: read.sha256 };
+    // A file that changed while being read is stored as read, but not cached as unchanged.
+    if (read.size === identity.size)
+      this.unrecorded.push({ path, identity, cached });
+    return this.fileEntryFrom(name, stat, read.size, cached);
   }
 
   /** Turns one directory into a tree blob (queued) and returns its id, or undefined if unreadable. */
@@ -338,19 +359,28 @@ class Archiver {
         this.warn(path, `cannot read ${IGNORE_FILE_NAME}`, error);
       }
     }
-    const found = await mapConcurrently(names, CHILDREN_IN_FLIGHT, (name) => {
+    // Everything that needs no I/O beyond lstat (unchanged files, symlinks, exclusions) is
+    // settled here without a promise; only subdirectories and files to read wait their turn.
+    const entries: TreeEntry[] = [];
+    const later: (() => Promise<TreeEntry | undefined>)[] = [];
+    for (const name of names) {
       const childRelative =
         relative === ""
           ? name.toString("utf8")
           : `${relative}/${name.toString("utf8")}`;
-      return this.child(
+      const inspected = this.inspect(
         joinPath(path, name),
         new Uint8Array(name),
         childRelative,
         scoped,
       );
-    });
-    const entries = found.filter((entry) => entry !== undefined);
+      if (typeof inspected === "function") later.push(inspected);
+      else if (inspected !== undefined) entries.push(inspected);
+    }
+    const found = await mapConcurrently(later, CHILDREN_IN_FLIGHT, (job) =>
+      job(),
+    );
+    for (const entry of found) if (entry !== undefined) entries.push(entry);
     this.dirs += 1;
     if (this.unrecorded.length >= CACHE_CHECKPOINT_FILES)
       await this.checkpoint();
@@ -358,12 +388,16 @@ class Archiver {
     return this.queueTree(entries);
   }
 
-  private async child(
+  /**
+   * One directory entry: its tree entry when it is settled at once (undefined when it is
+   * skipped, with any warning given), or the asynchronous work that will produce it.
+   */
+  private inspect(
     path: Buffer,
     name: Uint8Array,
     relative: string,
     matcher: ExcludeMatcher,
-  ): Promise<TreeEntry | undefined> {
+  ): TreeEntry | undefined | (() => Promise<TreeEntry | undefined>) {
     let stat: BigIntStats;
     try {
       stat = lstatSync(path, { bigint: true });
@@ -373,12 +407,19 @@ class Archiver {
     }
     if (matcher.excludes(relative, stat.isDirectory())) return undefined;
     if (stat.isDirectory()) {
-      const subtree = await this.directory(path, relative, matcher);
-      return subtree === undefined
-        ? undefined
-        : { ...baseMeta(name, stat), type: "dir", subtree };
+      return async () => {
+        const subtree = await this.directory(path, relative, matcher);
+        return subtree === undefined
+          ? undefined
+          : { ...baseMeta(name, stat), type: "dir", subtree };
+      };
     }
-    if (stat.isFile()) return this.fileEntry(path, name, stat);
+    if (stat.isFile()) {
+      return (
+        this.knownFile(path, name, stat) ??
+        (() => this.readFileEntry(path, name, stat))
+      );
+    }
     if (stat.isSymbolicLink()) {
       try {
         const target = readlinkSync(path, { encoding: "buffer" });
@@ -461,12 +502,14 @@ class Archiver {
         }
         names.add(name);
         statSource(source);
-        const entry = await this.child(
+        const inspected = this.inspect(
           Buffer.from(source),
           new Uint8Array(Buffer.from(name)),
           name,
           matcher,
         );
+        const entry =
+          typeof inspected === "function" ? await inspected() : inspected;
         if (entry !== undefined) entries.push(entry);
       }
       rootTree = await this.queueTree(entries);

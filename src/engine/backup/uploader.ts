@@ -15,7 +15,7 @@ import type { SealPool } from "./seal-pool.js";
 
 /** A batch is sent at this many bytes of plaintext or this many blobs, whichever comes first. */
 const BATCH_BYTES = 4 * 1024 * 1024;
-const BATCH_BLOBS = 256;
+const BATCH_BLOBS = 1024;
 /** Enough to keep the workers and the connection busy; each batch holds at most BATCH_BYTES. */
 const MAX_BATCHES_IN_FLIGHT = 2;
 
