@@ -108,6 +108,29 @@ describe("SqliteStore on disk", () => {
     await store.close();
   });
 
+  it("gets of one tick share a read transaction that never holds a write: a put right after them is committed when it resolves", async () => {
+    const stored = [blob(), blob(), blob()];
+    const dir = await repository(stored);
+    const store = await SqliteStore.open(dir);
+    const other = await SqliteStore.open(dir);
+    const reads = stored.map((b) => store.get(b.id));
+    const added = blob();
+    const writing = store.put([added]);
+    expect(await Promise.all(reads)).toEqual(stored.map((b) => b.bytes));
+    await writing;
+    // A second connection sees the put at once: it was not left inside the read batch.
+    expect(await other.get(added.id)).toEqual(added.bytes);
+    // A get of a missing blob fails alone; the batch goes on for the others.
+    const [missing, present] = await Promise.allSettled([
+      store.get(blob().id),
+      store.get(added.id),
+    ]);
+    expect(missing.status).toBe("rejected");
+    expect(present).toEqual({ status: "fulfilled", value: added.bytes });
+    await other.close();
+    await store.close();
+  });
+
   it("open() with create on an existing repository keeps it, and create() refuses", async () => {
     const dir = await repository([blob()]);
     const store = await SqliteStore.open(dir, { create: true });

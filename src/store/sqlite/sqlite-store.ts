@@ -552,24 +552,36 @@ export class SqliteStore implements Store {
         this.#db.exec("BEGIN");
         this.#readBatch = true;
         setImmediate(() => {
-          try {
-            this.#endReadBatch();
-          } catch {
-            // Ending a read-only transaction cannot lose data; the next call reports a broken
-            // database itself.
-          }
+          this.#endReadBatch();
         });
       }
       return action();
     } catch (error) {
+      // A failed read (a damaged page, say) ends the batch at once, so the next get starts
+      // afresh exactly as it would without batching.
+      this.#endReadBatch();
       throw translateError(error, this.#file);
     }
   }
 
+  /**
+   * Ends the read batch, if one is open. It only read, so nothing can be lost: a COMMIT that
+   * fails (SQLite may already have rolled back after an error) is answered with a ROLLBACK,
+   * and a failing ROLLBACK is left for the next statement to report.
+   */
   #endReadBatch(): void {
     if (!this.#readBatch) return;
     this.#readBatch = false;
-    if (this.#db.inTransaction) this.#db.exec("COMMIT");
+    if (!this.#db.inTransaction) return;
+    try {
+      this.#db.exec("COMMIT");
+    } catch {
+      try {
+        this.#db.exec("ROLLBACK");
+      } catch {
+        // See above.
+      }
+    }
   }
 
   #runWrite<T>(action: () => T): Promise<T> {
