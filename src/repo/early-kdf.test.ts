@@ -5,10 +5,10 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isBlindsyncError } from "../errors.js";
 import { MemoryStore } from "../store/index.js";
 import { readKeySlotHint } from "./cache/client-cache.js";
-import { deriveWithEarly, startEarlyKdf } from "./early-kdf.js";
+import { deriveWithEarly, startEarlyKdf, type EarlyKdf } from "./early-kdf.js";
 import { parseKeySlot } from "./keys.js";
 import { Repository } from "./repository.js";
-import { unlockRepository } from "./unlock.js";
+import { unlockRepository, type UnlockedRepository } from "./unlock.js";
 
 const scrypt = { logN: 15, r: 8, p: 1 };
 const secret = new TextEncoder().encode("pw");
@@ -23,6 +23,22 @@ describe("early KDF", () => {
   afterEach(async () => {
     await rm(cacheRoot, { recursive: true, force: true });
   });
+
+  /** Unlocks with an early KDF only: asking for the passphrase fails the test. */
+  async function unlockEarly(
+    store: MemoryStore,
+    early: EarlyKdf | undefined,
+  ): Promise<UnlockedRepository> {
+    const unlocked = await unlockRepository({
+      store,
+      locationKey: "loc",
+      cacheRoot,
+      passphrase: notAsked,
+      early,
+    });
+    unlocked.cache.close();
+    return unlocked;
+  }
 
   async function unlockOnce(store: MemoryStore): Promise<void> {
     const unlocked = await unlockRepository({
@@ -50,14 +66,7 @@ describe("early KDF", () => {
     expect(derive(params)).toBe(early.kek);
     expect(derive({ ...params, salt: new Uint8Array(32) })).not.toBe(early.kek);
 
-    const unlocked = await unlockRepository({
-      store,
-      locationKey: "loc",
-      cacheRoot,
-      passphrase: notAsked,
-      early,
-    });
-    unlocked.cache.close();
+    const unlocked = await unlockEarly(store, early);
     expect(unlocked.repo.id).toHaveLength(32);
   });
 
@@ -70,15 +79,7 @@ describe("early KDF", () => {
     await repo.addKey(secret, scrypt);
     await store.removeKeySlot(repo.keySlotName);
 
-    const early = startEarlyKdf(secret, hint);
-    const unlocked = await unlockRepository({
-      store,
-      locationKey: "loc",
-      cacheRoot,
-      passphrase: notAsked,
-      early,
-    });
-    unlocked.cache.close();
+    await unlockEarly(store, startEarlyKdf(secret, hint));
     const [slot] = await store.listKeySlots();
     expect(readKeySlotHint(cacheRoot, "loc")).toEqual(slot?.bytes);
   });
@@ -89,13 +90,7 @@ describe("early KDF", () => {
     await unlockOnce(store);
     const hint = readKeySlotHint(cacheRoot, "loc") as Uint8Array;
     const early = startEarlyKdf(new TextEncoder().encode("wrong"), hint);
-    const attempt = unlockRepository({
-      store,
-      locationKey: "loc",
-      cacheRoot,
-      passphrase: notAsked,
-      early,
-    });
+    const attempt = unlockEarly(store, early);
     await expect(attempt).rejects.toSatisfy((error) =>
       isBlindsyncError(error, "wrong-passphrase"),
     );
