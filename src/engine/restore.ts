@@ -37,6 +37,7 @@ import {
   futimesSync,
   linkSync,
   lchownSync,
+  lutimesSync,
   lstatSync,
   mkdirSync,
   openSync,
@@ -193,12 +194,13 @@ export function restoredMtimeNs(mtimeNs: bigint): bigint {
  * open descriptor of the same file for the fallback to use.
  */
 function setTimes(path: Buffer, mtimeNs: bigint, fd?: number): void {
-  if (exactFileTimes || fd === undefined) {
+  if (exactFileTimes) {
     setFileTimesSync(path, mtimeNs, true);
     return;
   }
   const seconds = utimesSeconds(mtimeNs);
-  futimesSync(fd, seconds, seconds);
+  if (fd === undefined) lutimesSync(path, seconds, seconds);
+  else futimesSync(fd, seconds, seconds);
 }
 
 interface IncludeNode {
