@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import { open, readFile } from "node:fs/promises";
 import {
   closeSync,
+  constants as fsConstants,
   lstatSync,
   openSync,
   readdirSync,
@@ -53,6 +54,12 @@ class StoreFailure extends Error {
 }
 
 const READ_SIZE = 1024 * 1024;
+/**
+ * lstat() said "regular file": a symlink or a FIFO swapped in since then is refused (ELOOP) or
+ * opened without blocking, so a synchronous open can never hang the walk.
+ */
+const OPEN_FLAGS =
+  fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
 /** Files read at once: enough to hide open/read latency of small files, few enough buffers. */
 const FILES_IN_FLIGHT = 4;
 /** Entries of one directory stat-ed and walked at once. */
@@ -235,7 +242,7 @@ class Archiver {
     statSize: number,
   ): Promise<CachedContent & { size: number }> {
     if (statSize < READ_SIZE) return this.readSmallFile(path);
-    const handle = await open(path, "r");
+    const handle = await open(path, OPEN_FLAGS);
     let current = this.takeBuffer();
     let ahead = this.takeBuffer();
     try {
@@ -259,7 +266,7 @@ class Archiver {
   private async readSmallFile(
     path: Buffer,
   ): Promise<CachedContent & { size: number }> {
-    const fd = openSync(path, "r");
+    const fd = openSync(path, OPEN_FLAGS);
     const buffer = this.takeBuffer();
     try {
       const builder = this.contentBuilder();
