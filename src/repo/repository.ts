@@ -70,7 +70,7 @@ export class Repository {
   /** Which key slot the passphrase opened. */
   readonly keySlotName: string;
   /** The key slot that opened this repository, as stored (public; see early-kdf.ts). */
-  readonly keySlotBytes: Uint8Array | undefined;
+  readonly keySlotBytes: Uint8Array;
   private readonly master: Uint8Array;
   private readonly keys: Subkeys;
   private session = new SealingSession();
@@ -80,7 +80,7 @@ export class Repository {
     config: RepositoryConfig,
     master: Uint8Array,
     keySlotName: string,
-    keySlotBytes?: Uint8Array,
+    keySlotBytes: Uint8Array,
   ) {
     this.store = store;
     this.config = config;

@@ -100,7 +100,7 @@ export async function unlockRepository(
     lastHeadId: keepHead ? pin.lastHeadId : (head?.id ?? null),
     generation: pin?.generation ?? 0,
   });
-  if (repo.keySlotBytes !== undefined) cache.saveKeySlotHint(repo.keySlotBytes);
+  cache.saveKeySlotHint(repo.keySlotBytes);
   return { repo, cache, snapshots, head };
 }
 

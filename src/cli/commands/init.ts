@@ -54,8 +54,7 @@ export async function runInit(
         lastHeadId: null,
         generation: 0,
       });
-      if (repo.keySlotBytes !== undefined)
-        cache.saveKeySlotHint(repo.keySlotBytes);
+      cache.saveKeySlotHint(repo.keySlotBytes);
     } finally {
       cache.close();
     }
