@@ -171,6 +171,20 @@ export function describeTree(
   return result;
 }
 
+/**
+ * The differences between two directories on disk, the root's own mtime included (empty when
+ * a restore reproduced the source exactly).
+ */
+export function directoryDifferences(
+  expectedDir: string,
+  actualDir: string,
+): string[] {
+  return treeDifferences(
+    describeTree(expectedDir, { rootMtime: true }),
+    describeTree(actualDir, { rootMtime: true }),
+  );
+}
+
 /** Lists the differences between two described trees (empty when identical). */
 export function treeDifferences(
   expected: Map<string, Described>,
