@@ -268,3 +268,66 @@ describe("Chunker with a caller that reuses its read buffer", () => {
     for (const { chunk, copy } of kept) expect(copy.equals(chunk)).toBe(true);
   });
 });
+
+describe("Chunker.pushViews()", () => {
+  /** Copies each call's views before the next call, as a caller must; reuses one read buffer. */
+  function chunkViewsInPieces(
+    data: Uint8Array,
+    pieceLengths: readonly number[],
+  ): { chunks: Buffer[]; intactAtReturn: boolean } {
+    const chunker = new Chunker(gear, small);
+    const readBuffer = new Uint8Array(2000);
+    const chunks: Buffer[] = [];
+    let intactAtReturn = true;
+    let offset = 0;
+    const take = (views: Uint8Array[], expectedStart: number): void => {
+      // Every view of one call must still hold its bytes when the call returns, including a
+      // chunk completed in the carry buffer when the same call keeps bytes after it.
+      let at = expectedStart;
+      for (const view of views) {
+        const copy = Buffer.from(view);
+        if (!copy.equals(data.subarray(at, at + copy.length)))
+          intactAtReturn = false;
+        at += copy.length;
+        chunks.push(copy);
+      }
+    };
+    let chunked = 0;
+    const feed = (length: number): void => {
+      const piece = data.subarray(offset, offset + length);
+      readBuffer.set(piece);
+      const views = chunker.pushViews(readBuffer.subarray(0, piece.length));
+      take(views, chunked);
+      chunked += views.reduce((sum, view) => sum + view.length, 0);
+      offset += piece.length;
+      readBuffer.fill(0xee);
+    };
+    for (const length of pieceLengths) {
+      if (offset >= data.length) break;
+      feed(length);
+    }
+    while (offset < data.length) feed(readBuffer.length);
+    take(chunker.finishViews(), chunked);
+    return { chunks, intactAtReturn };
+  }
+
+  it("gives the bytes and cut points of push(), whatever the split, with the read buffer reused", () => {
+    fc.assert(
+      fc.property(
+        fc.integer(),
+        fc.nat({ max: 20_000 }),
+        fc.array(fc.integer({ min: 0, max: 2000 }), { maxLength: 60 }),
+        (seed, length, pieces) => {
+          const data = pseudoRandomBytes(seed, length);
+          const { chunks, intactAtReturn } = chunkViewsInPieces(data, pieces);
+          expect(intactAtReturn).toBe(true);
+          expect(chunks.map((c) => c.length)).toEqual(
+            chunkBuffer(gear, small, data),
+          );
+          expect(Buffer.concat(chunks).equals(data)).toBe(true);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});

@@ -70,9 +70,11 @@ function topBits(bits: number): number {
  * spread of chunk sizes. The first minSize bytes of a chunk are never hashed.
  *
  * Cut points depend only on the bytes, never on how they were split across push() calls.
- * Every returned chunk is a fresh copy owned by the caller, and the chunker keeps no reference
- * to a pushed buffer once push() returns, so callers may reuse their read buffer. Memory: one
- * carry buffer of at most maxSize bytes.
+ * push() and finish() return fresh copies owned by the caller; pushViews() and finishViews()
+ * return views that stay valid only until the next call, so a caller that keeps few of the
+ * chunks (a re-run, where most are stored already) hashes them without allocating. The chunker
+ * keeps no reference to a pushed buffer once a call returns, so callers may reuse their read
+ * buffer. Memory: two carry buffers of at most maxSize bytes each.
  */
 export class Chunker {
   readonly #gear: Int32Array;
@@ -84,6 +86,11 @@ export class Chunker {
   /** Bytes of the current, unfinished chunk; grown on demand up to maxSize. */
   #carry = new Uint8Array(0);
   #carryLength = 0;
+  /**
+   * The other carry buffer: a chunk completed in #carry is returned as a view of it, and the
+   * bytes after it go into this one, so that view stays intact until the next call.
+   */
+  #spare = new Uint8Array(0);
   /** Gear hash over the current chunk's bytes from minSize on. */
   #hash = 0;
 
@@ -103,8 +110,29 @@ export class Chunker {
     this.#maskL = topBits(bits - 2);
   }
 
-  /** Feeds bytes; returns every chunk completed by them, in order. */
+  /** Feeds bytes; returns a copy of every chunk completed by them, in order. */
   push(data: Uint8Array): Uint8Array[] {
+    // Uint8Array's slice copies; a Buffer's slice is a view of the caller's memory.
+    return this.pushViews(data).map((view) =>
+      Uint8Array.prototype.slice.call(view),
+    );
+  }
+
+  /** Ends the stream: returns a copy of the tail as the last chunk, if any. Resets the chunker. */
+  finish(): Uint8Array[] {
+    const tail = this.finishViews().map((view) =>
+      Uint8Array.prototype.slice.call(view),
+    );
+    this.#carry = new Uint8Array(0);
+    this.#spare = new Uint8Array(0);
+    return tail;
+  }
+
+  /**
+   * Feeds bytes; returns every chunk completed by them, in order, as views of `data` or of the
+   * chunker's own buffers. They are valid until the next call of any method: copy what you keep.
+   */
+  pushViews(data: Uint8Array): Uint8Array[] {
     const chunks: Uint8Array[] = [];
     let offset = 0;
     while (offset < data.length) {
@@ -115,14 +143,11 @@ export class Chunker {
       }
       const end = offset + taken;
       if (this.#carryLength === 0) {
-        // Uint8Array's slice copies; a Buffer's slice is a view of the caller's memory, which
-        // the caller may reuse for its next read. Copy through the Uint8Array method always.
-        chunks.push(Uint8Array.prototype.slice.call(data, offset, end));
+        chunks.push(data.subarray(offset, end));
       } else {
-        const chunk = new Uint8Array(this.#carryLength + taken);
-        chunk.set(this.#carry.subarray(0, this.#carryLength), 0);
-        chunk.set(data.subarray(offset, end), this.#carryLength);
-        chunks.push(chunk);
+        this.#keep(data.subarray(offset, end));
+        chunks.push(this.#carry.subarray(0, this.#carryLength));
+        [this.#carry, this.#spare] = [this.#spare, this.#carry];
         this.#carryLength = 0;
       }
       offset = end;
@@ -130,14 +155,15 @@ export class Chunker {
     return chunks;
   }
 
-  /** Ends the stream: returns the tail as the last chunk, if any bytes remain. Resets the chunker. */
-  finish(): Uint8Array[] {
+  /** Ends the stream like finish(), returning the tail as a view valid until the next call. */
+  finishViews(): Uint8Array[] {
     const length = this.#carryLength;
     this.#carryLength = 0;
     this.#hash = 0;
-    const tail = this.#carry.slice(0, length);
-    this.#carry = new Uint8Array(0);
-    return length === 0 ? [] : [tail];
+    if (length === 0) return [];
+    const tail = this.#carry.subarray(0, length);
+    [this.#carry, this.#spare] = [this.#spare, this.#carry];
+    return [tail];
   }
 
   #keep(bytes: Uint8Array): void {

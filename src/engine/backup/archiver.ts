@@ -194,8 +194,8 @@ class Archiver {
 
   /**
    * Chunks, hashes and queues one file's bytes as they are read; `finish` returns its content
-   * list and whole-file SHA-256. The chunker copies what it keeps, so the caller may reuse a
-   * buffer as soon as `push` returns.
+   * list and whole-file SHA-256. Chunks are views, copied only when the uploader queues them,
+   * so the caller may reuse a buffer as soon as the promise of `push` settles.
    */
   private contentBuilder(): {
     push: (data: Buffer) => Promise<void>;
@@ -206,12 +206,13 @@ class Archiver {
     const whole = createHash("sha256");
     const content: BlobId[] = [];
     let size = 0;
-    const queue = async (chunks: Uint8Array[]): Promise<void> => {
-      for (const chunk of chunks) {
-        const id = repo.blobId(chunk);
+    // The views stay valid while this runs: the next push waits for it.
+    const queue = async (views: Uint8Array[]): Promise<void> => {
+      for (const view of views) {
+        const id = repo.blobId(view);
         content.push(id);
         try {
-          await this.uploader.add("data", id, chunk);
+          await this.uploader.addBorrowed("data", id, view);
         } catch (error) {
           throw new StoreFailure(error);
         }
@@ -222,10 +223,10 @@ class Archiver {
         whole.update(data);
         size += data.length;
         this.bytes += data.length;
-        return queue(chunker.push(data));
+        return queue(chunker.pushViews(data));
       },
       finish: async () => {
-        await queue(chunker.finish());
+        await queue(chunker.finishViews());
         return { content, sha256: new Uint8Array(whole.digest()), size };
       },
     };

@@ -62,10 +62,34 @@ export class Uploader {
 
   /** Queues a blob unless it is known to exist; sends a batch when one is full. */
   async add(kind: BlobKind, id: BlobId, plaintext: Uint8Array): Promise<void> {
+    await this.#add(kind, id, plaintext, false);
+  }
+
+  /**
+   * Like add(), for bytes the caller overwrites once this returns (a view of a read buffer):
+   * copied only when the blob is queued, so a known chunk costs no allocation.
+   */
+  async addBorrowed(
+    kind: BlobKind,
+    id: BlobId,
+    borrowed: Uint8Array,
+  ): Promise<void> {
+    await this.#add(kind, id, borrowed, true);
+  }
+
+  async #add(
+    kind: BlobKind,
+    id: BlobId,
+    bytes: Uint8Array,
+    borrowed: boolean,
+  ): Promise<void> {
     this.throwIfFailed();
     const key = toHex(id);
     if (this.queued.has(key) || this.cache.hasBlob(id)) return;
     this.queued.add(key);
+    // Uint8Array's slice copies (a Buffer's would be a view), into a buffer of its own, which
+    // the seal pool can then transfer to a worker.
+    const plaintext = borrowed ? Uint8Array.prototype.slice.call(bytes) : bytes;
     this.pending.push({ kind, id, key, plaintext });
     this.pendingBytes += plaintext.length;
     if (this.pendingBytes >= BATCH_BYTES || this.pending.length >= BATCH_BLOBS)
