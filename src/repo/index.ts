@@ -7,7 +7,7 @@ export {
   type CreateOptions,
   type SealerParams,
 } from "./repository.js";
-export { sealBlob } from "./blob-codec.js";
+export { blobIdOf, sealBlob } from "./blob-codec.js";
 export {
   unlockRepository,
   advancePin,

@@ -11,7 +11,6 @@ import { createHash } from "node:crypto";
 import { open, readFile } from "node:fs/promises";
 import {
   closeSync,
-  constants as fsConstants,
   lstatSync,
   openSync,
   readdirSync,
@@ -22,6 +21,7 @@ import {
 import { hostname, userInfo } from "node:os";
 import { basename, resolve } from "node:path";
 import { BlindsyncError, describeError } from "../../errors.js";
+import { bytesEqual } from "../../util/bytes.js";
 import { Chunker } from "../../chunker/index.js";
 import {
   MODE_MASK,
@@ -39,8 +39,10 @@ import {
 import type { BlobId } from "../../store/index.js";
 import { describeHolders, withLock } from "../locking.js";
 import { ExcludeMatcher, IGNORE_FILE_NAME } from "./excludes.js";
+import { OPEN_FLAGS, READ_SIZE } from "./file-reading.js";
 import { Limiter, mapConcurrently } from "./concurrency.js";
-import { SealPool } from "./seal-pool.js";
+import { FileReadError, SealPool } from "./seal-pool.js";
+import type { FileDigest } from "./seal-worker.js";
 import { Uploader } from "./uploader.js";
 
 /**
@@ -53,13 +55,13 @@ class StoreFailure extends Error {
   }
 }
 
-const READ_SIZE = 1024 * 1024;
 /**
- * lstat() said "regular file": a symlink or a FIFO swapped in since then is refused (ELOOP) or
- * opened without blocking, so a synchronous open can never hang the walk.
+ * A changed file at least this large that an earlier run recorded is digested in a worker
+ * (SealPool.digest): most of its chunks are likely stored already, so the worker's ids are
+ * all the main thread needs, and the hashing runs beside the walk. New files stay on the
+ * main thread, where every chunk's bytes are needed anyway.
  */
-const OPEN_FLAGS =
-  fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
+const WORKER_DIGEST_MIN_BYTES = 8 * 1024 * 1024;
 /** Files read at once: enough to hide open/read latency of small files, few enough buffers. */
 const FILES_IN_FLIGHT = 4;
 /** Entries of one directory stat-ed and walked at once. */
@@ -147,6 +149,7 @@ class Archiver {
   private bytes = 0;
   private warnings = 0;
   private readonly uploader: Uploader;
+  private readonly pool: SealPool | undefined;
   private readonly options: BackupOptions;
   /** Files being read at once: overlaps opens, reads and hashing across small files. */
   private readonly fileSlots = new Limiter(FILES_IN_FLIGHT);
@@ -165,6 +168,7 @@ class Archiver {
 
   constructor(options: BackupOptions, pool: SealPool | undefined) {
     this.options = options;
+    this.pool = pool;
     this.uploader = new Uploader(options.repo, options.cache, {
       dryRun: options.dryRun ?? false,
       pool,
@@ -243,6 +247,14 @@ class Archiver {
     statSize: number,
   ): Promise<CachedContent & { size: number }> {
     if (statSize < READ_SIZE) return this.readSmallFile(path);
+    if (
+      this.pool !== undefined &&
+      statSize >= WORKER_DIGEST_MIN_BYTES &&
+      this.options.cache.hasFile(path)
+    ) {
+      const digested = await this.readChangedInWorker(this.pool, path);
+      if (digested !== undefined) return digested;
+    }
     const handle = await open(path, OPEN_FLAGS);
     let current = this.takeBuffer();
     let ahead = this.takeBuffer();
@@ -262,6 +274,53 @@ class Archiver {
       await handle.close();
       this.spareBuffers.push(current, ahead);
     }
+  }
+
+  /**
+   * A changed file, digested in a worker; only the chunks the repository lacks are read back
+   * here. Each is checked against the worker's id, so a file that changed in between is never
+   * stored under a wrong id: undefined then, and the caller reads the file itself.
+   */
+  private async readChangedInWorker(
+    pool: SealPool,
+    path: Buffer,
+  ): Promise<(CachedContent & { size: number }) | undefined> {
+    let digest: FileDigest;
+    try {
+      digest = await pool.digest(path);
+    } catch (error) {
+      // A file's own read error skips it, as below; a failed worker ends the backup.
+      throw error instanceof FileReadError ? error : new StoreFailure(error);
+    }
+    const { repo } = this.options;
+    const content: BlobId[] = [];
+    let fd: number | undefined;
+    try {
+      let offset = 0;
+      for (const [index, length] of digest.lengths.entries()) {
+        const id = digest.ids.slice(index * 32, index * 32 + 32);
+        content.push(id);
+        if (!this.uploader.has(id)) {
+          fd ??= openSync(path, OPEN_FLAGS);
+          const bytes = new Uint8Array(length);
+          if (
+            readSync(fd, bytes, 0, length, offset) !== length ||
+            !bytesEqual(repo.blobId(bytes), id)
+          )
+            return undefined;
+          try {
+            await this.uploader.add("data", id, bytes);
+          } catch (error) {
+            throw new StoreFailure(error);
+          }
+        }
+        offset += length;
+      }
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+    this.bytes += digest.size;
+    return { content, sha256: digest.sha256, size: digest.size };
   }
 
   private async readSmallFile(

@@ -1,7 +1,8 @@
 /**
  * A pool of sealing worker threads (compress + pad + encrypt), sized to the cores. The main
  * thread keeps reading, chunking and hashing while the workers seal, so a backup uses every
- * core. Jobs go to the least busy worker; plaintext is transferred, not copied.
+ * core. Jobs go to the least busy worker; plaintext is transferred, not copied. The workers
+ * also digest changed files (digest()), so re-hashing a large file runs beside the walk.
  *
  * Without the compiled worker script (unit tests run the TypeScript sources) the pool is not
  * available and the uploader seals on the main thread: same bytes format, same ids.
@@ -13,14 +14,29 @@ import { Worker } from "node:worker_threads";
 import { BlindsyncError } from "../../errors.js";
 import type { Repository } from "../../repo/index.js";
 import type { BlobId, BlobKind } from "../../store/index.js";
-import type { SealJob, SealReply } from "./seal-worker.js";
+import type {
+  DigestJob,
+  FileDigest,
+  SealJob,
+  WorkerParams,
+  WorkerReply,
+} from "./seal-worker.js";
 
 const WORKER_SCRIPT = new URL("./seal-worker.js", import.meta.url);
 const MAX_WORKERS = 8;
 
 interface Pending {
-  resolve(bytes: Uint8Array): void;
+  resolve(result: Uint8Array | FileDigest): void;
   reject(error: Error): void;
+}
+
+/** A file's own read error in a worker (it is skipped with a warning, as on the main thread). */
+export class FileReadError extends Error {
+  readonly code: string | undefined;
+  constructor(message: string, code: string | undefined) {
+    super(message);
+    this.code = code;
+  }
 }
 
 interface Slot {
@@ -65,9 +81,12 @@ export class SealPool {
       return undefined;
     const slots: Slot[] = [];
     for (let index = 0; index < count; index++) {
-      const worker = new Worker(WORKER_SCRIPT, {
-        workerData: repo.sealerParams(),
-      });
+      const workerData: WorkerParams = {
+        ...repo.sealerParams(),
+        gear: repo.gear,
+        chunker: repo.config.chunker,
+      };
+      const worker = new Worker(WORKER_SCRIPT, { workerData });
       slots.push({ worker, pending: new Map() });
     }
     const pool = new SealPool(slots);
@@ -76,15 +95,17 @@ export class SealPool {
   }
 
   #listen(slot: Slot): void {
-    slot.worker.on("message", (reply: SealReply) => {
+    slot.worker.on("message", (reply: WorkerReply) => {
       const pending = slot.pending.get(reply.seq);
       if (pending === undefined) return;
       slot.pending.delete(reply.seq);
       if ("error" in reply)
         pending.reject(
-          new BlindsyncError("failed", `Sealing a blob failed: ${reply.error}`),
+          reply.code === undefined
+            ? new BlindsyncError("failed", `A worker failed: ${reply.error}`)
+            : new FileReadError(reply.error, reply.code),
         );
-      else pending.resolve(reply.bytes);
+      else pending.resolve("digest" in reply ? reply.digest : reply.bytes);
     });
     const fail = (error: Error): void => {
       this.#failure ??= new BlindsyncError(
@@ -109,21 +130,40 @@ export class SealPool {
     plaintext: Uint8Array,
     compress = true,
   ): Promise<Uint8Array> {
-    if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    let slot = this.#slots[0] as Slot;
-    for (const candidate of this.#slots)
-      if (candidate.pending.size < slot.pending.size) slot = candidate;
     const seq = ++this.#seq;
     const job: SealJob = {
+      type: "seal",
       seq,
       kind,
       id,
       plaintext: transferable(plaintext),
       compress,
     };
+    return this.#post(job, [
+      job.plaintext.buffer as ArrayBuffer,
+    ]) as Promise<Uint8Array>;
+  }
+
+  /**
+   * Reads and chunks a file in the least busy worker: its chunk ids, lengths and SHA-256, no
+   * bytes. A read error rejects with FileReadError; a failed worker with a BlindsyncError.
+   */
+  digest(path: Uint8Array): Promise<FileDigest> {
+    const job: DigestJob = { type: "digest", seq: ++this.#seq, path };
+    return this.#post(job, []) as Promise<FileDigest>;
+  }
+
+  #post(
+    job: SealJob | DigestJob,
+    transfer: ArrayBuffer[],
+  ): Promise<Uint8Array | FileDigest> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    let slot = this.#slots[0] as Slot;
+    for (const candidate of this.#slots)
+      if (candidate.pending.size < slot.pending.size) slot = candidate;
     return new Promise((resolve, reject) => {
-      slot.pending.set(seq, { resolve, reject });
-      slot.worker.postMessage(job, [job.plaintext.buffer as ArrayBuffer]);
+      slot.pending.set(job.seq, { resolve, reject });
+      slot.worker.postMessage(job, transfer);
     });
   }
 

@@ -3,13 +3,23 @@
  * worker draws its own random session id (SealingSession), so nonces never repeat across
  * workers, processes or restarts. Plaintext arrives and ciphertext leaves as transferred
  * buffers: no copies between threads.
+ *
+ * It also digests changed files (DigestJob): reads one, chunks it and returns the chunk ids,
+ * lengths and whole-file SHA-256, but no bytes. A re-run of a large file with a small edit
+ * then spends its hashing here, beside the walk on the main thread, which reads back only the
+ * few chunks the repository lacks. Between reads it yields, so seal jobs are not held up.
  */
+import { createHash } from "node:crypto";
+import { closeSync, openSync, readSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
+import { Chunker, type ChunkerParams } from "../../chunker/index.js";
 import { SealingSession } from "../../crypto/index.js";
-import { sealBlob, type SealerParams } from "../../repo/index.js";
+import { blobIdOf, sealBlob, type SealerParams } from "../../repo/index.js";
 import type { BlobKind } from "../../store/index.js";
+import { OPEN_FLAGS, READ_SIZE } from "./file-reading.js";
 
 export interface SealJob {
+  readonly type: "seal";
   readonly seq: number;
   readonly kind: BlobKind;
   readonly id: Uint8Array;
@@ -17,34 +27,118 @@ export interface SealJob {
   readonly compress: boolean;
 }
 
-export type SealReply =
-  | { readonly seq: number; readonly bytes: Uint8Array }
-  | { readonly seq: number; readonly error: string };
+export interface DigestJob {
+  readonly type: "digest";
+  readonly seq: number;
+  /** The file's path as bytes (any name Linux allows). */
+  readonly path: Uint8Array;
+}
 
-const params = workerData as SealerParams;
+export interface WorkerParams extends SealerParams {
+  readonly gear: Int32Array;
+  readonly chunker: ChunkerParams;
+}
+
+export interface FileDigest {
+  /** The chunk ids, 32 bytes each, in file order. */
+  readonly ids: Uint8Array;
+  readonly lengths: number[];
+  readonly sha256: Uint8Array;
+  readonly size: number;
+}
+
+export type WorkerReply =
+  | { readonly seq: number; readonly bytes: Uint8Array }
+  | { readonly seq: number; readonly digest: FileDigest }
+  | {
+      readonly seq: number;
+      readonly error: string;
+      /** The errno code of a file's read error (ENOENT, ELOOP, EAGAIN…): the file is skipped. */
+      readonly code?: string;
+    };
+
+/** Reads between yields to the message queue: 8 MiB, a few milliseconds of hashing. */
+const READS_PER_SLICE = 8;
+
+const params = workerData as WorkerParams;
 const keys = { encKey: params.encKey, idKey: params.idKey };
 let session = new SealingSession();
 
-parentPort?.on("message", (job: SealJob) => {
-  let reply: SealReply;
+function seal(job: SealJob): void {
+  if (session.exhausted) session = new SealingSession();
+  const bytes = sealBlob({
+    keys,
+    repositoryId: params.repositoryId,
+    session,
+    kind: job.kind,
+    id: job.id,
+    plaintext: job.plaintext,
+    compress: job.compress,
+  });
+  const reply: WorkerReply = { seq: job.seq, bytes };
+  parentPort?.postMessage(reply, [bytes.buffer as ArrayBuffer]);
+}
+
+async function digest(job: DigestJob): Promise<void> {
+  const fd = openSync(Buffer.from(job.path), OPEN_FLAGS);
   try {
-    if (session.exhausted) session = new SealingSession();
-    const bytes = sealBlob({
-      keys,
-      repositoryId: params.repositoryId,
-      session,
-      kind: job.kind,
-      id: job.id,
-      plaintext: job.plaintext,
-      compress: job.compress,
-    });
-    reply = { seq: job.seq, bytes };
-    parentPort?.postMessage(reply, [bytes.buffer as ArrayBuffer]);
-  } catch (error) {
-    reply = {
-      seq: job.seq,
-      error: error instanceof Error ? error.message : String(error),
+    const buffer = Buffer.allocUnsafe(READ_SIZE);
+    const chunker = new Chunker(params.gear, params.chunker);
+    const whole = createHash("sha256");
+    const ids: Uint8Array[] = [];
+    const lengths: number[] = [];
+    const take = (views: Uint8Array[]): void => {
+      for (const view of views) {
+        ids.push(blobIdOf(params.idKey, view));
+        lengths.push(view.length);
+      }
     };
+    let size = 0;
+    for (let reads = 1; ; reads++) {
+      // Until end of file, as the main thread reads: the file may have grown since stat().
+      const bytesRead = readSync(fd, buffer, 0, READ_SIZE, null);
+      if (bytesRead === 0) break;
+      const data = buffer.subarray(0, bytesRead);
+      whole.update(data);
+      size += bytesRead;
+      take(chunker.pushViews(data));
+      if (reads % READS_PER_SLICE === 0)
+        await new Promise((resolve) => setImmediate(resolve));
+    }
+    take(chunker.finishViews());
+    const result: FileDigest = {
+      ids: Buffer.concat(ids),
+      lengths,
+      sha256: new Uint8Array(whole.digest()),
+      size,
+    };
+    const reply: WorkerReply = { seq: job.seq, digest: result };
     parentPort?.postMessage(reply);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fail(seq: number, error: unknown): void {
+  const { code } = (error ?? {}) as { code?: unknown };
+  const reply: WorkerReply = {
+    seq,
+    error: error instanceof Error ? error.message : String(error),
+    ...(typeof code === "string" ? { code } : {}),
+  };
+  parentPort?.postMessage(reply);
+}
+
+parentPort?.on("message", (job: SealJob | DigestJob) => {
+  if (job.type === "digest") {
+    digest(job).catch((error: unknown) => {
+      fail(job.seq, error);
+    });
+    return;
+  }
+  try {
+    seal(job);
+  } catch (error) {
+    fail(job.seq, error);
   }
 });

@@ -60,6 +60,11 @@ export class Uploader {
     this.pool = options.pool;
   }
 
+  /** Whether the blob is known to exist or already queued: add() would skip it. */
+  has(id: BlobId): boolean {
+    return this.queued.has(toHex(id)) || this.cache.hasBlob(id);
+  }
+
   /** Queues a blob unless it is known to exist; sends a batch when one is full. */
   async add(kind: BlobKind, id: BlobId, plaintext: Uint8Array): Promise<void> {
     await this.#add(kind, id, plaintext, false);

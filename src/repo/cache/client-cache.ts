@@ -159,6 +159,7 @@ export class ClientCache {
   private runId = 0;
   // Prepared once: a re-run looks up every file, and preparing per call costs more than the query.
   private readonly selectFile: Database.Statement;
+  private readonly selectFilePath: Database.Statement;
   private readonly upsertFile: Database.Statement;
   private readonly selectBlob: Database.Statement;
   private readonly insertBlob: Database.Statement;
@@ -171,6 +172,9 @@ export class ClientCache {
         "SELECT ino, size, mtime_ns, ctime_ns, sha256, content FROM files WHERE path = ?",
       )
       .safeIntegers(true);
+    this.selectFilePath = db
+      .prepare("SELECT 1 FROM files WHERE path = ?")
+      .pluck();
     this.upsertFile = db.prepare(
       `INSERT INTO files (path, ino, size, mtime_ns, ctime_ns, sha256, content, run)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -253,6 +257,11 @@ export class ClientCache {
     if (!this.db.inTransaction) return;
     this.db.exec("COMMIT");
     this.db.exec("BEGIN");
+  }
+
+  /** Whether a file was recorded at this path by an earlier run (whatever its identity now). */
+  hasFile(path: Uint8Array): boolean {
+    return this.selectFilePath.get(path) !== undefined;
   }
 
   lookupFile(
