@@ -350,13 +350,18 @@ class Archiver {
     cached: CachedContent,
   ): FileEntry {
     this.files += 1;
-    const entry: FileEntry = {
-      ...baseMeta(name, stat),
+    // Written out rather than spread: this runs for every file of every backup.
+    const entry = {
+      name,
+      mode: Number(stat.mode) & MODE_MASK,
+      mtimeNs: stat.mtimeNs,
+      uid: Number(stat.uid),
+      gid: Number(stat.gid),
       type: "file",
       size,
       sha256: cached.sha256,
       content: cached.content,
-    };
+    } as const;
     return stat.nlink > 1n
       ? { ...entry, hardlink: { dev: stat.dev, ino: stat.ino } }
       : entry;
@@ -368,12 +373,13 @@ class Archiver {
     name: Uint8Array,
     stat: BigIntStats,
   ): FileEntry | undefined {
-    const identity = identityOf(stat);
-    const cached = this.options.cache.lookupFile(path, identity);
+    const { cache } = this.options;
+    const cached = cache.lookupFile(path, identityOf(stat));
     if (cached === undefined) return undefined;
-    this.bytes += identity.size;
-    this.unrecorded.push({ path, identity, cached });
-    return this.fileEntryFrom(name, stat, identity.size, cached);
+    const size = Number(stat.size);
+    this.bytes += size;
+    if (this.options.dryRun !== true) cache.touchFile(path);
+    return this.fileEntryFrom(name, stat, size, cached);
   }
 
   /** Reads a new or changed file; undefined (with a warning) when it cannot be read. */

@@ -1,0 +1,96 @@
+import { readdirSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ClientCache, type FileIdentity } from "./client-cache.js";
+
+const LOCATION = "/tmp/some-repository";
+const identity: FileIdentity = {
+  ino: 7n,
+  size: 5,
+  mtimeNs: 1_000n,
+  ctimeNs: 2_000n,
+};
+const cached = {
+  content: [new Uint8Array(32).fill(1)],
+  sha256: new Uint8Array(32).fill(2),
+};
+const path = (name: string): Uint8Array =>
+  new TextEncoder().encode(`/src/${name}`);
+
+describe("the files cache across backup runs", () => {
+  let root: string;
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), "blindsync-cache-"));
+  });
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  /** One backup run that records `read`, touches `unchanged`, and finishes. */
+  function run(read: string[], unchanged: string[]): void {
+    const cache = ClientCache.open(root, LOCATION);
+    try {
+      cache.beginRun();
+      for (const name of read) cache.recordFile(path(name), identity, cached);
+      for (const name of unchanged) {
+        expect(cache.lookupFile(path(name), identity)).toBeDefined();
+        cache.touchFile(path(name));
+      }
+      cache.finishRun();
+    } finally {
+      cache.close();
+    }
+  }
+
+  function known(): string[] {
+    const cache = ClientCache.open(root, LOCATION);
+    try {
+      return ["a", "b", "c"].filter((name) => cache.hasFile(path(name)));
+    } finally {
+      cache.close();
+    }
+  }
+
+  it("keeps files recorded or touched in the last run and forgets the rest", () => {
+    run(["a", "b", "c"], []);
+    expect(known()).toEqual(["a", "b", "c"]);
+    run([], ["a", "c"]);
+    expect(known()).toEqual(["a", "c"]);
+    run(["b"], ["c"]);
+    expect(known()).toEqual(["b", "c"]);
+  });
+
+  it("answers a lookup only for the identity it recorded", () => {
+    run(["a"], []);
+    const cache = ClientCache.open(root, LOCATION);
+    try {
+      expect(cache.lookupFile(path("a"), identity)?.content).toEqual(
+        cached.content,
+      );
+      expect(
+        cache.lookupFile(path("a"), { ...identity, ctimeNs: 2_001n }),
+      ).toBeUndefined();
+      expect(cache.hasFile(path("a"))).toBe(true);
+      expect(cache.hasFile(path("b"))).toBe(false);
+    } finally {
+      cache.close();
+    }
+  });
+
+  it("continues the run numbers of a cache written before the last_run row existed", () => {
+    run(["a", "b"], []);
+    // An older cache: runs numbered up to 41 in the files table and no last_run row.
+    const cache = ClientCache.open(root, LOCATION);
+    cache.close();
+    const [dir] = readdirSync(root);
+    const db = new Database(join(root, dir as string, "cache.sqlite"));
+    db.exec("UPDATE files SET run = 41; DROP TABLE last_run;");
+    db.close();
+    // The next run must number itself 42 or more, or finishRun would forget what it touched.
+    run([], ["a"]);
+    expect(known()).toEqual(["a"]);
+  });
+});
