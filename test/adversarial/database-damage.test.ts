@@ -6,8 +6,8 @@
  * Where SQLite's own structures are hit, every command (snapshots, check, check --read-data,
  * restore, backup) must fail with one clear line (plus a hint), exit non-zero
  * (13: integrity), leave the file byte-identical and write nothing into a restore target.
- * A page in the middle of the file holds blob payload (overflow pages; asserted with SQLite's
- * dbstat table), which SQLite cannot notice until that blob is read: there, as observed,
+ * The first page from the middle of the file on that holds blob payload (an overflow page, found
+ * with SQLite's dbstat table), which SQLite cannot notice until that blob is read: there, as observed,
  * `snapshots`, `ls` and the structure `check` succeed, `check --read-data` names exactly the
  * damaged blobs (found here independently by re-hashing every stored blob, as a keyless scrub
  * does) and exits 13, restore writes everything but the affected file and exits 13, and a
@@ -77,6 +77,25 @@ function pageOwner(file: string, page: number): { name: string; type: string } {
       .get(page) as { name: string; pagetype: string } | undefined;
     if (row === undefined) throw new Error(`page ${page} is not in dbstat`);
     return { name: row.name, type: row.pagetype };
+  } finally {
+    db.close();
+  }
+}
+
+/** The first page at or after `from` that holds blob payload (an overflow page of blob_data). */
+function firstOverflowPageFrom(file: string, from: number): number {
+  const db = new Database(file, { readonly: true });
+  try {
+    const page = db
+      .prepare(
+        `SELECT min(pageno) FROM dbstat
+         WHERE name = 'blob_data' AND pagetype = 'overflow' AND pageno >= ?`,
+      )
+      .pluck()
+      .get(from) as number | null;
+    if (page === null)
+      throw new Error(`no blob payload page from page ${from} on`);
+    return page;
   } finally {
     db.close();
   }
@@ -237,7 +256,12 @@ describe("a truncated or corrupted repository database", () => {
   }
 
   it("with garbage over a page in the middle (blob payload): check --read-data and restore name exactly the damaged blob, the rest works", async () => {
-    const middle = Math.floor(pageCount(databaseOf(pristine)) / 2) + 1;
+    // The first blob-payload page from the middle on: which pages hold payload and which
+    // hold leaf rows depends on the (shuffled) upload order.
+    const middle = firstOverflowPageFrom(
+      databaseOf(pristine),
+      Math.floor(pageCount(databaseOf(pristine)) / 2) + 1,
+    );
     expect(pageOwner(databaseOf(pristine), middle)).toStrictEqual({
       name: "blob_data",
       type: "overflow",

@@ -119,12 +119,21 @@ async function digest(job: DigestJob): Promise<void> {
   }
 }
 
-function fail(seq: number, error: unknown): void {
-  const { code } = (error ?? {}) as { code?: unknown };
+/**
+ * Replies with an error. A failed system call while digesting (open, read) keeps its errno
+ * code, which makes it the file's own error: the file is skipped, the backup goes on.
+ */
+function fail(seq: number, error: unknown, readingFile: boolean): void {
+  const { code, syscall } = (error ?? {}) as {
+    code?: unknown;
+    syscall?: unknown;
+  };
+  const fileError =
+    readingFile && typeof code === "string" && typeof syscall === "string";
   const reply: WorkerReply = {
     seq,
     error: error instanceof Error ? error.message : String(error),
-    ...(typeof code === "string" ? { code } : {}),
+    ...(fileError ? { code } : {}),
   };
   parentPort?.postMessage(reply);
 }
@@ -132,13 +141,13 @@ function fail(seq: number, error: unknown): void {
 parentPort?.on("message", (job: SealJob | DigestJob) => {
   if (job.type === "digest") {
     digest(job).catch((error: unknown) => {
-      fail(job.seq, error);
+      fail(job.seq, error, true);
     });
     return;
   }
   try {
     seal(job);
   } catch (error) {
-    fail(job.seq, error);
+    fail(job.seq, error, false);
   }
 });
