@@ -37,6 +37,16 @@ export const FULL_CORPUS: CorpusSpec = {
   bigBytes: 1024 * MiB,
   logBytes: 256 * MiB,
 };
+/**
+ * Twice the full corpus, for the issue's check that peak memory stays the same at twice the
+ * size. The system has fewer than 80,000 small files, so each is copied a second time under
+ * `system-2/` with a line appended (other bytes, so nothing deduplicates).
+ */
+export const DOUBLE_CORPUS: CorpusSpec = {
+  smallFiles: 80_000,
+  bigBytes: 2048 * MiB,
+  logBytes: 512 * MiB,
+};
 export const QUICK_CORPUS: CorpusSpec = {
   smallFiles: 2_000,
   bigBytes: 64 * MiB,
@@ -234,22 +244,28 @@ export async function buildCorpus(
     log(
       `only ${candidates.length} system files found (wanted ${spec.smallFiles})`,
     );
-  const step = Math.max(1, candidates.length / spec.smallFiles);
-  const chosen: string[] = [];
-  for (
-    let i = 0;
-    i < candidates.length && chosen.length < spec.smallFiles;
-    i += step
-  )
-    chosen.push(candidates[Math.floor(i)] as string);
+  // More files wanted than the system has: each is copied again, into system-2/ and so on.
+  const copies = Math.max(1, Math.ceil(spec.smallFiles / candidates.length));
+  const perCopy = Math.ceil(spec.smallFiles / copies);
+  const step = Math.max(1, candidates.length / perCopy);
+  const picked: string[] = [];
+  for (let i = 0; i < candidates.length && picked.length < perCopy; i += step)
+    picked.push(candidates[Math.floor(i)] as string);
+  const chosen: { source: string; copy: number }[] = [];
+  for (let copy = 1; copy <= copies; copy++)
+    for (const source of picked)
+      if (chosen.length < spec.smallFiles) chosen.push({ source, copy });
   log(
-    `corpus: copying ${chosen.length} of ${candidates.length} system files, writing ${spec.bigBytes / MiB} MiB random + ${spec.logBytes / MiB} MiB log`,
+    `corpus: copying ${chosen.length} files (${picked.length} of ${candidates.length} system files${copies > 1 ? `, ${copies} copies` : ""}), writing ${spec.bigBytes / MiB} MiB random + ${spec.logBytes / MiB} MiB log`,
   );
-  const relative = chosen.map((path) => join(SYSTEM_DIR, path.slice(1)));
-  await mapLimit(chosen, 8, async (source, index) => {
+  const relative = chosen.map(({ source, copy }) =>
+    join(copy === 1 ? SYSTEM_DIR : `${SYSTEM_DIR}-${copy}`, source.slice(1)),
+  );
+  await mapLimit(chosen, 8, async ({ source, copy }, index) => {
     const target = join(dir, relative[index] as string);
     await mkdir(dirname(target), { recursive: true });
     await copyFile(source, target);
+    if (copy > 1) await appendFile(target, `\ncopy ${copy}\n`);
     const info = await stat(source);
     await chmod(target, info.mode & 0o777);
     await utimes(target, info.atime, info.mtime);
