@@ -73,6 +73,13 @@ function describeChunks(
 
 const golden = pseudoRandomBytes(0x5eed, 24 * MiB);
 
+/** A seed, a length of up to 20,000 bytes and the lengths of the pieces it is pushed in. */
+const smallSplitInputs = [
+  fc.integer(),
+  fc.nat({ max: 20_000 }),
+  fc.array(fc.integer({ min: 0, max: 2000 }), { maxLength: 60 }),
+] as const;
+
 describe("gearTableFromKey()", () => {
   it("reads 256 big-endian int32 from HKDF(key, '', 'blindsync/v1/gear', 1024)", () => {
     const bytes = hkdfSha256(
@@ -151,23 +158,18 @@ describe("Chunker", () => {
 
   it("finds the same cut points however small inputs are split, and loses no byte", () => {
     fc.assert(
-      fc.property(
-        fc.integer(),
-        fc.nat({ max: 20_000 }),
-        fc.array(fc.integer({ min: 0, max: 2000 }), { maxLength: 60 }),
-        (seed, length, pieces) => {
-          const data = pseudoRandomBytes(seed, length);
-          const whole = chunkBuffer(gear, small, data);
-          const chunks = chunkInPieces(small, data, pieces);
-          expect(chunks.map((c) => c.length)).toEqual(whole);
-          expect(Buffer.concat(chunks).equals(data)).toBe(true);
-          chunks.forEach((chunk, i) => {
-            expect(chunk.length).toBeLessThanOrEqual(small.maxSize);
-            if (i < chunks.length - 1)
-              expect(chunk.length).toBeGreaterThan(small.minSize);
-          });
-        },
-      ),
+      fc.property(...smallSplitInputs, (seed, length, pieces) => {
+        const data = pseudoRandomBytes(seed, length);
+        const whole = chunkBuffer(gear, small, data);
+        const chunks = chunkInPieces(small, data, pieces);
+        expect(chunks.map((c) => c.length)).toEqual(whole);
+        expect(Buffer.concat(chunks).equals(data)).toBe(true);
+        chunks.forEach((chunk, i) => {
+          expect(chunk.length).toBeLessThanOrEqual(small.maxSize);
+          if (i < chunks.length - 1)
+            expect(chunk.length).toBeGreaterThan(small.minSize);
+        });
+      }),
       { numRuns: 300 },
     );
   });
@@ -313,20 +315,15 @@ describe("Chunker.pushViews()", () => {
 
   it("gives the bytes and cut points of push(), whatever the split, with the read buffer reused", () => {
     fc.assert(
-      fc.property(
-        fc.integer(),
-        fc.nat({ max: 20_000 }),
-        fc.array(fc.integer({ min: 0, max: 2000 }), { maxLength: 60 }),
-        (seed, length, pieces) => {
-          const data = pseudoRandomBytes(seed, length);
-          const { chunks, intactAtReturn } = chunkViewsInPieces(data, pieces);
-          expect(intactAtReturn).toBe(true);
-          expect(chunks.map((c) => c.length)).toEqual(
-            chunkBuffer(gear, small, data),
-          );
-          expect(Buffer.concat(chunks).equals(data)).toBe(true);
-        },
-      ),
+      fc.property(...smallSplitInputs, (seed, length, pieces) => {
+        const data = pseudoRandomBytes(seed, length);
+        const { chunks, intactAtReturn } = chunkViewsInPieces(data, pieces);
+        expect(intactAtReturn).toBe(true);
+        expect(chunks.map((c) => c.length)).toEqual(
+          chunkBuffer(gear, small, data),
+        );
+        expect(Buffer.concat(chunks).equals(data)).toBe(true);
+      }),
       { numRuns: 300 },
     );
   });
