@@ -62,7 +62,11 @@ export class Uploader {
 
   /** Whether the blob is known to exist or already queued: add() would skip it. */
   has(id: BlobId): boolean {
-    return this.queued.has(toHex(id)) || this.cache.hasBlob(id);
+    return this.#known(toHex(id), id);
+  }
+
+  #known(key: string, id: BlobId): boolean {
+    return this.queued.has(key) || this.cache.hasBlob(id);
   }
 
   /** Queues a blob unless it is known to exist; sends a batch when one is full. */
@@ -90,7 +94,7 @@ export class Uploader {
   ): Promise<void> {
     this.throwIfFailed();
     const key = toHex(id);
-    if (this.queued.has(key) || this.cache.hasBlob(id)) return;
+    if (this.#known(key, id)) return;
     this.queued.add(key);
     // Uint8Array's slice copies (a Buffer's would be a view), into a buffer of its own, which
     // the seal pool can then transfer to a worker.
