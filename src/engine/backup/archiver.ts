@@ -350,7 +350,8 @@ class Archiver {
     cached: CachedContent,
   ): FileEntry {
     this.files += 1;
-    // Written out rather than spread: this runs for every file of every backup.
+    // baseMeta()'s fields, written out rather than spread: this runs for every file of every
+    // backup, and the spread cost 160 ms of B's 3.9 s main thread on the full corpus.
     const entry = {
       name,
       mode: Number(stat.mode) & MODE_MASK,
