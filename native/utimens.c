@@ -1,7 +1,7 @@
 /*
  * utimensat(2) with exact nanoseconds, for restore. Node's fs.utimes takes seconds as a
  * double, which cannot hold a 2020s timestamp to the nanosecond (about 240 ns of resolution),
- * so restored mtimes would differ from the originals. This is the whole addon.
+ * so restored mtimes would differ from the originals. (addon.c registers it.)
  *
  * setTimes(path: Buffer, seconds: bigint, nanoseconds: number, noFollow: boolean): void
  * Sets both atime and mtime; throws an Error with .code = the errno name on failure.
@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <node_api.h>
+#include "addon.h"
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -30,7 +31,7 @@ static napi_value throw_errno(napi_env env, int code) {
   return NULL;
 }
 
-static napi_value set_times(napi_env env, napi_callback_info info) {
+napi_value set_times(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value args[4];
   if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc != 4) {
@@ -64,11 +65,4 @@ static napi_value set_times(napi_env env, napi_callback_info info) {
   free(path);
   if (result != 0) return throw_errno(env, code);
   return NULL;
-}
-
-NAPI_MODULE_INIT() {
-  napi_value function;
-  napi_create_function(env, "setTimes", NAPI_AUTO_LENGTH, set_times, NULL, &function);
-  napi_set_named_property(env, exports, "setTimes", function);
-  return exports;
 }

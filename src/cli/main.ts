@@ -1,6 +1,10 @@
 /**
  * The blindsync executable's entry point, and the only place that exits the process.
  */
+import { tuneAllocator } from "../util/allocator.js";
+
+// Before the first large buffer: both the client and `serve` churn through them.
+tuneAllocator();
 const args = process.argv.slice(2);
 // `serve` runs once per ssh connection: it loads only what a server needs.
 const { main } =

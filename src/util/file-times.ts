@@ -6,34 +6,8 @@
  *
  * Shared leaf: imports nothing from any layer.
  */
-import { createRequire } from "node:module";
 import { lutimesSync, utimesSync } from "node:fs";
-
-interface NativeTimes {
-  setTimes(
-    path: Buffer,
-    seconds: bigint,
-    nanoseconds: number,
-    noFollow: boolean,
-  ): void;
-}
-
-function loadNative(): NativeTimes | undefined {
-  const require = createRequire(import.meta.url);
-  for (const candidate of [
-    "../../build/Release/blindsync_native.node",
-    "../../../build/Release/blindsync_native.node",
-  ]) {
-    try {
-      return require(candidate) as NativeTimes;
-    } catch {
-      // Try the next location: dist/util and src/util sit at different depths.
-    }
-  }
-  return undefined;
-}
-
-const native = loadNative();
+import { native } from "./native.js";
 
 /** True when times are set to the exact nanosecond. */
 export const exactFileTimes = native !== undefined;

@@ -1,0 +1,27 @@
+/**
+ * Keeps glibc's malloc from returning large freed buffers to the kernel after every use
+ * (native/allocator.c says how). blindsync churns through megabyte-sized buffers (chunks,
+ * sealed and decrypted blobs); with the default dynamic thresholds each came back as fresh pages,
+ * one page fault per 4 KiB. Measured on the benchmark machine (docs/performance.md): a full
+ * restore with a writer thread took 22–30 s with 420–480 thousand minor faults, and 16–18 s
+ * with 136 thousand once tuned.
+ *
+ * Shared leaf: imports nothing from any layer.
+ */
+import { native } from "./native.js";
+
+/**
+ * Largest allocation malloc serves from its heaps rather than a mapping of its own: glibc's
+ * upper limit for this setting, above the 8 MiB largest chunk and most blobs.
+ */
+const MMAP_THRESHOLD = 32 * 1024 * 1024;
+/**
+ * Free memory a heap keeps before it gives the top back to the kernel: a few batches' worth,
+ * a bounded addition to the resident size.
+ */
+const TRIM_THRESHOLD = 32 * 1024 * 1024;
+
+/** Applies the thresholds; false without the addon or on a C library other than glibc. */
+export function tuneAllocator(): boolean {
+  return native?.tuneAllocator(MMAP_THRESHOLD, TRIM_THRESHOLD) ?? false;
+}
