@@ -4,7 +4,9 @@
  */
 export {
   Repository,
+  openDataBlob,
   type CreateOptions,
+  type OpenerParams,
   type SealerParams,
 } from "./repository.js";
 export { blobIdOf, sealBlob } from "./blob-codec.js";
