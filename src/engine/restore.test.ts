@@ -179,8 +179,6 @@ function rawTreeRepo(rawTrees: ReadonlyMap<string, Tree>): RestoreRepository {
   return {
     load: (kind, id) => repo.load(kind, id),
     loadTree: async (id) => rawTrees.get(toHex(id)) ?? repo.loadTree(id),
-    fetchStored: (id) => repo.fetchStored(id),
-    openerParams: () => repo.openerParams(),
   };
 }
 

@@ -48,6 +48,7 @@ import {
   rmdirSync,
   symlinkSync,
   unlinkSync,
+  writeSync,
   type BigIntStats,
 } from "node:fs";
 import { resolve as resolvePath } from "node:path";
@@ -74,9 +75,6 @@ import {
   nameKey,
   parentPath,
 } from "./fs-names.js";
-import { BlobOpenFailure, FileWriterPool } from "./file-writer-pool.js";
-import { writeSparse } from "./sparse-write.js";
-import { workerCount } from "./worker-count.js";
 
 export interface RestoreProgress {
   /** Files finished so far (written, linked or found identical). */
@@ -95,10 +93,7 @@ export interface RestoreSink {
 }
 
 /** What restore needs from a repository: authenticated trees and data blobs. */
-export type RestoreRepository = Pick<
-  Repository,
-  "load" | "loadTree" | "fetchStored" | "openerParams"
->;
+export type RestoreRepository = Pick<Repository, "load" | "loadTree">;
 
 export interface RestoreOptions {
   readonly repo: RestoreRepository;
@@ -118,11 +113,6 @@ export interface RestoreOptions {
    * restore loses only files the user can restore again, so the default skips it.
    */
   readonly fsync?: boolean;
-  /**
-   * Writer threads for files of WORKER_MIN_BYTES or more (default workerCount(): one per core
-   * besides the main thread; 0 writes every file on the main thread).
-   */
-  readonly workers?: number;
 }
 
 export interface RestoreResult {
@@ -146,12 +136,6 @@ export interface RestoreResult {
  * with 4 the client sat idle waiting for round trips (docs/performance.md).
  */
 const DEFAULT_CONCURRENCY = 64;
-/**
- * Files of this size or more are opened, hashed and written by a writer thread: 8 MiB, one
- * maximum-size chunk. Below it a file is a few blobs, and the many small files of a tree are
- * spread over the main thread's time anyway.
- */
-const WORKER_MIN_BYTES = 8 * 1024 * 1024;
 /** Data blobs of one file fetched ahead of the one being written. */
 const BLOBS_AHEAD = 3;
 /** The chunker's usual largest blob; a file may hold BLOBS_AHEAD of them at once. */
@@ -163,6 +147,9 @@ const MAX_BLOB_BYTES = DEFAULT_CHUNKER_PARAMS.maxSize;
 const BYTES_IN_FLIGHT = 32 * 1024 * 1024;
 /** Subdirectory trees of one directory fetched ahead of the walk. */
 const TREES_AHEAD = 64;
+/** Sparse detection granularity: zero runs of this size, aligned in the file, become holes. */
+const HOLE_BLOCK = 64 * 1024;
+const ZERO_BLOCK = Buffer.alloc(HOLE_BLOCK);
 const READ_BLOCK = 1024 * 1024;
 const NS_PER_SECOND = 1_000_000_000n;
 const S_ISGID = 0o2000;
@@ -284,6 +271,64 @@ function lstatOrUndefined(path: Buffer): BigIntStats | undefined {
   return lstatSync(path, { bigint: true, throwIfNoEntry: false });
 }
 
+function isZero(bytes: Buffer, start: number, end: number): boolean {
+  return bytes.subarray(start, end).equals(ZERO_BLOCK.subarray(0, end - start));
+}
+
+function writeAll(
+  fd: number,
+  bytes: Buffer,
+  start: number,
+  end: number,
+  position: number,
+): void {
+  let offset = start;
+  while (offset < end) {
+    const bytesWritten = writeSync(
+      fd,
+      bytes,
+      offset,
+      end - offset,
+      position + offset - start,
+    );
+    if (bytesWritten <= 0) throw new Error("the file system accepted no bytes");
+    offset += bytesWritten;
+  }
+}
+
+/**
+ * Writes `chunk` at `position`, skipping every HOLE_BLOCK-aligned block that is all zero, so a
+ * sparse file stays sparse (the final ftruncate sets the size when the file ends in a hole).
+ * Returns the file offset just past the last byte written, or `position` when all was holes.
+ */
+function writeSparse(fd: number, chunk: Buffer, position: number): number {
+  let writtenEnd = position;
+  let runStart = -1;
+  let offset = 0;
+  while (offset < chunk.length) {
+    const blockEnd = Math.min(
+      chunk.length,
+      (Math.floor((position + offset) / HOLE_BLOCK) + 1) * HOLE_BLOCK -
+        position,
+    );
+    if (isZero(chunk, offset, blockEnd)) {
+      if (runStart >= 0) {
+        writeAll(fd, chunk, runStart, offset, position + runStart);
+        writtenEnd = position + offset;
+      }
+      runStart = -1;
+    } else if (runStart < 0) {
+      runStart = offset;
+    }
+    offset = blockEnd;
+  }
+  if (runStart >= 0) {
+    writeAll(fd, chunk, runStart, chunk.length, position + runStart);
+    writtenEnd = position + chunk.length;
+  }
+  return writtenEnd;
+}
+
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
@@ -344,14 +389,11 @@ class Restorer {
   private readonly gid = process.getegid?.() ?? -1;
   private readonly totals: { totalFiles?: number; totalBytes?: number };
   private progressBytes = 0;
-  /** Started at the first large file; null when workers are unavailable. */
-  private writers: FileWriterPool | null | undefined;
 
   constructor(
     private readonly options: RestoreOptions,
     private readonly target: Buffer,
     private readonly concurrency: number,
-    private readonly workers: number,
     wholeSnapshot: boolean,
   ) {
     const stats = options.snapshot.stats;
@@ -757,19 +799,10 @@ class Restorer {
     const temp = this.tempPath(parentPath(path));
     let fd: number | undefined;
     try {
-      // Fetching starts before the file is created, so its first blobs are on their way.
-      const writers = this.writersFor(entry);
-      if (writers === undefined) {
-        const content = this.fetchContent(entry);
-        fd = openSync(temp, WRITE_FLAGS, 0o600);
-        await this.writeContent(fd, entry, content);
-      } else {
-        const window = new StoredBlobWindow(entry.content, (id) =>
-          this.options.repo.fetchStored(id),
-        );
-        fd = openSync(temp, WRITE_FLAGS, 0o600);
-        await this.writeInWorker(writers, fd, entry, window);
-      }
+      // Fetching starts before the file is created, so a failed fetch leaves nothing to undo.
+      const content = this.fetchContent(entry);
+      fd = openSync(temp, WRITE_FLAGS, 0o600);
+      await this.writeContent(fd, entry, content);
       if (this.options.fsync === true) fsyncSync(fd);
       // chown before chmod: chown clears the setuid and setgid bits.
       const ours = fresh && entry.uid === this.uid && entry.gid === this.gid;
@@ -825,80 +858,6 @@ class Restorer {
     };
   }
 
-  /**
-   * The writer pool when `entry` is large enough to be written in a worker (started at the
-   * first such file), else undefined: the main thread writes it.
-   */
-  private writersFor(entry: FileEntry): FileWriterPool | undefined {
-    if (entry.size < WORKER_MIN_BYTES || this.workers <= 0) return undefined;
-    if (this.writers === undefined) {
-      this.writers =
-        FileWriterPool.start(this.options.repo.openerParams(), this.workers) ??
-        null;
-    }
-    return this.writers ?? undefined;
-  }
-
-  /** Stops the writer threads, if any started. */
-  async close(): Promise<void> {
-    await this.writers?.close();
-  }
-
-  /**
-   * writeContent() with the opening, hashing and writing done by a writer thread: this thread
-   * fetches the stored blobs and hands them over in order. Throws EntryFailure naming the
-   * problem; returns only when the worker no longer uses `fd`.
-   */
-  private async writeInWorker(
-    writers: FileWriterPool,
-    fd: number,
-    entry: FileEntry,
-    window: StoredBlobWindow,
-  ): Promise<void> {
-    const file = writers.open(fd, entry.size);
-    const writes: Promise<void>[] = [];
-    let failure: EntryFailure | undefined;
-    try {
-      for (
-        let item = await window.take();
-        item !== undefined && failure === undefined;
-        item = await window.take()
-      ) {
-        const [id, fetching] = item;
-        let stored: Uint8Array;
-        try {
-          stored = await fetching;
-        } catch (error) {
-          throw new EntryFailure(describeBlobFailure(id, error));
-        }
-        writes.push(
-          file.write(id, stored).then(
-            (written) => {
-              this.progressBytes += written;
-              this.report();
-              window.release();
-            },
-            (error: unknown) => {
-              failure ??= new EntryFailure(
-                error instanceof BlobOpenFailure
-                  ? describeBlobFailure(id, error.cause)
-                  : describeError(error),
-              );
-              window.release();
-            },
-          ),
-        );
-      }
-      await Promise.all(writes);
-      if (failure !== undefined) throw failure;
-      const written = await file.finish();
-      checkContent(entry, written.size, written.sha256);
-      if (written.writtenEnd !== entry.size) ftruncateSync(fd, entry.size);
-    } finally {
-      await file.close();
-    }
-  }
-
   /** Writes and verifies the content; throws EntryFailure naming the problem. */
   private async writeContent(
     fd: number,
@@ -927,7 +886,16 @@ class Restorer {
       this.progressBytes += chunk.length;
       this.report();
     }
-    checkContent(entry, position, hash.digest());
+    if (position !== entry.size) {
+      throw new EntryFailure(
+        `its data has ${position} bytes where the snapshot records ${entry.size}`,
+      );
+    }
+    if (!hash.digest().equals(entry.sha256)) {
+      throw new EntryFailure(
+        "its content does not match the SHA-256 the snapshot records",
+      );
+    }
     // Only a file that ends in a hole needs its size set: the temporary file started empty.
     if (writtenEnd !== entry.size) ftruncateSync(fd, entry.size);
   }
@@ -1021,79 +989,6 @@ class Restorer {
   }
 }
 
-/** The size and SHA-256 of what was written must be what the snapshot records. */
-function checkContent(
-  entry: FileEntry,
-  size: number,
-  sha256: Uint8Array,
-): void {
-  if (size !== entry.size) {
-    throw new EntryFailure(
-      `its data has ${size} bytes where the snapshot records ${entry.size}`,
-    );
-  }
-  if (!asBuffer(sha256).equals(entry.sha256)) {
-    throw new EntryFailure(
-      "its content does not match the SHA-256 the snapshot records",
-    );
-  }
-}
-
-/**
- * A large file's stored blobs, fetched in order for a writer thread. A blob is held from the
- * moment it is asked for until release() (after the worker wrote it), and at most BLOBS_AHEAD
- * are held or being fetched at once: the same bound as a file written on the main thread.
- */
-class StoredBlobWindow {
-  readonly #ids: readonly Uint8Array[];
-  readonly #fetch: (id: Uint8Array) => Promise<Uint8Array>;
-  readonly #fetching: [Uint8Array, Promise<Uint8Array>][] = [];
-  #next = 0;
-  #held = 0;
-  #room: (() => void) | undefined;
-
-  constructor(
-    ids: readonly Uint8Array[],
-    fetch: (id: Uint8Array) => Promise<Uint8Array>,
-  ) {
-    this.#ids = ids;
-    this.#fetch = fetch;
-    this.#fill();
-  }
-
-  /** The next blob in file order, once there is room for it; undefined after the last. */
-  async take(): Promise<[Uint8Array, Promise<Uint8Array>] | undefined> {
-    while (this.#fetching.length === 0) {
-      if (this.#next >= this.#ids.length) return undefined;
-      await new Promise<void>((resolve) => (this.#room = resolve));
-    }
-    this.#held++;
-    return this.#fetching.shift();
-  }
-
-  /** A taken blob is written (or failed): its place goes to the next fetch. */
-  release(): void {
-    this.#held--;
-    this.#fill();
-    const room = this.#room;
-    this.#room = undefined;
-    room?.();
-  }
-
-  #fill(): void {
-    while (
-      this.#fetching.length + this.#held < BLOBS_AHEAD &&
-      this.#next < this.#ids.length
-    ) {
-      const id = this.#ids[this.#next++] as Uint8Array;
-      const fetching = this.#fetch(id);
-      // Handled here so that a fetch left behind by an earlier failure is never "unhandled".
-      fetching.catch(() => undefined);
-      this.#fetching.push([id, fetching]);
-    }
-  }
-}
-
 function closeQuietly(fd: number): void {
   try {
     closeSync(fd);
@@ -1166,13 +1061,8 @@ export async function restoreSnapshot(
     options,
     target,
     concurrency,
-    options.workers ?? workerCount(),
     includes === undefined,
   );
-  try {
-    await restorer.run(root, includes ?? "all", includes);
-  } finally {
-    await restorer.close();
-  }
+  await restorer.run(root, includes ?? "all", includes);
   return restorer.result;
 }

@@ -4,9 +4,7 @@
  */
 export {
   Repository,
-  openDataBlob,
   type CreateOptions,
-  type OpenerParams,
   type SealerParams,
 } from "./repository.js";
 export { blobIdOf, sealBlob } from "./blob-codec.js";

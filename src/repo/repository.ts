@@ -51,32 +51,6 @@ export interface SealerParams {
   readonly repositoryId: Uint8Array;
 }
 
-/** What a worker thread needs to open data blobs (restore's file writers): secret, as above. */
-export interface OpenerParams extends SealerParams {
-  readonly maxDataPlaintext: number;
-}
-
-/**
- * Opens a data blob's stored bytes in a worker thread, as Repository.load("data", id,
- * { checkId: false }) does on the main thread: authenticated and decoded, its keyed id not
- * recomputed, because the caller checks the whole file's SHA-256 (docs/threat-model.md).
- */
-export function openDataBlob(
-  params: OpenerParams,
-  id: BlobId,
-  bytes: Uint8Array,
-): Uint8Array {
-  return openBlob({
-    keys: { encKey: params.encKey, idKey: params.idKey },
-    repositoryId: params.repositoryId,
-    id,
-    expectedKind: "data",
-    bytes,
-    maxPlaintext: params.maxDataPlaintext,
-    checkId: false,
-  });
-}
-
 export interface CreateOptions {
   readonly scrypt?: Omit<ScryptParams, "salt">;
   readonly chunker?: ChunkerParams;
@@ -231,22 +205,6 @@ export class Repository {
       idKey: this.keys.idKey,
       repositoryId: this.config.repositoryId,
     };
-  }
-
-  /** openDataBlob()'s parameters for this repository; like sealerParams(), only for workers. */
-  openerParams(): OpenerParams {
-    return {
-      ...this.sealerParams(),
-      maxDataPlaintext: this.config.chunker.maxSize,
-    };
-  }
-
-  /**
-   * A blob's stored bytes as the untrusted store returned them, for a caller that opens them
-   * elsewhere (a worker thread, with openDataBlob). Nothing here is authenticated yet.
-   */
-  fetchStored(id: BlobId): Promise<Uint8Array> {
-    return this.store.get(id);
   }
 
   /** Opens a stored blob's bytes, checking kind, authenticity and id. */
