@@ -2,9 +2,9 @@
  * Keeps glibc's malloc from returning large freed buffers to the kernel after every use
  * (native/allocator.c says how). blindsync churns through megabyte-sized buffers (chunks,
  * sealed and decrypted blobs); with the default dynamic thresholds each came back as fresh pages,
- * one page fault per 4 KiB. Measured on the benchmark machine (docs/performance.md): a full
- * restore with a writer thread took 22–30 s with 420–480 thousand minor faults, and 16–18 s
- * with 136 thousand once tuned.
+ * one page fault per 4 KiB. Measured on the benchmark machine (docs/performance.md): restoring
+ * the corpus's two large files took 6.9–11.8 s with 124–135 thousand minor faults, and
+ * 5.9–6.3 s with 94 thousand once tuned.
  *
  * Shared leaf: imports nothing from any layer.
  */
