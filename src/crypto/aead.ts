@@ -12,27 +12,42 @@ function checkKeyAndNonce(key: Uint8Array, nonce: Uint8Array): void {
     throw new RangeError(`AES-256-GCM nonce must be ${aeadNonceLength} bytes`);
 }
 
+const noPrefix = new Uint8Array(0);
+
 /**
- * AES-256-GCM encryption; returns ciphertext || 16-byte tag. The caller owns nonce uniqueness:
- * a repeated (key, nonce) pair leaks the XOR of plaintexts and the authentication key.
+ * A buffer of its own (never a slice of Node's shared pool, so it can be transferred to
+ * another thread) and not zero-filled: every caller writes each byte.
+ */
+function uninitialized(length: number): Uint8Array {
+  return new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
+}
+
+/**
+ * AES-256-GCM encryption; returns prefix || ciphertext || 16-byte tag, in one buffer of its
+ * own (the prefix saves a caller that frames the output one more copy of it). The caller owns
+ * nonce uniqueness: a repeated (key, nonce) pair leaks the XOR of plaintexts and the
+ * authentication key.
  */
 export function aeadSeal(
   key: Uint8Array,
   nonce: Uint8Array,
   plaintext: Uint8Array,
   aad: Uint8Array,
+  prefix: Uint8Array = noPrefix,
 ): Uint8Array {
   checkKeyAndNonce(key, nonce);
   const cipher = createCipheriv("aes-256-gcm", key, nonce, {
     authTagLength: aeadTagLength,
   });
   cipher.setAAD(aad);
-  const sealed = new Uint8Array(plaintext.byteLength + aeadTagLength);
+  const start = prefix.byteLength;
+  const sealed = uninitialized(start + plaintext.byteLength + aeadTagLength);
+  sealed.set(prefix, 0);
   const body = cipher.update(plaintext);
   const tail = cipher.final();
-  sealed.set(body, 0);
-  sealed.set(tail, body.byteLength);
-  sealed.set(cipher.getAuthTag(), plaintext.byteLength);
+  sealed.set(body, start);
+  sealed.set(tail, start + body.byteLength);
+  sealed.set(cipher.getAuthTag(), start + plaintext.byteLength);
   return sealed;
 }
 
@@ -59,10 +74,18 @@ export function aeadOpen(
     });
     decipher.setAAD(aad);
     decipher.setAuthTag(sealed.subarray(bodyLength));
-    const plaintext = new Uint8Array(bodyLength);
     const body = decipher.update(sealed.subarray(0, bodyLength));
-    // final() throws on a bad tag; until then `plaintext` never leaves this function.
+    // final() throws on a bad tag; until then no plaintext leaves this function.
     const tail = decipher.final();
+    // GCM is a stream mode: final() adds no bytes, and update()'s own buffer is the answer
+    // (a copy of every opened blob cost a zero-filled allocation and a pass over its bytes).
+    if (
+      tail.byteLength === 0 &&
+      body.byteOffset === 0 &&
+      body.byteLength === body.buffer.byteLength
+    )
+      return new Uint8Array(body.buffer, 0, body.byteLength);
+    const plaintext = new Uint8Array(bodyLength);
     plaintext.set(body, 0);
     plaintext.set(tail, body.byteLength);
     return plaintext;

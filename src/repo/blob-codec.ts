@@ -218,27 +218,29 @@ export function sealBlob(options: SealBlobOptions): Uint8Array {
       ? compressPayload(plaintext)
       : undefined;
   const payload = compressed ?? plaintext;
+  const innerLength = padmeLength(innerHeaderLength + payload.byteLength);
+  // Not zero-filled: every byte is written below, the padding explicitly.
   const inner = new Uint8Array(
-    padmeLength(innerHeaderLength + payload.byteLength),
+    Buffer.allocUnsafeSlow(innerLength).buffer,
+    0,
+    innerLength,
   );
   inner[0] = compressed === undefined ? compressionRaw : compressionZstd;
   new DataView(inner.buffer).setUint32(1, payload.byteLength, false);
   inner.set(payload, innerHeaderLength);
+  inner.fill(0, innerHeaderLength + payload.byteLength);
 
   const counter = session.nextCounter();
   const header = encodeHeader(kind, session.sessionId, counter);
   const aad = additionalData(header, repositoryId, id);
-  const sealed = aeadSeal(
+  // header || ciphertext || tag, written into one buffer by aeadSeal.
+  return aeadSeal(
     session.keyFor(keys.encKey),
     sessionNonce(counter),
     inner,
     aad,
+    header,
   );
-
-  const blob = new Uint8Array(blobHeaderLength + sealed.byteLength);
-  blob.set(header, 0);
-  blob.set(sealed, blobHeaderLength);
-  return blob;
 }
 
 /**
