@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv } from "node:crypto";
 import { BlindsyncError } from "../errors.js";
+import { uninitializedBytes } from "../util/bytes.js";
 
 export const aeadKeyLength = 32; // AES-256
 export const aeadNonceLength = 12; // the GCM nonce size that needs no GHASH derivation
@@ -13,14 +14,6 @@ function checkKeyAndNonce(key: Uint8Array, nonce: Uint8Array): void {
 }
 
 const noPrefix = new Uint8Array(0);
-
-/**
- * A buffer of its own (never a slice of Node's shared pool, so it can be transferred to
- * another thread) and not zero-filled: every caller writes each byte.
- */
-function uninitialized(length: number): Uint8Array {
-  return new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
-}
 
 /**
  * AES-256-GCM encryption; returns prefix || ciphertext || 16-byte tag, in one buffer of its
@@ -41,7 +34,9 @@ export function aeadSeal(
   });
   cipher.setAAD(aad);
   const start = prefix.byteLength;
-  const sealed = uninitialized(start + plaintext.byteLength + aeadTagLength);
+  const sealed = uninitializedBytes(
+    start + plaintext.byteLength + aeadTagLength,
+  );
   sealed.set(prefix, 0);
   const body = cipher.update(plaintext);
   const tail = cipher.final();

@@ -25,7 +25,7 @@ import {
 } from "../crypto/index.js";
 import { BlindsyncError } from "../errors.js";
 import type { BlobId, BlobKind } from "../store/index.js";
-import { bytesEqual, toHex } from "../util/bytes.js";
+import { bytesEqual, toHex, uninitializedBytes } from "../util/bytes.js";
 
 export const blobHeaderLength = 40;
 const magic = Uint8Array.from([0x42, 0x53, 0x42, 0x4c]); // "BSBL"
@@ -220,11 +220,7 @@ export function sealBlob(options: SealBlobOptions): Uint8Array {
   const payload = compressed ?? plaintext;
   const innerLength = padmeLength(innerHeaderLength + payload.byteLength);
   // Not zero-filled: every byte is written below, the padding explicitly.
-  const inner = new Uint8Array(
-    Buffer.allocUnsafeSlow(innerLength).buffer,
-    0,
-    innerLength,
-  );
+  const inner = uninitializedBytes(innerLength);
   inner[0] = compressed === undefined ? compressionRaw : compressionZstd;
   new DataView(inner.buffer).setUint32(1, payload.byteLength, false);
   inner.set(payload, innerHeaderLength);

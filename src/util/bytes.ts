@@ -19,3 +19,11 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   return new Uint8Array(Buffer.concat(parts));
 }
+
+/**
+ * A buffer of its own (never a slice of Node's shared pool, so it can be transferred to another
+ * thread) and not zero-filled: for callers that write every byte.
+ */
+export function uninitializedBytes(length: number): Uint8Array {
+  return new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
+}
