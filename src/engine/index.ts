@@ -11,6 +11,7 @@ export {
   type BackupProgress,
 } from "./backup/archiver.js";
 export { readPatternFile } from "./backup/excludes.js";
+export { Prewalk } from "./backup/prewalk.js";
 export {
   findEntry,
   listTree,

@@ -1,6 +1,7 @@
 /**
  * blindsync's optional native addon (native/, built by node-gyp at install): nanosecond file
- * times (file-times.ts) and malloc tuning (allocator.ts). Undefined when it did not build (no
+ * times (file-times.ts), malloc tuning (allocator.ts) and directory listings with stats
+ * (engine/backup/listing.ts). Undefined when it did not build (no
  * compiler on the machine); every caller has a fallback.
  *
  * Shared leaf: imports nothing from any layer.
@@ -15,6 +16,13 @@ export interface NativeAddon {
     noFollow: boolean,
   ): void;
   tuneAllocator(mmapThreshold: number, trimThreshold: number): boolean;
+  /** A directory's names and children's lstat, packed (native/listdir.c); null if unreadable. */
+  listDirectory(path: Buffer): {
+    names: Buffer;
+    ends: Uint32Array;
+    stats: BigInt64Array;
+    errors: Int32Array;
+  } | null;
 }
 
 function loadNative(): NativeAddon | undefined {

@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { BlindsyncError } from "../../errors.js";
 import {
   backup,
+  Prewalk,
   readPatternFile,
   type BackupResult,
 } from "../../engine/index.js";
@@ -50,6 +51,8 @@ export async function runBackup(
     await runInit(context, { repository: options.repository, ifMissing: true });
   }
   const startedAt = Date.now();
+  // Lists the sources while the repository connects and unlocks (engine/backup/prewalk.ts).
+  const prewalk = Prewalk.start(options.sources, excludes);
   const result = await withRepository(
     context,
     options.repository,
@@ -58,6 +61,7 @@ export async function runBackup(
         repo,
         cache,
         head,
+        prewalk,
         sources: options.sources,
         excludes,
         tags: options.tags ?? [],
@@ -81,7 +85,9 @@ export async function runBackup(
           },
         },
       }),
-  );
+  ).finally(() => {
+    prewalk.clear();
+  });
   output.endStatus();
   const seconds = (Date.now() - startedAt) / 1000;
   if (output.json) {

@@ -13,7 +13,6 @@ import {
   closeSync,
   lstatSync,
   openSync,
-  readdirSync,
   readlinkSync,
   readSync,
   type BigIntStats,
@@ -41,6 +40,14 @@ import { describeHolders, withLock } from "../locking.js";
 import { ExcludeMatcher, IGNORE_FILE_NAME } from "./excludes.js";
 import { OPEN_FLAGS, READ_SIZE } from "./file-reading.js";
 import { Limiter, mapConcurrently } from "./concurrency.js";
+import {
+  joinPath,
+  readPackedListing,
+  unpackListing,
+  type EntryStat,
+  type Listing,
+} from "./listing.js";
+import type { Prewalk } from "./prewalk.js";
 import { FileReadError, SealPool } from "./seal-pool.js";
 import type { FileDigest } from "./seal-worker.js";
 import { Uploader } from "./uploader.js";
@@ -101,6 +108,8 @@ export interface BackupOptions {
    * to interleave a prune deterministically; the lock check runs after it.
    */
   readonly beforeCommit?: () => Promise<void>;
+  /** Listings made while the repository unlocked (prewalk.ts); stopped when the walk starts. */
+  readonly prewalk?: Prewalk;
 }
 
 export interface BackupResult {
@@ -120,11 +129,7 @@ function printable(path: Buffer): string {
   return JSON.stringify(path.toString("utf8")).slice(1, -1);
 }
 
-function joinPath(parent: Buffer, name: Buffer): Buffer {
-  return Buffer.concat([parent, Buffer.from("/"), name]);
-}
-
-function identityOf(stat: BigIntStats): FileIdentity {
+function identityOf(stat: EntryStat): FileIdentity {
   return {
     ino: stat.ino,
     size: Number(stat.size),
@@ -133,7 +138,7 @@ function identityOf(stat: BigIntStats): FileIdentity {
   };
 }
 
-function baseMeta(name: Uint8Array, stat: BigIntStats) {
+function baseMeta(name: Uint8Array, stat: EntryStat) {
   return {
     name,
     mode: Number(stat.mode) & MODE_MASK,
@@ -345,7 +350,7 @@ class Archiver {
 
   private fileEntryFrom(
     name: Uint8Array,
-    stat: BigIntStats,
+    stat: EntryStat,
     size: number,
     cached: CachedContent,
   ): FileEntry {
@@ -372,7 +377,7 @@ class Archiver {
   private knownFile(
     path: Buffer,
     name: Uint8Array,
-    stat: BigIntStats,
+    stat: EntryStat,
   ): FileEntry | undefined {
     const { cache } = this.options;
     const cached = cache.lookupFile(path, identityOf(stat));
@@ -387,7 +392,7 @@ class Archiver {
   private async readFileEntry(
     path: Buffer,
     name: Uint8Array,
-    stat: BigIntStats,
+    stat: EntryStat,
   ): Promise<FileEntry | undefined> {
     const identity = identityOf(stat);
     let read: CachedContent & { size: number };
@@ -414,14 +419,17 @@ class Archiver {
     relative: string,
     matcher: ExcludeMatcher,
   ): Promise<BlobId | undefined> {
-    let names: Buffer[];
+    let listing: Listing;
     try {
-      // Synchronous, like the lstat() below: metadata calls are too quick for the thread pool.
-      names = readdirSync(path, { encoding: "buffer" });
+      // Synchronous: metadata calls are too quick for the thread pool.
+      const early = this.options.prewalk?.take(path);
+      if (early !== undefined && "error" in early) throw early.error;
+      listing = unpackListing(path, early ?? readPackedListing(path));
     } catch (error) {
       this.warn(path, "cannot list directory", error);
       return undefined;
     }
+    const { names } = listing;
     let scoped = matcher;
     if (names.some((name) => name.toString("latin1") === IGNORE_FILE_NAME)) {
       try {
@@ -437,7 +445,7 @@ class Archiver {
     // settled here without a promise; only subdirectories and files to read wait their turn.
     const entries: TreeEntry[] = [];
     const later: (() => Promise<TreeEntry | undefined>)[] = [];
-    for (const name of names) {
+    for (const [index, name] of names.entries()) {
       const childRelative =
         relative === ""
           ? name.toString("utf8")
@@ -447,6 +455,7 @@ class Archiver {
         new Uint8Array(name),
         childRelative,
         scoped,
+        listing.stats[index],
       );
       if (typeof inspected === "function") later.push(inspected);
       else if (inspected !== undefined) entries.push(inspected);
@@ -465,16 +474,19 @@ class Archiver {
   /**
    * One directory entry: its tree entry when it is settled at once (undefined when it is
    * skipped, with any warning given), or the asynchronous work that will produce it.
+   * `listed` is what the prewalk's lstat() gave, if it reached this entry.
    */
   private inspect(
     path: Buffer,
     name: Uint8Array,
     relative: string,
     matcher: ExcludeMatcher,
+    listed?: EntryStat | Error,
   ): TreeEntry | undefined | (() => Promise<TreeEntry | undefined>) {
-    let stat: BigIntStats;
+    let stat: EntryStat;
     try {
-      stat = lstatSync(path, { bigint: true });
+      if (listed instanceof Error) throw listed;
+      stat = listed ?? lstatSync(path, { bigint: true });
     } catch (error) {
       this.warn(path, "cannot stat", error);
       return undefined;
@@ -540,6 +552,17 @@ class Archiver {
   }
 
   async run(): Promise<BackupResult> {
+    const { options } = this;
+    // From here on the walk lists by itself whatever the prewalk did not reach.
+    options.prewalk?.stop();
+    try {
+      return await this.walkAndCommit();
+    } finally {
+      options.prewalk?.clear();
+    }
+  }
+
+  private async walkAndCommit(): Promise<BackupResult> {
     const { options } = this;
     const sources = options.sources.map((source) => resolve(source));
     if (sources.length === 0)
