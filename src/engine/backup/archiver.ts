@@ -66,7 +66,9 @@ class StoreFailure extends Error {
  * A changed file at least this large that an earlier run recorded is digested in a worker
  * (SealPool.digest): most of its chunks are likely stored already, so the worker's ids are
  * all the main thread needs, and the hashing runs beside the walk. New files stay on the
- * main thread, where every chunk's bytes are needed anyway.
+ * main thread, where every chunk's bytes are needed anyway; so does a changed file when every
+ * worker is digesting one already, rather than queue behind it while the main thread idles
+ * at the end of the walk.
  */
 const WORKER_DIGEST_MIN_BYTES = 8 * 1024 * 1024;
 /** Files read at once: enough to hide open/read latency of small files, few enough buffers. */
@@ -255,6 +257,7 @@ class Archiver {
     if (
       this.pool !== undefined &&
       statSize >= WORKER_DIGEST_MIN_BYTES &&
+      this.pool.canDigest &&
       this.options.cache.hasFile(path)
     ) {
       const digested = await this.readChangedInWorker(this.pool, path);

@@ -69,6 +69,7 @@ export class SealPool {
   readonly #slots: Slot[];
   #seq = 0;
   #failure: Error | undefined;
+  #digesting = 0;
 
   private constructor(slots: Slot[]) {
     this.#slots = slots;
@@ -150,7 +151,15 @@ export class SealPool {
    */
   digest(path: Uint8Array): Promise<FileDigest> {
     const job: DigestJob = { type: "digest", seq: ++this.#seq, path };
-    return this.#post(job, []) as Promise<FileDigest>;
+    this.#digesting += 1;
+    return (this.#post(job, []) as Promise<FileDigest>).finally(() => {
+      this.#digesting -= 1;
+    });
+  }
+
+  /** Whether a worker is free for another digest (each takes seconds for a large file). */
+  get canDigest(): boolean {
+    return this.#digesting < this.size;
   }
 
   #post(
