@@ -2,7 +2,8 @@
  * blindsync's native addon: what Node cannot do itself, or only slowly. setTimes (utimens.c)
  * sets file times to the nanosecond; tuneAllocator (allocator.c) stops glibc's malloc from
  * handing large buffers back to the kernel after every use; listDirectory (listdir.c) lists a
- * directory with every child's lstat without an object per child. Built by node-gyp at
+ * directory with every child's lstat without an object per child; scryptMix (scrypt.c) runs
+ * scrypt's memory-hard step in huge pages. Built by node-gyp at
  * install; without it blindsync still works (times to about 240 ns, default malloc behaviour,
  * the walk through Node's readdir and lstat).
  */
@@ -18,5 +19,7 @@ NAPI_MODULE_INIT() {
   napi_create_function(env, "listDirectory", NAPI_AUTO_LENGTH, list_directory, NULL,
                        &function);
   napi_set_named_property(env, exports, "listDirectory", function);
+  napi_create_function(env, "scryptMix", NAPI_AUTO_LENGTH, scrypt_mix, NULL, &function);
+  napi_set_named_property(env, exports, "scryptMix", function);
   return exports;
 }

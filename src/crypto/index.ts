@@ -17,6 +17,7 @@ export {
   checkScryptParams,
   deriveFromPassphrase,
   derivedKeyLength,
+  scryptKey,
   scryptSaltLength,
   type ScryptParams,
 } from "./kdf.js";

@@ -1,10 +1,13 @@
-import { scrypt } from "node:crypto";
+import { scrypt, scryptSync } from "node:crypto";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { native } from "../util/native.js";
 import { isBlindsyncError } from "../errors.js";
 import { toHex } from "../util/bytes.js";
 import {
   checkScryptParams,
   deriveFromPassphrase,
+  scryptKey,
   type ScryptParams,
 } from "./kdf.js";
 
@@ -102,5 +105,75 @@ describe("scrypt", () => {
       checkScryptParams({ logN: 15, r: 1, p: 1, salt: salt32 });
       checkScryptParams({ logN: 20, r: 32, p: 16, salt: salt32 });
     }).not.toThrow();
+  });
+});
+
+describe("scryptKey(): scrypt with its ROMix in the native addon", () => {
+  const hex = async (
+    password: string,
+    salt: string,
+    logN: number,
+    r: number,
+    p: number,
+  ): Promise<string> =>
+    Buffer.from(
+      await scryptKey(
+        new TextEncoder().encode(password),
+        new TextEncoder().encode(salt),
+        logN,
+        r,
+        p,
+        64,
+      ),
+    ).toString("hex");
+
+  it("runs in the addon that npm ci builds", () => {
+    expect(typeof native?.scryptMix).toBe("function");
+  });
+
+  it("matches RFC 7914's test vectors", async () => {
+    expect(await hex("", "", 4, 1, 1)).toBe(
+      "77d6576238657b203b19ca42c18a0497f16b4844e3074ae8dfdffa3fede21442" +
+        "fcd0069ded0948f8326a753a0fc81f17e8d3e0fb2e0d3628cf35e20c38d18906",
+    );
+    expect(await hex("password", "NaCl", 10, 8, 16)).toBe(
+      "fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b373162" +
+        "2eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d8360cbdfa2cc0640",
+    );
+    expect(await hex("pleaseletmein", "SodiumChloride", 14, 8, 1)).toBe(
+      "7023bdcb3afd7348461c06cd81fd38ebfda8fbba904f8e3ea9b543f6545da1f2" +
+        "d5432955613f0fcf62d49705242a9af9e61e85dc0d651e40dfcf017b45575887",
+    );
+  });
+
+  it("equals node's scrypt byte for byte over many parameter sets", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ maxLength: 40 }),
+        fc.uint8Array({ maxLength: 40 }),
+        fc.integer({ min: 1, max: 11 }),
+        fc.integer({ min: 1, max: 9 }),
+        fc.integer({ min: 1, max: 3 }),
+        async (password, salt, logN, r, p) => {
+          const expected = scryptSync(password, salt, 32, {
+            N: 2 ** logN,
+            r,
+            p,
+            maxmem: 256 * 1024 * 1024,
+          });
+          const actual = await scryptKey(password, salt, logN, r, p, 32);
+          expect(Buffer.from(actual).equals(expected)).toBe(true);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it("the addon refuses a block of the wrong size or parameters out of its range", () => {
+    const mix = native?.scryptMix;
+    if (mix === undefined) throw new Error("no addon");
+    expect(() => mix(Buffer.alloc(100), 4, 1, 1)).toThrow(TypeError);
+    expect(() => mix(Buffer.alloc(128), 0, 1, 1)).toThrow(TypeError);
+    expect(() => mix(Buffer.alloc(128 * 65), 4, 65, 1)).toThrow(TypeError);
   });
 });

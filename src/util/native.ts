@@ -1,7 +1,7 @@
 /**
  * blindsync's optional native addon (native/, built by node-gyp at install): nanosecond file
- * times (file-times.ts), malloc tuning (allocator.ts) and directory listings with stats
- * (engine/backup/listing.ts). Undefined when it did not build (no
+ * times (file-times.ts), malloc tuning (allocator.ts), directory listings with stats
+ * (engine/backup/listing.ts) and scrypt's memory-hard step in huge pages (crypto/kdf.ts). Undefined when it did not build (no
  * compiler on the machine); every caller has a fallback.
  *
  * Shared leaf: imports nothing from any layer.
@@ -23,6 +23,13 @@ export interface NativeAddon {
     stats: BigInt64Array;
     errors: Int32Array;
   } | null;
+  /** scrypt's ROMix of each 128·r-byte block of `b` (native/scrypt.c), in the thread pool. */
+  readonly scryptMix: (
+    b: Buffer,
+    logN: number,
+    r: number,
+    p: number,
+  ) => Promise<Buffer>;
 }
 
 function loadNative(): NativeAddon | undefined {

@@ -32,6 +32,7 @@ import {
   hkdfSha256,
   keyedId,
   padmeLength,
+  scryptKey,
 } from "../../src/crypto/index.js";
 import { openBlob, sealBlob } from "../../src/repo/blob-codec.js";
 import { encodeConfig, verifyConfig } from "../../src/repo/config.js";
@@ -114,24 +115,46 @@ describe("published vectors through the wrappers blindsync calls (T17)", () => {
     expect(aeadOpen(key, iv, sealed, aad)).toEqual(plaintext);
   });
 
+  const vector3 =
+    "7023bdcb3afd7348461c06cd81fd38ebfda8fbba904f8e3ea9b543f6545da1f2" +
+    "d5432955613f0fcf62d49705242a9af9e61e85dc0d651e40dfcf017b45575887";
+
   it("node's scrypt gives RFC 7914 vector 3 (N = 16384, r = 8, p = 1)", async () => {
     expect(
       await nodeScrypt("pleaseletmein", "SodiumChloride", 16384, 8, 1),
-    ).toBe(
-      "7023bdcb3afd7348461c06cd81fd38ebfda8fbba904f8e3ea9b543f6545da1f2" +
-        "d5432955613f0fcf62d49705242a9af9e61e85dc0d651e40dfcf017b45575887",
+    ).toBe(vector3);
+  });
+
+  it("blindsync's scrypt (ROMix in the native addon) gives RFC 7914 vector 3", async () => {
+    const key = await scryptKey(
+      new TextEncoder().encode("pleaseletmein"),
+      new TextEncoder().encode("SodiumChloride"),
+      14,
+      8,
+      1,
+      64,
     );
+    expect(toHex(key)).toBe(vector3);
   });
 
   it.runIf(LONG)(
-    "node's scrypt gives RFC 7914 vector 4 (N = 2^20, the top of blindsync's bounds; long run only)",
+    "node's scrypt and blindsync's give RFC 7914 vector 4 (N = 2^20, the top of blindsync's bounds; long run only)",
     async () => {
+      const vector4 =
+        "2101cb9b6a511aaeaddbbe09cf70f881ec568d574a2ffd4dabe5ee9820adaa47" +
+        "8e56fd8f4ba5d09ffa1c6d927c40f4c337304049e8a952fbcbf45c6fa77a41a4";
       expect(
         await nodeScrypt("pleaseletmein", "SodiumChloride", 2 ** 20, 8, 1),
-      ).toBe(
-        "2101cb9b6a511aaeaddbbe09cf70f881ec568d574a2ffd4dabe5ee9820adaa47" +
-          "8e56fd8f4ba5d09ffa1c6d927c40f4c337304049e8a952fbcbf45c6fa77a41a4",
+      ).toBe(vector4);
+      const key = await scryptKey(
+        new TextEncoder().encode("pleaseletmein"),
+        new TextEncoder().encode("SodiumChloride"),
+        20,
+        8,
+        1,
+        64,
       );
+      expect(toHex(key)).toBe(vector4);
     },
     120_000,
   );
