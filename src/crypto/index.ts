@@ -19,6 +19,7 @@ export {
   derivedKeyLength,
   scryptKey,
   scryptSaltLength,
+  type ScryptInput,
   type ScryptParams,
 } from "./kdf.js";
 export {

@@ -117,14 +117,14 @@ describe("scryptKey(): scrypt with its ROMix in the native addon", () => {
     p: number,
   ): Promise<string> =>
     Buffer.from(
-      await scryptKey(
-        new TextEncoder().encode(password),
-        new TextEncoder().encode(salt),
+      await scryptKey({
+        passphrase: new TextEncoder().encode(password),
+        salt: new TextEncoder().encode(salt),
         logN,
         r,
         p,
-        64,
-      ),
+        length: 64,
+      }),
     ).toString("hex");
 
   it("runs in the addon that npm ci builds", () => {
@@ -161,7 +161,14 @@ describe("scryptKey(): scrypt with its ROMix in the native addon", () => {
             p,
             maxmem: 256 * 1024 * 1024,
           });
-          const actual = await scryptKey(password, salt, logN, r, p, 32);
+          const actual = await scryptKey({
+            passphrase: password,
+            salt,
+            logN,
+            r,
+            p,
+            length: 32,
+          });
           expect(Buffer.from(actual).equals(expected)).toBe(true);
         },
       ),

@@ -45,15 +45,19 @@ export function checkScryptParams(params: ScryptParams): void {
     );
 }
 
+/** One scrypt computation: RFC 7914's inputs (N = 2^logN) and the output's length. */
+export interface ScryptInput {
+  readonly passphrase: Uint8Array;
+  readonly salt: Uint8Array;
+  readonly logN: number;
+  readonly r: number;
+  readonly p: number;
+  readonly length: number;
+}
+
 /** Node's scrypt (OpenSSL's), the reference the addon's result must equal. */
-function nodeScrypt(
-  passphrase: Uint8Array,
-  salt: Uint8Array,
-  logN: number,
-  r: number,
-  p: number,
-  length: number,
-): Promise<Uint8Array> {
+function nodeScrypt(input: ScryptInput): Promise<Uint8Array> {
+  const { passphrase, salt, logN, r, p, length } = input;
   const N = 2 ** logN;
   // scrypt needs 128·r·N bytes for V plus 128·r·p for B; node's default cap is 32 MiB.
   const maxmem = 128 * r * (N + p) + 16 * 1024 * 1024;
@@ -73,23 +77,16 @@ function nodeScrypt(
  * steps before and after it are node's own. Node's scrypt when the addon did not build or
  * could not map its memory; the two agree byte for byte (kdf.test.ts).
  */
-export async function scryptKey(
-  passphrase: Uint8Array,
-  salt: Uint8Array,
-  logN: number,
-  r: number,
-  p: number,
-  length: number,
-): Promise<Uint8Array> {
+export async function scryptKey(input: ScryptInput): Promise<Uint8Array> {
   const mix = native?.scryptMix;
-  if (mix === undefined)
-    return nodeScrypt(passphrase, salt, logN, r, p, length);
+  if (mix === undefined) return nodeScrypt(input);
+  const { passphrase, salt, logN, r, p, length } = input;
   const blocks = pbkdf2Sync(passphrase, salt, 1, 128 * r * p, "sha256");
   let mixed: Buffer;
   try {
     mixed = await mix(blocks, logN, r, p);
   } catch {
-    return await nodeScrypt(passphrase, salt, logN, r, p, length);
+    return await nodeScrypt(input);
   } finally {
     blocks.fill(0);
   }
@@ -104,12 +101,6 @@ export async function deriveFromPassphrase(
   params: ScryptParams,
 ): Promise<Uint8Array> {
   checkScryptParams(params);
-  return scryptKey(
-    passphrase,
-    params.salt,
-    params.logN,
-    params.r,
-    params.p,
-    derivedKeyLength,
-  );
+  const { salt, logN, r, p } = params;
+  return scryptKey({ passphrase, salt, logN, r, p, length: derivedKeyLength });
 }
