@@ -1,8 +1,8 @@
 /**
- * Listing the sources while the repository unlocks. Connecting and deriving the key take
- * about a second in which the main thread has nothing to do (scrypt runs in the thread pool,
- * ssh and `serve` in their own processes); a backup that finds nothing changed spends about
- * as long in readdir() and lstat(). The prewalk fills that second: it lists directories
+ * Listing the sources while the repository unlocks. Connecting and deriving the key take half
+ * a second to a second in which the main thread has nothing to do (scrypt runs in the thread
+ * pool, ssh and `serve` in their own processes); a backup that finds nothing changed spends
+ * about half a second in readdir() and lstat(). The prewalk fills that time: it lists directories
  * depth-first, in short slices so the unlock's messages are still answered promptly, and
  * keeps each listing (names and packed stats) for the archiver, which takes them instead of
  * asking the file system again.
