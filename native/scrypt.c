@@ -154,8 +154,8 @@ static void mix_complete(napi_env env, napi_status status, void *data) {
   napi_value result;
   if (status != napi_ok || job->error != 0) {
     napi_value message, error;
-    napi_create_string_utf8(env, job->error == ENOMEM ? "scryptMix: out of memory" : "scryptMix failed",
-                            NAPI_AUTO_LENGTH, &message);
+    const char *text = job->error == ENOMEM ? "scryptMix: out of memory" : "scryptMix failed";
+    napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &message);
     napi_create_error(env, NULL, message, &error);
     napi_reject_deferred(env, job->deferred, error);
   } else if (napi_create_buffer_copy(env, job->length, job->b, NULL, &result) == napi_ok) {
@@ -184,7 +184,8 @@ napi_value scrypt_mix(napi_env env, napi_callback_info info) {
       napi_get_value_uint32(env, args[2], &r) != napi_ok ||
       napi_get_value_uint32(env, args[3], &p) != napi_ok || log_n < 1 || log_n > 24 || r < 1 ||
       r > 64 || p < 1 || p > 64 || length != (size_t)128 * r * p) {
-    napi_throw_type_error(env, NULL, "scryptMix(b: Buffer of 128·r·p bytes, logN 1-24, r 1-64, p 1-64)");
+    napi_throw_type_error(env, NULL,
+                          "scryptMix(b: Buffer of 128·r·p bytes, logN 1-24, r 1-64, p 1-64)");
     return NULL;
   }
   mix_job *job = calloc(1, sizeof(mix_job));

@@ -1,8 +1,8 @@
 /**
  * blindsync's optional native addon (native/, built by node-gyp at install): nanosecond file
  * times (file-times.ts), malloc tuning (allocator.ts), directory listings with stats
- * (engine/backup/listing.ts) and scrypt's memory-hard step in huge pages (crypto/kdf.ts). Undefined when it did not build (no
- * compiler on the machine); every caller has a fallback.
+ * (engine/backup/listing.ts) and scrypt's memory-hard step in huge pages (crypto/kdf.ts).
+ * Undefined when it did not build (no compiler on the machine); every caller has a fallback.
  *
  * Shared leaf: imports nothing from any layer.
  */

@@ -108,7 +108,10 @@ export function joinPath(parent: Buffer, name: Buffer): Buffer {
   return Buffer.concat([parent, Buffer.from("/"), name]);
 }
 
-/** The same packed listing from Node's readdir and lstat, where the addon did not build (exported for its test). */
+/**
+ * The same packed listing from Node's readdir and lstat, where the addon did not build
+ * (exported for its test).
+ */
 export function readListingInNode(path: Buffer): PackedListing {
   const names = readdirSync(path, { encoding: "buffer" });
   const ends = new Uint32Array(names.length);
