@@ -37,11 +37,16 @@ import {
 } from "../../repo/index.js";
 import type { BlobId } from "../../store/index.js";
 import { describeHolders, withLock } from "../locking.js";
-import { ExcludeMatcher, IGNORE_FILE_NAME } from "./excludes.js";
+import { joinPath } from "../fs-names.js";
+import {
+  childRelative,
+  ExcludeMatcher,
+  IGNORE_FILE_NAME,
+  isIgnoreFileName,
+} from "./excludes.js";
 import { OPEN_FLAGS, READ_SIZE } from "./file-reading.js";
 import { Limiter, mapConcurrently } from "./concurrency.js";
 import {
-  joinPath,
   readPackedListing,
   unpackListing,
   type EntryStat,
@@ -496,7 +501,7 @@ class Archiver {
     }
     const { names } = listing;
     let scoped = matcher;
-    if (names.some((name) => name.toString("latin1") === IGNORE_FILE_NAME)) {
+    if (names.some(isIgnoreFileName)) {
       try {
         scoped = matcher.withIgnoreFile(
           relative,
@@ -511,14 +516,10 @@ class Archiver {
     const entries: TreeEntry[] = [];
     const later: (() => Promise<TreeEntry | undefined>)[] = [];
     for (const [index, name] of names.entries()) {
-      const childRelative =
-        relative === ""
-          ? name.toString("utf8")
-          : `${relative}/${name.toString("utf8")}`;
       const inspected = this.inspect(
         joinPath(path, name),
         new Uint8Array(name),
-        childRelative,
+        childRelative(relative, name),
         scoped,
         listing.stats[index],
       );

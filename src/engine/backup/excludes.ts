@@ -15,6 +15,21 @@ interface Scope {
   readonly rules: Ignore;
 }
 
+/** Whether a directory entry is the ignore file (a quick length check first: this runs per entry). */
+export function isIgnoreFileName(name: Buffer): boolean {
+  return (
+    name.length === IGNORE_FILE_NAME.length &&
+    name.toString("latin1") === IGNORE_FILE_NAME
+  );
+}
+
+/** A child's path from the source root, as the rules see it ('' is the root itself). */
+export function childRelative(relative: string, name: Buffer): string {
+  return relative === ""
+    ? name.toString("utf8")
+    : `${relative}/${name.toString("utf8")}`;
+}
+
 /** Reads patterns from a file, one per line, as .gitignore does. */
 export function readPatternFile(path: string): string[] {
   try {

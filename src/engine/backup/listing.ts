@@ -7,6 +7,7 @@
  */
 import { constants as fsConstants, lstatSync, readdirSync } from "node:fs";
 import { native } from "../../util/native.js";
+import { joinPath } from "../fs-names.js";
 
 /** The part of an lstat() result the archiver reads; BigIntStats has this shape too. */
 export interface EntryStat {
@@ -102,10 +103,6 @@ class PackedStat implements EntryStat {
   isSymbolicLink(): boolean {
     return (this.mode & TYPE_BITS) === SYMLINK;
   }
-}
-
-export function joinPath(parent: Buffer, name: Buffer): Buffer {
-  return Buffer.concat([parent, Buffer.from("/"), name]);
 }
 
 /**

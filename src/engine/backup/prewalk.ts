@@ -13,9 +13,14 @@
  */
 import { readFileSync } from "node:fs";
 import { basename, resolve } from "node:path";
-import { ExcludeMatcher, IGNORE_FILE_NAME } from "./excludes.js";
+import { joinPath } from "../fs-names.js";
 import {
-  joinPath,
+  childRelative,
+  ExcludeMatcher,
+  IGNORE_FILE_NAME,
+  isIgnoreFileName,
+} from "./excludes.js";
+import {
   packedIsDirectory,
   packedName,
   readPackedListing,
@@ -38,14 +43,8 @@ interface Pending {
 }
 
 function hasIgnoreFile(listing: PackedListing): boolean {
-  for (let index = 0; index < listing.ends.length; index++) {
-    const name = packedName(listing, index);
-    if (
-      name.length === IGNORE_FILE_NAME.length &&
-      name.toString("latin1") === IGNORE_FILE_NAME
-    )
-      return true;
-  }
+  for (let index = 0; index < listing.ends.length; index++)
+    if (isIgnoreFileName(packedName(listing, index))) return true;
   return false;
 }
 
@@ -161,10 +160,7 @@ export class Prewalk {
     for (let index = 0; index < listing.ends.length; index++) {
       if (!packedIsDirectory(listing, index)) continue;
       const name = packedName(listing, index);
-      const relative =
-        directory.relative === ""
-          ? name.toString("utf8")
-          : `${directory.relative}/${name.toString("utf8")}`;
+      const relative = childRelative(directory.relative, name);
       if (matcher.excludes(relative, true)) continue;
       children.push({
         path: joinPath(directory.path, name),
