@@ -7,6 +7,14 @@
  * Batches are pipelined: while one batch is being asked about, sealed or uploaded, the
  * archiver keeps reading and chunking into the next. At most MAX_BATCHES_IN_FLIGHT batches
  * are under way, so memory stays bounded whatever the size of the file or the repository.
+ *
+ * While the store keeps answering that it lacks every blob it is asked about (new data, the
+ * usual case for a blob the cache does not know), a batch is sealed while its question is
+ * under way instead of after the answer: `serve` answers in order, so the question waits
+ * behind the previous batch's commit, and sealing no longer waits with it. The first answer
+ * that names a blob the store already has (another client's data, a lost cache) stops that
+ * until an answer lacks every blob again, so at most the batches already under way are
+ * sealed in vain; what is uploaded is decided by the answer alone either way.
  */
 import type { ClientCache, Repository } from "../../repo/index.js";
 import type { BlobId, BlobKind, BlobToPut } from "../../store/index.js";
@@ -16,13 +24,19 @@ import type { SealPool } from "./seal-pool.js";
 /** A batch is sent at this many bytes of plaintext or this many blobs, whichever comes first. */
 const BATCH_BYTES = 4 * 1024 * 1024;
 const BATCH_BLOBS = 1024;
-/** Enough to keep the workers and the connection busy; each batch holds at most BATCH_BYTES. */
-const MAX_BATCHES_IN_FLIGHT = 2;
+/**
+ * Enough to keep the workers and the connection busy; each batch holds at most BATCH_BYTES of
+ * plaintext and as much sealed. Four rather than two: over ssh a batch spends longer in
+ * transit and in `serve`'s commit than the client spends making the next (docs/performance.md).
+ */
+const MAX_BATCHES_IN_FLIGHT = 4;
 
 export interface UploadStats {
   blobsAdded: number;
   bytesAdded: number;
   bytesStored: number;
+  /** Sealed ahead of the store's answer, which then said it had them: work thrown away. */
+  blobsSealedInVain: number;
 }
 
 interface Pending {
@@ -30,6 +44,8 @@ interface Pending {
   readonly id: BlobId;
   readonly key: string;
   readonly plaintext: Uint8Array;
+  /** Taken when queued: sealing may transfer the plaintext's buffer to a worker. */
+  readonly length: number;
 }
 
 export class Uploader {
@@ -37,8 +53,11 @@ export class Uploader {
     blobsAdded: 0,
     bytesAdded: 0,
     bytesStored: 0,
+    blobsSealedInVain: 0,
   };
   private pending: Pending[] = [];
+  /** Whether the next batch is sealed before the store says what it lacks (see above). */
+  private sealAhead = true;
   private pendingBytes = 0;
   /** Ids queued or under way, so one blob is never sent twice by overlapping batches. */
   private readonly queued = new Set<string>();
@@ -99,7 +118,7 @@ export class Uploader {
     // Uint8Array's slice copies (a Buffer's would be a view), into a buffer of its own, which
     // the seal pool can then transfer to a worker.
     const plaintext = borrowed ? Uint8Array.prototype.slice.call(bytes) : bytes;
-    this.pending.push({ kind, id, key, plaintext });
+    this.pending.push({ kind, id, key, plaintext, length: plaintext.length });
     this.pendingBytes += plaintext.length;
     if (this.pendingBytes >= BATCH_BYTES || this.pending.length >= BATCH_BLOBS)
       await this.send();
@@ -137,16 +156,40 @@ export class Uploader {
   }
 
   private async upload(batch: readonly Pending[]): Promise<void> {
-    const missing = new Set(
-      (await this.repo.store.missing(batch.map((blob) => blob.id))).map(toHex),
-    );
+    const question = this.repo.store.missing(batch.map((blob) => blob.id));
+    // Only with workers: on this thread, sealing first would only delay the question.
+    const sealingAhead =
+      this.sealAhead && this.pool !== undefined
+        ? this.#sealAll(batch)
+        : undefined;
+    // Handled here too: if the question fails, nothing awaits these seals.
+    sealingAhead?.catch(() => undefined);
+    const missing = new Set((await question).map(toHex));
+    this.sealAhead = missing.size === batch.length;
     const toSeal = batch.filter((blob) => missing.has(blob.key));
     for (const blob of toSeal) {
       this.stats.blobsAdded += 1;
-      this.stats.bytesAdded += blob.plaintext.length;
+      this.stats.bytesAdded += blob.length;
     }
-    const sealed: BlobToPut[] = await Promise.all(
-      toSeal.map(async (blob) => {
+    let sealed: BlobToPut[];
+    if (sealingAhead === undefined) sealed = await this.#sealAll(toSeal);
+    else {
+      sealed = (await sealingAhead).filter((blob) =>
+        missing.has(toHex(blob.id)),
+      );
+      this.stats.blobsSealedInVain += batch.length - sealed.length;
+    }
+    for (const blob of sealed) this.stats.bytesStored += blob.bytes.length;
+    // Upload order within a batch is shuffled so the server cannot line blobs up with files.
+    shuffle(sealed);
+    if (this.dryRun) return;
+    if (sealed.length > 0) await this.repo.store.put(sealed);
+    this.cache.addBlobs(batch.map((blob) => blob.id));
+  }
+
+  #sealAll(blobs: readonly Pending[]): Promise<BlobToPut[]> {
+    return Promise.all(
+      blobs.map(async (blob) => {
         const bytes =
           this.pool === undefined
             ? this.repo.seal(blob.kind, blob.id, blob.plaintext).bytes
@@ -154,12 +197,6 @@ export class Uploader {
         return { id: blob.id, kind: blob.kind, bytes };
       }),
     );
-    for (const blob of sealed) this.stats.bytesStored += blob.bytes.length;
-    // Upload order within a batch is shuffled so the server cannot line blobs up with files.
-    shuffle(sealed);
-    if (this.dryRun) return;
-    if (sealed.length > 0) await this.repo.store.put(sealed);
-    this.cache.addBlobs(batch.map((blob) => blob.id));
   }
 }
 
