@@ -450,11 +450,14 @@ class Archiver {
     stat: EntryStat,
   ): FileEntry | undefined {
     const { cache } = this.options;
-    const cached = cache.lookupFile(path, identityOf(stat));
+    // A dry run writes nothing, not even the mark that keeps a cache row.
+    const cached =
+      this.options.dryRun === true
+        ? cache.lookupFile(path, identityOf(stat))
+        : cache.reuseFile(path, identityOf(stat));
     if (cached === undefined) return undefined;
     const size = Number(stat.size);
     this.bytes += size;
-    if (this.options.dryRun !== true) cache.touchFile(path);
     return this.fileEntryFrom(name, stat, size, cached);
   }
 

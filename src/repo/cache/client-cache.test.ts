@@ -29,16 +29,27 @@ describe("the files cache across backup runs", () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  /** One backup run that records `read`, touches `unchanged`, and finishes. */
-  function run(read: string[], unchanged: string[]): void {
+  /**
+   * One backup run that records `read`, reuses `unchanged`, asks about `changed` with another
+   * ctime, and finishes.
+   */
+  function run(
+    read: string[],
+    unchanged: string[],
+    changed: string[] = [],
+  ): void {
     const cache = ClientCache.open(root, LOCATION);
     try {
       cache.beginRun();
       for (const name of read) cache.recordFile(path(name), identity, cached);
-      for (const name of unchanged) {
-        expect(cache.lookupFile(path(name), identity)).toBeDefined();
-        cache.touchFile(path(name));
-      }
+      for (const name of unchanged)
+        expect(cache.reuseFile(path(name), identity)?.content).toEqual(
+          cached.content,
+        );
+      for (const name of changed)
+        expect(
+          cache.reuseFile(path(name), { ...identity, ctimeNs: 2_001n }),
+        ).toBeUndefined();
       cache.finishRun();
     } finally {
       cache.close();
@@ -61,6 +72,9 @@ describe("the files cache across backup runs", () => {
     expect(known()).toEqual(["a", "c"]);
     run(["b"], ["c"]);
     expect(known()).toEqual(["b", "c"]);
+    // Asked about with another identity, a row is not kept: the file was not read this run.
+    run([], ["b"], ["c"]);
+    expect(known()).toEqual(["b"]);
   });
 
   it("answers a lookup only for the identity it recorded", () => {
