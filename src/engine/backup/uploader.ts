@@ -174,9 +174,8 @@ export class Uploader {
     let sealed: BlobToPut[];
     if (sealingAhead === undefined) sealed = await this.#sealAll(toSeal);
     else {
-      sealed = (await sealingAhead).filter((blob) =>
-        missing.has(toHex(blob.id)),
-      );
+      const wanted = batch.map((blob) => missing.has(blob.key));
+      sealed = (await sealingAhead).filter((_, index) => wanted[index]);
       this.stats.blobsSealedInVain += batch.length - sealed.length;
     }
     for (const blob of sealed) this.stats.bytesStored += blob.bytes.length;
