@@ -5,13 +5,21 @@
 import { resolve } from "node:path";
 import {
   defaultCacheRoot,
+  type ClientCache,
   readKeySlotHint,
+  readServerAesHint,
   startEarlyKdf,
   unlockRepository,
   type EarlyKdf,
   type UnlockedRepository,
 } from "../repo/index.js";
-import { openStore, parseLocation, type Store } from "../store/index.js";
+import {
+  openStore,
+  parseLocation,
+  serverHasAes,
+  type Store,
+} from "../store/index.js";
+import { cpuHasAes } from "../util/cpu-features.js";
 import type { Output } from "./output/output.js";
 import { readPassphrase } from "./passphrase.js";
 
@@ -42,6 +50,11 @@ export function cacheRoot(context: CommandContext): string {
   return context.globals.cacheDir ?? defaultCacheRoot(context.env);
 }
 
+/**
+ * Opens the store at `location`. Over ssh, AES-GCM is asked for first when this machine's CPU
+ * has AES instructions and the server said on an earlier connection that its CPU has them too
+ * (store/remote/ssh-ciphers.ts); ssh's own defaults stand until the server has said so.
+ */
 export async function openLocation(
   context: CommandContext,
   location: string,
@@ -50,8 +63,13 @@ export async function openLocation(
   const sshCommand = context.globals.ssh ?? context.env.BLINDSYNC_SSH;
   const remoteCommand =
     context.globals.remoteCmd ?? context.env.BLINDSYNC_REMOTE_CMD;
+  const preferAesGcm =
+    parseLocation(location).kind === "ssh" &&
+    cpuHasAes() &&
+    readServerAesHint(cacheRoot(context), locationKey(location)) === true;
   return openStore(location, {
     mode,
+    preferAesGcm,
     ...(sshCommand === undefined ? {} : { sshCommand }),
     ...(remoteCommand === undefined ? {} : { remoteCommand }),
     onStderr: (line: string) => {
@@ -101,6 +119,12 @@ async function startEarlyUnlock(
   return startEarlyKdf(secret, slot);
 }
 
+/** Keeps what the server said about its CPU for the next connection's cipher choice. */
+export function rememberServerAes(cache: ClientCache, store: Store): void {
+  const hasAes = serverHasAes(store);
+  if (hasAes !== undefined) cache.saveServerAesHint(hasAes);
+}
+
 /** Opens and unlocks REPO, runs `work`, and closes everything whatever happens. */
 export async function withRepository<T>(
   context: CommandContext,
@@ -121,6 +145,7 @@ export async function withRepository<T>(
       early,
     });
     try {
+      rememberServerAes(unlocked.cache, store);
       return await work(unlocked);
     } finally {
       unlocked.cache.close();

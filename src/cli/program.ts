@@ -53,6 +53,8 @@ Short forms:
   blindsync REPO TARGET        restore the latest snapshot (same as: blindsync restore REPO TARGET)
 
 REPO is a local directory, [user@]host:path or ssh://[user@]host[:port]/path.
+Over ssh, AES-GCM is asked for first when both CPUs have AES instructions, unless your
+ssh command line or configuration names its own Ciphers.
 The passphrase comes from BLINDSYNC_PASSWORD, --password-file, --password-command or a prompt.
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 some files unreadable, 10 no repository,

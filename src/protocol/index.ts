@@ -12,6 +12,7 @@ export {
   encodeFrame,
 } from "./frame.js";
 export {
+  CAPABILITY_CPU_AES,
   CONTROL_OPS,
   ERROR_KINDS,
   HELLO_MAGIC,

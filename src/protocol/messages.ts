@@ -18,6 +18,12 @@ export const HELLO_MAGIC = new Uint8Array([
 
 export const ID_LENGTH = 32;
 
+/**
+ * Listed in a hello when that machine's CPU has AES instructions. Informational: a client that
+ * sees it in both hellos asks ssh for AES-GCM on its next connection (store/remote/ssh-ciphers.ts).
+ */
+export const CAPABILITY_CPU_AES = "cpu-aes";
+
 export type WireBlobKind = "data" | "tree" | "snapshot";
 export type OpenMode = "open" | "create";
 

@@ -19,6 +19,7 @@ export {
   defaultCacheRoot,
   readPin,
   readKeySlotHint,
+  readServerAesHint,
   type Pin,
   type FileIdentity,
   type CachedContent,

@@ -13,7 +13,7 @@ export {
   sqliteIntegrityCheck,
   type SqliteStoreOptions,
 } from "./sqlite/sqlite-store.js";
-export { openStore, type OpenStoreOptions } from "./open.js";
+export { openStore, serverHasAes, type OpenStoreOptions } from "./open.js";
 export {
   RemoteStore,
   type RemoteStoreOptions,

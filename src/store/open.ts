@@ -6,6 +6,7 @@
 
 import type { OpenMode } from "../protocol/index.js";
 import { parseLocation } from "./remote/location.js";
+import { RemoteStore } from "./remote/client.js";
 import { openSshStore } from "./remote/ssh.js";
 import { SqliteStore } from "./sqlite/sqlite-store.js";
 import type { Store } from "./store.js";
@@ -14,6 +15,8 @@ export interface OpenStoreOptions {
   readonly mode: OpenMode;
   /** The ssh command line (--ssh / BLINDSYNC_SSH). */
   readonly sshCommand?: string;
+  /** Ask ssh for AES-GCM first (see remote/ssh-ciphers.ts); ignored for a local path. */
+  readonly preferAesGcm?: boolean;
   /** The blindsync command on the server (--remote-cmd / BLINDSYNC_REMOTE_CMD). */
   readonly remoteCommand?: string;
   /** Each stderr line of ssh and the remote server. */
@@ -43,5 +46,16 @@ export async function openStore(
       ? {}
       : { remoteCommand: options.remoteCommand }),
     ...(options.onStderr === undefined ? {} : { onStderr: options.onStderr }),
+    ...(options.preferAesGcm === undefined
+      ? {}
+      : { preferAesGcm: options.preferAesGcm }),
   });
+}
+
+/**
+ * Whether the machine serving `store` has AES instructions, as its hello said; undefined for a
+ * repository opened in this process.
+ */
+export function serverHasAes(store: Store): boolean | undefined {
+  return store instanceof RemoteStore ? store.serverHasAes : undefined;
 }

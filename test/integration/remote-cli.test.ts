@@ -13,6 +13,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cpuHasAes } from "../../src/util/cpu-features.js";
 import { CLI, PROJECT_ROOT, runCli } from "../helpers/cli.js";
 import { startSshd, type Sshd } from "../helpers/sshd.js";
 import {
@@ -178,5 +179,43 @@ describe("the CLI over a real sshd", () => {
     expect(treeDifferences(describeTree(source), describeTree(target))).toEqual(
       [],
     );
+  });
+
+  it("asks ssh for AES-GCM once the server has said its CPU has AES instructions", async () => {
+    const cacheDir = join(work, "cache-ciphers");
+    const location = `127.0.0.1:${join(work, "repo-ciphers")}`;
+    /** The ciphers ssh negotiated (`-v` makes it log them), one per direction. */
+    async function ciphersOf(args: string[], sshCommand: string) {
+      const result = await runCli(args, {
+        cacheDir,
+        env: {
+          BLINDSYNC_SSH: `${sshCommand} -v`,
+          BLINDSYNC_REMOTE_CMD: `${process.execPath} ${CLI}`,
+        },
+      });
+      expect(result.code, result.stderr).toBe(0);
+      return [...result.stderr.matchAll(/kex: \S+ cipher: (\S+)/g)].map(
+        (match) => match[1],
+      );
+    }
+    // The first connection knows nothing of the server: ssh's own default.
+    expect(await ciphersOf(["init", location], sshd.sshCommand)).toEqual([
+      "chacha20-poly1305@openssh.com",
+      "chacha20-poly1305@openssh.com",
+    ]);
+    const expected = cpuHasAes()
+      ? "aes128-gcm@openssh.com"
+      : "chacha20-poly1305@openssh.com";
+    expect(await ciphersOf(["snapshots", location], sshd.sshCommand)).toEqual([
+      expected,
+      expected,
+    ]);
+    // A cipher the user names wins.
+    expect(
+      await ciphersOf(
+        ["snapshots", location],
+        `${sshd.sshCommand} -c aes256-ctr`,
+      ),
+    ).toEqual(["aes256-ctr", "aes256-ctr"]);
   });
 });

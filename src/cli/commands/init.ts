@@ -9,6 +9,7 @@ import {
   locationKey,
   openLocation,
   passphrase,
+  rememberServerAes,
   type CommandContext,
 } from "../context.js";
 import { contextOf } from "./shared.js";
@@ -55,6 +56,7 @@ export async function runInit(
         generation: 0,
       });
       cache.saveKeySlotHint(repo.keySlotBytes);
+      rememberServerAes(cache, store);
     } finally {
       cache.close();
     }

@@ -4,7 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ClientCache, type FileIdentity } from "./client-cache.js";
+import {
+  ClientCache,
+  readKeySlotHint,
+  readServerAesHint,
+  type FileIdentity,
+} from "./client-cache.js";
 
 const LOCATION = "/tmp/some-repository";
 const identity: FileIdentity = {
@@ -106,5 +111,45 @@ describe("the files cache across backup runs", () => {
     // The next run must number itself 42 or more, or finishRun would forget what it touched.
     run([], ["a"]);
     expect(known()).toEqual(["a"]);
+  });
+});
+
+describe("the hints read before connecting", () => {
+  let root: string;
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), "blindsync-cache-"));
+  });
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it("remembers what the server said about its CPU, per location, and creates nothing to read it", () => {
+    expect(readServerAesHint(root, LOCATION)).toBeUndefined();
+    expect(readdirSync(root)).toEqual([]);
+    const cache = ClientCache.open(root, LOCATION);
+    try {
+      expect(readServerAesHint(root, LOCATION)).toBeUndefined();
+      cache.saveServerAesHint(true);
+      expect(readServerAesHint(root, LOCATION)).toBe(true);
+      cache.saveServerAesHint(false);
+      expect(readServerAesHint(root, LOCATION)).toBe(false);
+    } finally {
+      cache.close();
+    }
+    expect(readServerAesHint(root, "/another/repository")).toBeUndefined();
+  });
+
+  it("reads a cache written before the hint tables existed as having no hints", () => {
+    const cache = ClientCache.open(root, LOCATION);
+    cache.saveKeySlotHint(new Uint8Array([1, 2, 3]));
+    cache.saveServerAesHint(true);
+    cache.close();
+    expect(readKeySlotHint(root, LOCATION)).toEqual(new Uint8Array([1, 2, 3]));
+    const [dir] = readdirSync(root);
+    const db = new Database(join(root, dir as string, "cache.sqlite"));
+    db.exec("DROP TABLE key_slot_hint; DROP TABLE server_hint;");
+    db.close();
+    expect(readKeySlotHint(root, LOCATION)).toBeUndefined();
+    expect(readServerAesHint(root, LOCATION)).toBeUndefined();
   });
 });

@@ -80,6 +80,10 @@ CREATE TABLE IF NOT EXISTS key_slot_hint (
   only INTEGER PRIMARY KEY CHECK (only = 1),
   slot BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS server_hint (
+  only INTEGER PRIMARY KEY CHECK (only = 1),
+  cpu_aes INTEGER NOT NULL
+);
 `;
 
 function readPinRow(db: Database.Database): Pin | undefined {
@@ -137,23 +141,47 @@ export function readPin(
  * The key slot that last opened this location (see repo/early-kdf.ts), without creating
  * anything. Public data: the server stores the same bytes.
  */
+/** The one value of a single-row hint table; undefined when a cache from before it has none. */
+function readHint(
+  db: Database.Database,
+  table: "key_slot_hint" | "server_hint",
+  column: "slot" | "cpu_aes",
+): unknown {
+  const exists = db
+    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+    .get(table);
+  if (exists === undefined) return undefined;
+  return db
+    .prepare(`SELECT ${column} FROM ${table} WHERE only = 1`)
+    .pluck()
+    .get();
+}
+
+/**
+ * The key slot that last opened this location (see repo/early-kdf.ts), without creating
+ * anything. Public data: the server stores the same bytes.
+ */
 export function readKeySlotHint(
   cacheRoot: string,
   locationKey: string,
 ): Uint8Array | undefined {
   return readCache(cacheRoot, locationKey, (db) => {
-    // A cache written before this table existed has none yet.
-    const table = db
-      .prepare(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'key_slot_hint'",
-      )
-      .get();
-    if (table === undefined) return undefined;
-    const row = db
-      .prepare("SELECT slot FROM key_slot_hint WHERE only = 1")
-      .pluck()
-      .get() as Buffer | undefined;
-    return row === undefined ? undefined : new Uint8Array(row);
+    const slot = readHint(db, "key_slot_hint", "slot");
+    return slot instanceof Buffer ? new Uint8Array(slot) : undefined;
+  });
+}
+
+/**
+ * Whether the server of this location said, when last connected, that its CPU has AES
+ * instructions (store/remote/ssh-ciphers.ts); undefined when it was never asked.
+ */
+export function readServerAesHint(
+  cacheRoot: string,
+  locationKey: string,
+): boolean | undefined {
+  return readCache(cacheRoot, locationKey, (db) => {
+    const value = readHint(db, "server_hint", "cpu_aes");
+    return typeof value === "number" ? value === 1 : undefined;
   });
 }
 
@@ -251,6 +279,22 @@ export class ClientCache {
          ON CONFLICT (only) DO UPDATE SET slot = excluded.slot`,
       )
       .run(slot);
+  }
+
+  /** Remembers what the server said about its CPU; written only when it changed. */
+  saveServerAesHint(cpuAes: boolean): void {
+    const value = cpuAes ? 1 : 0;
+    const known = this.db
+      .prepare("SELECT cpu_aes FROM server_hint WHERE only = 1")
+      .pluck()
+      .get();
+    if (known === value) return;
+    this.db
+      .prepare(
+        `INSERT INTO server_hint (only, cpu_aes) VALUES (1, ?)
+         ON CONFLICT (only) DO UPDATE SET cpu_aes = excluded.cpu_aes`,
+      )
+      .run(value);
   }
 
   /** Starts a backup run: files not recorded again in this run are dropped by finishRun(). */

@@ -17,6 +17,7 @@ import {
   FrameDecoder,
   ID_LENGTH,
   MAX_FRAME_PAYLOAD,
+  CAPABILITY_CPU_AES,
   PROTOCOL_VERSION,
   decodeServerMessage,
   encodeMessageFrame,
@@ -28,6 +29,7 @@ import {
   type WireBlobInfo,
 } from "../../protocol/index.js";
 import { toHex } from "../../util/bytes.js";
+import { cpuHasAes } from "../../util/cpu-features.js";
 import {
   BLOB_KINDS,
   type BlobId,
@@ -84,6 +86,7 @@ type ResponseOf<T extends Response["type"]> = Extract<Response, { type: T }>;
 
 export class RemoteStore implements Store {
   #appendOnly = false;
+  #serverCapabilities: readonly string[] = [];
   readonly #transport: RemoteTransport;
   readonly #options: RemoteStoreOptions;
   readonly #maxRequests: number;
@@ -127,6 +130,11 @@ export class RemoteStore implements Store {
 
   get appendOnly(): boolean {
     return this.#appendOnly;
+  }
+
+  /** Whether the server's hello said its CPU has AES instructions. */
+  get serverHasAes(): boolean {
+    return this.#serverCapabilities.includes(CAPABILITY_CPU_AES);
   }
 
   async readConfig(): Promise<Uint8Array> {
@@ -391,7 +399,7 @@ export class RemoteStore implements Store {
       encodeMessageFrame({
         type: "hello",
         version: PROTOCOL_VERSION,
-        capabilities: [],
+        capabilities: cpuHasAes() ? [CAPABILITY_CPU_AES] : [],
         path: this.#options.path,
         mode: this.#options.mode,
       }),
@@ -442,6 +450,7 @@ export class RemoteStore implements Store {
             { hint: "Install the same blindsync version on both machines" },
           );
         this.#appendOnly = message.appendOnly;
+        this.#serverCapabilities = message.capabilities;
         this.#hello = undefined;
         hello.resolve();
         return;

@@ -18,6 +18,7 @@ import {
 import {
   FrameDecoder,
   MAX_FRAME_PAYLOAD,
+  CAPABILITY_CPU_AES,
   PROTOCOL_VERSION,
   decodeClientMessage,
   encodeMessage,
@@ -29,6 +30,7 @@ import {
 } from "../../protocol/index.js";
 import type { Store } from "../store.js";
 import { toHex } from "../../util/bytes.js";
+import { cpuHasAes } from "../../util/cpu-features.js";
 
 export interface ServeConnectionOptions {
   readonly input: Readable;
@@ -104,7 +106,7 @@ export async function serveConnection(
           await writer.send({
             type: "server-hello",
             version: PROTOCOL_VERSION,
-            capabilities: [],
+            capabilities: cpuHasAes() ? [CAPABILITY_CPU_AES] : [],
             appendOnly: store.appendOnly,
           });
           continue;

@@ -14,6 +14,7 @@ import {
 import type { OpenMode } from "../../protocol/index.js";
 import { RemoteStore } from "./client.js";
 import { formatLocation, type Location } from "./location.js";
+import { aesFirstCipherArguments } from "./ssh-ciphers.js";
 
 export interface SshStoreOptions {
   /** The ssh command line, split as a shell splits words. Default "ssh". */
@@ -21,6 +22,11 @@ export interface SshStoreOptions {
   /** The blindsync command on the server, run by the remote shell. Default "blindsync". */
   readonly remoteCommand?: string;
   readonly mode: OpenMode;
+  /**
+   * Ask ssh for AES-GCM first (ssh-ciphers.ts) unless the user chose ciphers: the caller's
+   * answer to "do both ends have AES instructions?".
+   */
+  readonly preferAesGcm?: boolean;
   /** Receives each line ssh (or the remote command) writes to stderr. */
   readonly onStderr?: (line: string) => void;
 }
@@ -96,7 +102,10 @@ function unterminated(text: string, quote: string): BlindsyncError {
 /** The argv of the ssh process for `location` (exported for tests and --dry-run messages). */
 export function sshArguments(
   location: Extract<Location, { kind: "ssh" }>,
-  options: Pick<SshStoreOptions, "sshCommand" | "remoteCommand">,
+  options: Pick<
+    SshStoreOptions,
+    "sshCommand" | "remoteCommand" | "preferAesGcm"
+  >,
 ): string[] {
   const words = splitShellWords(options.sshCommand ?? DEFAULT_SSH);
   if (words.length === 0)
@@ -111,6 +120,7 @@ export function sshArguments(
   const remote = `${options.remoteCommand ?? DEFAULT_REMOTE_COMMAND} serve`;
   return [
     ...words,
+    ...(options.preferAesGcm === true ? aesFirstCipherArguments(words) : []),
     ...(location.port === undefined ? [] : ["-p", String(location.port)]),
     destination,
     remote,
