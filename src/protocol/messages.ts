@@ -170,6 +170,8 @@ export const ERROR_KINDS: readonly ErrorKind[] = [
 /** Bounds short strings (names, paths, messages) far below the frame cap. */
 const MAX_STRING_BYTES = 0xffff; // a u16 length
 const MAX_CAPABILITIES = 64;
+/** Payloads from this size on are decoded as views of their frame, not copies (Reader.raw). */
+const VIEW_FROM_BYTES = 64 * 1024;
 /** Frame parts this long are written by reference rather than copied (finishFrameParts). */
 const BY_REFERENCE = 16 * 1024;
 
@@ -329,13 +331,20 @@ class Reader {
 
   raw(n: number, what: string): Uint8Array {
     this.#need(n, what);
-    // A plain Uint8Array copy (never a Buffer view), so a decoded message neither pins nor
-    // aliases the receive buffer it came from.
-    const out = new Uint8Array(
-      this.#bytes.subarray(this.#offset, this.#offset + n),
-    );
+    const start = this.#offset;
     this.#offset += n;
-    return out;
+    // Always a plain Uint8Array, never a Buffer. A small field is copied, so that it does not
+    // pin the receive buffer it came from (an id kept in a set would hold a 64 KiB chunk). A
+    // payload of VIEW_FROM_BYTES or more is a blob, most of its frame, which the decoder
+    // already assembled into a buffer of its own or which is most of one read: a view of it
+    // pins little, and saves copying every blob a second time on both ends.
+    if (n >= VIEW_FROM_BYTES)
+      return new Uint8Array(
+        this.#bytes.buffer,
+        this.#bytes.byteOffset + start,
+        n,
+      );
+    return new Uint8Array(this.#bytes.subarray(start, start + n));
   }
 
   id(what: string): Uint8Array {
