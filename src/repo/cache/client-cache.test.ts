@@ -70,16 +70,40 @@ describe("the files cache across backup runs", () => {
     }
   }
 
-  it("keeps files recorded or touched in the last run and forgets the rest", () => {
-    run(["a", "b", "c"], []);
+  /** How many files the cache remembers, seen or not. */
+  function rows(): number {
+    const [dir] = readdirSync(root);
+    const db = new Database(join(root, dir as string, "cache.sqlite"), {
+      readonly: true,
+    });
+    try {
+      return db.prepare("SELECT count(*) FROM files").pluck().get() as number;
+    } finally {
+      db.close();
+    }
+  }
+
+  it("leaves a few rows of files no longer seen, and sweeps them once they pass the bound", () => {
+    const many = Array.from({ length: 300 }, (_, i) => `many/${i}`);
+    run(["a", "b", "c", ...many], []);
+    expect(rows()).toBe(303);
+    // One row of 303 not seen: left in place (it answers only for the identity it recorded).
+    run([], ["a", "c", ...many]);
     expect(known()).toEqual(["a", "b", "c"]);
+    // 301 of 303 not seen, more than 256 and more than 1/16: still kept, but the next run sweeps.
     run([], ["a", "c"]);
-    expect(known()).toEqual(["a", "c"]);
-    run(["b"], ["c"]);
+    expect(rows()).toBe(303);
+    // The sweeping run keeps what it reads (b) or finds unchanged (c) and forgets the rest,
+    // including a row asked about with another identity (a: that file was not read).
+    run(["b"], ["c"], ["a"]);
     expect(known()).toEqual(["b", "c"]);
-    // Asked about with another identity, a row is not kept: the file was not read this run.
-    run([], ["b"], ["c"]);
-    expect(known()).toEqual(["b"]);
+    expect(rows()).toBe(2);
+    // The sweep is done: a run leaves its one stale row (c) alone again, however many files
+    // it reads, and so does the next.
+    run(many, ["b"], ["c"]);
+    run([], ["b", ...many]);
+    expect(known()).toEqual(["b", "c"]);
+    expect(rows()).toBe(302);
   });
 
   it("answers a lookup only for the identity it recorded", () => {

@@ -76,6 +76,9 @@ CREATE TABLE IF NOT EXISTS last_run (
   only INTEGER PRIMARY KEY CHECK (only = 1),
   run INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sweep_next_run (
+  only INTEGER PRIMARY KEY CHECK (only = 1)
+);
 CREATE TABLE IF NOT EXISTS key_slot_hint (
   only INTEGER PRIMARY KEY CHECK (only = 1),
   slot BLOB NOT NULL
@@ -196,13 +199,25 @@ function cachedContent(row: {
   return { content, sha256: new Uint8Array(row.sha256) };
 }
 
+/**
+ * Rows of files no longer seen (deleted or newly excluded) that a run leaves in place before
+ * it asks the next run to sweep: at least this many, and at least 1/STALE_SHARE of the table.
+ */
+const STALE_ROWS_KEPT = 256;
+const STALE_SHARE = 16;
+
 export class ClientCache {
   private readonly db: Database.Database;
   private readonly locationKey: string;
   private runId = 0;
+  /** This run marks every row it reuses, and forgets the rest at its end (see beginRun). */
+  private sweeping = false;
+  /** Rows this run found unchanged or recorded: the others are stale. */
+  private rowsSeen = 0;
   // Prepared once: a re-run looks up every file, and preparing per call costs more than the query.
   private readonly selectFile: Database.Statement;
   private readonly selectFilePath: Database.Statement;
+  private readonly selectUnchangedFile: Database.Statement;
   private readonly touchUnchangedFile: Database.Statement;
   private readonly upsertFile: Database.Statement;
   private readonly selectBlob: Database.Statement;
@@ -219,6 +234,10 @@ export class ClientCache {
     this.selectFilePath = db
       .prepare("SELECT 1 FROM files WHERE path = ?")
       .pluck();
+    this.selectUnchangedFile = db.prepare(
+      `SELECT sha256, content FROM files
+       WHERE path = ? AND ino = ? AND size = ? AND mtime_ns = ? AND ctime_ns = ?`,
+    );
     this.touchUnchangedFile = db.prepare(
       `UPDATE files SET run = ?
        WHERE path = ? AND ino = ? AND size = ? AND mtime_ns = ? AND ctime_ns = ?
@@ -297,18 +316,29 @@ export class ClientCache {
       .run(value);
   }
 
-  /** Starts a backup run: files not recorded again in this run are dropped by finishRun(). */
+  /**
+   * Starts a backup run. Marking every unchanged file's row as seen would rewrite the whole
+   * table on every re-run (an UPDATE per file, and every page in the WAL); so a run only reads
+   * them, counts what it saw, and finishRun() compares that with the table. When the rows of
+   * files no longer there pass a bound, the next run sweeps: it marks what it sees and forgets
+   * the rest. Stale rows cost only space: a row answers only for the identity it recorded.
+   */
   beginRun(): void {
     // The last run's number is kept in its own row: max(run) over the files table reads
-    // every page of it (50 ms for 40,000 files). A cache from before that row falls back once.
-    const last =
-      (this.db.prepare("SELECT run FROM last_run").pluck().get() as
-        number | undefined) ??
-      (this.db
-        .prepare("SELECT coalesce(max(run), 0) FROM files")
-        .pluck()
-        .get() as number);
-    this.runId = last + 1;
+    // every page of it (50 ms for 40,000 files). A cache from before that row falls back once
+    // and sweeps, since it cannot know what its runs left behind.
+    const last = this.db.prepare("SELECT run FROM last_run").pluck().get() as
+      number | undefined;
+    this.runId =
+      (last ??
+        (this.db
+          .prepare("SELECT coalesce(max(run), 0) FROM files")
+          .pluck()
+          .get() as number)) + 1;
+    this.sweeping =
+      last === undefined ||
+      this.db.prepare("SELECT 1 FROM sweep_next_run").get() !== undefined;
+    this.rowsSeen = 0;
     this.db.exec("BEGIN");
     this.db
       .prepare(
@@ -318,9 +348,23 @@ export class ClientCache {
       .run(this.runId);
   }
 
-  /** Commits the files seen in this run and forgets the rest. */
+  /**
+   * Commits the run. A sweeping run forgets every file it did not see; any other run asks
+   * the next one to sweep when too many rows are stale.
+   */
   finishRun(): void {
-    this.db.prepare("DELETE FROM files WHERE run < ?").run(this.runId);
+    if (this.sweeping) {
+      this.db.prepare("DELETE FROM files WHERE run < ?").run(this.runId);
+      this.db.exec("DELETE FROM sweep_next_run");
+    } else {
+      const rows = this.db
+        .prepare("SELECT count(*) FROM files")
+        .pluck()
+        .get() as number;
+      const stale = rows - this.rowsSeen;
+      if (stale > Math.max(STALE_ROWS_KEPT, rows / STALE_SHARE))
+        this.db.exec("INSERT OR IGNORE INTO sweep_next_run (only) VALUES (1)");
+    }
     this.db.exec("COMMIT");
   }
 
@@ -368,23 +412,29 @@ export class ClientCache {
   }
 
   /**
-   * lookupFile() that also marks the row as seen in this run, so finishRun() keeps it: the
-   * recorded content of a file whose identity is unchanged. A re-run does this for every
-   * file; one statement instead of a lookup and an update per file.
+   * The recorded content of a file whose identity is unchanged, counted as seen in this run
+   * (and, in a sweeping run, marked so that finishRun() keeps it). A re-run asks this for
+   * every file: one statement each.
    */
   reuseFile(
     path: Uint8Array,
     identity: FileIdentity,
   ): CachedContent | undefined {
-    const row = this.touchUnchangedFile.get(
-      this.runId,
+    const parameters = [
       path,
       BigInt.asIntN(64, identity.ino),
       identity.size,
       identity.mtimeNs,
       identity.ctimeNs,
+    ] as const;
+    const row = (
+      this.sweeping
+        ? this.touchUnchangedFile.get(this.runId, ...parameters)
+        : this.selectUnchangedFile.get(...parameters)
     ) as { sha256: Buffer; content: Buffer } | undefined;
-    return row === undefined ? undefined : cachedContent(row);
+    if (row === undefined) return undefined;
+    this.rowsSeen++;
+    return cachedContent(row);
   }
 
   /** Records a file read in this run, once every chunk it names is durable in the store. */
@@ -403,6 +453,7 @@ export class ClientCache {
       Buffer.concat(cached.content),
       this.runId,
     );
+    this.rowsSeen++;
   }
 
   hasBlob(id: BlobId): boolean {
