@@ -25,15 +25,15 @@ const cached = {
 const path = (name: string): Uint8Array =>
   new TextEncoder().encode(`/src/${name}`);
 
-describe("the files cache across backup runs", () => {
-  let root: string;
-  beforeEach(async () => {
-    root = await mkdtemp(join(tmpdir(), "blindsync-cache-"));
-  });
-  afterEach(async () => {
-    await rm(root, { recursive: true, force: true });
-  });
+let root: string;
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), "blindsync-cache-"));
+});
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
 
+describe("the files cache across backup runs", () => {
   /**
    * One backup run that records `read`, reuses `unchanged`, asks about `changed` with another
    * ctime, and finishes.
@@ -139,14 +139,6 @@ describe("the files cache across backup runs", () => {
 });
 
 describe("the hints read before connecting", () => {
-  let root: string;
-  beforeEach(async () => {
-    root = await mkdtemp(join(tmpdir(), "blindsync-cache-"));
-  });
-  afterEach(async () => {
-    await rm(root, { recursive: true, force: true });
-  });
-
   it("remembers what the server said about its CPU, per location, and creates nothing to read it", () => {
     expect(readServerAesHint(root, LOCATION)).toBeUndefined();
     expect(readdirSync(root)).toEqual([]);

@@ -140,10 +140,6 @@ export function readPin(
   return readCache(cacheRoot, locationKey, readPinRow);
 }
 
-/**
- * The key slot that last opened this location (see repo/early-kdf.ts), without creating
- * anything. Public data: the server stores the same bytes.
- */
 /** The one value of a single-row hint table; undefined when a cache from before it has none. */
 function readHint(
   db: Database.Database,
