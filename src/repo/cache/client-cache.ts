@@ -416,17 +416,25 @@ export class ClientCache {
     path: Uint8Array,
     identity: FileIdentity,
   ): CachedContent | undefined {
-    const parameters = [
-      path,
-      BigInt.asIntN(64, identity.ino),
-      identity.size,
-      identity.mtimeNs,
-      identity.ctimeNs,
-    ] as const;
+    // Bound positionally, without an array and a spread per call: this runs for every file.
+    const ino = BigInt.asIntN(64, identity.ino);
     const row = (
       this.sweeping
-        ? this.touchUnchangedFile.get(this.runId, ...parameters)
-        : this.selectUnchangedFile.get(...parameters)
+        ? this.touchUnchangedFile.get(
+            this.runId,
+            path,
+            ino,
+            identity.size,
+            identity.mtimeNs,
+            identity.ctimeNs,
+          )
+        : this.selectUnchangedFile.get(
+            path,
+            ino,
+            identity.size,
+            identity.mtimeNs,
+            identity.ctimeNs,
+          )
     ) as { sha256: Buffer; content: Buffer } | undefined;
     if (row === undefined) return undefined;
     this.rowsSeen++;
