@@ -211,7 +211,6 @@ export class ClientCache {
   /** Rows this run found unchanged or recorded: the others are stale. */
   private rowsSeen = 0;
   // Prepared once: a re-run looks up every file, and preparing per call costs more than the query.
-  private readonly selectFile: Database.Statement;
   private readonly selectFilePath: Database.Statement;
   private readonly selectUnchangedFile: Database.Statement;
   private readonly touchUnchangedFile: Database.Statement;
@@ -222,11 +221,6 @@ export class ClientCache {
   private constructor(db: Database.Database, locationKey: string) {
     this.db = db;
     this.locationKey = locationKey;
-    this.selectFile = db
-      .prepare(
-        "SELECT ino, size, mtime_ns, ctime_ns, sha256, content FROM files WHERE path = ?",
-      )
-      .safeIntegers(true);
     this.selectFilePath = db
       .prepare("SELECT 1 FROM files WHERE path = ?")
       .pluck();
@@ -381,30 +375,19 @@ export class ClientCache {
     return this.selectFilePath.get(path) !== undefined;
   }
 
+  /** The recorded content of a file whose identity is unchanged; marks and counts nothing. */
   lookupFile(
     path: Uint8Array,
     identity: FileIdentity,
   ): CachedContent | undefined {
-    const row = this.selectFile.get(path) as
-      | {
-          ino: bigint;
-          size: bigint;
-          mtime_ns: bigint;
-          ctime_ns: bigint;
-          sha256: Buffer;
-          content: Buffer;
-        }
-      | undefined;
-    if (
-      row === undefined ||
-      row.ino !== BigInt.asIntN(64, identity.ino) ||
-      row.size !== BigInt(identity.size) ||
-      row.mtime_ns !== identity.mtimeNs ||
-      row.ctime_ns !== identity.ctimeNs
-    ) {
-      return undefined;
-    }
-    return cachedContent(row);
+    const row = this.selectUnchangedFile.get(
+      path,
+      BigInt.asIntN(64, identity.ino),
+      identity.size,
+      identity.mtimeNs,
+      identity.ctimeNs,
+    ) as { sha256: Buffer; content: Buffer } | undefined;
+    return row === undefined ? undefined : cachedContent(row);
   }
 
   /**
@@ -416,29 +399,20 @@ export class ClientCache {
     path: Uint8Array,
     identity: FileIdentity,
   ): CachedContent | undefined {
-    // Bound positionally, without an array and a spread per call: this runs for every file.
-    const ino = BigInt.asIntN(64, identity.ino);
-    const row = (
-      this.sweeping
-        ? this.touchUnchangedFile.get(
-            this.runId,
-            path,
-            ino,
-            identity.size,
-            identity.mtimeNs,
-            identity.ctimeNs,
-          )
-        : this.selectUnchangedFile.get(
-            path,
-            ino,
-            identity.size,
-            identity.mtimeNs,
-            identity.ctimeNs,
-          )
-    ) as { sha256: Buffer; content: Buffer } | undefined;
-    if (row === undefined) return undefined;
-    this.rowsSeen++;
-    return cachedContent(row);
+    let found: CachedContent | undefined;
+    if (this.sweeping) {
+      const row = this.touchUnchangedFile.get(
+        this.runId,
+        path,
+        BigInt.asIntN(64, identity.ino),
+        identity.size,
+        identity.mtimeNs,
+        identity.ctimeNs,
+      ) as { sha256: Buffer; content: Buffer } | undefined;
+      found = row === undefined ? undefined : cachedContent(row);
+    } else found = this.lookupFile(path, identity);
+    if (found !== undefined) this.rowsSeen++;
+    return found;
   }
 
   /** Records a file read in this run, once every chunk it names is durable in the store. */
