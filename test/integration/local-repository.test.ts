@@ -14,6 +14,7 @@ import {
   rmSync,
 } from "node:fs";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli, type CliResult } from "../helpers/cli.js";
 import {
@@ -275,5 +276,52 @@ describe("a local repository", () => {
     expect((await cli("init", place)).code).toBe(0);
     const backup = await cli("backup", join(source, "dir"), place);
     expect(backup.code, backup.stderr).toBe(0);
+  });
+});
+
+describe("backup --dry-run", () => {
+  it("names what a change would add (never taking a changed file from the cache) and stores nothing", async () => {
+    const work = await tempDir();
+    try {
+      const source = join(work, "source");
+      const repo = join(work, "repo");
+      const cli = (...args: string[]) =>
+        runCli(args, { cacheDir: join(work, "cache") });
+      mkdirSync(source);
+      writeFileSync(join(source, "small.txt"), "hello\n");
+      writeFileSync(join(source, "large.bin"), Buffer.alloc(3_000_000, 7));
+      expect((await cli("init", repo)).code).toBe(0);
+      expect((await cli("backup", source, repo)).code).toBe(0);
+      const blobCount = () => {
+        const db = new Database(join(repo, "blindsync.sqlite"), {
+          readonly: true,
+        });
+        try {
+          return db.prepare("SELECT count(*) FROM blobs").pluck().get();
+        } finally {
+          db.close();
+        }
+      };
+      const stored = blobCount();
+
+      const unchanged = await cli("backup", "--dry-run", source, repo);
+      expect(unchanged.code, unchanged.stderr).toBe(0);
+      expect(unchanged.stdout).toMatch(/Would add 0 blobs/);
+
+      appendFileSync(join(source, "small.txt"), "more\n");
+      const changed = await cli("backup", "--dry-run", "--json", source, repo);
+      expect(changed.code, changed.stderr).toBe(0);
+      const summary = JSON.parse(changed.stdout.trim().split("\n").at(-1)!) as {
+        blobsAdded: number;
+        bytesAdded: number;
+      };
+      // The changed file's chunk and the root tree, not the unchanged large file.
+      expect(summary.blobsAdded).toBe(2);
+      expect(summary.bytesAdded).toBeLessThan(1000);
+      // A dry run takes and releases a lock, and stores no blob.
+      expect(blobCount()).toBe(stored);
+    } finally {
+      await removeDir(work);
+    }
   });
 });
