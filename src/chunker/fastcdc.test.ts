@@ -11,6 +11,7 @@ import {
   gearTableFromKey,
   type ChunkerParams,
 } from "./fastcdc.js";
+import { sharedGearScanner } from "./gear-scan.js";
 
 const MiB = 1024 * 1024;
 const goldenPath = new URL("golden-chunks.json", import.meta.url);
@@ -137,6 +138,15 @@ describe("Chunker", () => {
       readFileSync(goldenPath, "utf8"),
     ) as GoldenChunk[];
     expect(actual).toEqual(expected);
+  });
+
+  it("cuts the golden data the same with the JavaScript scan loop as with WebAssembly's", () => {
+    expect(sharedGearScanner()).toBeDefined();
+    const javascript = new Chunker(gear, DEFAULT_CHUNKER_PARAMS, null);
+    const lengths = [...javascript.push(golden), ...javascript.finish()].map(
+      (chunk) => chunk.length,
+    );
+    expect(lengths).toEqual(chunkBuffer(gear, DEFAULT_CHUNKER_PARAMS, golden));
   });
 
   it("finds the same cut points however 24 MiB is split into push() calls", () => {

@@ -1,4 +1,5 @@
 import { hkdfSha256 } from "../crypto/index.js";
+import { sharedGearScanner, type GearScanner } from "./gear-scan.js";
 
 /** Chunk size bounds in bytes. The average is the target of normalized chunking, not a mean. */
 export interface ChunkerParams {
@@ -93,10 +94,14 @@ export class Chunker {
   #spare = new Uint8Array(0);
   /** Gear hash over the current chunk's bytes from minSize on. */
   #hash = 0;
+  /** The WebAssembly scan loop (gear-scan.ts), or null for the JavaScript one below. */
+  readonly #scanner: GearScanner | null;
 
+  /** `scanner`: null runs the JavaScript loop (tests compare the two); the default is faster. */
   constructor(
     gear: Int32Array,
     params: ChunkerParams = DEFAULT_CHUNKER_PARAMS,
+    scanner: GearScanner | null = sharedGearScanner() ?? null,
   ) {
     if (gear.length !== 256)
       throw new RangeError("Gear table must have 256 entries");
@@ -108,6 +113,7 @@ export class Chunker {
     const bits = Math.log2(params.avgSize);
     this.#maskS = topBits(bits + 2);
     this.#maskL = topBits(bits - 2);
+    this.#scanner = scanner;
   }
 
   /** Feeds bytes; returns a copy of every chunk completed by them, in order. */
@@ -189,36 +195,89 @@ export class Chunker {
     const end = Math.min(start + data.length - offset, this.#maxSize);
     const normal = Math.min(this.#avgSize, end);
     const delta = offset - start; // data index of chunk position p is p + delta
-    const gear = this.#gear;
-    const maskS = this.#maskS;
-    const maskL = this.#maskL;
-    let h = this.#hash;
-    // Loop over data indices, not chunk positions: V8 compiles `data[i + delta]` to a loop
-    // 2–3x slower.
     const normalEnd = normal + delta;
     const scanEnd = end + delta;
-    let i = Math.max(start, this.#minSize) + delta;
-    // `as number`: indices are in bounds by construction, and a `?? 0` would add a branch to the
-    // hottest loop of a backup.
-    for (; i < normalEnd; i++) {
-      h = ((h << 1) + (gear[data[i] as number] as number)) | 0;
-      if ((h & maskS) === 0) {
-        this.#hash = 0;
-        return i + 1 - offset;
-      }
-    }
-    for (; i < scanEnd; i++) {
-      h = ((h << 1) + (gear[data[i] as number] as number)) | 0;
-      if ((h & maskL) === 0) {
-        this.#hash = 0;
-        return i + 1 - offset;
-      }
+    const from = Math.max(start, this.#minSize) + delta;
+    const cut =
+      this.#scanner === null
+        ? this.#scanJs(data, from, normalEnd, scanEnd)
+        : this.#scanWasm(this.#scanner, data, from, normalEnd, scanEnd);
+    if (cut >= 0) {
+      this.#hash = 0;
+      return cut - offset;
     }
     if (end === this.#maxSize) {
       this.#hash = 0;
       return end - start;
     }
+    return -1;
+  }
+
+  /**
+   * The gear-hash loop over data[from..scanEnd): the stricter mask before normalEnd, the looser
+   * one after. Returns the data index just past the cut, or −1 with #hash continued.
+   */
+  #scanJs(
+    data: Uint8Array,
+    from: number,
+    normalEnd: number,
+    scanEnd: number,
+  ): number {
+    const gear = this.#gear;
+    const maskS = this.#maskS;
+    const maskL = this.#maskL;
+    let h = this.#hash;
+    // Loop over data indices, not chunk positions: V8 compiles `data[i + delta]` to a loop
+    // 2–3x slower. `as number`: indices are in bounds by construction, and a `?? 0` would add
+    // a branch to the hottest loop of a backup.
+    let i = from;
+    for (; i < normalEnd; i++) {
+      h = ((h << 1) + (gear[data[i] as number] as number)) | 0;
+      if ((h & maskS) === 0) return i + 1;
+    }
+    for (; i < scanEnd; i++) {
+      h = ((h << 1) + (gear[data[i] as number] as number)) | 0;
+      if ((h & maskL) === 0) return i + 1;
+    }
     this.#hash = h;
+    return -1;
+  }
+
+  /** #scanJs's loop run by the WebAssembly scanner: the same cuts, about twice as fast. */
+  #scanWasm(
+    scanner: GearScanner,
+    data: Uint8Array,
+    from: number,
+    normalEnd: number,
+    scanEnd: number,
+  ): number {
+    let hash = this.#hash;
+    if (from < normalEnd) {
+      const cut = scanner.scan(
+        this.#gear,
+        data,
+        from,
+        normalEnd,
+        hash,
+        this.#maskS,
+      );
+      if (cut >= 0) return cut;
+      hash = scanner.hash;
+    }
+    const rest = Math.max(from, normalEnd);
+    if (rest < scanEnd) {
+      const cut = scanner.scan(
+        this.#gear,
+        data,
+        rest,
+        scanEnd,
+        hash,
+        this.#maskL,
+      );
+      if (cut >= 0) return cut;
+      hash = scanner.hash;
+    }
+    this.#hash = hash;
     return -1;
   }
 }
