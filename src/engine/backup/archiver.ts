@@ -311,62 +311,31 @@ class Archiver {
     }
   }
 
-  /** The SHA-256 and length of a whole file, read in pieces through the thread pool. */
-  private async hashWholeFile(
-    path: Buffer,
-  ): Promise<{ sha256: Uint8Array; size: number }> {
-    const handle = await open(path, OPEN_FLAGS);
-    const buffer = this.takeBuffer();
-    try {
-      const hash = createHash("sha256");
-      let size = 0;
-      for (;;) {
-        const { bytesRead } = await handle.read(buffer, 0, READ_SIZE, null);
-        if (bytesRead === 0) break;
-        hash.update(buffer.subarray(0, bytesRead));
-        size += bytesRead;
-      }
-      return { sha256: new Uint8Array(hash.digest()), size };
-    } finally {
-      await handle.close();
-      this.spareBuffers.push(buffer);
-    }
-  }
-
   /**
    * A changed file, digested in a worker; only the chunks the repository lacks are read back
    * here. Each is checked against the worker's id, so a file that changed in between is never
    * stored under a wrong id: undefined then, and the caller reads the file itself.
    *
-   * The worker cuts and identifies the chunks while this thread computes the whole file's
-   * SHA-256 from its own read: the two halves of the work on both cores (the 1 GiB file of the
-   * benchmark's scenario C took 3.1 s in the worker alone). Two reads may see different bytes
-   * if the file is written meanwhile, so the result is used only if both saw the same length
-   * and the file's identity (inode, size, mtime, ctime) is still the one the walk saw.
+   * The worker also computes the whole file's SHA-256, from the same read. This thread used
+   * to hash it from a read of its own, to put both cores to work; but the walk starves that
+   * read until it ends, so this thread finished after the worker, and the second read of the
+   * file cost CPU of its own (benchmark scenario C: 4.76 -> 4.39 s, docs/performance.md).
+   * The result is used only if the file's identity (inode, size, mtime, ctime) is still the
+   * one the walk saw.
    */
   private async readChangedInWorker(
     pool: SealPool,
     path: Buffer,
     identity: FileIdentity,
   ): Promise<(CachedContent & { size: number }) | undefined> {
-    const hashing = this.hashWholeFile(path);
-    // Awaited below unless the digest fails first; its own failure means "read it again".
-    hashing.catch(() => undefined);
     let digest: FileDigest;
     try {
-      digest = await pool.digest(path, false);
+      digest = await pool.digest(path);
     } catch (error) {
       // A file's own read error skips it, as below; a failed worker ends the backup.
       throw error instanceof FileReadError ? error : new StoreFailure(error);
     }
-    let whole: { sha256: Uint8Array; size: number };
-    try {
-      whole = await hashing;
-    } catch {
-      return undefined;
-    }
-    if (whole.size !== digest.size || !unchangedSince(path, identity))
-      return undefined;
+    if (!unchangedSince(path, identity)) return undefined;
     const { repo } = this.options;
     const content: BlobId[] = [];
     let fd: number | undefined;
@@ -395,7 +364,7 @@ class Archiver {
       if (fd !== undefined) closeSync(fd);
     }
     this.bytes += digest.size;
-    return { content, sha256: whole.sha256, size: digest.size };
+    return { content, sha256: digest.sha256, size: digest.size };
   }
 
   private async readSmallFile(

@@ -146,17 +146,11 @@ export class SealPool {
   }
 
   /**
-   * Reads and chunks a file in the least busy worker: its chunk ids, lengths and SHA-256 (when
-   * `wholeSha256`), no bytes. A read error rejects with FileReadError; a failed worker with a
-   * BlindsyncError.
+   * Reads and chunks a file in the least busy worker: its chunk ids, lengths and SHA-256, no
+   * bytes. A read error rejects with FileReadError; a failed worker with a BlindsyncError.
    */
-  digest(path: Uint8Array, wholeSha256 = true): Promise<FileDigest> {
-    const job: DigestJob = {
-      type: "digest",
-      seq: ++this.#seq,
-      path,
-      wholeSha256,
-    };
+  digest(path: Uint8Array): Promise<FileDigest> {
+    const job: DigestJob = { type: "digest", seq: ++this.#seq, path };
     this.#digesting += 1;
     return (this.#post(job, []) as Promise<FileDigest>).finally(() => {
       this.#digesting -= 1;

@@ -32,8 +32,6 @@ export interface DigestJob {
   readonly seq: number;
   /** The file's path as bytes (any name Linux allows). */
   readonly path: Uint8Array;
-  /** False when the caller hashes the whole file itself: the reply's sha256 is then empty. */
-  readonly wholeSha256: boolean;
 }
 
 export interface WorkerParams extends SealerParams {
@@ -45,7 +43,7 @@ export interface FileDigest {
   /** The chunk ids, 32 bytes each, in file order. */
   readonly ids: Uint8Array;
   readonly lengths: number[];
-  /** The whole file's SHA-256; empty when the job asked for none. */
+  /** The whole file's SHA-256. */
   readonly sha256: Uint8Array;
   readonly size: number;
 }
@@ -87,7 +85,7 @@ async function digest(job: DigestJob): Promise<void> {
   try {
     const buffer = Buffer.allocUnsafe(READ_SIZE);
     const chunker = new Chunker(params.gear, params.chunker);
-    const whole = job.wholeSha256 ? createHash("sha256") : undefined;
+    const whole = createHash("sha256");
     const ids: Uint8Array[] = [];
     const lengths: number[] = [];
     const take = (views: Uint8Array[]): void => {
@@ -102,7 +100,7 @@ async function digest(job: DigestJob): Promise<void> {
       const bytesRead = readSync(fd, buffer, 0, READ_SIZE, null);
       if (bytesRead === 0) break;
       const data = buffer.subarray(0, bytesRead);
-      whole?.update(data);
+      whole.update(data);
       size += bytesRead;
       take(chunker.pushViews(data));
       if (reads % READS_PER_SLICE === 0)
@@ -112,10 +110,7 @@ async function digest(job: DigestJob): Promise<void> {
     const result: FileDigest = {
       ids: Buffer.concat(ids),
       lengths,
-      sha256:
-        whole === undefined
-          ? new Uint8Array(0)
-          : new Uint8Array(whole.digest()),
+      sha256: new Uint8Array(whole.digest()),
       size,
     };
     const reply: WorkerReply = { seq: job.seq, digest: result };
