@@ -251,29 +251,15 @@ export class Chunker {
     normalEnd: number,
     scanEnd: number,
   ): number {
+    // The stricter mask before normalEnd, the looser one after it, as in #scanJs.
+    const ranges = [
+      [from, normalEnd, this.#maskS],
+      [Math.max(from, normalEnd), scanEnd, this.#maskL],
+    ] as const;
     let hash = this.#hash;
-    if (from < normalEnd) {
-      const cut = scanner.scan(
-        this.#gear,
-        data,
-        from,
-        normalEnd,
-        hash,
-        this.#maskS,
-      );
-      if (cut >= 0) return cut;
-      hash = scanner.hash;
-    }
-    const rest = Math.max(from, normalEnd);
-    if (rest < scanEnd) {
-      const cut = scanner.scan(
-        this.#gear,
-        data,
-        rest,
-        scanEnd,
-        hash,
-        this.#maskL,
-      );
+    for (const [start, end, mask] of ranges) {
+      if (start >= end) continue;
+      const cut = scanner.scan(this.#gear, data, start, end, hash, mask);
       if (cut >= 0) return cut;
       hash = scanner.hash;
     }
