@@ -151,6 +151,7 @@ export class GearScanner {
   readonly #exports: ScanExports;
   readonly #window: Uint8Array;
   readonly #gear: Int32Array;
+  /** The table last copied in, compared by identity: a gear table never changes once made. */
   #loadedGear: Int32Array | undefined;
   /** After a scan that found no cut, the running hash to continue from. */
   hash = 0;
