@@ -6,8 +6,8 @@ import { resolve } from "node:path";
 import {
   defaultCacheRoot,
   type ClientCache,
-  readKeySlotHint,
-  readServerAesHint,
+  readConnectionHints,
+  type ConnectionHints,
   startEarlyKdf,
   unlockRepository,
   type EarlyKdf,
@@ -54,11 +54,13 @@ export function cacheRoot(context: CommandContext): string {
  * Opens the store at `location`. Over ssh, AES-GCM is asked for first when this machine's CPU
  * has AES instructions and the server said on an earlier connection that its CPU has them too
  * (store/remote/ssh-ciphers.ts); ssh's own defaults stand until the server has said so.
+ * `hints`: the location's cached hints when the caller has read them already.
  */
 export async function openLocation(
   context: CommandContext,
   location: string,
   mode: "open" | "create",
+  hints?: ConnectionHints,
 ): Promise<Store> {
   const sshCommand = context.globals.ssh ?? context.env.BLINDSYNC_SSH;
   const remoteCommand =
@@ -66,7 +68,8 @@ export async function openLocation(
   const preferAesGcm =
     parseLocation(location).kind === "ssh" &&
     cpuHasAes() &&
-    readServerAesHint(cacheRoot(context), locationKey(location)) === true;
+    (hints ?? readConnectionHints(cacheRoot(context), locationKey(location)))
+      .serverHasAes === true;
   return openStore(location, {
     mode,
     preferAesGcm,
@@ -99,16 +102,13 @@ export function passphrase(
  */
 async function startEarlyUnlock(
   context: CommandContext,
-  root: string,
-  key: string,
+  slot: Uint8Array | undefined,
 ): Promise<EarlyKdf | undefined> {
   const fromEnv = context.env.BLINDSYNC_PASSWORD;
   const noPrompt =
     (fromEnv !== undefined && fromEnv !== "") ||
     context.globals.passwordFile !== undefined;
-  if (!noPrompt) return undefined;
-  const slot = readKeySlotHint(root, key);
-  if (slot === undefined) return undefined;
+  if (!noPrompt || slot === undefined) return undefined;
   let secret: Uint8Array;
   try {
     secret = await passphrase(context)();
@@ -133,9 +133,11 @@ export async function withRepository<T>(
 ): Promise<T> {
   const key = locationKey(location);
   const root = cacheRoot(context);
-  // Started before connecting, so scrypt and the ssh start-up overlap (repo/early-kdf.ts).
-  const early = await startEarlyUnlock(context, root, key);
-  const store = await openLocation(context, location, "open");
+  // One read of the cache serves both: the key slot for the KDF, started before connecting so
+  // that scrypt and the ssh start-up overlap (repo/early-kdf.ts), and the cipher hint.
+  const hints = readConnectionHints(root, key);
+  const early = await startEarlyUnlock(context, hints.keySlot);
+  const store = await openLocation(context, location, "open", hints);
   try {
     const unlocked = await unlockRepository({
       store,

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isBlindsyncError } from "../errors.js";
 import { MemoryStore } from "../store/index.js";
-import { readKeySlotHint } from "./cache/client-cache.js";
+import { readConnectionHints } from "./cache/client-cache.js";
 import { deriveWithEarly, startEarlyKdf, type EarlyKdf } from "./early-kdf.js";
 import { parseKeySlot } from "./keys.js";
 import { Repository } from "./repository.js";
@@ -53,10 +53,10 @@ describe("early KDF", () => {
   it("remembers the slot that opened, and reuses the derivation started for it", async () => {
     const store = new MemoryStore();
     await Repository.create(store, secret, { scrypt });
-    expect(readKeySlotHint(cacheRoot, "loc")).toBeUndefined();
+    expect(readConnectionHints(cacheRoot, "loc").keySlot).toBeUndefined();
     await unlockOnce(store);
     const [slot] = await store.listKeySlots();
-    const hint = readKeySlotHint(cacheRoot, "loc");
+    const hint = readConnectionHints(cacheRoot, "loc").keySlot;
     expect(hint).toEqual(slot?.bytes);
 
     const early = startEarlyKdf(secret, hint as Uint8Array);
@@ -74,21 +74,21 @@ describe("early KDF", () => {
     const store = new MemoryStore();
     const repo = await Repository.create(store, secret, { scrypt });
     await unlockOnce(store);
-    const hint = readKeySlotHint(cacheRoot, "loc") as Uint8Array;
+    const hint = readConnectionHints(cacheRoot, "loc").keySlot as Uint8Array;
     // Another client replaces the slot: same passphrase, fresh salt.
     await repo.addKey(secret, scrypt);
     await store.removeKeySlot(repo.keySlotName);
 
     await unlockEarly(store, startEarlyKdf(secret, hint));
     const [slot] = await store.listKeySlots();
-    expect(readKeySlotHint(cacheRoot, "loc")).toEqual(slot?.bytes);
+    expect(readConnectionHints(cacheRoot, "loc").keySlot).toEqual(slot?.bytes);
   });
 
   it("refuses a wrong passphrase exactly as without it", async () => {
     const store = new MemoryStore();
     await Repository.create(store, secret, { scrypt });
     await unlockOnce(store);
-    const hint = readKeySlotHint(cacheRoot, "loc") as Uint8Array;
+    const hint = readConnectionHints(cacheRoot, "loc").keySlot as Uint8Array;
     const early = startEarlyKdf(new TextEncoder().encode("wrong"), hint);
     const attempt = unlockEarly(store, early);
     await expect(attempt).rejects.toSatisfy((error) =>

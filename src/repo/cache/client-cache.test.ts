@@ -6,8 +6,7 @@ import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   ClientCache,
-  readKeySlotHint,
-  readServerAesHint,
+  readConnectionHints,
   type FileIdentity,
 } from "./client-cache.js";
 
@@ -140,19 +139,21 @@ describe("the files cache across backup runs", () => {
 
 describe("the hints read before connecting", () => {
   it("remembers what the server said about its CPU, per location, and creates nothing to read it", () => {
-    expect(readServerAesHint(root, LOCATION)).toBeUndefined();
+    expect(readConnectionHints(root, LOCATION).serverHasAes).toBeUndefined();
     expect(readdirSync(root)).toEqual([]);
     const cache = ClientCache.open(root, LOCATION);
     try {
-      expect(readServerAesHint(root, LOCATION)).toBeUndefined();
+      expect(readConnectionHints(root, LOCATION).serverHasAes).toBeUndefined();
       cache.saveServerAesHint(true);
-      expect(readServerAesHint(root, LOCATION)).toBe(true);
+      expect(readConnectionHints(root, LOCATION).serverHasAes).toBe(true);
       cache.saveServerAesHint(false);
-      expect(readServerAesHint(root, LOCATION)).toBe(false);
+      expect(readConnectionHints(root, LOCATION).serverHasAes).toBe(false);
     } finally {
       cache.close();
     }
-    expect(readServerAesHint(root, "/another/repository")).toBeUndefined();
+    expect(
+      readConnectionHints(root, "/another/repository").serverHasAes,
+    ).toBeUndefined();
   });
 
   it("reads a cache written before the hint tables existed as having no hints", () => {
@@ -160,12 +161,14 @@ describe("the hints read before connecting", () => {
     cache.saveKeySlotHint(new Uint8Array([1, 2, 3]));
     cache.saveServerAesHint(true);
     cache.close();
-    expect(readKeySlotHint(root, LOCATION)).toEqual(new Uint8Array([1, 2, 3]));
+    expect(readConnectionHints(root, LOCATION).keySlot).toEqual(
+      new Uint8Array([1, 2, 3]),
+    );
     const [dir] = readdirSync(root);
     const db = new Database(join(root, dir as string, "cache.sqlite"));
     db.exec("DROP TABLE key_slot_hint; DROP TABLE server_hint;");
     db.close();
-    expect(readKeySlotHint(root, LOCATION)).toBeUndefined();
-    expect(readServerAesHint(root, LOCATION)).toBeUndefined();
+    expect(readConnectionHints(root, LOCATION).keySlot).toBeUndefined();
+    expect(readConnectionHints(root, LOCATION).serverHasAes).toBeUndefined();
   });
 });

@@ -156,32 +156,34 @@ function readHint(
     .get();
 }
 
-/**
- * The key slot that last opened this location (see repo/early-kdf.ts), without creating
- * anything. Public data: the server stores the same bytes.
- */
-export function readKeySlotHint(
-  cacheRoot: string,
-  locationKey: string,
-): Uint8Array | undefined {
-  return readCache(cacheRoot, locationKey, (db) => {
-    const slot = readHint(db, "key_slot_hint", "slot");
-    return slot instanceof Buffer ? new Uint8Array(slot) : undefined;
-  });
+/** What this client remembers of a location from its last connection: public data only. */
+export interface ConnectionHints {
+  /** The key slot that last opened it (repo/early-kdf.ts); the server stores the same bytes. */
+  readonly keySlot: Uint8Array | undefined;
+  /**
+   * Whether its server said its CPU has AES instructions (store/remote/ssh-ciphers.ts);
+   * undefined when it was never asked.
+   */
+  readonly serverHasAes: boolean | undefined;
 }
 
 /**
- * Whether the server of this location said, when last connected, that its CPU has AES
- * instructions (store/remote/ssh-ciphers.ts); undefined when it was never asked.
+ * The hints for a location, read before connecting, in one read-only open that creates
+ * nothing; both undefined when there is no cache or it predates them.
  */
-export function readServerAesHint(
+export function readConnectionHints(
   cacheRoot: string,
   locationKey: string,
-): boolean | undefined {
-  return readCache(cacheRoot, locationKey, (db) => {
-    const value = readHint(db, "server_hint", "cpu_aes");
-    return typeof value === "number" ? value === 1 : undefined;
+): ConnectionHints {
+  const hints = readCache(cacheRoot, locationKey, (db) => {
+    const slot = readHint(db, "key_slot_hint", "slot");
+    const cpuAes = readHint(db, "server_hint", "cpu_aes");
+    return {
+      keySlot: slot instanceof Buffer ? new Uint8Array(slot) : undefined,
+      serverHasAes: typeof cpuAes === "number" ? cpuAes === 1 : undefined,
+    };
   });
+  return hints ?? { keySlot: undefined, serverHasAes: undefined };
 }
 
 function cachedContent(row: {
