@@ -23,6 +23,7 @@ export {
   type Pin,
   type FileIdentity,
   type CachedContent,
+  type DirRecord,
 } from "./cache/client-cache.js";
 export {
   decodeTree,

@@ -28,6 +28,7 @@ import {
   encodeTree,
   sortEntries,
   type CachedContent,
+  type DirRecord,
   type FileIdentity,
   type ClientCache,
   type FileEntry,
@@ -38,20 +39,24 @@ import {
 import type { BlobId } from "../../store/index.js";
 import { describeHolders, withLock } from "../locking.js";
 import { joinPath } from "../fs-names.js";
-import {
-  childRelative,
-  ExcludeMatcher,
-  IGNORE_FILE_NAME,
-  isIgnoreFileName,
-} from "./excludes.js";
+import { childRelative, ExcludeMatcher, IGNORE_FILE_NAME } from "./excludes.js";
 import { OPEN_FLAGS, READ_SIZE } from "./file-reading.js";
 import { Limiter, mapConcurrently } from "./concurrency.js";
 import {
+  packedName,
   readPackedListing,
   unpackListing,
   type EntryStat,
-  type Listing,
+  type PackedListing,
 } from "./listing.js";
+import {
+  directTotals,
+  hasIgnoreFile,
+  keptChildren,
+  subdirsOf,
+  subtreesDigest,
+  type SubtreeOf,
+} from "./dir-digest.js";
 import type { Prewalk } from "./prewalk.js";
 import { FileReadError, SealPool } from "./seal-pool.js";
 import type { FileDigest } from "./seal-worker.js";
@@ -177,6 +182,8 @@ class Archiver {
   private dirs = 0;
   private bytes = 0;
   private warnings = 0;
+  /** Entries skipped with a message but not counted as warnings (sockets, devices, fifos). */
+  private notices = 0;
   private readonly uploader: Uploader;
   private readonly pool: SealPool | undefined;
   private readonly options: BackupOptions;
@@ -194,6 +201,8 @@ class Archiver {
     identity: FileIdentity;
     cached: CachedContent;
   }[] = [];
+  /** Directory-cache records, held back like `unrecorded` until their blobs are durable. */
+  private unrecordedDirs: { path: Buffer; record: DirRecord }[] = [];
 
   constructor(options: BackupOptions, pool: SealPool | undefined) {
     this.options = options;
@@ -455,25 +464,32 @@ class Archiver {
     return this.fileEntryFrom(name, stat, read.size, cached);
   }
 
-  /** Turns one directory into a tree blob (queued) and returns its id, or undefined if unreadable. */
+  /**
+   * Turns one directory into a tree blob (queued) and returns its id, or undefined if
+   * unreadable. A directory whose listing and subdirectories' trees match what an earlier run
+   * recorded (the directory cache, ClientCache.lookupDir) gets that run's tree back without a
+   * look at its files; the rest is walked entry by entry.
+   */
   async directory(
     path: Buffer,
     relative: string,
     matcher: ExcludeMatcher,
   ): Promise<BlobId | undefined> {
-    let listing: Listing;
+    let packed: PackedListing;
     try {
       // Synchronous: metadata calls are too quick for the thread pool.
       const early = this.options.prewalk?.take(path);
       if (early !== undefined && "error" in early) throw early.error;
-      listing = unpackListing(path, early ?? readPackedListing(path));
+      packed = early ?? readPackedListing(path);
     } catch (error) {
       this.warn(path, "cannot list directory", error);
       return undefined;
     }
-    const { names } = listing;
+    // Anything reported below (here or in a subdirectory) keeps this directory out of the
+    // cache, so that the next run looks again and reports it again.
+    const reportedBefore = this.warnings + this.notices;
     let scoped = matcher;
-    if (names.some(isIgnoreFileName)) {
+    if (hasIgnoreFile(packed)) {
       try {
         scoped = matcher.withIgnoreFile(
           relative,
@@ -483,17 +499,111 @@ class Archiver {
         this.warn(path, `cannot read ${IGNORE_FILE_NAME}`, error);
       }
     }
+    const kept = keptChildren(packed, relative, scoped);
+    const record =
+      kept === undefined ? undefined : this.options.cache.lookupDir(path);
+    let walked: Map<number, BlobId | undefined> | undefined;
+    if (
+      kept !== undefined &&
+      record !== undefined &&
+      bytesEqual(record.listing, kept.listing)
+    ) {
+      // Every child is as recorded: only a subdirectory can have changed, so those come first.
+      walked = new Map();
+      const subtrees = await mapConcurrently(
+        kept.dirs,
+        CHILDREN_IN_FLIGHT,
+        (index) => {
+          const name = packedName(packed, index);
+          return this.directory(
+            joinPath(path, name),
+            childRelative(relative, name),
+            scoped,
+          );
+        },
+      );
+      const named: SubtreeOf[] = [];
+      for (const [position, index] of kept.dirs.entries()) {
+        const subtree = subtrees[position];
+        walked.set(index, subtree);
+        if (subtree !== undefined)
+          named.push({ name: packedName(packed, index), subtree });
+      }
+      if (
+        named.length === kept.dirs.length &&
+        bytesEqual(record.subtrees, subtreesDigest(named))
+      ) {
+        this.options.cache.reusedDir(record);
+        this.files += record.files;
+        this.bytes += record.bytes;
+        this.dirs += 1;
+        this.report(path);
+        return record.tree;
+      }
+    }
+    const entries = await this.walkEntries(
+      path,
+      relative,
+      scoped,
+      packed,
+      walked,
+    );
+    this.dirs += 1;
+    const tree = await this.queueTree(entries);
+    if (
+      kept !== undefined &&
+      this.warnings + this.notices === reportedBefore &&
+      this.options.dryRun !== true
+    )
+      this.unrecordedDirs.push({
+        path,
+        record: {
+          listing: kept.listing,
+          subtrees: subtreesDigest(subdirsOf(entries)),
+          tree,
+          ...directTotals(entries),
+        },
+      });
+    if (this.unrecorded.length >= CACHE_CHECKPOINT_FILES)
+      await this.checkpoint();
+    this.report(path);
+    return tree;
+  }
+
+  /**
+   * The tree entries of one directory's children, file by file. `walked` holds the subtrees
+   * already made for its subdirectories, if any.
+   */
+  private async walkEntries(
+    path: Buffer,
+    relative: string,
+    matcher: ExcludeMatcher,
+    packed: PackedListing,
+    walked: Map<number, BlobId | undefined> | undefined,
+  ): Promise<TreeEntry[]> {
+    const listing = unpackListing(path, packed);
     // Everything that needs no I/O beyond lstat (unchanged files, symlinks, exclusions) is
     // settled here without a promise; only subdirectories and files to read wait their turn.
     const entries: TreeEntry[] = [];
     const later: (() => Promise<TreeEntry | undefined>)[] = [];
-    for (const [index, name] of names.entries()) {
+    for (const [index, name] of listing.names.entries()) {
+      const stat = listing.stats[index];
+      if (walked?.has(index) === true && stat !== undefined) {
+        const subtree = walked.get(index);
+        if (subtree !== undefined && !(stat instanceof Error))
+          entries.push({
+            ...baseMeta(new Uint8Array(name), stat),
+            type: "dir",
+            subtree,
+          });
+        continue;
+      }
       const inspected = this.inspect(
         joinPath(path, name),
         new Uint8Array(name),
         childRelative(relative, name),
-        scoped,
-        listing.stats[index],
+        matcher,
+        stat,
       );
       if (typeof inspected === "function") later.push(inspected);
       else if (inspected !== undefined) entries.push(inspected);
@@ -502,11 +612,7 @@ class Archiver {
       job(),
     );
     for (const entry of found) if (entry !== undefined) entries.push(entry);
-    this.dirs += 1;
-    if (this.unrecorded.length >= CACHE_CHECKPOINT_FILES)
-      await this.checkpoint();
-    this.report(path);
-    return this.queueTree(entries);
+    return entries;
   }
 
   /**
@@ -557,6 +663,7 @@ class Archiver {
         return undefined;
       }
     }
+    this.notices += 1;
     this.options.sink.warn(
       `Skipped "${printable(path)}": not a regular file, directory or symlink`,
     );
@@ -577,7 +684,9 @@ class Archiver {
   /** Makes every queued blob durable, then records the files whose chunks are all stored. */
   private async checkpoint(final = false): Promise<void> {
     const ready = this.unrecorded;
+    const readyDirs = this.unrecordedDirs;
     this.unrecorded = [];
+    this.unrecordedDirs = [];
     await this.uploader.flush();
     if (this.options.dryRun === true) return;
     for (const record of ready)
@@ -586,6 +695,8 @@ class Archiver {
         record.identity,
         record.cached,
       );
+    for (const { path, record } of readyDirs)
+      this.options.cache.recordDir(path, record);
     if (!final) this.options.cache.checkpointRun();
   }
 

@@ -43,6 +43,8 @@ export interface PackedListing {
 }
 
 const FIELDS = 9;
+/** Bytes of one entry's stat fields in PackedListing.stats. */
+export const PACKED_STAT_BYTES = FIELDS * 8;
 const TYPE_BITS = BigInt(fsConstants.S_IFMT);
 const DIRECTORY = BigInt(fsConstants.S_IFDIR);
 const REGULAR = BigInt(fsConstants.S_IFREG);

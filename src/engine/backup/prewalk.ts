@@ -14,12 +14,8 @@
 import { readFileSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { joinPath } from "../fs-names.js";
-import {
-  childRelative,
-  ExcludeMatcher,
-  IGNORE_FILE_NAME,
-  isIgnoreFileName,
-} from "./excludes.js";
+import { childRelative, ExcludeMatcher, IGNORE_FILE_NAME } from "./excludes.js";
+import { hasIgnoreFile } from "./dir-digest.js";
 import {
   packedIsDirectory,
   packedName,
@@ -40,12 +36,6 @@ interface Pending {
   /** Relative to the source root, as the exclusion rules see it. */
   readonly relative: string;
   readonly matcher: ExcludeMatcher;
-}
-
-function hasIgnoreFile(listing: PackedListing): boolean {
-  for (let index = 0; index < listing.ends.length; index++)
-    if (isIgnoreFileName(packedName(listing, index))) return true;
-  return false;
 }
 
 /** Reads a directory's .blindsyncignore into its matcher; on any failure the archiver warns. */

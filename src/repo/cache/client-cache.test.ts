@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   ClientCache,
   readConnectionHints,
+  type DirRecord,
   type FileIdentity,
 } from "./client-cache.js";
 
@@ -134,6 +135,85 @@ describe("the files cache across backup runs", () => {
     // The next run must number itself 42 or more, or finishRun would forget what it touched.
     run([], ["a"]);
     expect(known()).toEqual(["a"]);
+  });
+});
+
+describe("the directory cache", () => {
+  const record = (fill: number): DirRecord => ({
+    listing: new Uint8Array(32).fill(fill),
+    subtrees: new Uint8Array(32).fill(fill + 1),
+    tree: new Uint8Array(32).fill(fill + 2),
+    files: fill,
+    bytes: fill * 100,
+  });
+
+  /** Opens the cache, runs one backup run around `body`, and closes it. */
+  function inRun(body: (cache: ClientCache) => void, finish = true): void {
+    const cache = ClientCache.open(root, LOCATION);
+    try {
+      cache.beginRun();
+      body(cache);
+      if (finish) cache.finishRun();
+    } finally {
+      cache.close();
+    }
+  }
+
+  it("gives back what a finished run recorded, and nothing of a run given up", () => {
+    // A new cache's first run sweeps (see beginRun), so it answers only from the next run on.
+    inRun((cache) => {
+      cache.recordDir(path("d"), record(1));
+      expect(cache.lookupDir(path("d"))).toBeUndefined();
+    });
+    inRun((cache) => {
+      expect(cache.lookupDir(path("d"))).toEqual(record(1));
+      expect(cache.lookupDir(path("e"))).toBeUndefined();
+      cache.recordDir(path("d"), record(5));
+      cache.recordDir(path("e"), record(7));
+    }, false);
+    inRun((cache) => {
+      expect(cache.lookupDir(path("d"))).toEqual(record(1));
+      expect(cache.lookupDir(path("e"))).toBeUndefined();
+    });
+  });
+
+  it("is forgotten with the blobs (after a prune), and answers nothing in a sweeping run", () => {
+    inRun((cache) => {
+      cache.recordDir(path("d"), record(1));
+      cache.recordDir(path("gone"), record(3));
+    });
+    // A sweeping run must see every file to know which rows to keep, so it reuses no
+    // directory; it forgets the directories it did not record again.
+    const [dir] = readdirSync(root);
+    const db = new Database(join(root, dir as string, "cache.sqlite"));
+    db.exec("INSERT INTO sweep_next_run (only) VALUES (1)");
+    db.close();
+    inRun((cache) => {
+      expect(cache.lookupDir(path("d"))).toBeUndefined();
+      cache.recordDir(path("d"), record(2));
+    });
+    inRun((cache) => {
+      expect(cache.lookupDir(path("d"))).toEqual(record(2));
+      expect(cache.lookupDir(path("gone"))).toBeUndefined();
+      cache.invalidateBlobs();
+      expect(cache.lookupDir(path("d"))).toBeUndefined();
+    });
+  });
+
+  it("counts a reused directory's files as seen, so they do not look stale", () => {
+    const many = Array.from({ length: 300 }, (_, i) => `many/${i}`);
+    inRun((cache) => {
+      for (const name of many) cache.recordFile(path(name), identity, cached);
+    });
+    // Without reusedDir() these 300 rows would be unseen, and the next run would sweep.
+    inRun((cache) => {
+      cache.reusedDir({ ...record(1), files: 300 });
+    });
+    inRun((cache) => {
+      cache.recordDir(path("d"), record(1));
+      expect(cache.lookupDir(path("d"))).toEqual(record(1));
+      cache.reusedDir({ ...record(1), files: 300 });
+    });
   });
 });
 

@@ -36,6 +36,22 @@ export interface CachedContent {
   readonly sha256: Uint8Array;
 }
 
+/**
+ * A directory as a backup run saw it and the tree blob it made of it (the idea of git's
+ * cache-tree). The tree depends only on what the two digests cover, so a later run whose
+ * digests match reuses the tree without looking at a single file of the directory.
+ */
+export interface DirRecord {
+  /** SHA-256 of the name and whole lstat (inode, size, times, mode, owner, links) of each kept child. */
+  readonly listing: Uint8Array;
+  /** SHA-256 of its subdirectories' tree ids, in listing order. */
+  readonly subtrees: Uint8Array;
+  readonly tree: BlobId;
+  /** Its own regular files (not those of subdirectories): how many, and their bytes. */
+  readonly files: number;
+  readonly bytes: number;
+}
+
 /** The default cache root: $BLINDSYNC_CACHE_DIR, else $XDG_CACHE_HOME/blindsync, else ~/.cache/blindsync. */
 export function defaultCacheRoot(env: NodeJS.ProcessEnv = process.env): string {
   if (env.BLINDSYNC_CACHE_DIR) return env.BLINDSYNC_CACHE_DIR;
@@ -69,6 +85,15 @@ CREATE TABLE IF NOT EXISTS files (
   ctime_ns INTEGER NOT NULL,
   sha256 BLOB NOT NULL,
   content BLOB NOT NULL,
+  run INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dirs (
+  path BLOB PRIMARY KEY,
+  listing BLOB NOT NULL,
+  subtrees BLOB NOT NULL,
+  tree BLOB NOT NULL,
+  files INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
   run INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS blobs (id BLOB PRIMARY KEY) WITHOUT ROWID;
@@ -219,6 +244,8 @@ export class ClientCache {
   private readonly upsertFile: Database.Statement;
   private readonly selectBlob: Database.Statement;
   private readonly insertBlob: Database.Statement;
+  private readonly selectDir: Database.Statement;
+  private readonly upsertDir: Database.Statement;
 
   private constructor(db: Database.Database, locationKey: string) {
     this.db = db;
@@ -244,6 +271,16 @@ export class ClientCache {
     );
     this.selectBlob = db.prepare("SELECT 1 FROM blobs WHERE id = ?").pluck();
     this.insertBlob = db.prepare("INSERT OR IGNORE INTO blobs (id) VALUES (?)");
+    this.selectDir = db.prepare(
+      "SELECT listing, subtrees, tree, files, bytes FROM dirs WHERE path = ?",
+    );
+    this.upsertDir = db.prepare(
+      `INSERT INTO dirs (path, listing, subtrees, tree, files, bytes, run)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (path) DO UPDATE SET listing = excluded.listing,
+         subtrees = excluded.subtrees, tree = excluded.tree, files = excluded.files,
+         bytes = excluded.bytes, run = excluded.run`,
+    );
   }
 
   /** Opens (creating if needed) the cache of one repository location. */
@@ -347,6 +384,7 @@ export class ClientCache {
   finishRun(): void {
     if (this.sweeping) {
       this.db.prepare("DELETE FROM files WHERE run < ?").run(this.runId);
+      this.db.prepare("DELETE FROM dirs WHERE run < ?").run(this.runId);
       this.db.exec("DELETE FROM sweep_next_run");
     } else {
       const rows = this.db
@@ -436,6 +474,50 @@ export class ClientCache {
     this.rowsSeen++;
   }
 
+  /**
+   * What an earlier run recorded for the directory at `path`, for the archiver to compare;
+   * undefined when there is none, and always in a sweeping run, which must see every file
+   * (and every directory) to know which rows to keep.
+   */
+  lookupDir(path: Uint8Array): DirRecord | undefined {
+    if (this.sweeping) return undefined;
+    const row = this.selectDir.get(path) as
+      | {
+          listing: Buffer;
+          subtrees: Buffer;
+          tree: Buffer;
+          files: number;
+          bytes: number;
+        }
+      | undefined;
+    if (row === undefined) return undefined;
+    return {
+      listing: new Uint8Array(row.listing),
+      subtrees: new Uint8Array(row.subtrees),
+      tree: new Uint8Array(row.tree),
+      files: row.files,
+      bytes: row.bytes,
+    };
+  }
+
+  /** Counts a reused directory's files as seen, as reuseFile() would have one by one. */
+  reusedDir(record: DirRecord): void {
+    this.rowsSeen += record.files;
+  }
+
+  /** Records a directory whose tree, and every blob below it, is durable in the store. */
+  recordDir(path: Uint8Array, record: DirRecord): void {
+    this.upsertDir.run(
+      path,
+      record.listing,
+      record.subtrees,
+      record.tree,
+      record.files,
+      record.bytes,
+      this.runId,
+    );
+  }
+
   hasBlob(id: BlobId): boolean {
     return this.selectBlob.get(id) !== undefined;
   }
@@ -455,9 +537,12 @@ export class ClientCache {
     this.savePin({ ...pin, generation });
   }
 
-  /** Forgets every blob and file believed to exist (after a prune, or another repository). */
+  /**
+   * Forgets every blob, file and directory believed to exist (after a prune, or another
+   * repository).
+   */
   invalidateBlobs(): void {
-    this.db.exec("DELETE FROM blobs; DELETE FROM files;");
+    this.db.exec("DELETE FROM blobs; DELETE FROM files; DELETE FROM dirs;");
   }
 
   close(): void {
