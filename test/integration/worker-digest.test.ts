@@ -23,6 +23,7 @@ interface Digest {
   size: number;
 }
 interface Pool {
+  readonly started: boolean;
   digest(path: Uint8Array): Promise<Digest>;
   close(): Promise<void>;
 }
@@ -87,7 +88,10 @@ describe("digesting a changed file in a worker", () => {
     const pool = SealPool.start(repo, 1);
     expect(pool).toBeDefined();
     try {
+      // A backup that finds nothing changed posts no job: its workers must not start at all.
+      expect(pool!.started).toBe(false);
       const digest = await pool!.digest(Buffer.from(file));
+      expect(pool!.started).toBe(true);
       const lengths = chunkBuffer(repo.gear, repo.config.chunker, data);
       expect(lengths.length).toBeGreaterThan(3);
       expect(digest.lengths).toEqual(lengths);
