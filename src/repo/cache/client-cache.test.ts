@@ -70,14 +70,21 @@ describe("the files cache across backup runs", () => {
     }
   }
 
-  /** How many files the cache remembers, seen or not. */
+  /** How many files the cache remembers, seen or not; the kept count must say the same. */
   function rows(): number {
     const [dir] = readdirSync(root);
     const db = new Database(join(root, dir as string, "cache.sqlite"), {
       readonly: true,
     });
     try {
-      return db.prepare("SELECT count(*) FROM files").pluck().get() as number;
+      const counted = db
+        .prepare("SELECT count(*) FROM files")
+        .pluck()
+        .get() as number;
+      expect(db.prepare("SELECT rows FROM file_count").pluck().get()).toBe(
+        counted,
+      );
+      return counted;
     } finally {
       db.close();
     }
@@ -130,11 +137,15 @@ describe("the files cache across backup runs", () => {
     cache.close();
     const [dir] = readdirSync(root);
     const db = new Database(join(root, dir as string, "cache.sqlite"));
-    db.exec("UPDATE files SET run = 41; DROP TABLE last_run;");
+    db.exec(
+      `UPDATE files SET run = 41; DROP TABLE last_run; DROP TABLE file_count;
+       DROP TRIGGER file_count_insert; DROP TRIGGER file_count_delete;`,
+    );
     db.close();
     // The next run must number itself 42 or more, or finishRun would forget what it touched.
     run([], ["a"]);
     expect(known()).toEqual(["a"]);
+    expect(rows()).toBe(1);
   });
 });
 

@@ -87,6 +87,14 @@ CREATE TABLE IF NOT EXISTS files (
   content BLOB NOT NULL,
   run INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS file_count (
+  only INTEGER PRIMARY KEY CHECK (only = 1),
+  rows INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS file_count_insert AFTER INSERT ON files
+  BEGIN UPDATE file_count SET rows = rows + 1; END;
+CREATE TRIGGER IF NOT EXISTS file_count_delete AFTER DELETE ON files
+  BEGIN UPDATE file_count SET rows = rows - 1; END;
 CREATE TABLE IF NOT EXISTS dirs (
   path BLOB PRIMARY KEY,
   listing BLOB NOT NULL,
@@ -223,6 +231,20 @@ function cachedContent(row: {
 }
 
 /**
+ * Starts the count that the file_count triggers keep, in a cache from before them: counting
+ * the table at the end of every run read all of it, 60 ms for 40,000 files, when a run that
+ * reuses whole directories otherwise reads none of it.
+ */
+function countFilesOnce(db: Database.Database): void {
+  db.transaction(() => {
+    if (db.prepare("SELECT 1 FROM file_count").get() !== undefined) return;
+    db.prepare(
+      "INSERT INTO file_count (only, rows) SELECT 1, count(*) FROM files",
+    ).run();
+  }).immediate();
+}
+
+/**
  * Rows of files no longer seen (deleted or newly excluded) that a run leaves in place before
  * it asks the next run to sweep: at least this many, and at least 1/STALE_SHARE of the table.
  */
@@ -293,6 +315,7 @@ export class ClientCache {
     db.pragma("synchronous = FULL");
     db.pragma("busy_timeout = 5000");
     db.exec(SCHEMA);
+    countFilesOnce(db);
     return new ClientCache(db, locationKey);
   }
 
@@ -388,7 +411,7 @@ export class ClientCache {
       this.db.exec("DELETE FROM sweep_next_run");
     } else {
       const rows = this.db
-        .prepare("SELECT count(*) FROM files")
+        .prepare("SELECT rows FROM file_count")
         .pluck()
         .get() as number;
       const stale = rows - this.rowsSeen;
