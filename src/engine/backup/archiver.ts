@@ -85,7 +85,10 @@ const WORKER_DIGEST_MIN_BYTES = 8 * 1024 * 1024;
 const FILES_IN_FLIGHT = 4;
 /** Entries of one directory stat-ed and walked at once. */
 const CHILDREN_IN_FLIGHT = 8;
-/** Commit the files cache every so many files, after flushing the blobs they reference. */
+/**
+ * Commit the files cache every so many files and directories, after flushing the blobs they
+ * reference.
+ */
 const CACHE_CHECKPOINT_FILES = 5000;
 
 export interface BackupProgress {
@@ -564,7 +567,10 @@ class Archiver {
           ...directTotals(entries),
         },
       });
-    if (this.unrecorded.length >= CACHE_CHECKPOINT_FILES)
+    if (
+      this.unrecorded.length + this.unrecordedDirs.length >=
+      CACHE_CHECKPOINT_FILES
+    )
       await this.checkpoint();
     this.report(path);
     return tree;
@@ -681,7 +687,10 @@ class Archiver {
     return id;
   }
 
-  /** Makes every queued blob durable, then records the files whose chunks are all stored. */
+  /**
+   * Makes every queued blob durable, then records the files whose chunks, and the directories
+   * whose trees, are all stored.
+   */
   private async checkpoint(final = false): Promise<void> {
     const ready = this.unrecorded;
     const readyDirs = this.unrecordedDirs;

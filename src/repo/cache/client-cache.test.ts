@@ -211,6 +211,19 @@ describe("the directory cache", () => {
     });
   });
 
+  it("opens beside a backup run that holds the cache's write lock", () => {
+    const running = ClientCache.open(root, LOCATION);
+    try {
+      running.beginRun();
+      running.recordFile(path("a"), identity, cached);
+      // A second command on the same location (restore, snapshots) must not wait for it.
+      const beside = ClientCache.open(root, LOCATION);
+      beside.close();
+    } finally {
+      running.close();
+    }
+  });
+
   it("counts a reused directory's files as seen, so they do not look stale", () => {
     const many = Array.from({ length: 300 }, (_, i) => `many/${i}`);
     inRun((cache) => {

@@ -1,8 +1,9 @@
 /**
  * The client cache: one SQLite file per repository location under the cache directory. It
  * pins what this client has seen (repository id, key check value, highest head), remembers
- * files by (inode, size, mtime, ctime) so unchanged files are never read again, and remembers
- * blob ids known to exist so a re-run asks the store nothing about them.
+ * files by (inode, size, mtime, ctime) so unchanged files are never read again, directories
+ * by digests of their listings and subtrees so unchanged directories are not even looked
+ * through, and blob ids known to exist so a re-run asks the store nothing about them.
  *
  * The cache is a hint for speed, except for the pin: losing it costs time, never correctness;
  * the pin is what lets a client notice a rollback or a swapped repository.
@@ -44,7 +45,7 @@ export interface CachedContent {
 export interface DirRecord {
   /** SHA-256 of the name and whole lstat (inode, size, times, mode, owner, links) of each kept child. */
   readonly listing: Uint8Array;
-  /** SHA-256 of its subdirectories' tree ids, in listing order. */
+  /** SHA-256 of its subdirectories' names and tree ids, in name order. */
   readonly subtrees: Uint8Array;
   readonly tree: BlobId;
   /** Its own regular files (not those of subdirectories): how many, and their bytes. */
@@ -236,8 +237,12 @@ function cachedContent(row: {
  * reuses whole directories otherwise reads none of it.
  */
 function countFilesOnce(db: Database.Database): void {
+  // Read first: a write transaction here would wait for (and, after busy_timeout, fail on) a
+  // backup of the same location holding the cache's write lock for its whole run.
+  const counted = db.prepare("SELECT 1 FROM file_count");
+  if (counted.get() !== undefined) return;
   db.transaction(() => {
-    if (db.prepare("SELECT 1 FROM file_count").get() !== undefined) return;
+    if (counted.get() !== undefined) return;
     db.prepare(
       "INSERT INTO file_count (only, rows) SELECT 1, count(*) FROM files",
     ).run();
