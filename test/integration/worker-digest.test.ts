@@ -7,7 +7,7 @@
  * The pool needs the compiled worker script, so this test loads the built dist/.
  */
 import { createHash } from "node:crypto";
-import { symlinkSync, writeFileSync } from "node:fs";
+import { readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -124,6 +124,99 @@ describe("digesting a changed file in a worker", () => {
       });
     } finally {
       await pool!.close();
+    }
+  });
+
+  it("reads a file again on the main thread when it changed while the worker digested it", async () => {
+    type Backup = (options: Record<string, unknown>) => Promise<{
+      snapshot?: { tree: Uint8Array };
+    }>;
+    const { backup } = await fromDist<{ backup: Backup }>(
+      "engine/backup/archiver.js",
+    );
+    const { SealPool } = await fromDist<{
+      SealPool: {
+        prototype: {
+          digest: (this: unknown, path: Uint8Array) => Promise<Digest>;
+        };
+      };
+    }>("engine/backup/seal-pool.js");
+    const { Repository, ClientCache, headOf } = await fromDist<{
+      Repository: {
+        create(
+          store: unknown,
+          passphrase: Uint8Array,
+          options: unknown,
+        ): Promise<{ listSnapshots(): Promise<unknown[]> }>;
+      };
+      ClientCache: {
+        open(root: string, location: string): { close(): void };
+      };
+      headOf: (snapshots: unknown[]) => unknown;
+    }>("repo/index.js");
+    const { MemoryStore } = await fromDist<{ MemoryStore: new () => unknown }>(
+      "store/index.js",
+    );
+    const { restoreSnapshot } = await fromDist<{
+      restoreSnapshot: (options: Record<string, unknown>) => Promise<{
+        errors: number;
+      }>;
+    }>("engine/restore.js");
+    const repo = await Repository.create(new MemoryStore(), Buffer.from("pw"), {
+      scrypt: { logN: 15, r: 8, p: 1 },
+    });
+    const source = join(work, "changing");
+    const file = join(source, "big.bin");
+    const { mkdir, appendFile } = await import("node:fs/promises");
+    await mkdir(source, { recursive: true });
+    const original = seededBytes(23, 12 * MiB);
+    writeFileSync(file, original);
+    const cache = ClientCache.open(join(work, "cache-changing"), "changing");
+    const quiet = { progress: () => undefined, warn: () => undefined };
+    const digest = SealPool.prototype.digest;
+    const workers = process.env.BLINDSYNC_WORKERS;
+    // One worker whatever the machine's cores, so the changed file goes to it.
+    process.env.BLINDSYNC_WORKERS = "1";
+    const run = async () =>
+      backup({
+        repo,
+        cache,
+        head: headOf(await repo.listSnapshots()),
+        sources: [source],
+        sink: quiet,
+      });
+    try {
+      await run();
+      // Changed, so the next run hands it to a worker; and changed again once the worker
+      // has read it, before the main thread checks its identity: a write the worker missed.
+      writeFileSync(file, withInsertedByte(original, 6 * MiB));
+      let digested = 0;
+      SealPool.prototype.digest = async function (path: Uint8Array) {
+        const result = await digest.call(this, path);
+        digested += 1;
+        await appendFile(file, "written while the worker read\n");
+        return result;
+      };
+      const second = await run();
+      expect(digested).toBe(1);
+      const target = join(work, "changing-restored");
+      await mkdir(target);
+      const restored = await restoreSnapshot({
+        repo,
+        snapshot: second.snapshot,
+        target,
+        sink: quiet,
+      });
+      expect(restored.errors).toBe(0);
+      // What the snapshot holds is the file as it was after the write, not as the worker saw it.
+      expect(
+        readFileSync(join(target, "big.bin")).equals(readFileSync(file)),
+      ).toBe(true);
+    } finally {
+      SealPool.prototype.digest = digest;
+      if (workers === undefined) delete process.env.BLINDSYNC_WORKERS;
+      else process.env.BLINDSYNC_WORKERS = workers;
+      cache.close();
     }
   });
 
