@@ -180,6 +180,15 @@ function baseMeta(name: Uint8Array, stat: EntryStat) {
   };
 }
 
+/** A subdirectory's tree entry, whichever way its subtree was made. */
+function dirEntry(
+  name: Uint8Array,
+  stat: EntryStat,
+  subtree: BlobId,
+): TreeEntry {
+  return { ...baseMeta(name, stat), type: "dir", subtree };
+}
+
 class Archiver {
   private files = 0;
   private dirs = 0;
@@ -597,11 +606,7 @@ class Archiver {
       if (walked?.has(index) === true && stat !== undefined) {
         const subtree = walked.get(index);
         if (subtree !== undefined && !(stat instanceof Error))
-          entries.push({
-            ...baseMeta(new Uint8Array(name), stat),
-            type: "dir",
-            subtree,
-          });
+          entries.push(dirEntry(new Uint8Array(name), stat, subtree));
         continue;
       }
       const inspected = this.inspect(
@@ -647,7 +652,7 @@ class Archiver {
         const subtree = await this.directory(path, relative, matcher);
         return subtree === undefined
           ? undefined
-          : { ...baseMeta(name, stat), type: "dir", subtree };
+          : dirEntry(name, stat, subtree);
       };
     }
     if (stat.isFile()) {
