@@ -4,6 +4,7 @@
  */
 import { resolve } from "node:path";
 import {
+  assessChain,
   defaultCacheRoot,
   type ClientCache,
   readConnectionHints,
@@ -11,6 +12,7 @@ import {
   startEarlyKdf,
   unlockRepository,
   type EarlyKdf,
+  type Snapshot,
   type UnlockedRepository,
 } from "../repo/index.js";
 import {
@@ -19,6 +21,7 @@ import {
   serverHasAes,
   type Store,
 } from "../store/index.js";
+import { toHex } from "../util/bytes.js";
 import { cpuHasAes } from "../util/cpu-features.js";
 import type { Output } from "./output/output.js";
 import { readPassphrase } from "./passphrase.js";
@@ -125,6 +128,22 @@ export function rememberServerAes(cache: ClientCache, store: Store): void {
   if (hasAes !== undefined) cache.saveServerAesHint(hasAes);
 }
 
+/**
+ * Names every snapshot left out of the head chain (repo/snapshot.ts, assessChain): each run
+ * says so, since such a record was written with the keys by someone who does not follow the
+ * chain, and `latest` and the next backup now pass it by.
+ */
+function warnSuspicious(
+  context: CommandContext,
+  snapshots: readonly Snapshot[],
+): void {
+  for (const { snapshot, reason } of assessChain(snapshots).suspicious) {
+    context.output.warn(
+      `Snapshot ${toHex(snapshot.id).slice(0, 8)} is left out of the head chain (${reason}): it is never "latest" and no backup follows it`,
+    );
+  }
+}
+
 /** Opens and unlocks REPO, runs `work`, and closes everything whatever happens. */
 export async function withRepository<T>(
   context: CommandContext,
@@ -148,6 +167,7 @@ export async function withRepository<T>(
     });
     try {
       rememberServerAes(unlocked.cache, store);
+      warnSuspicious(context, unlocked.snapshots);
       return await work(unlocked);
     } finally {
       unlocked.cache.close();

@@ -40,9 +40,17 @@ export {
   type HardlinkKey,
 } from "./tree.js";
 export {
+  assessChain,
+  chainFrom,
+  compareChainOrder,
   headOf,
+  latestOf,
   resolveSnapshot,
   sortSnapshots,
+  MAX_SEQ,
+  MAX_SEQ_STEP,
+  type ChainAssessment,
+  type SuspiciousSnapshot,
   type Snapshot,
   type SnapshotRecord,
   type SnapshotStats,

@@ -1,8 +1,13 @@
 import { describe, expect, it } from "vitest";
 import {
+  assessChain,
+  chainFrom,
   decodeSnapshot,
   encodeSnapshot,
   headOf,
+  latestOf,
+  MAX_SEQ,
+  MAX_SEQ_STEP,
   resolveSnapshot,
   type Snapshot,
   type SnapshotRecord,
@@ -26,9 +31,23 @@ const record: SnapshotRecord = {
   },
 };
 
-function snapshot(idByte: number, seq: number, time: string): Snapshot {
-  return { ...record, id: new Uint8Array(32).fill(idByte), seq, time };
+function snapshot(
+  idByte: number,
+  seq: number,
+  time: string,
+  previous: number | null = null,
+): Snapshot {
+  return {
+    ...record,
+    id: new Uint8Array(32).fill(idByte),
+    seq,
+    time,
+    previous: previous === null ? null : new Uint8Array(32).fill(previous),
+  };
 }
+
+const idByteOf = (found: Snapshot | undefined): number | undefined =>
+  found?.id[0];
 
 describe("snapshot records", () => {
   it("decodeSnapshot(encodeSnapshot(record)) returns the record with its id", () => {
@@ -79,5 +98,116 @@ describe("snapshot records", () => {
       snapshot(2, 4, "2026-01-01T00:00:00.000Z"),
     ];
     expect(headOf(list)?.seq).toBe(5);
+  });
+
+  it('resolveSnapshot("latest") follows the chain, not a claimed time far in the future', () => {
+    const list = [
+      snapshot(1, 1, "2099-01-01T00:00:00.000Z"),
+      snapshot(2, 2, "2026-01-02T00:00:00.000Z", 1),
+    ];
+    expect(idByteOf(resolveSnapshot(list, "latest"))).toBe(2);
+    expect(idByteOf(headOf(list))).toBe(2);
+  });
+
+  it("headOf() and latest break a tie of sequence numbers by time, then id", () => {
+    const forkA = snapshot(0xa0, 2, "2026-01-02T00:00:00.000Z", 1);
+    const forkB = snapshot(0x0b, 2, "2026-01-03T00:00:00.000Z", 1);
+    const forkC = snapshot(0x0c, 2, "2026-01-03T00:00:00.000Z", 1);
+    const base = snapshot(1, 1, "2026-01-01T00:00:00.000Z");
+    for (const order of [
+      [base, forkA, forkB, forkC],
+      [forkC, forkB, base, forkA],
+    ]) {
+      expect(idByteOf(headOf(order))).toBe(0x0c);
+      expect(idByteOf(resolveSnapshot(order, "latest"))).toBe(0x0c);
+    }
+  });
+
+  it("assessChain() sets aside a snapshot whose sequence number jumps to MAX_SEQ, and the head stays the honest one", () => {
+    const honest = [
+      snapshot(1, 1, "2026-01-01T00:00:00.000Z"),
+      snapshot(2, 2, "2026-01-02T00:00:00.000Z", 1),
+    ];
+    const forged = snapshot(0xee, MAX_SEQ, "2026-01-03T00:00:00.000Z", 2);
+    const list = [...honest, forged];
+    const { chain, suspicious } = assessChain(list);
+    expect(chain.map((s) => s.id[0])).toEqual([1, 2]);
+    expect(suspicious.map((s) => s.snapshot.id[0])).toEqual([0xee]);
+    expect(suspicious[0]?.reason).toMatch(/jumps from 2/);
+    expect(idByteOf(headOf(list))).toBe(2);
+    expect(idByteOf(resolveSnapshot(list, "latest"))).toBe(2);
+    // Still reachable by its id: it was written with the keys.
+    expect(idByteOf(resolveSnapshot(list, "ee"))).toBe(0xee);
+  });
+
+  it("assessChain() keeps the gaps forget leaves, up to MAX_SEQ_STEP, and sets aside a bigger one", () => {
+    const kept = [
+      snapshot(1, MAX_SEQ_STEP, "2026-01-01T00:00:00.000Z", 0x99),
+      snapshot(2, 2 * MAX_SEQ_STEP, "2026-01-02T00:00:00.000Z", 0x98),
+      snapshot(3, 2 * MAX_SEQ_STEP + 1, "2026-01-03T00:00:00.000Z", 2),
+    ];
+    expect(assessChain(kept).suspicious).toEqual([]);
+    const tooFar = snapshot(
+      4,
+      3 * MAX_SEQ_STEP + 2,
+      "2026-01-04T00:00:00.000Z",
+    );
+    expect(
+      assessChain([...kept, tooFar]).suspicious.map((s) => s.snapshot.id[0]),
+    ).toEqual([4]);
+    const firstTooHigh = snapshot(
+      5,
+      MAX_SEQ_STEP + 1,
+      "2026-01-01T00:00:00.000Z",
+    );
+    expect(assessChain([firstTooHigh]).chain).toEqual([]);
+  });
+
+  it("assessChain() sets aside sequence number 0 and one not above the snapshot it follows", () => {
+    const list = [
+      snapshot(1, 1, "2026-01-01T00:00:00.000Z"),
+      snapshot(2, 2, "2026-01-02T00:00:00.000Z", 1),
+      snapshot(3, 2, "2026-01-03T00:00:00.000Z", 2),
+      snapshot(4, 0, "2026-01-04T00:00:00.000Z"),
+    ];
+    const { suspicious } = assessChain(list);
+    expect(suspicious.map((s) => s.snapshot.id[0]).sort()).toEqual([3, 4]);
+    expect(idByteOf(headOf(list))).toBe(2);
+  });
+
+  it("latestOf() picks among the matching snapshots, judged against all of them", () => {
+    const list = [
+      snapshot(1, 1, "2026-01-01T00:00:00.000Z"),
+      snapshot(2, 2, "2026-01-02T00:00:00.000Z", 1),
+      snapshot(3, MAX_SEQ, "2099-01-01T00:00:00.000Z", 2),
+    ];
+    expect(idByteOf(latestOf(list, (s) => s.id[0] !== 2))).toBe(1);
+    expect(() => resolveSnapshot(list, "latest", (s) => s.id[0] === 3)).toThrow(
+      /no latest one/,
+    );
+  });
+
+  it("chainFrom() walks previous ids back from the head and stops at a gap", () => {
+    const list = [
+      snapshot(1, 1, "2026-01-01T00:00:00.000Z"),
+      snapshot(3, 3, "2026-01-03T00:00:00.000Z", 2),
+      snapshot(4, 4, "2026-01-04T00:00:00.000Z", 3),
+      snapshot(5, 4, "2026-01-05T00:00:00.000Z", 3),
+    ];
+    const head = list[2] as Snapshot;
+    expect(chainFrom(head, list).map((s) => s.id[0])).toEqual([4, 3]);
+  });
+
+  it("encodeSnapshot() refuses a sequence number past MAX_SEQ instead of writing one no reader accepts", () => {
+    expect(() => encodeSnapshot({ ...record, seq: MAX_SEQ + 1 })).toThrow(
+      /out of range/,
+    );
+    expect(() => encodeSnapshot({ ...record, seq: 0 })).toThrow(/out of range/);
+    expect(
+      decodeSnapshot(
+        new Uint8Array(32),
+        encodeSnapshot({ ...record, seq: MAX_SEQ }),
+      ).seq,
+    ).toBe(MAX_SEQ);
   });
 });

@@ -51,6 +51,17 @@ export interface Snapshot extends SnapshotRecord {
 }
 
 export function encodeSnapshot(record: SnapshotRecord): Uint8Array {
+  if (!Number.isSafeInteger(record.seq) || record.seq < 1) {
+    // Only reachable from a head (or a pin) at MAX_SEQ: writing MAX_SEQ + 1 would round, and
+    // a record every reader rejects would lock the repository.
+    throw new BlindsyncError(
+      "integrity",
+      `Cannot write a snapshot with sequence number ${String(record.seq)}: the head chain is out of range`,
+      {
+        hint: "Someone with the repository's keys stored snapshots with absurd sequence numbers; run: blindsync check REPO",
+      },
+    );
+  }
   const canonical = {
     v: SNAPSHOT_FORMAT_VERSION,
     seq: record.seq,
@@ -162,6 +173,8 @@ export function decodeSnapshot(id: BlobId, bytes: Uint8Array): Snapshot {
   return {
     ...(root === undefined ? {} : { root }),
     id,
+    // Any safe integer decodes (MAX_SEQ is the top); whether it fits the chain is assessChain's
+    // call, so one absurd record is set aside instead of making the whole listing fail.
     seq: count(parsed.seq, "seq"),
     previous:
       parsed.previous === null ? null : blobId(parsed.previous, "previous"),
@@ -181,43 +194,163 @@ export function decodeSnapshot(id: BlobId, bytes: Uint8Array): Snapshot {
   };
 }
 
-/** Oldest first by time, then sequence number; the last element is the newest. */
+/**
+ * The highest sequence number a record may carry: above it `seq + 1` is no longer exact in a
+ * JavaScript number. Honest repositories never come near it (a backup a second for 285 million
+ * years); a forged record can sit right at it, which is why `assessChain` exists.
+ */
+export const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+
+/**
+ * The largest step between one sequence number in the repository and the next one above it
+ * that still counts as part of the head chain (from 0 for the lowest). Each backup writes one
+ * more than the head it saw (a little more when several backups share one client cache and
+ * race), and `forget` removes snapshots, so honest steps are the number of backups forgotten in
+ * between: 2^32 is a backup every 10 seconds for 1,300 years between two kept snapshots. A
+ * key holder who wants to push the chain to MAX_SEQ, where no honest backup could follow, must
+ * now store 2^21 snapshots in steps, a flood that costs every client minutes to list anyway.
+ */
+export const MAX_SEQ_STEP = 2 ** 32;
+
+/** Oldest first by claimed time, then sequence number and id; the order `snapshots` lists. */
 export function sortSnapshots(snapshots: Snapshot[]): Snapshot[] {
   return snapshots.sort(
-    (a, b) => a.time.localeCompare(b.time) || a.seq - b.seq,
+    (a, b) =>
+      a.time.localeCompare(b.time) || a.seq - b.seq || compareIds(a.id, b.id),
   );
 }
 
-/** The head: the snapshot with the highest sequence number (ties broken by id). */
-export function headOf(snapshots: readonly Snapshot[]): Snapshot | undefined {
-  let head: Snapshot | undefined;
-  for (const snapshot of snapshots) {
-    if (
-      head === undefined ||
-      snapshot.seq > head.seq ||
-      (snapshot.seq === head.seq && toHex(snapshot.id) > toHex(head.id))
-    ) {
-      head = snapshot;
+function compareIds(a: BlobId, b: BlobId): number {
+  const hexA = toHex(a);
+  const hexB = toHex(b);
+  return hexA < hexB ? -1 : hexA > hexB ? 1 : 0;
+}
+
+/**
+ * Chain order, oldest first: sequence number, then (between concurrent backups that wrote the
+ * same number) claimed time, then id, so every client picks the same newest one. The time is
+ * only a tie-break: it is whatever the writer claimed (`backup --time`), so it never outranks
+ * the chain.
+ */
+export function compareChainOrder(a: Snapshot, b: Snapshot): number {
+  return (
+    a.seq - b.seq || a.time.localeCompare(b.time) || compareIds(a.id, b.id)
+  );
+}
+
+/** A snapshot left out of the head chain, and why (one clause, for a warning). */
+export interface SuspiciousSnapshot {
+  readonly snapshot: Snapshot;
+  readonly reason: string;
+}
+
+export interface ChainAssessment {
+  /** The snapshots the head chain is made of, in chain order (oldest first). */
+  readonly chain: Snapshot[];
+  /** Authentic records (written with the keys) that no honest writer would have made. */
+  readonly suspicious: SuspiciousSnapshot[];
+}
+
+/**
+ * Splits the snapshots into the head chain and the suspicious rest. A snapshot is suspicious
+ * when its sequence number is out of range, jumps more than MAX_SEQ_STEP above the highest one
+ * accepted below it, or is not above the one of the previous snapshot it names. Suspicious
+ * snapshots stay listed and restorable by id (they were written with the keys, and may hold
+ * someone's data), but are never the head a backup builds on nor `latest`: one forged record
+ * must not lock every later backup out or stay "newest" for ever.
+ */
+export function assessChain(snapshots: readonly Snapshot[]): ChainAssessment {
+  const byId = new Map(
+    snapshots.map((snapshot) => [toHex(snapshot.id), snapshot]),
+  );
+  const chain: Snapshot[] = [];
+  const suspicious: SuspiciousSnapshot[] = [];
+  let top = 0;
+  for (const snapshot of [...snapshots].sort(compareChainOrder)) {
+    const previous =
+      snapshot.previous === null
+        ? undefined
+        : byId.get(toHex(snapshot.previous));
+    let reason: string | undefined;
+    if (snapshot.seq < 1 || snapshot.seq > MAX_SEQ) {
+      reason = `its sequence number ${String(snapshot.seq)} is out of range`;
+    } else if (snapshot.seq > top + MAX_SEQ_STEP) {
+      reason = `its sequence number ${String(snapshot.seq)} jumps from ${String(top)}, more than any run of backups could`;
+    } else if (previous !== undefined && previous.seq >= snapshot.seq) {
+      reason = `its sequence number ${String(snapshot.seq)} is not above the one of the snapshot it follows (${String(previous.seq)})`;
+    }
+    if (reason === undefined) {
+      chain.push(snapshot);
+      top = snapshot.seq;
+    } else {
+      suspicious.push({ snapshot, reason });
     }
   }
-  return head;
+  return { chain, suspicious };
+}
+
+/**
+ * The head: the newest snapshot of the head chain (highest sequence number; ties by time, then
+ * id). What a backup builds on, what the pin records, and `latest` when nothing filters.
+ */
+export function headOf(snapshots: readonly Snapshot[]): Snapshot | undefined {
+  return assessChain(snapshots).chain.at(-1);
+}
+
+/**
+ * The snapshots reached from `head` by following each one's previous id, head first. Stops at
+ * a previous that is not in `snapshots` (removed by `forget`, or never there) or that does not
+ * have a lower sequence number, so it always ends.
+ */
+export function chainFrom(
+  head: Snapshot,
+  snapshots: readonly Snapshot[],
+): Snapshot[] {
+  const byId = new Map(
+    snapshots.map((snapshot) => [toHex(snapshot.id), snapshot]),
+  );
+  const walked = [head];
+  let current = head;
+  while (current.previous !== null) {
+    const previous = byId.get(toHex(current.previous));
+    if (previous === undefined || previous.seq >= current.seq) break;
+    walked.push(previous);
+    current = previous;
+  }
+  return walked;
+}
+
+/**
+ * `latest`: the newest snapshot in chain order among those `matches` accepts (all when
+ * omitted), never the newest claimed time. Suspicious snapshots are judged against the whole
+ * repository, so pass every snapshot and filter with `matches`.
+ */
+export function latestOf(
+  snapshots: readonly Snapshot[],
+  matches: (snapshot: Snapshot) => boolean = () => true,
+): Snapshot | undefined {
+  return assessChain(snapshots).chain.filter(matches).at(-1);
 }
 
 /** Finds a snapshot by "latest", a full id or a unique hex prefix, as git does. */
 export function resolveSnapshot(
   snapshots: readonly Snapshot[],
   reference: string,
+  filter?: (snapshot: Snapshot) => boolean,
 ): Snapshot {
   if (reference === "latest") {
-    const newest = [...snapshots]
-      .sort((a, b) => a.time.localeCompare(b.time) || a.seq - b.seq)
-      .at(-1);
-    if (newest === undefined)
+    const newest = latestOf(snapshots, filter);
+    if (newest !== undefined) return newest;
+    if (snapshots.length === 0)
       throw new BlindsyncError(
         "not-found",
         "The repository has no snapshots yet",
       );
-    return newest;
+    throw new BlindsyncError(
+      "not-found",
+      "No snapshot in the head chain matches, so there is no latest one",
+      { hint: "Name one by id; list them with: blindsync snapshots REPO" },
+    );
   }
   const prefix = reference.toLowerCase();
   if (!/^[0-9a-f]{1,64}$/.test(prefix)) {
