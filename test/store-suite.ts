@@ -13,6 +13,7 @@ import type {
   KeySlot,
   Store,
 } from "../src/store/store.js";
+import { MAX_LEASE_MS, MAX_REPORTED_HOLDERS } from "../src/store/locks.js";
 import { toHex } from "../src/util/bytes.js";
 
 export interface StoreUnderTest {
@@ -438,6 +439,101 @@ export function storeConformanceSuite(
         expect((await store.acquireLock(shared)).acquired).toBe(true);
         await expectKind(store.bumpGeneration(), "append-only");
         expect(await store.generation()).toBe(0);
+      });
+
+      it("lock ids are long random secrets, and a refusal names holders without them", async () => {
+        const store = await created();
+        const first = await store.acquireLock(exclusive);
+        const second = await store.acquireLock(exclusive);
+        if (!first.acquired || second.acquired)
+          throw new Error("expected the first lock and a refusal");
+        expect(first.id).toMatch(/^[0-9a-f]{64}$/);
+        expect(Object.keys(second.holders[0] ?? {}).sort()).toEqual([
+          "exclusive",
+          "expiresAt",
+          "owner",
+        ]);
+        expect(JSON.stringify(second)).not.toContain(first.id);
+        await store.releaseLock(first.id);
+        const third = await store.acquireLock(exclusive);
+        expect(third.acquired && third.id !== first.id).toBe(true);
+      });
+
+      it("releaseLock() and refreshLock() of an id that is not held do nothing to the holder", async () => {
+        const store = await created();
+        const held = await store.acquireLock(exclusive);
+        expect(held.acquired).toBe(true);
+        const guess = toHex(newId());
+        await store.releaseLock(guess);
+        await store.releaseLock("");
+        await expectKind(store.refreshLock(guess, 60_000), "locked");
+        expect((await store.acquireLock(shared)).acquired).toBe(false);
+      });
+
+      it("a lease is capped at MAX_LEASE_MS, when taken and when refreshed", async () => {
+        const store = await created();
+        const day = 24 * 60 * 60 * 1000;
+        const before = Date.now();
+        const lock = await store.acquireLock({ ...exclusive, leaseMs: day });
+        if (!lock.acquired) throw new Error("expected the lock");
+        expect(lock.leaseMs).toBe(MAX_LEASE_MS);
+        const expiry = async () => {
+          const refused = await store.acquireLock(shared);
+          return refused.acquired ? 0 : (refused.holders[0]?.expiresAt ?? 0);
+        };
+        expect(await expiry()).toBeGreaterThanOrEqual(before + MAX_LEASE_MS);
+        expect(await expiry()).toBeLessThanOrEqual(Date.now() + MAX_LEASE_MS);
+        await store.refreshLock(lock.id, day);
+        expect(await expiry()).toBeLessThanOrEqual(Date.now() + MAX_LEASE_MS);
+        expect(
+          (await store.acquireLock({ ...shared, leaseMs: 500 })).acquired,
+        ).toBe(false);
+      });
+
+      it("a refusal lists a bounded number of holders and counts the rest", async () => {
+        const store = await created();
+        for (let index = 0; index < MAX_REPORTED_HOLDERS + 4; index++)
+          expect((await store.acquireLock(shared)).acquired).toBe(true);
+        const refused = await store.acquireLock(exclusive);
+        expect(
+          refused.acquired ? [] : [refused.holders.length, refused.more],
+        ).toEqual([MAX_REPORTED_HOLDERS, 4]);
+      });
+
+      it("an append-only store refuses an exclusive lock and takes no lock for it", async () => {
+        const store = await created(true);
+        await expectKind(store.acquireLock(exclusive), "append-only");
+        const lock = await store.acquireLock(shared);
+        expect(lock.acquired).toBe(true);
+        const left = await store.removeLocks(false);
+        expect(left.live.map((holder) => holder.exclusive)).toEqual([false]);
+      });
+
+      it("removeLocks() removes expired locks, and with all every lock, whose holder then loses it", async () => {
+        const store = await created();
+        // The live one first: taking a lock removes expired ones, the dead one among them.
+        const live = await store.acquireLock(shared);
+        const dead = await store.acquireLock({ ...shared, leaseMs: 30 });
+        if (!dead.acquired || !live.acquired) throw new Error("expected locks");
+        await new Promise((resolve) => setTimeout(resolve, 80));
+        const expired = await store.removeLocks(false);
+        expect([expired.removed, expired.live.length, expired.more]).toEqual([
+          1, 1, 0,
+        ]);
+        expect(expired.live[0]?.owner).toBe(shared.owner);
+        const all = await store.removeLocks(true);
+        expect([all.removed, all.live.length]).toEqual([1, 0]);
+        await expectKind(store.refreshLock(live.id, 60_000), "locked");
+        expect((await store.acquireLock(exclusive)).acquired).toBe(true);
+      });
+
+      it("removeLocks(true) is refused on an append-only store and removes nothing", async () => {
+        const store = await created(true);
+        const lock = await store.acquireLock(shared);
+        if (!lock.acquired) throw new Error("expected the lock");
+        await expectKind(store.removeLocks(true), "append-only");
+        await store.refreshLock(lock.id, 60_000);
+        expect((await store.removeLocks(false)).live).toHaveLength(1);
       });
 
       it("compact() keeps every blob readable", async () => {

@@ -3,11 +3,9 @@
  * tree, rewrites the two short forms (`blindsync SRC... REPO` and `blindsync REPO TARGET`),
  * and maps every error kind to its exit code, printing one line and no stack trace unless -v.
  */
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { Command } from "commander";
 import { report } from "./exit.js";
-import { parseLocation } from "../store/index.js";
+import { expandShortForms } from "./short-forms.js";
 import { backupCommand } from "./commands/backup.js";
 import { browseCommands } from "./commands/browse.js";
 import { checkCommand } from "./commands/check.js";
@@ -16,7 +14,9 @@ import { initCommand } from "./commands/init.js";
 import { scrubCommand } from "./commands/scrub.js";
 import { keyCommand } from "./commands/key.js";
 import { restoreCommand } from "./commands/restore.js";
+import { repairCommand } from "./commands/repair.js";
 import { serveCommand } from "./commands/serve.js";
+import { unlockCommand } from "./commands/unlock.js";
 
 export function buildProgram(): Command {
   const program = new Command("blindsync")
@@ -68,66 +68,21 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 some files unreadable, 10 no repository,
   program.addCommand(keyCommand());
   program.addCommand(forgetCommand());
   program.addCommand(pruneCommand());
+  program.addCommand(repairCommand());
   program.addCommand(scrubCommand());
+  program.addCommand(unlockCommand());
   program.addCommand(serveCommand());
   program.exitOverride();
   for (const command of program.commands) command.exitOverride();
   return program;
 }
 
-/** True when `text` names an existing repository: remote locations are assumed to. */
-function looksLikeRepository(text: string): boolean {
-  try {
-    const location = parseLocation(text);
-    return (
-      location.kind === "ssh" ||
-      existsSync(join(location.path, "blindsync.sqlite"))
-    );
-  } catch {
-    return false;
-  }
-}
-
-/** Rewrites `blindsync A B...` into `backup` or `restore` when A is not a command. */
-export function expandShortForms(
-  args: readonly string[],
-  commandNames: ReadonlySet<string>,
-): string[] {
-  const firstPositional = args.findIndex((arg) => !arg.startsWith("-"));
-  if (firstPositional === -1) return [...args];
-  const first = args[firstPositional] as string;
-  // An option value (e.g. --password-file F) is not a positional; only rewrite plain forms.
-  const before = args.slice(0, firstPositional);
-  if (
-    before.some(
-      (arg) =>
-        !arg.includes("=") &&
-        [
-          "--password-file",
-          "--password-command",
-          "--cache-dir",
-          "--ssh",
-          "--remote-cmd",
-        ].includes(arg),
-    )
-  ) {
-    return [...args];
-  }
-  if (commandNames.has(first) || first === "help") return [...args];
-  const positionals = args.filter((arg) => !arg.startsWith("-"));
-  const verb =
-    positionals.length === 2 && looksLikeRepository(first)
-      ? "restore"
-      : "backup";
-  return [...before, verb, ...args.slice(firstPositional)];
-}
-
 export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
   const names = new Set(program.commands.map((command) => command.name()));
-  const args = expandShortForms(argv, names);
-  const verbose = args.includes("-v") || args.includes("--verbose");
+  const verbose = argv.includes("-v") || argv.includes("--verbose");
   try {
+    const args = expandShortForms(argv, names);
     await program.parseAsync(args, { from: "user" });
     return 0;
   } catch (error) {

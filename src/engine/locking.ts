@@ -6,10 +6,17 @@
  * fails at once with who holds the lock (exit 11) or reports each wait through the sink.
  */
 import { BlindsyncError } from "../errors.js";
-import type { LockHolder, Store } from "../store/index.js";
+import { MAX_LEASE_MS, type LockHolder, type Store } from "../store/index.js";
 
 /** Long enough to survive a slow connection, short enough that a dead holder is soon gone. */
 export const DEFAULT_LEASE_MS = 60_000;
+
+/**
+ * What to say when a lock is in the way. Honest about what the store promises: any lease runs
+ * out at most MAX_LEASE_MS after its holder last refreshed it, and a holder that is alive (or
+ * hostile) may refresh forever, hence the escape.
+ */
+export const LOCKED_HINT = `Wait for that command to finish. A lock runs out at the time shown unless its holder refreshes it (by at most ${MAX_LEASE_MS / 60_000} minutes at a time), so the lock of a process that died is soon gone; if no command that uses the repository is running, remove the locks with: blindsync unlock --remove-all REPO`;
 const POLL_MS = 1000;
 
 export interface LockOptions {
@@ -31,22 +38,26 @@ export interface HeldLock {
   confirm(): Promise<void>;
 }
 
-export function describeHolders(holders: readonly LockHolder[]): string {
-  return holders
-    .map((holder) => {
-      const until = new Date(holder.expiresAt)
-        .toISOString()
-        .replace(/\.\d+Z$/, "Z");
-      return `${holder.exclusive ? "an exclusive" : "a shared"} lock held by "${holder.owner}" (lease until ${until})`;
-    })
-    .join("; ");
+export function describeHolders(
+  holders: readonly LockHolder[],
+  more = 0,
+): string {
+  const described = holders.map((holder) => {
+    const until = new Date(holder.expiresAt)
+      .toISOString()
+      .replace(/\.\d+Z$/, "Z");
+    return `${holder.exclusive ? "an exclusive" : "a shared"} lock held by "${holder.owner}" (lease until ${until})`;
+  });
+  if (more > 0) described.push(`${more} more`);
+  return described.join("; ");
 }
 
+/** Takes the lock; answers its id and the lease the store granted (it may cap the request). */
 async function acquire(
   store: Store,
   options: LockOptions,
   leaseMs: number,
-): Promise<string> {
+): Promise<{ id: string; leaseMs: number }> {
   const deadline = Date.now() + (options.waitMs ?? 0);
   for (;;) {
     const attempt = await store.acquireLock({
@@ -54,14 +65,12 @@ async function acquire(
       owner: options.owner,
       leaseMs,
     });
-    if (attempt.acquired) return attempt.id;
+    if (attempt.acquired) return { id: attempt.id, leaseMs: attempt.leaseMs };
     if (Date.now() >= deadline) {
       throw new BlindsyncError(
         "locked",
-        `The repository is locked: ${describeHolders(attempt.holders)}`,
-        {
-          hint: "Wait for that command to finish; a lock of a process that died expires by itself within a minute",
-        },
+        `The repository is locked: ${describeHolders(attempt.holders, attempt.more)}`,
+        { hint: LOCKED_HINT },
       );
     }
     options.onWait?.(attempt.holders);
@@ -80,8 +89,11 @@ export async function withLock<T>(
   options: LockOptions,
   work: (lock: HeldLock) => Promise<T>,
 ): Promise<T> {
-  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
-  const id = await acquire(store, options, leaseMs);
+  const { id, leaseMs } = await acquire(
+    store,
+    options,
+    options.leaseMs ?? DEFAULT_LEASE_MS,
+  );
   let lost: Error | undefined;
   const refresh = (): Promise<void> =>
     store.refreshLock(id, leaseMs).catch((error: unknown) => {

@@ -88,6 +88,7 @@ export const CONTROL_OPS = [
   "acquire-lock",
   "refresh-lock",
   "release-lock",
+  "remove-locks",
   "bump-generation",
   "compact",
 ] as const;

@@ -41,9 +41,11 @@ export interface KeySlot {
   readonly bytes: Uint8Array;
 }
 
-/** Someone holding a lock, as the store reports it. */
+/**
+ * Someone holding a lock, as the store reports it to others: never the lock's id, which is a
+ * secret of its holder (whoever knows it can refresh or release the lock).
+ */
 export interface LockHolder {
-  readonly id: string;
   readonly exclusive: boolean;
   /** What the holder said about itself ("backup, pid 4242"): no names, no secrets. */
   readonly owner: string;
@@ -52,16 +54,40 @@ export interface LockHolder {
 }
 
 export type LockAttempt =
-  | { readonly acquired: true; readonly id: string }
-  | { readonly acquired: false; readonly holders: readonly LockHolder[] };
+  | {
+      readonly acquired: true;
+      /** Long and random: the holder's proof for refreshLock and releaseLock. */
+      readonly id: string;
+      /** The lease granted: the request's, or less when it asked for more than the store allows. */
+      readonly leaseMs: number;
+    }
+  | {
+      readonly acquired: false;
+      /** Some of the holders in the way (a bounded number, see store/locks.ts). */
+      readonly holders: readonly LockHolder[];
+      /** How many more holders are in the way than `holders` lists. */
+      readonly more: number;
+    };
 
 export interface LockRequest {
   /** Exclusive (prune) excludes every other lock; shared (backup) excludes only exclusive. */
   readonly exclusive: boolean;
   /** At most 200 printable characters. The store sees it: keep names and secrets out. */
   readonly owner: string;
-  /** Lease length; a holder that dies stops refreshing and its lock expires by itself. */
+  /**
+   * Lease length; a holder that dies stops refreshing and its lock expires by itself. The store
+   * grants at most a few minutes (MAX_LEASE_MS in store/locks.ts), whatever is asked.
+   */
   readonly leaseMs: number;
+}
+
+/** What removeLocks did: how many locks it removed, and the live ones it left. */
+export interface LocksRemoved {
+  readonly removed: number;
+  /** Some of the live locks left (a bounded number, as in a refused LockAttempt). */
+  readonly live: readonly LockHolder[];
+  /** How many more live locks are left than `live` lists. */
+  readonly more: number;
 }
 
 /** The read side, enough for restore, ls, cat, diff and check. */
@@ -138,19 +164,27 @@ export interface Store extends ReadonlyStore {
 
   /**
    * Tries to take a lease lock, never waiting: expired leases are ignored (and removed), and
-   * a conflict answers with the current holders. Allowed on append-only stores: locks are not
-   * data. Durable when the promise resolves.
+   * a conflict answers with the current holders (without their ids). Allowed on append-only
+   * stores, for shared locks only: an exclusive request there throws 'append-only'. Durable
+   * when the promise resolves.
    */
   acquireLock(request: LockRequest): Promise<LockAttempt>;
 
   /**
-   * Extends a held lease to `leaseMs` from now. Throws BlindsyncError('locked') when the lock
-   * is gone (it expired and was removed), because the holder can no longer rely on it.
+   * Extends a held lease to `leaseMs` from now (capped as in acquireLock). Throws
+   * BlindsyncError('locked') when the lock is gone (it expired, or was removed by
+   * removeLocks), because the holder can no longer rely on it.
    */
   refreshLock(id: string, leaseMs: number): Promise<void>;
 
   /** Releases a lock. Idempotent: an unknown id is ignored. */
   releaseLock(id: string): Promise<void>;
+
+  /**
+   * Removes the locks whose leases ran out, or with `all` every lock (`blindsync unlock
+   * --remove-all`); `all` throws 'append-only' on an append-only store.
+   */
+  removeLocks(all: boolean): Promise<LocksRemoved>;
 
   /** Increments the prune generation and returns the new value ('append-only' refuses). */
   bumpGeneration(): Promise<number>;

@@ -49,6 +49,7 @@ import type {
   KeySlot,
   LockAttempt,
   LockRequest,
+  LocksRemoved,
   Store,
 } from "../../src/store/index.js";
 import { TEST_PASSWORD, runCli } from "../helpers/cli.js";
@@ -136,6 +137,9 @@ class LyingStore implements Store {
   }
   releaseLock(id: string): Promise<void> {
     return this.inner.releaseLock(id);
+  }
+  removeLocks(all: boolean): Promise<LocksRemoved> {
+    return this.inner.removeLocks(all);
   }
   bumpGeneration(): Promise<number> {
     return this.inner.bumpGeneration();

@@ -287,7 +287,9 @@ export function pruneCommand(): Command {
       `
 Prune takes the repository's exclusive lock: it waits (showing who holds the lock) while
 backups run, and backups started during a prune fail with exit 11 and can simply be re-run.
-A lock whose process died expires by itself within a minute. Append-only servers refuse it.`,
+A lock whose process died runs out by itself within minutes (no lease outlasts 5 minutes
+without a refresh); blindsync unlock --remove-all removes a stuck one. Append-only servers
+refuse prune.`,
     )
     .action(
       async (

@@ -6,25 +6,32 @@
 
 import { BlindsyncError } from "../../errors.js";
 import { toHex } from "../../util/bytes.js";
-import {
-  BLOB_ID_LENGTH,
-  BLOB_KINDS,
-  type BlobId,
-  type BlobInfo,
-  type BlobKind,
-  type BlobToPut,
-  type KeySlot,
-  type LockAttempt,
-  type LockHolder,
-  type LockRequest,
-  type Store,
+import type {
+  BlobId,
+  BlobInfo,
+  BlobKind,
+  BlobToPut,
+  KeySlot,
+  LockAttempt,
+  LockRequest,
+  LocksRemoved,
+  Store,
 } from "../store.js";
 import {
-  checkLeaseMs,
-  checkLockRequest,
-  conflictingHolders,
-  lockGoneError,
-  newLockId,
+  appendOnlyError,
+  blobNotFoundError,
+  checkBlobToPut,
+  checkId,
+  keySlotExistsError,
+  keySlotNotFoundError,
+  lastKeySlotError,
+} from "../checks.js";
+import {
+  acquireLockIn,
+  refreshLockIn,
+  removeLocksIn,
+  type LockRecord,
+  type LockTable,
 } from "../locks.js";
 
 export interface MemoryStoreOptions {
@@ -43,7 +50,8 @@ export class MemoryStore implements Store {
   readonly #keySlots = new Map<string, Uint8Array>();
   /** Keyed by the hex of the id, since Uint8Array keys compare by identity. */
   readonly #blobs = new Map<string, StoredBlob>();
-  readonly #locks = new Map<string, LockHolder>();
+  readonly #locks = new Map<string, LockRecord>();
+  readonly #lockTable: LockTable = mapLockTable(this.#locks);
   #generation = 0;
   #closed = false;
 
@@ -107,43 +115,27 @@ export class MemoryStore implements Store {
   }
 
   acquireLock(request: LockRequest): Promise<LockAttempt> {
-    return this.#run(() => {
-      checkLockRequest(request);
-      const now = Date.now();
-      for (const [id, holder] of this.#locks) {
-        if (holder.expiresAt <= now) this.#locks.delete(id);
-      }
-      const holders = conflictingHolders(
-        [...this.#locks.values()],
-        request,
-        now,
-      );
-      if (holders.length > 0) return { acquired: false, holders };
-      const id = newLockId();
-      this.#locks.set(id, {
-        id,
-        exclusive: request.exclusive,
-        owner: request.owner,
-        expiresAt: now + request.leaseMs,
-      });
-      return { acquired: true, id };
-    });
+    return this.#run(() =>
+      acquireLockIn(this.#lockTable, request, this.appendOnly, Date.now()),
+    );
   }
 
   refreshLock(id: string, leaseMs: number): Promise<void> {
     return this.#run(() => {
-      checkLeaseMs(leaseMs);
-      const holder = this.#locks.get(id);
-      if (holder === undefined || holder.expiresAt <= Date.now())
-        throw lockGoneError(id);
-      this.#locks.set(id, { ...holder, expiresAt: Date.now() + leaseMs });
+      refreshLockIn(this.#lockTable, id, leaseMs, Date.now());
     });
   }
 
   releaseLock(id: string): Promise<void> {
     return this.#run(() => {
-      this.#locks.delete(id);
+      this.#lockTable.remove(id);
     });
+  }
+
+  removeLocks(all: boolean): Promise<LocksRemoved> {
+    return this.#run(() =>
+      removeLocksIn(this.#lockTable, all, this.appendOnly, Date.now()),
+    );
   }
 
   bumpGeneration(): Promise<number> {
@@ -229,61 +221,40 @@ export class MemoryStore implements Store {
   }
 }
 
+/** The lock records of a memory store: a Map keeps insertion order, as the rules want. */
+function mapLockTable(locks: Map<string, LockRecord>): LockTable {
+  return {
+    live: (now, exclusiveOnly) =>
+      [...locks.values()].filter(
+        (lock) => lock.expiresAt > now && (lock.exclusive || !exclusiveOnly),
+      ),
+    insert: (record) => {
+      locks.set(record.id, record);
+    },
+    extend: (id, expiresAt, now) => {
+      const lock = locks.get(id);
+      if (lock === undefined || lock.expiresAt <= now) return false;
+      locks.set(id, { ...lock, expiresAt });
+      return true;
+    },
+    remove: (id) => {
+      locks.delete(id);
+    },
+    removeExpired: (now) => {
+      let removed = 0;
+      for (const [id, lock] of locks) {
+        if (lock.expiresAt > now) continue;
+        locks.delete(id);
+        removed += 1;
+      }
+      return removed;
+    },
+  };
+}
+
 function blobKey(id: BlobId): string {
   checkId(id);
   return toHex(id);
-}
-
-// The checks and errors below are shared by every Store that keeps bytes, so that all of them
-// word the same condition the same way.
-
-/** Throws RangeError for an id that is not 32 bytes, as the Store contract demands. */
-export function checkId(id: BlobId): void {
-  if (id.length !== BLOB_ID_LENGTH) {
-    throw new RangeError(
-      `A blob id must be ${BLOB_ID_LENGTH} bytes, not ${id.length}`,
-    );
-  }
-}
-
-export function checkBlobToPut(blob: BlobToPut): void {
-  checkId(blob.id);
-  if (!BLOB_KINDS.includes(blob.kind)) {
-    throw new RangeError(`Unknown blob kind "${blob.kind}"`);
-  }
-}
-
-export function blobNotFoundError(id: BlobId): BlindsyncError {
-  return new BlindsyncError(
-    "not-found",
-    `Blob ${toHex(id)} is not in the repository`,
-  );
-}
-
-export function appendOnlyError(action: string): BlindsyncError {
-  return new BlindsyncError(
-    "append-only",
-    `The repository is append-only: cannot ${action}`,
-    {
-      hint: "Use a connection that is not append-only (a separate key whose forced command lacks --append-only)",
-    },
-  );
-}
-
-export function keySlotExistsError(name: string): BlindsyncError {
-  return new BlindsyncError("failed", `Key slot "${name}" already exists`);
-}
-
-export function keySlotNotFoundError(name: string): BlindsyncError {
-  return new BlindsyncError("not-found", `No key slot named "${name}"`);
-}
-
-export function lastKeySlotError(name: string): BlindsyncError {
-  return new BlindsyncError(
-    "failed",
-    `Cannot remove key slot "${name}": it is the last one, and without it the repository cannot be opened`,
-    { hint: "Add another key first with: blindsync key add" },
-  );
 }
 
 function compareStrings(a: string, b: string): number {

@@ -9,7 +9,12 @@
  * get/put/missing calls stream at the speed of the pipe.
  */
 
-import { decodeGeneration, decodeLockAttempt, encodeJson } from "./control.js";
+import {
+  decodeGeneration,
+  decodeLockAttempt,
+  decodeLocksRemoved,
+  encodeJson,
+} from "./control.js";
 import { checkLockRequest } from "../locks.js";
 import type { Readable, Writable } from "node:stream";
 import { BlindsyncError, describeError } from "../../errors.js";
@@ -39,6 +44,7 @@ import {
   type KeySlot,
   type LockAttempt,
   type LockRequest,
+  type LocksRemoved,
   type Store,
 } from "../store.js";
 
@@ -268,6 +274,10 @@ export class RemoteStore implements Store {
 
   async releaseLock(id: string): Promise<void> {
     await this.#control("release-lock", { id });
+  }
+
+  async removeLocks(all: boolean): Promise<LocksRemoved> {
+    return decodeLocksRemoved(await this.#control("remove-locks", { all }));
   }
 
   async bumpGeneration(): Promise<number> {

@@ -5,7 +5,7 @@
  */
 import { BlindsyncError } from "../../errors.js";
 import type { ControlOp } from "../../protocol/index.js";
-import type { LockAttempt, Store } from "../store.js";
+import type { LockAttempt, LockHolder, LocksRemoved, Store } from "../store.js";
 
 function invalid(op: ControlOp, why: string): BlindsyncError {
   return new BlindsyncError(
@@ -80,6 +80,10 @@ export async function runControl(
     case "release-lock":
       await store.releaseLock(field(op, args, "id", isString));
       return encodeJson({});
+    case "remove-locks":
+      return encodeJson(
+        await store.removeLocks(field(op, args, "all", isBoolean)),
+      );
     case "bump-generation":
       return encodeJson({ generation: await store.bumpGeneration() });
     case "compact":
@@ -95,27 +99,43 @@ export function decodeGeneration(bytes: Uint8Array): number {
 }
 
 export function decodeLockAttempt(bytes: Uint8Array): LockAttempt {
-  const answer = parseArgs("acquire-lock", bytes);
+  const op = "acquire-lock";
+  const answer = parseArgs(op, bytes);
   if (answer.acquired === true)
     return {
       acquired: true,
-      id: field("acquire-lock", answer, "id", isString),
+      id: field(op, answer, "id", isString),
+      leaseMs: field(op, answer, "leaseMs", isInteger),
     };
-  const holders = answer.holders;
-  if (answer.acquired !== false || !Array.isArray(holders))
-    throw invalid("acquire-lock", "bad answer");
+  if (answer.acquired !== false) throw invalid(op, "bad answer");
   return {
     acquired: false,
-    holders: holders.map((holder: unknown) => {
-      if (typeof holder !== "object" || holder === null)
-        throw invalid("acquire-lock", "bad holder");
-      const record = holder as Record<string, unknown>;
-      return {
-        id: field("acquire-lock", record, "id", isString),
-        exclusive: field("acquire-lock", record, "exclusive", isBoolean),
-        owner: field("acquire-lock", record, "owner", isString),
-        expiresAt: field("acquire-lock", record, "expiresAt", isInteger),
-      };
-    }),
+    holders: decodeHolders(op, answer.holders),
+    more: field(op, answer, "more", isInteger),
   };
+}
+
+export function decodeLocksRemoved(bytes: Uint8Array): LocksRemoved {
+  const op = "remove-locks";
+  const answer = parseArgs(op, bytes);
+  return {
+    removed: field(op, answer, "removed", isInteger),
+    live: decodeHolders(op, answer.live),
+    more: field(op, answer, "more", isInteger),
+  };
+}
+
+/** Holders as the server reports them; only the fields a holder may reveal are kept. */
+function decodeHolders(op: ControlOp, holders: unknown): LockHolder[] {
+  if (!Array.isArray(holders)) throw invalid(op, "bad holders");
+  return holders.map((holder: unknown) => {
+    if (typeof holder !== "object" || holder === null)
+      throw invalid(op, "bad holder");
+    const record = holder as Record<string, unknown>;
+    return {
+      exclusive: field(op, record, "exclusive", isBoolean),
+      owner: field(op, record, "owner", isString),
+      expiresAt: field(op, record, "expiresAt", isInteger),
+    };
+  });
 }

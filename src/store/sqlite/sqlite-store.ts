@@ -10,8 +10,8 @@
 
 import { createHash } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import { mkdir } from "node:fs/promises";
 import Database from "better-sqlite3";
 import { BlindsyncError, describeError } from "../../errors.js";
 import { toHex } from "../../util/bytes.js";
@@ -23,7 +23,7 @@ import {
   keySlotExistsError,
   keySlotNotFoundError,
   lastKeySlotError,
-} from "../memory/memory-store.js";
+} from "../checks.js";
 import type {
   BlobId,
   BlobInfo,
@@ -33,14 +33,14 @@ import type {
   LockAttempt,
   LockHolder,
   LockRequest,
+  LocksRemoved,
   Store,
 } from "../store.js";
 import {
-  checkLeaseMs,
-  checkLockRequest,
-  conflictingHolders,
-  lockGoneError,
-  newLockId,
+  acquireLockIn,
+  refreshLockIn,
+  removeLocksIn,
+  type LockTable,
 } from "../locks.js";
 import {
   APPEND_ONLY_MESSAGE,
@@ -242,66 +242,39 @@ export class SqliteStore implements Store {
   }
 
   acquireLock(request: LockRequest): Promise<LockAttempt> {
+    return this.#runWrite(() =>
+      this.#db
+        .transaction(() =>
+          acquireLockIn(this.#locks(), request, this.appendOnly, Date.now()),
+        )
+        .immediate(),
+    );
+  }
+
+  refreshLock(id: string, leaseMs: number): Promise<void> {
     return this.#runWrite(() => {
-      checkLockRequest(request);
-      this.#ensureLockTable();
-      return this.#db
-        .transaction((): LockAttempt => {
-          const now = Date.now();
-          this.#db.prepare("DELETE FROM locks WHERE expires_at <= ?").run(now);
-          const rows = this.#db
-            .prepare("SELECT id, exclusive, owner, expires_at FROM locks")
-            .all() as {
-            id: string;
-            exclusive: number;
-            owner: string;
-            expires_at: number;
-          }[];
-          const holders: LockHolder[] = rows.map((row) => ({
-            id: row.id,
-            exclusive: row.exclusive === 1,
-            owner: row.owner,
-            expiresAt: row.expires_at,
-          }));
-          const conflicts = conflictingHolders(holders, request, now);
-          if (conflicts.length > 0)
-            return { acquired: false, holders: conflicts };
-          const id = newLockId();
-          this.#db
-            .prepare(
-              "INSERT INTO locks (id, exclusive, owner, expires_at) VALUES (?, ?, ?, ?)",
-            )
-            .run(
-              id,
-              request.exclusive ? 1 : 0,
-              request.owner,
-              now + request.leaseMs,
-            );
-          return { acquired: true, id };
+      this.#db
+        .transaction(() => {
+          refreshLockIn(this.#locks(), id, leaseMs, Date.now());
         })
         .immediate();
     });
   }
 
-  refreshLock(id: string, leaseMs: number): Promise<void> {
+  releaseLock(id: string): Promise<void> {
     return this.#runWrite(() => {
-      checkLeaseMs(leaseMs);
-      this.#ensureLockTable();
-      const now = Date.now();
-      const { changes } = this.#db
-        .prepare(
-          "UPDATE locks SET expires_at = ? WHERE id = ? AND expires_at > ?",
-        )
-        .run(now + leaseMs, id, now);
-      if (changes === 0) throw lockGoneError(id);
+      this.#locks().remove(id);
     });
   }
 
-  releaseLock(id: string): Promise<void> {
-    return this.#runWrite(() => {
-      this.#ensureLockTable();
-      this.#db.prepare("DELETE FROM locks WHERE id = ?").run(id);
-    });
+  removeLocks(all: boolean): Promise<LocksRemoved> {
+    return this.#runWrite(() =>
+      this.#db
+        .transaction(() =>
+          removeLocksIn(this.#locks(), all, this.appendOnly, Date.now()),
+        )
+        .immediate(),
+    );
   }
 
   bumpGeneration(): Promise<number> {
@@ -335,10 +308,12 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Locks live in their own table, created on first use so that repositories made before it
-   * existed need no migration. It is not append-only protected: locks are not data.
+   * The lock records for the rules of store/locks.ts. Locks live in their own table, created on
+   * first use so that repositories made before it existed need no migration. It is not
+   * append-only protected: locks are not data (the rules say what an append-only connection may
+   * do with them).
    */
-  #ensureLockTable(): void {
+  #locks(): LockTable {
     this.#db.exec(
       `CREATE TABLE IF NOT EXISTS locks (
          id TEXT PRIMARY KEY NOT NULL,
@@ -347,6 +322,49 @@ export class SqliteStore implements Store {
          expires_at INTEGER NOT NULL
        ) STRICT`,
     );
+    const db = this.#db;
+    return {
+      live: (now, exclusiveOnly) =>
+        (
+          db
+            .prepare(
+              `SELECT exclusive, owner, expires_at FROM locks WHERE expires_at > ?${exclusiveOnly ? " AND exclusive = 1" : ""} ORDER BY rowid`,
+            )
+            .all(now) as {
+            exclusive: number;
+            owner: string;
+            expires_at: number;
+          }[]
+        ).map((row): LockHolder => ({
+          exclusive: row.exclusive === 1,
+          owner: row.owner,
+          expiresAt: row.expires_at,
+        })),
+      insert: (record) => {
+        db.prepare(
+          "INSERT INTO locks (id, exclusive, owner, expires_at) VALUES (?, ?, ?, ?)",
+        ).run(
+          record.id,
+          record.exclusive ? 1 : 0,
+          record.owner,
+          record.expiresAt,
+        );
+      },
+      extend: (id, expiresAt, now) =>
+        db
+          .prepare(
+            "UPDATE locks SET expires_at = ? WHERE id = ? AND expires_at > ?",
+          )
+          .run(expiresAt, id, now).changes > 0,
+      remove: (id) => {
+        db.prepare("DELETE FROM locks WHERE id = ?").run(id);
+      },
+      removeExpired: (now) =>
+        (Number.isFinite(now)
+          ? db.prepare("DELETE FROM locks WHERE expires_at <= ?").run(now)
+          : db.prepare("DELETE FROM locks").run()
+        ).changes,
+    };
   }
 
   close(): Promise<void> {
