@@ -7,6 +7,7 @@ import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { BlindsyncError, describeError } from "../errors.js";
+import { childEnvironment } from "../util/child-env.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -46,7 +47,8 @@ export async function readPassphrase(
       const { stdout } = await execFileAsync(
         "/bin/sh",
         ["-c", sources.command],
-        { maxBuffer: 1 << 20 },
+        // It prints a passphrase; it is never given one (util/child-env.ts).
+        { maxBuffer: 1 << 20, env: childEnvironment() },
       );
       text = stripNewline(stdout);
     } catch (error) {

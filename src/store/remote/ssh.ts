@@ -12,6 +12,7 @@ import {
   isBlindsyncError,
 } from "../../errors.js";
 import type { OpenMode } from "../../protocol/index.js";
+import { childEnvironment } from "../../util/child-env.js";
 import { RemoteStore } from "./client.js";
 import { formatLocation, type Location } from "./location.js";
 import { aesFirstCipherArguments } from "./ssh-ciphers.js";
@@ -147,8 +148,11 @@ export async function openSshStore(
       ? location.host
       : `${location.user}@${location.host}`;
 
+  // Without our passphrases: ssh hands its environment to a ProxyCommand, and to the server
+  // for every variable a SendEnv pattern matches (util/child-env.ts).
   const child: ChildProcessWithoutNullStreams = spawn(command, args, {
     stdio: ["pipe", "pipe", "pipe"],
+    env: childEnvironment(),
   });
   const stderrLines: string[] = [];
   const stderrDone = new Promise<void>((resolve) => {
