@@ -15,6 +15,7 @@ async function snapshotInto(
   repo: Repository,
   seq: number,
   previous: Uint8Array | null,
+  host = "h",
 ) {
   const plaintext = new TextEncoder().encode(`tree ${seq}`);
   const tree = repo.blobId(plaintext);
@@ -23,7 +24,7 @@ async function snapshotInto(
     previous,
     tree,
     time: new Date(Date.UTC(2026, 0, seq)).toISOString(),
-    host: "h",
+    host,
     username: "u",
     paths: ["/x"],
     tags: [],
@@ -120,6 +121,75 @@ describe("unlockRepository()", () => {
     await expect(Repository.open(forged, secret)).rejects.toSatisfy((error) =>
       isBlindsyncError(error, "integrity"),
     );
+  });
+
+  describe("a pinned head that is gone once a newer head exists", () => {
+    const open = (store: MemoryStore) =>
+      unlockRepository({
+        store,
+        locationKey: "loc",
+        cacheRoot,
+        passphrase: () => Promise.resolve(secret),
+      });
+
+    /** A repository with snapshots 1..`upTo` in one line, pinned by this client at `upTo`. */
+    async function pinnedAt(upTo: number) {
+      const store = new MemoryStore();
+      const repo = await Repository.create(store, secret, { scrypt });
+      const chain = [];
+      let previous: Uint8Array | null = null;
+      for (let seq = 1; seq <= upTo; seq++) {
+        const snapshot = await snapshotInto(repo, seq, previous);
+        chain.push(snapshot);
+        previous = snapshot.id;
+      }
+      const unlocked = await open(store);
+      expect(unlocked.cache.pin?.lastSeq).toBe(upTo);
+      unlocked.cache.close();
+      return { store, repo, chain };
+    }
+
+    it("refuses a history written over the pinned head (another head at its height, then newer ones)", async () => {
+      const { store, repo, chain } = await pinnedAt(3);
+      // The server rolls back to head 2; another client writes 3' and 4' on top.
+      await store.delete([chain[2]!.id]);
+      const fork = await snapshotInto(repo, 3, chain[1]!.id, "other");
+      await snapshotInto(repo, 4, fork.id, "other");
+      await expect(open(store)).rejects.toSatisfy(
+        (error) =>
+          isBlindsyncError(error, "rollback") &&
+          /does not descend from it/.test((error as Error).message),
+      );
+    });
+
+    it("accepts a pinned head that forget removed, named as the previous one of a kept snapshot", async () => {
+      const { store, repo, chain } = await pinnedAt(3);
+      const fourth = await snapshotInto(repo, 4, chain[2]!.id);
+      await store.delete([chain[2]!.id]);
+      await snapshotInto(repo, 5, fourth.id);
+      (await open(store)).cache.close();
+    });
+
+    it("accepts a gap that forget left above the pinned head", async () => {
+      const { store, repo, chain } = await pinnedAt(2);
+      const third = await snapshotInto(repo, 3, chain[1]!.id);
+      const fourth = await snapshotInto(repo, 4, third.id);
+      await snapshotInto(repo, 5, fourth.id);
+      // forget --keep-last 1 by another client: every snapshot but the head goes.
+      await store.delete([chain[0]!.id, chain[1]!.id, third.id, fourth.id]);
+      const unlocked = await open(store);
+      expect(unlocked.cache.pin?.lastSeq).toBe(5);
+      unlocked.cache.close();
+    });
+
+    it("refuses a chain that starts above the pinned head", async () => {
+      const { store, repo, chain } = await pinnedAt(2);
+      await store.delete(chain.map((snapshot) => snapshot.id));
+      await snapshotInto(repo, 3, null, "other");
+      await expect(open(store)).rejects.toSatisfy((error) =>
+        isBlindsyncError(error, "rollback"),
+      );
+    });
   });
 
   it("accepts the same repository again and keeps the pin moving forward", async () => {

@@ -9,11 +9,15 @@
 import { BlindsyncError } from "../errors.js";
 import type { Store } from "../store/index.js";
 import { bytesEqual, toHex } from "../util/bytes.js";
-import { ClientCache, readPin, type Pin } from "./cache/client-cache.js";
+import { ClientCache } from "./cache/client-cache.js";
+import { advancePin as advanceStoredPin, readPin } from "./cache/pin.js";
 import { parseConfig } from "./config.js";
 import { deriveWithEarly, type EarlyKdf } from "./early-kdf.js";
+import { checkHead } from "./pin-check.js";
 import { Repository } from "./repository.js";
 import { headOf, type Snapshot } from "./snapshot.js";
+
+export { checkHead } from "./pin-check.js";
 
 export interface UnlockOptions {
   readonly store: Store;
@@ -38,31 +42,6 @@ function rollback(message: string, cacheRoot: string): BlindsyncError {
   return new BlindsyncError("rollback", message, {
     hint: `If you replaced or restored the repository on purpose, delete this client's cache under "${cacheRoot}"`,
   });
-}
-
-/** Throws when the snapshots a repository shows are older than what this client has seen. */
-export function checkHead(
-  pin: Pin,
-  snapshots: readonly Snapshot[],
-  cacheRoot: string,
-): void {
-  const head = headOf(snapshots);
-  const seq = head?.seq ?? 0;
-  if (seq < pin.lastSeq) {
-    throw rollback(
-      `The repository shows head ${seq} but this client has seen head ${pin.lastSeq}: it was rolled back or snapshots were removed`,
-      cacheRoot,
-    );
-  }
-  if (seq === pin.lastSeq && pin.lastHeadId !== null) {
-    const lastHead = pin.lastHeadId;
-    if (!snapshots.some((snapshot) => bytesEqual(snapshot.id, lastHead))) {
-      throw rollback(
-        `The repository's head ${seq} is not the snapshot ${toHex(lastHead).slice(0, 8)} this client has seen`,
-        cacheRoot,
-      );
-    }
-  }
 }
 
 export async function unlockRepository(
@@ -91,31 +70,31 @@ export async function unlockRepository(
   const snapshots = await repo.listSnapshots();
   if (pin !== undefined) checkHead(pin, snapshots, cacheRoot);
   const head = headOf(snapshots);
-  const cache = ClientCache.open(cacheRoot, locationKey);
-  const keepHead = pin !== undefined && pin.lastSeq > (head?.seq ?? 0);
-  cache.savePin({
+  // Forward only: a backup beside this command may have pinned a newer head meanwhile.
+  advanceStoredPin(cacheRoot, locationKey, {
     repositoryId: repo.id,
     keyCheckValue: repo.keyCheckValue,
-    lastSeq: keepHead ? pin.lastSeq : (head?.seq ?? 0),
-    lastHeadId: keepHead ? pin.lastHeadId : (head?.id ?? null),
+    lastSeq: head?.seq ?? 0,
+    lastHeadId: head?.id ?? null,
     generation: pin?.generation ?? 0,
   });
+  const cache = ClientCache.open(cacheRoot, locationKey);
   cache.saveKeySlotHint(repo.keySlotBytes);
   return { repo, cache, snapshots, head };
 }
 
-/** Records a new head this client wrote. */
+/** Records a new head this client wrote (forward only, like every pin write). */
 export function advancePin(
   cache: ClientCache,
   repo: Repository,
   head: Snapshot,
 ): void {
-  const pin = cache.pin;
-  cache.savePin({
+  advanceStoredPin(cache.cacheRoot, cache.locationKey, {
     repositoryId: repo.id,
     keyCheckValue: repo.keyCheckValue,
     lastSeq: head.seq,
     lastHeadId: head.id,
-    generation: pin?.generation ?? 0,
+    // The generation is the cache's business (syncGeneration); max() keeps the stored one.
+    generation: 0,
   });
 }

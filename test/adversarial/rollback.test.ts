@@ -32,7 +32,7 @@ const CASES: readonly RollbackCase[] = [
 function readPin(cacheDir: string): { lastSeq: number; lastHead: string } {
   const [location] = readdirSync(cacheDir);
   if (location === undefined) throw new Error(`no cache under ${cacheDir}`);
-  const db = new Database(join(cacheDir, location, "cache.sqlite"), {
+  const db = new Database(join(cacheDir, location, "pin.sqlite"), {
     readonly: true,
     fileMustExist: true,
   });

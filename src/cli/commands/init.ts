@@ -48,7 +48,7 @@ export async function runInit(
     );
     try {
       cache.invalidateBlobs();
-      cache.savePin({
+      cache.resetPin({
         repositoryId: repo.id,
         keyCheckValue: repo.keyCheckValue,
         lastSeq: 0,

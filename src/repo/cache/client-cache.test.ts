@@ -224,6 +224,38 @@ describe("the directory cache", () => {
     }
   });
 
+  it("writes no hint beside a backup run that holds the write lock, and does not wait for it", () => {
+    const running = ClientCache.open(root, LOCATION);
+    try {
+      running.beginRun();
+      running.recordFile(path("a"), identity, cached);
+      // What every command does after unlocking: remember the key slot and the server's CPU.
+      const beside = ClientCache.open(root, LOCATION);
+      const started = Date.now();
+      try {
+        beside.saveKeySlotHint(new Uint8Array([1, 2, 3]));
+        beside.saveServerAesHint(true);
+      } finally {
+        beside.close();
+      }
+      expect(Date.now() - started).toBeLessThan(1000);
+      running.finishRun();
+    } finally {
+      running.close();
+    }
+    // Skipped, not lost for good: the next command beside no backup writes them.
+    expect(readConnectionHints(root, LOCATION)).toEqual({
+      keySlot: undefined,
+      serverHasAes: undefined,
+    });
+    const later = ClientCache.open(root, LOCATION);
+    later.saveKeySlotHint(new Uint8Array([1, 2, 3]));
+    later.close();
+    expect(readConnectionHints(root, LOCATION).keySlot).toEqual(
+      new Uint8Array([1, 2, 3]),
+    );
+  });
+
   it("counts a reused directory's files as seen, so they do not look stale", () => {
     const many = Array.from({ length: 300 }, (_, i) => `many/${i}`);
     inRun((cache) => {

@@ -1,29 +1,26 @@
 /**
  * The client cache: one SQLite file per repository location under the cache directory. It
- * pins what this client has seen (repository id, key check value, highest head), remembers
- * files by (inode, size, mtime, ctime) so unchanged files are never read again, directories
- * by digests of their listings and subtrees so unchanged directories are not even looked
- * through, and blob ids known to exist so a re-run asks the store nothing about them.
+ * remembers files by (inode, size, mtime, ctime) so unchanged files are never read again,
+ * directories by digests of their listings and subtrees so unchanged directories are not even
+ * looked through, and blob ids known to exist so a re-run asks the store nothing about them.
  *
- * The cache is a hint for speed, except for the pin: losing it costs time, never correctness;
- * the pin is what lets a client notice a rollback or a swapped repository.
+ * The cache is a hint for speed: losing it costs time, never correctness. The pin, which lets
+ * a client notice a rollback or a swapped repository, lives in a file of its own (pin.ts).
+ *
+ * A backup holds this database's write transaction for its whole run (WAL mode, so readers
+ * never wait for it). Every other command beside it only reads, or writes hints that are
+ * skipped rather than waited for (see writeHint).
  */
-import { createHash } from "node:crypto";
-import { mkdirSync, existsSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import type { BlobId } from "../../store/index.js";
+import { locationDir, prepareDatabaseFile } from "./location.js";
+import { advancePin, readPin, replacePin, type Pin } from "./pin.js";
 
-export interface Pin {
-  readonly repositoryId: Uint8Array;
-  readonly keyCheckValue: Uint8Array;
-  /** Highest head sequence number this client has seen (0 before the first snapshot). */
-  readonly lastSeq: number;
-  readonly lastHeadId: Uint8Array | null;
-  /** The store's prune generation when the blob list below was last known to be true. */
-  readonly generation: number;
-}
+// The pin's readers import it from here, as before it had a file of its own.
+export { readPin, type Pin } from "./pin.js";
 
 export interface FileIdentity {
   readonly ino: bigint;
@@ -60,24 +57,15 @@ export function defaultCacheRoot(env: NodeJS.ProcessEnv = process.env): string {
   return join(xdg, "blindsync");
 }
 
+const CACHE_FILE = "cache.sqlite";
+
 function cacheFile(cacheRoot: string, locationKey: string): string {
-  const name = createHash("sha256")
-    .update(locationKey)
-    .digest("hex")
-    .slice(0, 32);
-  return join(cacheRoot, name, "cache.sqlite");
+  return join(locationDir(cacheRoot, locationKey), CACHE_FILE);
 }
 
+// Older caches also hold a `pin` table: pin.ts reads it once, as a fallback, and nothing
+// writes it any more.
 const SCHEMA = `
-CREATE TABLE IF NOT EXISTS pin (
-  only INTEGER PRIMARY KEY CHECK (only = 1),
-  location TEXT NOT NULL,
-  repository_id BLOB NOT NULL,
-  key_check BLOB NOT NULL,
-  last_seq INTEGER NOT NULL,
-  last_head BLOB,
-  generation INTEGER NOT NULL DEFAULT 0
-);
 CREATE TABLE IF NOT EXISTS files (
   path BLOB PRIMARY KEY,
   ino INTEGER NOT NULL,
@@ -123,26 +111,6 @@ CREATE TABLE IF NOT EXISTS server_hint (
 );
 `;
 
-function readPinRow(db: Database.Database): Pin | undefined {
-  const row = db.prepare("SELECT * FROM pin WHERE only = 1").get() as
-    | {
-        repository_id: Buffer;
-        key_check: Buffer;
-        last_seq: number;
-        last_head: Buffer | null;
-        generation: number;
-      }
-    | undefined;
-  if (row === undefined) return undefined;
-  return {
-    repositoryId: new Uint8Array(row.repository_id),
-    keyCheckValue: new Uint8Array(row.key_check),
-    lastSeq: row.last_seq,
-    lastHeadId: row.last_head === null ? null : new Uint8Array(row.last_head),
-    generation: row.generation,
-  };
-}
-
 /** Runs `read` on a location's cache opened read-only; undefined when there is none. */
 function readCache<T>(
   cacheRoot: string,
@@ -164,14 +132,6 @@ function readCache<T>(
     // means this client has not seen the repository before.
     return undefined;
   }
-}
-
-/** Reads the pin for a location without creating anything (safe before a passphrase is checked). */
-export function readPin(
-  cacheRoot: string,
-  locationKey: string,
-): Pin | undefined {
-  return readCache(cacheRoot, locationKey, readPinRow);
 }
 
 /** The one value of a single-row hint table; undefined when a cache from before it has none. */
@@ -256,9 +216,17 @@ function countFilesOnce(db: Database.Database): void {
 const STALE_ROWS_KEPT = 256;
 const STALE_SHARE = 16;
 
+/**
+ * How long a hint write waits for the cache's write lock. A backup of the same location holds
+ * it for its whole run; a hint is worth less than a command that waits (or fails) for it.
+ */
+const HINT_BUSY_TIMEOUT_MS = 50;
+const BUSY_TIMEOUT_MS = 5000;
+
 export class ClientCache {
   private readonly db: Database.Database;
-  private readonly locationKey: string;
+  readonly cacheRoot: string;
+  readonly locationKey: string;
   private runId = 0;
   /** This run marks every row it reuses, and forgets the rest at its end (see beginRun). */
   private sweeping = false;
@@ -274,8 +242,13 @@ export class ClientCache {
   private readonly selectDir: Database.Statement;
   private readonly upsertDir: Database.Statement;
 
-  private constructor(db: Database.Database, locationKey: string) {
+  private constructor(
+    db: Database.Database,
+    cacheRoot: string,
+    locationKey: string,
+  ) {
     this.db = db;
+    this.cacheRoot = cacheRoot;
     this.locationKey = locationKey;
     this.selectFilePath = db
       .prepare("SELECT 1 FROM files WHERE path = ?")
@@ -312,49 +285,64 @@ export class ClientCache {
 
   /** Opens (creating if needed) the cache of one repository location. */
   static open(cacheRoot: string, locationKey: string): ClientCache {
-    const file = cacheFile(cacheRoot, locationKey);
-    mkdirSync(join(file, ".."), { recursive: true, mode: 0o700 });
+    const file = prepareDatabaseFile(cacheRoot, locationKey, CACHE_FILE);
     const db = new Database(file);
     db.pragma("journal_mode = WAL");
-    // The pin must not roll back after a crash or the client would forget a head it saw.
+    // The pin is elsewhere now, but syncGeneration() forgets the blobs here before the pin's
+    // generation moves on: that forgetting must survive a power loss, or the cache would
+    // vouch for blobs a prune deleted.
     db.pragma("synchronous = FULL");
-    db.pragma("busy_timeout = 5000");
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     db.exec(SCHEMA);
     countFilesOnce(db);
-    return new ClientCache(db, locationKey);
+    return new ClientCache(db, cacheRoot, locationKey);
   }
 
+  /** The location's pin (pin.ts), read afresh: a concurrent command may have moved it. */
   get pin(): Pin | undefined {
-    return readPinRow(this.db);
+    return readPin(this.cacheRoot, this.locationKey);
   }
 
-  savePin(pin: Pin): void {
-    this.db
-      .prepare(
-        `INSERT INTO pin (only, location, repository_id, key_check, last_seq, last_head, generation)
-         VALUES (1, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (only) DO UPDATE SET location = excluded.location,
-           repository_id = excluded.repository_id, key_check = excluded.key_check,
-           last_seq = excluded.last_seq, last_head = excluded.last_head,
-           generation = excluded.generation`,
-      )
-      .run(
-        this.locationKey,
-        pin.repositoryId,
-        pin.keyCheckValue,
-        pin.lastSeq,
-        pin.lastHeadId,
-        pin.generation,
-      );
+  /** Forgets the pin and pins `pin` instead: only for `init`, which made a new repository here. */
+  resetPin(pin: Pin): void {
+    replacePin(this.cacheRoot, this.locationKey, pin);
   }
 
+  /**
+   * Runs a hint's write unless a backup holds the write lock: then the hint is skipped (the
+   * next command writes it). Waiting up to busy_timeout, then failing, is what made every
+   * command beside a backup exit 1.
+   */
+  private writeHint(write: () => void): void {
+    if (this.db.inTransaction) {
+      write();
+      return;
+    }
+    this.db.pragma(`busy_timeout = ${HINT_BUSY_TIMEOUT_MS}`);
+    try {
+      write();
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== "SQLITE_BUSY") throw error;
+    } finally {
+      this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    }
+  }
+
+  /** Remembers the key slot that opened the repository; written only when it changed. */
   saveKeySlotHint(slot: Uint8Array): void {
-    this.db
-      .prepare(
-        `INSERT INTO key_slot_hint (only, slot) VALUES (1, ?)
-         ON CONFLICT (only) DO UPDATE SET slot = excluded.slot`,
-      )
-      .run(slot);
+    const known = this.db
+      .prepare("SELECT slot FROM key_slot_hint WHERE only = 1")
+      .pluck()
+      .get() as Buffer | undefined;
+    if (known !== undefined && Buffer.from(slot).equals(known)) return;
+    this.writeHint(() => {
+      this.db
+        .prepare(
+          `INSERT INTO key_slot_hint (only, slot) VALUES (1, ?)
+           ON CONFLICT (only) DO UPDATE SET slot = excluded.slot`,
+        )
+        .run(slot);
+    });
   }
 
   /** Remembers what the server said about its CPU; written only when it changed. */
@@ -365,12 +353,14 @@ export class ClientCache {
       .pluck()
       .get();
     if (known === value) return;
-    this.db
-      .prepare(
-        `INSERT INTO server_hint (only, cpu_aes) VALUES (1, ?)
-         ON CONFLICT (only) DO UPDATE SET cpu_aes = excluded.cpu_aes`,
-      )
-      .run(value);
+    this.writeHint(() => {
+      this.db
+        .prepare(
+          `INSERT INTO server_hint (only, cpu_aes) VALUES (1, ?)
+           ON CONFLICT (only) DO UPDATE SET cpu_aes = excluded.cpu_aes`,
+        )
+        .run(value);
+    });
   }
 
   /**
@@ -561,8 +551,10 @@ export class ClientCache {
   syncGeneration(generation: number): void {
     const pin = this.pin;
     if (pin === undefined || pin.generation === generation) return;
+    // In this order: a crash in between only makes the next run forget again. The other
+    // order could leave a pin that says "seen the prune" over blobs the prune deleted.
     this.invalidateBlobs();
-    this.savePin({ ...pin, generation });
+    advancePin(this.cacheRoot, this.locationKey, { ...pin, generation });
   }
 
   /**
