@@ -4,6 +4,8 @@
  */
 import { CommanderError } from "commander";
 import { BlindsyncError, describeError, type ErrorKind } from "../errors.js";
+import { OutputClosed } from "./output/output.js";
+import { writeQuietly } from "./output/streams.js";
 
 /** The exit code table of README.md and docs/design.md. */
 export function exitCodeOf(kind: ErrorKind): number {
@@ -31,26 +33,43 @@ export function exitCodeOf(kind: ErrorKind): number {
   }
 }
 
+/**
+ * True when the command ended because stdout's reader went away (`| head`): an ordinary end,
+ * not a failure (see report()).
+ */
+function endedByGoneReader(error: unknown): boolean {
+  for (let seen: unknown = error, depth = 0; depth < 8; depth++) {
+    if (seen instanceof OutputClosed) return true;
+    if (!(seen instanceof Error)) return false;
+    seen = seen.cause;
+  }
+  return false;
+}
+
+/** Writes to stderr, never throwing (its reader may be gone too). */
+function say(text: string): void {
+  writeQuietly(process.stderr, text);
+}
+
 export function report(error: unknown, verbose: boolean): number {
   if (error instanceof CommanderError) {
     // Commander has already printed its message (or the help/version text).
     return error.exitCode === 0 ? 0 : 2;
   }
+  // A reader that stops reading got what it asked for: exit 0, quietly. Not 141 (128 +
+  // SIGPIPE, how git ends): Node ignores SIGPIPE, so nothing killed us; under `set -o
+  // pipefail` 141 fails every script that pipes a listing into head; and a backup whose
+  // output is gone must still say by its status whether the snapshot was saved.
+  if (endedByGoneReader(error)) return 0;
   if (error instanceof BlindsyncError) {
     const hint = error.hint === undefined ? "" : `\n  hint: ${error.hint}`;
-    process.stderr.write(`blindsync: ${error.message}${hint}\n`);
-    if (verbose && error.stack !== undefined)
-      process.stderr.write(`${error.stack}\n`);
+    say(`blindsync: ${error.message}${hint}\n`);
+    if (verbose && error.stack !== undefined) say(`${error.stack}\n`);
     return exitCodeOf(error.kind);
   }
-  process.stderr.write(
-    `blindsync: unexpected error: ${describeError(error)}\n`,
-  );
+  say(`blindsync: unexpected error: ${describeError(error)}\n`);
   if (verbose && error instanceof Error && error.stack !== undefined)
-    process.stderr.write(`${error.stack}\n`);
-  else
-    process.stderr.write(
-      "  hint: run with -v for details, and please report it\n",
-    );
+    say(`${error.stack}\n`);
+  else say("  hint: run with -v for details, and please report it\n");
   return 1;
 }

@@ -2,17 +2,34 @@
  * The blindsync executable's entry point, and the only place that exits the process.
  */
 import { tuneAllocator } from "../util/allocator.js";
+import { watchStream, writeQuietly } from "./output/streams.js";
 
 // Before the first large buffer: both the client and `serve` churn through them.
 tuneAllocator();
 const args = process.argv.slice(2);
+const serving = args[0] === "serve";
 // `serve` runs once per ssh connection: it loads only what a server needs.
-const { main } =
-  args[0] === "serve"
-    ? await import("./serve-entry.js")
-    : await import("./program.js");
-const code = await main(args);
+const { main } = serving
+  ? await import("./serve-entry.js")
+  : await import("./program.js");
+// From the first byte on (help text included), a closed pipe ends output quietly instead of
+// killing the process with an unhandled EPIPE (output/streams.ts). Not for `serve`: its
+// stdout is the protocol, whose loss it handles itself.
+const stdout = serving ? undefined : watchStream(process.stdout);
+if (!serving) watchStream(process.stderr);
+let code = await main(args);
+if (stdout?.failure !== undefined && code === 0) {
+  // Output that could not be written (a full disk) is a failure even when the work was not
+  // (when the command failed on it, report() has said so already).
+  writeQuietly(
+    process.stderr,
+    `blindsync: Cannot write the output: ${stdout.failure.message}\n`,
+  );
+  code = 1;
+}
 process.exitCode = code;
 // Exit at once unless stdout still holds data (`cat` piped to a slow reader must not be cut
-// short); with data pending, the event loop drains it and ends by itself.
-if (process.stdout.writableLength === 0) process.exit(code);
+// short); with data pending, the event loop drains it and ends by itself. Data for a reader
+// that has gone never drains.
+if (process.stdout.writableLength === 0 || stdout?.gone === true)
+  process.exit(code);

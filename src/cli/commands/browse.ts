@@ -15,7 +15,17 @@ import {
 import { toHex } from "../../util/bytes.js";
 import { withRepository, type CommandContext } from "../context.js";
 import { displayPath, formatBytes } from "../output/format.js";
+import { endWhenReaderGone } from "../output/output.js";
 import { contextOf } from "./shared.js";
+
+/**
+ * These commands exist for their output: once its reader has gone (`| head`), they stop at
+ * the next print and exit 0 instead of reading the rest of the repository for nobody.
+ */
+function listingContext(command: Command): CommandContext {
+  const context = contextOf(command);
+  return { ...context, output: endWhenReaderGone(context.output) };
+}
 
 export function snapshotJson(snapshot: Snapshot): Record<string, unknown> {
   return {
@@ -190,7 +200,7 @@ export function browseCommands(): Command[] {
       "\nWith --json: an array of {id, time, host, paths, tags, seq, files, bytes}.",
     )
     .action(async (repository: string, _flags: unknown, command: Command) => {
-      await runSnapshots(contextOf(command), repository);
+      await runSnapshots(listingContext(command), repository);
     });
   const ls = new Command("ls")
     .description("list files in a snapshot")
@@ -212,7 +222,7 @@ export function browseCommands(): Command[] {
         flags: { snapshot: string; long?: boolean },
         command: Command,
       ) => {
-        await runLs(contextOf(command), {
+        await runLs(listingContext(command), {
           repository,
           snapshot: flags.snapshot,
           long: flags.long === true,
@@ -236,7 +246,7 @@ export function browseCommands(): Command[] {
         flags: { snapshot: string },
         command: Command,
       ) => {
-        await runCat(contextOf(command), {
+        await runCat(listingContext(command), {
           repository,
           path,
           snapshot: flags.snapshot,
@@ -258,7 +268,7 @@ export function browseCommands(): Command[] {
         _flags: unknown,
         command: Command,
       ) => {
-        await runDiff(contextOf(command), { repository, before, after });
+        await runDiff(listingContext(command), { repository, before, after });
       },
     );
   return [snapshots, ls, cat, diff];

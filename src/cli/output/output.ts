@@ -2,14 +2,31 @@
  * Where commands print. Commands never touch process.stdout directly: they get an Output, so
  * tests run them in-process and capture everything. `quiet` keeps only errors and warnings;
  * `json` makes long commands print one JSON object per line.
+ *
+ * A reader that goes away (`| head`) ends the output quietly (streams.ts), for every command.
+ * By default the command carries on without output: a backup still saves its snapshot and
+ * releases its lock. A command whose only product is its output wraps its Output in
+ * endWhenReaderGone(), so it stops at the next print and exits 0 (exit.ts).
  */
+import { BlindsyncError, describeError } from "../../errors.js";
 import { formatBytes } from "./format.js";
+import {
+  noteWriteError,
+  watchStream,
+  writeQuietly,
+  type Stream,
+  type StreamState,
+} from "./streams.js";
+
+export type { Stream } from "./streams.js";
 
 export interface Output {
   readonly json: boolean;
   readonly quiet: boolean;
   readonly verbose: boolean;
-  /** Normal output (stdout). */
+  /** True once stdout's reader has gone away; printing is then a no-op. */
+  readonly readerGone: boolean;
+  /** Normal output (stdout), one line. */
   line(text: string): void;
   /** Raw bytes to stdout (cat). */
   write(bytes: Uint8Array): Promise<void>;
@@ -23,12 +40,21 @@ export interface Output {
   endStatus(): void;
 }
 
-export interface Stream {
-  write(
-    chunk: string | Uint8Array,
-    callback?: (error?: Error | null) => void,
-  ): boolean;
-  readonly isTTY?: boolean;
+/** Thrown by an Output from endWhenReaderGone() once stdout's reader has gone: exit 0. */
+export class OutputClosed extends Error {
+  override readonly name = "OutputClosed";
+  constructor() {
+    super("Nobody reads the output any more");
+  }
+}
+
+/** The error for a stdout that cannot be written (not a gone reader: a full disk, say). */
+export function outputFailed(failure: Error): BlindsyncError {
+  return new BlindsyncError(
+    "failed",
+    `Cannot write the output: ${describeError(failure)}`,
+    { cause: failure },
+  );
 }
 
 export function streamOutput(
@@ -36,35 +62,37 @@ export function streamOutput(
   stderr: Stream,
   flags: { json: boolean; quiet: boolean; verbose: boolean },
 ): Output {
+  const out = watchStream(stdout);
+  watchStream(stderr);
   const showStatus = stderr.isTTY === true && !flags.quiet && !flags.json;
   let statusShown = false;
   let lastStatus = 0;
   const clear = (): void => {
-    if (statusShown) stderr.write("\r\x1b[2K");
+    if (statusShown) writeQuietly(stderr, "\r\x1b[2K");
     statusShown = false;
+  };
+  const print = (text: string): void => {
+    clear();
+    writeQuietly(stdout, text);
   };
   return {
     ...flags,
+    get readerGone() {
+      return watchStream(stdout).gone;
+    },
     line(text) {
       if (flags.quiet) return;
-      clear();
-      stdout.write(`${text}\n`);
+      print(`${text}\n`);
     },
     write(bytes) {
-      return new Promise((resolve, reject) => {
-        stdout.write(bytes, (error) => {
-          if (error) reject(error);
-          else resolve();
-        });
-      });
+      return writeBytes(stdout, out, bytes);
     },
     jsonLine(value) {
-      clear();
-      stdout.write(`${JSON.stringify(value)}\n`);
+      print(`${JSON.stringify(value)}\n`);
     },
     warn(text) {
       clear();
-      stderr.write(`warning: ${text}\n`);
+      writeQuietly(stderr, `warning: ${text}\n`);
     },
     status(text) {
       if (!showStatus) return;
@@ -73,10 +101,79 @@ export function streamOutput(
       if (now - lastStatus < 100) return;
       lastStatus = now;
       const width = (stderr as { columns?: number }).columns ?? 100;
-      stderr.write(`\r\x1b[2K${text.slice(0, Math.max(20, width - 1))}`);
+      const shown = text.slice(0, Math.max(20, width - 1));
+      writeQuietly(stderr, `\r\x1b[2K${shown}`);
       statusShown = true;
     },
     endStatus: clear,
+  };
+}
+
+/**
+ * Raw bytes to stdout, resolved once written (so `cat` into a slow reader holds no more than
+ * it must). A gone reader resolves quietly; any other failure rejects.
+ */
+function writeBytes(
+  stdout: Stream,
+  state: StreamState,
+  bytes: Uint8Array,
+): Promise<void> {
+  watchStream(stdout);
+  if (state.failure !== undefined)
+    return Promise.reject(outputFailed(state.failure));
+  if (state.gone) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const settle = (error?: Error | null): void => {
+      if (error) noteWriteError(state, error);
+      if (state.failure === undefined) resolve();
+      else reject(outputFailed(state.failure));
+    };
+    try {
+      stdout.write(bytes, settle);
+    } catch (error) {
+      settle(error instanceof Error ? error : new Error(String(error)));
+    }
+  });
+}
+
+/**
+ * For commands whose only product is their output (ls, cat, diff, snapshots): once the reader
+ * has gone, the next print throws OutputClosed, which unwinds the command (closing the
+ * repository on the way) and exits 0, instead of reading the rest for nobody.
+ */
+export function endWhenReaderGone(output: Output): Output {
+  const check = (): void => {
+    if (output.readerGone) throw new OutputClosed();
+  };
+  return {
+    json: output.json,
+    quiet: output.quiet,
+    verbose: output.verbose,
+    get readerGone() {
+      return output.readerGone;
+    },
+    line(text) {
+      check();
+      output.line(text);
+    },
+    async write(bytes) {
+      check();
+      await output.write(bytes);
+      check();
+    },
+    jsonLine(value) {
+      check();
+      output.jsonLine(value);
+    },
+    warn(text) {
+      output.warn(text);
+    },
+    status(text) {
+      output.status(text);
+    },
+    endStatus() {
+      output.endStatus();
+    },
   };
 }
 
