@@ -11,9 +11,9 @@
 import { createHash } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { mkdir } from "node:fs/promises";
 import Database from "better-sqlite3";
 import { BlindsyncError, describeError } from "../../errors.js";
+import { checkSameDatabaseFile, claimDatabaseFile } from "./db-file.js";
 import { toHex } from "../../util/bytes.js";
 import {
   appendOnlyError,
@@ -112,6 +112,7 @@ export class SqliteStore implements Store {
    * throws 'no-repository' and nothing is created on disk. A file that is not an intact SQLite
    * database throws 'integrity'.
    */
+  // eslint-disable-next-line @typescript-eslint/require-await -- async only to reject, not throw
   static async open(
     dir: string,
     options: SqliteStoreOptions = {},
@@ -122,21 +123,23 @@ export class SqliteStore implements Store {
       throw new TypeError("A repository cannot be created read-only");
     }
     const file = join(dir, DATABASE_FILE);
-    if (create) await mkdir(dir, { recursive: true });
-    else if (!existsSync(file)) throw noRepositoryError(dir);
+    // Owner-only modes, and never a symlinked database: db-file.ts says why.
+    const identity = claimDatabaseFile(dir, file, create);
+    if (identity === undefined) throw noRepositoryError(dir);
 
     let db: Database.Database;
     try {
       // fileMustExist also closes the race with a concurrent delete after the check above.
       db = new Database(file, {
         readonly,
-        fileMustExist: !create,
+        fileMustExist: true,
         timeout: BUSY_TIMEOUT_MS,
       });
     } catch (error) {
       throw translateError(error, file);
     }
     try {
+      checkSameDatabaseFile(file, identity);
       prepareDatabase(db, dir, file, { create, readonly });
       if (options.appendOnly ?? false) enforceAppendOnly(db);
     } catch (error) {
