@@ -4,6 +4,7 @@
  */
 import { CommanderError } from "commander";
 import { BlindsyncError, describeError, type ErrorKind } from "../errors.js";
+import { escapeControlsKeepLines } from "./output/escape.js";
 import { OutputClosed } from "./output/output.js";
 import { writeQuietly } from "./output/streams.js";
 
@@ -46,9 +47,9 @@ function endedByGoneReader(error: unknown): boolean {
   return false;
 }
 
-/** Writes to stderr, never throwing (its reader may be gone too). */
+/** Writes to stderr, escaped (messages quote names from the repository), never throwing. */
 function say(text: string): void {
-  writeQuietly(process.stderr, text);
+  writeQuietly(process.stderr, escapeControlsKeepLines(text));
 }
 
 export function report(error: unknown, verbose: boolean): number {

@@ -3,12 +3,19 @@
  * tests run them in-process and capture everything. `quiet` keeps only errors and warnings;
  * `json` makes long commands print one JSON object per line.
  *
- * A reader that goes away (`| head`) ends the output quietly (streams.ts), for every command.
- * By default the command carries on without output: a backup still saves its snapshot and
- * releases its lock. A command whose only product is its output wraps its Output in
- * endWhenReaderGone(), so it stops at the next print and exits 0 (exit.ts).
+ * Two rules hold here for every command, so none can forget them:
+ * - Text is escaped for the terminal (escape.ts): names and tags come from the repository.
+ * - A reader that goes away (`| head`) ends the output quietly (streams.ts). By default the
+ *   command carries on without output: a backup still saves its snapshot and releases its
+ *   lock. A command whose only product is its output wraps its Output in endWhenReaderGone(),
+ *   so it stops at the next print and exits 0 (exit.ts).
  */
 import { BlindsyncError, describeError } from "../../errors.js";
+import {
+  escapeControls,
+  escapeControlsKeepLines,
+  escapeJsonText,
+} from "./escape.js";
 import { formatBytes } from "./format.js";
 import {
   noteWriteError,
@@ -26,9 +33,9 @@ export interface Output {
   readonly verbose: boolean;
   /** True once stdout's reader has gone away; printing is then a no-op. */
   readonly readerGone: boolean;
-  /** Normal output (stdout), one line. */
+  /** Normal output (stdout), one line; control characters are escaped. */
   line(text: string): void;
-  /** Raw bytes to stdout (cat). */
+  /** Raw bytes to stdout (cat): never escaped. */
   write(bytes: Uint8Array): Promise<void>;
   /** One JSON value per line (stdout). */
   jsonLine(value: unknown): void;
@@ -82,17 +89,17 @@ export function streamOutput(
     },
     line(text) {
       if (flags.quiet) return;
-      print(`${text}\n`);
+      print(`${escapeControls(text)}\n`);
     },
     write(bytes) {
       return writeBytes(stdout, out, bytes);
     },
     jsonLine(value) {
-      print(`${JSON.stringify(value)}\n`);
+      print(`${escapeJsonText(JSON.stringify(value))}\n`);
     },
     warn(text) {
       clear();
-      writeQuietly(stderr, `warning: ${text}\n`);
+      writeQuietly(stderr, `warning: ${escapeControlsKeepLines(text)}\n`);
     },
     status(text) {
       if (!showStatus) return;
@@ -101,7 +108,7 @@ export function streamOutput(
       if (now - lastStatus < 100) return;
       lastStatus = now;
       const width = (stderr as { columns?: number }).columns ?? 100;
-      const shown = text.slice(0, Math.max(20, width - 1));
+      const shown = escapeControls(text).slice(0, Math.max(20, width - 1));
       writeQuietly(stderr, `\r\x1b[2K${shown}`);
       statusShown = true;
     },
