@@ -164,6 +164,11 @@ export async function withRepository<T>(
       cacheRoot: root,
       passphrase: passphrase(context),
       early,
+      keySlotHint: hints.keySlot,
+      keySlotName: context.env.BLINDSYNC_KEY_SLOT,
+      onWarning: (message) => {
+        context.output.warn(message);
+      },
     });
     try {
       rememberServerAes(unlocked.cache, store);

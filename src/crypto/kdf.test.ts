@@ -5,6 +5,8 @@ import { native } from "../util/native.js";
 import { isBlindsyncError } from "../errors.js";
 import { toHex } from "../util/bytes.js";
 import {
+  DEFAULT_SCRYPT,
+  MAX_SCRYPT_WORK,
   checkScryptParams,
   deriveFromPassphrase,
   scryptKey,
@@ -80,6 +82,13 @@ describe("scrypt", () => {
     ["r 33", { ...fast, r: 33 }],
     ["p 17", { ...fast, p: 17 }],
     ["a fractional logN", { ...fast, logN: 15.5 }],
+    // Each field alone within the old bounds, 512 times the old default's work together.
+    ["logN 20, r 32, p 16", { ...fast, logN: 20, r: 32, p: 16 }],
+    ["logN 19 (four times the old default)", { ...fast, logN: 19, r: 8 }],
+    [
+      "logN 18, r 8, p 2 (N·r·p over the ceiling)",
+      { ...fast, logN: 18, r: 8, p: 2 },
+    ],
   ])(
     "checkScryptParams() rejects %s as a rollback before running the KDF",
     async (_, params) => {
@@ -100,11 +109,15 @@ describe("scrypt", () => {
     },
   );
 
-  it("checkScryptParams() accepts the edges of its bounds", () => {
+  it("checkScryptParams() accepts the edges of its bounds, the default and the old default", () => {
     expect(() => {
       checkScryptParams({ logN: 15, r: 1, p: 1, salt: salt32 });
-      checkScryptParams({ logN: 20, r: 32, p: 16, salt: salt32 });
+      checkScryptParams({ ...DEFAULT_SCRYPT, salt: salt32 });
+      checkScryptParams({ logN: 17, r: 8, p: 1, salt: salt32 });
+      checkScryptParams({ logN: 18, r: 8, p: 1, salt: salt32 });
+      checkScryptParams({ logN: 15, r: 16, p: 4, salt: salt32 });
     }).not.toThrow();
+    expect(2 ** 17 * 8 * 1 * 2).toBe(MAX_SCRYPT_WORK);
   });
 });
 

@@ -10,19 +10,29 @@ export interface ScryptParams {
   readonly salt: Uint8Array;
 }
 
-/** N = 2^17, r = 8, p = 1: about 128 MiB and a few hundred ms, the research's recommendation. */
-export const DEFAULT_SCRYPT = { logN: 17, r: 8, p: 1 } as const;
+/**
+ * N = 2^16, r = 8, p = 1: 64 MiB, about what borg 2's Argon2 default and restic's calibration
+ * use. Slots made before with the old default (N = 2^17) keep their parameters and still open.
+ */
+export const DEFAULT_SCRYPT = { logN: 16, r: 8, p: 1 } as const;
 
 export const scryptSaltLength = 32;
 export const derivedKeyLength = 32;
 
-// A key slot comes from the untrusted server: too low a cost lets it downgrade the passphrase
-// protection of a new slot, too high a cost is a denial of service on the client.
+// A key slot comes from the untrusted server, and anyone who can write to it can add slots: too
+// low a cost lets it downgrade the passphrase protection of a new slot, too high a cost is a
+// denial of service on every client that tries the slot. The ceiling is on the work N·r·p
+// (which also caps scrypt's 128·N·r bytes of memory at 256 MiB): twice the old default
+// (N = 2^17, r = 8, p = 1), four times today's. The per-field bounds used to allow 512 times
+// the old default's work per slot.
 const bounds = {
-  logN: { min: 15, max: 20 },
-  r: { min: 1, max: 32 },
-  p: { min: 1, max: 16 },
+  logN: { min: 15, max: 18 },
+  r: { min: 1, max: 16 },
+  p: { min: 1, max: 4 },
 } as const;
+
+/** The most scrypt work (N·r·p) one key slot may ask for: twice N = 2^17, r = 8, p = 1. */
+export const MAX_SCRYPT_WORK = 2 ** 21;
 
 function inBounds(value: number, range: { min: number; max: number }): boolean {
   return Number.isInteger(value) && value >= range.min && value <= range.max;
@@ -34,13 +44,14 @@ export function checkScryptParams(params: ScryptParams): void {
     inBounds(params.logN, bounds.logN) &&
     inBounds(params.r, bounds.r) &&
     inBounds(params.p, bounds.p) &&
+    2 ** params.logN * params.r * params.p <= MAX_SCRYPT_WORK &&
     params.salt.byteLength === scryptSaltLength;
   if (!ok)
     throw new BlindsyncError(
       "rollback",
       `Key slot has out-of-bounds KDF parameters (logN ${params.logN}, r ${params.r}, p ${params.p}, salt ${params.salt.byteLength} bytes)`,
       {
-        hint: `blindsync accepts scrypt logN ${bounds.logN.min}–${bounds.logN.max}, r ${bounds.r.min}–${bounds.r.max}, p ${bounds.p.min}–${bounds.p.max} and a ${scryptSaltLength}-byte salt`,
+        hint: `blindsync accepts scrypt logN ${bounds.logN.min}–${bounds.logN.max}, r ${bounds.r.min}–${bounds.r.max}, p ${bounds.p.min}–${bounds.p.max} with N·r·p at most 2^${Math.log2(MAX_SCRYPT_WORK)}, and a ${scryptSaltLength}-byte salt`,
       },
     );
 }

@@ -21,10 +21,17 @@
  * SQLite-backed set would be the next step if that ever matters.
  *
  * The head chain: each snapshot names its `previous` head. `forget` legitimately removes old
- * snapshots, so a `previous` that is absent is reported as a warning ("gap in the head chain"),
- * never an error; the one deletion that matters, the newest head, is caught when the client
- * unlocks the repository (the pin: exit 14). A `previous` that is present but does not have a
- * lower sequence number cannot come from any writer and is an error.
+ * snapshots, and a `previous` that is absent looks the same whoever removed it, so it is only
+ * counted (`chainGaps`), never reported: a warning on every check after every forget taught
+ * users to ignore warnings. The one deletion that matters, the newest head, is caught when the
+ * client unlocks the repository (the pin: exit 14). A `previous` that is present but does not
+ * have a lower sequence number cannot come from any writer and is an error.
+ *
+ * Records anyone who can write to the store can add (no key needed) are reported as errors, by
+ * name, so that `repair` can be run: snapshot blobs that do not authenticate under this
+ * repository's keys (every other command skips them with a warning) and key slots that are not
+ * key slots at all (malformed, or out-of-bounds KDF parameters). A slot that parses but that
+ * this passphrase does not open is someone else's and is not damage.
  *
  * The engine never prints: problems and progress go to the injected sink.
  */
@@ -58,16 +65,18 @@ export type CheckProblemKind =
   | "damaged-blob"
   | "damaged-tree"
   | "file-hash-mismatch"
-  | "head-chain-gap"
-  | "head-chain-broken";
+  | "head-chain-broken"
+  | "undecodable-snapshot"
+  | "unreadable-key-slot";
 
 export interface CheckProblem {
   readonly kind: CheckProblemKind;
-  /** Errors make `check` fail; warnings (head chain gaps) are reported only. */
+  /** Errors make `check` fail; warnings are reported only. */
   readonly severity: "error" | "warning";
   /**
-   * Full hex id of what is wrong: the blob (data or tree), the absent previous snapshot for a
-   * gap, the snapshot for a broken link, or the recorded SHA-256 for a file hash mismatch.
+   * What is wrong: the full hex id of the blob (data, tree, or an undecodable snapshot blob),
+   * of the snapshot for a broken link, or of the recorded SHA-256 for a file hash mismatch;
+   * the slot's name for an unreadable key slot.
    */
   readonly id: string;
   /** For blob problems: the kind of blob that is missing or damaged. */
@@ -125,6 +134,11 @@ export interface CheckReport {
   readonly problems: readonly CheckProblem[];
   readonly errors: number;
   readonly warnings: number;
+  /**
+   * Snapshots whose `previous` is no longer in the repository: what `forget` leaves behind
+   * (and what a server deleting one would leave; the two cannot be told apart). Not a problem.
+   */
+  readonly chainGaps: number;
 }
 
 /** Throws RangeError for a selection that is out of range. */
@@ -248,6 +262,9 @@ class Checker {
   /** Files whose content does not hash to the recorded SHA-256, by fileKey(). */
   private readonly badFiles = new Map<string, Found>();
   private readonly chainProblems: Found[] = [];
+  /** Undecodable snapshot blobs and unreadable key slots. */
+  private readonly recordProblems: Found[] = [];
+  private chainGaps = 0;
 
   private trees = 0;
   private blobsRead = 0;
@@ -264,6 +281,7 @@ class Checker {
   }
 
   async run(): Promise<CheckReport> {
+    await this.checkRecords();
     this.checkHeadChain();
     for (const snapshot of this.snapshots) await this.visitTree(snapshot.tree);
     await this.flushPresence();
@@ -273,6 +291,7 @@ class Checker {
       ...this.badBlobs.values(),
       ...this.badFiles.values(),
       ...this.chainProblems,
+      ...this.recordProblems,
     ].map((found) => found.toProblem());
     for (const problem of problems) this.sink.problem(problem);
     const warnings = problems.filter((p) => p.severity === "warning").length;
@@ -286,6 +305,7 @@ class Checker {
       problems,
       errors: problems.length - warnings,
       warnings,
+      chainGaps: this.chainGaps,
     };
   }
 
@@ -298,7 +318,10 @@ class Checker {
       bytesRead: this.bytesRead,
       filesVerified: this.filesVerified,
       problems:
-        this.badBlobs.size + this.badFiles.size + this.chainProblems.length,
+        this.badBlobs.size +
+        this.badFiles.size +
+        this.chainProblems.length +
+        this.recordProblems.length,
     });
   }
 
@@ -309,16 +332,7 @@ class Checker {
       const previousHex = toHex(snapshot.previous);
       const previous = byId.get(previousHex);
       if (previous === undefined) {
-        const found = new Found(
-          "head-chain-gap",
-          "warning",
-          previousHex,
-          `gap in the head chain before snapshot ${shortId(snapshot.id)} (seq ${snapshot.seq}): ` +
-            `its previous snapshot ${shortId(previousHex)} is not in the repository ` +
-            "(forget removes snapshots like this legitimately)",
-        );
-        found.snapshots.add(shortId(snapshot.id));
-        this.chainProblems.push(found);
+        this.chainGaps += 1;
       } else if (previous.seq >= snapshot.seq) {
         const found = new Found(
           "head-chain-broken",
@@ -331,6 +345,35 @@ class Checker {
         this.chainProblems.push(found);
       }
     }
+  }
+
+  /** Finds the records a connection without the keys could have added (see the top). */
+  private async checkRecords(): Promise<void> {
+    const { undecodable } = await this.repo.readSnapshots();
+    for (const blob of undecodable) {
+      this.recordProblems.push(
+        new Found(
+          "undecodable-snapshot",
+          "error",
+          toHex(blob.id),
+          `snapshot blob ${toHex(blob.id)} does not authenticate under this repository's keys ` +
+            `(${blob.reason}); every command skips it. Remove it with: blindsync repair REPO`,
+          "snapshot",
+        ),
+      );
+    }
+    for (const slot of await this.repo.unreadableKeySlots()) {
+      this.recordProblems.push(
+        new Found(
+          "unreadable-key-slot",
+          "error",
+          slot.name,
+          `key slot ${slot.name} is not a usable key slot (${slot.reason}); no passphrase can open it. ` +
+            "Remove it with: blindsync repair REPO",
+        ),
+      );
+    }
+    this.report();
   }
 
   /** Records a blob that failed to load; rethrows anything that is not about the blob itself. */

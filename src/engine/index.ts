@@ -47,6 +47,7 @@ export {
   type PruneSink,
   type PruneProgress,
 } from "./prune.js";
+export { repair, type RepairOptions, type RepairResult } from "./repair.js";
 export {
   withLock,
   describeHolders,

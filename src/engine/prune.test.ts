@@ -220,6 +220,40 @@ describe("forget and prune", () => {
     expect(await repo.listSnapshots()).toHaveLength(0);
   });
 
+  it("prune deletes snapshot blobs that do not authenticate, and keeps every real snapshot", async () => {
+    await fsp.writeFile(join(source, "x"), "x");
+    const kept = await snapshotNow();
+    const garbageId = new Uint8Array(randomBytes(32));
+    await store.put([
+      {
+        id: garbageId,
+        kind: "snapshot",
+        bytes: new Uint8Array(randomBytes(200)),
+      },
+    ]);
+    const warnings: string[] = [];
+    const reopened = await Repository.open(store, PASSWORD, undefined, {
+      onWarning: (message) => warnings.push(message),
+    });
+    expect(await reopened.listSnapshots()).toHaveLength(1);
+    expect(warnings.join("\n")).toMatch(/snapshot blob [0-9a-f]{16} skipped/);
+    const dry = await prune({
+      repo,
+      sink: recordingSink(),
+      lockWaitMs: 0,
+      dryRun: true,
+    });
+    expect(dry.undecodableSnapshots).toBe(1);
+    expect(await store.missing([garbageId])).toHaveLength(0);
+    const result = await prune({ repo, sink: recordingSink(), lockWaitMs: 0 });
+    expect(result.undecodableSnapshots).toBe(1);
+    expect(result.deletedBlobs).toBe(1);
+    expect(await store.missing([garbageId])).toHaveLength(1);
+    expect((await repo.readSnapshots()).undecodable).toStrictEqual([]);
+    await expectHealthy();
+    await expectRestores(kept, { x: Buffer.from("x") });
+  });
+
   it("forget keeps the head of the chain whatever the policy says", async () => {
     await fsp.writeFile(join(source, "x"), "x");
     await snapshotNow();

@@ -5,6 +5,9 @@
  * no backup's shared lock can coexist with, so every backup has either committed its snapshot
  * before the reachable set is computed (its blobs are then reachable) or starts after prune
  * ends (and, seeing the new generation, forgets what its cache believed exists).
+ *
+ * Snapshot blobs that do not authenticate under the repository's keys (garbage a connection
+ * without the passphrase could put) reach nothing and are deleted with the unreferenced blobs.
  */
 import { BlindsyncError } from "../errors.js";
 import type { Repository } from "../repo/index.js";
@@ -36,6 +39,8 @@ export interface PruneOptions {
 
 export interface PruneResult {
   readonly snapshots: number;
+  /** Of the deleted blobs, the snapshot blobs that did not authenticate (see the top). */
+  readonly undecodableSnapshots: number;
   readonly reachable: number;
   readonly deletedBlobs: number;
   /** Stored bytes of the deleted blobs. */
@@ -99,7 +104,8 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
     },
     async (lock) => {
       // Snapshots are listed under the lock: a backup that committed while we waited counts.
-      const snapshots = await repo.listSnapshots();
+      const { snapshots, undecodable } = await repo.readSnapshots();
+      const garbage = new Set(undecodable.map((blob) => toHex(blob.id)));
       const reachable = await markReachable(
         repo,
         snapshots.map((snapshot) => snapshot.tree),
@@ -112,7 +118,11 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
       let keptBlobs = 0;
       let keptBytes = 0;
       for await (const info of store.list()) {
-        if (info.kind === "snapshot" || reachable.has(toHex(info.id))) {
+        const hex = toHex(info.id);
+        if (
+          (info.kind === "snapshot" && !garbage.has(hex)) ||
+          reachable.has(hex)
+        ) {
           keptBlobs += 1;
           keptBytes += info.length;
         } else {
@@ -144,6 +154,7 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
       }
       return {
         snapshots: snapshots.length,
+        undecodableSnapshots: garbage.size,
         reachable: reachable.size,
         deletedBlobs: doomed.length,
         deletedBytes,

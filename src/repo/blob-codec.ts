@@ -240,6 +240,18 @@ export function sealBlob(options: SealBlobOptions): Uint8Array {
 }
 
 /**
+ * A blob that does not authenticate under this repository's keys as the kind it was asked
+ * for: garbage, another repository's blob, or one modified, moved or relabelled in the store.
+ * Still an "integrity" error; the class lets a caller tell it from a blob that authenticates
+ * but is malformed, which only a holder of the keys can make.
+ */
+export class UnauthenticatedBlobError extends BlindsyncError {
+  constructor(message: string, options: { readonly cause?: unknown } = {}) {
+    super("integrity", message, options);
+  }
+}
+
+/**
  * Authenticates and decodes a stored blob, and checks that its plaintext has the id it was
  * asked for. Every rejection is a BlindsyncError of kind "integrity"; no unverified plaintext
  * is ever returned.
@@ -264,22 +276,32 @@ export function openBlob(options: OpenBlobOptions): Uint8Array {
       `${name} ${why}`,
       cause === undefined ? {} : { cause },
     );
+  // Until the AEAD tag verifies, anyone who can write to the store could have made the bytes.
+  // That includes an unknown format version or algorithm: a newer format would come with a
+  // newer config version, which the config's HMAC protects and this client refuses first.
+  const unauthenticated = (why: string, cause?: unknown): BlindsyncError =>
+    new UnauthenticatedBlobError(
+      `${name} ${why}`,
+      cause === undefined ? {} : { cause },
+    );
 
   const minLength = sealedBlobLength(0);
   const maxLength = sealedBlobLength(maxPlaintext);
   if (bytes.byteLength < minLength || bytes.byteLength > maxLength)
-    throw reject(
+    throw unauthenticated(
       `has ${bytes.byteLength} bytes, outside the ${minLength}–${maxLength} a blob may have`,
     );
   const header = bytes.subarray(0, blobHeaderLength);
   if (!bytesEqual(header.subarray(0, 4), magic))
-    throw reject("is not a blindsync blob");
+    throw unauthenticated("is not a blindsync blob");
   if (header[4] !== formatVersion)
-    throw reject(`has unknown format version ${header[4] ?? 0}`);
+    throw unauthenticated(`has unknown format version ${header[4] ?? 0}`);
   if (header[6] !== algorithmAesGcmZstdPadme || header[7] !== 0)
-    throw reject(`has unknown algorithm ${header[6] ?? 0}`);
+    throw unauthenticated(`has unknown algorithm ${header[6] ?? 0}`);
   if (header[5] !== kindCodes[expectedKind])
-    throw reject(`is not a ${expectedKind} blob (kind ${header[5] ?? 0})`);
+    throw unauthenticated(
+      `is not a ${expectedKind} blob (kind ${header[5] ?? 0})`,
+    );
 
   const sessionId = header.subarray(sessionIdOffset, counterOffset);
   const counter = new DataView(
@@ -296,7 +318,7 @@ export function openBlob(options: OpenBlobOptions): Uint8Array {
       additionalData(header, repositoryId, id),
     );
   } catch (error) {
-    throw reject(
+    throw unauthenticated(
       "failed authentication: wrong key, or modified, moved or relabelled in the repository",
       error,
     );

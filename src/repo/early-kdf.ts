@@ -1,13 +1,17 @@
 /**
- * Starting the passphrase KDF before the repository answers. scrypt at blindsync's default
- * (N = 2^17, r = 8) takes about 0.7 s here, and connecting over ssh (ssh, then `blindsync
- * serve` starting) takes about as long; both used to run one after the other on every command.
+ * Starting the passphrase KDF before the repository answers. scrypt at blindsync's old default
+ * (N = 2^17, r = 8) took about 0.7 s here (the default is now N = 2^16), and connecting over
+ * ssh (ssh, then `blindsync serve` starting) takes about as long; both used to run one after
+ * the other on every command.
  *
  * After a successful unlock the client cache keeps the key slot that opened (not secret: the
  * server stores it in the clear). The next run parses that slot — its KDF parameters are
  * bounds-checked as always — and starts scrypt in the thread pool while it connects. When the
  * repository then presents a slot with the same salt and parameters, the result is used;
  * otherwise it is thrown away and the slot's own parameters are derived as before.
+ *
+ * The same remembered slot is the one Repository.open tries first (keys.ts, planUnlock), so
+ * slots that others add, whatever their names, cost this client no KDF.
  *
  * Only a passphrase that needs no prompt (BLINDSYNC_PASSWORD, --password-file) is read early,
  * so a foreign or rolled-back repository is still refused before anyone is asked for one, and

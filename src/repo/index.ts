@@ -5,8 +5,15 @@
 export {
   Repository,
   type CreateOptions,
+  type OpenOptions,
   type SealerParams,
+  type UndecodableSnapshot,
 } from "./repository.js";
+export {
+  MAX_KDF_RUNS_PER_UNLOCK,
+  classifyKeySlots,
+  type UnreadableKeySlot,
+} from "./keys.js";
 export { blobIdOf, sealBlob } from "./blob-codec.js";
 export {
   unlockRepository,

@@ -4,12 +4,15 @@ import { hkdfSha256, keyedId } from "../crypto/index.js";
 import { isBlindsyncError } from "../errors.js";
 import { toHex } from "../util/bytes.js";
 import {
+  MAX_KDF_RUNS_PER_UNLOCK,
+  classifyKeySlots,
   createKeySlot,
   deriveSubkeys,
   keyCheckValue,
   keySlotLength,
   openKeySlot,
   parseKeySlot,
+  planUnlock,
 } from "./keys.js";
 
 const master = Uint8Array.from({ length: 32 }, (_, i) => i);
@@ -226,5 +229,53 @@ describe("key slots", () => {
     await expect(
       createKeySlot(passphrase, new Uint8Array(16), repositoryId, fast),
     ).rejects.toThrow(RangeError);
+  });
+});
+
+describe("classifyKeySlots() and planUnlock()", () => {
+  it("classifyKeySlots() sets aside only slots that cannot be key slots, and keeps another passphrase's", async () => {
+    const mine = await createKeySlot(passphrase, master, repositoryId, fast);
+    const theirs = await createKeySlot(
+      new TextEncoder().encode("someone else"),
+      new Uint8Array(32).fill(7),
+      repositoryId,
+      fast,
+    );
+    const outOfBounds = new Uint8Array(mine);
+    outOfBounds[6] = 30;
+    const { readable, unreadable } = classifyKeySlots([
+      { name: "a", bytes: new Uint8Array(200) },
+      { name: "b", bytes: outOfBounds },
+      { name: "c", bytes: theirs },
+      { name: "d", bytes: mine },
+    ]);
+    expect(readable.map((slot) => slot.name)).toStrictEqual(["c", "d"]);
+    expect(
+      unreadable.map((slot) => [slot.name, slot.error.kind]),
+    ).toStrictEqual([
+      ["a", "integrity"],
+      ["b", "rollback"],
+    ]);
+    expect(unreadable[0]?.reason).toMatch(/malformed/);
+  });
+
+  it("planUnlock() tries the named slot, then the remembered one, then name order, up to the budget", () => {
+    const slot = (name: string) => ({
+      name,
+      bytes: new TextEncoder().encode(name),
+    });
+    const slots = ["a", "b", "c", "d", "e", "f"].map(slot);
+    const plain = planUnlock(slots);
+    expect(plain.tryOrder.map((s) => s.name)).toStrictEqual(
+      ["a", "b", "c", "d", "e", "f"].slice(0, MAX_KDF_RUNS_PER_UNLOCK),
+    );
+    expect(plain.untried).toStrictEqual(
+      ["a", "b", "c", "d", "e", "f"].slice(MAX_KDF_RUNS_PER_UNLOCK),
+    );
+    const remembered = planUnlock(slots, { bytes: slot("f").bytes }, 2);
+    expect(remembered.tryOrder.map((s) => s.name)).toStrictEqual(["f", "a"]);
+    expect(remembered.untried).toStrictEqual(["b", "c", "d", "e"]);
+    const named = planUnlock(slots, { bytes: slot("f").bytes, name: "e" }, 2);
+    expect(named.tryOrder.map((s) => s.name)).toStrictEqual(["e", "f"]);
   });
 });

@@ -169,15 +169,15 @@ export async function createKeySlot(
   return slot;
 }
 
-/**
- * Unwraps the master secret, or returns undefined when this passphrase does not open the slot
- * (the caller tries every slot, then reports "wrong-passphrase"). A slot moved from another
- * repository also yields undefined. Parsing errors are thrown as by parseKeySlot(), before
- * any KDF runs.
- */
 /** Turns a slot's (already bounds-checked) KDF parameters into its key-encryption key. */
 export type DeriveKek = (params: ScryptParams) => Promise<Uint8Array>;
 
+/**
+ * Unwraps the master secret, or returns undefined when this passphrase does not open the slot
+ * (the caller tries the slots, then reports "wrong-passphrase"). A slot moved from another
+ * repository also yields undefined. Parsing errors are thrown as by parseKeySlot(), before
+ * any KDF runs.
+ */
 export async function openKeySlot(
   passphrase: Uint8Array,
   bytes: Uint8Array,
@@ -198,4 +198,87 @@ export async function openKeySlot(
     if (isBlindsyncError(error, "integrity")) return undefined;
     throw error;
   }
+}
+
+/**
+ * How many key slots one unlock runs the KDF for. Anyone who can write to the store can add
+ * slots, and each costs a full KDF (up to MAX_SCRYPT_WORK), so the work of one unlock is bounded
+ * by this times the per-slot ceiling. The slot this client opened last is tried first, so a
+ * client that has opened the repository before runs one KDF whatever was added.
+ */
+export const MAX_KDF_RUNS_PER_UNLOCK = 4;
+
+/** A key slot as the store lists it. */
+export interface StoredKeySlot {
+  readonly name: string;
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * A stored slot that is not a key slot blindsync can use at all: it does not parse, or asks for
+ * KDF parameters outside the bounds. Nobody's passphrase can open it, so it is damage (anyone
+ * who can write to the store can add one) that `repair` may remove. A slot that parses but
+ * that no passphrase at hand opens is never in this list: it may be another user's.
+ */
+export interface UnreadableKeySlot {
+  readonly name: string;
+  /** Why it is unusable: the parse error's message. */
+  readonly reason: string;
+  /** The parse error: "integrity" (malformed) or "rollback" (out-of-bounds parameters). */
+  readonly error: BlindsyncError;
+}
+
+/** Splits the stored slots into those that parse and those that never can; no KDF runs. */
+export function classifyKeySlots(slots: readonly StoredKeySlot[]): {
+  readonly readable: StoredKeySlot[];
+  readonly unreadable: UnreadableKeySlot[];
+} {
+  const readable: StoredKeySlot[] = [];
+  const unreadable: UnreadableKeySlot[] = [];
+  for (const slot of slots) {
+    try {
+      parseKeySlot(slot.bytes);
+      readable.push(slot);
+    } catch (error) {
+      if (!isBlindsyncError(error)) throw error;
+      unreadable.push({ name: slot.name, reason: error.message, error });
+    }
+  }
+  return { readable, unreadable };
+}
+
+/** What this client knows about which slot is its own; both optional. */
+export interface SlotPreference {
+  /** The slot bytes this client opened last (the client cache's key-slot hint). */
+  readonly bytes?: Uint8Array | undefined;
+  /** A slot the user named (BLINDSYNC_KEY_SLOT). */
+  readonly name?: string | undefined;
+}
+
+/**
+ * The order in which to try the readable slots, cut to `budget`: the named slot, then the one
+ * this client opened last, then the rest by name (the store's order). `untried` lists the
+ * slots the budget leaves out, by name.
+ */
+export function planUnlock(
+  readable: readonly StoredKeySlot[],
+  preference: SlotPreference = {},
+  budget = MAX_KDF_RUNS_PER_UNLOCK,
+): { readonly tryOrder: StoredKeySlot[]; readonly untried: string[] } {
+  const rank = (slot: StoredKeySlot): number => {
+    if (preference.name !== undefined && slot.name === preference.name)
+      return 0;
+    if (
+      preference.bytes !== undefined &&
+      bytesEqual(slot.bytes, preference.bytes)
+    )
+      return 1;
+    return 2;
+  };
+  // Array.prototype.sort is stable: slots of equal rank keep the store's name order.
+  const ordered = [...readable].sort((a, b) => rank(a) - rank(b));
+  return {
+    tryOrder: ordered.slice(0, budget),
+    untried: ordered.slice(budget).map((slot) => slot.name),
+  };
 }

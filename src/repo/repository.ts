@@ -19,7 +19,7 @@ import {
 } from "../chunker/index.js";
 import type { BlobId, BlobKind, BlobToPut, Store } from "../store/index.js";
 import { toHex } from "../util/bytes.js";
-import { openBlob, sealBlob } from "./blob-codec.js";
+import { UnauthenticatedBlobError, openBlob, sealBlob } from "./blob-codec.js";
 import {
   encodeConfig,
   parseConfig,
@@ -27,12 +27,16 @@ import {
   type RepositoryConfig,
 } from "./config.js";
 import {
+  MAX_KDF_RUNS_PER_UNLOCK,
+  classifyKeySlots,
   createKeySlot,
   deriveSubkeys,
   keyCheckValue,
   openKeySlot,
-  parseKeySlot,
+  planUnlock,
   type DeriveKek,
+  type SlotPreference,
+  type UnreadableKeySlot,
 } from "./keys.js";
 import {
   decodeSnapshot,
@@ -56,8 +60,33 @@ export interface CreateOptions {
   readonly chunker?: ChunkerParams;
 }
 
+export interface OpenOptions {
+  /** Which slot to try first: the one this client opened last, or one the user named. */
+  readonly preference?: SlotPreference;
+  /**
+   * Receives one line for each record skipped as unreadable: a key slot that does not parse, a
+   * snapshot blob that does not authenticate. The repository never prints.
+   */
+  readonly onWarning?: (message: string) => void;
+  /** At most this many KDF runs (default MAX_KDF_RUNS_PER_UNLOCK). */
+  readonly maxKdfRuns?: number;
+}
+
+/** A snapshot blob that does not authenticate under this repository's keys: never a snapshot. */
+export interface UndecodableSnapshot {
+  readonly id: BlobId;
+  readonly reason: string;
+}
+
 /** Largest plaintext a tree or snapshot may decode to; data blobs are capped by maxSize. */
 const MAX_METADATA_PLAINTEXT = 256 * 1024 * 1024;
+
+function unreadableSlotWarning(slot: UnreadableKeySlot): string {
+  return (
+    `key slot ${slot.name} skipped: ${slot.reason}; no passphrase can open it. ` +
+    "`blindsync check` reports it and `blindsync repair` removes it"
+  );
+}
 
 export function newKeySlotName(): string {
   return randomBytes(8).toString("hex");
@@ -71,9 +100,14 @@ export class Repository {
   readonly keySlotName: string;
   /** The key slot that opened this repository, as stored (public; see early-kdf.ts). */
   readonly keySlotBytes: Uint8Array;
+  /** How many KDFs the unlock ran (1 when the slot this client opened last still opens). */
+  kdfRuns = 0;
   private readonly master: Uint8Array;
   private readonly keys: Subkeys;
   private session = new SealingSession();
+  private readonly onWarning: (message: string) => void;
+  /** Hex ids of the undecodable snapshot blobs already warned about. */
+  private readonly warned = new Set<string>();
 
   private constructor(
     store: Store,
@@ -81,6 +115,7 @@ export class Repository {
     master: Uint8Array,
     keySlotName: string,
     keySlotBytes: Uint8Array,
+    onWarning: (message: string) => void = () => undefined,
   ) {
     this.store = store;
     this.config = config;
@@ -89,6 +124,7 @@ export class Repository {
     this.keySlotName = keySlotName;
     this.keySlotBytes = keySlotBytes;
     this.gear = gearTableFromKey(this.keys.chunkerKey);
+    this.onWarning = onWarning;
   }
 
   /** Creates a new repository in an empty store and returns it unlocked. */
@@ -127,19 +163,33 @@ export class Repository {
   }
 
   /**
-   * Unlocks the repository with a passphrase. Every key slot's parameters are checked before
-   * any KDF runs; a passphrase no slot accepts is a 'wrong-passphrase' error.
+   * Unlocks the repository with a passphrase. Every key slot is parsed and its parameters
+   * bounds-checked before any KDF runs; slots that cannot be key slots at all are skipped with
+   * a warning (anyone who can write to the store can add one). The preferred slot (the one
+   * this client opened last) is tried first and at most `maxKdfRuns` KDFs run. A passphrase
+   * no tried slot accepts is a 'wrong-passphrase' error that names the slots left untried.
    */
   static async open(
     store: Store,
     passphrase: Uint8Array,
     derive?: DeriveKek,
+    options: OpenOptions = {},
   ): Promise<Repository> {
     const configBytes = await store.readConfig();
     const config = parseConfig(configBytes);
-    const slots = await store.listKeySlots();
-    for (const slot of slots) parseKeySlot(slot.bytes);
-    for (const slot of slots) {
+    const { readable, unreadable } = classifyKeySlots(
+      await store.listKeySlots(),
+    );
+    const warn = options.onWarning ?? (() => undefined);
+    for (const slot of unreadable) warn(unreadableSlotWarning(slot));
+    const { tryOrder, untried } = planUnlock(
+      readable,
+      options.preference,
+      options.maxKdfRuns ?? MAX_KDF_RUNS_PER_UNLOCK,
+    );
+    let kdfRuns = 0;
+    for (const slot of tryOrder) {
+      kdfRuns += 1;
       const master = await openKeySlot(
         passphrase,
         slot.bytes,
@@ -149,7 +199,33 @@ export class Repository {
       if (master === undefined) continue;
       const keys = deriveSubkeys(master, config.repositoryId);
       verifyConfig(configBytes, keys.configKey);
-      return new Repository(store, config, master, slot.name, slot.bytes);
+      const repo = new Repository(
+        store,
+        config,
+        master,
+        slot.name,
+        slot.bytes,
+        warn,
+      );
+      repo.kdfRuns = kdfRuns;
+      return repo;
+    }
+    // Only unusable slots: the first one's own error says why (out-of-bounds parameters are a
+    // "rollback", malformed bytes "integrity"), as before unusable slots were skipped.
+    const [firstUnreadable] = unreadable;
+    if (readable.length === 0 && firstUnreadable !== undefined)
+      throw firstUnreadable.error;
+    if (untried.length > 0) {
+      throw new BlindsyncError(
+        "wrong-passphrase",
+        `No key slot of the ${tryOrder.length} tried (${tryOrder.map((slot) => slot.name).join(", ")}) matches this passphrase; ` +
+          `${untried.length} more were not tried, to bound the KDF work one unlock may spend: ${untried.join(", ")}`,
+        {
+          hint:
+            "Check the passphrase. If one of the untried slots is yours, name it with BLINDSYNC_KEY_SLOT=NAME; " +
+            "a client that opens the repository lists the slots with `blindsync key list` and removes unknown ones with `blindsync key remove`",
+        },
+      );
     }
     throw new BlindsyncError(
       "wrong-passphrase",
@@ -249,12 +325,61 @@ export class Repository {
     return decodeSnapshot(id, await this.load("snapshot", id));
   }
 
-  /** Every snapshot, oldest first; each one authenticated. Fetched together (pipelined). */
-  async listSnapshots(): Promise<Snapshot[]> {
+  /**
+   * Every snapshot blob, fetched together (pipelined): the snapshots, each authenticated and
+   * sorted oldest first, and the blobs that do not authenticate under this repository's keys
+   * (garbage, or another repository's: anyone who can write to the store can put one). A blob
+   * that authenticates but does not decode is a key holder's and still throws.
+   */
+  async readSnapshots(): Promise<{
+    readonly snapshots: Snapshot[];
+    readonly undecodable: UndecodableSnapshot[];
+  }> {
     const ids: BlobId[] = [];
     for await (const info of this.store.list("snapshot")) ids.push(info.id);
-    const snapshots = await Promise.all(ids.map((id) => this.loadSnapshot(id)));
-    return sortSnapshots(snapshots);
+    const snapshots: Snapshot[] = [];
+    const undecodable: UndecodableSnapshot[] = [];
+    const loaded = await Promise.all(
+      ids.map((id) =>
+        this.loadSnapshot(id).catch((error: unknown) => {
+          if (error instanceof UnauthenticatedBlobError)
+            return { id, reason: error.message };
+          throw error;
+        }),
+      ),
+    );
+    for (const item of loaded) {
+      if ("seq" in item) snapshots.push(item);
+      else undecodable.push(item);
+    }
+    return { snapshots: sortSnapshots(snapshots), undecodable };
+  }
+
+  /**
+   * Every snapshot, oldest first; each one authenticated. Snapshot blobs that do not
+   * authenticate are skipped, each with one warning (check reports them, repair removes them).
+   */
+  async listSnapshots(): Promise<Snapshot[]> {
+    const { snapshots, undecodable } = await this.readSnapshots();
+    for (const blob of undecodable) {
+      const hex = toHex(blob.id);
+      if (this.warned.has(hex)) continue;
+      this.warned.add(hex);
+      this.onWarning(
+        `snapshot blob ${hex.slice(0, 16)} skipped: it does not authenticate under this repository's keys (${blob.reason}); ` +
+          "`blindsync check` reports it and `blindsync repair` removes it",
+      );
+    }
+    return snapshots;
+  }
+
+  /**
+   * The stored key slots that no passphrase can open because they are not key slots at all
+   * (malformed, or out-of-bounds KDF parameters). Slots that parse are never listed: they may
+   * be other users'.
+   */
+  async unreadableKeySlots(): Promise<UnreadableKeySlot[]> {
+    return classifyKeySlots(await this.store.listKeySlots()).unreadable;
   }
 
   /** Seals and stores a snapshot record. Its blobs must already be durable in the store. */

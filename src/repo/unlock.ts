@@ -28,6 +28,12 @@ export interface UnlockOptions {
   readonly passphrase: () => Promise<Uint8Array>;
   /** A KDF already running for the remembered key slot; its passphrase replaces asking. */
   readonly early?: EarlyKdf | undefined;
+  /** The key slot this client opened last (the cache's hint): tried first. */
+  readonly keySlotHint?: Uint8Array | undefined;
+  /** A key slot the user named (BLINDSYNC_KEY_SLOT): tried before any other. */
+  readonly keySlotName?: string | undefined;
+  /** Warnings about skipped records (unreadable key slots, undecodable snapshot blobs). */
+  readonly onWarning?: ((message: string) => void) | undefined;
 }
 
 export interface UnlockedRepository {
@@ -57,10 +63,26 @@ export async function unlockRepository(
     );
   }
   const early = options.early;
+  const openOptions = {
+    preference: { bytes: options.keySlotHint, name: options.keySlotName },
+    ...(options.onWarning === undefined
+      ? {}
+      : { onWarning: options.onWarning }),
+  };
   const repo =
     early === undefined
-      ? await Repository.open(store, await options.passphrase())
-      : await Repository.open(store, early.passphrase, deriveWithEarly(early));
+      ? await Repository.open(
+          store,
+          await options.passphrase(),
+          undefined,
+          openOptions,
+        )
+      : await Repository.open(
+          store,
+          early.passphrase,
+          deriveWithEarly(early),
+          openOptions,
+        );
   if (pin !== undefined && !bytesEqual(pin.keyCheckValue, repo.keyCheckValue)) {
     throw rollback(
       `The repository at "${locationKey}" has other keys than the one this client has used`,

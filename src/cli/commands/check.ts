@@ -165,6 +165,7 @@ export async function runCheck(
       filesVerified: report.filesVerified,
       errors: report.errors,
       warnings: report.warnings,
+      chainGaps: report.chainGaps,
     });
   } else {
     const read =
@@ -179,7 +180,7 @@ export async function runCheck(
   }
   if (report.errors > 0) {
     throw new BlindsyncError("integrity", summary, {
-      hint: "The lines above name each damaged or missing blob and the files and snapshots it affects",
+      hint: "The lines above name each damaged or missing blob and the files and snapshots it affects (and each record `blindsync repair` would remove)",
     });
   }
   return report;
@@ -208,8 +209,11 @@ With --read-data it also downloads and decrypts every data blob (its id must equ
 hash of its plaintext) and verifies each file's recorded SHA-256, streaming blob by blob.
 
 Each problem is printed on its own line, naming the blob and the files and snapshots it
-affects (with --json: one object per line, then a summary). A gap in the head chain left by
-forget is a warning; a missing newest snapshot is refused when the repository is opened (14).
+affects (with --json: one object per line, then a summary). Snapshot blobs that do not
+authenticate under the repository's keys and key slots that are not key slots at all (what a
+connection without the passphrase can add) are named too; \`blindsync repair\` removes them. The
+gaps forget leaves in the head chain are normal and not reported; a missing newest snapshot is
+refused when the repository is opened (14).
 
 Exit codes: 0 no problems, 13 problems found.
 

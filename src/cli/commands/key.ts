@@ -4,22 +4,30 @@
  * passphrase rewrites one slot and never touches the data.
  */
 import { Command } from "commander";
-import { BlindsyncError } from "../../errors.js";
+import { BlindsyncError, isBlindsyncError } from "../../errors.js";
+import type { ScryptParams } from "../../crypto/index.js";
 import { parseKeySlot } from "../../repo/keys.js";
 import type { Repository } from "../../repo/index.js";
 import { withRepository, type CommandContext } from "../context.js";
 import { readPassphrase } from "../passphrase.js";
 import { contextOf } from "./shared.js";
 
-export interface KeySlotInfo {
-  readonly name: string;
-  /** True for the slot the current passphrase opened. */
-  readonly current: boolean;
-  readonly kdf: "scrypt";
-  readonly logN: number;
-  readonly r: number;
-  readonly p: number;
-}
+export type KeySlotInfo =
+  | {
+      readonly name: string;
+      /** True for the slot the current passphrase opened. */
+      readonly current: boolean;
+      readonly kdf: "scrypt";
+      readonly logN: number;
+      readonly r: number;
+      readonly p: number;
+    }
+  | {
+      readonly name: string;
+      readonly current: false;
+      /** Why no passphrase can open it (malformed, or out-of-bounds KDF parameters). */
+      readonly unreadable: string;
+    };
 
 export interface NewPassphraseOptions {
   readonly repository: string;
@@ -29,7 +37,7 @@ export interface NewPassphraseOptions {
 
 /**
  * KDF cost of new slots as log2(N) from BLINDSYNC_KDF_LOGN, as `init` honours it (the test
- * suite lowers it to 15); otherwise the default (2^17).
+ * suite lowers it to 15); otherwise the default (2^16).
  */
 function kdfParams(
   context: CommandContext,
@@ -72,12 +80,19 @@ export async function runKeyList(
   repository: string,
 ): Promise<KeySlotInfo[]> {
   return withRepository(context, repository, async ({ repo }) => {
-    const slots = (await repo.store.listKeySlots()).map((slot) => {
-      const { params } = parseKeySlot(slot.bytes);
+    const slots = (await repo.store.listKeySlots()).map((slot): KeySlotInfo => {
+      let params: ScryptParams;
+      try {
+        params = parseKeySlot(slot.bytes).params;
+      } catch (error) {
+        // Anyone who can write to the store can add one; listing must not fail on it.
+        if (!isBlindsyncError(error)) throw error;
+        return { name: slot.name, current: false, unreadable: error.message };
+      }
       return {
         name: slot.name,
         current: slot.name === repo.keySlotName,
-        kdf: "scrypt" as const,
+        kdf: "scrypt",
         logN: params.logN,
         r: params.r,
         p: params.p,
@@ -88,6 +103,12 @@ export async function runKeyList(
       output.jsonLine(slots);
     } else {
       for (const slot of slots) {
+        if ("unreadable" in slot) {
+          output.line(
+            `  ${slot.name}  unreadable: ${slot.unreadable} (blindsync repair removes it)`,
+          );
+          continue;
+        }
         output.line(
           `${slot.current ? "*" : " "} ${slot.name}  scrypt N=2^${slot.logN} r=${slot.r} p=${slot.p}${slot.current ? "  (opened by the current passphrase)" : ""}`,
         );
@@ -247,7 +268,7 @@ export function keyCommand(): Command {
     .argument("<repo>", "the repository")
     .addHelpText(
       "after",
-      "\nWith --json: an array of {name, current, kdf, logN, r, p}.",
+      "\nWith --json: an array of {name, current, kdf, logN, r, p}, or {name, current, unreadable}\nfor a slot no passphrase can open (malformed or out of bounds: `blindsync repair` removes it).",
     )
     .action(async (repository: string, _flags: unknown, command: Command) => {
       await runKeyList(contextOf(command), repository);
