@@ -886,6 +886,156 @@ describe("restoreSnapshot()", () => {
   });
 });
 
+/** Stores a tree of the given entries, each a directory named `name` holding `subtree`. */
+async function putDirs(
+  children: readonly { readonly name: string; readonly subtree: BlobId }[],
+): Promise<BlobId> {
+  const entries: TreeEntry[] = children.map(({ name, subtree }) => ({
+    type: "dir",
+    name: bytesOf(name),
+    mode: 0o755,
+    mtimeNs: MTIME,
+    uid: me.uid,
+    gid: me.gid,
+    subtree,
+  }));
+  const blob = repo.sealTree({ entries: sortEntries(entries) });
+  await store.put([blob]);
+  return blob.id;
+}
+
+async function countEntries(root: string): Promise<number> {
+  return (await fsp.readdir(root, { recursive: true })).length;
+}
+
+describe("restoreSnapshot() never deletes or overwrites protected paths", () => {
+  it("with delete, keeps a protected directory inside the target and the directories above it, deleting the rest", async () => {
+    await fsp.mkdir(at("usb", "vault"), { recursive: true });
+    await fsp.writeFile(at("usb", "vault", "blindsync.sqlite"), "the repo");
+    await fsp.writeFile(at("usb", "beside-vault"), "extra");
+    await fsp.writeFile(at("stray"), "extra");
+    const result = await restore([file("a", "a")], {
+      delete: true,
+      protect: [{ path: at("usb", "vault"), what: "the repository" }],
+    });
+    expect(result.errors).toBe(0);
+    expect(result.deleted).toBe(2);
+    expect((await fsp.readdir(target)).sort()).toEqual(["a", "usb"]);
+    expect(await fsp.readdir(at("usb"))).toEqual(["vault"]);
+    expect(await read("usb", "vault", "blindsync.sqlite")).toBe("the repo");
+    expect(warnings.join("\n")).toMatch(
+      /Kept "usb\/vault": it is the repository/,
+    );
+  });
+
+  it("recognises a protected path by device and inode, not by how it is spelt", async () => {
+    await fsp.mkdir(at("real-cache"), { recursive: true });
+    await fsp.writeFile(at("real-cache", "cache.sqlite"), "cache");
+    await fsp.symlink(at("real-cache"), join(base, "cache-link"));
+    const result = await restore([file("a", "a")], {
+      delete: true,
+      protect: [
+        {
+          path: join(base, "cache-link", "..", "target", "real-cache"),
+          what: "the client cache",
+        },
+      ],
+    });
+    expect(result.deleted).toBe(0);
+    expect(await read("real-cache", "cache.sqlite")).toBe("cache");
+  });
+
+  it("refuses a snapshot entry that would replace a protected file or directory, restoring the rest", async () => {
+    await fsp.mkdir(at("vault"), { recursive: true });
+    await fsp.writeFile(at("vault", "blindsync.sqlite"), "the repo");
+    await fsp.writeFile(at("db.sqlite"), "a protected file");
+    const protect = [
+      { path: at("vault"), what: "the repository" },
+      { path: at("db.sqlite"), what: "the repository's database" },
+      { path: at("db.sqlite-wal"), what: "the repository's database" },
+    ];
+    const snapshot = [
+      dir("vault", [file("blindsync.sqlite", "an old copy")]),
+      file("db.sqlite", "an old copy"),
+      file("db.sqlite-wal", "not yet on disk, still protected"),
+      file("other", "restored"),
+    ];
+    for (const options of [{}, { delete: true }]) {
+      const result = await restore(snapshot, { ...options, protect });
+      expect(result.refused).toBe(3);
+      expect(result.errors).toBe(3);
+      expect(await read("vault", "blindsync.sqlite")).toBe("the repo");
+      expect(await read("db.sqlite")).toBe("a protected file");
+      expect(await exists(at("db.sqlite-wal"))).toBe(false);
+      expect(await read("other")).toBe("restored");
+    }
+  });
+
+  it("with delete, refuses to replace a directory holding a protected path by a file, deleting nothing in it", async () => {
+    await fsp.mkdir(at("usb", "vault"), { recursive: true });
+    await fsp.writeFile(at("usb", "vault", "blindsync.sqlite"), "the repo");
+    await fsp.writeFile(at("usb", "beside-vault"), "kept too");
+    const result = await restore([file("usb", "a file now")], {
+      delete: true,
+      protect: [{ path: at("usb", "vault"), what: "the repository" }],
+    });
+    expect(result.refused).toBe(1);
+    expect(warnings.join("\n")).toMatch(/"usb".*holds the repository/);
+    expect(await read("usb", "beside-vault")).toBe("kept too");
+    expect(await read("usb", "vault", "blindsync.sqlite")).toBe("the repo");
+  });
+
+  it("refuses a target that is, or lies inside, a protected directory, before creating anything", async () => {
+    await fsp.mkdir(at("cache"), { recursive: true });
+    const protect = [{ path: at("cache"), what: "the client cache" }];
+    for (const into of [at("cache"), at("cache", "new", "dir")]) {
+      await expect(
+        restoreSnapshot({
+          repo,
+          snapshot: { tree: await putTree([file("a", "a")]) },
+          target: into,
+          protect,
+          sink: { progress: () => undefined, warn: () => undefined },
+        }),
+      ).rejects.toMatchObject({ kind: "usage" });
+    }
+    expect(await fsp.readdir(at("cache"))).toEqual([]);
+  });
+});
+
+describe("restoreSnapshot() bounds how far shared subtrees expand", () => {
+  // The forged case (2^k directories from k trees) is test/adversarial/restore-safety.test.ts.
+  it("restores an honest snapshot whose subtrees repeat, past the bound's floor (41 copies of a directory of 300 empty ones)", async () => {
+    const empty = await putDirs([]);
+    const inner = await putDirs(
+      Array.from({ length: 300 }, (_, index) => ({
+        name: `d${index}`,
+        subtree: empty,
+      })),
+    );
+    const copies = await putDirs(
+      Array.from({ length: 40 }, (_, index) => ({
+        name: `copy${index}`,
+        subtree: inner,
+      })),
+    );
+    const root = await putDirs([
+      { name: "copies", subtree: copies },
+      { name: "again", subtree: inner },
+    ]);
+    const result = await restoreSnapshot({
+      repo,
+      snapshot: { tree: root },
+      target,
+      sink: { progress: () => undefined, warn: () => undefined },
+    });
+    expect(result.errors).toBe(0);
+    // 12,341 directories: more than the 10,000 entries below which the bound never applies.
+    expect(result.dirs).toBe(2 + 41 * 301 - 1);
+    expect(await countEntries(target)).toBe(result.dirs);
+  }, 60_000);
+});
+
 describe("fs-names", () => {
   it("displayBytes() escapes control characters, quotes and invalid UTF-8, keeps the rest", () => {
     expect(displayBytes(Buffer.from("plain name.txt"))).toBe("plain name.txt");

@@ -75,6 +75,11 @@ import {
   nameKey,
   parentPath,
 } from "./fs-names.js";
+import {
+  identityOf,
+  Protection,
+  type ProtectedPath,
+} from "./restore-protect.js";
 
 export interface RestoreProgress {
   /** Files finished so far (written, linked or found identical). */
@@ -113,6 +118,11 @@ export interface RestoreOptions {
    * restore loses only files the user can restore again, so the default skips it.
    */
   readonly fsync?: boolean;
+  /**
+   * Paths no restore may delete or overwrite (the repository, the client cache): kept by the
+   * delete pass, refused as a place to write, refused as the target (restore-protect.ts).
+   */
+  readonly protect?: readonly ProtectedPath[];
 }
 
 export interface RestoreResult {
@@ -129,6 +139,8 @@ export interface RestoreResult {
   deleted: number;
   /** Warnings that mean something was not restored; the CLI exits non-zero when above 0. */
   errors: number;
+  /** Of `errors`, entries refused because they would have replaced a protected path. */
+  refused: number;
 }
 
 /**
@@ -147,6 +159,22 @@ const MAX_BLOB_BYTES = DEFAULT_CHUNKER_PARAMS.maxSize;
 const BYTES_IN_FLIGHT = 32 * 1024 * 1024;
 /** Subdirectory trees of one directory fetched ahead of the walk. */
 const TREES_AHEAD = 64;
+/**
+ * The bound on how far shared subtrees may expand. A backup stores an unchanged directory once
+ * however often it occurs (two copies of a directory, thousands of empty directories share one
+ * tree), so a restore legitimately walks more entries than the distinct trees hold; but a tree
+ * whose entries all name one subtree, nested k deep, expands 2^k times from k small blobs. A
+ * restore stops once it has walked more than EXPANSION_FLOOR entries and more than
+ * EXPANSION_FACTOR times the entries of the distinct trees it has seen (each tree counts one plus
+ * its entries). An honest snapshot walks past that only when, on average, every distinct entry
+ * recurs a thousand times: a backup of a disk of dated copies (a year of daily copies of one
+ * home directory recurs about 365 times) stays well inside, copies nested in copies can leave
+ * it. A forged snapshot stops after work linear in what the forger stored (the 2^40 directories
+ * of 41 binary trees after about 40,000). Trees are loaded by keyed id, so a cycle would need
+ * an HMAC fixed point; the bound would stop one anyway.
+ */
+const EXPANSION_FLOOR = 10_000;
+const EXPANSION_FACTOR = 1_000;
 /** Sparse detection granularity: zero runs of this size, aligned in the file, become holes. */
 const HOLE_BLOCK = 64 * 1024;
 const ZERO_BLOCK = Buffer.alloc(HOLE_BLOCK);
@@ -336,6 +364,20 @@ function asBuffer(bytes: Uint8Array): Buffer {
 /** A failure that already names what went wrong, for the per-file warning. */
 class EntryFailure extends Error {}
 
+/** The entry would replace or remove a protected path (the repository, the cache). */
+class ProtectedRefusal extends EntryFailure {
+  constructor(protectedPath: ProtectedPath, relation: "is" | "holds" = "is") {
+    super(
+      `it ${relation} ${protectedPath.what} ("${protectedPath.path}"), which no restore deletes or overwrites`,
+    );
+  }
+}
+
+/** The last component of a byte path. */
+function lastName(path: Buffer): Buffer {
+  return path.subarray(path.lastIndexOf(0x2f) + 1);
+}
+
 function describeBlobFailure(id: Uint8Array, error: unknown): string {
   const blob = `data blob ${toHex(id)}`;
   if (isBlindsyncError(error, "not-found"))
@@ -355,6 +397,8 @@ interface DirState {
   readonly fresh: boolean;
   /** New entries inherit the directory's group (and subdirectories the bit) on Linux. */
   readonly setgid: boolean;
+  /** Device and inode of a directory that existed before (identityOf), for protected paths. */
+  readonly identity?: string;
 }
 
 interface LinkSource {
@@ -372,6 +416,7 @@ class Restorer {
     skippedIdentical: 0,
     deleted: 0,
     errors: 0,
+    refused: 0,
   };
   private readonly dirs: { readonly path: Buffer; readonly entry: DirEntry }[] =
     [];
@@ -389,12 +434,19 @@ class Restorer {
   private readonly gid = process.getegid?.() ?? -1;
   private readonly totals: { totalFiles?: number; totalBytes?: number };
   private progressBytes = 0;
+  /** Trees seen so far, by the first 8 bytes of their id (see expand()). */
+  private readonly seenTrees = new Set<string>();
+  private distinctEntries = 0;
+  private walkedEntries = 0;
+  /** Set when the walk must stop; thrown once the files in flight have finished. */
+  private stopped: BlindsyncError | undefined;
 
   constructor(
     private readonly options: RestoreOptions,
     private readonly target: Buffer,
     private readonly concurrency: number,
     wholeSnapshot: boolean,
+    private readonly protection: Protection | undefined,
   ) {
     const stats = options.snapshot.stats;
     this.totals =
@@ -409,9 +461,45 @@ class Restorer {
     return displayBytes(path.subarray(this.target.length + 1));
   }
 
-  private fail(message: string): void {
+  /** Counts and warns one thing not restored; `error` tells a refusal from other causes. */
+  private fail(message: string, error?: unknown): void {
     this.result.errors++;
+    if (error instanceof ProtectedRefusal) this.result.refused++;
     this.options.sink.warn(message);
+  }
+
+  private halted(): boolean {
+    return this.stopped !== undefined;
+  }
+
+  /**
+   * Counts a tree about to be walked; false, with `stopped` set, once shared subtrees have
+   * expanded past the bound (EXPANSION_FACTOR). Ids are compared by their first 8 bytes: a
+   * collision can only make two trees count as one, which makes the bound stricter, never looser.
+   */
+  private expand(id: Uint8Array, tree: Tree): boolean {
+    const size = 1 + tree.entries.length;
+    this.walkedEntries += size;
+    const key = nameKey(id.subarray(0, 8));
+    if (!this.seenTrees.has(key)) {
+      this.seenTrees.add(key);
+      this.distinctEntries += size;
+    }
+    if (
+      this.walkedEntries > EXPANSION_FLOOR &&
+      this.walkedEntries > EXPANSION_FACTOR * this.distinctEntries
+    ) {
+      this.stopped ??= new BlindsyncError(
+        "integrity",
+        `Restore stopped: the snapshot's directory trees expand to more than ${this.walkedEntries} entries ` +
+          `from ${this.distinctEntries} distinct ones, which no backup makes (a forged snapshot that repeats subtrees)`,
+        {
+          hint: "The files restored so far were verified. Restore another snapshot, and forget this one",
+        },
+      );
+      return false;
+    }
+    return true;
   }
 
   private report(): void {
@@ -445,12 +533,14 @@ class Restorer {
     selection: Selection,
     includes: IncludeNode | undefined,
   ): Promise<void> {
-    const targetSetgid = (lstatSync(this.target).mode & S_ISGID) !== 0;
-    await this.walk(root, this.target, selection, {
+    const targetStats = lstatSync(this.target, { bigint: true });
+    await this.walk(root, this.options.snapshot.tree, this.target, selection, {
       fresh: false,
-      setgid: targetSetgid,
+      setgid: (Number(targetStats.mode) & S_ISGID) !== 0,
+      identity: identityOf(targetStats),
     });
     await this.drain();
+    if (this.stopped !== undefined) throw this.stopped;
     for (const link of this.symlinks)
       this.restoreSymlink(link.path, link.entry);
     // Reverse pre-order puts every directory after all of its descendants: deepest first.
@@ -471,12 +561,14 @@ class Restorer {
 
   private async walk(
     tree: Tree,
+    treeId: Uint8Array,
     dirPath: Buffer,
     selection: Selection,
     state: DirState,
   ): Promise<void> {
+    if (this.halted() || !this.expand(treeId, tree)) return;
     if (selection === "all" && this.options.delete === true)
-      await this.deleteExtras(tree, dirPath);
+      await this.deleteExtras(tree, dirPath, state);
     // The subdirectories' trees are fetched together up front: over ssh that is one pipelined
     // burst instead of one round trip per directory.
     const subtrees = new Map<TreeEntry, Promise<Tree>>();
@@ -489,6 +581,8 @@ class Restorer {
       subtrees.set(entry, loading);
     }
     for (const entry of tree.entries) {
+      // A deeper walk may have stopped the restore while this one awaited it.
+      if (this.halted()) return;
       // Checked again on purpose: decodeTree refuses these too, but restore must not rely on it.
       if (!isSingleName(entry.name) || !isSafeName(entry.name)) {
         this.fail(
@@ -509,6 +603,19 @@ class Restorer {
         }
       }
       const path = joinPath(dirPath, entry.name);
+      // A directory this restore created holds nothing protected; elsewhere a protected name is
+      // refused here, before anything could be fetched, checked in place or renamed over it.
+      const guarded = state.fresh
+        ? undefined
+        : this.protection?.protects(state.identity, entry.name);
+      if (guarded !== undefined) {
+        const refusal = new ProtectedRefusal(guarded);
+        this.fail(
+          `Refusing to restore "${this.show(path)}": ${refusal.message}`,
+          refusal,
+        );
+        continue;
+      }
       switch (entry.type) {
         case "dir":
           await this.restoreDir(
@@ -549,7 +656,7 @@ class Restorer {
     if (state === undefined) return;
     this.result.dirs++;
     this.dirs.push({ path, entry });
-    await this.walk(tree, path, selection, state);
+    await this.walk(tree, entry.subtree, path, selection, state);
   }
 
   /**
@@ -570,11 +677,14 @@ class Restorer {
       } catch (error) {
         if (errnoCode(error) !== "EEXIST") throw error;
       }
-      const existing = lstatSync(path);
+      const existing = lstatSync(path, { bigint: true });
+      const guarded = this.protection?.exactly(existing);
+      if (guarded !== undefined) throw new ProtectedRefusal(guarded);
       if (existing.isDirectory()) {
         return {
           fresh: false,
-          setgid: (existing.mode & S_ISGID) !== 0,
+          setgid: (Number(existing.mode) & S_ISGID) !== 0,
+          identity: identityOf(existing),
         };
       }
       const what = existing.isSymbolicLink()
@@ -586,19 +696,27 @@ class Restorer {
         );
         return undefined;
       }
-      this.removeTree(path);
+      this.removeInTheWay(path);
       mkdirSync(path, 0o700);
       return created;
     } catch (error) {
       this.fail(
         `Cannot create directory "${this.show(path)}": ${describeError(error)}`,
+        error,
       );
       return undefined;
     }
   }
 
-  /** With `delete`: removes what the target has in this directory and the snapshot does not. */
-  private async deleteExtras(tree: Tree, dirPath: Buffer): Promise<void> {
+  /**
+   * With `delete`: removes what the target has in this directory and the snapshot does not,
+   * except protected paths, which are kept with the directories that hold them.
+   */
+  private async deleteExtras(
+    tree: Tree,
+    dirPath: Buffer,
+    state: DirState,
+  ): Promise<void> {
     const wanted = new Set(tree.entries.map((entry) => nameKey(entry.name)));
     let present: Buffer[];
     try {
@@ -613,8 +731,7 @@ class Restorer {
       if (wanted.has(nameKey(name)) || !isSingleName(name)) continue;
       const path = joinPath(dirPath, name);
       try {
-        this.removeTree(path);
-        this.result.deleted++;
+        if (this.removeTree(path, state.identity)) this.result.deleted++;
       } catch (error) {
         this.fail(
           `Cannot delete "${this.show(path)}": ${describeError(error)}`,
@@ -623,18 +740,61 @@ class Restorer {
     }
   }
 
-  /** rm -r that never follows a symlink and never leaves the target. */
-  private removeTree(path: Buffer): void {
+  /**
+   * rm -r that never follows a symlink and never leaves the target. A protected path is kept,
+   * unread, and so is every directory above it (with a warning naming it); true when `path` is
+   * gone. `dirIdentity`: the identity of the directory holding `path`, when known.
+   */
+  private removeTree(path: Buffer, dirIdentity?: string): boolean {
     this.assertInside(path);
     const stats = lstatOrUndefined(path);
-    if (stats === undefined) return;
-    if (stats.isDirectory()) {
-      for (const name of readdirSync(path, { encoding: "buffer" })) {
-        if (isSingleName(name)) this.removeTree(joinPath(path, name));
-      }
-      rmdirSync(path);
-    } else {
+    if (stats === undefined) return true;
+    const guarded = this.protection?.protects(
+      dirIdentity,
+      lastName(path),
+      stats,
+    );
+    if (guarded !== undefined) {
+      this.options.sink.warn(
+        `Kept "${this.show(path)}": ${new ProtectedRefusal(guarded).message}`,
+      );
+      return false;
+    }
+    if (!stats.isDirectory()) {
       unlinkSync(path);
+      return true;
+    }
+    const identity = identityOf(stats);
+    let kept = 0;
+    let removed = 0;
+    for (const name of readdirSync(path, { encoding: "buffer" })) {
+      if (!isSingleName(name)) continue;
+      if (this.removeTree(joinPath(path, name), identity)) removed++;
+      else kept++;
+    }
+    if (kept === 0) {
+      rmdirSync(path);
+      return true;
+    }
+    // Kept for what it holds: what went from it counts, as deleteExtras counts a whole directory.
+    this.result.deleted += removed;
+    return false;
+  }
+
+  /**
+   * Removes what stands where the snapshot has something else (with `delete`); refuses, before
+   * removing anything, when that is or holds a protected path.
+   */
+  private removeInTheWay(path: Buffer): void {
+    const stats = lstatOrUndefined(path);
+    if (stats !== undefined && this.protection !== undefined) {
+      const guarded = this.protection.exactly(stats);
+      if (guarded !== undefined) throw new ProtectedRefusal(guarded);
+      const held = this.protection.holds(stats);
+      if (held !== undefined) throw new ProtectedRefusal(held, "holds");
+    }
+    if (!this.removeTree(path)) {
+      throw new EntryFailure("something protected below it was kept");
     }
   }
 
@@ -654,7 +814,7 @@ class Restorer {
       }
       const existing = lstatSync(path);
       if (!existing.isDirectory()) throw error;
-      this.removeTree(path);
+      this.removeInTheWay(path);
       renameSync(temp, path);
     }
   }
@@ -793,7 +953,10 @@ class Restorer {
         return true;
       }
     } catch (error) {
-      this.fail(`Cannot restore "${this.show(path)}": ${describeError(error)}`);
+      this.fail(
+        `Cannot restore "${this.show(path)}": ${describeError(error)}`,
+        error,
+      );
       return false;
     }
     const temp = this.tempPath(parentPath(path));
@@ -815,7 +978,10 @@ class Restorer {
     } catch (error) {
       if (fd !== undefined) closeQuietly(fd);
       unlinkQuietly(temp);
-      this.fail(`Cannot restore "${this.show(path)}": ${describeError(error)}`);
+      this.fail(
+        `Cannot restore "${this.show(path)}": ${describeError(error)}`,
+        error,
+      );
       return false;
     }
     this.result.files++;
@@ -967,6 +1133,7 @@ class Restorer {
       unlinkQuietly(temp);
       this.fail(
         `Cannot restore symlink "${this.show(path)}": ${describeError(error)}`,
+        error,
       );
     }
   }
@@ -1056,12 +1223,18 @@ export async function restoreSnapshot(
       },
     );
   }
+  const protection =
+    options.protect === undefined || options.protect.length === 0
+      ? undefined
+      : new Protection(options.protect);
+  protection?.checkTarget(options.target);
   const target = await prepareTarget(options.target);
   const restorer = new Restorer(
     options,
     target,
     concurrency,
     includes === undefined,
+    protection,
   );
   await restorer.run(root, includes ?? "all", includes);
   return restorer.result;

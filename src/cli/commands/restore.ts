@@ -1,11 +1,15 @@
 /** `blindsync restore REPO TARGET` (and the bare `blindsync REPO TARGET` form). */
+import { resolve } from "node:path";
 import { Command } from "commander";
 import { BlindsyncError } from "../../errors.js";
 import { restoreSnapshot, type RestoreResult } from "../../engine/index.js";
+import type { ProtectedPath } from "../../engine/restore-protect.js";
 import { applyRootMeta } from "../../engine/root-meta.js";
 import { resolveSnapshot } from "../../repo/index.js";
+import { parseLocation } from "../../store/index.js";
+import { localRepositoryFiles } from "../../store/local-repository.js";
 import { toHex } from "../../util/bytes.js";
-import { withRepository, type CommandContext } from "../context.js";
+import { cacheRoot, withRepository, type CommandContext } from "../context.js";
 import { formatBytes } from "../output/format.js";
 import { formatDuration, progressLine } from "../output/output.js";
 import { collect, contextOf } from "./shared.js";
@@ -16,6 +20,28 @@ export interface RestoreCommandOptions {
   readonly snapshot?: string;
   readonly include?: readonly string[];
   readonly delete?: boolean;
+}
+
+/**
+ * What no restore may delete or overwrite, whatever the flags: a local repository (its
+ * directory, database and the database's journal siblings) and the client cache. A remote
+ * repository lives on another machine (or behind ssh, where this client cannot tell).
+ */
+export function protectedPaths(
+  context: CommandContext,
+  repository: string,
+): ProtectedPath[] {
+  const paths: ProtectedPath[] = [
+    { path: resolve(cacheRoot(context)), what: "the client cache" },
+  ];
+  const location = parseLocation(repository);
+  if (location.kind === "local") {
+    const dir = resolve(location.path);
+    paths.push({ path: dir, what: "the repository" });
+    for (const file of localRepositoryFiles(dir))
+      paths.push({ path: file, what: "the repository's database" });
+  }
+  return paths;
 }
 
 export async function runRestore(
@@ -36,6 +62,7 @@ export async function runRestore(
         target: options.target,
         include,
         delete: options.delete ?? false,
+        protect: protectedPaths(context, options.repository),
         sink: {
           progress(progress) {
             output.status(
@@ -77,6 +104,16 @@ export async function runRestore(
           : ""),
     );
   }
+  if (result.errors > 0 && result.errors === result.refused) {
+    // Not damaged data: the snapshot has something where the repository or the cache is.
+    throw new BlindsyncError(
+      "failed",
+      `${result.refused} entries were not restored: they would have replaced the repository or the client cache (see the warnings above)`,
+      {
+        hint: "Restore into another directory, or leave those paths out with --include",
+      },
+    );
+  }
   if (result.errors > 0) {
     throw new BlindsyncError(
       "integrity",
@@ -111,7 +148,10 @@ export function restoreCommand(): Command {
       `
 Every file is written under a temporary name, checked against its SHA-256, then renamed:
 nothing unverified ever appears under a real name. Files already identical in the target
-are left alone. Names that could escape the target are refused.
+are left alone. Names that could escape the target are refused. A local repository and
+the client cache are never deleted or overwritten, with or without --delete.
+
+The short form "blindsync REPO TARGET" restores only into a missing or empty TARGET.
 
 Examples:
   blindsync restore /mnt/usb/vault ~/Documents
