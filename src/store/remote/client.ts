@@ -265,7 +265,10 @@ export class RemoteStore implements Store {
 
   async acquireLock(request: LockRequest): Promise<LockAttempt> {
     checkLockRequest(request);
-    return decodeLockAttempt(await this.#control("acquire-lock", request));
+    return decodeLockAttempt(
+      await this.#control("acquire-lock", request),
+      request.leaseMs,
+    );
   }
 
   async refreshLock(id: string, leaseMs: number): Promise<void> {

@@ -98,20 +98,30 @@ export function decodeGeneration(bytes: Uint8Array): number {
   return field("generation", answer, "generation", isInteger);
 }
 
-export function decodeLockAttempt(bytes: Uint8Array): LockAttempt {
+/**
+ * Reads an acquire-lock answer. A server older than the lease cap answers without `leaseMs`
+ * and `more` (and with holders' ids, which are dropped): its grant is the lease asked for.
+ */
+export function decodeLockAttempt(
+  bytes: Uint8Array,
+  requestedLeaseMs: number,
+): LockAttempt {
   const op = "acquire-lock";
   const answer = parseArgs(op, bytes);
   if (answer.acquired === true)
     return {
       acquired: true,
       id: field(op, answer, "id", isString),
-      leaseMs: field(op, answer, "leaseMs", isInteger),
+      leaseMs:
+        answer.leaseMs === undefined
+          ? requestedLeaseMs
+          : field(op, answer, "leaseMs", isInteger),
     };
   if (answer.acquired !== false) throw invalid(op, "bad answer");
   return {
     acquired: false,
     holders: decodeHolders(op, answer.holders),
-    more: field(op, answer, "more", isInteger),
+    more: answer.more === undefined ? 0 : field(op, answer, "more", isInteger),
   };
 }
 
