@@ -5,7 +5,7 @@
  */
 import { Command } from "commander";
 import { report } from "./exit.js";
-import { expandShortForms } from "./short-forms.js";
+import { expandShortForms, shortFormGrammar } from "./short-forms.js";
 import { backupCommand } from "./commands/backup.js";
 import { browseCommands } from "./commands/browse.js";
 import { checkCommand } from "./commands/check.js";
@@ -79,10 +79,9 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 some files unreadable, 10 no repository,
 
 export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
-  const names = new Set(program.commands.map((command) => command.name()));
   const verbose = argv.includes("-v") || argv.includes("--verbose");
   try {
-    const args = expandShortForms(argv, names);
+    const args = expandShortForms(argv, shortFormGrammar(program));
     await program.parseAsync(args, { from: "user" });
     return 0;
   } catch (error) {

@@ -5,18 +5,10 @@
  * how to create the repository instead of guessing.
  */
 import { lstatSync, readdirSync } from "node:fs";
+import type { Command } from "commander";
 import { BlindsyncError, describeError } from "../errors.js";
 import { parseLocation } from "../store/index.js";
 import { holdsLocalRepository } from "../store/local-repository.js";
-
-/** Global options that take a value as the next argument. */
-const GLOBAL_OPTIONS_WITH_VALUE = [
-  "--password-file",
-  "--password-command",
-  "--cache-dir",
-  "--ssh",
-  "--remote-cmd",
-];
 
 /** True when `text` names an existing repository: remote locations are assumed to. */
 export function looksLikeRepository(text: string): boolean {
@@ -63,6 +55,92 @@ export function checkShortRestoreTarget(repository: string, target: string) {
 }
 
 /**
+ * What the short forms need to know of the command line: the command names (a first
+ * positional that names one is not a short form) and the options that take a value, so that
+ * `--snapshot X` counts X as the option's value and not as a third path.
+ */
+export interface ShortFormGrammar {
+  readonly commandNames: ReadonlySet<string>;
+  /**
+   * Flags (`--snapshot`, `-s`) whose value is the next argument unless attached: always for a
+   * required value (`<id>`), for an optional one (`[id]`) only when it does not look like an
+   * option (commander's rules).
+   */
+  readonly optionsWithValue: ReadonlyMap<string, "required" | "optional">;
+}
+
+/**
+ * The grammar of `program`, read from its commander definitions: the global options and those
+ * of `backup` and `restore` (a short form becomes one of the two, and which one is decided
+ * only after counting positionals, so an option of either may appear).
+ */
+export function shortFormGrammar(program: Command): ShortFormGrammar {
+  const optionsWithValue = new Map<string, "required" | "optional">();
+  const shortFormCommands = program.commands.filter((command) =>
+    ["backup", "restore"].includes(command.name()),
+  );
+  for (const command of [program, ...shortFormCommands]) {
+    for (const option of command.options) {
+      if (!option.required && !option.optional) continue;
+      const kind = option.required ? "required" : "optional";
+      if (option.long !== undefined) optionsWithValue.set(option.long, kind);
+      if (option.short !== undefined) optionsWithValue.set(option.short, kind);
+    }
+  }
+  return {
+    commandNames: new Set(program.commands.map((command) => command.name())),
+    optionsWithValue,
+  };
+}
+
+/** Commander's rule: `-` alone is an operand, anything longer that starts with `-` an option. */
+function looksLikeOption(arg: string): boolean {
+  return arg.length > 1 && arg.startsWith("-");
+}
+
+/**
+ * The indexes in `args` of the positionals (operands), as commander will see them: an option
+ * that takes a value consumes the next argument unless the value is attached (`--tag=x`,
+ * `-sX`, or a cluster such as `-ns X` whose last letter takes it), and everything after `--` is
+ * positional.
+ */
+export function positionalIndexes(
+  args: readonly string[],
+  optionsWithValue: ShortFormGrammar["optionsWithValue"],
+): number[] {
+  const indexes: number[] = [];
+  const takesNext = (flag: string, next: string | undefined) => {
+    const kind = optionsWithValue.get(flag);
+    if (kind === undefined || next === undefined) return false;
+    return kind === "required" || !looksLikeOption(next);
+  };
+  for (let i = 0; i < args.length; i += 1) {
+    const arg = args[i] as string;
+    if (arg === "--") {
+      for (let j = i + 1; j < args.length; j += 1) indexes.push(j);
+      break;
+    }
+    if (!looksLikeOption(arg)) {
+      indexes.push(i);
+      continue;
+    }
+    if (arg.startsWith("--")) {
+      if (!arg.includes("=") && takesNext(arg, args[i + 1])) i += 1;
+      continue;
+    }
+    // A short flag or a cluster of them: the first letter that takes a value takes the rest of
+    // the argument, or the next argument when it is the last letter.
+    for (let k = 1; k < arg.length; k += 1) {
+      const flag = `-${arg[k] as string}`;
+      if (!optionsWithValue.has(flag)) continue;
+      if (k === arg.length - 1 && takesNext(flag, args[i + 1])) i += 1;
+      break;
+    }
+  }
+  return indexes;
+}
+
+/**
  * Rewrites `blindsync A B...` into `backup` or `restore` when A is not a command, or throws when
  * two arguments cannot be told apart safely: both repositories ('usage'), or neither with B a
  * local path ('no-repository', saying how to create B). `blindsync REPO TARGET` into a TARGET
@@ -70,24 +148,17 @@ export function checkShortRestoreTarget(repository: string, target: string) {
  */
 export function expandShortForms(
   args: readonly string[],
-  commandNames: ReadonlySet<string>,
+  grammar: ShortFormGrammar,
 ): string[] {
-  const firstPositional = args.findIndex((arg) => !arg.startsWith("-"));
-  if (firstPositional === -1) return [...args];
-  const first = args[firstPositional] as string;
-  // An option value (e.g. --password-file F) is not a positional; only rewrite plain forms.
-  const before = args.slice(0, firstPositional);
-  if (
-    before.some(
-      (arg) => !arg.includes("=") && GLOBAL_OPTIONS_WITH_VALUE.includes(arg),
-    )
-  ) {
-    return [...args];
-  }
-  if (commandNames.has(first) || first === "help") return [...args];
-  const positionals = args.filter((arg) => !arg.startsWith("-"));
-  const rest = args.slice(firstPositional);
-  if (positionals.length !== 2) return [...before, "backup", ...rest];
+  const positionals = positionalIndexes(args, grammar.optionsWithValue).map(
+    (index) => args[index] as string,
+  );
+  const first = positionals[0];
+  if (first === undefined) return [...args];
+  if (grammar.commandNames.has(first) || first === "help") return [...args];
+  // The command goes first: commander reads the global options wherever they stand, and the
+  // command's own options (--snapshot X before REPO) only after the command's name.
+  if (positionals.length !== 2) return ["backup", ...args];
   const second = positionals[1] as string;
   const firstIsRepository = looksLikeRepository(first);
   const secondIsRepository = looksLikeRepository(second);
@@ -102,7 +173,7 @@ export function expandShortForms(
   }
   if (firstIsRepository) {
     checkShortRestoreTarget(first, second);
-    return [...before, "restore", ...rest];
+    return ["restore", ...args];
   }
   // `--init` asks the backup to create the repository: nothing to refuse then.
   if (!secondIsRepository && isLocal(second) && !args.includes("--init")) {
@@ -114,5 +185,5 @@ export function expandShortForms(
       },
     );
   }
-  return [...before, "backup", ...rest];
+  return ["backup", ...args];
 }
