@@ -14,9 +14,11 @@ export {
 export { hkdfSha256 } from "./hkdf.js";
 export {
   DEFAULT_SCRYPT,
+  SCRYPT_BOUNDS,
   checkScryptParams,
   deriveFromPassphrase,
   derivedKeyLength,
+  scryptCostInBounds,
   scryptKey,
   scryptSaltLength,
   type ScryptInput,

@@ -25,7 +25,7 @@ export const derivedKeyLength = 32;
 // (which also caps scrypt's 128·N·r bytes of memory at 256 MiB): twice the old default
 // (N = 2^17, r = 8, p = 1), four times today's. The per-field bounds used to allow 512 times
 // the old default's work per slot.
-const bounds = {
+export const SCRYPT_BOUNDS = {
   logN: { min: 15, max: 18 },
   r: { min: 1, max: 16 },
   p: { min: 1, max: 4 },
@@ -38,20 +38,29 @@ function inBounds(value: number, range: { min: number; max: number }): boolean {
   return Number.isInteger(value) && value >= range.min && value <= range.max;
 }
 
+/**
+ * Whether a cost is one a key slot may carry: each field within its bounds and N·r·p at most
+ * MAX_SCRYPT_WORK. The same rule for slots read from the server and for costs a user asks for.
+ */
+export function scryptCostInBounds(cost: Omit<ScryptParams, "salt">): boolean {
+  return (
+    inBounds(cost.logN, SCRYPT_BOUNDS.logN) &&
+    inBounds(cost.r, SCRYPT_BOUNDS.r) &&
+    inBounds(cost.p, SCRYPT_BOUNDS.p) &&
+    2 ** cost.logN * cost.r * cost.p <= MAX_SCRYPT_WORK
+  );
+}
+
 /** Throws BlindsyncError("rollback") unless the parameters are within bounds. Call before the KDF. */
 export function checkScryptParams(params: ScryptParams): void {
   const ok =
-    inBounds(params.logN, bounds.logN) &&
-    inBounds(params.r, bounds.r) &&
-    inBounds(params.p, bounds.p) &&
-    2 ** params.logN * params.r * params.p <= MAX_SCRYPT_WORK &&
-    params.salt.byteLength === scryptSaltLength;
+    scryptCostInBounds(params) && params.salt.byteLength === scryptSaltLength;
   if (!ok)
     throw new BlindsyncError(
       "rollback",
       `Key slot has out-of-bounds KDF parameters (logN ${params.logN}, r ${params.r}, p ${params.p}, salt ${params.salt.byteLength} bytes)`,
       {
-        hint: `blindsync accepts scrypt logN ${bounds.logN.min}–${bounds.logN.max}, r ${bounds.r.min}–${bounds.r.max}, p ${bounds.p.min}–${bounds.p.max} with N·r·p at most 2^${Math.log2(MAX_SCRYPT_WORK)}, and a ${scryptSaltLength}-byte salt`,
+        hint: `blindsync accepts scrypt logN ${SCRYPT_BOUNDS.logN.min}–${SCRYPT_BOUNDS.logN.max}, r ${SCRYPT_BOUNDS.r.min}–${SCRYPT_BOUNDS.r.max}, p ${SCRYPT_BOUNDS.p.min}–${SCRYPT_BOUNDS.p.max} with N·r·p at most 2^${Math.log2(MAX_SCRYPT_WORK)}, and a ${scryptSaltLength}-byte salt`,
       },
     );
 }

@@ -12,6 +12,7 @@ import {
   rememberServerAes,
   type CommandContext,
 } from "../context.js";
+import { kdfCostFromEnv } from "../kdf-cost.js";
 import { contextOf } from "./shared.js";
 
 export interface InitOptions {
@@ -20,26 +21,21 @@ export interface InitOptions {
   readonly ifMissing?: boolean;
 }
 
-/**
- * KDF cost as log2(N) from BLINDSYNC_KDF_LOGN: the test suite lowers it to 15 (the minimum a
- * key slot may carry) to keep hundreds of inits fast; users keep the default 17.
- */
-function kdfOptions(context: CommandContext) {
-  const text = context.env.BLINDSYNC_KDF_LOGN;
-  return text === undefined
-    ? {}
-    : { scrypt: { logN: Number(text), r: 8, p: 1 } };
-}
-
 export async function runInit(
   context: CommandContext,
   options: InitOptions,
 ): Promise<void> {
+  // Before anything is made: a bad value must not leave an empty repository directory behind.
+  const scrypt = kdfCostFromEnv(context.env);
   const store = await openLocation(context, options.repository, "create");
   try {
     if (options.ifMissing === true && (await repositoryExists(store))) return;
     const secret = await passphrase(context, true)();
-    const repo = await Repository.create(store, secret, kdfOptions(context));
+    const repo = await Repository.create(
+      store,
+      secret,
+      scrypt === undefined ? {} : { scrypt },
+    );
     // This client made the repository, so it pins the new one: a repository that the user
     // deleted and created again at the same place is not a foreign one.
     const cache = ClientCache.open(
@@ -107,10 +103,6 @@ Examples:
   blindsync init me@host:vault`,
     )
     .action(async (repository: string, _flags: unknown, command: Command) => {
-      const logN = process.env.BLINDSYNC_KDF_LOGN;
-      await runInit(contextOf(command), {
-        repository,
-        ...(logN === undefined ? {} : { kdfLogN: Number(logN) }),
-      });
+      await runInit(contextOf(command), { repository });
     });
 }

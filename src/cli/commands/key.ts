@@ -9,6 +9,7 @@ import type { ScryptParams } from "../../crypto/index.js";
 import { parseKeySlot } from "../../repo/keys.js";
 import type { Repository } from "../../repo/index.js";
 import { withRepository, type CommandContext } from "../context.js";
+import { kdfCostFromEnv } from "../kdf-cost.js";
 import { readPassphrase } from "../passphrase.js";
 import { contextOf } from "./shared.js";
 
@@ -35,24 +36,6 @@ export interface NewPassphraseOptions {
   readonly newPasswordFile?: string;
 }
 
-/**
- * KDF cost of new slots as log2(N) from BLINDSYNC_KDF_LOGN, as `init` honours it (the test
- * suite lowers it to 15); otherwise the default (2^16).
- */
-function kdfParams(
-  context: CommandContext,
-): { logN: number; r: number; p: number } | undefined {
-  const text = context.env.BLINDSYNC_KDF_LOGN;
-  if (text === undefined || text === "") return undefined;
-  const logN = Number(text);
-  if (!Number.isInteger(logN))
-    throw new BlindsyncError(
-      "usage",
-      `BLINDSYNC_KDF_LOGN must be an integer, not "${text}"`,
-    );
-  return { logN, r: 8, p: 1 };
-}
-
 function readNewPassphrase(
   context: CommandContext,
   options: NewPassphraseOptions,
@@ -70,9 +53,10 @@ async function addSlot(
   context: CommandContext,
   repo: Repository,
   options: NewPassphraseOptions,
+  cost: Omit<ScryptParams, "salt"> | undefined,
 ): Promise<string> {
   const secret = await readNewPassphrase(context, options);
-  return repo.addKey(secret, kdfParams(context));
+  return repo.addKey(secret, cost);
 }
 
 export async function runKeyList(
@@ -122,8 +106,9 @@ export async function runKeyAdd(
   context: CommandContext,
   options: NewPassphraseOptions,
 ): Promise<string> {
+  const cost = kdfCostFromEnv(context.env);
   return withRepository(context, options.repository, async ({ repo }) => {
-    const name = await addSlot(context, repo, options);
+    const name = await addSlot(context, repo, options, cost);
     if (context.output.json) context.output.jsonLine({ type: "key-add", name });
     else context.output.line(`Added key slot ${name}`);
     return name;
@@ -144,6 +129,7 @@ export async function runKeyPasswd(
   context: CommandContext,
   options: NewPassphraseOptions,
 ): Promise<PasswdResult> {
+  const cost = kdfCostFromEnv(context.env);
   return withRepository(context, options.repository, async ({ repo }) => {
     if (repo.store.appendOnly) {
       throw new BlindsyncError(
@@ -155,7 +141,7 @@ export async function runKeyPasswd(
       );
     }
     const removed = repo.keySlotName;
-    const added = await addSlot(context, repo, options);
+    const added = await addSlot(context, repo, options, cost);
     try {
       await repo.store.removeKeySlot(removed);
     } catch (error) {
