@@ -27,7 +27,8 @@ export {
   type RestoreOptions,
   type RestoreResult,
   type RestoreSink,
-} from "./restore.js";
+  type ProtectedPath,
+} from "./restore/index.js";
 export {
   forget,
   planForget,

@@ -15,7 +15,7 @@ import { backup } from "./backup/archiver.js";
 import { checkRepository } from "./check.js";
 import { forget } from "./forget.js";
 import { prune, type PruneSink } from "./prune.js";
-import { restoreSnapshot } from "./restore.js";
+import { restoreSnapshot } from "./restore/index.js";
 import { withLock } from "./locking.js";
 
 const PASSWORD = new TextEncoder().encode("prune test passphrase");

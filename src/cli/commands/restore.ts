@@ -2,8 +2,11 @@
 import { resolve } from "node:path";
 import { Command } from "commander";
 import { BlindsyncError } from "../../errors.js";
-import { restoreSnapshot, type RestoreResult } from "../../engine/index.js";
-import type { ProtectedPath } from "../../engine/restore-protect.js";
+import {
+  restoreSnapshot,
+  type ProtectedPath,
+  type RestoreResult,
+} from "../../engine/index.js";
 import { applyRootMeta } from "../../engine/root-meta.js";
 import { resolveSnapshot } from "../../repo/index.js";
 import { parseLocation } from "../../store/index.js";

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { BlindsyncError } from "../errors.js";
+import { BlindsyncError } from "../../errors.js";
 import {
   isSafeName,
   Repository,
@@ -12,11 +12,11 @@ import {
   type HardlinkKey,
   type Tree,
   type TreeEntry,
-} from "../repo/index.js";
-import { MemoryStore, type BlobId } from "../store/index.js";
-import { toHex } from "../util/bytes.js";
-import { exactFileTimes } from "../util/file-times.js";
-import { displayBytes, isInside, joinPath } from "./fs-names.js";
+} from "../../repo/index.js";
+import { MemoryStore, type BlobId } from "../../store/index.js";
+import { toHex } from "../../util/bytes.js";
+import { exactFileTimes } from "../../util/file-times.js";
+import { joinPath } from "../fs-names.js";
 import {
   restoredMtimeNs,
   restoreSnapshot,
@@ -24,7 +24,7 @@ import {
   type RestoreOptions,
   type RestoreRepository,
   type RestoreResult,
-} from "./restore.js";
+} from "./index.js";
 
 // ---------------------------------------------------------------------------------------------
 // An in-memory description of a snapshot, turned into real sealed blobs, so tests can craft
@@ -1034,29 +1034,4 @@ describe("restoreSnapshot() bounds how far shared subtrees expand", () => {
     expect(result.dirs).toBe(2 + 41 * 301 - 1);
     expect(await countEntries(target)).toBe(result.dirs);
   }, 60_000);
-});
-
-describe("fs-names", () => {
-  it("displayBytes() escapes control characters, quotes and invalid UTF-8, keeps the rest", () => {
-    expect(displayBytes(Buffer.from("plain name.txt"))).toBe("plain name.txt");
-    expect(displayBytes(Buffer.from("line\nbreak"))).toBe("line\\nbreak");
-    expect(displayBytes(Buffer.from('say "hi"\\'))).toBe('say \\"hi\\"\\\\');
-    expect(displayBytes(new Uint8Array([0x63, 0xe9, 0x1b, 0x5b]))).toBe(
-      "c\\xe9\\x1b[",
-    );
-    expect(displayBytes(Buffer.from("日本"))).toBe("日本");
-    expect(displayBytes(new Uint8Array([0xed, 0xa0, 0x80]))).toBe(
-      "\\xed\\xa0\\x80",
-    );
-  });
-
-  it("isInside() compares whole components", () => {
-    expect(isInside(Buffer.from("/a/b"), Buffer.from("/a/b/c"))).toBe(true);
-    expect(isInside(Buffer.from("/a/b"), Buffer.from("/a/bc"))).toBe(false);
-    expect(isInside(Buffer.from("/a/b"), Buffer.from("/a"))).toBe(false);
-    expect(isInside(Buffer.from("/"), Buffer.from("/x"))).toBe(true);
-    expect(isInside(Buffer.from("/a/b"), Buffer.from("/a/b/../c"))).toBe(false);
-    expect(isInside(Buffer.from("/a/b"), Buffer.from("/a/b//c"))).toBe(false);
-    expect(isInside(Buffer.from("/a/b"), Buffer.from("/a/b/c/"))).toBe(false);
-  });
 });

@@ -16,8 +16,8 @@
  */
 import { lstatSync, realpathSync, type BigIntStats } from "node:fs";
 import { basename, dirname, resolve as resolvePath, sep } from "node:path";
-import { BlindsyncError } from "../errors.js";
-import { nameKey } from "./fs-names.js";
+import { BlindsyncError } from "../../errors.js";
+import { nameKey } from "../fs-names.js";
 
 export interface ProtectedPath {
   /** Absolute, or relative to the working directory; it need not exist. */

@@ -1,0 +1,26 @@
+/** The per-entry failures of a restore: each becomes one warning and one counted error. */
+import { describeError, isBlindsyncError } from "../../errors.js";
+import { toHex } from "../../util/bytes.js";
+import type { ProtectedPath } from "./protect.js";
+
+/** A failure that already names what went wrong, for the per-file warning. */
+export class EntryFailure extends Error {}
+
+/** The entry would replace or remove a protected path (the repository, the cache). */
+export class ProtectedRefusal extends EntryFailure {
+  constructor(protectedPath: ProtectedPath, relation: "is" | "holds" = "is") {
+    super(
+      `it ${relation} ${protectedPath.what} ("${protectedPath.path}"), which no restore deletes or overwrites`,
+    );
+  }
+}
+
+export function describeBlobFailure(id: Uint8Array, error: unknown): string {
+  const blob = `data blob ${toHex(id)}`;
+  if (isBlindsyncError(error, "not-found"))
+    return `${blob} is missing from the repository`;
+  if (isBlindsyncError(error, "integrity")) {
+    return `${blob} failed verification (${describeError(error)})`;
+  }
+  return `${blob} could not be read (${describeError(error)})`;
+}

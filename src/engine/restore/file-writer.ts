@@ -1,0 +1,187 @@
+/**
+ * Writes one regular file: fetches its data blobs a few ahead, writes them to a fresh temporary
+ * name in the file's directory (O_CREAT|O_EXCL|O_NOFOLLOW), keeping holes, verifies the size and
+ * the SHA-256 the snapshot records, sets owner, mode and mtime, and only then renames it over
+ * the final name (rename() replaces a symlink there; it never follows it). On any failure the
+ * temporary file is removed, so nothing unverified ever appears under a real name.
+ */
+import { createHash } from "node:crypto";
+import {
+  closeSync,
+  constants as fsConstants,
+  fchmodSync,
+  fchownSync,
+  fsyncSync,
+  ftruncateSync,
+  openSync,
+} from "node:fs";
+import { describeError } from "../../errors.js";
+import { DEFAULT_CHUNKER_PARAMS } from "../../chunker/index.js";
+import { MODE_MASK, type FileEntry } from "../../repo/index.js";
+import { parentPath } from "../fs-names.js";
+import type { Deletion } from "./deletion.js";
+import { describeBlobFailure, EntryFailure } from "./failures.js";
+import { asBuffer, closeQuietly, unlinkQuietly, type Owner } from "./fs-ops.js";
+import { keepIdentical } from "./in-place.js";
+import { writeSparse } from "./sparse.js";
+import type { Tally } from "./tally.js";
+import type { Target } from "./target.js";
+import { setTimes } from "./times.js";
+import type { RestoreRepository } from "./types.js";
+
+/** Data blobs of one file fetched ahead of the one being written. */
+const BLOBS_AHEAD = 3;
+/** The chunker's usual largest blob; a file may hold BLOBS_AHEAD of them at once. */
+const MAX_BLOB_BYTES = DEFAULT_CHUNKER_PARAMS.maxSize;
+
+const WRITE_FLAGS =
+  fsConstants.O_WRONLY |
+  fsConstants.O_CREAT |
+  fsConstants.O_EXCL |
+  fsConstants.O_NOFOLLOW;
+
+type Content = Iterator<[Uint8Array, Promise<Uint8Array>]>;
+
+/** The bytes of fetched blobs a file holds at once while it is written (FilePool's weight). */
+export function fileWeight(entry: FileEntry): number {
+  return Math.min(entry.size, BLOBS_AHEAD * MAX_BLOB_BYTES);
+}
+
+export class FileWriter {
+  constructor(
+    private readonly repo: RestoreRepository,
+    private readonly target: Target,
+    private readonly tally: Tally,
+    private readonly deletion: Deletion,
+    private readonly owner: Owner,
+    private readonly fsync: boolean,
+  ) {}
+
+  /**
+   * Restores one regular file; returns true when it is in place and verified, false when it
+   * failed (already warned and counted). The file system calls are synchronous on purpose: for
+   * small files a thread-pool round trip per call cost more than the call
+   * (docs/performance.md), and the blob fetches stay asynchronous, so other files' data keeps
+   * arriving while this one is written. In a `fresh` directory (created by this restore) there
+   * is nothing to check in place, and the owner needs setting only when it is not ours.
+   */
+  async write(
+    entry: FileEntry,
+    path: Buffer,
+    fresh: boolean,
+  ): Promise<boolean> {
+    try {
+      if (!fresh && keepIdentical(entry, path, this.owner.isRoot)) {
+        this.tally.fileKept();
+        return true;
+      }
+    } catch (error) {
+      this.tally.fail(
+        `Cannot restore "${this.target.show(path)}": ${describeError(error)}`,
+        error,
+      );
+      return false;
+    }
+    const temp = this.target.tempPath(parentPath(path));
+    let fd: number | undefined;
+    try {
+      // Fetching starts before the file is created, so a failed fetch leaves nothing to undo.
+      const content = this.fetchContent(entry);
+      fd = openSync(temp, WRITE_FLAGS, 0o600);
+      await this.writeContent(fd, entry, content);
+      if (this.fsync) fsyncSync(fd);
+      // chown before chmod: chown clears the setuid and setgid bits.
+      const ours =
+        fresh && entry.uid === this.owner.uid && entry.gid === this.owner.gid;
+      if (this.owner.isRoot && !ours) fchownSync(fd, entry.uid, entry.gid);
+      fchmodSync(fd, entry.mode & MODE_MASK);
+      setTimes(temp, entry.mtimeNs, fd);
+      closeSync(fd);
+      fd = undefined;
+      this.deletion.replace(temp, path);
+    } catch (error) {
+      if (fd !== undefined) closeQuietly(fd);
+      unlinkQuietly(temp);
+      this.tally.fail(
+        `Cannot restore "${this.target.show(path)}": ${describeError(error)}`,
+        error,
+      );
+      return false;
+    }
+    this.tally.fileWritten(entry.size);
+    return true;
+  }
+
+  /**
+   * The file's data blobs in order, each fetched at most BLOBS_AHEAD ahead of the one being
+   * written, so a large file does not wait one round trip per chunk.
+   */
+  private fetchContent(entry: FileEntry): Content {
+    const ids = entry.content;
+    const repo = this.repo;
+    const queue: [Uint8Array, Promise<Uint8Array>][] = [];
+    let next = 0;
+    const refill = (): void => {
+      while (queue.length < BLOBS_AHEAD && next < ids.length) {
+        const id = ids[next++] as Uint8Array;
+        // The whole file's SHA-256 is verified below, so the per-blob id check would only hash
+        // the same bytes a second time (docs/threat-model.md).
+        const loading = repo.load("data", id, { checkId: false });
+        // Handled here so that a fetch left behind by an earlier failure is never "unhandled".
+        loading.catch(() => undefined);
+        queue.push([id, loading]);
+      }
+    };
+    refill();
+    return {
+      next: () => {
+        const head = queue.shift();
+        refill();
+        return head === undefined
+          ? { done: true, value: undefined }
+          : { done: false, value: head };
+      },
+    };
+  }
+
+  /** Writes and verifies the content; throws EntryFailure naming the problem. */
+  private async writeContent(
+    fd: number,
+    entry: FileEntry,
+    content: Content,
+  ): Promise<void> {
+    const hash = createHash("sha256");
+    let position = 0;
+    let writtenEnd = 0;
+    for (let item = content.next(); item.done !== true; item = content.next()) {
+      const [id, loading] = item.value;
+      let chunk: Buffer;
+      try {
+        chunk = asBuffer(await loading);
+      } catch (error) {
+        throw new EntryFailure(describeBlobFailure(id, error));
+      }
+      if (position + chunk.length > entry.size) {
+        throw new EntryFailure(
+          `its data is longer than the recorded size of ${entry.size} bytes`,
+        );
+      }
+      hash.update(chunk);
+      writtenEnd = writeSparse(fd, chunk, position);
+      position += chunk.length;
+      this.tally.bytesWritten(chunk.length);
+    }
+    if (position !== entry.size) {
+      throw new EntryFailure(
+        `its data has ${position} bytes where the snapshot records ${entry.size}`,
+      );
+    }
+    if (!hash.digest().equals(entry.sha256)) {
+      throw new EntryFailure(
+        "its content does not match the SHA-256 the snapshot records",
+      );
+    }
+    // Only a file that ends in a hole needs its size set: the temporary file started empty.
+    if (writtenEnd !== entry.size) ftruncateSync(fd, entry.size);
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * What a restore does after every file is written: symlinks from the snapshot are created only
+ * now, so none of them can redirect a write of this restore; then directory owners, modes and
+ * mtimes, deepest first, so writing into a directory no longer touches its mtime and a read-only
+ * directory could still be filled.
+ */
+import {
+  fchmodSync,
+  fchownSync,
+  constants as fsConstants,
+  lchownSync,
+  openSync,
+  symlinkSync,
+} from "node:fs";
+import { describeError } from "../../errors.js";
+import {
+  MODE_MASK,
+  type DirEntry,
+  type SymlinkEntry,
+} from "../../repo/index.js";
+import { parentPath } from "../fs-names.js";
+import type { Deletion } from "./deletion.js";
+import { asBuffer, closeQuietly, unlinkQuietly, type Owner } from "./fs-ops.js";
+import type { Tally } from "./tally.js";
+import type { Target } from "./target.js";
+import { setTimes } from "./times.js";
+
+const DIR_FLAGS =
+  fsConstants.O_RDONLY | fsConstants.O_DIRECTORY | fsConstants.O_NOFOLLOW;
+
+export class Finishing {
+  private readonly dirs: { readonly path: Buffer; readonly entry: DirEntry }[] =
+    [];
+  private readonly symlinks: {
+    readonly path: Buffer;
+    readonly entry: SymlinkEntry;
+  }[] = [];
+
+  constructor(
+    private readonly target: Target,
+    private readonly tally: Tally,
+    private readonly deletion: Deletion,
+    private readonly owner: Owner,
+  ) {}
+
+  /** A directory the walk created or reused; call in pre-order (a parent before its children). */
+  addDir(path: Buffer, entry: DirEntry): void {
+    this.dirs.push({ path, entry });
+  }
+
+  addSymlink(path: Buffer, entry: SymlinkEntry): void {
+    this.symlinks.push({ path, entry });
+  }
+
+  /** Call once every file is done. */
+  finish(): void {
+    for (const link of this.symlinks)
+      this.restoreSymlink(link.path, link.entry);
+    // Reverse pre-order puts every directory after all of its descendants: deepest first.
+    for (let index = this.dirs.length - 1; index >= 0; index--) {
+      const dir = this.dirs[index];
+      if (dir !== undefined) this.applyDirMetadata(dir.path, dir.entry);
+    }
+  }
+
+  private restoreSymlink(path: Buffer, entry: SymlinkEntry): void {
+    const temp = this.target.tempPath(parentPath(path));
+    try {
+      symlinkSync(asBuffer(entry.target), temp);
+      if (this.owner.isRoot) lchownSync(temp, entry.uid, entry.gid);
+      setTimes(temp, entry.mtimeNs);
+      this.deletion.replace(temp, path);
+      this.tally.result.symlinks++;
+    } catch (error) {
+      unlinkQuietly(temp);
+      this.tally.fail(
+        `Cannot restore symlink "${this.target.show(path)}": ${describeError(error)}`,
+        error,
+      );
+    }
+  }
+
+  /** Owner, mode and mtime of a directory, through a descriptor opened without following. */
+  private applyDirMetadata(path: Buffer, entry: DirEntry): void {
+    let fd: number | undefined;
+    try {
+      fd = openSync(path, DIR_FLAGS);
+      if (this.owner.isRoot) fchownSync(fd, entry.uid, entry.gid);
+      fchmodSync(fd, entry.mode & MODE_MASK);
+      setTimes(path, entry.mtimeNs, fd);
+    } catch (error) {
+      this.tally.fail(
+        `Cannot set the metadata of directory "${this.target.show(path)}": ${describeError(error)}`,
+      );
+    } finally {
+      if (fd !== undefined) closeQuietly(fd);
+    }
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The in-place check. A regular file (never a symlink) with the same size and mtime is read and
+ * hashed, and kept only when its SHA-256 matches too; rsync trusts size and mtime alone, but a
+ * local read is far cheaper than fetching and decrypting, and the snapshot's hash makes the skip
+ * as safe as a rewrite. Its owner and mode are fixed; its mtime already matches.
+ */
+import { createHash } from "node:crypto";
+import {
+  closeSync,
+  constants as fsConstants,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  openSync,
+  readSync,
+} from "node:fs";
+import { MODE_MASK, type FileEntry } from "../../repo/index.js";
+import { lstatOrUndefined } from "./fs-ops.js";
+import { restoredMtimeNs } from "./times.js";
+
+const READ_BLOCK = 1024 * 1024;
+// O_NONBLOCK so that a FIFO swapped in after the lstat cannot hang the restore.
+const READ_FLAGS =
+  fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
+
+/**
+ * True when the file at `path` already is `entry` (its owner, when `isRoot`, and mode now fixed);
+ * false when it must be written. Throws only when fixing the owner or mode fails.
+ */
+export function keepIdentical(
+  entry: FileEntry,
+  path: Buffer,
+  isRoot: boolean,
+): boolean {
+  const existing = lstatOrUndefined(path);
+  if (existing?.isFile() !== true || existing.size !== BigInt(entry.size))
+    return false;
+  if (
+    existing.mtimeNs !== entry.mtimeNs &&
+    existing.mtimeNs !== restoredMtimeNs(entry.mtimeNs)
+  ) {
+    return false;
+  }
+  let fd: number;
+  try {
+    fd = openSync(path, READ_FLAGS);
+  } catch {
+    return false;
+  }
+  try {
+    const stats = fstatSync(fd, { bigint: true });
+    if (
+      !stats.isFile() ||
+      stats.ino !== existing.ino ||
+      stats.dev !== existing.dev
+    )
+      return false;
+    // A file with other links may share its inode with something outside the target (a
+    // planted hardlink): fixing its owner or mode in place would change that too. Rewrite it.
+    if (stats.nlink !== 1n) return false;
+    const hash = createHash("sha256");
+    const buffer = Buffer.allocUnsafe(
+      Math.min(READ_BLOCK, Math.max(1, entry.size)),
+    );
+    let total = 0;
+    for (;;) {
+      const bytesRead = readSync(fd, buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      hash.update(buffer.subarray(0, bytesRead));
+      total += bytesRead;
+      if (total > entry.size) return false;
+    }
+    if (total !== entry.size || !hash.digest().equals(entry.sha256))
+      return false;
+    if (isRoot) fchownSync(fd, entry.uid, entry.gid);
+    fchmodSync(fd, entry.mode & MODE_MASK);
+    return true;
+  } finally {
+    closeSync(fd);
+  }
+}
