@@ -13,7 +13,10 @@ import type {
   KeySlot,
   Store,
 } from "../src/store/store.js";
-import { MAX_LEASE_MS, MAX_REPORTED_HOLDERS } from "../src/store/locks.js";
+import {
+  MAX_LEASE_MS,
+  MAX_REPORTED_HOLDERS,
+} from "../src/store/rules/index.js";
 import { toHex } from "../src/util/bytes.js";
 
 export interface StoreUnderTest {
@@ -320,6 +323,21 @@ export function storeConformanceSuite(
         await expectKind(store.removeKeySlot("no-such-slot"), "not-found");
         expect(await store.listKeySlots()).toEqual([firstSlot, secondSlot]);
       });
+
+      it("listKeySlots() orders names by code point, as SQLite orders UTF-8", async () => {
+        const store = await open();
+        // UTF-16 order would put the astral name first; code point order puts it last.
+        const names = ["\u{1f511}", "\uffee", "B", "a"];
+        await store.create(config, { name: names[0]!, bytes: config });
+        for (const name of names.slice(1))
+          await store.addKeySlot({ name, bytes: config });
+        expect((await store.listKeySlots()).map((slot) => slot.name)).toEqual([
+          "B",
+          "a",
+          "\uffee",
+          "\u{1f511}",
+        ]);
+      });
     });
 
     describe("append-only", () => {
@@ -346,6 +364,27 @@ export function storeConformanceSuite(
         await store.addKeySlot(secondSlot);
         expect(await store.get(a.id)).toEqual(a.bytes);
         expect(await store.listKeySlots()).toEqual([firstSlot, secondSlot]);
+      });
+
+      it("compact() throws append-only and every blob stays readable", async () => {
+        const store = await created(true);
+        const a = blob();
+        await store.put([a]);
+        await expectKind(store.compact(), "append-only");
+        expect(await store.get(a.id)).toEqual(a.bytes);
+      });
+
+      it("a refusal names the action and says which connection may do it", async () => {
+        const store = await created(true);
+        const refusal: unknown = await store.delete([newId()]).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        expect(refusal).toBeInstanceOf(BlindsyncError);
+        expect((refusal as BlindsyncError).message).toMatch(
+          /append-only: cannot delete blobs/,
+        );
+        expect((refusal as BlindsyncError).hint).toMatch(/not append-only/);
       });
     });
 

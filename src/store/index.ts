@@ -7,7 +7,7 @@
  */
 
 export * from "./store.js";
-export { MAX_LEASE_MS } from "./locks.js";
+export { MAX_LEASE_MS } from "./rules/index.js";
 export { MemoryStore, type MemoryStoreOptions } from "./memory/memory-store.js";
 export {
   SqliteStore,

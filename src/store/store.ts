@@ -5,7 +5,10 @@
  * anything it returns without authenticating it (the repo layer does).
  *
  * Small, byte-oriented and batch-first, so that the same interface can sit on SQLite, on a pipe
- * to `blindsync serve`, or later on object storage.
+ * to `blindsync serve`, or later on object storage. It is composed of small interfaces, one per
+ * kind of record, and it carries bytes, not policy: what may be written, refused or reported
+ * (never overwrite, not the last key slot, the lease cap, the append-only refusals) is written
+ * once in store/rules/, and a store that keeps records runs those rules over small tables.
  */
 
 /** 32 opaque bytes: HMAC-SHA256 of the plaintext under the repository's id key. */
@@ -63,7 +66,7 @@ export type LockAttempt =
     }
   | {
       readonly acquired: false;
-      /** Some of the holders in the way (a bounded number, see store/locks.ts). */
+      /** Some of the holders in the way (a bounded number, see store/rules/locks.ts). */
       readonly holders: readonly LockHolder[];
       /** How many more holders are in the way than `holders` lists. */
       readonly more: number;
@@ -76,7 +79,7 @@ export interface LockRequest {
   readonly owner: string;
   /**
    * Lease length; a holder that dies stops refreshing and its lock expires by itself. The store
-   * grants at most a few minutes (MAX_LEASE_MS in store/locks.ts), whatever is asked.
+   * grants at most a few minutes (MAX_LEASE_MS in store/rules/locks.ts), whatever is asked.
    */
   readonly leaseMs: number;
 }
@@ -90,17 +93,23 @@ export interface LocksRemoved {
   readonly more: number;
 }
 
-/** The read side, enough for restore, ls, cat, diff and check. */
-export interface ReadonlyStore {
+/** The repository's config record: written once, with the first key slot (rules/records.ts). */
+export interface ConfigStore {
   /**
    * Returns the config record written by `create`.
    * Throws BlindsyncError('no-repository') when there is no repository at this location.
    */
   readConfig(): Promise<Uint8Array>;
 
-  /** Every key slot, ordered by name. */
-  listKeySlots(): Promise<KeySlot[]>;
+  /**
+   * Creates the repository with its config record and first key slot, atomically.
+   * Throws BlindsyncError('failed') when a repository already exists here.
+   */
+  create(config: Uint8Array, firstKeySlot: KeySlot): Promise<void>;
+}
 
+/** Opaque ciphertext under opaque ids (rules/blobs.ts). */
+export interface BlobStore {
   /**
    * Returns the ids of `ids` that the store does not hold, in input order, each once.
    * A hint for deciding what to upload: an honest store answers exactly; the repo layer
@@ -118,24 +127,30 @@ export interface ReadonlyStore {
   list(kind?: BlobKind): AsyncIterable<BlobInfo>;
 
   /**
-   * The prune generation: 0 for a new repository, incremented by every prune that deleted
-   * blobs. A client cache that remembers blobs from an older generation must forget them.
+   * Stores blobs. Idempotent: an id already present is left as it is (never overwritten), so a
+   * retried or concurrent upload is harmless. All of the batch is durable when the promise
+   * resolves (synchronous=FULL on SQLite). Throws RangeError for an id that is not 32 bytes or
+   * an unknown kind, before storing any of the batch.
    */
-  generation(): Promise<number>;
-
-  /** Releases the store. Idempotent; no other method may be called afterwards. */
-  close(): Promise<void>;
-}
-
-export interface Store extends ReadonlyStore {
-  /** True when deletes are refused (`serve --append-only`). */
-  readonly appendOnly: boolean;
+  put(blobs: readonly BlobToPut[]): Promise<void>;
 
   /**
-   * Creates the repository with its config record and first key slot, atomically.
-   * Throws BlindsyncError('failed') when a repository already exists here.
+   * Deletes blobs; absent ids are ignored. Throws BlindsyncError('append-only') on an
+   * append-only store, before deleting anything.
    */
-  create(config: Uint8Array, firstKeySlot: KeySlot): Promise<void>;
+  delete(ids: readonly BlobId[]): Promise<void>;
+
+  /**
+   * Gives the space of deleted blobs back to the file system (SQLite VACUUM); every blob stays
+   * readable. 'append-only' refuses, as it refuses delete.
+   */
+  compact(): Promise<void>;
+}
+
+/** Each passphrase's wrapping of the master secret (rules/key-slots.ts). */
+export interface KeySlotStore {
+  /** Every key slot, ordered by name (code point order, as SQLite orders UTF-8). */
+  listKeySlots(): Promise<KeySlot[]>;
 
   /**
    * Adds a key slot. Never overwrites: throws BlindsyncError('failed') if the name exists.
@@ -148,25 +163,16 @@ export interface Store extends ReadonlyStore {
    * slot, 'append-only' on an append-only store.
    */
   removeKeySlot(name: string): Promise<void>;
+}
 
-  /**
-   * Stores blobs. Idempotent: an id already present is left as it is (never overwritten), so a
-   * retried or concurrent upload is harmless. All of the batch is durable when the promise
-   * resolves (synchronous=FULL on SQLite). Throws RangeError for an id that is not 32 bytes.
-   */
-  put(blobs: readonly BlobToPut[]): Promise<void>;
-
-  /**
-   * Deletes blobs; absent ids are ignored. Throws BlindsyncError('append-only') on an
-   * append-only store, before deleting anything.
-   */
-  delete(ids: readonly BlobId[]): Promise<void>;
-
+/** Lease locks between clients; anyone who can connect may ask (rules/locks.ts). */
+export interface LockStore {
   /**
    * Tries to take a lease lock, never waiting: expired leases are ignored (and removed), and
    * a conflict answers with the current holders (without their ids). Allowed on append-only
-   * stores, for shared locks only: an exclusive request there throws 'append-only'. Durable
-   * when the promise resolves.
+   * stores, for shared locks only: an exclusive request there throws 'append-only'. Throws
+   * RangeError for an owner that is not at most 200 printable characters or a lease that is
+   * not a positive whole number of milliseconds. Durable when the promise resolves.
    */
   acquireLock(request: LockRequest): Promise<LockAttempt>;
 
@@ -185,10 +191,26 @@ export interface Store extends ReadonlyStore {
    * --remove-all`); `all` throws 'append-only' on an append-only store.
    */
   removeLocks(all: boolean): Promise<LocksRemoved>;
+}
+
+/** The prune generation, which tells client caches that blobs were deleted (rules/records.ts). */
+export interface GenerationStore {
+  /**
+   * 0 for a new repository, incremented by every prune that deleted blobs. A client cache
+   * that remembers blobs from an older generation must forget them.
+   */
+  generation(): Promise<number>;
 
   /** Increments the prune generation and returns the new value ('append-only' refuses). */
   bumpGeneration(): Promise<number>;
+}
 
-  /** Gives the space of deleted blobs back to the file system (SQLite VACUUM). */
-  compact(): Promise<void>;
+/** Everything blindsync asks of the untrusted side, composed of the interfaces above. */
+export interface Store
+  extends ConfigStore, BlobStore, KeySlotStore, LockStore, GenerationStore {
+  /** True when deletes are refused (`serve --append-only`): rules/append-only.ts lists them. */
+  readonly appendOnly: boolean;
+
+  /** Releases the store. Idempotent; no other method may be called afterwards. */
+  close(): Promise<void>;
 }

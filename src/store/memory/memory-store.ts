@@ -1,7 +1,8 @@
 /**
- * A Store that keeps everything in memory: the reference implementation of the Store contracts,
- * used by tests of the layers above. Bytes are copied in and out, so no caller can alias (and
- * silently change) what the store holds.
+ * A Store that keeps everything in memory: used by tests of the layers above, and the smallest
+ * example of a store: records in Maps behind the tables of store/rules, which hold every rule.
+ * Bytes are copied in and out, so no caller can alias (and silently change) what the store
+ * holds. Each call runs to completion before the next, which is all the transaction a Map needs.
  */
 
 import { BlindsyncError } from "../../errors.js";
@@ -18,21 +19,28 @@ import type {
   Store,
 } from "../store.js";
 import {
-  appendOnlyError,
-  blobNotFoundError,
-  checkBlobToPut,
-  checkId,
-  keySlotExistsError,
-  keySlotNotFoundError,
-  lastKeySlotError,
-} from "../checks.js";
-import {
   acquireLockIn,
+  addKeySlotIn,
+  blobNotFoundError,
+  bumpGenerationIn,
+  checkId,
+  createIn,
+  deleteIn,
+  generationIn,
+  listKeySlotsIn,
+  missingIn,
+  putIn,
   refreshLockIn,
+  refuseIfAppendOnly,
+  releaseLockIn,
+  removeKeySlotIn,
   removeLocksIn,
+  type BlobTable,
+  type Cell,
+  type KeySlotTable,
   type LockRecord,
   type LockTable,
-} from "../locks.js";
+} from "../rules/index.js";
 
 export interface MemoryStoreOptions {
   readonly appendOnly?: boolean;
@@ -46,13 +54,15 @@ interface StoredBlob {
 
 export class MemoryStore implements Store {
   readonly appendOnly: boolean;
-  #config: Uint8Array | undefined;
+  readonly #config = cell<Uint8Array>();
+  readonly #generation = cell<number>();
   readonly #keySlots = new Map<string, Uint8Array>();
+  readonly #keySlotTable: KeySlotTable = mapKeySlotTable(this.#keySlots);
   /** Keyed by the hex of the id, since Uint8Array keys compare by identity. */
   readonly #blobs = new Map<string, StoredBlob>();
+  readonly #blobTable: BlobTable = mapBlobTable(this.#blobs);
   readonly #locks = new Map<string, LockRecord>();
   readonly #lockTable: LockTable = mapLockTable(this.#locks);
-  #generation = 0;
   #closed = false;
 
   constructor(options: MemoryStoreOptions = {}) {
@@ -61,41 +71,53 @@ export class MemoryStore implements Store {
 
   readConfig(): Promise<Uint8Array> {
     return this.#run(() => {
-      if (this.#config === undefined) {
+      const config = this.#config.read();
+      if (config === undefined) {
         throw new BlindsyncError(
           "no-repository",
           "No repository in this memory store",
         );
       }
-      return this.#config.slice();
+      return config.slice();
+    });
+  }
+
+  create(config: Uint8Array, firstKeySlot: KeySlot): Promise<void> {
+    return this.#run(() => {
+      createIn(
+        this.#config,
+        this.#keySlotTable,
+        config.slice(),
+        firstKeySlot,
+        "in this memory store",
+      );
     });
   }
 
   listKeySlots(): Promise<KeySlot[]> {
-    return this.#run(() =>
-      [...this.#keySlots.entries()]
-        .sort(([a], [b]) => compareStrings(a, b))
-        .map(([name, bytes]) => ({ name, bytes: bytes.slice() })),
-    );
+    return this.#run(() => listKeySlotsIn(this.#keySlotTable));
+  }
+
+  addKeySlot(slot: KeySlot): Promise<void> {
+    return this.#run(() => {
+      addKeySlotIn(this.#keySlotTable, slot);
+    });
+  }
+
+  removeKeySlot(name: string): Promise<void> {
+    return this.#run(() => {
+      removeKeySlotIn(this.#keySlotTable, name, this.appendOnly);
+    });
   }
 
   missing(ids: readonly BlobId[]): Promise<BlobId[]> {
-    return this.#run(() => {
-      const seen = new Set<string>();
-      const result: BlobId[] = [];
-      for (const id of ids) {
-        const key = blobKey(id);
-        if (seen.has(key)) continue;
-        seen.add(key);
-        if (!this.#blobs.has(key)) result.push(id.slice());
-      }
-      return result;
-    });
+    return this.#run(() => missingIn(this.#blobTable, ids));
   }
 
   get(id: BlobId): Promise<Uint8Array> {
     return this.#run(() => {
-      const blob = this.#blobs.get(blobKey(id));
+      checkId(id);
+      const blob = this.#blobs.get(toHex(id));
       if (blob === undefined) throw blobNotFoundError(id);
       return blob.bytes.slice();
     });
@@ -110,8 +132,23 @@ export class MemoryStore implements Store {
     }
   }
 
-  generation(): Promise<number> {
-    return this.#run(() => this.#generation);
+  put(blobs: readonly BlobToPut[]): Promise<void> {
+    return this.#run(() => {
+      putIn(this.#blobTable, blobs);
+    });
+  }
+
+  delete(ids: readonly BlobId[]): Promise<void> {
+    return this.#run(() => {
+      deleteIn(this.#blobTable, ids, this.appendOnly);
+    });
+  }
+
+  compact(): Promise<void> {
+    return this.#run(() => {
+      // Nothing to give back; the refusal is the rule every store keeps.
+      refuseIfAppendOnly(this.appendOnly, "compact");
+    });
   }
 
   acquireLock(request: LockRequest): Promise<LockAttempt> {
@@ -128,7 +165,7 @@ export class MemoryStore implements Store {
 
   releaseLock(id: string): Promise<void> {
     return this.#run(() => {
-      this.#lockTable.remove(id);
+      releaseLockIn(this.#lockTable, id);
     });
   }
 
@@ -138,79 +175,17 @@ export class MemoryStore implements Store {
     );
   }
 
-  bumpGeneration(): Promise<number> {
-    return this.#run(() => {
-      if (this.appendOnly) {
-        throw new BlindsyncError(
-          "append-only",
-          "The repository is append-only: it cannot be pruned",
-        );
-      }
-      this.#generation += 1;
-      return this.#generation;
-    });
+  generation(): Promise<number> {
+    return this.#run(() => generationIn(this.#generation));
   }
 
-  compact(): Promise<void> {
-    return this.#run(() => undefined);
+  bumpGeneration(): Promise<number> {
+    return this.#run(() => bumpGenerationIn(this.#generation, this.appendOnly));
   }
 
   close(): Promise<void> {
     this.#closed = true;
     return Promise.resolve();
-  }
-
-  create(config: Uint8Array, firstKeySlot: KeySlot): Promise<void> {
-    return this.#run(() => {
-      if (this.#config !== undefined) {
-        throw new BlindsyncError(
-          "failed",
-          "A repository already exists in this memory store",
-        );
-      }
-      this.#config = config.slice();
-      this.#keySlots.set(firstKeySlot.name, firstKeySlot.bytes.slice());
-    });
-  }
-
-  addKeySlot(slot: KeySlot): Promise<void> {
-    return this.#run(() => {
-      if (this.#keySlots.has(slot.name)) throw keySlotExistsError(slot.name);
-      this.#keySlots.set(slot.name, slot.bytes.slice());
-    });
-  }
-
-  removeKeySlot(name: string): Promise<void> {
-    return this.#run(() => {
-      if (this.appendOnly) throw appendOnlyError("remove a key slot");
-      if (!this.#keySlots.has(name)) throw keySlotNotFoundError(name);
-      if (this.#keySlots.size === 1) throw lastKeySlotError(name);
-      this.#keySlots.delete(name);
-    });
-  }
-
-  put(blobs: readonly BlobToPut[]): Promise<void> {
-    return this.#run(() => {
-      // The whole batch is checked first, so that a batch is all or nothing, as on SQLite.
-      for (const blob of blobs) checkBlobToPut(blob);
-      for (const blob of blobs) {
-        const key = toHex(blob.id);
-        if (this.#blobs.has(key)) continue;
-        this.#blobs.set(key, {
-          id: blob.id.slice(),
-          kind: blob.kind,
-          bytes: blob.bytes.slice(),
-        });
-      }
-    });
-  }
-
-  delete(ids: readonly BlobId[]): Promise<void> {
-    return this.#run(() => {
-      if (this.appendOnly) throw appendOnlyError("delete blobs");
-      const keys = ids.map(blobKey);
-      for (const key of keys) this.#blobs.delete(key);
-    });
   }
 
   /** Runs `action` on an open store, turning a synchronous throw into a rejection. */
@@ -219,6 +194,50 @@ export class MemoryStore implements Store {
     if (this.#closed) throw new TypeError("The store is closed");
     return action();
   }
+}
+
+function cell<T>(): Cell<T> {
+  let value: T | undefined;
+  return {
+    read: () => value,
+    write: (next) => {
+      value = next;
+    },
+  };
+}
+
+function mapBlobTable(blobs: Map<string, StoredBlob>): BlobTable {
+  return {
+    has: (id) => blobs.has(toHex(id)),
+    insert: (blob) => {
+      blobs.set(toHex(blob.id), {
+        id: blob.id.slice(),
+        kind: blob.kind,
+        bytes: blob.bytes.slice(),
+      });
+    },
+    remove: (id) => {
+      blobs.delete(toHex(id));
+    },
+  };
+}
+
+function mapKeySlotTable(slots: Map<string, Uint8Array>): KeySlotTable {
+  return {
+    all: () =>
+      [...slots.entries()].map(([name, bytes]) => ({
+        name,
+        bytes: bytes.slice(),
+      })),
+    has: (name) => slots.has(name),
+    count: () => slots.size,
+    insert: (slot) => {
+      slots.set(slot.name, slot.bytes.slice());
+    },
+    remove: (name) => {
+      slots.delete(name);
+    },
+  };
 }
 
 /** The lock records of a memory store: a Map keeps insertion order, as the rules want. */
@@ -250,13 +269,4 @@ function mapLockTable(locks: Map<string, LockRecord>): LockTable {
       return removed;
     },
   };
-}
-
-function blobKey(id: BlobId): string {
-  checkId(id);
-  return toHex(id);
-}
-
-function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -15,7 +15,12 @@ import {
   decodeLocksRemoved,
   encodeJson,
 } from "./control.js";
-import { checkLockRequest } from "../locks.js";
+import {
+  checkBlobs,
+  checkId,
+  checkKind,
+  checkLockRequest,
+} from "../rules/index.js";
 import type { Readable, Writable } from "node:stream";
 import { BlindsyncError, describeError } from "../../errors.js";
 import {
@@ -35,17 +40,16 @@ import {
 } from "../../protocol/index.js";
 import { toHex } from "../../util/bytes.js";
 import { cpuHasAes } from "../../util/cpu-features.js";
-import {
-  BLOB_KINDS,
-  type BlobId,
-  type BlobInfo,
-  type BlobKind,
-  type BlobToPut,
-  type KeySlot,
-  type LockAttempt,
-  type LockRequest,
-  type LocksRemoved,
-  type Store,
+import type {
+  BlobId,
+  BlobInfo,
+  BlobKind,
+  BlobToPut,
+  KeySlot,
+  LockAttempt,
+  LockRequest,
+  LocksRemoved,
+  Store,
 } from "../store.js";
 
 export interface RemoteTransport {
@@ -310,9 +314,8 @@ export class RemoteStore implements Store {
 
   async put(blobs: readonly BlobToPut[]): Promise<void> {
     // The whole call is checked before anything is sent, so a bad blob stores nothing.
+    checkBlobs(blobs);
     for (const blob of blobs) {
-      checkId(blob.id);
-      checkKind(blob.kind);
       if (
         blob.bytes.length + PUT_BLOB_OVERHEAD + REQUEST_OVERHEAD >
         MAX_FRAME_PAYLOAD
@@ -653,18 +656,6 @@ function remoteError(response: ResponseOf<"error">): BlindsyncError {
 function asBlindsyncError(error: unknown): BlindsyncError {
   if (error instanceof BlindsyncError) return error;
   return new BlindsyncError("protocol", describeError(error), { cause: error });
-}
-
-function checkId(id: BlobId): void {
-  if (id.length !== ID_LENGTH)
-    throw new RangeError(
-      `A blob id must be ${ID_LENGTH} bytes, not ${id.length}`,
-    );
-}
-
-function checkKind(kind: BlobKind): void {
-  if (!BLOB_KINDS.includes(kind))
-    throw new RangeError(`Unknown blob kind "${kind}"`);
 }
 
 function slices<T>(items: readonly T[], size: number): T[][] {

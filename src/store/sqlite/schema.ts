@@ -17,6 +17,8 @@ export const SCHEMA_VERSION = 1;
 export const SCHEMA_VERSION_KEY = "schema_version";
 /** The opaque config record of the Store contract. */
 export const REPOSITORY_CONFIG_KEY = "repository";
+/** Config key of the prune generation (absent means 0). */
+export const GENERATION_KEY = "generation";
 
 /** 64 KiB pages: 1 MiB blobs stored ~2.6x faster than with 4 KiB pages (docs/storage.md). */
 export const PAGE_SIZE = 65536;

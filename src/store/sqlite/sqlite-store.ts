@@ -14,16 +14,6 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { BlindsyncError, describeError } from "../../errors.js";
 import { checkSameDatabaseFile, claimDatabaseFile } from "./db-file.js";
-import { toHex } from "../../util/bytes.js";
-import {
-  appendOnlyError,
-  blobNotFoundError,
-  checkBlobToPut,
-  checkId,
-  keySlotExistsError,
-  keySlotNotFoundError,
-  lastKeySlotError,
-} from "../checks.js";
 import type {
   BlobId,
   BlobInfo,
@@ -31,17 +21,32 @@ import type {
   BlobToPut,
   KeySlot,
   LockAttempt,
-  LockHolder,
   LockRequest,
   LocksRemoved,
   Store,
 } from "../store.js";
 import {
   acquireLockIn,
+  addKeySlotIn,
+  appendOnlyError,
+  blobNotFoundError,
+  bumpGenerationIn,
+  checkBlobs,
+  checkId,
+  createIn,
+  deleteIn,
+  generationIn,
+  listKeySlotsIn,
+  missingIn,
+  putIn,
   refreshLockIn,
+  refuseIfAppendOnly,
+  releaseLockIn,
+  removeKeySlotIn,
   removeLocksIn,
-  type LockTable,
-} from "../locks.js";
+  type BlobTable,
+  type Cell,
+} from "../rules/index.js";
 import {
   APPEND_ONLY_MESSAGE,
   APPLICATION_ID,
@@ -49,16 +54,19 @@ import {
   CREATE_SCHEMA,
   DATABASE_FILE,
   PAGE_SIZE,
-  REPOSITORY_CONFIG_KEY,
   SCHEMA_VERSION,
   SCHEMA_VERSION_KEY,
   enforceAppendOnly,
   kindCode,
   kindFromCode,
 } from "./schema.js";
-
-/** Config key of the prune generation (absent means 0). */
-const GENERATION_KEY = "generation";
+import {
+  configRecord,
+  generationCell,
+  keySlotTable,
+  lockTable,
+  plain,
+} from "./tables.js";
 
 export interface SqliteStoreOptions {
   /** Make the directory and the database if missing (`init`); `create()` then writes the repository. */
@@ -151,44 +159,26 @@ export class SqliteStore implements Store {
 
   readConfig(): Promise<Uint8Array> {
     return this.#run(() => {
-      const value = this.#db
-        .prepare("SELECT value FROM config WHERE key = ?")
-        .pluck()
-        .get(REPOSITORY_CONFIG_KEY);
-      if (value === undefined) throw noRepositoryError(this.#file);
-      if (!(value instanceof Uint8Array)) {
-        throw damagedError(this.#file, "the config record is not a blob");
-      }
-      return plain(value);
+      const config = this.#config().read();
+      if (config === undefined) throw noRepositoryError(this.#file);
+      return config;
     });
   }
 
   listKeySlots(): Promise<KeySlot[]> {
-    return this.#run(() =>
-      (
-        this.#db
-          .prepare("SELECT name, bytes FROM key_slots ORDER BY name")
-          .all() as { name: string; bytes: Buffer }[]
-      ).map((row) => ({ name: row.name, bytes: plain(row.bytes) })),
-    );
+    return this.#run(() => listKeySlotsIn(keySlotTable(this.#db)));
   }
 
   missing(ids: readonly BlobId[]): Promise<BlobId[]> {
     return this.#run(() => {
-      for (const id of ids) checkId(id);
       const has = this.#cached("SELECT 1 FROM blobs WHERE id = ?").pluck();
-      const seen = new Set<string>();
-      const result: BlobId[] = [];
       // One read transaction, so the answer is one consistent view of the store.
-      this.#db.transaction(() => {
-        for (const id of ids) {
-          const key = toHex(id);
-          if (seen.has(key)) continue;
-          seen.add(key);
-          if (has.get(id) === undefined) result.push(id.slice());
-        }
-      })();
-      return result;
+      return this.#db.transaction(() =>
+        missingIn(
+          { ...unusedBlobTable, has: (id) => has.get(id) !== undefined },
+          ids,
+        ),
+      )();
     });
   }
 
@@ -235,20 +225,19 @@ export class SqliteStore implements Store {
   }
 
   generation(): Promise<number> {
-    return this.#run(() => {
-      const value = this.#db
-        .prepare("SELECT value FROM config WHERE key = ?")
-        .pluck()
-        .get(GENERATION_KEY);
-      return typeof value === "number" ? value : 0;
-    });
+    return this.#run(() => generationIn(generationCell(this.#db)));
   }
 
   acquireLock(request: LockRequest): Promise<LockAttempt> {
     return this.#runWrite(() =>
       this.#db
         .transaction(() =>
-          acquireLockIn(this.#locks(), request, this.appendOnly, Date.now()),
+          acquireLockIn(
+            lockTable(this.#db),
+            request,
+            this.appendOnly,
+            Date.now(),
+          ),
         )
         .immediate(),
     );
@@ -258,7 +247,7 @@ export class SqliteStore implements Store {
     return this.#runWrite(() => {
       this.#db
         .transaction(() => {
-          refreshLockIn(this.#locks(), id, leaseMs, Date.now());
+          refreshLockIn(lockTable(this.#db), id, leaseMs, Date.now());
         })
         .immediate();
     });
@@ -266,7 +255,7 @@ export class SqliteStore implements Store {
 
   releaseLock(id: string): Promise<void> {
     return this.#runWrite(() => {
-      this.#locks().remove(id);
+      releaseLockIn(lockTable(this.#db), id);
     });
   }
 
@@ -274,100 +263,29 @@ export class SqliteStore implements Store {
     return this.#runWrite(() =>
       this.#db
         .transaction(() =>
-          removeLocksIn(this.#locks(), all, this.appendOnly, Date.now()),
+          removeLocksIn(lockTable(this.#db), all, this.appendOnly, Date.now()),
         )
         .immediate(),
     );
   }
 
   bumpGeneration(): Promise<number> {
-    return this.#runWrite(() => {
-      if (this.appendOnly) throw appendOnlyError("prune");
-      return this.#db
-        .transaction(() => {
-          const current = this.#db
-            .prepare("SELECT value FROM config WHERE key = ?")
-            .pluck()
-            .get(GENERATION_KEY);
-          const next = (typeof current === "number" ? current : 0) + 1;
-          this.#db
-            .prepare(
-              "INSERT INTO config (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            )
-            .run(GENERATION_KEY, next);
-          return next;
-        })
-        .immediate();
-    });
+    return this.#runWrite(() =>
+      this.#db
+        .transaction(() =>
+          bumpGenerationIn(generationCell(this.#db), this.appendOnly),
+        )
+        .immediate(),
+    );
   }
 
   compact(): Promise<void> {
     return this.#runWrite(() => {
-      if (this.appendOnly) throw appendOnlyError("compact");
+      refuseIfAppendOnly(this.appendOnly, "compact");
       // VACUUM rewrites the database without the free pages that deleted blobs left behind,
       // so the file shrinks; it needs free disk space about the size of the live data.
       this.#db.exec("VACUUM");
     });
-  }
-
-  /**
-   * The lock records for the rules of store/locks.ts. Locks live in their own table, created on
-   * first use so that repositories made before it existed need no migration. It is not
-   * append-only protected: locks are not data (the rules say what an append-only connection may
-   * do with them).
-   */
-  #locks(): LockTable {
-    this.#db.exec(
-      `CREATE TABLE IF NOT EXISTS locks (
-         id TEXT PRIMARY KEY NOT NULL,
-         exclusive INTEGER NOT NULL,
-         owner TEXT NOT NULL,
-         expires_at INTEGER NOT NULL
-       ) STRICT`,
-    );
-    const db = this.#db;
-    return {
-      live: (now, exclusiveOnly) =>
-        (
-          db
-            .prepare(
-              `SELECT exclusive, owner, expires_at FROM locks WHERE expires_at > ?${exclusiveOnly ? " AND exclusive = 1" : ""} ORDER BY rowid`,
-            )
-            .all(now) as {
-            exclusive: number;
-            owner: string;
-            expires_at: number;
-          }[]
-        ).map((row): LockHolder => ({
-          exclusive: row.exclusive === 1,
-          owner: row.owner,
-          expiresAt: row.expires_at,
-        })),
-      insert: (record) => {
-        db.prepare(
-          "INSERT INTO locks (id, exclusive, owner, expires_at) VALUES (?, ?, ?, ?)",
-        ).run(
-          record.id,
-          record.exclusive ? 1 : 0,
-          record.owner,
-          record.expiresAt,
-        );
-      },
-      extend: (id, expiresAt, now) =>
-        db
-          .prepare(
-            "UPDATE locks SET expires_at = ? WHERE id = ? AND expires_at > ?",
-          )
-          .run(expiresAt, id, now).changes > 0,
-      remove: (id) => {
-        db.prepare("DELETE FROM locks WHERE id = ?").run(id);
-      },
-      removeExpired: (now) =>
-        (Number.isFinite(now)
-          ? db.prepare("DELETE FROM locks WHERE expires_at <= ?").run(now)
-          : db.prepare("DELETE FROM locks").run()
-        ).changes,
-    };
   }
 
   close(): Promise<void> {
@@ -383,21 +301,13 @@ export class SqliteStore implements Store {
     return this.#runWrite(() => {
       this.#db
         .transaction(() => {
-          const exists = this.#db
-            .prepare("SELECT 1 FROM config WHERE key = ?")
-            .get(REPOSITORY_CONFIG_KEY);
-          if (exists !== undefined) {
-            throw new BlindsyncError(
-              "failed",
-              `A repository already exists at "${this.#file}"`,
-            );
-          }
-          this.#db
-            .prepare("INSERT INTO config (key, value) VALUES (?, ?)")
-            .run(REPOSITORY_CONFIG_KEY, config);
-          this.#db
-            .prepare("INSERT INTO key_slots (name, bytes) VALUES (?, ?)")
-            .run(firstKeySlot.name, firstKeySlot.bytes);
+          createIn(
+            this.#config(),
+            keySlotTable(this.#db),
+            config,
+            firstKeySlot,
+            `at "${this.#file}"`,
+          );
         })
         .immediate();
     });
@@ -407,11 +317,7 @@ export class SqliteStore implements Store {
     return this.#runWrite(() => {
       this.#db
         .transaction(() => {
-          if (this.#keySlotExists(slot.name))
-            throw keySlotExistsError(slot.name);
-          this.#db
-            .prepare("INSERT INTO key_slots (name, bytes) VALUES (?, ?)")
-            .run(slot.name, slot.bytes);
+          addKeySlotIn(keySlotTable(this.#db), slot);
         })
         .immediate();
     });
@@ -419,16 +325,9 @@ export class SqliteStore implements Store {
 
   removeKeySlot(name: string): Promise<void> {
     return this.#runWrite(() => {
-      if (this.appendOnly) throw appendOnlyError("remove a key slot");
       this.#db
         .transaction(() => {
-          if (!this.#keySlotExists(name)) throw keySlotNotFoundError(name);
-          const count = this.#db
-            .prepare("SELECT count(*) FROM key_slots")
-            .pluck()
-            .get() as number;
-          if (count <= 1) throw lastKeySlotError(name);
-          this.#db.prepare("DELETE FROM key_slots WHERE name = ?").run(name);
+          removeKeySlotIn(keySlotTable(this.#db), name, this.appendOnly);
         })
         .immediate();
     });
@@ -436,7 +335,7 @@ export class SqliteStore implements Store {
 
   put(blobs: readonly BlobToPut[]): Promise<void> {
     return this.#runWrite(() => {
-      for (const blob of blobs) checkBlobToPut(blob);
+      checkBlobs(blobs);
       if (blobs.length === 0) return;
       // Hashed before the transaction, so the write lock is held only for the writes.
       const hashes = blobs.map((blob) =>
@@ -449,20 +348,24 @@ export class SqliteStore implements Store {
       const insertBlob = this.#cached(
         "INSERT INTO blobs (id, kind, length, sha256, data_id) VALUES (?, ?, ?, ?, ?)",
       );
+      // has() runs inside the write transaction, so a concurrent writer cannot slip in between.
+      const table: BlobTable = {
+        ...unusedBlobTable,
+        has: (id) => has.get(id) !== undefined,
+        insert: (blob, index) => {
+          const { lastInsertRowid } = insertData.run(blob.bytes);
+          insertBlob.run(
+            blob.id,
+            kindCode(blob.kind),
+            blob.bytes.length,
+            hashes[index],
+            lastInsertRowid,
+          );
+        },
+      };
       this.#db
         .transaction(() => {
-          blobs.forEach((blob, index) => {
-            // Checked inside the write transaction, so a concurrent writer cannot slip in between.
-            if (has.get(blob.id) !== undefined) return;
-            const { lastInsertRowid } = insertData.run(blob.bytes);
-            insertBlob.run(
-              blob.id,
-              kindCode(blob.kind),
-              blob.bytes.length,
-              hashes[index],
-              lastInsertRowid,
-            );
-          });
+          putIn(table, blobs);
         })
         .immediate();
     });
@@ -470,20 +373,22 @@ export class SqliteStore implements Store {
 
   delete(ids: readonly BlobId[]): Promise<void> {
     return this.#runWrite(() => {
-      if (this.appendOnly) throw appendOnlyError("delete blobs");
-      for (const id of ids) checkId(id);
       const deleteBlob = this.#db
         .prepare("DELETE FROM blobs WHERE id = ? RETURNING data_id")
         .pluck();
       const deleteData = this.#db.prepare(
         "DELETE FROM blob_data WHERE rowid = ?",
       );
+      const table: BlobTable = {
+        ...unusedBlobTable,
+        remove: (id) => {
+          const dataId = deleteBlob.get(id);
+          if (dataId !== undefined) deleteData.run(dataId);
+        },
+      };
       this.#db
         .transaction(() => {
-          for (const id of ids) {
-            const dataId = deleteBlob.get(id);
-            if (dataId !== undefined) deleteData.run(dataId);
-          }
+          deleteIn(table, ids, this.appendOnly);
         })
         .immediate();
     });
@@ -530,6 +435,10 @@ export class SqliteStore implements Store {
    */
   readonly #statements = new Map<string, Database.Statement>();
 
+  #config(): Cell<Uint8Array> {
+    return configRecord(this.#db, (why) => damagedError(this.#file, why));
+  }
+
   #cached(sql: string): Database.Statement {
     let statement = this.#statements.get(sql);
     if (statement === undefined) {
@@ -537,13 +446,6 @@ export class SqliteStore implements Store {
       this.#statements.set(sql, statement);
     }
     return statement;
-  }
-
-  #keySlotExists(name: string): boolean {
-    return (
-      this.#db.prepare("SELECT 1 FROM key_slots WHERE name = ?").get(name) !==
-      undefined
-    );
   }
 
   /** Runs `action` on the open database, turning every SQLite error into a BlindsyncError. */
@@ -774,7 +676,18 @@ function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, " ");
 }
 
-/** A plain Uint8Array view of a Buffer from better-sqlite3, which is always a fresh copy. */
-function plain(bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
+/**
+ * The parts of a BlobTable a call does not use: each call builds only what its rule needs from
+ * its prepared statements (missing() only reads, delete() only removes).
+ */
+const unusedBlobTable: BlobTable = {
+  has: () => {
+    throw new TypeError("This blob table cannot look up blobs");
+  },
+  insert: () => {
+    throw new TypeError("This blob table cannot insert blobs");
+  },
+  remove: () => {
+    throw new TypeError("This blob table cannot remove blobs");
+  },
+};

@@ -12,13 +12,14 @@
  * their ids, so nobody else can refresh or release a lock.
  */
 import { randomBytes } from "node:crypto";
-import { BlindsyncError } from "../errors.js";
+import { BlindsyncError } from "../../errors.js";
 import type {
   LockAttempt,
   LockHolder,
   LockRequest,
   LocksRemoved,
-} from "./store.js";
+} from "../store.js";
+import { refuseIfAppendOnly } from "./append-only.js";
 
 /**
  * The longest lease a store grants; a longer request gets this much. Holders refresh well
@@ -86,7 +87,8 @@ export function acquireLockIn(
   now: number,
 ): LockAttempt {
   checkLockRequest(request);
-  if (request.exclusive && appendOnly) throw exclusiveRefusedError();
+  if (request.exclusive)
+    refuseIfAppendOnly(appendOnly, "take the exclusive lock");
   table.removeExpired(now);
   // Shared locks conflict only with an exclusive one; an exclusive lock with any.
   const conflicts = table.live(now, !request.exclusive);
@@ -116,6 +118,11 @@ export function refreshLockIn(
     throw lockGoneError();
 }
 
+/** Releases the lock `id`; an unknown id is ignored, so a release can be retried. */
+export function releaseLockIn(table: LockTable, id: string): void {
+  table.remove(id);
+}
+
 /**
  * Removes the locks whose leases ran out or, with `all`, every lock: the escape of a full-access
  * user from a lock whose holder is gone or hostile. `all` is refused on an append-only
@@ -127,15 +134,7 @@ export function removeLocksIn(
   appendOnly: boolean,
   now: number,
 ): LocksRemoved {
-  if (all && appendOnly) {
-    throw new BlindsyncError(
-      "append-only",
-      "The repository is append-only: this connection cannot remove other clients' locks",
-      {
-        hint: "Run blindsync unlock --remove-all over a connection that is not append-only",
-      },
-    );
-  }
+  if (all) refuseIfAppendOnly(appendOnly, "remove every lock");
   const removed = table.removeExpired(all ? Infinity : now);
   const live = table.live(now, false);
   return { removed, ...bounded(live) };
@@ -159,16 +158,6 @@ function publicHolder(holder: LockHolder): LockHolder {
     owner: holder.owner,
     expiresAt: holder.expiresAt,
   };
-}
-
-function exclusiveRefusedError(): BlindsyncError {
-  return new BlindsyncError(
-    "append-only",
-    "The repository is append-only: this connection may take only shared locks (backups), not the exclusive lock of prune",
-    {
-      hint: "Prune over a connection that is not append-only (a separate key whose forced command lacks --append-only)",
-    },
-  );
 }
 
 /** The lock is no longer held, so the holder cannot rely on it. The id is not repeated. */
