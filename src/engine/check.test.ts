@@ -272,6 +272,46 @@ describe("checkRepository", () => {
     expect(second.seq).toBe(2);
   });
 
+  it("names, as an error with its reason, a snapshot the head chain leaves out (sequence 2^53-1), and each chain problem once", async () => {
+    const honest = await snapshot();
+    // What a key holder can write: an authentic record at the top of the sequence range, on
+    // top of the honest head (test/adversarial/head-chain.test.ts shows what it does elsewhere).
+    const record = {
+      tree: honest.tree,
+      time: new Date().toISOString(),
+      host: "forger",
+      username: "forger",
+      paths: ["/forged"],
+      tags: [],
+      stats: honest.stats,
+    };
+    const forged = await fixture.repo.saveSnapshot({
+      ...record,
+      seq: Number.MAX_SAFE_INTEGER,
+      previous: honest.id,
+    });
+    // And one whose previous is not lower: already a broken link, so named once, not twice.
+    const backwards = await fixture.repo.saveSnapshot({
+      ...record,
+      seq: 2,
+      previous: forged.id,
+    });
+    const { report, seen } = await check("none");
+    expect(report.snapshots).toBe(3);
+    expect(report.errors).toBe(2);
+    expect(seen.map((p) => [p.kind, p.id])).toStrictEqual([
+      ["head-chain-broken", toHex(backwards.id)],
+      ["suspicious-snapshot", toHex(forged.id)],
+    ]);
+    const suspicious = seen[1];
+    expect(suspicious?.severity).toBe("error");
+    expect(suspicious?.snapshots).toStrictEqual([toHex(forged.id).slice(0, 8)]);
+    expect(suspicious?.reason).toContain(toHex(forged.id).slice(0, 8));
+    expect(suspicious?.reason).toMatch(
+      /left out of the head chain: its sequence number 9007199254740991 jumps from 1/,
+    );
+  });
+
   it("names, as errors, a snapshot blob that does not authenticate and a key slot that does not parse, and nothing for another passphrase's slot", async () => {
     await snapshot();
     const garbage = new Uint8Array(randomBytes(200));

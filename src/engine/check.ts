@@ -25,7 +25,11 @@
  * counted (`chainGaps`), never reported: a warning on every check after every forget taught
  * users to ignore warnings. The one deletion that matters, the newest head, is caught when the
  * client unlocks the repository (the pin: exit 14). A `previous` that is present but does not
- * have a lower sequence number cannot come from any writer and is an error.
+ * have a lower sequence number cannot come from any writer and is an error. So is every other
+ * snapshot the chain leaves out (repo/snapshot.ts, assessChain: a sequence number out of range
+ * or jumping further than any run of backups could, such as 2^53-1): it authenticates, so
+ * someone holding the keys wrote it outside the chain; every command passes it by with a
+ * warning, and check names it, with the reason, as forged data.
  *
  * Records anyone who can write to the store can add (no key needed) are reported as errors, by
  * name, so that `repair` can be run: snapshot blobs that do not authenticate under this
@@ -37,7 +41,13 @@
  */
 import { createHash } from "node:crypto";
 import { isBlindsyncError } from "../errors.js";
-import type { Repository, Snapshot, Tree, FileEntry } from "../repo/index.js";
+import {
+  assessChain,
+  type Repository,
+  type Snapshot,
+  type Tree,
+  type FileEntry,
+} from "../repo/index.js";
 import type { BlobId, BlobKind } from "../store/index.js";
 import { bytesEqual, toHex } from "../util/bytes.js";
 
@@ -66,6 +76,7 @@ export type CheckProblemKind =
   | "damaged-tree"
   | "file-hash-mismatch"
   | "head-chain-broken"
+  | "suspicious-snapshot"
   | "undecodable-snapshot"
   | "unreadable-key-slot";
 
@@ -344,6 +355,20 @@ class Checker {
         found.snapshots.add(shortId(snapshot.id));
         this.chainProblems.push(found);
       }
+    }
+    const named = new Set(this.chainProblems.map((found) => found.id));
+    for (const { snapshot, reason } of assessChain(this.snapshots).suspicious) {
+      const hex = toHex(snapshot.id);
+      if (named.has(hex)) continue;
+      const found = new Found(
+        "suspicious-snapshot",
+        "error",
+        hex,
+        `snapshot ${shortId(hex)} (host "${snapshot.host}", time ${snapshot.time}) is left out of the head chain: ` +
+          `${reason}. It authenticates, so someone holding the keys wrote it; it is never "latest" and no backup follows it`,
+      );
+      found.snapshots.add(shortId(hex));
+      this.chainProblems.push(found);
     }
   }
 

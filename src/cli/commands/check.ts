@@ -211,8 +211,10 @@ hash of its plaintext) and verifies each file's recorded SHA-256, streaming blob
 Each problem is printed on its own line, naming the blob and the files and snapshots it
 affects (with --json: one object per line, then a summary). Snapshot blobs that do not
 authenticate under the repository's keys and key slots that are not key slots at all (what a
-connection without the passphrase can add) are named too; \`blindsync repair\` removes them. The
-gaps forget leaves in the head chain are normal and not reported; a missing newest snapshot is
+connection without the passphrase can add) are named too; \`blindsync repair\` removes them.
+Snapshots the head chain leaves out (a sequence number no run of backups writes) are named as
+errors too: they authenticate, so someone holding the keys wrote them; every other command
+passes them by with a warning. The gaps forget leaves in the head chain are normal and not reported; a missing newest snapshot is
 refused when the repository is opened (14).
 
 Exit codes: 0 no problems, 13 problems found.
