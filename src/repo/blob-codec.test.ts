@@ -20,6 +20,7 @@ import {
   sealBlob,
   sealedBlobLength,
   type BlobKeys,
+  type CompressionMode,
 } from "./blob-codec.js";
 
 const keys: BlobKeys = {
@@ -32,7 +33,7 @@ const kinds: BlobKind[] = ["data", "tree", "snapshot"];
 function seal(
   plaintext: Uint8Array,
   kind: BlobKind = "data",
-  compress = true,
+  compression: CompressionMode = "auto",
   session = new SealingSession(),
 ): Uint8Array {
   const id = blobIdOf(keys.idKey, plaintext);
@@ -43,7 +44,7 @@ function seal(
     kind,
     id,
     plaintext,
-    compress,
+    compression,
   });
 }
 
@@ -142,9 +143,9 @@ describe("sealBlob() / openBlob()", () => {
       fc.property(
         plaintexts,
         fc.constantFrom(...kinds),
-        fc.boolean(),
-        (plaintext, kind, compress) => {
-          const blob = seal(plaintext, kind, compress);
+        fc.constantFrom<CompressionMode>("auto", "off", "max"),
+        (plaintext, kind, compression) => {
+          const blob = seal(plaintext, kind, compression);
           const id = blobIdOf(keys.idKey, plaintext);
           expect(open(blob, { id }, { kind })).toEqual(plaintext);
           const payloadLength = new DataView(
@@ -171,8 +172,8 @@ describe("sealBlob() / openBlob()", () => {
 
   it("writes the header byte by byte as the format says", () => {
     const session = new SealingSession();
-    seal(new Uint8Array(1), "data", true, session);
-    const blob = seal(new Uint8Array(10), "tree", true, session);
+    seal(new Uint8Array(1), "data", "auto", session);
+    const blob = seal(new Uint8Array(10), "tree", "auto", session);
     expect([...blob.subarray(0, 8)]).toEqual([
       0x42, 0x53, 0x42, 0x4c, 1, 2, 1, 0,
     ]);
@@ -190,7 +191,7 @@ describe("sealBlob() / openBlob()", () => {
     expect(innerOf(noiseBlob, blobIdOf(keys.idKey, noise))[0]).toBe(0);
     expect(noiseBlob.length).toBe(sealedBlobLength(100_000));
     expect(
-      innerOf(seal(zeros, "data", false), blobIdOf(keys.idKey, zeros))[0],
+      innerOf(seal(zeros, "data", "off"), blobIdOf(keys.idKey, zeros))[0],
     ).toBe(0);
   });
 
@@ -212,11 +213,115 @@ describe("sealBlob() / openBlob()", () => {
     expect(innerOf(seal(head), blobIdOf(keys.idKey, head))[0]).toBe(1);
   });
 
+  describe("compression modes", () => {
+    const compressionOf = (blob: Uint8Array, plaintext: Uint8Array) =>
+      innerOf(blob, blobIdOf(keys.idKey, plaintext))[0];
+
+    /** Deterministic text: words from a small vocabulary, as prose and source code repeat. */
+    function text(length: number, seed: number): Uint8Array {
+      const words = [
+        "the",
+        "backup",
+        "repository",
+        "function",
+        "return",
+        "const",
+        "chunk",
+        "of",
+        "and",
+        "snapshot",
+        "encrypted",
+        "server",
+        "client",
+        "if",
+        "else",
+      ];
+      let state = seed;
+      let out = "";
+      while (out.length < length) {
+        state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+        out +=
+          words[state % words.length]! + ((state >> 8) % 9 === 0 ? ".\n" : " ");
+      }
+      return new TextEncoder().encode(out.slice(0, length));
+    }
+
+    it("off stores every kind raw, even what compresses to almost nothing", () => {
+      const zeros = new Uint8Array(200_000);
+      for (const kind of kinds) {
+        const blob = seal(zeros, kind, "off");
+        expect(compressionOf(blob, zeros)).toBe(0);
+        expect(blob.length).toBe(sealedBlobLength(zeros.length));
+        expect(
+          bytesEqual(
+            open(blob, { id: blobIdOf(keys.idKey, zeros) }, { kind }),
+            zeros,
+          ),
+        ).toBe(true);
+      }
+    });
+
+    it("max stores text smaller than auto, and the same reader opens both", () => {
+      const plaintext = text(512 * 1024, 7);
+      const id = blobIdOf(keys.idKey, plaintext);
+      const auto = seal(plaintext, "data", "auto");
+      const max = seal(plaintext, "data", "max");
+      expect(compressionOf(auto, plaintext)).toBe(1);
+      expect(compressionOf(max, plaintext)).toBe(1);
+      expect(max.length).toBeLessThan(auto.length);
+      expect(bytesEqual(open(auto, { id }), plaintext)).toBe(true);
+      expect(bytesEqual(open(max, { id }), plaintext)).toBe(true);
+    });
+
+    it("max keeps the incompressible-sample shortcut and the 3 % rule", () => {
+      const noise = new Uint8Array(randomBytes(1024 * 1024));
+      const blob = seal(noise, "data", "max");
+      expect(compressionOf(blob, noise)).toBe(0);
+      expect(blob.length).toBe(sealedBlobLength(noise.length));
+    });
+
+    it("sealBlob() refuses an unknown mode instead of storing the blob raw", () => {
+      expect(() =>
+        seal(new Uint8Array(10), "data", "fast" as CompressionMode),
+      ).toThrow(RangeError);
+    });
+
+    it("auto lets stored sizes confirm a guess of a secret beside it; off does not", () => {
+      // CRIME/BREACH in miniature: an attacker who can place a guess next to a secret in
+      // the same blob, and sees stored lengths, learns whether the guess matches.
+      const letters = "abcdefghijklmnopqrstuvwxyz";
+      let state = 12345;
+      const word = (length: number): string => {
+        let out = "";
+        for (let index = 0; index < length; index++) {
+          state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+          out += letters.charAt((state >>> 16) % letters.length);
+        }
+        return out;
+      };
+      const fileWith = (secret: string, guess: string) =>
+        new TextEncoder().encode(
+          `api_key=${secret}\nnotes: remember the milk\napi_key=${guess}\n`,
+        );
+      for (let trial = 0; trial < 20; trial++) {
+        const secret = word(24);
+        const right = fileWith(secret, secret);
+        const wrong = fileWith(secret, word(24));
+        expect(seal(right, "data", "auto").length).toBeLessThan(
+          seal(wrong, "data", "auto").length,
+        );
+        expect(seal(right, "data", "off").length).toBe(
+          seal(wrong, "data", "off").length,
+        );
+      }
+    });
+  });
+
   it("never seals the same plaintext to the same bytes twice", () => {
     const session = new SealingSession();
     const plaintext = new Uint8Array(100);
-    expect(seal(plaintext, "data", true, session)).not.toEqual(
-      seal(plaintext, "data", true, session),
+    expect(seal(plaintext, "data", "auto", session)).not.toEqual(
+      seal(plaintext, "data", "auto", session),
     );
   });
 

@@ -14,7 +14,12 @@ export {
   classifyKeySlots,
   type UnreadableKeySlot,
 } from "./keys.js";
-export { blobIdOf, sealBlob } from "./blob-codec.js";
+export {
+  blobIdOf,
+  compressionModes,
+  sealBlob,
+  type CompressionMode,
+} from "./blob-codec.js";
 export {
   unlockRepository,
   advancePin,

@@ -19,7 +19,12 @@ import {
 } from "../chunker/index.js";
 import type { BlobId, BlobKind, BlobToPut, Store } from "../store/index.js";
 import { toHex } from "../util/bytes.js";
-import { UnauthenticatedBlobError, openBlob, sealBlob } from "./blob-codec.js";
+import {
+  UnauthenticatedBlobError,
+  openBlob,
+  sealBlob,
+  type CompressionMode,
+} from "./blob-codec.js";
 import {
   encodeConfig,
   parseConfig,
@@ -255,7 +260,7 @@ export class Repository {
     kind: BlobKind,
     id: BlobId,
     plaintext: Uint8Array,
-    compress = true,
+    compression: CompressionMode = "auto",
   ): BlobToPut {
     if (this.session.exhausted) this.session = new SealingSession();
     const bytes = sealBlob({
@@ -265,7 +270,7 @@ export class Repository {
       kind,
       id,
       plaintext,
-      compress,
+      compression,
     });
     return { id, kind, bytes };
   }
@@ -382,10 +387,21 @@ export class Repository {
     return classifyKeySlots(await this.store.listKeySlots()).unreadable;
   }
 
-  /** Seals and stores a snapshot record. Its blobs must already be durable in the store. */
-  async saveSnapshot(record: SnapshotRecord): Promise<Snapshot> {
+  /**
+   * Seals and stores a snapshot record. Its blobs must already be durable in the store. A
+   * backup passes its compression mode, so `off` leaves no blob of the run compressed.
+   */
+  async saveSnapshot(
+    record: SnapshotRecord,
+    compression: CompressionMode = "auto",
+  ): Promise<Snapshot> {
     const plaintext = encodeSnapshot(record);
-    const blob = this.seal("snapshot", this.blobId(plaintext), plaintext);
+    const blob = this.seal(
+      "snapshot",
+      this.blobId(plaintext),
+      plaintext,
+      compression,
+    );
     await this.store.put([blob]);
     return { ...record, id: blob.id };
   }

@@ -28,7 +28,12 @@ import {
   encodeMessage,
   type Message,
 } from "../../src/protocol/index.js";
-import { blobIdOf, openBlob, sealBlob } from "../../src/repo/blob-codec.js";
+import {
+  blobIdOf,
+  openBlob,
+  sealBlob,
+  type CompressionMode,
+} from "../../src/repo/blob-codec.js";
 import { encodeConfig, parseConfig } from "../../src/repo/config.js";
 import {
   createKeySlot,
@@ -269,14 +274,14 @@ describe("fuzzing the decoders that read untrusted bytes (T12)", () => {
     const keys = deriveSubkeys(new Uint8Array(randomBytes(32)), repositoryId);
     const session = new SealingSession();
     const sealed: { kind: BlobKind; id: Uint8Array; bytes: Uint8Array }[] = [];
-    const plaintexts: [BlobKind, Uint8Array, boolean][] = [
-      ["data", new Uint8Array(0), false],
-      ["data", new Uint8Array(randomBytes(100)), true],
-      ["data", new Uint8Array(3000).fill(0x61), true],
-      ["tree", encodeTree(sampleTree()), true],
-      ["snapshot", new TextEncoder().encode('{"v":1}'), false],
+    const plaintexts: [BlobKind, Uint8Array, CompressionMode][] = [
+      ["data", new Uint8Array(0), "off"],
+      ["data", new Uint8Array(randomBytes(100)), "auto"],
+      ["data", new Uint8Array(3000).fill(0x61), "auto"],
+      ["tree", encodeTree(sampleTree()), "auto"],
+      ["snapshot", new TextEncoder().encode('{"v":1}'), "off"],
     ];
-    for (const [kind, plaintext, compress] of plaintexts) {
+    for (const [kind, plaintext, compression] of plaintexts) {
       const blobId = blobIdOf(keys.idKey, plaintext);
       sealed.push({
         kind,
@@ -288,7 +293,7 @@ describe("fuzzing the decoders that read untrusted bytes (T12)", () => {
           kind,
           id: blobId,
           plaintext,
-          compress,
+          compression,
         }),
       });
     }

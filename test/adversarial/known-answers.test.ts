@@ -208,7 +208,7 @@ describe("the documented formats rebuilt from node:crypto alone (T17)", () => {
       kind: "tree",
       id,
       plaintext,
-      compress: false,
+      compression: "off",
     });
     const header = Buffer.alloc(40);
     header.write("BSBL", 0, "ascii");

@@ -76,8 +76,8 @@ const { randomBytes } = require("node:crypto");
       const plaintext = randomBytes(48);
       const id = repo.blobId(plaintext);
       const bytes = round === 0
-        ? repo.seal("data", id, plaintext, false).bytes
-        : sealBlob({ keys: params, repositoryId: params.repositoryId, session, kind: "data", id, plaintext, compress: false });
+        ? repo.seal("data", id, plaintext, "off").bytes
+        : sealBlob({ keys: params, repositoryId: params.repositoryId, session, kind: "data", id, plaintext, compression: "off" });
       out.set(bytes.subarray(8, 40), offset);
       offset += 32;
       if (i === 0 && repo.open("data", id, bytes).length !== plaintext.length)

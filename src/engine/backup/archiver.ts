@@ -28,6 +28,7 @@ import {
   encodeTree,
   sortEntries,
   type CachedContent,
+  type CompressionMode,
   type DirRecord,
   type FileIdentity,
   type ClientCache,
@@ -115,6 +116,8 @@ export interface BackupOptions {
   readonly time?: Date;
   readonly host?: string;
   readonly dryRun?: boolean;
+  /** For every blob of the run: data, trees and the snapshot (default "auto"). */
+  readonly compression?: CompressionMode;
   readonly sink: BackupSink;
   /** How long to wait for a prune's exclusive lock to go (default: fail at once, exit 11). */
   readonly lockWaitMs?: number;
@@ -222,6 +225,7 @@ class Archiver {
     this.uploader = new Uploader(options.repo, options.cache, {
       dryRun: options.dryRun ?? false,
       pool,
+      compression: options.compression ?? "auto",
     });
   }
 
@@ -789,24 +793,27 @@ class Archiver {
     if (options.dryRun === true) return { ...result, snapshot: undefined };
     await this.commitGate();
     const pinSeq = options.cache.pin?.lastSeq ?? 0;
-    const snapshot = await options.repo.saveSnapshot({
-      seq: Math.max(options.head?.seq ?? 0, pinSeq) + 1,
-      previous: options.head?.id ?? null,
-      tree: rootTree,
-      time: (options.time ?? new Date()).toISOString(),
-      host: options.host ?? hostname(),
-      username: safeUsername(),
-      paths: sources,
-      tags: [...(options.tags ?? [])],
-      stats: {
-        files: this.files,
-        dirs: this.dirs,
-        bytes: this.bytes,
-        blobsAdded: stats.blobsAdded,
-        bytesAdded: stats.bytesAdded,
+    const snapshot = await options.repo.saveSnapshot(
+      {
+        seq: Math.max(options.head?.seq ?? 0, pinSeq) + 1,
+        previous: options.head?.id ?? null,
+        tree: rootTree,
+        time: (options.time ?? new Date()).toISOString(),
+        host: options.host ?? hostname(),
+        username: safeUsername(),
+        paths: sources,
+        tags: [...(options.tags ?? [])],
+        stats: {
+          files: this.files,
+          dirs: this.dirs,
+          bytes: this.bytes,
+          blobsAdded: stats.blobsAdded,
+          bytesAdded: stats.bytesAdded,
+        },
+        ...(root === undefined ? {} : { root: rootMeta(root) }),
       },
-      ...(root === undefined ? {} : { root: rootMeta(root) }),
-    });
+      options.compression ?? "auto",
+    );
     advancePin(options.cache, options.repo, snapshot);
     return { ...result, snapshot };
   }

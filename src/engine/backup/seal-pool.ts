@@ -12,7 +12,7 @@ import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { BlindsyncError } from "../../errors.js";
-import type { Repository } from "../../repo/index.js";
+import type { CompressionMode, Repository } from "../../repo/index.js";
 import type { BlobId, BlobKind } from "../../store/index.js";
 import type {
   DigestJob,
@@ -146,7 +146,7 @@ export class SealPool {
     kind: BlobKind,
     id: BlobId,
     plaintext: Uint8Array,
-    compress = true,
+    compression: CompressionMode = "auto",
   ): Promise<Uint8Array> {
     const seq = ++this.#seq;
     const job: SealJob = {
@@ -155,7 +155,7 @@ export class SealPool {
       kind,
       id,
       plaintext: transferable(plaintext),
-      compress,
+      compression,
     };
     return this.#post(job, [
       job.plaintext.buffer as ArrayBuffer,

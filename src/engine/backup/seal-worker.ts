@@ -14,7 +14,12 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { Chunker, type ChunkerParams } from "../../chunker/index.js";
 import { SealingSession } from "../../crypto/index.js";
-import { blobIdOf, sealBlob, type SealerParams } from "../../repo/index.js";
+import {
+  blobIdOf,
+  sealBlob,
+  type CompressionMode,
+  type SealerParams,
+} from "../../repo/index.js";
 import type { BlobKind } from "../../store/index.js";
 import { OPEN_FLAGS, READ_SIZE } from "./file-reading.js";
 
@@ -24,7 +29,7 @@ export interface SealJob {
   readonly kind: BlobKind;
   readonly id: Uint8Array;
   readonly plaintext: Uint8Array;
-  readonly compress: boolean;
+  readonly compression: CompressionMode;
 }
 
 export interface DigestJob {
@@ -74,7 +79,7 @@ function seal(job: SealJob): void {
     kind: job.kind,
     id: job.id,
     plaintext: job.plaintext,
-    compress: job.compress,
+    compression: job.compression,
   });
   const reply: WorkerReply = { seq: job.seq, bytes };
   parentPort?.postMessage(reply, [bytes.buffer as ArrayBuffer]);

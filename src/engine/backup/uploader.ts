@@ -16,7 +16,11 @@
  * until an answer lacks every blob again, so at most the batches already under way are
  * sealed in vain; what is uploaded is decided by the answer alone either way.
  */
-import type { ClientCache, Repository } from "../../repo/index.js";
+import type {
+  ClientCache,
+  CompressionMode,
+  Repository,
+} from "../../repo/index.js";
 import type { BlobId, BlobKind, BlobToPut } from "../../store/index.js";
 import { toHex } from "../../util/bytes.js";
 import type { SealPool } from "./seal-pool.js";
@@ -67,16 +71,23 @@ export class Uploader {
   private readonly cache: ClientCache;
   private readonly dryRun: boolean;
   private readonly pool: SealPool | undefined;
+  private readonly compression: CompressionMode;
 
   constructor(
     repo: Repository,
     cache: ClientCache,
-    options: { dryRun?: boolean; pool?: SealPool | undefined } = {},
+    options: {
+      dryRun?: boolean;
+      pool?: SealPool | undefined;
+      /** For every blob this uploader seals, data and trees alike (default "auto"). */
+      compression?: CompressionMode;
+    } = {},
   ) {
     this.repo = repo;
     this.cache = cache;
     this.dryRun = options.dryRun ?? false;
     this.pool = options.pool;
+    this.compression = options.compression ?? "auto";
   }
 
   /** Whether the blob is known to exist or already queued: add() would skip it. */
@@ -191,8 +202,18 @@ export class Uploader {
       blobs.map(async (blob) => {
         const bytes =
           this.pool === undefined
-            ? this.repo.seal(blob.kind, blob.id, blob.plaintext).bytes
-            : await this.pool.seal(blob.kind, blob.id, blob.plaintext);
+            ? this.repo.seal(
+                blob.kind,
+                blob.id,
+                blob.plaintext,
+                this.compression,
+              ).bytes
+            : await this.pool.seal(
+                blob.kind,
+                blob.id,
+                blob.plaintext,
+                this.compression,
+              );
         return { id: blob.id, kind: blob.kind, bytes };
       }),
     );
