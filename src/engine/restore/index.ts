@@ -36,4 +36,3 @@ export type {
   RestoreSink,
 } from "./types.js";
 export type { ProtectedPath } from "./protect.js";
-export { restoredMtimeNs, utimesSeconds } from "./times.js";
