@@ -7,6 +7,7 @@ import {
   readPatternFile,
   type BackupResult,
 } from "../../engine/index.js";
+import { compressionModes, type CompressionMode } from "../../repo/index.js";
 import { toHex } from "../../util/bytes.js";
 import { withRepository, type CommandContext } from "../context.js";
 import { formatBytes } from "../output/format.js";
@@ -22,6 +23,8 @@ export interface BackupCommandOptions {
   readonly tags?: readonly string[];
   readonly time?: string;
   readonly dryRun?: boolean;
+  /** auto, off or max; else $BLINDSYNC_COMPRESSION, else auto. */
+  readonly compression?: string;
   /** Create the repository first when there is none (the passphrase is then asked twice). */
   readonly init?: boolean;
 }
@@ -38,6 +41,23 @@ function parseTime(text: string): Date {
   return time;
 }
 
+/** --compression, else $BLINDSYNC_COMPRESSION (as --ssh falls back to $BLINDSYNC_SSH). */
+function parseCompression(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv,
+): CompressionMode {
+  const fromEnv = env.BLINDSYNC_COMPRESSION;
+  const text = flag ?? (fromEnv === "" ? undefined : fromEnv) ?? "auto";
+  const mode = compressionModes.find((candidate) => candidate === text);
+  if (mode === undefined)
+    throw new BlindsyncError(
+      "usage",
+      `${flag === undefined ? "BLINDSYNC_COMPRESSION" : "--compression"} "${text}" is not a compression mode`,
+      { hint: "Use auto, off or max" },
+    );
+  return mode;
+}
+
 export async function runBackup(
   context: CommandContext,
   options: BackupCommandOptions,
@@ -47,6 +67,7 @@ export async function runBackup(
   if (options.excludeFile !== undefined)
     excludes.push(...readPatternFile(options.excludeFile));
   const time = options.time === undefined ? undefined : parseTime(options.time);
+  const compression = parseCompression(options.compression, context.env);
   if (options.init === true) {
     await runInit(context, { repository: options.repository, ifMissing: true });
   }
@@ -67,6 +88,7 @@ export async function runBackup(
         tags: options.tags ?? [],
         ...(time === undefined ? {} : { time }),
         dryRun: options.dryRun ?? false,
+        compression,
         sink: {
           progress(progress) {
             output.status(
@@ -147,6 +169,10 @@ export function backupCommand(): Command {
       "--time <iso8601>",
       "record this time as the snapshot time (imports, tests)",
     )
+    .option(
+      "--compression <mode>",
+      "auto, off or max (default $BLINDSYNC_COMPRESSION or auto)",
+    )
     .option("--init", "create the repository first if there is none")
     .option(
       "-n, --dry-run",
@@ -160,10 +186,18 @@ recreates the directory's contents. Several sources each go under their base nam
 Files named .blindsyncignore exclude paths below their directory, with .gitignore syntax.
 Unchanged files (same inode, size, mtime and ctime as last time) are not read again.
 
+--compression auto (the default) compresses with zstd what compresses; max compresses
+harder (on text about 15 % smaller and 4 times slower); off compresses nothing, at the cost
+of space. Choose off when someone you do not trust can both put content of their choosing
+into files beside your secrets (a shared or synced folder) and watch the repository's stored
+sizes: compressed sizes shrink when their guess matches your data, so they can learn a
+secret byte by byte, as CRIME and BREACH did to HTTPS.
+
 Examples:
   blindsync backup ~/Documents /mnt/usb/vault
   blindsync ~/Documents me@host:vault                  (the same, shorter)
   blindsync backup ~/src ~/notes me@host:vault --exclude node_modules --tag daily
+  blindsync backup ~/secrets me@host:vault --compression off
 
 Exit codes: 0 ok, 3 some files could not be read (the snapshot was still saved).`,
     )
@@ -176,6 +210,7 @@ Exit codes: 0 ok, 3 some files could not be read (the snapshot was still saved).
           tag: string[];
           time?: string;
           dryRun?: boolean;
+          compression?: string;
           init?: boolean;
         },
         command: Command,
@@ -198,6 +233,9 @@ Exit codes: 0 ok, 3 some files could not be read (the snapshot was still saved).
             ? {}
             : { excludeFile: flags.excludeFile }),
           ...(flags.time === undefined ? {} : { time: flags.time }),
+          ...(flags.compression === undefined
+            ? {}
+            : { compression: flags.compression }),
           dryRun: flags.dryRun === true,
           init: flags.init === true,
         });
