@@ -10,20 +10,20 @@
 import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isBlindsyncError } from "../../src/errors.js";
 import { openStore } from "../../src/store/open.js";
 import type { Store } from "../../src/store/index.js";
-import { CLI, runCli, type CliResult } from "../helpers/cli.js";
-import { startSshd, type Sshd } from "../helpers/sshd.js";
+import { CLI, type CliResult, runCli } from "../helpers/cli.js";
+import { storedKeySlots, withDatabase } from "../helpers/database.js";
 import {
   describeTree,
   removeDir,
-  seededBytes,
   tempDir,
   treeDifferences,
 } from "../helpers/trees.js";
+import { seededBytes } from "../helpers/prng.js";
+import { startSshd, type Sshd } from "../helpers/sshd.js";
 
 let sshd: Sshd;
 let work: string;
@@ -34,47 +34,32 @@ let env: Record<string, string>;
 
 /** Row counts and a SHA-256 over every row of the tables that hold history. */
 function storedState(): { counts: Record<string, number>; digest: string } {
-  const db = new Database(join(repoPath, "blindsync.sqlite"), {
-    readonly: true,
-  });
-  try {
-    const hash = createHash("sha256");
-    const counts: Record<string, number> = {};
-    for (const [table, order] of [
-      ["config", "key"],
-      ["key_slots", "name"],
-      ["blobs", "id"],
-      ["blob_data", "rowid"],
-    ] as const) {
-      const rows = db
-        .prepare(`SELECT * FROM ${table} ORDER BY ${order}`)
-        .raw()
-        .all() as unknown[][];
-      counts[table] = rows.length;
-      for (const row of rows)
-        for (const value of row)
-          hash.update(
-            value instanceof Buffer ? value : `${String(value)}\u0000`,
-          );
-    }
-    return { counts, digest: hash.digest("hex") };
-  } finally {
-    db.close();
-  }
-}
-
-function keySlotNames(): string[] {
-  const db = new Database(join(repoPath, "blindsync.sqlite"), {
-    readonly: true,
-  });
-  try {
-    return db
-      .prepare("SELECT name FROM key_slots ORDER BY name")
-      .pluck()
-      .all() as string[];
-  } finally {
-    db.close();
-  }
+  return withDatabase(
+    repoPath,
+    (db) => {
+      const hash = createHash("sha256");
+      const counts: Record<string, number> = {};
+      for (const [table, order] of [
+        ["config", "key"],
+        ["key_slots", "name"],
+        ["blobs", "id"],
+        ["blob_data", "rowid"],
+      ] as const) {
+        const rows = db
+          .prepare(`SELECT * FROM ${table} ORDER BY ${order}`)
+          .raw()
+          .all() as unknown[][];
+        counts[table] = rows.length;
+        for (const row of rows)
+          for (const value of row)
+            hash.update(
+              value instanceof Buffer ? value : `${String(value)}\u0000`,
+            );
+      }
+      return { counts, digest: hash.digest("hex") };
+    },
+    { readonly: true },
+  );
 }
 
 function cli(args: readonly string[]): Promise<CliResult> {
@@ -126,7 +111,7 @@ describe("an append-only forced command over a real sshd (T16)", () => {
   it("refuses forget, prune, key remove and key passwd from the CLI with a clear error, leaving every row unchanged", async () => {
     const before = storedState();
     expect(before.counts.key_slots).toBe(2);
-    const slotName = keySlotNames()[0];
+    const slotName = storedKeySlots(repoPath)[0]?.name;
     expect(slotName).toBeDefined();
     const attempts: [string, string[]][] = [
       ["forget", ["forget", location, "--keep-last", "1"]],

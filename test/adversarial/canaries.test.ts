@@ -18,15 +18,16 @@ import {
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLI, PROJECT_ROOT, runCli } from "../helpers/cli.js";
-import { startSshd, type Sshd } from "../helpers/sshd.js";
+import { DATABASE_FILE } from "../helpers/constants.js";
 import {
   describeTree,
   removeDir,
-  seededBytes,
   tempDir,
   treeDifferences,
 } from "../helpers/trees.js";
-import { count } from "./counts.js";
+import { count } from "../helpers/counts.js";
+import { seededBytes } from "../helpers/prng.js";
+import { startSshd, type Sshd } from "../helpers/sshd.js";
 
 const CANARIES = count(10, 50);
 
@@ -157,7 +158,7 @@ describe("canaries in contents and names never reach the server (T14)", () => {
       name,
       bytes: readFileSync(join(repoPath, name)),
     }));
-    const database = files.find((file) => file.name === "blindsync.sqlite");
+    const database = files.find((file) => file.name === DATABASE_FILE);
     expect(database?.bytes.length ?? 0).toBeGreaterThan(CANARIES * 100_000);
     // The searches can succeed: the plaintext source itself is full of hits.
     expect(

@@ -9,8 +9,9 @@
 import { promises as fsp } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI, TEST_PASSWORD, runCli } from "../helpers/cli.js";
+import { CLI, runCli } from "../helpers/cli.js";
 import { removeDir, tempDir } from "../helpers/trees.js";
+import { TEST_PASSWORD } from "../helpers/constants.js";
 
 const NEW_PASSWORD = "a second secret, for key add";
 /** A harmless variable that must still get through: the dump is real, not empty. */

@@ -35,31 +35,28 @@ import {
 } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { restoreSnapshot } from "../../src/engine/index.js";
 import { Repository } from "../../src/repo/index.js";
 import { SqliteStore, sqliteIntegrityCheck } from "../../src/store/index.js";
 import { toHex } from "../../src/util/bytes.js";
-import { CLI, PROJECT_ROOT, TEST_PASSWORD, runCli } from "../helpers/cli.js";
-import { startSshd, type Sshd } from "../helpers/sshd.js";
+import { CLI, PROJECT_ROOT, runCli, spawnCli } from "../helpers/cli.js";
+import { TEST_PASSWORD } from "../helpers/constants.js";
+import { count } from "../helpers/counts.js";
+import { databaseOf, storedBlobCount } from "../helpers/database.js";
+import { fingerprint } from "../helpers/files.js";
+import { Prng, seededBytes } from "../helpers/prng.js";
 import {
+  type Described,
   describeTree,
+  directoryDifferences,
   removeDir,
-  seededBytes,
   tempDir,
   treeDifferences,
-  type Described,
-  directoryDifferences,
-} from "../helpers/trees.js";
-import { count } from "./counts.js";
-import {
-  fingerprint,
-  seededRandom,
-  sleep,
-  spawnCli,
-  storedBlobCount,
   writeBigFiles,
-} from "./helpers-crash.js";
+} from "../helpers/trees.js";
+import { startSshd, type Sshd } from "../helpers/sshd.js";
 
 const FILES = count(10, 16);
 const REWRITTEN_PER_ROUND = 3;
@@ -88,7 +85,7 @@ interface KillOutcome {
  */
 function crashSeries(options: SeriesOptions): void {
   describe(options.name, () => {
-    const random = seededRandom(options.seed);
+    const random = new Prng(options.seed);
     let work: string;
     let repoDir: string;
     let location: string;
@@ -103,7 +100,7 @@ function crashSeries(options: SeriesOptions): void {
     const outcomes: KillOutcome[] = [];
 
     const cli = (args: string[]) => runCli(args, { cacheDir, env });
-    const journalFile = (): string => join(repoDir, "blindsync.sqlite-journal");
+    const journalFile = (): string => `${databaseOf(repoDir)}-journal`;
 
     beforeAll(async () => {
       work = await tempDir("blindsync-crash-");
@@ -224,15 +221,15 @@ function crashSeries(options: SeriesOptions): void {
         .concat(readdirSync(join(source, "odd")).map((name) => `odd/${name}`))
         .sort();
       for (let i = 0; i < REWRITTEN_PER_ROUND; i++) {
-        const name = names[Math.floor(random() * names.length)];
+        const name = names[Math.floor(random.next() * names.length)];
         if (name === undefined) continue;
-        const size = Math.floor((0.75 + random() * 0.5) * 1024 * 1024);
+        const size = Math.floor((0.75 + random.next() * 0.5) * 1024 * 1024);
         writeFileSync(
           join(source, name),
           seededBytes(options.seed * 7919 + round * 31 + i, size),
         );
       }
-      const victim = names[Math.floor(random() * names.length)];
+      const victim = names[Math.floor(random.next() * names.length)];
       if (victim !== undefined) rmSync(join(source, victim), { force: true });
       const added = nextFile++;
       writeFileSync(
@@ -247,19 +244,19 @@ function crashSeries(options: SeriesOptions): void {
       const before = storedBlobCount(repoDir);
       const backup = spawnCli(["backup", source, location], { cacheDir, env });
       let how: string;
-      const mode = random();
+      const mode = random.next();
       if (mode < 1 / 3) {
-        const delay = Math.floor(random() * lastDuration);
+        const delay = Math.floor(random.next() * lastDuration);
         how = `after ${delay} ms`;
         await sleep(delay);
       } else if (mode < 2 / 3) {
-        const extra = Math.floor(random() * 150);
+        const extra = Math.floor(random.next() * 150);
         how = `${extra} ms after the first committed batch`;
         while (!backup.exited() && storedBlobCount(repoDir) === before)
           await sleep(5);
         await sleep(extra);
       } else {
-        const extra = Math.floor(random() * 20);
+        const extra = Math.floor(random.next() * 20);
         how = `${extra} ms into a write transaction (journal present)`;
         while (!backup.exited() && !existsSync(journalFile())) await sleep(2);
         await sleep(extra);
@@ -378,11 +375,11 @@ describe("T10 kill -9 during backup", () => {
       const before = fingerprint(repo);
       const writer = spawnSync(
         process.execPath,
-        ["-e", HALF_WRITTEN_TRANSACTION, join(repo, "blindsync.sqlite")],
+        ["-e", HALF_WRITTEN_TRANSACTION, databaseOf(repo)],
         { cwd: PROJECT_ROOT, encoding: "utf8" },
       );
       expect(writer.signal, writer.stderr).toBe("SIGKILL");
-      expect(existsSync(join(repo, "blindsync.sqlite-journal"))).toBe(true);
+      expect(existsSync(`${databaseOf(repo)}-journal`)).toBe(true);
       expect(fingerprint(repo)).not.toEqual(before);
 
       expect(sqliteIntegrityCheck(repo)).toBe("ok");

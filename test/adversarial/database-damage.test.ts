@@ -31,26 +31,21 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli } from "../helpers/cli.js";
-import {
-  describeTree,
-  removeDir,
-  seededBytes,
-  tempDir,
-  treeDifferences,
-  type Described,
-} from "../helpers/trees.js";
+import { isCleanError, jsonProblems, runCli } from "../helpers/cli.js";
+import { DATABASE_FILE } from "../helpers/constants.js";
+import { expectRestoreSkipsDamaged } from "../helpers/damage.js";
+import { copyRepository, databaseOf } from "../helpers/database.js";
+import { sha256File } from "../helpers/files.js";
+import { seededBytes } from "../helpers/prng.js";
+import { readLayout, type RepositoryLayout } from "../helpers/repositories.js";
 import {
   buildManyFilesTree,
-  copyRepository,
-  databaseOf,
-  isCleanError,
-  jsonProblems,
-  readLayout,
-  type RepositoryLayout,
-  sha256File,
-  expectRestoreSkipsDamaged,
-} from "./repo-surgery.js";
+  type Described,
+  describeTree,
+  removeDir,
+  tempDir,
+  treeDifferences,
+} from "../helpers/trees.js";
 
 const PAGE = 65536;
 
@@ -249,7 +244,7 @@ describe("a truncated or corrupted repository database", () => {
           /^blindsync: The repository database ".*blindsync\.sqlite" is damaged: /,
         );
         expect(sha256File(file), what).toBe(hash);
-        expect(readdirSync(join(copy))).toStrictEqual(["blindsync.sqlite"]);
+        expect(readdirSync(join(copy))).toStrictEqual([DATABASE_FILE]);
       }
       expect(existsSync(target) ? readdirSync(target) : []).toStrictEqual([]);
     });

@@ -17,13 +17,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sqliteIntegrityCheck } from "../../src/store/index.js";
 import { runCli } from "../helpers/cli.js";
+import { seededBytes } from "../helpers/prng.js";
 import {
+  type Described,
   describeTree,
   removeDir,
-  seededBytes,
   tempDir,
   treeDifferences,
-  type Described,
 } from "../helpers/trees.js";
 
 const MIB = 1024 * 1024;

@@ -16,8 +16,9 @@ import { backup } from "../../src/engine/index.js";
 import { ClientCache, Repository } from "../../src/repo/index.js";
 import { blobHeaderLength } from "../../src/repo/blob-codec.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
-import { removeDir, seededBytes, tempDir } from "../helpers/trees.js";
-import { count } from "./counts.js";
+import { count } from "../helpers/counts.js";
+import { seededBytes } from "../helpers/prng.js";
+import { removeDir, tempDir } from "../helpers/trees.js";
 
 const FILE_BYTES = count(16, 100) * 1024 * 1024;
 const TAG = 16;

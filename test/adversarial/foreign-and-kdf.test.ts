@@ -17,12 +17,12 @@
  */
 import { cpSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../helpers/cli.js";
+import { count } from "../helpers/counts.js";
+import { storedKeySlots, withDatabase } from "../helpers/database.js";
+import { cacheFingerprint, fingerprint } from "../helpers/files.js";
 import { removeDir, tempDir } from "../helpers/trees.js";
-import { count } from "./counts.js";
-import { cacheFingerprint, fingerprint } from "./helpers-crash.js";
 
 /** A key slot field and the out-of-bounds value written into it (byte 6 logN, 7 r, 8 p). */
 interface BadParam {
@@ -41,34 +41,6 @@ const BAD_PARAMS: readonly BadParam[] = [
   { field: "p", value: 17 },
 ];
 const OFFSET = { logN: 6, r: 7, p: 8 } as const;
-
-function slots(repo: string): { name: string; bytes: Buffer }[] {
-  const db = new Database(join(repo, "blindsync.sqlite"), {
-    readonly: true,
-  });
-  try {
-    return db
-      .prepare("SELECT name, bytes FROM key_slots ORDER BY name")
-      .all() as {
-      name: string;
-      bytes: Buffer;
-    }[];
-  } finally {
-    db.close();
-  }
-}
-
-/** Runs SQL on a repository's database directly, as a malicious server would. */
-function tamper(repo: string, action: (db: Database.Database) => void): void {
-  const db = new Database(join(repo, "blindsync.sqlite"), {
-    fileMustExist: true,
-  });
-  try {
-    action(db);
-  } finally {
-    db.close();
-  }
-}
 
 describe("T5 another repository at the same location", () => {
   let work: string;
@@ -201,11 +173,11 @@ describe("T5 key slots with KDF parameters out of bounds", () => {
       // The pinned client sees the repository intact first (its pin then names this location).
       const seen = await runCli(["snapshots", repo], { cacheDir: pinned });
       expect(seen.code, seen.stderr).toBe(0);
-      const [slot] = slots(repo);
+      const [slot] = storedKeySlots(repo);
       if (slot === undefined) throw new Error("the repository has no key slot");
       const bytes = Buffer.from(slot.bytes);
       bytes[OFFSET[bad.field]] = bad.value;
-      tamper(repo, (db) => {
+      withDatabase(repo, (db) => {
         db.prepare("UPDATE key_slots SET bytes = ? WHERE name = ?").run(
           bytes,
           slot.name,
@@ -233,18 +205,18 @@ describe("T5 key slots with KDF parameters out of bounds", () => {
 
   it("a valid slot plus an out-of-bounds one (logN 30) opens with a warning naming it, without deriving it", async () => {
     const { repo } = prepare("two-slots");
-    const [slot] = slots(repo);
+    const [slot] = storedKeySlots(repo);
     if (slot === undefined) throw new Error("the repository has no key slot");
     const bytes = Buffer.from(slot.bytes);
     bytes[OFFSET.logN] = 30;
-    tamper(repo, (db) => {
+    withDatabase(repo, (db) => {
       db.prepare("INSERT INTO key_slots (name, bytes) VALUES (?, ?)").run(
         "0000000000000000",
         bytes,
       );
     });
     // The out-of-bounds slot sorts first: trying it would need 128 GiB and hours.
-    expect(slots(repo).map((row) => row.name)).toEqual([
+    expect(storedKeySlots(repo).map((row) => row.name)).toEqual([
       "0000000000000000",
       slot.name,
     ]);

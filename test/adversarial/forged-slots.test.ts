@@ -24,7 +24,9 @@ import {
 } from "../../src/repo/index.js";
 import { createKeySlot } from "../../src/repo/keys.js";
 import { SqliteStore } from "../../src/store/index.js";
-import { TEST_PASSWORD, runCli } from "../helpers/cli.js";
+import { runCli } from "../helpers/cli.js";
+import { TEST_PASSWORD } from "../helpers/constants.js";
+import { databaseOf } from "../helpers/database.js";
 import { removeDir, tempDir } from "../helpers/trees.js";
 
 const PASSWORD = new TextEncoder().encode(TEST_PASSWORD);
@@ -139,7 +141,7 @@ describe("forged key slots named to sort first (issue 17 item 6)", () => {
     expect((await runCli(["init", repo], { cacheDir })).code).toBe(0);
     const seen = await runCli(["snapshots", repo], { cacheDir });
     expect(seen.code, seen.stderr).toBe(0);
-    const db = new Database(join(repo, "blindsync.sqlite"));
+    const db = new Database(databaseOf(repo));
     let realName: string;
     try {
       const config = await SqliteStore.open(repo, {}).then(async (store) => {

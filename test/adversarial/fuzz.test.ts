@@ -44,7 +44,7 @@ import { decodeSnapshot, encodeSnapshot } from "../../src/repo/snapshot.js";
 import { decodeTree, encodeTree, type Tree } from "../../src/repo/tree.js";
 import type { BlobKind } from "../../src/store/index.js";
 import { blindsyncCommand } from "../helpers/serve-process.js";
-import { count } from "./counts.js";
+import { count } from "../helpers/counts.js";
 
 const RUNS = count(10_000, 100_000);
 /** Heap growth allowed over one whole target (the decoders keep nothing between calls). */

@@ -11,9 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Repository } from "../../src/repo/index.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
 import { fromHex } from "../../src/util/bytes.js";
-import { TEST_PASSWORD, runCli, type CliResult } from "../helpers/cli.js";
+import { type CliResult, runCli } from "../helpers/cli.js";
+import { TEST_PASSWORD } from "../helpers/constants.js";
+import { putRawTree } from "../helpers/craft.js";
 import { removeDir, tempDir } from "../helpers/trees.js";
-import { putRawTree } from "./helpers-craft.js";
 
 interface Listed {
   readonly id: string;

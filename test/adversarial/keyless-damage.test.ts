@@ -16,15 +16,15 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStore } from "../../src/store/open.js";
 import { toHex } from "../../src/util/bytes.js";
-import { runCli, type CliResult } from "../helpers/cli.js";
-import { blindsyncShellCommand } from "../helpers/serve-process.js";
+import { type CliResult, runCli } from "../helpers/cli.js";
+import { seededBytes } from "../helpers/prng.js";
 import {
   describeTree,
   removeDir,
-  seededBytes,
   tempDir,
   treeDifferences,
 } from "../helpers/trees.js";
+import { blindsyncShellCommand } from "../helpers/serve-process.js";
 
 let work: string;
 let repoPath: string;

@@ -42,7 +42,7 @@ import {
   openKeySlot,
 } from "../../src/repo/keys.js";
 import { fromHex, toHex } from "../../src/util/bytes.js";
-import { LONG } from "./counts.js";
+import { LONG } from "../helpers/counts.js";
 
 function nodeScrypt(
   password: string,

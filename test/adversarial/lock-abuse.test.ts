@@ -31,9 +31,11 @@ import {
   SqliteStore,
   type Store,
 } from "../../src/store/index.js";
-import { CLI, runCli, type CliResult } from "../helpers/cli.js";
+import { CLI, type CliResult, runCli } from "../helpers/cli.js";
+import { databaseOf } from "../helpers/database.js";
+import { seededBytes } from "../helpers/prng.js";
+import { removeDir, tempDir } from "../helpers/trees.js";
 import { exitOf, spawnServe } from "../helpers/serve-process.js";
-import { removeDir, seededBytes, tempDir } from "../helpers/trees.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 let work: string;
@@ -82,7 +84,7 @@ function storedLocks(): {
   exclusive: number;
   expires_at: number;
 }[] {
-  const db = new Database(join(repo, "blindsync.sqlite"), { readonly: true });
+  const db = new Database(databaseOf(repo), { readonly: true });
   try {
     return db
       .prepare("SELECT id, exclusive, expires_at FROM locks ORDER BY rowid")

@@ -29,6 +29,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { toHex } from "../../src/util/bytes.js";
 import {
   checkRepository,
   type CheckReport,
@@ -52,26 +53,22 @@ import type {
   LocksRemoved,
   Store,
 } from "../../src/store/index.js";
-import { TEST_PASSWORD, runCli } from "../helpers/cli.js";
+import { jsonProblems, runCli } from "../helpers/cli.js";
+import { TEST_PASSPHRASE } from "../helpers/constants.js";
+import { count } from "../helpers/counts.js";
+import { expectedAfterDamage } from "../helpers/damage.js";
+import { Prng } from "../helpers/prng.js";
+import { createRepository } from "../helpers/repositories.js";
 import {
+  buildManyFilesTree,
   describeTree,
   removeDir,
   tempDir,
   treeDifferences,
 } from "../helpers/trees.js";
-import { count } from "./counts.js";
-import {
-  Prng,
-  buildManyFilesTree,
-  expectedAfterDamage,
-  jsonProblems,
-} from "./repo-surgery.js";
 
 const T8_LIES = count(5, 20);
 const FILES = T8_LIES + 15;
-const PASSPHRASE = new TextEncoder().encode(TEST_PASSWORD);
-
-const hex = (id: Uint8Array): string => Buffer.from(id).toString("hex");
 
 /** A store that claims to hold the blobs `lieAbout` selects (or all blobs) when it does not. */
 class LyingStore implements Store {
@@ -91,7 +88,7 @@ class LyingStore implements Store {
     const absent = await this.inner.missing(ids);
     return absent.filter((id) => {
       if (!this.lieAbout(id)) return true;
-      this.lies.add(hex(id));
+      this.lies.add(toHex(id));
       return false;
     });
   }
@@ -183,19 +180,16 @@ describe("a store that answers 'have' for blobs it lacks (T8)", () => {
       dirs: 4,
       seed: 9,
     });
-    honest = await SqliteStore.open(repoDir, { create: true });
-    honestRepo = await Repository.create(honest, PASSPHRASE, {
-      scrypt: { logN: 15, r: 8, p: 1 },
-    });
+    ({ store: honest, repo: honestRepo } = await createRepository(repoDir));
     // Every file is smaller than the chunker's minimum: one blob, whose id is the keyed hash
     // of the whole file. The duplicated pair is left out so each lie costs exactly one file.
     const candidates = files.filter((path) => !path.includes("dup-"));
     for (const path of new Prng(0x7801).pick(candidates, T8_LIES)) {
       const id = honestRepo.blobId(readFileSync(join(source, path)));
-      victims.set(hex(id), path);
+      victims.set(toHex(id), path);
     }
-    liar = new LyingStore(honest, (id) => victims.has(hex(id)));
-    const lyingRepo = await Repository.open(liar, PASSPHRASE);
+    liar = new LyingStore(honest, (id) => victims.has(toHex(id)));
+    const lyingRepo = await Repository.open(liar, TEST_PASSPHRASE);
     const cache = ClientCache.open(join(work, "fresh-cache"), "lying-store");
     try {
       const result = await backup({
@@ -249,7 +243,7 @@ describe("a store that answers 'have' for blobs it lacks (T8)", () => {
   });
 
   it("check --read-data through the lying store itself still flags every one; only the structure check is fooled", async () => {
-    const lyingRepo = await Repository.open(liar, PASSPHRASE);
+    const lyingRepo = await Repository.open(liar, TEST_PASSPHRASE);
     const withData = await check(lyingRepo, "all");
     expect(withData.problems.map((problem) => problem.id).sort()).toStrictEqual(
       [...victims.keys()].sort(),
@@ -317,17 +311,14 @@ describe("a store that answers 'have' for every blob (T8)", () => {
     const source = join(work, "source");
     await buildManyFilesTree(source, { files: 5, dirs: 2, seed: 10 });
     const repoDir = join(work, "repo");
-    const honest = await SqliteStore.open(repoDir, { create: true });
+    const { store: honest } = await createRepository(repoDir);
     try {
-      await Repository.create(honest, PASSPHRASE, {
-        scrypt: { logN: 15, r: 8, p: 1 },
-      });
       const liar = new LyingStore(honest, () => true);
       const cache = ClientCache.open(join(work, "fresh-cache"), "lying-all");
       let snapshot: Snapshot | undefined;
       try {
         const result = await backup({
-          repo: await Repository.open(liar, PASSPHRASE),
+          repo: await Repository.open(liar, TEST_PASSPHRASE),
           cache,
           head: undefined,
           sources: [source],
@@ -343,13 +334,13 @@ describe("a store that answers 'have' for every blob (T8)", () => {
       for await (const info of honest.list()) kinds.push(info.kind);
       expect(kinds).toStrictEqual(["snapshot"]);
 
-      const honestRepo = await Repository.open(honest, PASSPHRASE);
+      const honestRepo = await Repository.open(honest, TEST_PASSPHRASE);
       const report = await check(honestRepo, "all");
       expect(report.problems).toHaveLength(1);
       expect(report.problems[0]).toMatchObject({
         kind: "missing-blob",
         blobKind: "tree",
-        id: hex(snapshot.tree),
+        id: toHex(snapshot.tree),
       });
       await expect(
         restoreSnapshot({
@@ -391,17 +382,14 @@ describe("repairing after a lie (T8)", () => {
       seed: 11,
     });
     const repoDir = join(work, "repo");
-    const honest = await SqliteStore.open(repoDir, { create: true });
+    const { store: honest, repo: created } = await createRepository(repoDir);
     try {
-      const created = await Repository.create(honest, PASSPHRASE, {
-        scrypt: { logN: 15, r: 8, p: 1 },
-      });
-      const lied = hex(
+      const lied = toHex(
         created.blobId(readFileSync(join(source, files[0] ?? ""))),
       );
-      const liar = new LyingStore(honest, (id) => hex(id) === lied);
+      const liar = new LyingStore(honest, (id) => toHex(id) === lied);
       const run = async (store: Store, cacheName: string) => {
-        const repo = await Repository.open(store, PASSPHRASE);
+        const repo = await Repository.open(store, TEST_PASSPHRASE);
         const cache = ClientCache.open(join(work, cacheName), "repair");
         try {
           const snapshots = await repo.listSnapshots();
@@ -417,7 +405,7 @@ describe("repairing after a lie (T8)", () => {
         }
       };
       await run(liar, "cache-a");
-      const honestRepo = await Repository.open(honest, PASSPHRASE);
+      const honestRepo = await Repository.open(honest, TEST_PASSPHRASE);
       expect((await check(honestRepo, "all")).errors).toBe(1);
       await run(honest, "cache-b");
       const after = await check(honestRepo, "all");

@@ -16,58 +16,40 @@ import { existsSync, readdirSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fromHex, toHex } from "../../src/util/bytes.js";
 import { readPin } from "../../src/repo/index.js";
-import { runCli } from "../helpers/cli.js";
+import { isCleanError, jsonProblems, runCli } from "../helpers/cli.js";
+import { count } from "../helpers/counts.js";
+import { expectRestoreSkipsDamaged } from "../helpers/damage.js";
 import {
-  describeTree,
-  removeDir,
-  tempDir,
-  type Described,
-} from "../helpers/trees.js";
-import { count } from "./counts.js";
-import {
-  blobRows,
-  buildManyFilesTree,
   copyRepository,
   databaseOf,
   deleteBlobRows,
-  isCleanError,
-  jsonProblems,
-  KIND,
-  Prng,
+} from "../helpers/database.js";
+import { sha256File } from "../helpers/files.js";
+import { Prng } from "../helpers/prng.js";
+import {
+  pristineRepository,
   readLayout,
-  type RepositoryLayout,
-  sha256File,
-  expectRestoreSkipsDamaged,
-} from "./repo-surgery.js";
+  type PristineRepository,
+} from "../helpers/repositories.js";
+import { buildManyFilesTree, removeDir, tempDir } from "../helpers/trees.js";
 
 const T7_BLOBS = count(3, 10);
 const FILES = T7_BLOBS + 20;
 
-const hex = (id: Uint8Array): string => Buffer.from(id).toString("hex");
-const unhex = (text: string): Buffer => Buffer.from(text, "hex");
-
 describe("deleted data and tree blobs (T7)", () => {
   let work: string;
-  let source: string;
-  let pristine: string;
-  let layout: RepositoryLayout;
-  let sourceTree: Map<string, Described>;
-  let dataIds: string[];
+  let pristine: PristineRepository;
 
   beforeAll(async () => {
     work = await tempDir("blindsync-missing-");
-    source = join(work, "source");
-    pristine = join(work, "pristine");
-    await buildManyFilesTree(source, { files: FILES, dirs: 6, seed: 7 });
-    const cacheDir = join(work, "cache");
-    expect((await runCli(["init", pristine], { cacheDir })).code).toBe(0);
-    const backup = await runCli(["backup", source, pristine], { cacheDir });
-    expect(backup.code, backup.stderr).toBe(0);
-    layout = await readLayout(pristine);
-    sourceTree = describeTree(source);
-    dataIds = blobRows(pristine, KIND.data).map((row) => hex(row.id));
-    expect(dataIds).toHaveLength(FILES + 2);
+    pristine = await pristineRepository(work, {
+      files: FILES,
+      dirs: 6,
+      seed: 7,
+    });
+    expect(pristine.dataIds).toHaveLength(FILES + 2);
   });
 
   afterAll(async () => {
@@ -81,8 +63,8 @@ describe("deleted data and tree blobs (T7)", () => {
   ): Promise<void> {
     const repo = join(work, name, "repo");
     const cacheDir = join(work, name, "cache");
-    await copyRepository(pristine, repo);
-    deleteBlobRows(repo, victims.map(unhex));
+    await copyRepository(pristine.repo, repo);
+    deleteBlobRows(repo, victims.map(fromHex));
 
     const check = await runCli(["--json", "check", repo], { cacheDir });
     expect(check.code, check.stderr).toBe(13);
@@ -97,7 +79,7 @@ describe("deleted data and tree blobs (T7)", () => {
         [...users(problem.id)].sort(),
       );
       expect(problem.snapshots).toStrictEqual([
-        (layout.snapshots[0] ?? "").slice(0, 8),
+        (pristine.layout.snapshots[0] ?? "").slice(0, 8),
       ]);
     }
     // The same in the words a person reads: one line per blob, with its files.
@@ -116,28 +98,28 @@ describe("deleted data and tree blobs (T7)", () => {
       repo,
       target: join(work, name, "restored"),
       cacheDir,
-      source: sourceTree,
+      source: pristine.sourceTree,
       damagedPaths,
     });
   }
 
   it(`check without --read-data names ${T7_BLOBS} deleted data blobs and every file that needs them; restore skips only those`, async () => {
-    const victims = new Prng(0x7701).pick(dataIds, T7_BLOBS);
+    const victims = new Prng(0x7701).pick(pristine.dataIds, T7_BLOBS);
     await expectNamedAndSkipped("data", victims, (id) => {
-      const users = layout.dataUsers.get(id);
+      const users = pristine.layout.dataUsers.get(id);
       if (users === undefined) throw new Error(`unknown blob ${id}`);
       return users;
     });
   });
 
   it("check names a deleted directory tree with its path; restore skips that directory", async () => {
-    const subtree = [...layout.treeUsers.entries()]
+    const subtree = [...pristine.layout.treeUsers.entries()]
       .filter(([, paths]) => !paths.includes(""))
       .map(([id]) => id)
       .sort()[0];
     if (subtree === undefined) throw new Error("no subtree");
     await expectNamedAndSkipped("tree", [subtree], (id) => {
-      const users = layout.treeUsers.get(id);
+      const users = pristine.layout.treeUsers.get(id);
       if (users === undefined) throw new Error(`unknown tree ${id}`);
       return users;
     });
@@ -182,9 +164,9 @@ describe("a deleted newest snapshot (T7)", () => {
   it("the client that wrote it refuses every command with exit 14, writes nothing and keeps its pin", async () => {
     const pinBefore = readPin(writerCache, resolve(repo));
     expect(pinBefore?.lastSeq).toBe(3);
-    expect(hex(pinBefore?.lastHeadId ?? new Uint8Array())).toBe(snapshots[2]);
+    expect(toHex(pinBefore?.lastHeadId ?? new Uint8Array())).toBe(snapshots[2]);
     const newest = snapshots[2] ?? "";
-    deleteBlobRows(repo, [unhex(newest)]);
+    deleteBlobRows(repo, [fromHex(newest)]);
     const hash = sha256File(databaseOf(repo));
     const target = join(work, "target");
     for (const args of [
@@ -210,7 +192,7 @@ describe("a deleted newest snapshot (T7)", () => {
   it("observed: a client with a fresh cache sees the older head and cannot tell (check exits 0 with 2 snapshots)", async () => {
     const copy = join(work, "head-deleted-fresh");
     await copyRepository(pristine, copy);
-    deleteBlobRows(copy, [unhex(snapshots[2] ?? "")]);
+    deleteBlobRows(copy, [fromHex(snapshots[2] ?? "")]);
     const cacheDir = join(work, "fresh-cache");
     const check = await runCli(["check", "--read-data", copy], { cacheDir });
     // No gap is visible: nothing left points at the deleted head. Only a pin can catch this.
@@ -226,7 +208,7 @@ describe("a deleted newest snapshot (T7)", () => {
   it("a deleted snapshot inside the chain is counted by check as a gap, without a warning (forget leaves the same)", async () => {
     const copy = join(work, "middle-deleted");
     await copyRepository(pristine, copy);
-    deleteBlobRows(copy, [unhex(snapshots[1] ?? "")]);
+    deleteBlobRows(copy, [fromHex(snapshots[1] ?? "")]);
     const cacheDir = join(work, "gap-cache");
     const check = await runCli(["--json", "check", copy], { cacheDir });
     expect(check.code, check.stderr).toBe(0);

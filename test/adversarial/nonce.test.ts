@@ -17,17 +17,14 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PROJECT_ROOT, TEST_PASSWORD, runCli } from "../helpers/cli.js";
+import { PROJECT_ROOT, runCli, spawnCli } from "../helpers/cli.js";
+import { TEST_PASSWORD } from "../helpers/constants.js";
+import { count, LONG } from "../helpers/counts.js";
+import { storedBlobCount, storedHeaders } from "../helpers/database.js";
+import { Prng } from "../helpers/prng.js";
 import { removeDir, tempDir } from "../helpers/trees.js";
-import { LONG, count } from "./counts.js";
-import {
-  seededRandom,
-  sleep,
-  spawnCli,
-  storedBlobCount,
-  storedHeaders,
-} from "./helpers-crash.js";
 
 const TOTAL_SEALS = count(10_000, 1_000_000);
 const PARALLEL = count(3, 4);
@@ -41,10 +38,11 @@ const WORKER_ROUNDS = count(2, 5);
 /** Writes `files` small files of distinct content (seeded) into a new directory. */
 function writeSmallFiles(dir: string, seed: number, files: number): string {
   mkdirSync(dir, { recursive: true });
-  const random = seededRandom(seed);
+  const random = new Prng(seed);
   for (let index = 0; index < files; index++) {
-    const body = Buffer.alloc(64 + Math.floor(random() * 200));
-    for (let i = 0; i < body.length; i++) body[i] = Math.floor(random() * 256);
+    const body = Buffer.alloc(64 + Math.floor(random.next() * 200));
+    for (let i = 0; i < body.length; i++)
+      body[i] = Math.floor(random.next() * 256);
     writeFileSync(join(dir, `f${index}`), body);
   }
   return dir;
@@ -232,7 +230,7 @@ describe("T9 nonce uniqueness across processes, restarts, kill -9 and workers", 
 
   it(`${KILLS} backups killed with SIGKILL mid-upload, then resumed, never reuse a session`, async () => {
     const cacheDir = join(work, "cache-kills");
-    const random = seededRandom(9009);
+    const random = new Prng(9009);
     const sources: string[] = [];
     let killedMidUpload = 0;
     for (let run = 0; run < KILLS; run++) {
@@ -246,7 +244,7 @@ describe("T9 nonce uniqueness across processes, restarts, kill -9 and workers", 
       const cli = spawnCli(["backup", source, repo], { cacheDir });
       // Kill once the process has committed its first batch, plus a seeded extra delay.
       while (!cli.exited() && storedBlobCount(repo) === before) await sleep(10);
-      await sleep(Math.floor(random() * 300));
+      await sleep(Math.floor(random.next() * 300));
       if (!cli.exited()) cli.child.kill("SIGKILL");
       const result = await cli.done;
       if (result.signal === "SIGKILL") killedMidUpload++;

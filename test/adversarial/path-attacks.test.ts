@@ -14,15 +14,16 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Repository } from "../../src/repo/index.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
 import { toHex } from "../../src/util/bytes.js";
-import { TEST_PASSWORD, runCli, type CliResult } from "../helpers/cli.js";
-import { removeDir, tempDir } from "../helpers/trees.js";
+import { type CliResult, runCli } from "../helpers/cli.js";
+import { TEST_PASSWORD } from "../helpers/constants.js";
 import {
   putRawTree,
-  saveCraftedSnapshot,
-  treeHash,
   type RawEntry,
   type RawFile,
-} from "./helpers-craft.js";
+  saveCraftedSnapshot,
+} from "../helpers/craft.js";
+import { treeHash } from "../helpers/files.js";
+import { removeDir, tempDir } from "../helpers/trees.js";
 
 let work: string;
 let repoDir: string;

@@ -9,7 +9,9 @@ import { statSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI, TEST_PASSWORD } from "../helpers/cli.js";
+import { CLI } from "../helpers/cli.js";
+import { TEST_PASSWORD } from "../helpers/constants.js";
+import { databaseOf } from "../helpers/database.js";
 import { removeDir, tempDir } from "../helpers/trees.js";
 
 let work: string;
@@ -47,11 +49,11 @@ describe("a repository made under umask 000", () => {
   it("has an owner-only directory, parents and database", () => {
     expect(modeOf(join(work, "new-parent"))).toBe("700");
     expect(modeOf(repo)).toBe("700");
-    expect(modeOf(join(repo, "blindsync.sqlite"))).toBe("600");
+    expect(modeOf(databaseOf(repo))).toBe("600");
   });
 
   it("gets owner-only journal, WAL and shared-memory files from SQLite", () => {
-    const file = join(repo, "blindsync.sqlite");
+    const file = databaseOf(repo);
     const db = new Database(file);
     try {
       db.exec("BEGIN IMMEDIATE");

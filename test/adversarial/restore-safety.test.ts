@@ -17,20 +17,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Repository } from "../../src/repo/index.js";
 import type { BlobId } from "../../src/store/index.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
-import {
-  CLI,
-  PROJECT_ROOT,
-  TEST_PASSWORD,
-  runCli,
-  type CliResult,
-} from "../helpers/cli.js";
+import { CLI, type CliResult, PROJECT_ROOT, runCli } from "../helpers/cli.js";
+import { DATABASE_FILE, TEST_PASSWORD } from "../helpers/constants.js";
+import { putRawTree, saveCraftedSnapshot } from "../helpers/craft.js";
+import { databaseOf } from "../helpers/database.js";
+import { treeHash } from "../helpers/files.js";
 import {
   describeTree,
   removeDir,
   tempDir,
   treeDifferences,
 } from "../helpers/trees.js";
-import { putRawTree, saveCraftedSnapshot, treeHash } from "./helpers-craft.js";
 
 let work: string;
 let cacheDir: string;
@@ -83,13 +80,13 @@ describe("restore --delete never deletes the repository or the cache", () => {
     const repo = join(usb, "vault");
     const source = await repositoryWithBackup(repo);
     await fsp.writeFile(join(usb, "stray.txt"), "not in the snapshot");
-    const database = await fsp.stat(join(repo, "blindsync.sqlite"));
+    const database = await fsp.stat(databaseOf(repo));
 
     const result = await cli("restore", repo, usb, "--delete");
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toMatch(/Kept "vault": it is the repository/);
     expect((await fsp.readdir(usb)).sort()).toEqual(["a.txt", "sub", "vault"]);
-    const after = await fsp.stat(join(repo, "blindsync.sqlite"));
+    const after = await fsp.stat(databaseOf(repo));
     expect(after.ino).toBe(database.ino);
     await expectUsable(repo, source);
   });
@@ -102,13 +99,10 @@ describe("restore --delete never deletes the repository or the cache", () => {
     // would write the old database over the live one.
     const old = await makeSource(join(work, "old-stick"));
     await fsp.mkdir(join(old, "vault"));
-    await fsp.copyFile(
-      join(repo, "blindsync.sqlite"),
-      join(old, "vault", "blindsync.sqlite"),
-    );
+    await fsp.copyFile(databaseOf(repo), join(old, "vault", DATABASE_FILE));
     const backup = await cli("backup", old, repo);
     expect(backup.code, backup.stderr).toBe(0);
-    const live = await fsp.stat(join(repo, "blindsync.sqlite"));
+    const live = await fsp.stat(databaseOf(repo));
 
     for (const flags of [[], ["--delete"]]) {
       const result = await cli("restore", repo, usb, ...flags);
@@ -121,7 +115,7 @@ describe("restore --delete never deletes the repository or the cache", () => {
       expect(JSON.parse(list.stdout)).toHaveLength(2);
     }
     // Not renamed over: the same inode, still holding both snapshots (the copy had one).
-    expect((await fsp.stat(join(repo, "blindsync.sqlite"))).ino).toBe(live.ino);
+    expect((await fsp.stat(databaseOf(repo))).ino).toBe(live.ino);
     const check = await cli("check", repo);
     expect(check.code, check.stderr).toBe(0);
   });

@@ -10,9 +10,11 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../helpers/cli.js";
-import { removeDir, seededBytes, tempDir } from "../helpers/trees.js";
-import { count } from "./counts.js";
-import { cacheFingerprint, fingerprint } from "./helpers-crash.js";
+import { PIN_FILE } from "../helpers/constants.js";
+import { count } from "../helpers/counts.js";
+import { cacheFingerprint, fingerprint } from "../helpers/files.js";
+import { seededBytes } from "../helpers/prng.js";
+import { removeDir, tempDir } from "../helpers/trees.js";
 
 interface RollbackCase {
   /** The repository is copied right after this snapshot (1..4) ... */
@@ -32,7 +34,7 @@ const CASES: readonly RollbackCase[] = [
 function readPin(cacheDir: string): { lastSeq: number; lastHead: string } {
   const [location] = readdirSync(cacheDir);
   if (location === undefined) throw new Error(`no cache under ${cacheDir}`);
-  const db = new Database(join(cacheDir, location, "pin.sqlite"), {
+  const db = new Database(join(cacheDir, location, PIN_FILE), {
     readonly: true,
     fileMustExist: true,
   });

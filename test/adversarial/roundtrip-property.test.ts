@@ -18,13 +18,9 @@ import { applyRootMeta } from "../../src/engine/root-meta.js";
 import { ClientCache, Repository } from "../../src/repo/index.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
 import { exactFileTimes, setFileTimes } from "../../src/util/file-times.js";
-import {
-  removeDir,
-  seededBytes,
-  tempDir,
-  directoryDifferences,
-} from "../helpers/trees.js";
-import { count } from "./counts.js";
+import { count } from "../helpers/counts.js";
+import { seededBytes } from "../helpers/prng.js";
+import { directoryDifferences, removeDir, tempDir } from "../helpers/trees.js";
 
 const CHUNKER = { minSize: 1024, avgSize: 4096, maxSize: 16384 };
 const TREES = count(10, 200);

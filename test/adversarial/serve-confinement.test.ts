@@ -13,8 +13,10 @@ import { isBlindsyncError } from "../../src/errors.js";
 import type { OpenMode } from "../../src/protocol/index.js";
 import { RemoteStore } from "../../src/store/index.js";
 import { runCli } from "../helpers/cli.js";
-import { exitOf, spawnServe } from "../helpers/serve-process.js";
+import { DATABASE_FILE } from "../helpers/constants.js";
+import { databaseOf } from "../helpers/database.js";
 import { removeDir, tempDir } from "../helpers/trees.js";
+import { exitOf, spawnServe } from "../helpers/serve-process.js";
 
 let work: string;
 let allowed: string;
@@ -66,7 +68,7 @@ beforeAll(async () => {
     cacheDir: join(work, "cache"),
   });
   expect(init.code, init.stderr).toBe(0);
-  victimDb = join(outside, "victim", "blindsync.sqlite");
+  victimDb = join(outside, "victim", DATABASE_FILE);
 });
 
 afterAll(async () => {
@@ -77,7 +79,7 @@ describe("serve --restrict-to-path and symlinks", () => {
   it("refuses a blindsync.sqlite that links to a repository outside the tree, for open and create", async () => {
     const repo = join(allowed, "linked-db");
     await fsp.mkdir(repo);
-    await fsp.symlink(victimDb, join(repo, "blindsync.sqlite"));
+    await fsp.symlink(victimDb, databaseOf(repo));
     const before = await outsideState();
     for (const mode of ["open", "create"] as const) {
       const error = await askServe(repo, mode);
@@ -91,7 +93,7 @@ describe("serve --restrict-to-path and symlinks", () => {
     const repo = join(allowed, "dangling-db");
     await fsp.mkdir(repo);
     const target = join(outside, "planted.sqlite");
-    await fsp.symlink(target, join(repo, "blindsync.sqlite"));
+    await fsp.symlink(target, databaseOf(repo));
     const before = await outsideState();
     const error = await askServe(repo, "create");
     expect(isBlindsyncError(error), String(error)).toBe(true);
@@ -120,6 +122,6 @@ describe("serve --restrict-to-path and symlinks", () => {
   it("still creates and opens a plain repository inside the tree", async () => {
     const repo = join(allowed, "plain");
     expect(await askServe(repo, "create")).toBeUndefined();
-    expect(statSync(join(repo, "blindsync.sqlite")).isFile()).toBe(true);
+    expect(statSync(databaseOf(repo)).isFile()).toBe(true);
   });
 });

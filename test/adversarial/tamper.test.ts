@@ -7,40 +7,41 @@
  * everything else exactly, and exits non-zero.
  *
  * Which file uses which blob is read independently of `check`, with the library, before any
- * damage (repo-surgery.ts, readLayout). Each round damages a fresh copy of one pristine
- * repository. Counts: count(ci, long) per row; `npm run test:long` runs the issue's counts.
+ * damage (readLayout in test/helpers/repositories.ts). Each round damages a fresh copy of one
+ * pristine repository. Counts: count(ci, long) per row; `npm run test:long` runs the issue's
+ * counts.
  */
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI, runCli } from "../helpers/cli.js";
+import { fromHex, toHex } from "../../src/util/bytes.js";
+import { CLI, isCleanError, jsonProblems, runCli } from "../helpers/cli.js";
+import { KIND } from "../helpers/constants.js";
+import { count } from "../helpers/counts.js";
 import {
+  expectedAfterDamage,
+  expectRestoreSkipsDamaged,
+} from "../helpers/damage.js";
+import {
+  blobRows,
+  copyRepository,
+  databaseOf,
+  readStored,
+  writeStored,
+} from "../helpers/database.js";
+import { restoreDebris, sha256File } from "../helpers/files.js";
+import { Prng } from "../helpers/prng.js";
+import {
+  pristineRepository,
+  type PristineRepository,
+} from "../helpers/repositories.js";
+import {
+  buildStaleCopy,
   describeTree,
   removeDir,
   tempDir,
   treeDifferences,
-  type Described,
 } from "../helpers/trees.js";
-import { count } from "./counts.js";
-import {
-  blobRows,
-  buildManyFilesTree,
-  buildStaleCopy,
-  copyRepository,
-  databaseOf,
-  isCleanError,
-  jsonProblems,
-  KIND,
-  Prng,
-  readLayout,
-  readStored,
-  type RepositoryLayout,
-  restoreDebris,
-  sha256File,
-  writeStored,
-  expectedAfterDamage,
-  expectRestoreSkipsDamaged,
-} from "./repo-surgery.js";
 
 const T1_BLOBS = count(10, 100);
 const T2_EACH = count(3, 20);
@@ -53,34 +54,23 @@ const T3_FOREIGN = count(2, 10);
 const FILES = Math.max(T1_BLOBS, 3 * T2_EACH, 2 * T3_SWAPS) + 20;
 const DIRS = Math.max(8, T3_UNDER_TREE + 3);
 
-const hex = (id: Uint8Array): string => Buffer.from(id).toString("hex");
-const unhex = (text: string): Buffer => Buffer.from(text, "hex");
-
 describe("tampered stored blobs (T1, T2, T3)", () => {
   let work: string;
-  let source: string;
-  let pristine: string;
-  let layout: RepositoryLayout;
-  let sourceTree: Map<string, Described>;
-  let dataIds: string[];
+  let pristine: PristineRepository;
   let rounds = 0;
 
   beforeAll(async () => {
     work = await tempDir("blindsync-tamper-");
-    source = join(work, "source");
-    pristine = join(work, "pristine");
-    await buildManyFilesTree(source, { files: FILES, dirs: DIRS, seed: 6 });
-    const cacheDir = join(work, "cache");
-    const init = await runCli(["init", pristine], { cacheDir });
-    expect(init.code, init.stderr).toBe(0);
-    const backup = await runCli(["backup", source, pristine], { cacheDir });
-    expect(backup.code, backup.stderr).toBe(0);
-    layout = await readLayout(pristine);
-    sourceTree = describeTree(source);
-    dataIds = blobRows(pristine, KIND.data).map((row) => hex(row.id));
+    pristine = await pristineRepository(work, {
+      files: FILES,
+      dirs: DIRS,
+      seed: 6,
+    });
     // One blob per file, the duplicated pair sharing one.
-    expect(dataIds).toHaveLength(FILES + 2);
-    expect([...layout.dataUsers.keys()].sort()).toStrictEqual(dataIds);
+    expect(pristine.dataIds).toHaveLength(FILES + 2);
+    expect([...pristine.layout.dataUsers.keys()].sort()).toStrictEqual(
+      pristine.dataIds,
+    );
   });
 
   afterAll(async () => {
@@ -96,12 +86,13 @@ describe("tampered stored blobs (T1, T2, T3)", () => {
     rounds++;
     const dir = join(work, `round-${rounds}`);
     const repo = join(dir, "repo");
-    await copyRepository(pristine, repo);
+    await copyRepository(pristine.repo, repo);
     return { dir, repo, cacheDir: join(dir, "cache") };
   }
 
   function usersOf(id: string): string[] {
-    const users = layout.dataUsers.get(id) ?? layout.treeUsers.get(id);
+    const users =
+      pristine.layout.dataUsers.get(id) ?? pristine.layout.treeUsers.get(id);
     if (users === undefined) throw new Error(`unknown blob ${id}`);
     return users;
   }
@@ -137,19 +128,19 @@ describe("tampered stored blobs (T1, T2, T3)", () => {
       repo,
       target: join(dir, "fresh"),
       cacheDir,
-      source: sourceTree,
+      source: pristine.sourceTree,
       damagedPaths,
     });
 
     const stale = join(dir, "stale");
-    await buildStaleCopy(source, stale);
+    await buildStaleCopy(pristine.source, stale);
     const before = describeTree(stale);
     const inPlace = await runCli(["restore", repo, stale], { cacheDir });
     expect(inPlace.code, inPlace.stderr).toBe(13);
     expect(restoreDebris(stale)).toStrictEqual([]);
     expect(
       treeDifferences(
-        expectedAfterDamage(sourceTree, damagedPaths, before),
+        expectedAfterDamage(pristine.sourceTree, damagedPaths, before),
         describeTree(stale),
       ),
     ).toStrictEqual([]);
@@ -158,10 +149,10 @@ describe("tampered stored blobs (T1, T2, T3)", () => {
   it(`T1: one flipped bit in each of ${T1_BLOBS} data blobs, across header, nonce, body and tag, is caught blob by blob`, async () => {
     const round = await newRound();
     const prng = new Prng(0x7101);
-    const victims = prng.pick(dataIds, T1_BLOBS);
+    const victims = prng.pick(pristine.dataIds, T1_BLOBS);
     const regions = new Set<string>();
     victims.forEach((id, index) => {
-      const bytes = readStored(round.repo, unhex(id));
+      const bytes = readStored(round.repo, fromHex(id));
       const region = (["header", "nonce", "body", "tag"] as const)[index % 4];
       if (region === undefined) throw new Error("unreachable");
       regions.add(region);
@@ -174,7 +165,7 @@ describe("tampered stored blobs (T1, T2, T3)", () => {
               ? prng.int(40, bytes.length - 16)
               : prng.int(bytes.length - 16, bytes.length);
       bytes[at] = (bytes[at] ?? 0) ^ (1 << prng.int(0, 8));
-      writeStored(round.repo, unhex(id), bytes);
+      writeStored(round.repo, fromHex(id), bytes);
     });
     expect(regions.size).toBe(Math.min(4, T1_BLOBS));
     await expectCaught(round, victims);
@@ -183,9 +174,9 @@ describe("tampered stored blobs (T1, T2, T3)", () => {
   it(`T2: ${T2_EACH} truncated, ${T2_EACH} extended and ${T2_EACH} zeroed data blobs are each caught`, async () => {
     const round = await newRound();
     const prng = new Prng(0x7201);
-    const victims = prng.pick(dataIds, 3 * T2_EACH);
+    const victims = prng.pick(pristine.dataIds, 3 * T2_EACH);
     victims.forEach((id, index) => {
-      const bytes = readStored(round.repo, unhex(id));
+      const bytes = readStored(round.repo, fromHex(id));
       let damaged: Buffer;
       if (index % 3 === 0) {
         damaged = bytes.subarray(0, prng.int(0, bytes.length));
@@ -196,18 +187,18 @@ describe("tampered stored blobs (T1, T2, T3)", () => {
       } else {
         damaged = Buffer.alloc(bytes.length);
       }
-      writeStored(round.repo, unhex(id), damaged);
+      writeStored(round.repo, fromHex(id), damaged);
     });
     await expectCaught(round, victims);
   });
 
   it("T2: a data blob extended to 80 MiB is refused by the length check before any decryption or decompression", async () => {
     const round = await newRound();
-    const victim = new Prng(0x7202).pick(dataIds, 1)[0] ?? "";
-    const bytes = readStored(round.repo, unhex(victim));
+    const victim = new Prng(0x7202).pick(pristine.dataIds, 1)[0] ?? "";
+    const bytes = readStored(round.repo, fromHex(victim));
     const huge = Buffer.alloc(80 * 1024 * 1024);
     bytes.copy(huge);
-    writeStored(round.repo, unhex(victim), huge);
+    writeStored(round.repo, fromHex(victim), huge);
     const check = await runCli(["--json", "check", "--read-data", round.repo], {
       cacheDir: round.cacheDir,
     });
@@ -225,10 +216,10 @@ describe("tampered stored blobs (T1, T2, T3)", () => {
 
   it("T2: the same 80 MiB blob read over `serve` is an integrity error of that blob, not a failed connection", async () => {
     const round = await newRound();
-    const victim = new Prng(0x7203).pick(dataIds, 1)[0] ?? "";
+    const victim = new Prng(0x7203).pick(pristine.dataIds, 1)[0] ?? "";
     const huge = Buffer.alloc(80 * 1024 * 1024);
-    readStored(round.repo, unhex(victim)).copy(huge);
-    writeStored(round.repo, unhex(victim), huge);
+    readStored(round.repo, fromHex(victim)).copy(huge);
+    writeStored(round.repo, fromHex(victim), huge);
     // An "ssh" that runs the remote command here: the real serve, over pipes.
     const fakeSsh = join(round.dir, "fake-ssh");
     writeFileSync(fakeSsh, '#!/bin/sh\nshift\nexec sh -c "$1"\n', {
@@ -258,7 +249,7 @@ describe("tampered stored blobs (T1, T2, T3)", () => {
     expect(restoreDebris(target)).toStrictEqual([]);
     expect(
       treeDifferences(
-        expectedAfterDamage(sourceTree, damagedPaths, undefined),
+        expectedAfterDamage(pristine.sourceTree, damagedPaths, undefined),
         describeTree(target),
       ),
     ).toStrictEqual([]);
@@ -267,10 +258,10 @@ describe("tampered stored blobs (T1, T2, T3)", () => {
   it(`T3: ${T3_SWAPS} swaps of ciphertext between two data blob ids are caught on both sides`, async () => {
     const round = await newRound();
     const prng = new Prng(0x7301);
-    const victims = prng.pick(dataIds, 2 * T3_SWAPS);
+    const victims = prng.pick(pristine.dataIds, 2 * T3_SWAPS);
     for (let pair = 0; pair < T3_SWAPS; pair++) {
-      const a = unhex(victims[2 * pair] ?? "");
-      const b = unhex(victims[2 * pair + 1] ?? "");
+      const a = fromHex(victims[2 * pair] ?? "");
+      const b = fromHex(victims[2 * pair + 1] ?? "");
       const bytesA = readStored(round.repo, a);
       const bytesB = readStored(round.repo, b);
       writeStored(round.repo, a, bytesB);
@@ -282,27 +273,27 @@ describe("tampered stored blobs (T1, T2, T3)", () => {
   it(`T3: a data blob's bytes under ${T3_UNDER_TREE} directory tree ids are damaged trees, and nothing below them is restored`, async () => {
     const round = await newRound();
     const prng = new Prng(0x7302);
-    const subtrees = [...layout.treeUsers.entries()]
+    const subtrees = [...pristine.layout.treeUsers.entries()]
       .filter(([, paths]) => !paths.includes(""))
       .map(([id]) => id)
       .sort();
     const victims = prng.pick(subtrees, T3_UNDER_TREE);
-    const donors = prng.pick(dataIds, T3_UNDER_TREE);
+    const donors = prng.pick(pristine.dataIds, T3_UNDER_TREE);
     victims.forEach((id, index) => {
       writeStored(
         round.repo,
-        unhex(id),
-        readStored(round.repo, unhex(donors[index] ?? "")),
+        fromHex(id),
+        readStored(round.repo, fromHex(donors[index] ?? "")),
       );
     });
     await expectCaught(round, victims);
   });
 
   it(`T3: a data blob's bytes under the snapshot id (${T3_UNDER_SNAPSHOT} cases) are caught: check names the snapshot blob (exit 13), a client that saw that head refuses (14), and a fresh client skips it with a warning, as it must skip garbage anyone can put (issue 17)`, async () => {
-    const [snapshotId] = layout.snapshots;
+    const [snapshotId] = pristine.layout.snapshots;
     if (snapshotId === undefined) throw new Error("no snapshot");
     const prng = new Prng(0x7303);
-    for (const donor of prng.pick(dataIds, T3_UNDER_SNAPSHOT)) {
+    for (const donor of prng.pick(pristine.dataIds, T3_UNDER_SNAPSHOT)) {
       const round = await newRound();
       const pinnedCache = join(round.dir, "pinned-cache");
       const seen = await runCli(["snapshots", round.repo], {
@@ -311,8 +302,8 @@ describe("tampered stored blobs (T1, T2, T3)", () => {
       expect(seen.code, seen.stderr).toBe(0);
       writeStored(
         round.repo,
-        unhex(snapshotId),
-        readStored(round.repo, unhex(donor)),
+        fromHex(snapshotId),
+        readStored(round.repo, fromHex(donor)),
       );
       const hash = sha256File(databaseOf(round.repo));
       const check = await runCli(["--json", "check", round.repo], {
@@ -354,24 +345,26 @@ describe("tampered stored blobs (T1, T2, T3)", () => {
     const other = join(work, "other-repository");
     const cacheDir = join(work, "other-cache");
     expect((await runCli(["init", other], { cacheDir })).code).toBe(0);
-    const backup = await runCli(["backup", source, other], { cacheDir });
+    const backup = await runCli(["backup", pristine.source, other], {
+      cacheDir,
+    });
     expect(backup.code, backup.stderr).toBe(0);
     const foreignData = blobRows(other, KIND.data);
     const foreignTrees = blobRows(other, KIND.tree);
     // Keyed ids: the same files give other ids in another repository.
-    expect(foreignData.some((row) => dataIds.includes(hex(row.id)))).toBe(
-      false,
-    );
+    expect(
+      foreignData.some((row) => pristine.dataIds.includes(toHex(row.id))),
+    ).toBe(false);
 
     const round = await newRound();
     const prng = new Prng(0x7304);
-    const victims = prng.pick(dataIds, T3_FOREIGN);
+    const victims = prng.pick(pristine.dataIds, T3_FOREIGN);
     for (const id of victims) {
       const donor = prng.pick(foreignData, 1)[0];
       if (donor === undefined) throw new Error("no foreign blob");
-      writeStored(round.repo, unhex(id), readStored(other, donor.id));
+      writeStored(round.repo, fromHex(id), readStored(other, donor.id));
     }
-    const subtree = [...layout.treeUsers.entries()]
+    const subtree = [...pristine.layout.treeUsers.entries()]
       .filter(([, paths]) => !paths.includes(""))
       .map(([id]) => id)
       .sort()[0];
@@ -384,8 +377,16 @@ describe("tampered stored blobs (T1, T2, T3)", () => {
       (id) => !usersOf(id).some((path) => path.startsWith(`${underTree}/`)),
     );
     for (const id of victims.filter((id) => !dataVictims.includes(id)))
-      writeStored(round.repo, unhex(id), readStored(pristine, unhex(id)));
-    writeStored(round.repo, unhex(subtree), readStored(other, foreignTree.id));
+      writeStored(
+        round.repo,
+        fromHex(id),
+        readStored(pristine.repo, fromHex(id)),
+      );
+    writeStored(
+      round.repo,
+      fromHex(subtree),
+      readStored(other, foreignTree.id),
+    );
     expect(dataVictims.length).toBeGreaterThan(0);
     await expectCaught(round, [...dataVictims, subtree]);
   });

@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Repository } from "../../src/repo/index.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
 import { fromHex } from "../../src/util/bytes.js";
-import { CLI, TEST_PASSWORD, runCli, type CliResult } from "../helpers/cli.js";
+import { CLI, type CliResult, runCli } from "../helpers/cli.js";
+import { TEST_PASSWORD } from "../helpers/constants.js";
 import { removeDir, tempDir } from "../helpers/trees.js";
 
 /** OSC 0 (set the window title), ended by BEL. */

@@ -8,14 +8,12 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TEST_PASSWORD, runCli } from "../helpers/cli.js";
+import { runCli } from "../helpers/cli.js";
+import { TEST_PASSWORD } from "../helpers/constants.js";
+import { count } from "../helpers/counts.js";
+import { cacheFingerprint, fingerprint } from "../helpers/files.js";
+import { Prng } from "../helpers/prng.js";
 import { removeDir, tempDir } from "../helpers/trees.js";
-import { count } from "./counts.js";
-import {
-  cacheFingerprint,
-  fingerprint,
-  seededRandom,
-} from "./helpers-crash.js";
 
 /** Commands that open the repository, the destructive ones first. */
 function commands(
@@ -38,7 +36,7 @@ function commands(
 }
 
 function wrongPassphrase(index: number): string {
-  const random = seededRandom(6000 + index);
+  const random = new Prng(6000 + index);
   const near = [
     `${TEST_PASSWORD} `,
     TEST_PASSWORD.slice(0, -1),
@@ -49,10 +47,10 @@ function wrongPassphrase(index: number): string {
   ];
   const pick = near[index];
   if (pick !== undefined) return pick;
-  const length = 8 + Math.floor(random() * 200);
+  const length = 8 + Math.floor(random.next() * 200);
   let text = "";
   for (let i = 0; i < length; i++)
-    text += String.fromCharCode(0x21 + Math.floor(random() * 0x5e));
+    text += String.fromCharCode(0x21 + Math.floor(random.next() * 0x5e));
   return text;
 }
 

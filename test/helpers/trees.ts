@@ -1,6 +1,7 @@
 /**
- * Real file trees for tests: an edge-case tree builder and an exact comparison of two trees
- * (content, type, permission bits, mtimes in nanoseconds, symlink targets, hardlinks).
+ * Real file trees for tests: builders (the edge cases, many small files, big files, a stale copy
+ * of a tree) and an exact comparison of two trees (content, type, permission bits, mtimes in
+ * nanoseconds, symlink targets, hardlinks).
  */
 import { createHash, randomBytes } from "node:crypto";
 import { lstatSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
@@ -18,6 +19,8 @@ import {
 } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { listAll } from "./files.js";
+import { Prng, seededBytes } from "./prng.js";
 
 export async function tempDir(prefix = "blindsync-test-"): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
@@ -25,19 +28,6 @@ export async function tempDir(prefix = "blindsync-test-"): Promise<string> {
 
 export async function removeDir(path: string): Promise<void> {
   await rm(path, { recursive: true, force: true });
-}
-
-/** Deterministic pseudo-random bytes (xorshift32), so content is reproducible across runs. */
-export function seededBytes(seed: number, length: number): Buffer {
-  const out = Buffer.allocUnsafe(length);
-  let state = seed | 0 || 1;
-  for (let index = 0; index < length; index++) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    out[index] = state & 0xff;
-  }
-  return out;
 }
 
 /**
@@ -97,6 +87,87 @@ export async function buildEdgeCaseTree(
   for (const [path, seconds] of times) await utimes(path, seconds, seconds);
   await lutimes(at("link-to-plain"), 1_200_000_000, 1_200_000_000);
   return root;
+}
+
+/**
+ * A source tree of many small files (each below the chunker's minimum, so each is exactly one
+ * data blob) in flat subdirectories `dir00`…, half compressible text and half random bytes, plus
+ * one file duplicated in two directories (one blob, two users). Returns the file paths.
+ */
+export async function buildManyFilesTree(
+  root: string,
+  options: { files: number; dirs: number; seed: number },
+): Promise<string[]> {
+  const prng = new Prng(options.seed);
+  const paths: string[] = [];
+  for (let dir = 0; dir < options.dirs; dir++)
+    await mkdir(join(root, dirName(dir)), { recursive: true });
+  for (let index = 0; index < options.files; index++) {
+    const dir = dirName(index % options.dirs);
+    const path = `${dir}/f${String(index).padStart(3, "0")}.bin`;
+    const size = prng.int(1, 24 * 1024);
+    const content =
+      index % 2 === 0
+        ? Buffer.from(
+            `file ${index}: ${"all work and no play ".repeat(Math.ceil(size / 21))}`,
+          ).subarray(0, Math.max(size, 12))
+        : seededBytes(options.seed * 1000 + index + 1, size);
+    await writeFile(join(root, path), content);
+    paths.push(path);
+  }
+  const shared = seededBytes(options.seed + 77, 5000);
+  await writeFile(join(root, dirName(0), "dup-a"), shared);
+  await writeFile(join(root, dirName(1 % options.dirs), "dup-b"), shared);
+  await writeFile(join(root, "top.txt"), "a file at the root\n");
+  paths.push(`${dirName(0)}/dup-a`, `${dirName(1 % options.dirs)}/dup-b`);
+  paths.push("top.txt");
+  return paths;
+}
+
+function dirName(index: number): string {
+  return `dir${String(index).padStart(2, "0")}`;
+}
+
+/**
+ * Writes `count` files of about 1 MiB each (seeded, incompressible, sizes 0.75–1.25 MiB) into
+ * `root`, spread over two subdirectories, plus a small text file. Returns the root.
+ */
+export async function writeBigFiles(
+  root: string,
+  seed: number,
+  count: number,
+  names: (index: number) => string = (index) =>
+    `${index % 2 === 0 ? "even" : "odd"}/file-${String(index).padStart(3, "0")}.bin`,
+): Promise<string> {
+  const prng = new Prng(seed);
+  for (let index = 0; index < count; index++) {
+    const path = join(root, names(index));
+    await mkdir(join(path, ".."), { recursive: true });
+    const size = Math.floor((0.75 + prng.next() * 0.5) * 1024 * 1024);
+    await writeFile(path, seededBytes(seed * 1000 + index + 1, size));
+  }
+  await writeFile(join(root, "notes.txt"), `seed ${seed}, ${count} files\n`);
+  return root;
+}
+
+/**
+ * A copy of `source` with the same directories and file names but other contents ("an older
+ * copy" a restore runs over in place).
+ */
+export async function buildStaleCopy(
+  source: string,
+  target: string,
+): Promise<void> {
+  await mkdir(target, { recursive: true });
+  for (const rel of listAll(source)) {
+    const from = join(source, rel);
+    if (lstatSync(from).isDirectory()) {
+      await mkdir(join(target, rel), { recursive: true });
+    } else {
+      await writeFile(join(target, rel), `stale copy of ${rel}\n`);
+      await utimes(join(target, rel), 1_000_000_000, 1_000_000_000);
+    }
+  }
 }
 
 export interface Described {

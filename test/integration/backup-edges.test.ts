@@ -14,8 +14,10 @@ import {
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI, runCli, TEST_PASSWORD } from "../helpers/cli.js";
-import { removeDir, seededBytes, tempDir } from "../helpers/trees.js";
+import { CLI, runCli } from "../helpers/cli.js";
+import { TEST_PASSWORD } from "../helpers/constants.js";
+import { seededBytes } from "../helpers/prng.js";
+import { removeDir, tempDir } from "../helpers/trees.js";
 
 function repoSize(repo: string): number {
   return readdirSync(repo).reduce(

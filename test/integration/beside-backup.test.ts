@@ -12,10 +12,11 @@
 import { randomBytes } from "node:crypto";
 import { readdirSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawnCli, sleep } from "../adversarial/helpers-crash.js";
-import { CLI, PROJECT_ROOT, runCli } from "../helpers/cli.js";
+import { CLI, PROJECT_ROOT, runCli, spawnCli } from "../helpers/cli.js";
+import { CACHE_FILE } from "../helpers/constants.js";
 import { directoryDifferences, removeDir, tempDir } from "../helpers/trees.js";
 
 /** The upload rate of the throttled backup: 24 MiB of random bytes take about 6 s. */
@@ -75,7 +76,7 @@ describe("commands beside a running backup, same machine and cache", () => {
 
     const running = spawnCli(["backup", source, repo], { cacheDir, env });
     const [location] = readdirSync(cacheDir);
-    const cacheFile = join(cacheDir, location ?? "", "cache.sqlite");
+    const cacheFile = join(cacheDir, location ?? "", CACHE_FILE);
     // The backup opens its run (and takes the write lock) before it uploads anything.
     const deadline = Date.now() + 60_000;
     while (!writeLocked(cacheFile)) {
@@ -123,7 +124,7 @@ describe("commands beside a running backup, same machine and cache", () => {
     writeFileSync(join(source, "big.bin"), randomBytes(BIG));
     const running = spawnCli(["backup", source, repo], { cacheDir, env });
     const [location] = readdirSync(cacheDir);
-    const cacheFile = join(cacheDir, location ?? "", "cache.sqlite");
+    const cacheFile = join(cacheDir, location ?? "", CACHE_FILE);
     const deadline = Date.now() + 60_000;
     while (!writeLocked(cacheFile)) {
       expect(running.exited()).toBe(false);

@@ -5,45 +5,13 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TEST_PASSWORD, runCli } from "../helpers/cli.js";
-import { removeDir, seededBytes, tempDir } from "../helpers/trees.js";
-
-interface BlobRow {
-  id: Buffer;
-  data_id: number;
-}
-
-function dataBlobs(repo: string): BlobRow[] {
-  const db = new Database(join(repo, "blindsync.sqlite"), { readonly: true });
-  try {
-    return db
-      .prepare("SELECT id, data_id FROM blobs WHERE kind = 0 ORDER BY id")
-      .all() as BlobRow[];
-  } finally {
-    db.close();
-  }
-}
-
-/** Flips one byte in the middle of a stored blob's bytes, leaving its recorded sha256 alone. */
-function flipStoredByte(repo: string, dataId: number): void {
-  const db = new Database(join(repo, "blindsync.sqlite"));
-  try {
-    const data = db
-      .prepare("SELECT data FROM blob_data WHERE rowid = ?")
-      .pluck()
-      .get(dataId) as Buffer;
-    const at = Math.floor(data.length / 2);
-    data[at] = (data[at] ?? 0) ^ 0x01;
-    db.prepare("UPDATE blob_data SET data = ? WHERE rowid = ?").run(
-      data,
-      dataId,
-    );
-  } finally {
-    db.close();
-  }
-}
+import { runCli } from "../helpers/cli.js";
+import { TEST_PASSWORD } from "../helpers/constants.js";
+import { KIND } from "../helpers/constants.js";
+import { blobRows, flipStoredByte, type BlobRow } from "../helpers/database.js";
+import { seededBytes } from "../helpers/prng.js";
+import { removeDir, tempDir } from "../helpers/trees.js";
 
 describe("check", () => {
   let work: string;
@@ -64,7 +32,7 @@ describe("check", () => {
     writeFileSync(join(source, "docs", "victim.txt"), "the file that breaks\n");
     const first = await cli("backup", source, repo);
     expect(first.code, first.stderr).toBe(0);
-    const [only, ...rest] = dataBlobs(repo);
+    const [only, ...rest] = blobRows(repo, KIND.data);
     expect(rest).toHaveLength(0);
     if (only === undefined) throw new Error("no data blob");
     victim = only;
@@ -102,7 +70,7 @@ describe("check", () => {
   });
 
   it("--read-data exits 13 after a stored byte is flipped, naming the blob, file and snapshots", async () => {
-    flipStoredByte(repo, victim.data_id);
+    flipStoredByte(repo, victim.id);
     const shortId = victim.id.toString("hex").slice(0, 8);
 
     const structure = await cli("check", repo);

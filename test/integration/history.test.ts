@@ -3,7 +3,6 @@
  * schedule (snapshot times set with --time), --dry-run changing nothing, and the repository
  * file shrinking by about the data no snapshot reaches any more.
  */
-import { createHash } from "node:crypto";
 import {
   readFileSync,
   statSync,
@@ -14,7 +13,10 @@ import {
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../helpers/cli.js";
-import { removeDir, seededBytes, tempDir } from "../helpers/trees.js";
+import { databaseOf } from "../helpers/database.js";
+import { sha256File } from "../helpers/files.js";
+import { seededBytes } from "../helpers/prng.js";
+import { removeDir, tempDir } from "../helpers/trees.js";
 
 describe("forget and prune from the command line", () => {
   let work: string;
@@ -22,9 +24,8 @@ describe("forget and prune from the command line", () => {
   let source: string;
   let cacheDir: string;
   const cli = (...args: string[]) => runCli(args, { cacheDir });
-  const dbFile = () => join(repo, "blindsync.sqlite");
-  const dbHash = () =>
-    createHash("sha256").update(readFileSync(dbFile())).digest("hex");
+  const dbFile = () => databaseOf(repo);
+  const dbHash = () => sha256File(dbFile());
 
   beforeAll(async () => {
     work = await tempDir();

@@ -14,16 +14,16 @@ import {
   rmSync,
 } from "node:fs";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli, type CliResult } from "../helpers/cli.js";
+import { type CliResult, runCli } from "../helpers/cli.js";
+import { storedBlobCount } from "../helpers/database.js";
 import {
   buildEdgeCaseTree,
   describeTree,
+  directoryDifferences,
   removeDir,
   tempDir,
   treeDifferences,
-  directoryDifferences,
 } from "../helpers/trees.js";
 
 function repoBytes(repo: string): Buffer {
@@ -292,16 +292,7 @@ describe("backup --dry-run", () => {
       writeFileSync(join(source, "large.bin"), Buffer.alloc(3_000_000, 7));
       expect((await cli("init", repo)).code).toBe(0);
       expect((await cli("backup", source, repo)).code).toBe(0);
-      const blobCount = () => {
-        const db = new Database(join(repo, "blindsync.sqlite"), {
-          readonly: true,
-        });
-        try {
-          return db.prepare("SELECT count(*) FROM blobs").pluck().get();
-        } finally {
-          db.close();
-        }
-      };
+      const blobCount = () => storedBlobCount(repo);
       const stored = blobCount();
 
       const unchanged = await cli("backup", "--dry-run", source, repo);

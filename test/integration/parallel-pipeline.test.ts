@@ -7,12 +7,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../helpers/cli.js";
-import {
-  buildEdgeCaseTree,
-  removeDir,
-  seededBytes,
-  tempDir,
-} from "../helpers/trees.js";
+import { seededBytes } from "../helpers/prng.js";
+import { buildEdgeCaseTree, removeDir, tempDir } from "../helpers/trees.js";
 
 describe("the parallel backup pipeline", () => {
   let work: string;

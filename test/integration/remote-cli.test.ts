@@ -15,16 +15,17 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cpuHasAes } from "../../src/util/cpu-features.js";
 import { CLI, PROJECT_ROOT, runCli } from "../helpers/cli.js";
-import { startSshd, type Sshd } from "../helpers/sshd.js";
+import { databaseOf } from "../helpers/database.js";
+import { seededBytes } from "../helpers/prng.js";
 import {
   buildEdgeCaseTree,
   describeTree,
+  directoryDifferences,
   removeDir,
-  seededBytes,
   tempDir,
   treeDifferences,
-  directoryDifferences,
 } from "../helpers/trees.js";
+import { startSshd, type Sshd } from "../helpers/sshd.js";
 
 describe("the CLI over a real sshd", () => {
   let sshd: Sshd;
@@ -72,7 +73,7 @@ describe("the CLI over a real sshd", () => {
   it("round-trips the edge-case tree with host:path and ssh://host:port/path", async () => {
     const init = await remote(["init", `127.0.0.1:${repoPath}`]);
     expect(init.code, init.stderr).toBe(0);
-    expect(existsSync(join(repoPath, "blindsync.sqlite"))).toBe(true);
+    expect(existsSync(databaseOf(repoPath))).toBe(true);
     const backup = await remote([
       "backup",
       source,

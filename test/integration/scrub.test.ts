@@ -1,10 +1,12 @@
 /** `blindsync scrub`: the keyless server-side check finds a flipped stored byte with no passphrase. */
 import { join } from "node:path";
 import { mkdirSync, writeFileSync } from "node:fs";
-import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../helpers/cli.js";
-import { removeDir, seededBytes, tempDir } from "../helpers/trees.js";
+import { KIND } from "../helpers/constants.js";
+import { blobRows, flipStoredByte } from "../helpers/database.js";
+import { seededBytes } from "../helpers/prng.js";
+import { removeDir, tempDir } from "../helpers/trees.js";
 
 describe("blindsync scrub", () => {
   let work: string;
@@ -37,21 +39,9 @@ describe("blindsync scrub", () => {
   });
 
   it("names the blob whose stored bytes changed and exits 13", async () => {
-    const db = new Database(join(repo, "blindsync.sqlite"));
-    const row = db
-      .prepare("SELECT id, data_id FROM blobs WHERE kind = 0 LIMIT 1")
-      .get() as { id: Buffer; data_id: number };
-    const data = db
-      .prepare("SELECT data FROM blob_data WHERE rowid = ?")
-      .pluck()
-      .get(row.data_id) as Buffer;
-    const middle = data.length >> 1;
-    data[middle] = (data[middle] ?? 0) ^ 0x01;
-    db.prepare("UPDATE blob_data SET data = ? WHERE rowid = ?").run(
-      data,
-      row.data_id,
-    );
-    db.close();
+    const [row] = blobRows(repo, KIND.data);
+    if (row === undefined) throw new Error("no data blob");
+    flipStoredByte(repo, row.id);
     const result = await scrub();
     expect(result.code).toBe(13);
     expect(result.stdout).toContain(`damaged blob ${row.id.toString("hex")}`);

@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../helpers/cli.js";
-import { removeDir, seededBytes, tempDir } from "../helpers/trees.js";
+import { seededBytes } from "../helpers/prng.js";
+import { removeDir, tempDir } from "../helpers/trees.js";
 
 const MiB = 1024 * 1024;
 

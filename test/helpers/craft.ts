@@ -1,11 +1,9 @@
 /**
  * Crafting hostile repository content for adversarial tests: tree bytes written by hand (so the
  * encoder's own name and order checks can be bypassed, as a client holding the key could),
- * sealed with the repository's real keys and saved under validly encrypted snapshots; and a
- * hash of a whole directory tree, to prove that nothing outside a restore target changed.
+ * sealed with the repository's real keys and saved under validly encrypted snapshots.
  */
 import { createHash } from "node:crypto";
-import { promises as fsp } from "node:fs";
 import type { Repository, SnapshotRecord } from "../../src/repo/index.js";
 import type { BlobId } from "../../src/store/index.js";
 
@@ -109,12 +107,17 @@ function u32(value: number): Buffer {
   return out;
 }
 
-/** Saves a validly encrypted snapshot of `tree` that follows `previous` in the head chain. */
+/**
+ * Saves a validly encrypted snapshot of `tree` that follows `previous` in the head chain, as
+ * host "crafted"; `fields` overrides any part of the record (a forged sequence number, a hostile
+ * host name or tag).
+ */
 export async function saveCraftedSnapshot(
   repo: Repository,
   tree: BlobId,
   previous: { readonly seq: number; readonly id: BlobId } | undefined,
   time: Date,
+  fields: Partial<SnapshotRecord> = {},
 ): Promise<{ seq: number; id: BlobId }> {
   const record: SnapshotRecord = {
     seq: (previous?.seq ?? 0) + 1,
@@ -126,41 +129,8 @@ export async function saveCraftedSnapshot(
     paths: ["/crafted"],
     tags: [],
     stats: { files: 0, dirs: 0, bytes: 0, blobsAdded: 0, bytesAdded: 0 },
+    ...fields,
   };
   const snapshot = await repo.saveSnapshot(record);
   return { seq: snapshot.seq, id: snapshot.id };
-}
-
-/**
- * Hash of everything under `root` (names, types, modes, sizes, mtimes, inode numbers, contents
- * and link targets), skipping the top-level names in `skip`. Link counts are left out: a restore
- * that replaces a hardlink planted in its target lowers the outside file's count, rightly.
- */
-export async function treeHash(
-  root: string,
-  skip: readonly string[] = [],
-): Promise<string> {
-  const hash = createHash("sha256");
-  async function visit(path: Buffer, rel: string, top: boolean): Promise<void> {
-    const stats = await fsp.lstat(path, { bigint: true });
-    hash.update(
-      `${rel}\0${stats.mode}\0${stats.size}\0${stats.mtimeNs}\0${stats.ino}\0`,
-    );
-    if (stats.isSymbolicLink())
-      hash.update(await fsp.readlink(path, { encoding: "buffer" }));
-    else if (stats.isFile()) hash.update(await fsp.readFile(path));
-    else if (stats.isDirectory()) {
-      const names = (await fsp.readdir(path, { encoding: "buffer" }))
-        .filter((name) => !(top && skip.includes(name.toString())))
-        .sort((a, b) => Buffer.compare(a, b));
-      for (const name of names)
-        await visit(
-          Buffer.concat([path, Buffer.from("/"), name]),
-          `${rel}/${name.toString("hex")}`,
-          false,
-        );
-    }
-  }
-  await visit(Buffer.from(root), ".", true);
-  return hash.digest("hex");
 }
