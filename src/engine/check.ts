@@ -43,6 +43,7 @@ import { createHash } from "node:crypto";
 import { isBlindsyncError } from "../errors.js";
 import {
   assessChain,
+  undecodableWhy,
   type Repository,
   type Snapshot,
   type Tree,
@@ -381,8 +382,8 @@ class Checker {
           "undecodable-snapshot",
           "error",
           toHex(blob.id),
-          `snapshot blob ${toHex(blob.id)} does not authenticate under this repository's keys ` +
-            `(${blob.reason}); every command skips it. Remove it with: blindsync repair REPO`,
+          `snapshot blob ${toHex(blob.id)}: ${undecodableWhy(blob)}; every command skips it. ` +
+            "Remove it with: blindsync repair REPO",
           "snapshot",
         ),
       );

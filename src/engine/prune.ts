@@ -6,8 +6,9 @@
  * before the reachable set is computed (its blobs are then reachable) or starts after prune
  * ends (and, seeing the new generation, forgets what its cache believed exists).
  *
- * Snapshot blobs that do not authenticate under the repository's keys (garbage a connection
- * without the passphrase could put) reach nothing and are deleted with the unreferenced blobs.
+ * Snapshot blobs no client can read (garbage a connection without the passphrase could put,
+ * or a key holder's record that authenticates but does not decode) reach nothing and are
+ * deleted with the unreferenced blobs.
  */
 import { BlindsyncError } from "../errors.js";
 import type { Repository } from "../repo/index.js";
@@ -39,7 +40,7 @@ export interface PruneOptions {
 
 export interface PruneResult {
   readonly snapshots: number;
-  /** Of the deleted blobs, the snapshot blobs that did not authenticate (see the top). */
+  /** Of the deleted blobs, the snapshot blobs no client can read (see the top). */
   readonly undecodableSnapshots: number;
   readonly reachable: number;
   readonly deletedBlobs: number;

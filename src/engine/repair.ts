@@ -1,13 +1,14 @@
 /**
- * Repair: removes the records that anyone who can write to the store can add without the
- * passphrase, and that no passphrase can ever use: snapshot blobs that do not authenticate
- * under this repository's keys, and key slots that are not key slots at all (malformed, or
- * KDF parameters out of bounds). Every other command skips them with a warning and `check`
+ * Repair: removes the records that no passphrase can ever use: snapshot blobs that do not
+ * authenticate under this repository's keys (anyone who can write to the store can add them,
+ * without the passphrase), snapshot blobs that authenticate but do not decode (a key holder's
+ * forgery: no client can read them), and key slots that are not key slots at all (malformed,
+ * or KDF parameters out of bounds). Every other command skips them with a warning and `check`
  * names them; this is the one that deletes them.
  *
- * What it never removes: a snapshot blob that authenticates (a key holder wrote it: `forget`
- * is the way to remove it), and a key slot that parses, even one no passphrase at hand opens:
- * it may be another user's. The classification is made again right before deleting.
+ * What it never removes: a snapshot any client can read (`forget` is the way to remove it),
+ * and a key slot that parses, even one no passphrase at hand opens: it may be another user's.
+ * The classification is made again right before deleting.
  */
 import { BlindsyncError } from "../errors.js";
 import type {

@@ -8,6 +8,7 @@ export {
   type OpenOptions,
   type SealerParams,
   type UndecodableSnapshot,
+  undecodableWhy,
 } from "./repository.js";
 export {
   MAX_KDF_RUNS_PER_UNLOCK,

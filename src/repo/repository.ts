@@ -81,6 +81,11 @@ export interface OpenOptions {
 export interface UndecodableSnapshot {
   readonly id: BlobId;
   readonly reason: string;
+  /**
+   * True when the blob authenticates but its record does not decode: someone holding the keys
+   * wrote it. False for garbage anyone who can write to the store could have put there.
+   */
+  readonly authenticated: boolean;
 }
 
 /** Largest plaintext a tree or snapshot may decode to; data blobs are capped by maxSize. */
@@ -333,8 +338,8 @@ export class Repository {
   /**
    * Every snapshot blob, fetched together (pipelined): the snapshots, each authenticated and
    * sorted oldest first, and the blobs that do not authenticate under this repository's keys
-   * (garbage, or another repository's: anyone who can write to the store can put one). A blob
-   * that authenticates but does not decode is a key holder's and still throws.
+   * (garbage, or another repository's: anyone who can write to the store can put one), or
+   * that authenticate but do not decode (a key holder's forgery). Neither stops the listing.
    */
   async readSnapshots(): Promise<{
     readonly snapshots: Snapshot[];
@@ -346,10 +351,21 @@ export class Repository {
     const undecodable: UndecodableSnapshot[] = [];
     const loaded = await Promise.all(
       ids.map((id) =>
-        this.loadSnapshot(id).catch((error: unknown) => {
-          if (error instanceof UnauthenticatedBlobError)
-            return { id, reason: error.message };
-          throw error;
+        // The store's own failures (a missing blob, a damaged database) still throw; only what
+        // the bytes say is judged here.
+        this.store.get(id).then((bytes): Snapshot | UndecodableSnapshot => {
+          try {
+            return decodeSnapshot(id, this.open("snapshot", id, bytes));
+          } catch (error) {
+            if (error instanceof UnauthenticatedBlobError)
+              return { id, reason: error.message, authenticated: false };
+            // It authenticated, so a key holder forged it (a newer record format would come
+            // with a newer config version, refused before this point). No client can ever
+            // read it: skipped like garbage rather than making every command exit 13.
+            if (error instanceof BlindsyncError && error.kind === "integrity")
+              return { id, reason: error.message, authenticated: true };
+            throw error;
+          }
         }),
       ),
     );
@@ -361,8 +377,8 @@ export class Repository {
   }
 
   /**
-   * Every snapshot, oldest first; each one authenticated. Snapshot blobs that do not
-   * authenticate are skipped, each with one warning (check reports them, repair removes them).
+   * Every snapshot, oldest first; each one authenticated. Snapshot blobs that cannot be read
+   * are skipped, each with one warning (check reports them, repair removes them).
    */
   async listSnapshots(): Promise<Snapshot[]> {
     const { snapshots, undecodable } = await this.readSnapshots();
@@ -371,7 +387,7 @@ export class Repository {
       if (this.warned.has(hex)) continue;
       this.warned.add(hex);
       this.onWarning(
-        `snapshot blob ${hex.slice(0, 16)} skipped: it does not authenticate under this repository's keys (${blob.reason}); ` +
+        `snapshot blob ${hex.slice(0, 16)} skipped: ${undecodableWhy(blob)}; ` +
           "`blindsync check` reports it and `blindsync repair` removes it",
       );
     }
@@ -428,4 +444,11 @@ export class Repository {
   describe(): string {
     return toHex(this.id).slice(0, 8);
   }
+}
+
+/** Why a snapshot blob cannot be read, in words for a warning or a check finding. */
+export function undecodableWhy(blob: UndecodableSnapshot): string {
+  return blob.authenticated
+    ? `it authenticates but its record does not decode (${blob.reason}): someone holding the keys wrote it`
+    : `it does not authenticate under this repository's keys (${blob.reason})`;
 }

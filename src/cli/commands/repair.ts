@@ -82,8 +82,9 @@ export function repairCommand(): Command {
       `
 Anyone who can write to the repository, even without the passphrase (an append-only
 connection), can add a snapshot blob that does not authenticate under the repository's keys
-or a key slot that is not a key slot at all. Every command skips those with a warning and
-check names them; repair removes them. It never removes a snapshot that authenticates (use
+or a key slot that is not a key slot at all; someone holding the keys can add a snapshot
+blob that authenticates but does not decode. Every command skips those with a warning and
+check names them; repair removes them. It never removes a snapshot any client can read (use
 forget) nor a key slot that parses, even one your passphrase does not open: it may be
 someone else's (see key list and key remove).
 
