@@ -13,7 +13,6 @@ export {
 } from "./frame.js";
 export {
   CAPABILITY_CPU_AES,
-  CONTROL_OPS,
   ERROR_KINDS,
   HELLO_MAGIC,
   ID_LENGTH,
@@ -29,7 +28,6 @@ export {
 } from "./messages.js";
 export type {
   ClientHello,
-  ControlOp,
   Message,
   OpenMode,
   Request,
@@ -41,4 +39,8 @@ export type {
   WireBlobInfo,
   WireBlobKind,
   WireKeySlot,
+  WireLockAttempt,
+  WireLockHolder,
+  WireLockRequest,
+  WireLocksRemoved,
 } from "./messages.js";

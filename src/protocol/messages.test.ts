@@ -22,6 +22,12 @@ const kind = fc.constantFrom(
 const requestId = fc.nat({ max: 0xffffffff });
 const text = fc.string({ maxLength: 40 });
 const slot = fc.record({ name: text, bytes: fc.uint8Array({ maxLength: 64 }) });
+const whole = fc.maxSafeNat();
+const holder = fc.record({
+  exclusive: fc.boolean(),
+  owner: text,
+  expiresAt: whole,
+});
 
 const message: fc.Arbitrary<Message> = fc.oneof(
   fc.record({
@@ -41,6 +47,9 @@ const message: fc.Arbitrary<Message> = fc.oneof(
     type: fc.constantFrom(
       "read-config" as const,
       "list-key-slots" as const,
+      "compact" as const,
+      "generation" as const,
+      "bump-generation" as const,
       "goodbye" as const,
       "ok" as const,
       "list-end" as const,
@@ -81,6 +90,57 @@ const message: fc.Arbitrary<Message> = fc.oneof(
       fc.record({ id, kind, bytes: fc.uint8Array({ maxLength: 100 }) }),
       { maxLength: 4 },
     ),
+  }),
+  fc.record({
+    type: fc.constant("acquire-lock" as const),
+    requestId,
+    request: fc.record({
+      exclusive: fc.boolean(),
+      owner: text,
+      leaseMs: whole,
+    }),
+  }),
+  fc.record({
+    type: fc.constant("refresh-lock" as const),
+    requestId,
+    id: text,
+    leaseMs: whole,
+  }),
+  fc.record({
+    type: fc.constant("release-lock" as const),
+    requestId,
+    id: text,
+  }),
+  fc.record({
+    type: fc.constant("remove-locks" as const),
+    requestId,
+    all: fc.boolean(),
+  }),
+  fc.record({ type: fc.constant("number" as const), requestId, value: whole }),
+  fc.record({
+    type: fc.constant("lock-attempt" as const),
+    requestId,
+    attempt: fc.oneof(
+      fc.record({
+        acquired: fc.constant(true as const),
+        id: text,
+        leaseMs: whole,
+      }),
+      fc.record({
+        acquired: fc.constant(false as const),
+        holders: fc.array(holder, { maxLength: 4 }),
+        more: whole,
+      }),
+    ),
+  }),
+  fc.record({
+    type: fc.constant("locks-removed" as const),
+    requestId,
+    result: fc.record({
+      removed: whole,
+      live: fc.array(holder, { maxLength: 4 }),
+      more: whole,
+    }),
   }),
   fc.record({
     type: fc.constant("bytes" as const),
@@ -245,6 +305,36 @@ describe("messages", () => {
     expectProtocolError(() => decodeServerMessage(get));
     expect(decodeClientMessage(get).type).toBe("get");
     expect(decodeServerMessage(ok).type).toBe("ok");
+  });
+
+  it("rejects a whole number above 2^53 - 1 and a flag other than 0 or 1", () => {
+    const number = encodeMessage({ type: "number", requestId: 1, value: 0 });
+    number.fill(0xff, 5);
+    expectProtocolError(() => decodeMessage(number));
+    const request = encodeMessage({
+      type: "remove-locks",
+      requestId: 1,
+      all: true,
+    });
+    request[5] = 2;
+    expectProtocolError(() => decodeMessage(request));
+  });
+
+  it("rejects a holder count larger than the payload before building the list", () => {
+    const bytes = encodeMessage({
+      type: "locks-removed",
+      requestId: 1,
+      result: { removed: 0, live: [], more: 0 },
+    });
+    new DataView(bytes.buffer).setUint32(13, 0xffffffff);
+    expectProtocolError(() => decodeMessage(bytes));
+  });
+
+  it("refuses to encode a number the protocol cannot carry exactly", () => {
+    for (const value of [-1, 0.5, 2 ** 53])
+      expect(() =>
+        encodeMessage({ type: "number", requestId: 1, value }),
+      ).toThrow(RangeError);
   });
 
   it("refuses to encode a blob id that is not 32 bytes", () => {

@@ -6,17 +6,21 @@
  * invalid UTF-8 throws BlindsyncError('protocol'), so nothing a peer sends is half-understood.
  */
 
-import { BlindsyncError, type ErrorKind } from "../errors.js";
-import { FRAME_HEADER_LENGTH, MAX_FRAME_PAYLOAD } from "./frame.js";
+import type { ErrorKind } from "../errors.js";
+import { ID_LENGTH, Reader, Writer, protocolError } from "./codec.js";
 
-export const PROTOCOL_VERSION = 1;
+/**
+ * 2 since the lock and generation calls became typed messages (they were JSON "control" calls
+ * in version 1): a peer of the other version is refused at the hello, naming both versions.
+ */
+export const PROTOCOL_VERSION = 2;
 
 /** Opens the client hello so a server can tell a blindsync client from anything else. */
 export const HELLO_MAGIC = new Uint8Array([
   0x42, 0x4c, 0x4e, 0x44, 0x53, 0x59, 0x4e, 0x43,
 ]); // "BLNDSYNC"
 
-export const ID_LENGTH = 32;
+export { ID_LENGTH };
 
 /**
  * Listed in a hello when that machine's CPU has AES instructions. Informational: a client that
@@ -42,6 +46,38 @@ export interface WireBlobInfo {
   readonly id: Uint8Array;
   readonly kind: WireBlobKind;
   readonly length: number;
+}
+
+/** Someone holding a lock, as a refusal reports it: never the lock's id. */
+export interface WireLockHolder {
+  readonly exclusive: boolean;
+  readonly owner: string;
+  /** Milliseconds since the epoch, by the server's clock. */
+  readonly expiresAt: number;
+}
+
+export interface WireLockRequest {
+  readonly exclusive: boolean;
+  readonly owner: string;
+  readonly leaseMs: number;
+}
+
+export type WireLockAttempt =
+  | {
+      readonly acquired: true;
+      readonly id: string;
+      readonly leaseMs: number;
+    }
+  | {
+      readonly acquired: false;
+      readonly holders: readonly WireLockHolder[];
+      readonly more: number;
+    };
+
+export interface WireLocksRemoved {
+  readonly removed: number;
+  readonly live: readonly WireLockHolder[];
+  readonly more: number;
 }
 
 export interface ClientHello {
@@ -74,25 +110,18 @@ export type RequestBody =
   | { readonly type: "remove-key-slot"; readonly name: string }
   | { readonly type: "put"; readonly blobs: readonly WireBlob[] }
   | { readonly type: "delete"; readonly ids: readonly Uint8Array[] }
+  | { readonly type: "compact" }
+  | { readonly type: "generation" }
+  | { readonly type: "bump-generation" }
+  | { readonly type: "acquire-lock"; readonly request: WireLockRequest }
   | {
-      /** Small coordination calls (locks, prune generation), answered with "bytes" of JSON. */
-      readonly type: "control";
-      readonly op: ControlOp;
-      readonly args: Uint8Array;
+      readonly type: "refresh-lock";
+      readonly id: string;
+      readonly leaseMs: number;
     }
+  | { readonly type: "release-lock"; readonly id: string }
+  | { readonly type: "remove-locks"; readonly all: boolean }
   | { readonly type: "goodbye" };
-
-/** The control operations; their JSON arguments and answers are listed in docs/protocol.md. */
-export const CONTROL_OPS = [
-  "generation",
-  "acquire-lock",
-  "refresh-lock",
-  "release-lock",
-  "remove-locks",
-  "bump-generation",
-  "compact",
-] as const;
-export type ControlOp = (typeof CONTROL_OPS)[number];
 
 export type Request = RequestBody & { readonly requestId: number };
 
@@ -103,6 +132,9 @@ export type ResponseBody =
   | { readonly type: "ids"; readonly ids: readonly Uint8Array[] }
   | { readonly type: "list-items"; readonly items: readonly WireBlobInfo[] }
   | { readonly type: "list-end" }
+  | { readonly type: "number"; readonly value: number }
+  | { readonly type: "lock-attempt"; readonly attempt: WireLockAttempt }
+  | { readonly type: "locks-removed"; readonly result: WireLocksRemoved }
   | {
       readonly type: "error";
       readonly kind: ErrorKind;
@@ -129,14 +161,23 @@ const TYPE = {
   "remove-key-slot": 0x17,
   put: 0x18,
   delete: 0x19,
-  control: 0x1a,
+  compact: 0x1a,
+  generation: 0x1b,
+  "bump-generation": 0x1c,
+  "acquire-lock": 0x1d,
+  "refresh-lock": 0x1e,
   goodbye: 0x1f,
+  "release-lock": 0x20,
+  "remove-locks": 0x21,
   ok: 0x80,
   bytes: 0x81,
   "key-slots": 0x82,
   ids: 0x83,
   "list-items": 0x84,
   "list-end": 0x85,
+  number: 0x86,
+  "lock-attempt": 0x87,
+  "locks-removed": 0x88,
   error: 0xff,
 } as const;
 
@@ -168,224 +209,7 @@ export const ERROR_KINDS: readonly ErrorKind[] = [
   "failed",
 ];
 
-/** Bounds short strings (names, paths, messages) far below the frame cap. */
-const MAX_STRING_BYTES = 0xffff; // a u16 length
 const MAX_CAPABILITIES = 64;
-/** Payloads from this size on are decoded as views of their frame, not copies (Reader.raw). */
-const VIEW_FROM_BYTES = 64 * 1024;
-/** Frame parts this long are written by reference rather than copied (finishFrameParts). */
-const BY_REFERENCE = 16 * 1024;
-
-class Writer {
-  #parts: Uint8Array[] = [];
-  #length = 0;
-
-  u8(value: number): this {
-    return this.#push(Uint8Array.of(value));
-  }
-
-  u16(value: number): this {
-    const b = new Uint8Array(2);
-    new DataView(b.buffer).setUint16(0, value);
-    return this.#push(b);
-  }
-
-  u32(value: number): this {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setUint32(0, value);
-    return this.#push(b);
-  }
-
-  raw(bytes: Uint8Array): this {
-    return this.#push(bytes);
-  }
-
-  id(id: Uint8Array): this {
-    if (id.length !== ID_LENGTH)
-      throw new RangeError(
-        `A blob id must be ${ID_LENGTH} bytes, not ${id.length}`,
-      );
-    return this.#push(id);
-  }
-
-  bytes(bytes: Uint8Array): this {
-    return this.u32(bytes.length).#push(bytes);
-  }
-
-  string(text: string): this {
-    const encoded = new TextEncoder().encode(text);
-    if (encoded.length > MAX_STRING_BYTES)
-      throw new RangeError(
-        `String of ${encoded.length} bytes exceeds ${MAX_STRING_BYTES}`,
-      );
-    return this.u16(encoded.length).#push(encoded);
-  }
-
-  finish(): Uint8Array {
-    return this.#copyInto(new Uint8Array(this.#length), 0);
-  }
-
-  /** The payload behind its u32 length prefix; the cap is checked before allocating. */
-  finishFrame(): Uint8Array {
-    if (this.#length > MAX_FRAME_PAYLOAD) {
-      throw new RangeError(
-        `Frame payload of ${this.#length} bytes exceeds the cap of ${MAX_FRAME_PAYLOAD} bytes`,
-      );
-    }
-    const frame = new Uint8Array(FRAME_HEADER_LENGTH + this.#length);
-    new DataView(frame.buffer).setUint32(0, this.#length);
-    return this.#copyInto(frame, FRAME_HEADER_LENGTH);
-  }
-
-  /**
-   * finishFrame() without the big copy: runs of small parts are joined, and every part of
-   * BY_REFERENCE bytes or more (a blob) is returned as it is, to be written after the others
-   * with one writev. The caller must not change those buffers until they are written.
-   */
-  finishFrameParts(): Uint8Array[] {
-    if (this.#length > MAX_FRAME_PAYLOAD) {
-      throw new RangeError(
-        `Frame payload of ${this.#length} bytes exceeds the cap of ${MAX_FRAME_PAYLOAD} bytes`,
-      );
-    }
-    const header = new Uint8Array(FRAME_HEADER_LENGTH);
-    new DataView(header.buffer).setUint32(0, this.#length);
-    const out: Uint8Array[] = [];
-    let run: Uint8Array[] = [header];
-    let runLength = header.length;
-    const endRun = (): void => {
-      if (runLength === 0) return;
-      const joined = new Uint8Array(runLength);
-      let offset = 0;
-      for (const part of run) {
-        joined.set(part, offset);
-        offset += part.length;
-      }
-      out.push(joined);
-      run = [];
-      runLength = 0;
-    };
-    for (const part of this.#parts) {
-      if (part.length >= BY_REFERENCE) {
-        endRun();
-        out.push(part);
-      } else {
-        run.push(part);
-        runLength += part.length;
-      }
-    }
-    endRun();
-    return out;
-  }
-
-  #copyInto(out: Uint8Array, start: number): Uint8Array {
-    let offset = start;
-    for (const part of this.#parts) {
-      out.set(part, offset);
-      offset += part.length;
-    }
-    return out;
-  }
-
-  #push(bytes: Uint8Array): this {
-    this.#parts.push(bytes);
-    this.#length += bytes.length;
-    return this;
-  }
-}
-
-class Reader {
-  readonly #bytes: Uint8Array;
-  readonly #view: DataView;
-  #offset = 0;
-
-  constructor(bytes: Uint8Array) {
-    this.#bytes = bytes;
-    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
-
-  #need(n: number, what: string): void {
-    if (this.#bytes.length - this.#offset < n)
-      throw protocolError(
-        `Message ends early: ${what} needs ${n} bytes, ${this.#bytes.length - this.#offset} left`,
-      );
-  }
-
-  u8(what: string): number {
-    this.#need(1, what);
-    return this.#view.getUint8(this.#offset++);
-  }
-
-  u16(what: string): number {
-    this.#need(2, what);
-    const value = this.#view.getUint16(this.#offset);
-    this.#offset += 2;
-    return value;
-  }
-
-  u32(what: string): number {
-    this.#need(4, what);
-    const value = this.#view.getUint32(this.#offset);
-    this.#offset += 4;
-    return value;
-  }
-
-  raw(n: number, what: string): Uint8Array {
-    this.#need(n, what);
-    const start = this.#offset;
-    this.#offset += n;
-    // Always a plain Uint8Array, never a Buffer. A small field is copied, so that it does not
-    // pin the receive buffer it came from (an id kept in a set would hold a 64 KiB chunk). A
-    // payload of VIEW_FROM_BYTES or more is a blob, most of its frame, which the decoder
-    // already assembled into a buffer of its own or which is most of one read: a view of it
-    // pins little, and saves copying every blob a second time on both ends.
-    if (n >= VIEW_FROM_BYTES)
-      return new Uint8Array(
-        this.#bytes.buffer,
-        this.#bytes.byteOffset + start,
-        n,
-      );
-    return new Uint8Array(this.#bytes.subarray(start, start + n));
-  }
-
-  id(what: string): Uint8Array {
-    return this.raw(ID_LENGTH, what);
-  }
-
-  bytes(what: string): Uint8Array {
-    return this.raw(this.u32(`${what} length`), what);
-  }
-
-  string(what: string): string {
-    const raw = this.raw(this.u16(`${what} length`), what);
-    try {
-      return new TextDecoder("utf-8", { fatal: true }).decode(raw);
-    } catch (error) {
-      throw protocolError(`${what} is not valid UTF-8`, error);
-    }
-  }
-
-  /** A count of items that take at least `minItemBytes` each, checked against what is left. */
-  count(minItemBytes: number, what: string): number {
-    const n = this.u32(`${what} count`);
-    this.#need(n * minItemBytes, `${n} ${what}`);
-    return n;
-  }
-
-  end(what: string): void {
-    const left = this.#bytes.length - this.#offset;
-    if (left !== 0)
-      throw protocolError(`${left} unexpected bytes after ${what}`);
-  }
-}
-
-function protocolError(message: string, cause?: unknown): BlindsyncError {
-  return new BlindsyncError(
-    "protocol",
-    message,
-    cause === undefined ? {} : { cause },
-  );
-}
 
 function writeKind(w: Writer, kind: WireBlobKind): Writer {
   return w.u8(BLOB_KIND_CODES[kind]);
@@ -434,6 +258,42 @@ function readSlot(r: Reader): WireKeySlot {
   return { name, bytes: r.bytes("key slot") };
 }
 
+function writeHolders(w: Writer, holders: readonly WireLockHolder[]): void {
+  w.u32(holders.length);
+  for (const holder of holders)
+    w.flag(holder.exclusive).string(holder.owner).u53(holder.expiresAt);
+}
+
+function readHolders(r: Reader): WireLockHolder[] {
+  // flag + string length + expiry: the least one holder can take.
+  const n = r.count(1 + 2 + 8, "lock holders");
+  const holders: WireLockHolder[] = [];
+  for (let i = 0; i < n; i++) {
+    const exclusive = r.flag("exclusive flag");
+    const owner = r.string("lock owner");
+    holders.push({ exclusive, owner, expiresAt: r.u53("lock expiry") });
+  }
+  return holders;
+}
+
+function writeLockAttempt(w: Writer, attempt: WireLockAttempt): void {
+  w.flag(attempt.acquired);
+  if (attempt.acquired) w.string(attempt.id).u53(attempt.leaseMs);
+  else {
+    writeHolders(w, attempt.holders);
+    w.u53(attempt.more);
+  }
+}
+
+function readLockAttempt(r: Reader): WireLockAttempt {
+  if (r.flag("acquired flag")) {
+    const id = r.string("lock id");
+    return { acquired: true, id, leaseMs: r.u53("granted lease") };
+  }
+  const holders = readHolders(r);
+  return { acquired: false, holders, more: r.u53("more holders") };
+}
+
 /** Encodes any message into a frame payload (not yet length-prefixed). */
 export function encodeMessage(message: Message): Uint8Array {
   return writeMessage(message).finish();
@@ -475,9 +335,37 @@ function writeMessage(message: Message): Writer {
   switch (message.type) {
     case "read-config":
     case "list-key-slots":
+    case "compact":
+    case "generation":
+    case "bump-generation":
     case "goodbye":
     case "ok":
     case "list-end":
+      break;
+    case "acquire-lock":
+      w.flag(message.request.exclusive)
+        .string(message.request.owner)
+        .u53(message.request.leaseMs);
+      break;
+    case "refresh-lock":
+      w.string(message.id).u53(message.leaseMs);
+      break;
+    case "release-lock":
+      w.string(message.id);
+      break;
+    case "remove-locks":
+      w.flag(message.all);
+      break;
+    case "number":
+      w.u53(message.value);
+      break;
+    case "lock-attempt":
+      writeLockAttempt(w, message.attempt);
+      break;
+    case "locks-removed":
+      w.u53(message.result.removed);
+      writeHolders(w, message.result.live);
+      w.u53(message.result.more);
       break;
     case "missing":
     case "delete":
@@ -507,9 +395,6 @@ function writeMessage(message: Message): Writer {
       break;
     case "bytes":
       w.bytes(message.bytes);
-      break;
-    case "control":
-      w.string(message.op).bytes(message.args);
       break;
     case "key-slots":
       w.u32(message.slots.length);
@@ -587,7 +472,7 @@ export function decodeMessage(payload: Uint8Array): Message {
         type: "server-hello",
         version,
         capabilities,
-        appendOnly: readFlag(r, "append-only flag"),
+        appendOnly: r.flag("append-only flag"),
       };
       break;
     }
@@ -596,12 +481,6 @@ export function decodeMessage(payload: Uint8Array): Message {
   }
   r.end(message.type);
   return message;
-}
-
-function readFlag(r: Reader, what: string): boolean {
-  const flag = r.u8(what);
-  if (flag > 1) throw protocolError(`Invalid ${what} ${flag}`);
-  return flag === 1;
 }
 
 function decodeNumbered(code: number, r: Reader): Request | Response {
@@ -658,12 +537,42 @@ function decodeNumbered(code: number, r: Reader): Request | Response {
     }
     case TYPE.bytes:
       return { type: "bytes", requestId, bytes: r.bytes("bytes") };
-    case TYPE.control: {
-      const opText = r.string("control op");
-      const op = CONTROL_OPS.find((known) => known === opText);
-      if (op === undefined)
-        throw protocolError(`Unknown control op "${opText}"`);
-      return { type: "control", requestId, op, args: r.bytes("control args") };
+    case TYPE.compact:
+      return { type: "compact", requestId };
+    case TYPE.generation:
+      return { type: "generation", requestId };
+    case TYPE["bump-generation"]:
+      return { type: "bump-generation", requestId };
+    case TYPE["acquire-lock"]: {
+      const exclusive = r.flag("exclusive flag");
+      const owner = r.string("lock owner");
+      const leaseMs = r.u53("lease");
+      return {
+        type: "acquire-lock",
+        requestId,
+        request: { exclusive, owner, leaseMs },
+      };
+    }
+    case TYPE["refresh-lock"]: {
+      const id = r.string("lock id");
+      return { type: "refresh-lock", requestId, id, leaseMs: r.u53("lease") };
+    }
+    case TYPE["release-lock"]:
+      return { type: "release-lock", requestId, id: r.string("lock id") };
+    case TYPE["remove-locks"]:
+      return { type: "remove-locks", requestId, all: r.flag("all flag") };
+    case TYPE.number:
+      return { type: "number", requestId, value: r.u53("number") };
+    case TYPE["lock-attempt"]:
+      return { type: "lock-attempt", requestId, attempt: readLockAttempt(r) };
+    case TYPE["locks-removed"]: {
+      const removed = r.u53("removed count");
+      const live = readHolders(r);
+      return {
+        type: "locks-removed",
+        requestId,
+        result: { removed, live, more: r.u53("more holders") },
+      };
     }
     case TYPE["key-slots"]: {
       const n = r.count(2 + 4, "key slots");
@@ -687,7 +596,7 @@ function decodeNumbered(code: number, r: Reader): Request | Response {
       if (kind === undefined)
         throw protocolError(`Unknown error kind "${kindText}"`);
       const message = r.string("error message");
-      const hint = readFlag(r, "hint flag") ? r.string("hint") : undefined;
+      const hint = r.flag("hint flag") ? r.string("hint") : undefined;
       return { type: "error", requestId, kind, message, hint };
     }
     default:

@@ -18,7 +18,6 @@ import { describe, expect, it } from "vitest";
 import { SealingSession } from "../../src/crypto/index.js";
 import { isBlindsyncError, type ErrorKind } from "../../src/errors.js";
 import {
-  CONTROL_OPS,
   FrameDecoder,
   MAX_FRAME_PAYLOAD,
   decodeClientMessage,
@@ -220,10 +219,31 @@ describe("fuzzing the decoders that read untrusted bytes (T12)", () => {
       },
       { type: "delete", requestId: 10, ids: [id(6)] },
       {
-        type: "control",
+        type: "acquire-lock",
         requestId: 11,
-        op: CONTROL_OPS[1],
-        args: new TextEncoder().encode('{"exclusive":false}'),
+        request: { exclusive: false, owner: "backup", leaseMs: 60_000 },
+      },
+      { type: "refresh-lock", requestId: 20, id: "ab", leaseMs: 1 },
+      { type: "remove-locks", requestId: 21, all: true },
+      { type: "number", requestId: 22, value: 2 ** 53 - 1 },
+      {
+        type: "lock-attempt",
+        requestId: 23,
+        attempt: { acquired: true, id: "cd", leaseMs: 300_000 },
+      },
+      {
+        type: "lock-attempt",
+        requestId: 24,
+        attempt: {
+          acquired: false,
+          holders: [{ exclusive: true, owner: "prune", expiresAt: 5 }],
+          more: 3,
+        },
+      },
+      {
+        type: "locks-removed",
+        requestId: 25,
+        result: { removed: 1, live: [], more: 0 },
       },
       { type: "goodbye", requestId: 12 },
       { type: "ok", requestId: 13 },

@@ -199,7 +199,7 @@ describe("locks over an append-only connection", () => {
     const serve = spawnServe(["--append-only"]);
     const out: Buffer[] = [];
     serve.child.stdout.on("data", (chunk: Buffer) => out.push(chunk));
-    const args = { exclusive: false, owner: "backup", leaseMs: 60_000 };
+    const request = { exclusive: false, owner: "backup", leaseMs: 60_000 };
     for (const message of [
       {
         type: "hello" as const,
@@ -208,12 +208,7 @@ describe("locks over an append-only connection", () => {
         path: repo,
         mode: "open" as const,
       },
-      {
-        type: "control" as const,
-        requestId: 1,
-        op: "acquire-lock" as const,
-        args: new TextEncoder().encode(JSON.stringify(args)),
-      },
+      { type: "acquire-lock" as const, requestId: 1, request },
       { type: "goodbye" as const, requestId: 2 },
     ])
       serve.child.stdin.write(encodeFrame(encodeMessage(message)));
@@ -225,10 +220,10 @@ describe("locks over an append-only connection", () => {
       .push(raw)
       .map(decodeServerMessage)
       .find(
-        (message): message is Extract<Response, { type: "bytes" }> =>
-          message.type === "bytes" && message.requestId === 1,
+        (message): message is Extract<Response, { type: "lock-attempt" }> =>
+          message.type === "lock-attempt" && message.requestId === 1,
       );
-    expect(JSON.parse(new TextDecoder().decode(answer?.bytes))).toEqual({
+    expect(answer?.attempt).toEqual({
       acquired: false,
       holders: [
         {

@@ -4,9 +4,12 @@ import { storeConformanceSuite } from "../../../test/store-suite.js";
 import { BlindsyncError, isBlindsyncError } from "../../errors.js";
 import {
   FrameDecoder,
+  PROTOCOL_VERSION,
   decodeMessage,
+  decodeServerMessage,
   encodeFrame,
   encodeMessage,
+  type Message,
   type OpenMode,
 } from "../../protocol/index.js";
 import { MemoryStore } from "../memory/memory-store.js";
@@ -133,7 +136,7 @@ describe("RemoteStore", () => {
             encodeFrame(
               encodeMessage({
                 type: "server-hello",
-                version: 1,
+                version: PROTOCOL_VERSION,
                 capabilities: [],
                 appendOnly: false,
               }),
@@ -174,7 +177,7 @@ describe("RemoteStore", () => {
         encodeFrame(
           encodeMessage({
             type: "server-hello",
-            version: 1,
+            version: PROTOCOL_VERSION,
             capabilities: [],
             appendOnly: false,
           }),
@@ -279,5 +282,152 @@ describe("RemoteStore", () => {
     await served;
     expect(logs).toEqual([]);
     expect(await caught(store.readConfig())).toBeInstanceOf(BlindsyncError);
+  });
+});
+
+/** Sends `messages` to a served MemoryStore as raw frames and returns every answer. */
+async function exchange(
+  messages: readonly Message[],
+  backing: Store = new MemoryStore(),
+): Promise<Message[]> {
+  const toServer = new PassThrough();
+  const toClient = new PassThrough();
+  const received: Buffer[] = [];
+  toClient.on("data", (chunk: Buffer) => received.push(chunk));
+  const served = serveConnection({
+    input: toServer,
+    output: toClient,
+    openStore: () => Promise.resolve(backing),
+    log: () => undefined,
+  });
+  for (const message of messages)
+    toServer.write(encodeFrame(encodeMessage(message)));
+  toServer.end();
+  await served;
+  return new FrameDecoder()
+    .push(Buffer.concat(received))
+    .map((payload) => decodeServerMessage(payload));
+}
+
+const hello = (version: number): Message => ({
+  type: "hello",
+  version,
+  capabilities: [],
+  path: "r",
+  mode: "create",
+});
+
+describe("protocol version 2: locks and the generation as typed messages", () => {
+  it("the server refuses a version 1 client's hello, naming both versions", async () => {
+    const [answer] = await exchange([
+      hello(1),
+      { type: "generation", requestId: 1 },
+    ]);
+    expect(answer).toMatchObject({
+      type: "error",
+      requestId: 0,
+      kind: "protocol",
+      message: `The client speaks protocol version 1, this server ${PROTOCOL_VERSION}`,
+    });
+  });
+
+  it("the client refuses a version 1 server, naming both versions", async () => {
+    const toServer = new PassThrough();
+    const toClient = new PassThrough();
+    toServer.once("data", () => {
+      toClient.write(
+        encodeFrame(
+          encodeMessage({
+            type: "server-hello",
+            version: 1,
+            capabilities: [],
+            appendOnly: false,
+          }),
+        ),
+      );
+    });
+    const error = await caught(
+      RemoteStore.connect(
+        { readable: toClient, writable: toServer },
+        { path: "r", mode: "open" },
+      ),
+    );
+    expect(isBlindsyncError(error, "protocol")).toBe(true);
+    expect((error as Error).message).toContain(
+      `speaks protocol version 1, this client ${PROTOCOL_VERSION}`,
+    );
+  });
+
+  it("a lock request the store's rules refuse is a protocol error for that request, and the connection goes on", async () => {
+    const answers = await exchange([
+      hello(PROTOCOL_VERSION),
+      {
+        type: "acquire-lock",
+        requestId: 1,
+        request: { exclusive: false, owner: "a\nb", leaseMs: 60_000 },
+      },
+      { type: "refresh-lock", requestId: 2, id: "ab", leaseMs: 0 },
+      { type: "generation", requestId: 3 },
+      { type: "goodbye", requestId: 4 },
+    ]);
+    expect(answers.slice(1)).toMatchObject([
+      {
+        type: "error",
+        requestId: 1,
+        kind: "protocol",
+        message: expect.stringMatching(
+          /^Malformed "acquire-lock" request: /,
+        ) as string,
+      },
+      {
+        type: "error",
+        requestId: 2,
+        kind: "protocol",
+        message: expect.stringMatching(
+          /^Malformed "refresh-lock" request: /,
+        ) as string,
+      },
+      { type: "number", requestId: 3, value: 0 },
+      { type: "ok", requestId: 4 },
+    ]);
+  });
+
+  it("lock answers carry the holders' public fields only, as typed fields", async () => {
+    const backing = new MemoryStore();
+    const held = await backing.acquireLock({
+      exclusive: true,
+      owner: "prune, pid 1",
+      leaseMs: 60_000,
+    });
+    if (!held.acquired) throw new Error("expected the lock");
+    const answers = await exchange(
+      [
+        hello(PROTOCOL_VERSION),
+        {
+          type: "acquire-lock",
+          requestId: 1,
+          request: { exclusive: false, owner: "backup", leaseMs: 60_000 },
+        },
+        { type: "remove-locks", requestId: 2, all: false },
+      ],
+      backing,
+    );
+    const holder = {
+      exclusive: true,
+      owner: "prune, pid 1",
+      expiresAt: expect.any(Number) as number,
+    };
+    expect(answers.slice(1)).toEqual([
+      {
+        type: "lock-attempt",
+        requestId: 1,
+        attempt: { acquired: false, holders: [holder], more: 0 },
+      },
+      {
+        type: "locks-removed",
+        requestId: 2,
+        result: { removed: 0, live: [holder], more: 0 },
+      },
+    ]);
   });
 });

@@ -10,12 +10,6 @@
  */
 
 import {
-  decodeGeneration,
-  decodeLockAttempt,
-  decodeLocksRemoved,
-  encodeJson,
-} from "./control.js";
-import {
   checkBlobs,
   checkId,
   checkKind,
@@ -32,7 +26,6 @@ import {
   decodeServerMessage,
   encodeMessageFrame,
   encodeMessageFrameParts,
-  type ControlOp,
   type OpenMode,
   type RequestBody,
   type Response,
@@ -264,44 +257,55 @@ export class RemoteStore implements Store {
   }
 
   async generation(): Promise<number> {
-    return decodeGeneration(await this.#control("generation", {}));
+    return (await this.#call({ type: "generation" }, "number", "generation()"))
+      .value;
   }
 
   async acquireLock(request: LockRequest): Promise<LockAttempt> {
     checkLockRequest(request);
-    return decodeLockAttempt(
-      await this.#control("acquire-lock", request),
-      request.leaseMs,
-    );
+    return (
+      await this.#call(
+        { type: "acquire-lock", request },
+        "lock-attempt",
+        "acquireLock()",
+      )
+    ).attempt;
   }
 
   async refreshLock(id: string, leaseMs: number): Promise<void> {
-    await this.#control("refresh-lock", { id, leaseMs });
+    await this.#call(
+      { type: "refresh-lock", id, leaseMs },
+      "ok",
+      "refreshLock()",
+    );
   }
 
   async releaseLock(id: string): Promise<void> {
-    await this.#control("release-lock", { id });
+    await this.#call({ type: "release-lock", id }, "ok", "releaseLock()");
   }
 
   async removeLocks(all: boolean): Promise<LocksRemoved> {
-    return decodeLocksRemoved(await this.#control("remove-locks", { all }));
+    return (
+      await this.#call(
+        { type: "remove-locks", all },
+        "locks-removed",
+        "removeLocks()",
+      )
+    ).result;
   }
 
   async bumpGeneration(): Promise<number> {
-    return decodeGeneration(await this.#control("bump-generation", {}));
+    return (
+      await this.#call(
+        { type: "bump-generation" },
+        "number",
+        "bumpGeneration()",
+      )
+    ).value;
   }
 
   async compact(): Promise<void> {
-    await this.#control("compact", {});
-  }
-
-  async #control(op: ControlOp, args: object): Promise<Uint8Array> {
-    const response = await this.#call(
-      { type: "control", op, args: encodeJson(args) },
-      "bytes",
-      `the ${op} call`,
-    );
-    return response.bytes;
+    await this.#call({ type: "compact" }, "ok", "compact()");
   }
 
   async removeKeySlot(name: string): Promise<void> {

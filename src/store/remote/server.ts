@@ -8,7 +8,6 @@
  * queue here.
  */
 
-import { runControl } from "./control.js";
 import type { Readable, Writable } from "node:stream";
 import {
   BlindsyncError,
@@ -252,11 +251,41 @@ async function handle(
       case "delete":
         await store.delete(request.ids);
         break;
-      case "control":
+      case "compact":
+        await store.compact();
+        break;
+      case "generation":
         await writer.send({
-          type: "bytes",
+          type: "number",
           requestId,
-          bytes: await runControl(store, request.op, request.args),
+          value: await store.generation(),
+        });
+        return;
+      case "bump-generation":
+        await writer.send({
+          type: "number",
+          requestId,
+          value: await store.bumpGeneration(),
+        });
+        return;
+      case "acquire-lock":
+        await writer.send({
+          type: "lock-attempt",
+          requestId,
+          attempt: await store.acquireLock(request.request),
+        });
+        return;
+      case "refresh-lock":
+        await store.refreshLock(request.id, request.leaseMs);
+        break;
+      case "release-lock":
+        await store.releaseLock(request.id);
+        break;
+      case "remove-locks":
+        await writer.send({
+          type: "locks-removed",
+          requestId,
+          result: await store.removeLocks(request.all),
         });
         return;
       case "goodbye":
@@ -264,8 +293,17 @@ async function handle(
     }
     await writer.send({ type: "ok", requestId });
   } catch (error) {
-    const response = errorResponse(requestId, error);
-    if (!isBlindsyncError(error))
+    // A store throws RangeError for an argument the contract forbids (a lock owner with a
+    // newline, a lease of 0): the client broke the protocol, the server did not fail.
+    const refused =
+      error instanceof RangeError
+        ? new BlindsyncError(
+            "protocol",
+            `Malformed "${request.type}" request: ${error.message}`,
+          )
+        : error;
+    const response = errorResponse(requestId, refused);
+    if (!isBlindsyncError(refused))
       log(`${request.type} failed: ${response.message}`);
     await writer.send(response);
   }
