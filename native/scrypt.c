@@ -5,13 +5,14 @@
  * the p blocks of B), on a thread of the libuv pool. The two PBKDF2-HMAC-SHA256 steps around it
  * stay in node:crypto (src/crypto/kdf.ts), and the result is the same as node's crypto.scrypt
  * (src/crypto/kdf.test.ts compares them over many parameter sets, and checks RFC 7914's
- * vectors).
+ * vectors; kdf.ts compares them again at N = 16 in every process before trusting this code).
  *
- * Why not node's crypto.scrypt: OpenSSL takes its 128·r·N bytes (128 MiB at blindsync's
- * default N = 2^17, r = 8) from malloc, which maps them in 4 KiB pages; on the benchmark's
- * virtual machine the first touch of 32,768 pages cost about 0.35 s of the KDF's 0.85-0.9 s.
- * Here the array is mapped with MADV_HUGEPAGE (2 MiB pages where the kernel allows them) and
- * wiped before it is unmapped, as OpenSSL does.
+ * Why not node's crypto.scrypt: OpenSSL takes its 128·r·N bytes (64 MiB at blindsync's
+ * default N = 2^16, r = 8) from malloc, which maps them in 4 KiB pages: a page fault for each
+ * of 16,384 pages on first touch, and a TLB miss for most of ROMix's random reads. Here the
+ * array is mapped with MADV_HUGEPAGE (2 MiB pages where the kernel allows them) and wiped
+ * before it is unmapped, as OpenSSL does. Measured at N = 2^16 on the project's machine, in a
+ * fresh process: about half the CPU time of node's scrypt (docs/dependencies.md).
  */
 #define _GNU_SOURCE
 #include <errno.h>

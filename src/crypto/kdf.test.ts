@@ -9,7 +9,10 @@ import {
   MAX_SCRYPT_WORK,
   checkScryptParams,
   deriveFromPassphrase,
-  scryptKey,
+  scryptThrough,
+  scryptWithMix,
+  type ScryptInput,
+  type ScryptMix,
   type ScryptParams,
 } from "./kdf.js";
 
@@ -121,7 +124,13 @@ describe("scrypt", () => {
   });
 });
 
-describe("scryptKey(): scrypt with its ROMix in the native addon", () => {
+describe("scryptWithMix(): scrypt with its ROMix in the native addon", () => {
+  // The addon itself, not scryptKey, which would hide a wrong addon behind node's scrypt.
+  const addonScrypt = (input: ScryptInput): Promise<Uint8Array> => {
+    const mix = native?.scryptMix;
+    if (mix === undefined) throw new Error("no addon");
+    return scryptWithMix(mix, input);
+  };
   const hex = async (
     password: string,
     salt: string,
@@ -130,7 +139,7 @@ describe("scryptKey(): scrypt with its ROMix in the native addon", () => {
     p: number,
   ): Promise<string> =>
     Buffer.from(
-      await scryptKey({
+      await addonScrypt({
         passphrase: new TextEncoder().encode(password),
         salt: new TextEncoder().encode(salt),
         logN,
@@ -174,7 +183,7 @@ describe("scryptKey(): scrypt with its ROMix in the native addon", () => {
             p,
             maxmem: 256 * 1024 * 1024,
           });
-          const actual = await scryptKey({
+          const actual = await addonScrypt({
             passphrase: password,
             salt,
             logN,
@@ -195,5 +204,73 @@ describe("scryptKey(): scrypt with its ROMix in the native addon", () => {
     expect(() => mix(Buffer.alloc(100), 4, 1, 1)).toThrow(TypeError);
     expect(() => mix(Buffer.alloc(128), 0, 1, 1)).toThrow(TypeError);
     expect(() => mix(Buffer.alloc(128 * 65), 4, 65, 1)).toThrow(TypeError);
+  });
+});
+
+describe("scryptThrough(): the addon's ROMix only where it agrees with node's", () => {
+  const realMix = native?.scryptMix;
+  const input: ScryptInput = {
+    passphrase: new TextEncoder().encode("correct horse"),
+    salt: salt32,
+    logN: 15,
+    r: 8,
+    p: 1,
+    length: 32,
+  };
+  let reference: Buffer | undefined;
+  const expected = (): Buffer =>
+    (reference ??= scryptSync(input.passphrase, input.salt, 32, {
+      N: 2 ** input.logN,
+      r: input.r,
+      p: input.p,
+      maxmem: 64 * 1024 * 1024,
+    }));
+  /** The addon's mix with a record of the logN of every call, and a fault of the test's. */
+  const recording = (
+    fault: (mixed: Buffer, logN: number) => Buffer,
+  ): { mix: ScryptMix; calls: number[] } => {
+    if (realMix === undefined) throw new Error("no addon");
+    const calls: number[] = [];
+    const mix: ScryptMix = async (b, logN, r, p) => {
+      calls.push(logN);
+      return fault(await realMix(b, logN, r, p), logN);
+    };
+    return { mix, calls };
+  };
+
+  it("without the addon it is node's scrypt", async () => {
+    const key = await scryptThrough(undefined)(input);
+    expect(Buffer.from(key).equals(expected())).toBe(true);
+  });
+
+  it("checks the addon once per r and p, at N = 16, then uses it", async () => {
+    const { mix, calls } = recording((mixed) => mixed);
+    const scryptOf = scryptThrough(mix);
+    const key = await scryptOf(input);
+    await scryptOf(input);
+    await scryptOf({ ...input, r: 4 });
+    expect(Buffer.from(key).equals(expected())).toBe(true);
+    expect(calls).toEqual([4, 15, 15, 4, 15]);
+  });
+
+  it("a ROMix that gives a wrong result is never trusted: the key is node's", async () => {
+    // A miscompiled addon cannot be made for real: one flipped bit stands in for it.
+    const { mix, calls } = recording((mixed) => {
+      mixed[0] = (mixed[0] ?? 0) ^ 1;
+      return mixed;
+    });
+    const key = await scryptThrough(mix)(input);
+    expect(Buffer.from(key).equals(expected())).toBe(true);
+    expect(calls).toEqual([4]);
+  });
+
+  it("a ROMix that fails (no memory to map) falls back to node's scrypt", async () => {
+    const { mix, calls } = recording((mixed, logN) => {
+      if (logN > 4) throw new Error("scryptMix: out of memory");
+      return mixed;
+    });
+    const key = await scryptThrough(mix)(input);
+    expect(Buffer.from(key).equals(expected())).toBe(true);
+    expect(calls).toEqual([4, 15]);
   });
 });

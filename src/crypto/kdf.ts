@@ -1,4 +1,4 @@
-import { pbkdf2Sync, scrypt } from "node:crypto";
+import { pbkdf2Sync, scrypt, scryptSync } from "node:crypto";
 import { BlindsyncError } from "../errors.js";
 import { native } from "../util/native.js";
 
@@ -89,24 +89,27 @@ function nodeScrypt(input: ScryptInput): Promise<Uint8Array> {
   });
 }
 
+/** scrypt's ROMix of each 128·r-byte block of `b`, as the native addon exports it. */
+export type ScryptMix = (
+  b: Buffer,
+  logN: number,
+  r: number,
+  p: number,
+) => Promise<Buffer>;
+
 /**
- * scrypt (RFC 7914) with its memory-hard step, scryptROMix, in the native addon: OpenSSL maps
- * the 128·r·N bytes in 4 KiB pages, the addon in 2 MiB pages where the kernel allows them. At
- * N = 2^17, r = 8 on the benchmark's machine: 0.86–0.90 s and 32,778 page faults through
- * OpenSSL, 0.22–0.61 s and 75 through the addon (native/scrypt.c). The PBKDF2-HMAC-SHA256
- * steps before and after it are node's own. Node's scrypt when the addon did not build or
- * could not map its memory; the two agree byte for byte (kdf.test.ts).
+ * RFC 7914's scrypt with the ROMix step through `mix`; the PBKDF2-HMAC-SHA256 steps are node's.
+ * Unchecked: blindsync calls it through scryptThrough; the tests call it to test the addon.
  */
-export async function scryptKey(input: ScryptInput): Promise<Uint8Array> {
-  const mix = native?.scryptMix;
-  if (mix === undefined) return nodeScrypt(input);
+export async function scryptWithMix(
+  mix: ScryptMix,
+  input: ScryptInput,
+): Promise<Uint8Array> {
   const { passphrase, salt, logN, r, p, length } = input;
   const blocks = pbkdf2Sync(passphrase, salt, 1, 128 * r * p, "sha256");
   let mixed: Buffer;
   try {
     mixed = await mix(blocks, logN, r, p);
-  } catch {
-    return await nodeScrypt(input);
   } finally {
     blocks.fill(0);
   }
@@ -114,6 +117,71 @@ export async function scryptKey(input: ScryptInput): Promise<Uint8Array> {
   mixed.fill(0);
   return new Uint8Array(key.buffer, key.byteOffset, key.byteLength);
 }
+
+/** Whether `mix` gives OpenSSL's result for this r and p at N = 16 (microseconds of work). */
+async function agreesWithNode(
+  mix: ScryptMix,
+  r: number,
+  p: number,
+): Promise<boolean> {
+  const probe = { passphrase: Buffer.from("probe"), salt: Buffer.alloc(32) };
+  const expected = scryptSync(probe.passphrase, probe.salt, 32, {
+    N: 16,
+    r,
+    p,
+  });
+  try {
+    const actual = await scryptWithMix(mix, {
+      ...probe,
+      logN: 4,
+      r,
+      p,
+      length: 32,
+    });
+    return expected.equals(actual);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * scrypt with its ROMix step through `mix` where it agrees with node's, node's scrypt where it
+ * does not or where there is none. The addon's C (native/scrypt.c) is hand-written crypto whose
+ * wrong result would be silent: a key slot that node's scrypt, on a machine without the addon,
+ * could not open. So before the first use with each (r, p) in a process, it is compared with
+ * node's scrypt at N = 16; the loop count is all that N changes in it.
+ */
+export function scryptThrough(
+  mix: ScryptMix | undefined,
+): (input: ScryptInput) => Promise<Uint8Array> {
+  const checked = new Map<string, Promise<boolean>>();
+  return async (input) => {
+    if (mix === undefined) return nodeScrypt(input);
+    const key = `${String(input.r)},${String(input.p)}`;
+    let agrees = checked.get(key);
+    if (agrees === undefined) {
+      agrees = agreesWithNode(mix, input.r, input.p);
+      checked.set(key, agrees);
+    }
+    if (!(await agrees)) return nodeScrypt(input);
+    try {
+      return await scryptWithMix(mix, input);
+    } catch {
+      // It could not map its memory: OpenSSL's malloc may still find it.
+      return await nodeScrypt(input);
+    }
+  };
+}
+
+/**
+ * scrypt (RFC 7914) with its memory-hard step, scryptROMix, in the native addon where it built:
+ * OpenSSL takes the 128·r·N bytes from malloc in 4 KiB pages, the addon maps them in 2 MiB
+ * pages where the kernel allows them, which saves a page fault per 4 KiB and most TLB misses
+ * of ROMix's random reads. At the default N = 2^16, r = 8 in a fresh process on the project's
+ * machine, about half the KDF's CPU time (docs/dependencies.md has the measurement and the
+ * decision to keep it). The two agree byte for byte (kdf.test.ts).
+ */
+export const scryptKey = scryptThrough(native?.scryptMix);
 
 /** scrypt(passphrase, params) → 32 bytes. Checks the parameters first. */
 export async function deriveFromPassphrase(
