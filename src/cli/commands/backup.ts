@@ -8,10 +8,17 @@ import {
   type BackupResult,
 } from "../../engine/index.js";
 import { compressionModes, type CompressionMode } from "../../repo/index.js";
+import { acquireBackupLock } from "../../repo/cache/backup-lock.js";
 import { toHex } from "../../util/bytes.js";
-import { withRepository, type CommandContext } from "../context.js";
+import {
+  cacheRoot,
+  locationKey,
+  withRepository,
+  type CommandContext,
+} from "../context.js";
 import { formatBytes } from "../output/format.js";
 import { formatDuration, progressLine } from "../output/output.js";
+import { parseWait } from "./forget.js";
 import { runInit } from "./init.js";
 import { collect, contextOf } from "./shared.js";
 
@@ -27,6 +34,11 @@ export interface BackupCommandOptions {
   readonly compression?: string;
   /** Create the repository first when there is none (the passphrase is then asked twice). */
   readonly init?: boolean;
+  /**
+   * How long to wait for another backup of this location from this cache, and for a prune's
+   * exclusive lock; 0 (the default) fails at once with exit 11.
+   */
+  readonly lockWaitMs?: number;
 }
 
 function parseTime(text: string): Date {
@@ -71,9 +83,36 @@ export async function runBackup(
   if (options.init === true) {
     await runInit(context, { repository: options.repository, ifMissing: true });
   }
+  // One backup at a time per location and cache (repo/cache/backup-lock.ts), taken before
+  // connecting: a backup that waited must list the snapshot the other one wrote. A dry run
+  // writes nothing in the cache and runs beside anything.
+  const lock =
+    options.dryRun === true
+      ? undefined
+      : await acquireBackupLock(
+          cacheRoot(context),
+          locationKey(options.repository),
+          {
+            location: options.repository,
+            waitMs: options.lockWaitMs ?? 0,
+            onWait(holder) {
+              const who =
+                holder === undefined ? "" : ` (pid ${String(holder.pid)})`;
+              output.warn(
+                `Waiting for the other backup of "${options.repository}" from this machine${who} to finish`,
+              );
+            },
+          },
+        );
   const startedAt = Date.now();
   // Lists the sources while the repository connects and unlocks (engine/backup/prewalk.ts).
-  const prewalk = Prewalk.start(options.sources, excludes);
+  let prewalk: Prewalk;
+  try {
+    prewalk = Prewalk.start(options.sources, excludes);
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
   const result = await withRepository(
     context,
     options.repository,
@@ -89,6 +128,7 @@ export async function runBackup(
         ...(time === undefined ? {} : { time }),
         dryRun: options.dryRun ?? false,
         compression,
+        lockWaitMs: options.lockWaitMs ?? 0,
         sink: {
           progress(progress) {
             output.status(
@@ -109,6 +149,7 @@ export async function runBackup(
       }),
   ).finally(() => {
     prewalk.clear();
+    lock?.release();
   });
   output.endStatus();
   const seconds = (Date.now() - startedAt) / 1000;
@@ -175,6 +216,11 @@ export function backupCommand(): Command {
     )
     .option("--init", "create the repository first if there is none")
     .option(
+      "--lock-wait <duration>",
+      "how long to wait for another backup of this repository from this machine, or a prune (0, 90s, 10m, 2h)",
+      "0",
+    )
+    .option(
       "-n, --dry-run",
       "read and chunk everything, upload nothing, write no snapshot",
     )
@@ -199,7 +245,12 @@ Examples:
   blindsync backup ~/src ~/notes me@host:vault --exclude node_modules --tag daily
   blindsync backup ~/secrets me@host:vault --compression off
 
-Exit codes: 0 ok, 3 some files could not be read (the snapshot was still saved).`,
+Backups of one repository from one machine (one client cache) run one at a time: another one
+exits 11 at once, naming the running backup's pid, unless --lock-wait lets it wait (a prune's
+exclusive lock is waited for the same way).
+
+Exit codes: 0 ok, 3 some files could not be read (the snapshot was still saved),
+11 another backup of this repository from this machine, or a prune, is running.`,
     )
     .action(
       async (
@@ -212,6 +263,7 @@ Exit codes: 0 ok, 3 some files could not be read (the snapshot was still saved).
           dryRun?: boolean;
           compression?: string;
           init?: boolean;
+          lockWait: string;
         },
         command: Command,
       ) => {
@@ -238,6 +290,7 @@ Exit codes: 0 ok, 3 some files could not be read (the snapshot was still saved).
             : { compression: flags.compression }),
           dryRun: flags.dryRun === true,
           init: flags.init === true,
+          lockWaitMs: parseWait(flags.lockWait),
         });
       },
     );
