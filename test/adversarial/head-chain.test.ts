@@ -8,12 +8,10 @@
 import { promises as fsp } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Repository } from "../../src/repo/index.js";
-import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
-import { fromHex } from "../../src/util/bytes.js";
-import { type CliResult, runCli } from "../helpers/cli.js";
-import { TEST_PASSWORD } from "../helpers/constants.js";
-import { putRawTree } from "../helpers/craft.js";
+import { fromHex, toHex } from "../../src/util/bytes.js";
+import type { CliResult } from "../helpers/cli.js";
+import { putRawTree, saveCraftedSnapshot } from "../helpers/craft.js";
+import { initRepositoryCase, withRepository } from "../helpers/repositories.js";
 import { removeDir, tempDir } from "../helpers/trees.js";
 
 interface Listed {
@@ -32,19 +30,8 @@ afterAll(async () => {
   await removeDir(work);
 });
 
-/** A fresh case directory: repo, source and cache paths, and a CLI bound to that cache. */
-async function setUp(name: string) {
-  const dir = join(work, name);
-  const repo = join(dir, "repo");
-  const source = join(dir, "source");
-  const cacheDir = join(dir, "cache");
-  await fsp.mkdir(source, { recursive: true });
-  const cli = (args: readonly string[], cache = cacheDir): Promise<CliResult> =>
-    runCli(args, { cacheDir: cache });
-  const init = await cli(["init", repo]);
-  expect(init.code, init.stderr).toBe(0);
-  return { dir, repo, source, cli };
-}
+/** A fresh case directory below `work`, its repository made by `init`. */
+const setUp = (name: string) => initRepositoryCase(join(work, name));
 
 async function listed(
   cli: (args: readonly string[]) => Promise<CliResult>,
@@ -135,28 +122,25 @@ describe("the head chain against a key holder", () => {
 
     // A key holder writes a validly sealed snapshot at the top of the sequence range, on top
     // of the honest head, dated a minute later so that it is no older by any clock.
-    const store = await SqliteStore.open(repo);
-    let forgedId: string;
-    try {
-      const keys = await Repository.open(store, Buffer.from(TEST_PASSWORD));
+    const forgedId = await withRepository(repo, async (keys) => {
       const tree = await putRawTree(keys, [
         { type: "file", name: "data.txt", data: "forged\n" },
       ]);
-      const forged = await keys.saveSnapshot({
-        seq: Number.MAX_SAFE_INTEGER,
-        previous: fromHex(honest?.id ?? ""),
+      const forged = await saveCraftedSnapshot(
+        keys,
         tree,
-        time: new Date(Date.now() + 60_000).toISOString(),
-        host: "forger",
-        username: "forger",
-        paths: ["/forged"],
-        tags: [],
-        stats: { files: 1, dirs: 0, bytes: 7, blobsAdded: 1, bytesAdded: 7 },
-      });
-      forgedId = Buffer.from(forged.id).toString("hex");
-    } finally {
-      await store.close();
-    }
+        { seq: honest?.seq ?? 0, id: fromHex(honest?.id ?? "") },
+        new Date(Date.now() + 60_000),
+        {
+          seq: Number.MAX_SAFE_INTEGER,
+          host: "forger",
+          username: "forger",
+          paths: ["/forged"],
+          stats: { files: 1, dirs: 0, bytes: 7, blobsAdded: 1, bytesAdded: 7 },
+        },
+      );
+      return toHex(forged.id);
+    });
     const named = new RegExp(`${forgedId.slice(0, 8)}.*head chain`);
 
     await fsp.writeFile(join(source, "data.txt"), "honest two\n");

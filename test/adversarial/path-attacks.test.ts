@@ -15,7 +15,6 @@ import { Repository } from "../../src/repo/index.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
 import { toHex } from "../../src/util/bytes.js";
 import { type CliResult, runCli } from "../helpers/cli.js";
-import { TEST_PASSWORD } from "../helpers/constants.js";
 import {
   putRawTree,
   type RawEntry,
@@ -23,6 +22,7 @@ import {
   saveCraftedSnapshot,
 } from "../helpers/craft.js";
 import { treeHash } from "../helpers/files.js";
+import { createRepository } from "../helpers/repositories.js";
 import { removeDir, tempDir } from "../helpers/trees.js";
 
 let work: string;
@@ -40,10 +40,7 @@ let outside: string;
 beforeAll(async () => {
   work = await tempDir("blindsync-t11-");
   repoDir = join(work, "repo");
-  store = await SqliteStore.open(repoDir, { create: true });
-  repo = await Repository.create(store, Buffer.from(TEST_PASSWORD), {
-    scrypt: { logN: 15, r: 8, p: 1 },
-  });
+  ({ store, repo } = await createRepository(repoDir));
 });
 
 afterAll(async () => {

@@ -14,14 +14,13 @@ import { spawn } from "node:child_process";
 import { promises as fsp } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Repository } from "../../src/repo/index.js";
 import type { BlobId } from "../../src/store/index.js";
-import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
 import { CLI, type CliResult, PROJECT_ROOT, runCli } from "../helpers/cli.js";
 import { DATABASE_FILE, TEST_PASSWORD } from "../helpers/constants.js";
 import { putRawTree, saveCraftedSnapshot } from "../helpers/craft.js";
 import { databaseOf } from "../helpers/database.js";
 import { treeHash } from "../helpers/files.js";
+import { createRepository } from "../helpers/repositories.js";
 import {
   describeTree,
   removeDir,
@@ -264,11 +263,8 @@ function runCliWithin(
 describe("restore bounds how far shared subtrees expand", () => {
   it("stops a forged tree whose entries all name one subtree (2^40 directories from 41 trees): exit 13", async () => {
     const repoDir = join(work, "vault-bomb");
-    const store = await SqliteStore.open(repoDir, { create: true });
+    const { store, repo } = await createRepository(repoDir);
     try {
-      const repo = await Repository.create(store, Buffer.from(TEST_PASSWORD), {
-        scrypt: { logN: 15, r: 8, p: 1 },
-      });
       let tree: BlobId = await putRawTree(repo, []);
       for (let level = 0; level < 40; level++) {
         tree = await putRawTree(repo, [

@@ -11,11 +11,9 @@ import { execFileSync } from "node:child_process";
 import { promises as fsp } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Repository } from "../../src/repo/index.js";
-import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
-import { fromHex } from "../../src/util/bytes.js";
+import { fromHex, toHex } from "../../src/util/bytes.js";
 import { CLI, type CliResult, runCli } from "../helpers/cli.js";
-import { TEST_PASSWORD } from "../helpers/constants.js";
+import { withRepository } from "../helpers/repositories.js";
 import { removeDir, tempDir } from "../helpers/trees.js";
 
 /** OSC 0 (set the window title), ended by BEL. */
@@ -83,9 +81,7 @@ beforeAll(async () => {
   }[];
   if (first === undefined) throw new Error("no snapshot");
   firstId = first.id;
-  const store = await SqliteStore.open(repo);
-  try {
-    const keys = await Repository.open(store, Buffer.from(TEST_PASSWORD));
+  await withRepository(repo, async (keys) => {
     const crafted = await keys.saveSnapshot({
       seq: first.seq + 1,
       previous: fromHex(first.id),
@@ -97,10 +93,8 @@ beforeAll(async () => {
       tags: [TAG],
       stats: { files: 4, dirs: 1, bytes: 0, blobsAdded: 0, bytesAdded: 0 },
     });
-    craftedId = Buffer.from(crafted.id).toString("hex");
-  } finally {
-    await store.close();
-  }
+    craftedId = toHex(crafted.id);
+  });
 });
 
 afterAll(async () => {

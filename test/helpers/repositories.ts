@@ -33,7 +33,10 @@ export interface RepositoryCase {
   readonly source: string;
   readonly cacheDir: string;
   /** The built CLI with this case's cache (or `cacheDir`, another client's). */
-  cli(args: readonly string[], cacheDir?: string): Promise<CliResult>;
+  readonly cli: (
+    args: readonly string[],
+    cacheDir?: string,
+  ) => Promise<CliResult>;
 }
 
 /** The paths of a case below `dir`; nothing is created. */

@@ -11,6 +11,7 @@ import { TEST_PASSWORD } from "../helpers/constants.js";
 import { KIND } from "../helpers/constants.js";
 import { blobRows, flipStoredByte, type BlobRow } from "../helpers/database.js";
 import { seededBytes } from "../helpers/prng.js";
+import { initRepositoryCase } from "../helpers/repositories.js";
 import { removeDir, tempDir } from "../helpers/trees.js";
 
 describe("check", () => {
@@ -23,11 +24,7 @@ describe("check", () => {
 
   beforeAll(async () => {
     work = await tempDir();
-    source = join(work, "source");
-    repo = join(work, "repo");
-    cacheDir = join(work, "cache");
-    const init = await cli("init", repo);
-    expect(init.code, init.stderr).toBe(0);
+    ({ source, repo, cacheDir } = await initRepositoryCase(work));
     mkdirSync(join(source, "docs"), { recursive: true });
     writeFileSync(join(source, "docs", "victim.txt"), "the file that breaks\n");
     const first = await cli("backup", source, repo);

@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CliResult, runCli } from "../helpers/cli.js";
 import { storedBlobCount } from "../helpers/database.js";
+import { repositoryCase } from "../helpers/repositories.js";
 import {
   buildEdgeCaseTree,
   describeTree,
@@ -59,9 +60,7 @@ describe("a local repository", () => {
 
   beforeAll(async () => {
     work = await tempDir();
-    source = join(work, "source");
-    repo = join(work, "repo");
-    cacheDir = join(work, "cache");
+    ({ source, repo, cacheDir } = repositoryCase(work));
     await buildEdgeCaseTree(source);
   });
 
