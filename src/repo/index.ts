@@ -39,6 +39,11 @@ export {
   type DirRecord,
 } from "./cache/client-cache.js";
 export {
+  acquireBackupLock,
+  type BackupLock,
+  type BackupLockHolder,
+} from "./cache/backup-lock.js";
+export {
   decodeTree,
   encodeTree,
   isSafeName,

@@ -17,6 +17,9 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Repository } from "../../src/repo/index.js";
+import { SqliteStore } from "../../src/store/index.js";
+import { bytesEqual } from "../../src/util/bytes.js";
 import { CLI, PROJECT_ROOT, runCli, type CliResult } from "../helpers/cli.js";
 import { removeDir, tempDir } from "../helpers/trees.js";
 
@@ -200,6 +203,30 @@ describe("two backups of one location from one machine", () => {
     // It listed the snapshots after the first one wrote its own: no fork in the chain.
     const top = before.at(-1) ?? 0;
     expect(await snapshotSeqs()).toEqual([...before, top + 1, top + 2]);
+    // And its snapshot names the first one's as the previous head, not the one it saw at unlock.
+    const store = await SqliteStore.open(join(work, "repo"), {
+      readonly: true,
+    });
+    try {
+      const keys = await Repository.open(
+        store,
+        new TextEncoder().encode(PASSWORD),
+      );
+      const snapshots = await keys.listSnapshots();
+      const bySeq = (seq: number) => snapshots.find((s) => s.seq === seq);
+      const firstHead = bySeq(top + 1);
+      const previous = bySeq(top + 2)?.previous;
+      expect(firstHead).toBeDefined();
+      expect(
+        previous !== null &&
+          previous !== undefined &&
+          firstHead !== undefined &&
+          bytesEqual(previous, firstHead.id),
+        "the waiting backup's snapshot follows the first one's",
+      ).toBe(true);
+    } finally {
+      await store.close();
+    }
   });
 
   it("a backup killed with SIGKILL never locks the next one out", async () => {

@@ -7,8 +7,15 @@ import {
   readPatternFile,
   type BackupResult,
 } from "../../engine/index.js";
-import { compressionModes, type CompressionMode } from "../../repo/index.js";
-import { acquireBackupLock } from "../../repo/cache/backup-lock.js";
+import {
+  acquireBackupLock,
+  compressionModes,
+  headOf,
+  readPin,
+  type BackupLock,
+  type CompressionMode,
+  type Snapshot,
+} from "../../repo/index.js";
 import { toHex } from "../../util/bytes.js";
 import {
   cacheRoot,
@@ -21,6 +28,23 @@ import { formatDuration, progressLine } from "../output/output.js";
 import { parseWait } from "./forget.js";
 import { runInit } from "./init.js";
 import { collect, contextOf } from "./shared.js";
+
+/**
+ * The head the new snapshot follows. The one read at unlock is stale when another backup from
+ * this cache committed while this one waited for the backup lock (or between the unlock and
+ * the lock: the pin, which every backup advances, then shows a newer head); building on it
+ * would fork the chain, so the snapshots are listed again.
+ */
+async function currentHead(
+  repo: { listSnapshots(): Promise<Snapshot[]> },
+  headAtUnlock: Snapshot | undefined,
+  waited: boolean,
+  pinnedSeq: number | undefined,
+): Promise<Snapshot | undefined> {
+  if (!waited && (pinnedSeq ?? 0) <= (headAtUnlock?.seq ?? 0))
+    return headAtUnlock;
+  return headOf(await repo.listSnapshots());
+}
 
 export interface BackupCommandOptions {
   readonly sources: readonly string[];
@@ -83,19 +107,28 @@ export async function runBackup(
   if (options.init === true) {
     await runInit(context, { repository: options.repository, ifMissing: true });
   }
-  // One backup at a time per location and cache (repo/cache/backup-lock.ts), taken before
-  // connecting: a backup that waited must list the snapshot the other one wrote. A dry run
-  // writes nothing in the cache and runs beside anything.
-  const lock =
-    options.dryRun === true
-      ? undefined
-      : await acquireBackupLock(
+  const startedAt = Date.now();
+  // Lists the sources while the repository connects and unlocks (engine/backup/prewalk.ts).
+  const prewalk = Prewalk.start(options.sources, excludes);
+  let lock: BackupLock | undefined;
+  const result = await withRepository(
+    context,
+    options.repository,
+    async ({ repo, cache, head: headAtUnlock }) => {
+      // One backup at a time per location and cache (repo/cache/backup-lock.ts). Taken only
+      // once the repository and the passphrase have proved themselves, so that a refused
+      // backup (no repository, a foreign one, a wrong passphrase) leaves no cache behind. A
+      // dry run writes nothing in the cache and runs beside anything.
+      let waited = false;
+      if (options.dryRun !== true) {
+        lock = await acquireBackupLock(
           cacheRoot(context),
           locationKey(options.repository),
           {
             location: options.repository,
             waitMs: options.lockWaitMs ?? 0,
             onWait(holder) {
+              waited = true;
               const who =
                 holder === undefined ? "" : ` (pid ${String(holder.pid)})`;
               output.warn(
@@ -104,20 +137,14 @@ export async function runBackup(
             },
           },
         );
-  const startedAt = Date.now();
-  // Lists the sources while the repository connects and unlocks (engine/backup/prewalk.ts).
-  let prewalk: Prewalk;
-  try {
-    prewalk = Prewalk.start(options.sources, excludes);
-  } catch (error) {
-    lock?.release();
-    throw error;
-  }
-  const result = await withRepository(
-    context,
-    options.repository,
-    async ({ repo, cache, head }) =>
-      backup({
+      }
+      const head = await currentHead(
+        repo,
+        headAtUnlock,
+        waited,
+        readPin(cacheRoot(context), locationKey(options.repository))?.lastSeq,
+      );
+      return backup({
         repo,
         cache,
         head,
@@ -146,7 +173,8 @@ export async function runBackup(
             output.warn(message);
           },
         },
-      }),
+      });
+    },
   ).finally(() => {
     prewalk.clear();
     lock?.release();
