@@ -1,0 +1,122 @@
+/**
+ * The files cache: files remembered by (inode, size, mtime, ctime), so a backup never reads an
+ * unchanged file again. A row answers only for the identity it recorded, and is recorded only
+ * once every chunk it names is durable in the store.
+ */
+import type Database from "better-sqlite3";
+import type { BlobId } from "../../store/index.js";
+import type { CacheRun } from "./run.js";
+
+export interface FileIdentity {
+  readonly ino: bigint;
+  readonly size: number;
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+}
+
+export interface CachedContent {
+  readonly content: BlobId[];
+  readonly sha256: Uint8Array;
+}
+
+function cachedContent(row: {
+  sha256: Buffer;
+  content: Buffer;
+}): CachedContent {
+  const content: BlobId[] = [];
+  for (let offset = 0; offset < row.content.length; offset += 32) {
+    content.push(new Uint8Array(row.content.subarray(offset, offset + 32)));
+  }
+  return { content, sha256: new Uint8Array(row.sha256) };
+}
+
+export class FilesCache {
+  // Prepared once: a re-run looks up every file, and preparing per call costs more than the query.
+  private readonly selectFilePath: Database.Statement;
+  private readonly selectUnchangedFile: Database.Statement;
+  private readonly touchUnchangedFile: Database.Statement;
+  private readonly upsertFile: Database.Statement;
+
+  constructor(
+    db: Database.Database,
+    private readonly run: CacheRun,
+  ) {
+    this.selectFilePath = db
+      .prepare("SELECT 1 FROM files WHERE path = ?")
+      .pluck();
+    this.selectUnchangedFile = db.prepare(
+      `SELECT sha256, content FROM files
+       WHERE path = ? AND ino = ? AND size = ? AND mtime_ns = ? AND ctime_ns = ?`,
+    );
+    this.touchUnchangedFile = db.prepare(
+      `UPDATE files SET run = ?
+       WHERE path = ? AND ino = ? AND size = ? AND mtime_ns = ? AND ctime_ns = ?
+       RETURNING sha256, content`,
+    );
+    this.upsertFile = db.prepare(
+      `INSERT INTO files (path, ino, size, mtime_ns, ctime_ns, sha256, content, run)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (path) DO UPDATE SET ino = excluded.ino, size = excluded.size,
+         mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, sha256 = excluded.sha256,
+         content = excluded.content, run = excluded.run`,
+    );
+  }
+
+  /** Whether a file was recorded at this path by an earlier run (whatever its identity now). */
+  has(path: Uint8Array): boolean {
+    return this.selectFilePath.get(path) !== undefined;
+  }
+
+  /** The recorded content of a file whose identity is unchanged; marks and counts nothing. */
+  lookup(path: Uint8Array, identity: FileIdentity): CachedContent | undefined {
+    const row = this.selectUnchangedFile.get(
+      path,
+      BigInt.asIntN(64, identity.ino),
+      identity.size,
+      identity.mtimeNs,
+      identity.ctimeNs,
+    ) as { sha256: Buffer; content: Buffer } | undefined;
+    return row === undefined ? undefined : cachedContent(row);
+  }
+
+  /**
+   * The recorded content of a file whose identity is unchanged, counted as seen in this run
+   * (and, in a sweeping run, marked so that the run's end keeps it). A re-run asks this for
+   * every file: one statement each.
+   */
+  reuse(path: Uint8Array, identity: FileIdentity): CachedContent | undefined {
+    let found: CachedContent | undefined;
+    if (this.run.sweeping) {
+      const row = this.touchUnchangedFile.get(
+        this.run.id,
+        path,
+        BigInt.asIntN(64, identity.ino),
+        identity.size,
+        identity.mtimeNs,
+        identity.ctimeNs,
+      ) as { sha256: Buffer; content: Buffer } | undefined;
+      found = row === undefined ? undefined : cachedContent(row);
+    } else found = this.lookup(path, identity);
+    if (found !== undefined) this.run.countSeen(1);
+    return found;
+  }
+
+  /** Records a file read in this run, once every chunk it names is durable in the store. */
+  record(
+    path: Uint8Array,
+    identity: FileIdentity,
+    cached: CachedContent,
+  ): void {
+    this.upsertFile.run(
+      path,
+      BigInt.asIntN(64, identity.ino),
+      identity.size,
+      identity.mtimeNs,
+      identity.ctimeNs,
+      cached.sha256,
+      Buffer.concat(cached.content),
+      this.run.id,
+    );
+    this.run.countSeen(1);
+  }
+}

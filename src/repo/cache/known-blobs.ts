@@ -1,0 +1,50 @@
+/**
+ * Blob ids known to exist in the store, so a re-run asks the store nothing about them; and
+ * their forgetting when a prune may have deleted some, in step with the pin's generation.
+ */
+import type Database from "better-sqlite3";
+import type { BlobId } from "../../store/index.js";
+import { advancePin, readPin } from "./pin.js";
+
+export class KnownBlobs {
+  private readonly selectBlob: Database.Statement;
+  private readonly insertBlob: Database.Statement;
+
+  constructor(private readonly db: Database.Database) {
+    this.selectBlob = db.prepare("SELECT 1 FROM blobs WHERE id = ?").pluck();
+    this.insertBlob = db.prepare("INSERT OR IGNORE INTO blobs (id) VALUES (?)");
+  }
+
+  has(id: BlobId): boolean {
+    return this.selectBlob.get(id) !== undefined;
+  }
+
+  add(ids: readonly BlobId[]): void {
+    for (const id of ids) this.insertBlob.run(id);
+  }
+
+  /**
+   * Forgets every blob, file and directory believed to exist (after a prune, or another
+   * repository): a file's or a directory's row vouches for the blobs it names.
+   */
+  forgetAll(): void {
+    this.db.exec("DELETE FROM blobs; DELETE FROM files; DELETE FROM dirs;");
+  }
+
+  /**
+   * Brings the cache in line with the store's prune generation: when a prune ran since the
+   * cache last looked, every remembered blob (and file, whose chunks may be gone) is forgotten.
+   */
+  syncGeneration(
+    cacheRoot: string,
+    locationKey: string,
+    generation: number,
+  ): void {
+    const pin = readPin(cacheRoot, locationKey);
+    if (pin === undefined || pin.generation === generation) return;
+    // In this order: a crash in between only makes the next run forget again. The other
+    // order could leave a pin that says "seen the prune" over blobs the prune deleted.
+    this.forgetAll();
+    advancePin(cacheRoot, locationKey, { ...pin, generation });
+  }
+}
