@@ -162,7 +162,7 @@ describe("digesting a changed file in a worker", () => {
       restoreSnapshot: (options: Record<string, unknown>) => Promise<{
         errors: number;
       }>;
-    }>("engine/restore.js");
+    }>("engine/index.js");
     const repo = await Repository.create(new MemoryStore(), Buffer.from("pw"), {
       scrypt: { logN: 15, r: 8, p: 1 },
     });
