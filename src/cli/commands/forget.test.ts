@@ -1,0 +1,92 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  repositoryWithSnapshots,
+  testContext,
+  type TestContext,
+} from "../../../test/helpers/command-context.js";
+import { runSnapshots } from "./browse.js";
+import { parseWait, policyFromFlags, runForget, runPrune } from "./forget.js";
+
+let context: TestContext;
+let cleanup: () => void;
+let repository: string;
+let ids: string[];
+
+beforeAll(async () => {
+  let dir: string;
+  ({ context, dir, cleanup } = testContext());
+  ({ repository, ids } = await repositoryWithSnapshots(context, dir, [
+    { "a.txt": "first\n" },
+    { "a.txt": "second\n" },
+    { "a.txt": "third\n" },
+  ]));
+});
+afterAll(() => {
+  cleanup();
+});
+
+async function listedIds(): Promise<string[]> {
+  const json = context.with({ json: true });
+  await runSnapshots(json, repository);
+  return (json.json()[0] as { id: string }[]).map((snapshot) => snapshot.id);
+}
+
+describe("runForget() and runPrune()", () => {
+  it("a dry run prints each decision and removes nothing", async () => {
+    const forget = context.with();
+    await runForget(forget, {
+      repository,
+      policy: { keepLast: 1 },
+      dryRun: true,
+      lockWaitMs: 0,
+    });
+    const lines = forget.take();
+    expect(lines.filter((line) => line.startsWith("keep  "))).toHaveLength(1);
+    expect(lines.filter((line) => line.startsWith("remove"))).toHaveLength(2);
+    expect(lines.at(-1)).toBe("Would remove 2 snapshots, kept 1");
+    expect(await listedIds()).toEqual(ids);
+  });
+
+  it("forget --prune removes the snapshots and then the blobs only they held", async () => {
+    const forget = context.with({ json: true });
+    await runForget(forget, {
+      repository,
+      policy: { keepLast: 1 },
+      prune: true,
+      lockWaitMs: 0,
+    });
+    const printed = forget.json() as { type: string }[];
+    expect(printed.find((line) => line.type === "summary")).toEqual({
+      type: "summary",
+      kept: 1,
+      removed: 2,
+      dryRun: false,
+    });
+    expect(printed.find((line) => line.type === "prune")).toMatchObject({
+      snapshots: 1,
+      deletedBlobs: 4,
+    });
+    expect(await listedIds()).toEqual([ids[2]]);
+    // Nothing left to delete: a second prune keeps everything.
+    const again = context.with();
+    const result = await runPrune(again, { repository, lockWaitMs: 0 });
+    expect(result.deletedBlobs).toBe(0);
+    expect(again.take()).toEqual([
+      expect.stringMatching(
+        /^Deleted 0 unreferenced blobs .*from 1 snapshots$/,
+      ),
+    ]);
+  });
+
+  it("flags: counts must be whole numbers, --lock-wait a duration", () => {
+    expect(
+      policyFromFlags({ keepLast: "3", keepTag: [], lockWait: "0" }),
+    ).toEqual(expect.objectContaining({ keepLast: 3 }));
+    expect(() =>
+      policyFromFlags({ keepLast: "three", keepTag: [], lockWait: "0" }),
+    ).toThrow(expect.objectContaining({ kind: "usage" }));
+    expect(() => parseWait("soon")).toThrow(
+      expect.objectContaining({ kind: "usage" }),
+    );
+  });
+});
