@@ -2,10 +2,10 @@
  * The chunker's innermost loop, the gear-hash scan for a cut point, as a WebAssembly function.
  *
  * Every byte of a large file past each chunk's first minSize bytes passes through this loop:
- * `h = (h << 1) + gear[byte]`, cut where `h & mask` is zero. V8 runs the JavaScript version
- * (fastcdc.ts) at about 1.1 GB/s on the benchmark machine, bounds-checking both array reads;
- * the same loop in WebAssembly runs at 2.2–2.3 GB/s, copy into its memory included
- * (docs/performance.md). Cut points are the same bytes either way: int32 arithmetic wraps
+ * `h = (h << 1) + gear[byte]`, cut where `h & mask` is zero. V8 bounds-checks both array reads
+ * of the JavaScript version (fastcdc.ts); the same loop in WebAssembly runs about twice as
+ * fast, copy into its memory included (docs/performance.md). Cut points are the same bytes
+ * either way: int32 arithmetic wraps
  * identically, and a test compares the two on random data and masks.
  *
  * The module is 138 bytes, written out below instruction by instruction rather than shipped as

@@ -43,14 +43,12 @@ const compressionZstd = 1;
  * raw or zstd in its inner header and every reader accepts both, so the mode is the writer's
  * choice per run and never part of the repository's format.
  *
- * - "auto": zstd level 3 (~300 MB/s on text; higher levels cost more than the bytes they save),
+ * - "auto": zstd level 3 (fast on text; higher levels cost more than the bytes they save),
  *   skipping chunks whose samples do not compress. The default, as restic's.
  * - "max": zstd level 11, what restic's max is (klauspost/compress's SpeedBestCompression,
- *   which its README puts at about zstd level 11). Measured here on 1 MiB chunks of source
- *   text, one thread: level 3 left 0.205 of the input at ~120 MB/s, 11 0.176 at ~28 MB/s,
- *   19 0.162 at ~2.3 MB/s, 22 0.162 at ~1.3 MB/s. 19 and 22 save 8 % more than 11 for 12-20
- *   times its time, and on an 8 MiB chunk they take 80-130 MiB more memory per thread than
- *   level 3, against ~20 MiB more for 11.
+ *   which its README puts at about zstd level 11). Levels 19 and 22 save little more than
+ *   11 for many times its time and far more memory per thread (the measurements are in
+ *   docs/performance.md, "Numbers that used to live in code comments").
  * - "off": nothing is compressed, not data, trees nor snapshots. Compressing before encrypting
  *   makes the stored size depend on how much of a blob repeats itself, so an attacker who can
  *   put chosen bytes beside a secret (a file in a synced folder, a name in a shared
@@ -178,8 +176,8 @@ const sampleLength = 16 * 1024;
 
 /**
  * True when three 16 KiB samples (start, middle, end) each compress by less than 3 %: random,
- * encrypted or already-compressed data, where compressing the whole chunk spends CPU (zstd
- * level 3: 0.36 s per 256 MiB of random bytes here) to throw the result away. One sample that
+ * encrypted or already-compressed data, where compressing the whole chunk spends CPU
+ * (docs/performance.md has how much) to throw the result away. One sample that
  * compresses is enough to try the whole chunk, so mixed content is still compressed.
  */
 function looksIncompressible(plaintext: Uint8Array): boolean {

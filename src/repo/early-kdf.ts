@@ -1,8 +1,8 @@
 /**
- * Starting the passphrase KDF before the repository answers. scrypt at blindsync's old default
- * (N = 2^17, r = 8) took about 0.7 s here (the default is now N = 2^16), and connecting over
- * ssh (ssh, then `blindsync serve` starting) takes about as long; both used to run one after
- * the other on every command.
+ * Starting the passphrase KDF before the repository answers. scrypt at the default cost and
+ * connecting over ssh (ssh, then `blindsync serve` starting) take a comparable fraction of a
+ * second each (docs/performance.md), and run one after the other they would add up on every
+ * command.
  *
  * After a successful unlock the client cache keeps the key slot that opened (not secret: the
  * server stores it in the clear). The next run parses that slot — its KDF parameters are

@@ -2,9 +2,8 @@
  * Keeps glibc's malloc from returning large freed buffers to the kernel after every use
  * (native/allocator.c says how). blindsync churns through megabyte-sized buffers (chunks,
  * sealed and decrypted blobs); with the default dynamic thresholds each came back as fresh pages,
- * one page fault per 4 KiB. Measured on the benchmark machine (docs/performance.md): restoring
- * the corpus's two large files took 6.9–11.8 s with 124–135 thousand minor faults, and
- * 5.9–6.3 s with 94 thousand once tuned.
+ * one page fault per 4 KiB; keeping them saves those faults and the time they cost (the
+ * measurement is in docs/performance.md, "Numbers that used to live in code comments").
  *
  * Shared leaf: imports nothing from any layer.
  */

@@ -34,9 +34,9 @@ export interface RestoreOptions {
   /** Files fetched and written in parallel (default 64, within a 32 MiB budget of blobs). */
   readonly concurrency?: number;
   /**
-   * fsync each file before renaming it (default false). Measured here on ext4: 4 KiB files went
-   * from 0.55 to 3.7 ms each (about 7x), 1 MiB files from 0.9 to 2.7 ms (3x). A crash during a
-   * restore loses only files the user can restore again, so the default skips it.
+   * fsync each file before renaming it (default false). It makes each file several times
+   * slower to write, small files most (docs/performance.md has the measurement), and a crash
+   * during a restore loses only files the user can restore again, so the default skips it.
    */
   readonly fsync?: boolean;
   /**
