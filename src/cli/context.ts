@@ -2,7 +2,6 @@
  * What every command needs: the global options, the output, and the way from a REPO string
  * to an unlocked repository (store, pin checks, passphrase, cache), closed again afterwards.
  */
-import { resolve } from "node:path";
 import {
   assessChain,
   defaultCacheRoot,
@@ -17,12 +16,12 @@ import {
 } from "../repo/index.js";
 import {
   openStore,
-  parseLocation,
-  serverHasAes,
+  resolveLocation,
+  type CipherHint,
+  type RepositoryLocation,
   type Store,
 } from "../store/index.js";
 import { toHex } from "../util/bytes.js";
-import { cpuHasAes } from "../util/cpu-features.js";
 import type { Output } from "./output/output.js";
 import { readPassphrase } from "./passphrase.js";
 
@@ -40,42 +39,64 @@ export interface CommandContext {
   readonly globals: GlobalOptions;
 }
 
-/** A stable key for a location: the client's cache and pin are kept per key. */
-export function locationKey(location: string): string {
-  const parsed = parseLocation(location);
-  if (parsed.kind === "local") return resolve(parsed.path);
-  const user = parsed.user === undefined ? "" : `${parsed.user}@`;
-  const port = parsed.port === undefined ? "" : `:${parsed.port}`;
-  return `ssh://${user}${parsed.host}${port}/${parsed.path}`;
-}
-
 export function cacheRoot(context: CommandContext): string {
   return context.globals.cacheDir ?? defaultCacheRoot(context.env);
 }
 
 /**
- * Opens the store at `location`. Over ssh, AES-GCM is asked for first when this machine's CPU
- * has AES instructions and the server said on an earlier connection that its CPU has them too
- * (store/remote/ssh-ciphers.ts); ssh's own defaults stand until the server has said so.
- * `hints`: the location's cached hints when the caller has read them already.
+ * The cipher hint of one connection (store/remote/connection.ts): the server's earlier answer
+ * read from the client cache only when the ssh store asks for it, and this connection's answer
+ * held until the caller may write the cache (saveTo: after the unlock, or after init), so that
+ * a refused repository leaves no cache behind. `hints`: the location's cached hints when the
+ * caller has read them already.
+ */
+export class CachedCipherHint implements CipherHint {
+  #heard: boolean | undefined;
+
+  constructor(private readonly readEarlier: () => boolean | undefined) {}
+
+  static of(
+    context: CommandContext,
+    location: RepositoryLocation,
+    hints?: ConnectionHints,
+  ): CachedCipherHint {
+    return new CachedCipherHint(
+      () =>
+        (hints ?? readConnectionHints(cacheRoot(context), location.key))
+          .serverHasAes,
+    );
+  }
+
+  earlier(): boolean | undefined {
+    return this.readEarlier();
+  }
+
+  heard(serverHasAes: boolean): void {
+    this.#heard = serverHasAes;
+  }
+
+  /** Keeps what the server said this time for the next connection's cipher choice. */
+  saveTo(cache: ClientCache): void {
+    if (this.#heard !== undefined) cache.saveServerAesHint(this.#heard);
+  }
+}
+
+/**
+ * Opens the store at `location` with the connection options of the command line. `cipherHint`:
+ * the one whose answer the caller will save; by default the server's answer is only read.
  */
 export async function openLocation(
   context: CommandContext,
-  location: string,
+  location: RepositoryLocation,
   mode: "open" | "create",
-  hints?: ConnectionHints,
+  cipherHint: CipherHint = CachedCipherHint.of(context, location),
 ): Promise<Store> {
   const sshCommand = context.globals.ssh ?? context.env.BLINDSYNC_SSH;
   const remoteCommand =
     context.globals.remoteCmd ?? context.env.BLINDSYNC_REMOTE_CMD;
-  const preferAesGcm =
-    parseLocation(location).kind === "ssh" &&
-    cpuHasAes() &&
-    (hints ?? readConnectionHints(cacheRoot(context), locationKey(location)))
-      .serverHasAes === true;
   return openStore(location, {
     mode,
-    preferAesGcm,
+    cipherHint,
     ...(sshCommand === undefined ? {} : { sshCommand }),
     ...(remoteCommand === undefined ? {} : { remoteCommand }),
     onStderr: (line: string) => {
@@ -122,12 +143,6 @@ async function startEarlyUnlock(
   return startEarlyKdf(secret, slot);
 }
 
-/** Keeps what the server said about its CPU for the next connection's cipher choice. */
-export function rememberServerAes(cache: ClientCache, store: Store): void {
-  const hasAes = serverHasAes(store);
-  if (hasAes !== undefined) cache.saveServerAesHint(hasAes);
-}
-
 /**
  * Names every snapshot left out of the head chain (repo/snapshot.ts, assessChain): each run
  * says so, since such a record was written with the keys by someone who does not follow the
@@ -144,23 +159,30 @@ function warnSuspicious(
   }
 }
 
-/** Opens and unlocks REPO, runs `work`, and closes everything whatever happens. */
+/**
+ * Opens and unlocks REPO, runs `work`, and closes everything whatever happens. REPO is parsed
+ * here, once; `work` receives the parsed location with the repository.
+ */
 export async function withRepository<T>(
   context: CommandContext,
-  location: string,
-  work: (unlocked: UnlockedRepository) => Promise<T>,
+  repository: string,
+  work: (
+    unlocked: UnlockedRepository,
+    location: RepositoryLocation,
+  ) => Promise<T>,
 ): Promise<T> {
-  const key = locationKey(location);
+  const location = resolveLocation(repository);
   const root = cacheRoot(context);
   // One read of the cache serves both: the key slot for the KDF, started before connecting so
   // that scrypt and the ssh start-up overlap (repo/early-kdf.ts), and the cipher hint.
-  const hints = readConnectionHints(root, key);
+  const hints = readConnectionHints(root, location.key);
   const early = await startEarlyUnlock(context, hints.keySlot);
-  const store = await openLocation(context, location, "open", hints);
+  const cipherHint = CachedCipherHint.of(context, location, hints);
+  const store = await openLocation(context, location, "open", cipherHint);
   try {
     const unlocked = await unlockRepository({
       store,
-      locationKey: key,
+      locationKey: location.key,
       cacheRoot: root,
       passphrase: passphrase(context),
       early,
@@ -171,9 +193,9 @@ export async function withRepository<T>(
       },
     });
     try {
-      rememberServerAes(unlocked.cache, store);
+      cipherHint.saveTo(unlocked.cache);
       warnSuspicious(context, unlocked.snapshots);
-      return await work(unlocked);
+      return await work(unlocked, location);
     } finally {
       unlocked.cache.close();
     }

@@ -7,25 +7,25 @@
 import { lstatSync, readdirSync } from "node:fs";
 import type { Command } from "commander";
 import { BlindsyncError, describeError } from "../errors.js";
-import { parseLocation } from "../store/index.js";
-import { holdsLocalRepository } from "../store/local-repository.js";
+import {
+  holdsLocalRepository,
+  parseLocation,
+  type Location,
+} from "../store/index.js";
 
-/** True when `text` names an existing repository: remote locations are assumed to. */
-export function looksLikeRepository(text: string): boolean {
+/** `text` as a location; undefined when it is not one (an argument that is no REPO). */
+function locationOf(text: string): Location | undefined {
   try {
-    const location = parseLocation(text);
-    return location.kind === "ssh" || holdsLocalRepository(location.path);
+    return parseLocation(text);
   } catch {
-    return false;
+    return undefined;
   }
 }
 
-function isLocal(text: string): boolean {
-  try {
-    return parseLocation(text).kind === "local";
-  } catch {
-    return false;
-  }
+/** True when `location` names an existing repository: remote locations are assumed to. */
+function isRepository(location: Location | undefined): boolean {
+  if (location === undefined) return false;
+  return location.kind === "ssh" || holdsLocalRepository(location.path);
 }
 
 /**
@@ -160,8 +160,10 @@ export function expandShortForms(
   // command's own options (--snapshot X before REPO) only after the command's name.
   if (positionals.length !== 2) return ["backup", ...args];
   const second = positionals[1] as string;
-  const firstIsRepository = looksLikeRepository(first);
-  const secondIsRepository = looksLikeRepository(second);
+  // Each parsed once here, only to choose the command: the command parses its REPO again.
+  const secondLocation = locationOf(second);
+  const firstIsRepository = isRepository(locationOf(first));
+  const secondIsRepository = isRepository(secondLocation);
   if (firstIsRepository && secondIsRepository) {
     throw new BlindsyncError(
       "usage",
@@ -176,7 +178,11 @@ export function expandShortForms(
     return ["restore", ...args];
   }
   // `--init` asks the backup to create the repository: nothing to refuse then.
-  if (!secondIsRepository && isLocal(second) && !args.includes("--init")) {
+  if (
+    !secondIsRepository &&
+    secondLocation?.kind === "local" &&
+    !args.includes("--init")
+  ) {
     throw new BlindsyncError(
       "no-repository",
       `No repository at "${second}" (nor at "${first}"), so "blindsync ${first} ${second}" can neither back up nor restore`,

@@ -14,7 +14,7 @@ export {
   sqliteIntegrityCheck,
   type SqliteStoreOptions,
 } from "./sqlite/sqlite-store.js";
-export { openStore, serverHasAes, type OpenStoreOptions } from "./open.js";
+export { openStore, type OpenStoreOptions } from "./open.js";
 export {
   RemoteStore,
   type RemoteStoreOptions,
@@ -32,8 +32,16 @@ export {
 export {
   parseLocation,
   formatLocation,
+  locationKey,
+  resolveLocation,
   type Location,
+  type RepositoryLocation,
 } from "./remote/location.js";
+export type { CipherHint, ConnectionOptions } from "./remote/connection.js";
+export {
+  localRepositoryFiles,
+  holdsLocalRepository,
+} from "./local-repository.js";
 export {
   openSshStore,
   splitShellWords,

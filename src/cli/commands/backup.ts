@@ -17,12 +17,7 @@ import {
   type Snapshot,
 } from "../../repo/index.js";
 import { toHex } from "../../util/bytes.js";
-import {
-  cacheRoot,
-  locationKey,
-  withRepository,
-  type CommandContext,
-} from "../context.js";
+import { cacheRoot, withRepository, type CommandContext } from "../context.js";
 import { formatBytes } from "../output/format.js";
 import { formatDuration, progressLine } from "../output/output.js";
 import { parseWait } from "./forget.js";
@@ -114,35 +109,31 @@ export async function runBackup(
   const result = await withRepository(
     context,
     options.repository,
-    async ({ repo, cache, head: headAtUnlock }) => {
+    async ({ repo, cache, head: headAtUnlock }, location) => {
       // One backup at a time per location and cache (repo/cache/backup-lock.ts). Taken only
       // once the repository and the passphrase have proved themselves, so that a refused
       // backup (no repository, a foreign one, a wrong passphrase) leaves no cache behind. A
       // dry run writes nothing in the cache and runs beside anything.
       let waited = false;
       if (options.dryRun !== true) {
-        lock = await acquireBackupLock(
-          cacheRoot(context),
-          locationKey(options.repository),
-          {
-            location: options.repository,
-            waitMs: options.lockWaitMs ?? 0,
-            onWait(holder) {
-              waited = true;
-              const who =
-                holder === undefined ? "" : ` (pid ${String(holder.pid)})`;
-              output.warn(
-                `Waiting for the other backup of "${options.repository}" from this machine${who} to finish`,
-              );
-            },
+        lock = await acquireBackupLock(cacheRoot(context), location.key, {
+          location: options.repository,
+          waitMs: options.lockWaitMs ?? 0,
+          onWait(holder) {
+            waited = true;
+            const who =
+              holder === undefined ? "" : ` (pid ${String(holder.pid)})`;
+            output.warn(
+              `Waiting for the other backup of "${options.repository}" from this machine${who} to finish`,
+            );
           },
-        );
+        });
       }
       const head = await currentHead(
         repo,
         headAtUnlock,
         waited,
-        readPin(cacheRoot(context), locationKey(options.repository))?.lastSeq,
+        readPin(cacheRoot(context), location.key)?.lastSeq,
       );
       return backup({
         repo,

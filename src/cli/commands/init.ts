@@ -2,14 +2,13 @@
 import { Command } from "commander";
 import { isBlindsyncError } from "../../errors.js";
 import { ClientCache, Repository } from "../../repo/index.js";
-import type { Store } from "../../store/index.js";
+import { resolveLocation, type Store } from "../../store/index.js";
 import { toHex } from "../../util/bytes.js";
 import {
   cacheRoot,
-  locationKey,
+  CachedCipherHint,
   openLocation,
   passphrase,
-  rememberServerAes,
   type CommandContext,
 } from "../context.js";
 import { kdfCostFromEnv } from "../kdf-cost.js";
@@ -27,7 +26,9 @@ export async function runInit(
 ): Promise<void> {
   // Before anything is made: a bad value must not leave an empty repository directory behind.
   const scrypt = kdfCostFromEnv(context.env);
-  const store = await openLocation(context, options.repository, "create");
+  const location = resolveLocation(options.repository);
+  const cipherHint = CachedCipherHint.of(context, location);
+  const store = await openLocation(context, location, "create", cipherHint);
   try {
     if (options.ifMissing === true && (await repositoryExists(store))) return;
     const secret = await passphrase(context, true)();
@@ -38,10 +39,7 @@ export async function runInit(
     );
     // This client made the repository, so it pins the new one: a repository that the user
     // deleted and created again at the same place is not a foreign one.
-    const cache = ClientCache.open(
-      cacheRoot(context),
-      locationKey(options.repository),
-    );
+    const cache = ClientCache.open(cacheRoot(context), location.key);
     try {
       cache.invalidateBlobs();
       cache.resetPin({
@@ -52,7 +50,7 @@ export async function runInit(
         generation: 0,
       });
       cache.saveKeySlotHint(repo.keySlotBytes);
-      rememberServerAes(cache, store);
+      cipherHint.saveTo(cache);
     } finally {
       cache.close();
     }

@@ -3,14 +3,13 @@ import { resolve } from "node:path";
 import { Command } from "commander";
 import { BlindsyncError } from "../../errors.js";
 import {
+  applyRootMeta,
   restoreSnapshot,
   type ProtectedPath,
   type RestoreResult,
 } from "../../engine/index.js";
-import { applyRootMeta } from "../../engine/root-meta.js";
 import { resolveSnapshot } from "../../repo/index.js";
-import { parseLocation } from "../../store/index.js";
-import { localRepositoryFiles } from "../../store/local-repository.js";
+import { localRepositoryFiles, type Location } from "../../store/index.js";
 import { toHex } from "../../util/bytes.js";
 import { cacheRoot, withRepository, type CommandContext } from "../context.js";
 import { formatBytes } from "../output/format.js";
@@ -32,12 +31,11 @@ export interface RestoreCommandOptions {
  */
 export function protectedPaths(
   context: CommandContext,
-  repository: string,
+  location: Location,
 ): ProtectedPath[] {
   const paths: ProtectedPath[] = [
     { path: resolve(cacheRoot(context)), what: "the client cache" },
   ];
-  const location = parseLocation(repository);
   if (location.kind === "local") {
     const dir = resolve(location.path);
     paths.push({ path: dir, what: "the repository" });
@@ -56,7 +54,7 @@ export async function runRestore(
   const { result, id } = await withRepository(
     context,
     options.repository,
-    async ({ repo, snapshots }) => {
+    async ({ repo, snapshots }, location) => {
       const snapshot = resolveSnapshot(snapshots, options.snapshot ?? "latest");
       const include = options.include ?? [];
       const restored = await restoreSnapshot({
@@ -65,7 +63,7 @@ export async function runRestore(
         target: options.target,
         include,
         delete: options.delete ?? false,
-        protect: protectedPaths(context, options.repository),
+        protect: protectedPaths(context, location),
         sink: {
           progress(progress) {
             output.status(

@@ -8,6 +8,7 @@
  */
 import { Command } from "commander";
 import { describeHolders } from "../../engine/index.js";
+import { resolveLocation } from "../../store/index.js";
 import type { CommandContext } from "../context.js";
 import { openLocation } from "../context.js";
 import { contextOf } from "./shared.js";
@@ -17,7 +18,7 @@ export async function runUnlock(
   location: string,
   removeAll: boolean,
 ): Promise<void> {
-  const store = await openLocation(context, location, "open");
+  const store = await openLocation(context, resolveLocation(location), "open");
   try {
     const { removed, live, more } = await store.removeLocks(removeAll);
     const { output } = context;

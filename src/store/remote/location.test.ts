@@ -1,6 +1,13 @@
+import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { isBlindsyncError } from "../../errors.js";
-import { formatLocation, parseLocation, type Location } from "./location.js";
+import {
+  formatLocation,
+  locationKey,
+  parseLocation,
+  resolveLocation,
+  type Location,
+} from "./location.js";
 
 const cases: [string, Location][] = [
   ["/srv/backup", { kind: "local", path: "/srv/backup" }],
@@ -78,4 +85,51 @@ describe("parseLocation()", () => {
       expect(parseLocation(formatLocation(location))).toEqual(location);
     },
   );
+});
+
+describe("resolveLocation()", () => {
+  // The key names this client's cache directory (its pin among it): these are the keys that
+  // caches already in use were made under, so they may never change.
+  const keys: [string, string][] = [
+    ["/srv/backup", "/srv/backup"],
+    ["/srv/backup/", "/srv/backup"],
+    ["backup", resolve("backup")],
+    ["./a:b", resolve("a:b")],
+    ["host:path", "ssh://host/path"],
+    ["me@host:/srv/bk", "ssh://me@host//srv/bk"],
+    ["host:~/bk", "ssh://host/~/bk"],
+    ["[::1]:bk", "ssh://::1/bk"],
+    ["ssh://host/srv/bk", "ssh://host//srv/bk"],
+    ["ssh://me@host:2222/srv/bk", "ssh://me@host:2222//srv/bk"],
+    ["ssh://host/~/bk", "ssh://host/~/bk"],
+    ["ssh://[::1]:2222/p", "ssh://::1:2222//p"],
+  ];
+
+  it.each(keys)("keys %j as %j", (text, key) => {
+    expect(resolveLocation(text).key).toBe(key);
+    expect(locationKey(parseLocation(text))).toBe(key);
+  });
+
+  it.each(cases)(
+    "keeps %j as typed beside its parsed parts",
+    (text, expected) => {
+      const location = resolveLocation(text);
+      expect(location.text).toBe(text);
+      expect(location).toMatchObject(expected);
+      expect(location.kind).toBe(expected.kind);
+    },
+  );
+
+  it("gives two spellings of one remote location one key, and two locations two", () => {
+    expect(resolveLocation("me@host:/srv/bk").key).toBe(
+      resolveLocation("ssh://me@host/srv/bk").key,
+    );
+    expect(resolveLocation("host:bk").key).not.toBe(
+      resolveLocation("host:/bk").key,
+    );
+  });
+
+  it.each(invalid)("refuses %j as parseLocation() does", (text, message) => {
+    expect(() => resolveLocation(text)).toThrow(message);
+  });
 });

@@ -8,6 +8,7 @@
  * - anything else is a local path.
  */
 
+import { resolve } from "node:path";
 import { BlindsyncError } from "../../errors.js";
 
 export type Location =
@@ -20,7 +21,33 @@ export type Location =
       readonly path: string;
     };
 
+/**
+ * A location as the command line gave it, parsed once and passed down whole: `text` as typed
+ * (for messages), and `key`, the canonical name the client cache and pin are kept under.
+ */
+export type RepositoryLocation = Location & {
+  readonly text: string;
+  readonly key: string;
+};
+
 const SSH_URL_PREFIX = "ssh://";
+
+/** Parses `text` into the value the layers below take. Throws as parseLocation() does. */
+export function resolveLocation(text: string): RepositoryLocation {
+  const location = parseLocation(text);
+  return { ...location, text, key: locationKey(location) };
+}
+
+/**
+ * A stable key for a location: a local path made absolute, a remote one written one way. It
+ * names the client's cache directory, so it must never change for a location already in use.
+ */
+export function locationKey(location: Location): string {
+  if (location.kind === "local") return resolve(location.path);
+  const user = location.user === undefined ? "" : `${location.user}@`;
+  const port = location.port === undefined ? "" : `:${location.port}`;
+  return `ssh://${user}${location.host}${port}/${location.path}`;
+}
 
 /** Parses a repository location. Throws BlindsyncError('usage') for a malformed one. */
 export function parseLocation(text: string): Location {

@@ -13,23 +13,14 @@ import {
 } from "../../errors.js";
 import type { OpenMode } from "../../protocol/index.js";
 import { childEnvironment } from "../../util/child-env.js";
+import { cpuHasAes } from "../../util/cpu-features.js";
 import { RemoteStore } from "./client.js";
+import type { ConnectionOptions } from "./connection.js";
 import { formatLocation, type Location } from "./location.js";
 import { aesFirstCipherArguments } from "./ssh-ciphers.js";
 
-export interface SshStoreOptions {
-  /** The ssh command line, split as a shell splits words. Default "ssh". */
-  readonly sshCommand?: string;
-  /** The blindsync command on the server, run by the remote shell. Default "blindsync". */
-  readonly remoteCommand?: string;
+export interface SshStoreOptions extends ConnectionOptions {
   readonly mode: OpenMode;
-  /**
-   * Ask ssh for AES-GCM first (ssh-ciphers.ts) unless the user chose ciphers: the caller's
-   * answer to "do both ends have AES instructions?".
-   */
-  readonly preferAesGcm?: boolean;
-  /** Receives each line ssh (or the remote command) writes to stderr. */
-  readonly onStderr?: (line: string) => void;
 }
 
 const DEFAULT_SSH = "ssh";
@@ -100,13 +91,14 @@ function unterminated(text: string, quote: string): BlindsyncError {
   );
 }
 
-/** The argv of the ssh process for `location` (exported for tests and --dry-run messages). */
+/**
+ * The argv of the ssh process for `location` (exported for tests and --dry-run messages).
+ * `preferAesGcm`: ask for AES-GCM first (ssh-ciphers.ts) unless the user chose ciphers.
+ */
 export function sshArguments(
   location: Extract<Location, { kind: "ssh" }>,
-  options: Pick<
-    SshStoreOptions,
-    "sshCommand" | "remoteCommand" | "preferAesGcm"
-  >,
+  options: Pick<ConnectionOptions, "sshCommand" | "remoteCommand">,
+  preferAesGcm = false,
 ): string[] {
   const words = splitShellWords(options.sshCommand ?? DEFAULT_SSH);
   if (words.length === 0)
@@ -121,7 +113,7 @@ export function sshArguments(
   const remote = `${options.remoteCommand ?? DEFAULT_REMOTE_COMMAND} serve`;
   return [
     ...words,
-    ...(options.preferAesGcm === true ? aesFirstCipherArguments(words) : []),
+    ...(preferAesGcm ? aesFirstCipherArguments(words) : []),
     ...(location.port === undefined ? [] : ["-p", String(location.port)]),
     destination,
     remote,
@@ -138,7 +130,12 @@ export async function openSshStore(
   location: Extract<Location, { kind: "ssh" }>,
   options: SshStoreOptions,
 ): Promise<RemoteStore> {
-  const argv = sshArguments(location, options);
+  // Both ends have AES instructions: this CPU, and the server's as it said last time.
+  const preferAesGcm =
+    options.cipherHint !== undefined &&
+    cpuHasAes() &&
+    options.cipherHint.earlier() === true;
+  const argv = sshArguments(location, options, preferAesGcm);
   const [command, ...args] = argv;
   if (command === undefined)
     throw new TypeError("sshArguments() returned nothing");
@@ -194,7 +191,7 @@ export async function openSshStore(
   };
 
   try {
-    return await RemoteStore.connect(
+    const store = await RemoteStore.connect(
       { readable: child.stdout, writable: child.stdin },
       {
         path: location.path,
@@ -211,6 +208,8 @@ export async function openSshStore(
         },
       },
     );
+    options.cipherHint?.heard(store.serverHasAes);
+    return store;
   } catch (error) {
     // The server's own refusal (no repository, path not allowed, version) is the answer.
     if (
