@@ -50,6 +50,14 @@ export {
 } from "./prune.js";
 export { repair, type RepairOptions, type RepairResult } from "./repair.js";
 export {
+  checkRepository,
+  checkSelection,
+  type CheckProblem,
+  type CheckReport,
+  type ReadDataSelection,
+} from "./check.js";
+export { applyRootMeta } from "./root-meta.js";
+export {
   withLock,
   describeHolders,
   DEFAULT_LEASE_MS,

@@ -13,6 +13,7 @@ export {
 export {
   MAX_KDF_RUNS_PER_UNLOCK,
   classifyKeySlots,
+  parseKeySlot,
   type UnreadableKeySlot,
 } from "./keys.js";
 export {

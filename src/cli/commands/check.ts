@@ -7,7 +7,7 @@ import {
   type CheckProblem,
   type CheckReport,
   type ReadDataSelection,
-} from "../../engine/check.js";
+} from "../../engine/index.js";
 import { withRepository, type CommandContext } from "../context.js";
 import { displayPath, formatBytes } from "../output/format.js";
 import { contextOf } from "./shared.js";

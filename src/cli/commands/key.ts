@@ -6,8 +6,7 @@
 import { Command } from "commander";
 import { BlindsyncError, isBlindsyncError } from "../../errors.js";
 import type { ScryptParams } from "../../crypto/index.js";
-import { parseKeySlot } from "../../repo/keys.js";
-import type { Repository } from "../../repo/index.js";
+import { parseKeySlot, type Repository } from "../../repo/index.js";
 import { withRepository, type CommandContext } from "../context.js";
 import { kdfCostFromEnv } from "../kdf-cost.js";
 import { readPassphrase } from "../passphrase.js";
