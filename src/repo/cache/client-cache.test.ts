@@ -272,39 +272,3 @@ describe("the directory cache", () => {
     });
   });
 });
-
-describe("the hints read before connecting", () => {
-  it("remembers what the server said about its CPU, per location, and creates nothing to read it", () => {
-    expect(readConnectionHints(root, LOCATION).serverHasAes).toBeUndefined();
-    expect(readdirSync(root)).toEqual([]);
-    const cache = ClientCache.open(root, LOCATION);
-    try {
-      expect(readConnectionHints(root, LOCATION).serverHasAes).toBeUndefined();
-      cache.saveServerAesHint(true);
-      expect(readConnectionHints(root, LOCATION).serverHasAes).toBe(true);
-      cache.saveServerAesHint(false);
-      expect(readConnectionHints(root, LOCATION).serverHasAes).toBe(false);
-    } finally {
-      cache.close();
-    }
-    expect(
-      readConnectionHints(root, "/another/repository").serverHasAes,
-    ).toBeUndefined();
-  });
-
-  it("reads a cache written before the hint tables existed as having no hints", () => {
-    const cache = ClientCache.open(root, LOCATION);
-    cache.saveKeySlotHint(new Uint8Array([1, 2, 3]));
-    cache.saveServerAesHint(true);
-    cache.close();
-    expect(readConnectionHints(root, LOCATION).keySlot).toEqual(
-      new Uint8Array([1, 2, 3]),
-    );
-    const [dir] = readdirSync(root);
-    const db = new Database(join(root, dir as string, "cache.sqlite"));
-    db.exec("DROP TABLE key_slot_hint; DROP TABLE server_hint;");
-    db.close();
-    expect(readConnectionHints(root, LOCATION).keySlot).toBeUndefined();
-    expect(readConnectionHints(root, LOCATION).serverHasAes).toBeUndefined();
-  });
-});
