@@ -82,7 +82,9 @@ describe("the hints read before connecting", () => {
       keySlot: undefined,
       serverHasAes: undefined,
     });
-    withWriter((hints) => hints.saveKeySlot(new Uint8Array([1, 2, 3])));
+    withWriter((hints) => {
+      hints.saveKeySlot(new Uint8Array([1, 2, 3]));
+    });
     expect(readConnectionHints(root, LOCATION).keySlot).toEqual(
       new Uint8Array([1, 2, 3]),
     );
