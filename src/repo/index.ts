@@ -6,7 +6,6 @@ export {
   Repository,
   type CreateOptions,
   type OpenOptions,
-  type SealerParams,
   type UndecodableSnapshot,
   undecodableWhy,
 } from "./repository.js";
@@ -16,12 +15,8 @@ export {
   parseKeySlot,
   type UnreadableKeySlot,
 } from "./keys.js";
-export {
-  blobIdOf,
-  compressionModes,
-  sealBlob,
-  type CompressionMode,
-} from "./blob-codec.js";
+export { compressionModes, type CompressionMode } from "./blob-codec.js";
+export { Sealer, type SealerSpec } from "./sealer.js";
 export {
   unlockRepository,
   advancePin,

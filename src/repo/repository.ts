@@ -6,12 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { BlindsyncError } from "../errors.js";
-import {
-  DEFAULT_SCRYPT,
-  SealingSession,
-  keyedId,
-  type ScryptParams,
-} from "../crypto/index.js";
+import { DEFAULT_SCRYPT, type ScryptParams } from "../crypto/index.js";
 import {
   DEFAULT_CHUNKER_PARAMS,
   gearTableFromKey,
@@ -22,7 +17,6 @@ import { toHex } from "../util/bytes.js";
 import {
   UnauthenticatedBlobError,
   openBlob,
-  sealBlob,
   type CompressionMode,
 } from "./blob-codec.js";
 import {
@@ -50,15 +44,10 @@ import {
   type Snapshot,
   type SnapshotRecord,
 } from "./snapshot.js";
+import { Sealer, type SealerSpec } from "./sealer.js";
 import { decodeTree, encodeTree, type Tree } from "./tree.js";
 
 type Subkeys = ReturnType<typeof deriveSubkeys>;
-
-export interface SealerParams {
-  readonly encKey: Uint8Array;
-  readonly idKey: Uint8Array;
-  readonly repositoryId: Uint8Array;
-}
 
 export interface CreateOptions {
   readonly scrypt?: Omit<ScryptParams, "salt">;
@@ -114,7 +103,7 @@ export class Repository {
   kdfRuns = 0;
   private readonly master: Uint8Array;
   private readonly keys: Subkeys;
-  private session = new SealingSession();
+  private readonly sealer: Sealer;
   private readonly onWarning: (message: string) => void;
   /** Hex ids of the undecodable snapshot blobs already warned about. */
   private readonly warned = new Set<string>();
@@ -131,6 +120,7 @@ export class Repository {
     this.config = config;
     this.master = master;
     this.keys = deriveSubkeys(master, config.repositoryId);
+    this.sealer = new Sealer(this.keys, config.repositoryId);
     this.keySlotName = keySlotName;
     this.keySlotBytes = keySlotBytes;
     this.gear = gearTableFromKey(this.keys.chunkerKey);
@@ -257,7 +247,7 @@ export class Repository {
 
   /** The keyed id of a plaintext: HMAC-SHA256 under the id key. */
   blobId(plaintext: Uint8Array): BlobId {
-    return keyedId(this.keys.idKey, plaintext);
+    return this.sealer.blobId(plaintext);
   }
 
   /** Encrypts a plaintext whose id the caller computed with blobId(). */
@@ -267,30 +257,19 @@ export class Repository {
     plaintext: Uint8Array,
     compression: CompressionMode = "auto",
   ): BlobToPut {
-    if (this.session.exhausted) this.session = new SealingSession();
-    const bytes = sealBlob({
-      keys: this.keys,
-      repositoryId: this.config.repositoryId,
-      session: this.session,
-      kind,
+    return {
       id,
-      plaintext,
-      compression,
-    });
-    return { id, kind, bytes };
+      kind,
+      bytes: this.sealer.seal(kind, id, plaintext, compression),
+    };
   }
 
   /**
-   * What a sealing worker thread needs to seal blobs of this repository: the encryption and
-   * id keys and the repository id. Secret: it goes only to this process's own worker threads,
-   * each of which draws its own session id, so nonces stay unique.
+   * The capability a sealing worker thread turns into a sealer of its own
+   * (Sealer.fromSpec), with its own session, so nonces stay unique. Opaque to the engine.
    */
-  sealerParams(): SealerParams {
-    return {
-      encKey: this.keys.encKey,
-      idKey: this.keys.idKey,
-      repositoryId: this.config.repositoryId,
-    };
+  sealerSpec(): SealerSpec {
+    return this.sealer.spec();
   }
 
   /** Opens a stored blob's bytes, checking kind, authenticity and id. */

@@ -51,9 +51,10 @@ function writeSmallFiles(dir: string, seed: number, files: number): string {
 /**
  * Worker body (plain JavaScript, evaluated): opens the repository through the built dist/
  * modules, then seals `perRound` small plaintexts per round; round 0 through Repository.seal
- * (its own session), every later round through sealBlob with a new SealingSession, as a worker
- * pool would. Sends back the 32 bytes (session id, counter) of every header, and checks one
- * blob per round opens again (so the headers are those of real, valid blobs).
+ * (its own session), every later round through a new Sealer built from the repository's
+ * SealerSpec (a session of its own), as a worker pool would. Sends back the 32 bytes (session
+ * id, counter) of every header, and checks one blob per round opens again (so the headers are
+ * those of real, valid blobs).
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
@@ -61,21 +62,19 @@ const { randomBytes } = require("node:crypto");
 (async () => {
   const { SqliteStore } = await import(workerData.storeUrl);
   const { Repository } = await import(workerData.repoUrl);
-  const { sealBlob } = await import(workerData.codecUrl);
-  const { SealingSession } = await import(workerData.sessionUrl);
+  const { Sealer } = await import(workerData.sealerUrl);
   const out = new Uint8Array(workerData.rounds * workerData.perRound * 32);
   let offset = 0;
   for (let round = 0; round < workerData.rounds; round++) {
     const store = await SqliteStore.open(workerData.repo, { readonly: true });
     const repo = await Repository.open(store, new TextEncoder().encode(workerData.password));
-    const params = repo.sealerParams();
-    const session = new SealingSession();
+    const sealer = Sealer.fromSpec(repo.sealerSpec());
     for (let i = 0; i < workerData.perRound; i++) {
       const plaintext = randomBytes(48);
       const id = repo.blobId(plaintext);
       const bytes = round === 0
         ? repo.seal("data", id, plaintext, "off").bytes
-        : sealBlob({ keys: params, repositoryId: params.repositoryId, session, kind: "data", id, plaintext, compression: "off" });
+        : sealer.seal("data", id, plaintext, "off");
       out.set(bytes.subarray(8, 40), offset);
       offset += 32;
       if (i === 0 && repo.open("data", id, bytes).length !== plaintext.length)
@@ -104,8 +103,7 @@ function runWorker(
         password: TEST_PASSWORD,
         storeUrl: url("store/index.js"),
         repoUrl: url("repo/index.js"),
-        codecUrl: url("repo/blob-codec.js"),
-        sessionUrl: url("crypto/session.js"),
+        sealerUrl: url("repo/sealer.js"),
       },
     });
     worker.once("message", (headers: Uint8Array) => {

@@ -89,7 +89,7 @@ export class SealPool {
     if (count <= 0 || !existsSync(fileURLToPath(WORKER_SCRIPT)))
       return undefined;
     const workerData: WorkerParams = {
-      ...repo.sealerParams(),
+      sealer: repo.sealerSpec(),
       gear: repo.gear,
       chunker: repo.config.chunker,
     };

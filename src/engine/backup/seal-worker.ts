@@ -1,8 +1,8 @@
 /**
  * A sealing worker thread: compresses, pads and encrypts blobs for the backup pipeline. Each
- * worker draws its own random session id (SealingSession), so nonces never repeat across
- * workers, processes or restarts. Plaintext arrives and ciphertext leaves as transferred
- * buffers: no copies between threads.
+ * worker builds its own Sealer from the repository's opaque SealerSpec; the sealer draws its
+ * own random session, so nonces never repeat across workers, processes or restarts.
+ * Plaintext arrives and ciphertext leaves as transferred buffers: no copies between threads.
  *
  * It also digests changed files (DigestJob): reads one, chunks it and returns the chunk ids,
  * lengths and whole-file SHA-256, but no bytes. A re-run of a large file with a small edit
@@ -13,12 +13,10 @@ import { createHash } from "node:crypto";
 import { closeSync, openSync, readSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { Chunker, type ChunkerParams } from "../../chunker/index.js";
-import { SealingSession } from "../../crypto/index.js";
 import {
-  blobIdOf,
-  sealBlob,
+  Sealer,
   type CompressionMode,
-  type SealerParams,
+  type SealerSpec,
 } from "../../repo/index.js";
 import type { BlobKind } from "../../store/index.js";
 import { OPEN_FLAGS, READ_SIZE } from "./file-reading.js";
@@ -39,7 +37,8 @@ export interface DigestJob {
   readonly path: Uint8Array;
 }
 
-export interface WorkerParams extends SealerParams {
+export interface WorkerParams {
+  readonly sealer: SealerSpec;
   readonly gear: Int32Array;
   readonly chunker: ChunkerParams;
 }
@@ -67,20 +66,10 @@ export type WorkerReply =
 const READS_PER_SLICE = 8;
 
 const params = workerData as WorkerParams;
-const keys = { encKey: params.encKey, idKey: params.idKey };
-let session = new SealingSession();
+const sealer = Sealer.fromSpec(params.sealer);
 
 function seal(job: SealJob): void {
-  if (session.exhausted) session = new SealingSession();
-  const bytes = sealBlob({
-    keys,
-    repositoryId: params.repositoryId,
-    session,
-    kind: job.kind,
-    id: job.id,
-    plaintext: job.plaintext,
-    compression: job.compression,
-  });
+  const bytes = sealer.seal(job.kind, job.id, job.plaintext, job.compression);
   const reply: WorkerReply = { seq: job.seq, bytes };
   parentPort?.postMessage(reply, [bytes.buffer as ArrayBuffer]);
 }
@@ -95,7 +84,7 @@ async function digest(job: DigestJob): Promise<void> {
     const lengths: number[] = [];
     const take = (views: Uint8Array[]): void => {
       for (const view of views) {
-        ids.push(blobIdOf(params.idKey, view));
+        ids.push(sealer.blobId(view));
         lengths.push(view.length);
       }
     };
