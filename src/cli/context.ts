@@ -5,9 +5,7 @@
 import {
   assessChain,
   defaultCacheRoot,
-  type ClientCache,
   readConnectionHints,
-  type ConnectionHints,
   startEarlyKdf,
   unlockRepository,
   type EarlyKdf,
@@ -22,6 +20,7 @@ import {
   type Store,
 } from "../store/index.js";
 import { toHex } from "../util/bytes.js";
+import { CachedCipherHint } from "./cipher-hint.js";
 import type { Output } from "./output/output.js";
 import { readPassphrase } from "./passphrase.js";
 
@@ -44,44 +43,6 @@ export function cacheRoot(context: CommandContext): string {
 }
 
 /**
- * The cipher hint of one connection (store/remote/connection.ts): the server's earlier answer
- * read from the client cache only when the ssh store asks for it, and this connection's answer
- * held until the caller may write the cache (saveTo: after the unlock, or after init), so that
- * a refused repository leaves no cache behind. `hints`: the location's cached hints when the
- * caller has read them already.
- */
-export class CachedCipherHint implements CipherHint {
-  #heard: boolean | undefined;
-
-  constructor(private readonly readEarlier: () => boolean | undefined) {}
-
-  static of(
-    context: CommandContext,
-    location: RepositoryLocation,
-    hints?: ConnectionHints,
-  ): CachedCipherHint {
-    return new CachedCipherHint(
-      () =>
-        (hints ?? readConnectionHints(cacheRoot(context), location.key))
-          .serverHasAes,
-    );
-  }
-
-  earlier(): boolean | undefined {
-    return this.readEarlier();
-  }
-
-  heard(serverHasAes: boolean): void {
-    this.#heard = serverHasAes;
-  }
-
-  /** Keeps what the server said this time for the next connection's cipher choice. */
-  saveTo(cache: ClientCache): void {
-    if (this.#heard !== undefined) cache.saveServerAesHint(this.#heard);
-  }
-}
-
-/**
  * Opens the store at `location` with the connection options of the command line. `cipherHint`:
  * the one whose answer the caller will save; by default the server's answer is only read.
  */
@@ -89,7 +50,10 @@ export async function openLocation(
   context: CommandContext,
   location: RepositoryLocation,
   mode: "open" | "create",
-  cipherHint: CipherHint = CachedCipherHint.of(context, location),
+  cipherHint: CipherHint = CachedCipherHint.of(
+    cacheRoot(context),
+    location.key,
+  ),
 ): Promise<Store> {
   const sshCommand = context.globals.ssh ?? context.env.BLINDSYNC_SSH;
   const remoteCommand =
@@ -177,7 +141,7 @@ export async function withRepository<T>(
   // that scrypt and the ssh start-up overlap (repo/early-kdf.ts), and the cipher hint.
   const hints = readConnectionHints(root, location.key);
   const early = await startEarlyUnlock(context, hints.keySlot);
-  const cipherHint = CachedCipherHint.of(context, location, hints);
+  const cipherHint = CachedCipherHint.of(root, location.key, hints);
   const store = await openLocation(context, location, "open", cipherHint);
   try {
     const unlocked = await unlockRepository({

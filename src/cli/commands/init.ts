@@ -4,9 +4,9 @@ import { isBlindsyncError } from "../../errors.js";
 import { ClientCache, Repository } from "../../repo/index.js";
 import { resolveLocation, type Store } from "../../store/index.js";
 import { toHex } from "../../util/bytes.js";
+import { CachedCipherHint } from "../cipher-hint.js";
 import {
   cacheRoot,
-  CachedCipherHint,
   openLocation,
   passphrase,
   type CommandContext,
@@ -27,7 +27,7 @@ export async function runInit(
   // Before anything is made: a bad value must not leave an empty repository directory behind.
   const scrypt = kdfCostFromEnv(context.env);
   const location = resolveLocation(options.repository);
-  const cipherHint = CachedCipherHint.of(context, location);
+  const cipherHint = CachedCipherHint.of(cacheRoot(context), location.key);
   const store = await openLocation(context, location, "create", cipherHint);
   try {
     if (options.ifMissing === true && (await repositoryExists(store))) return;
