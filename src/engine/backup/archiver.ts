@@ -7,7 +7,6 @@
  * Memory holds one directory listing per level of depth, one read buffer and the uploader's
  * bounded batch: never a whole file, never the repository's index.
  */
-import { createHash } from "node:crypto";
 import { open, readFile } from "node:fs/promises";
 import {
   closeSync,
@@ -21,7 +20,6 @@ import { hostname, userInfo } from "node:os";
 import { basename, resolve } from "node:path";
 import { BlindsyncError, describeError } from "../../errors.js";
 import { bytesEqual } from "../../util/bytes.js";
-import { Chunker } from "../../chunker/index.js";
 import {
   MODE_MASK,
   advancePin,
@@ -58,6 +56,7 @@ import {
   subtreesDigest,
   type SubtreeOf,
 } from "./dir-digest.js";
+import { ChunkStream, type Chunk } from "./chunk-stream.js";
 import type { Prewalk } from "./prewalk.js";
 import { FileReadError, SealPool } from "./seal-pool.js";
 import type { FileDigest } from "./seal-worker.js";
@@ -260,14 +259,13 @@ class Archiver {
     finish: () => Promise<CachedContent & { size: number }>;
   } {
     const repo = this.options.repo;
-    const chunker = new Chunker(repo.gear, repo.config.chunker);
-    const whole = createHash("sha256");
+    const stream = new ChunkStream(repo.gear, repo.config.chunker, (view) =>
+      repo.blobId(view),
+    );
     const content: BlobId[] = [];
-    let size = 0;
     // The views stay valid while this runs: the next push waits for it.
-    const queue = async (views: Uint8Array[]): Promise<void> => {
-      for (const view of views) {
-        const id = repo.blobId(view);
+    const queue = async (chunks: Chunk[]): Promise<void> => {
+      for (const { id, view } of chunks) {
         content.push(id);
         try {
           await this.uploader.addBorrowed("data", id, view);
@@ -278,14 +276,13 @@ class Archiver {
     };
     return {
       push: (data) => {
-        whole.update(data);
-        size += data.length;
         this.bytes += data.length;
-        return queue(chunker.pushViews(data));
+        return queue(stream.push(data));
       },
       finish: async () => {
-        await queue(chunker.finishViews());
-        return { content, sha256: new Uint8Array(whole.digest()), size };
+        const { chunks, sha256 } = stream.finish();
+        await queue(chunks);
+        return { content, sha256, size: stream.size };
       },
     };
   }

@@ -9,16 +9,16 @@
  * then spends its hashing here, beside the walk on the main thread, which reads back only the
  * few chunks the repository lacks. Between reads it yields, so seal jobs are not held up.
  */
-import { createHash } from "node:crypto";
 import { closeSync, openSync, readSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
-import { Chunker, type ChunkerParams } from "../../chunker/index.js";
+import type { ChunkerParams } from "../../chunker/index.js";
 import {
   Sealer,
   type CompressionMode,
   type SealerSpec,
 } from "../../repo/index.js";
 import type { BlobKind } from "../../store/index.js";
+import { ChunkStream, type Chunk } from "./chunk-stream.js";
 import { OPEN_FLAGS, READ_SIZE } from "./file-reading.js";
 
 export interface SealJob {
@@ -78,34 +78,32 @@ async function digest(job: DigestJob): Promise<void> {
   const fd = openSync(Buffer.from(job.path), OPEN_FLAGS);
   try {
     const buffer = Buffer.allocUnsafe(READ_SIZE);
-    const chunker = new Chunker(params.gear, params.chunker);
-    const whole = createHash("sha256");
+    const stream = new ChunkStream(params.gear, params.chunker, (view) =>
+      sealer.blobId(view),
+    );
     const ids: Uint8Array[] = [];
     const lengths: number[] = [];
-    const take = (views: Uint8Array[]): void => {
-      for (const view of views) {
-        ids.push(sealer.blobId(view));
+    const take = (chunks: Chunk[]): void => {
+      for (const { id, view } of chunks) {
+        ids.push(id);
         lengths.push(view.length);
       }
     };
-    let size = 0;
     for (let reads = 1; ; reads++) {
       // Until end of file, as the main thread reads: the file may have grown since stat().
       const bytesRead = readSync(fd, buffer, 0, READ_SIZE, null);
       if (bytesRead === 0) break;
-      const data = buffer.subarray(0, bytesRead);
-      whole.update(data);
-      size += bytesRead;
-      take(chunker.pushViews(data));
+      take(stream.push(buffer.subarray(0, bytesRead)));
       if (reads % READS_PER_SLICE === 0)
         await new Promise((resolve) => setImmediate(resolve));
     }
-    take(chunker.finishViews());
+    const { chunks, sha256 } = stream.finish();
+    take(chunks);
     const result: FileDigest = {
       ids: Buffer.concat(ids),
       lengths,
-      sha256: new Uint8Array(whole.digest()),
-      size,
+      sha256,
+      size: stream.size,
     };
     const reply: WorkerReply = { seq: job.seq, digest: result };
     parentPort?.postMessage(reply);

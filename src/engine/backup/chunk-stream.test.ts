@@ -1,0 +1,57 @@
+import { createHash, randomBytes } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import {
+  chunkBuffer,
+  gearTableFromKey,
+  type ChunkerParams,
+} from "../../chunker/index.js";
+import { keyedId } from "../../crypto/index.js";
+import { toHex } from "../../util/bytes.js";
+import { ChunkStream, type Chunk } from "./chunk-stream.js";
+
+const gear = gearTableFromKey(new Uint8Array(32).fill(7));
+const params: ChunkerParams = { minSize: 256, avgSize: 1024, maxSize: 4096 };
+const idKey = new Uint8Array(32).fill(9);
+const idOf = (plaintext: Uint8Array): Uint8Array => keyedId(idKey, plaintext);
+
+describe("ChunkStream", () => {
+  it("gives the chunker's cut points, each chunk's keyed id, the size and SHA-256, however the bytes arrive", () => {
+    const data = randomBytes(50_000);
+    const lengths = chunkBuffer(gear, params, data);
+    expect(lengths.length).toBeGreaterThan(10);
+    for (const pieceSize of [1000, 4096, 7777, data.length]) {
+      const stream = new ChunkStream(gear, params, idOf);
+      const chunks: { id: string; bytes: string }[] = [];
+      // Views are copied at once: they are valid only until the next push.
+      const take = (taken: Chunk[]): void => {
+        for (const { id, view } of taken)
+          chunks.push({ id: toHex(id), bytes: toHex(view) });
+      };
+      for (let offset = 0; offset < data.length; offset += pieceSize)
+        take(stream.push(data.subarray(offset, offset + pieceSize)));
+      const { chunks: last, sha256 } = stream.finish();
+      take(last);
+
+      expect(stream.size).toBe(data.length);
+      expect(toHex(sha256)).toBe(
+        createHash("sha256").update(data).digest("hex"),
+      );
+      let offset = 0;
+      expect(chunks.map((chunk) => chunk.bytes.length / 2)).toEqual(lengths);
+      for (const chunk of chunks) {
+        const bytes = data.subarray(offset, offset + chunk.bytes.length / 2);
+        expect(chunk.bytes).toBe(toHex(bytes));
+        expect(chunk.id).toBe(toHex(idOf(bytes)));
+        offset += bytes.length;
+      }
+    }
+  });
+
+  it("an empty file has no chunks and the SHA-256 of nothing", () => {
+    const stream = new ChunkStream(gear, params, idOf);
+    const { chunks, sha256 } = stream.finish();
+    expect(chunks).toEqual([]);
+    expect(stream.size).toBe(0);
+    expect(toHex(sha256)).toBe(createHash("sha256").digest("hex"));
+  });
+});

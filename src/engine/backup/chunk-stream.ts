@@ -1,0 +1,56 @@
+/**
+ * The chunk stream: a file's bytes in, its chunks out as (id, view), with the whole file's
+ * SHA-256 and size. The one read → chunk → id loop of a backup, used by the main thread
+ * (file-saver) and the workers that digest changed files (seal-worker) alike.
+ */
+import { createHash, type Hash } from "node:crypto";
+import { Chunker, type ChunkerParams } from "../../chunker/index.js";
+import type { BlobId } from "../../store/index.js";
+
+export interface Chunk {
+  readonly id: BlobId;
+  /**
+   * The chunk's bytes: a view into the buffer last pushed (or the chunker's own), valid only
+   * until the next push. A caller that keeps them copies them.
+   */
+  readonly view: Uint8Array;
+}
+
+export class ChunkStream {
+  readonly #chunker: Chunker;
+  readonly #idOf: (plaintext: Uint8Array) => BlobId;
+  readonly #whole: Hash = createHash("sha256");
+  #size = 0;
+
+  /** `idOf` is the repository's keyed id (Repository.blobId or a worker's Sealer.blobId). */
+  constructor(
+    gear: Int32Array,
+    params: ChunkerParams,
+    idOf: (plaintext: Uint8Array) => BlobId,
+  ) {
+    this.#chunker = new Chunker(gear, params);
+    this.#idOf = idOf;
+  }
+
+  /** Bytes read so far. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Takes the next bytes of the file; returns the chunks they complete. */
+  push(data: Uint8Array): Chunk[] {
+    this.#whole.update(data);
+    this.#size += data.length;
+    return this.#identify(this.#chunker.pushViews(data));
+  }
+
+  /** Ends the file: its last chunks and the whole file's SHA-256. */
+  finish(): { readonly chunks: Chunk[]; readonly sha256: Uint8Array } {
+    const chunks = this.#identify(this.#chunker.finishViews());
+    return { chunks, sha256: new Uint8Array(this.#whole.digest()) };
+  }
+
+  #identify(views: Uint8Array[]): Chunk[] {
+    return views.map((view) => ({ id: this.#idOf(view), view }));
+  }
+}
