@@ -1,8 +1,8 @@
 /**
- * The uploader seals a batch while it asks the store which of its blobs are missing, as long
- * as every earlier answer said "all of them". What is stored must still follow the answer
- * alone, and a store that already holds the data (another client's, or a lost cache) must
- * stop the sealing ahead after the batches already under way.
+ * The blob saver (blob-saver.ts) seals a batch while it asks the store which of its blobs are
+ * missing, as long as every earlier answer said "all of them". What is stored must still
+ * follow the answer alone, and a store that already holds the data (another client's, or a
+ * lost cache) must stop the sealing ahead after the batches already under way.
  *
  * The seal pool needs the compiled worker script, so this test loads the built dist/.
  */
@@ -57,9 +57,9 @@ describe("sealing ahead of the store's answer", () => {
     const { SealPool } = await fromDist<{
       SealPool: { start(repo: Repo, count: number): Pool | undefined };
     }>("engine/backup/seal-pool.js");
-    const { Uploader } = await fromDist<{
-      Uploader: new (repo: Repo, cache: Cache, options: object) => Uploader;
-    }>("engine/backup/uploader.js");
+    const { BlobSaver: Uploader } = await fromDist<{
+      BlobSaver: new (repo: Repo, cache: Cache, options: object) => Uploader;
+    }>("engine/backup/blob-saver.js");
     const { Repository, ClientCache } = await fromDist<{
       Repository: {
         create(store: unknown, pw: Uint8Array, options: object): Promise<Repo>;

@@ -4,7 +4,7 @@
  * writes the snapshot once every blob it reaches is durable.
  *
  * Names are bytes from start to finish (Buffer paths), so any name Linux allows survives.
- * Memory holds one directory listing per level of depth, one read buffer and the uploader's
+ * Memory holds one directory listing per level of depth, one read buffer and the blob saver's
  * bounded batch: never a whole file, never the repository's index.
  */
 import { open, readFile } from "node:fs/promises";
@@ -60,10 +60,10 @@ import { ChunkStream, type Chunk } from "./chunk-stream.js";
 import type { Prewalk } from "./prewalk.js";
 import { FileReadError, SealPool } from "./seal-pool.js";
 import type { FileDigest } from "./seal-worker.js";
-import { Uploader } from "./uploader.js";
+import { BlobSaver } from "./blob-saver.js";
 
 /**
- * Wraps an error of the uploader (the store or sealing) that surfaced while a file was being
+ * Wraps an error of the blob saver (the store or sealing) that surfaced while a file was being
  * read, so that it ends the backup instead of being reported as that file's read error.
  */
 class StoreFailure extends Error {
@@ -198,7 +198,7 @@ class Archiver {
   private warnings = 0;
   /** Entries skipped with a message but not counted as warnings (sockets, devices, fifos). */
   private notices = 0;
-  private readonly uploader: Uploader;
+  private readonly blobSaver: BlobSaver;
   private readonly pool: SealPool | undefined;
   private readonly options: BackupOptions;
   /** Files being read at once: overlaps opens, reads and hashing across small files. */
@@ -221,7 +221,7 @@ class Archiver {
   constructor(options: BackupOptions, pool: SealPool | undefined) {
     this.options = options;
     this.pool = pool;
-    this.uploader = new Uploader(options.repo, options.cache, {
+    this.blobSaver = new BlobSaver(options.repo, options.cache, {
       dryRun: options.dryRun ?? false,
       pool,
       compression: options.compression ?? "auto",
@@ -240,7 +240,7 @@ class Archiver {
       files: this.files,
       dirs: this.dirs,
       bytes: this.bytes,
-      bytesAdded: this.uploader.stats.bytesAdded,
+      bytesAdded: this.blobSaver.stats.bytesAdded,
       current: printable(current),
     });
   }
@@ -251,7 +251,7 @@ class Archiver {
 
   /**
    * Chunks, hashes and queues one file's bytes as they are read; `finish` returns its content
-   * list and whole-file SHA-256. Chunks are views, copied only when the uploader queues them,
+   * list and whole-file SHA-256. Chunks are views, copied only when the blob saver queues them,
    * so the caller may reuse a buffer as soon as the promise of `push` settles.
    */
   private contentBuilder(): {
@@ -268,7 +268,7 @@ class Archiver {
       for (const { id, view } of chunks) {
         content.push(id);
         try {
-          await this.uploader.addBorrowed("data", id, view);
+          await this.blobSaver.addBorrowed("data", id, view);
         } catch (error) {
           throw new StoreFailure(error);
         }
@@ -366,7 +366,7 @@ class Archiver {
       for (const [index, length] of digest.lengths.entries()) {
         const id = digest.ids.slice(index * 32, index * 32 + 32);
         content.push(id);
-        if (!this.uploader.has(id)) {
+        if (!this.blobSaver.has(id)) {
           fd ??= openSync(path, OPEN_FLAGS);
           const bytes = new Uint8Array(length);
           if (
@@ -375,7 +375,7 @@ class Archiver {
           )
             return undefined;
           try {
-            await this.uploader.add("data", id, bytes);
+            await this.blobSaver.add("data", id, bytes);
           } catch (error) {
             throw new StoreFailure(error);
           }
@@ -689,7 +689,7 @@ class Archiver {
   private async queueTree(entries: TreeEntry[]): Promise<BlobId> {
     const plaintext = encodeTree({ entries: sortEntries(entries) });
     const id = this.options.repo.blobId(plaintext);
-    await this.uploader.add("tree", id, plaintext);
+    await this.blobSaver.add("tree", id, plaintext);
     return id;
   }
 
@@ -702,7 +702,7 @@ class Archiver {
     const readyDirs = this.unrecordedDirs;
     this.unrecorded = [];
     this.unrecordedDirs = [];
-    await this.uploader.flush();
+    await this.blobSaver.flush();
     if (this.options.dryRun === true) return;
     for (const record of ready)
       this.options.cache.recordFile(
@@ -777,7 +777,7 @@ class Archiver {
     }
     // Every blob the snapshot reaches must be durable before the snapshot itself is written.
     await this.checkpoint(true);
-    const stats = this.uploader.stats;
+    const stats = this.blobSaver.stats;
     const result = {
       files: this.files,
       dirs: this.dirs,

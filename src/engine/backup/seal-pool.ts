@@ -5,7 +5,7 @@
  * also digest changed files (digest()), so re-hashing a large file runs beside the walk.
  *
  * Without the compiled worker script (unit tests run the TypeScript sources) the pool is not
- * available and the uploader seals on the main thread: same bytes format, same ids.
+ * available and the blob saver seals on the main thread: same bytes format, same ids.
  */
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";

@@ -1,8 +1,8 @@
 /**
- * The uploader: collects blobs in bounded batches, asks the store once per batch which of
- * them it lacks, seals only those (in the worker pool when there is one) and uploads them.
- * The client cache answers first, so a re-run asks the store nothing about blobs it already
- * knows exist.
+ * The blob saver (restic's BlobSaver; once "the uploader"): collects blobs in bounded
+ * batches, asks the store once per batch which of them it lacks, seals only those (in the
+ * worker pool when there is one) and uploads them. The client cache answers first, so a re-run
+ * asks the store nothing about blobs it already knows exist.
  *
  * Batches are pipelined: while one batch is being asked about, sealed or uploaded, the
  * archiver keeps reading and chunking into the next. At most MAX_BATCHES_IN_FLIGHT batches
@@ -52,7 +52,7 @@ interface Pending {
   readonly length: number;
 }
 
-export class Uploader {
+export class BlobSaver {
   readonly stats: UploadStats = {
     blobsAdded: 0,
     bytesAdded: 0,
@@ -79,7 +79,7 @@ export class Uploader {
     options: {
       dryRun?: boolean;
       pool?: SealPool | undefined;
-      /** For every blob this uploader seals, data and trees alike (default "auto"). */
+      /** For every blob this saver seals, data and trees alike (default "auto"). */
       compression?: CompressionMode;
     } = {},
   ) {
