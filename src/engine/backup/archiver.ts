@@ -7,15 +7,8 @@
  * Memory holds one directory listing per level of depth, one read buffer and the blob saver's
  * bounded batch: never a whole file, never the repository's index.
  */
-import { open, readFile } from "node:fs/promises";
-import {
-  closeSync,
-  lstatSync,
-  openSync,
-  readlinkSync,
-  readSync,
-  type BigIntStats,
-} from "node:fs";
+import { readFile } from "node:fs/promises";
+import { lstatSync, readlinkSync, type BigIntStats } from "node:fs";
 import { hostname, userInfo } from "node:os";
 import { basename, resolve } from "node:path";
 import { BlindsyncError, describeError } from "../../errors.js";
@@ -39,7 +32,6 @@ import type { BlobId } from "../../store/index.js";
 import { describeHolders, withLock } from "../locking.js";
 import { joinPath } from "../fs-names.js";
 import { childRelative, ExcludeMatcher, IGNORE_FILE_NAME } from "./excludes.js";
-import { OPEN_FLAGS, READ_SIZE } from "./file-reading.js";
 import { Limiter, mapConcurrently } from "./concurrency.js";
 import {
   packedName,
@@ -56,31 +48,11 @@ import {
   subtreesDigest,
   type SubtreeOf,
 } from "./dir-digest.js";
-import { ChunkStream, type Chunk } from "./chunk-stream.js";
 import type { Prewalk } from "./prewalk.js";
-import { FileReadError, SealPool } from "./seal-pool.js";
-import type { FileDigest } from "./seal-worker.js";
+import { SealPool } from "./seal-pool.js";
 import { BlobSaver } from "./blob-saver.js";
+import { FileSaver, StoreFailure } from "./file-saver.js";
 
-/**
- * Wraps an error of the blob saver (the store or sealing) that surfaced while a file was being
- * read, so that it ends the backup instead of being reported as that file's read error.
- */
-class StoreFailure extends Error {
-  constructor(cause: unknown) {
-    super(describeError(cause), { cause });
-  }
-}
-
-/**
- * A changed file at least this large that an earlier run recorded is digested in a worker
- * (SealPool.digest): most of its chunks are likely stored already, so the worker's ids are
- * all the main thread needs, and the hashing runs beside the walk. New files stay on the
- * main thread, where every chunk's bytes are needed anyway; so does a changed file when every
- * worker is digesting one already, rather than queue behind it while the main thread idles
- * at the end of the walk.
- */
-const WORKER_DIGEST_MIN_BYTES = 8 * 1024 * 1024;
 /** Files read at once: enough to hide open/read latency of small files, few enough buffers. */
 const FILES_IN_FLIGHT = 4;
 /** Entries of one directory stat-ed and walked at once. */
@@ -155,23 +127,6 @@ function identityOf(stat: EntryStat): FileIdentity {
   };
 }
 
-/** Whether the file at `path` still has the identity the walk saw (false if it is gone). */
-function unchangedSince(path: Buffer, identity: FileIdentity): boolean {
-  let now: BigIntStats | undefined;
-  try {
-    now = lstatSync(path, { bigint: true });
-  } catch {
-    return false;
-  }
-  const current = identityOf(now);
-  return (
-    current.ino === identity.ino &&
-    current.size === identity.size &&
-    current.mtimeNs === identity.mtimeNs &&
-    current.ctimeNs === identity.ctimeNs
-  );
-}
-
 function baseMeta(name: Uint8Array, stat: EntryStat) {
   return {
     name,
@@ -199,12 +154,10 @@ class Archiver {
   /** Entries skipped with a message but not counted as warnings (sockets, devices, fifos). */
   private notices = 0;
   private readonly blobSaver: BlobSaver;
-  private readonly pool: SealPool | undefined;
+  private readonly fileSaver: FileSaver;
   private readonly options: BackupOptions;
   /** Files being read at once: overlaps opens, reads and hashing across small files. */
   private readonly fileSlots = new Limiter(FILES_IN_FLIGHT);
-  /** Read buffers of finished files, reused (two per file in flight: one read ahead). */
-  private readonly spareBuffers: Buffer[] = [];
   /**
    * Files-cache records wait here until every chunk they name is durable in the store; a
    * checkpoint writes them only after a flush, so a crash never leaves the cache pointing at
@@ -220,11 +173,19 @@ class Archiver {
 
   constructor(options: BackupOptions, pool: SealPool | undefined) {
     this.options = options;
-    this.pool = pool;
     this.blobSaver = new BlobSaver(options.repo, options.cache, {
       dryRun: options.dryRun ?? false,
       pool,
       compression: options.compression ?? "auto",
+    });
+    this.fileSaver = new FileSaver({
+      repo: options.repo,
+      cache: options.cache,
+      pool,
+      blobSaver: this.blobSaver,
+      countBytes: (bytes) => {
+        this.bytes += bytes;
+      },
     });
   }
 
@@ -243,170 +204,6 @@ class Archiver {
       bytesAdded: this.blobSaver.stats.bytesAdded,
       current: printable(current),
     });
-  }
-
-  private takeBuffer(): Buffer {
-    return this.spareBuffers.pop() ?? Buffer.allocUnsafe(READ_SIZE);
-  }
-
-  /**
-   * Chunks, hashes and queues one file's bytes as they are read; `finish` returns its content
-   * list and whole-file SHA-256. Chunks are views, copied only when the blob saver queues them,
-   * so the caller may reuse a buffer as soon as the promise of `push` settles.
-   */
-  private contentBuilder(): {
-    push: (data: Buffer) => Promise<void>;
-    finish: () => Promise<CachedContent & { size: number }>;
-  } {
-    const repo = this.options.repo;
-    const stream = new ChunkStream(repo.gear, repo.config.chunker, (view) =>
-      repo.blobId(view),
-    );
-    const content: BlobId[] = [];
-    // The views stay valid while this runs: the next push waits for it.
-    const queue = async (chunks: Chunk[]): Promise<void> => {
-      for (const { id, view } of chunks) {
-        content.push(id);
-        try {
-          await this.blobSaver.addBorrowed("data", id, view);
-        } catch (error) {
-          throw new StoreFailure(error);
-        }
-      }
-    };
-    return {
-      push: (data) => {
-        this.bytes += data.length;
-        return queue(stream.push(data));
-      },
-      finish: async () => {
-        const { chunks, sha256 } = stream.finish();
-        await queue(chunks);
-        return { content, sha256, size: stream.size };
-      },
-    };
-  }
-
-  /**
-   * Reads, chunks and queues one file. A file that stat() says fits in one read buffer is read
-   * with synchronous calls: most files are small, and for them a thread-pool round trip per
-   * open, read and close cost more than the calls (docs/performance.md). Larger files are read
-   * asynchronously, the next piece while the current one is chunked and hashed.
-   */
-  private async readFileContent(
-    path: Buffer,
-    identity: FileIdentity,
-  ): Promise<CachedContent & { size: number }> {
-    const statSize = identity.size;
-    if (statSize < READ_SIZE) return this.readSmallFile(path);
-    if (
-      this.pool !== undefined &&
-      statSize >= WORKER_DIGEST_MIN_BYTES &&
-      this.pool.canDigest &&
-      this.options.cache.hasFile(path)
-    ) {
-      const digested = await this.readChangedInWorker(
-        this.pool,
-        path,
-        identity,
-      );
-      if (digested !== undefined) return digested;
-    }
-    const handle = await open(path, OPEN_FLAGS);
-    let current = this.takeBuffer();
-    let ahead = this.takeBuffer();
-    try {
-      const builder = this.contentBuilder();
-      let reading = handle.read(current, 0, READ_SIZE, null);
-      for (;;) {
-        const { bytesRead } = await reading;
-        if (bytesRead === 0) break;
-        const data = current.subarray(0, bytesRead);
-        [current, ahead] = [ahead, current];
-        reading = handle.read(current, 0, READ_SIZE, null);
-        await builder.push(data);
-      }
-      return await builder.finish();
-    } finally {
-      await handle.close();
-      this.spareBuffers.push(current, ahead);
-    }
-  }
-
-  /**
-   * A changed file, digested in a worker; only the chunks the repository lacks are read back
-   * here. Each is checked against the worker's id, so a file that changed in between is never
-   * stored under a wrong id: undefined then, and the caller reads the file itself.
-   *
-   * The worker also computes the whole file's SHA-256, from the same read. This thread used
-   * to hash it from a read of its own, to put both cores to work; but the walk starves that
-   * read until it ends, so this thread finished after the worker, and the second read of the
-   * file cost CPU of its own (benchmark scenario C: 4.76 -> 4.39 s, docs/performance.md).
-   * The result is used only if the file's identity (inode, size, mtime, ctime) is still the
-   * one the walk saw.
-   */
-  private async readChangedInWorker(
-    pool: SealPool,
-    path: Buffer,
-    identity: FileIdentity,
-  ): Promise<(CachedContent & { size: number }) | undefined> {
-    let digest: FileDigest;
-    try {
-      digest = await pool.digest(path);
-    } catch (error) {
-      // A file's own read error skips it, as below; a failed worker ends the backup.
-      throw error instanceof FileReadError ? error : new StoreFailure(error);
-    }
-    if (!unchangedSince(path, identity)) return undefined;
-    const { repo } = this.options;
-    const content: BlobId[] = [];
-    let fd: number | undefined;
-    try {
-      let offset = 0;
-      for (const [index, length] of digest.lengths.entries()) {
-        const id = digest.ids.slice(index * 32, index * 32 + 32);
-        content.push(id);
-        if (!this.blobSaver.has(id)) {
-          fd ??= openSync(path, OPEN_FLAGS);
-          const bytes = new Uint8Array(length);
-          if (
-            readSync(fd, bytes, 0, length, offset) !== length ||
-            !bytesEqual(repo.blobId(bytes), id)
-          )
-            return undefined;
-          try {
-            await this.blobSaver.add("data", id, bytes);
-          } catch (error) {
-            throw new StoreFailure(error);
-          }
-        }
-        offset += length;
-      }
-    } finally {
-      if (fd !== undefined) closeSync(fd);
-    }
-    this.bytes += digest.size;
-    return { content, sha256: digest.sha256, size: digest.size };
-  }
-
-  private async readSmallFile(
-    path: Buffer,
-  ): Promise<CachedContent & { size: number }> {
-    const fd = openSync(path, OPEN_FLAGS);
-    const buffer = this.takeBuffer();
-    try {
-      const builder = this.contentBuilder();
-      // Until end of file, not just the size stat() saw: the file may have grown since.
-      for (;;) {
-        const bytesRead = readSync(fd, buffer, 0, READ_SIZE, null);
-        if (bytesRead === 0) break;
-        await builder.push(buffer.subarray(0, bytesRead));
-      }
-      return await builder.finish();
-    } finally {
-      closeSync(fd);
-      this.spareBuffers.push(buffer);
-    }
   }
 
   private fileEntryFrom(
@@ -462,7 +259,7 @@ class Archiver {
     let read: CachedContent & { size: number };
     try {
       read = await this.fileSlots.run(() =>
-        this.readFileContent(path, identity),
+        this.fileSaver.read(path, identity),
       );
     } catch (error) {
       // Only the file's own read errors skip it; a failing store ends the backup.

@@ -1,0 +1,253 @@
+/**
+ * The file saver: the read routes of a new or changed file. A small file is read with
+ * synchronous calls, a large one asynchronously with one read ahead, and a large changed file
+ * the files cache knows is digested in a worker, reading back only the chunks the repository
+ * lacks. Every route goes through the one chunk stream and hands chunks to the blob saver.
+ */
+import {
+  closeSync,
+  lstatSync,
+  openSync,
+  readSync,
+  type BigIntStats,
+} from "node:fs";
+import { open } from "node:fs/promises";
+import { describeError } from "../../errors.js";
+import type {
+  CachedContent,
+  ClientCache,
+  FileIdentity,
+  Repository,
+} from "../../repo/index.js";
+import type { BlobId } from "../../store/index.js";
+import { bytesEqual } from "../../util/bytes.js";
+import type { BlobSaver } from "./blob-saver.js";
+import { ChunkStream, type Chunk } from "./chunk-stream.js";
+import { OPEN_FLAGS, READ_SIZE } from "./file-reading.js";
+import { FileReadError, type SealPool } from "./seal-pool.js";
+import type { FileDigest } from "./seal-worker.js";
+
+/**
+ * Wraps an error of the blob saver (the store or sealing) that surfaced while a file was being
+ * read, so that it ends the backup instead of being reported as that file's read error.
+ */
+export class StoreFailure extends Error {
+  constructor(cause: unknown) {
+    super(describeError(cause), { cause });
+  }
+}
+
+/**
+ * A changed file at least this large that an earlier run recorded is digested in a worker
+ * (SealPool.digest): most of its chunks are likely stored already, so the worker's ids are
+ * all the main thread needs, and the hashing runs beside the walk. New files stay on the
+ * main thread, where every chunk's bytes are needed anyway; so does a changed file when every
+ * worker is digesting one already, rather than queue behind it while the main thread idles
+ * at the end of the walk.
+ */
+const WORKER_DIGEST_MIN_BYTES = 8 * 1024 * 1024;
+
+/** Whether the file at `path` still has the identity the walk saw (false if it is gone). */
+function unchangedSince(path: Buffer, identity: FileIdentity): boolean {
+  let now: BigIntStats | undefined;
+  try {
+    now = lstatSync(path, { bigint: true });
+  } catch {
+    return false;
+  }
+  return (
+    now.ino === identity.ino &&
+    Number(now.size) === identity.size &&
+    now.mtimeNs === identity.mtimeNs &&
+    now.ctimeNs === identity.ctimeNs
+  );
+}
+
+export class FileSaver {
+  readonly #repo: Repository;
+  readonly #cache: ClientCache;
+  readonly #pool: SealPool | undefined;
+  readonly #blobSaver: BlobSaver;
+  /** Adds bytes read to the backup's progress. */
+  readonly #countBytes: (bytes: number) => void;
+  /** Read buffers of finished files, reused (two per file in flight: one read ahead). */
+  readonly #spareBuffers: Buffer[] = [];
+
+  constructor(options: {
+    readonly repo: Repository;
+    readonly cache: ClientCache;
+    readonly pool: SealPool | undefined;
+    readonly blobSaver: BlobSaver;
+    readonly countBytes: (bytes: number) => void;
+  }) {
+    this.#repo = options.repo;
+    this.#cache = options.cache;
+    this.#pool = options.pool;
+    this.#blobSaver = options.blobSaver;
+    this.#countBytes = options.countBytes;
+  }
+
+  #takeBuffer(): Buffer {
+    return this.#spareBuffers.pop() ?? Buffer.allocUnsafe(READ_SIZE);
+  }
+
+  /**
+   * Chunks, hashes and queues one file's bytes as they are read; `finish` returns its content
+   * list and whole-file SHA-256. Chunks are views, copied only when the blob saver queues them,
+   * so the caller may reuse a buffer as soon as the promise of `push` settles.
+   */
+  #contentBuilder(): {
+    push: (data: Buffer) => Promise<void>;
+    finish: () => Promise<CachedContent & { size: number }>;
+  } {
+    const repo = this.#repo;
+    const stream = new ChunkStream(repo.gear, repo.config.chunker, (view) =>
+      repo.blobId(view),
+    );
+    const content: BlobId[] = [];
+    // The views stay valid while this runs: the next push waits for it.
+    const queue = async (chunks: Chunk[]): Promise<void> => {
+      for (const { id, view } of chunks) {
+        content.push(id);
+        try {
+          await this.#blobSaver.addBorrowed("data", id, view);
+        } catch (error) {
+          throw new StoreFailure(error);
+        }
+      }
+    };
+    return {
+      push: (data) => {
+        this.#countBytes(data.length);
+        return queue(stream.push(data));
+      },
+      finish: async () => {
+        const { chunks, sha256 } = stream.finish();
+        await queue(chunks);
+        return { content, sha256, size: stream.size };
+      },
+    };
+  }
+
+  /**
+   * Reads, chunks and queues one file. A file that stat() says fits in one read buffer is read
+   * with synchronous calls: most files are small, and for them a thread-pool round trip per
+   * open, read and close cost more than the calls (docs/performance.md). Larger files are read
+   * asynchronously, the next piece while the current one is chunked and hashed.
+   */
+  async read(
+    path: Buffer,
+    identity: FileIdentity,
+  ): Promise<CachedContent & { size: number }> {
+    const statSize = identity.size;
+    if (statSize < READ_SIZE) return this.#readSmallFile(path);
+    if (
+      this.#pool !== undefined &&
+      statSize >= WORKER_DIGEST_MIN_BYTES &&
+      this.#pool.canDigest &&
+      this.#cache.hasFile(path)
+    ) {
+      const digested = await this.#readChangedInWorker(
+        this.#pool,
+        path,
+        identity,
+      );
+      if (digested !== undefined) return digested;
+    }
+    const handle = await open(path, OPEN_FLAGS);
+    let current = this.#takeBuffer();
+    let ahead = this.#takeBuffer();
+    try {
+      const builder = this.#contentBuilder();
+      let reading = handle.read(current, 0, READ_SIZE, null);
+      for (;;) {
+        const { bytesRead } = await reading;
+        if (bytesRead === 0) break;
+        const data = current.subarray(0, bytesRead);
+        [current, ahead] = [ahead, current];
+        reading = handle.read(current, 0, READ_SIZE, null);
+        await builder.push(data);
+      }
+      return await builder.finish();
+    } finally {
+      await handle.close();
+      this.#spareBuffers.push(current, ahead);
+    }
+  }
+
+  /**
+   * A changed file, digested in a worker; only the chunks the repository lacks are read back
+   * here. Each is checked against the worker's id, so a file that changed in between is never
+   * stored under a wrong id: undefined then, and the caller reads the file itself.
+   *
+   * The worker also computes the whole file's SHA-256, from the same read. This thread used
+   * to hash it from a read of its own, to put both cores to work; but the walk starves that
+   * read until it ends, so this thread finished after the worker, and the second read of the
+   * file cost CPU of its own (benchmark scenario C: 4.76 -> 4.39 s, docs/performance.md).
+   * The result is used only if the file's identity (inode, size, mtime, ctime) is still the
+   * one the walk saw.
+   */
+  async #readChangedInWorker(
+    pool: SealPool,
+    path: Buffer,
+    identity: FileIdentity,
+  ): Promise<(CachedContent & { size: number }) | undefined> {
+    let digest: FileDigest;
+    try {
+      digest = await pool.digest(path);
+    } catch (error) {
+      // A file's own read error skips it, as below; a failed worker ends the backup.
+      throw error instanceof FileReadError ? error : new StoreFailure(error);
+    }
+    if (!unchangedSince(path, identity)) return undefined;
+    const repo = this.#repo;
+    const content: BlobId[] = [];
+    let fd: number | undefined;
+    try {
+      let offset = 0;
+      for (const [index, length] of digest.lengths.entries()) {
+        const id = digest.ids.slice(index * 32, index * 32 + 32);
+        content.push(id);
+        if (!this.#blobSaver.has(id)) {
+          fd ??= openSync(path, OPEN_FLAGS);
+          const bytes = new Uint8Array(length);
+          if (
+            readSync(fd, bytes, 0, length, offset) !== length ||
+            !bytesEqual(repo.blobId(bytes), id)
+          )
+            return undefined;
+          try {
+            await this.#blobSaver.add("data", id, bytes);
+          } catch (error) {
+            throw new StoreFailure(error);
+          }
+        }
+        offset += length;
+      }
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+    this.#countBytes(digest.size);
+    return { content, sha256: digest.sha256, size: digest.size };
+  }
+
+  async #readSmallFile(
+    path: Buffer,
+  ): Promise<CachedContent & { size: number }> {
+    const fd = openSync(path, OPEN_FLAGS);
+    const buffer = this.#takeBuffer();
+    try {
+      const builder = this.#contentBuilder();
+      // Until end of file, not just the size stat() saw: the file may have grown since.
+      for (;;) {
+        const bytesRead = readSync(fd, buffer, 0, READ_SIZE, null);
+        if (bytesRead === 0) break;
+        await builder.push(buffer.subarray(0, bytesRead));
+      }
+      return await builder.finish();
+    } finally {
+      closeSync(fd);
+      this.#spareBuffers.push(buffer);
+    }
+  }
+}
