@@ -13,7 +13,8 @@ const gear = gearTableFromKey(new Uint8Array(32).fill(7));
 const params: ChunkerParams = { minSize: 256, avgSize: 1024, maxSize: 4096 };
 // Any 32 bytes: the stream only needs a keyed id function.
 const fixedKey = new Uint8Array(32).fill(9);
-const idOf = (plaintext: Uint8Array): Uint8Array => keyedId(fixedKey, plaintext);
+const idOf = (plaintext: Uint8Array): Uint8Array =>
+  keyedId(fixedKey, plaintext);
 
 describe("ChunkStream", () => {
   it("gives the chunker's cut points, each chunk's keyed id, the size and SHA-256, however the bytes arrive", () => {
