@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -61,6 +62,34 @@ describe("the pin file", () => {
     expect(readPin(root, LOCATION)).toEqual(pin(5, 5, 2));
     replacePin(root, LOCATION, pin(0, 0));
     expect(readPin(root, LOCATION)).toEqual(pin(0, 0));
+  });
+
+  it("is read back at its last committed value after a writer was killed inside a transaction (a hot journal)", () => {
+    advancePin(root, LOCATION, pin(5, 5));
+    const file = join(locationDir(root, LOCATION), "pin.sqlite");
+    // A writer whose dirty pages spill into the file before it dies: the journal left behind
+    // is hot, and a read-only connection cannot roll it back.
+    const writer = spawnSync(
+      process.execPath,
+      [
+        "-e",
+        `const Database = require("better-sqlite3");
+const db = new Database(process.argv[1], { fileMustExist: true });
+db.pragma("cache_size = 2");
+db.exec("BEGIN IMMEDIATE");
+db.prepare("UPDATE pin SET last_seq = 1").run();
+db.exec("CREATE TABLE filler (data BLOB)");
+const insert = db.prepare("INSERT INTO filler (data) VALUES (?)");
+for (let i = 0; i < 64; i++) insert.run(Buffer.alloc(64 * 1024, 7));
+process.kill(process.pid, "SIGKILL");`,
+        file,
+      ],
+      { encoding: "utf8" },
+    );
+    expect(writer.signal, writer.stderr).toBe("SIGKILL");
+    expect(existsSync(`${file}-journal`)).toBe(true);
+    expect(readPin(root, LOCATION)).toEqual(pin(5, 5));
+    expect(advancePin(root, LOCATION, pin(6, 6))).toEqual(pin(6, 6));
   });
 
   it("refuses to advance a pin of another repository (init ran meanwhile)", () => {

@@ -85,9 +85,32 @@ function selectPin(db: Database.Database): Pin | undefined {
 /** Reads the pin of one database file opened read-only; undefined when there is none. */
 function readPinFile(file: string): Pin | undefined {
   if (!existsSync(file)) return undefined;
+  try {
+    return selectPinFrom(file, { readonly: true });
+  } catch (error) {
+    // A process killed inside a pin write (kill -9, a power cut) leaves a hot journal, which
+    // SQLite rolls back only on a connection that may write: a read-only one fails with
+    // "attempt to write a readonly database", and would fail the same way for every command
+    // from then on. Opening the existing file read-write rolls the journal back to the last
+    // committed pin; nothing new is created.
+    if (isReadonlyError(error) && existsSync(`${file}-journal`))
+      return selectPinFrom(file, { readonly: false });
+    throw error;
+  }
+}
+
+function isReadonlyError(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" && code.startsWith("SQLITE_READONLY");
+}
+
+function selectPinFrom(
+  file: string,
+  mode: { readonly readonly: boolean },
+): Pin | undefined {
   let db: Database.Database;
   try {
-    db = new Database(file, { readonly: true, fileMustExist: true });
+    db = new Database(file, { readonly: mode.readonly, fileMustExist: true });
   } catch {
     // Gone between the check and the open, or not a database: no pin was kept there.
     return undefined;
