@@ -4,6 +4,9 @@
  *
  * Every decoder is strict: an unknown type, a short or overlong payload, a bad enum value or
  * invalid UTF-8 throws BlindsyncError('protocol'), so nothing a peer sends is half-understood.
+ *
+ * Length: over 400 lines with one job, because every message's encoder sits beside its decoder
+ * so that the two cannot drift apart; the field codec they share is in codec.ts.
  */
 
 import type { ErrorKind } from "../errors.js";

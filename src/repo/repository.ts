@@ -3,6 +3,9 @@
  * repositories, seals and opens blobs (every read is authenticated and its id re-checked
  * against the plaintext), and reads and writes trees and snapshots. Plaintext crosses this
  * layer only towards the engine; the store below sees ciphertext and opaque ids alone.
+ *
+ * Length: just over 400 lines as the repo layer's one front (create, unlock, blobs, trees,
+ * snapshots, keys); the formats and the sealer it calls live in their own modules.
  */
 import { randomBytes } from "node:crypto";
 import { BlindsyncError } from "../errors.js";
