@@ -24,6 +24,7 @@ import { TEST_PASSWORD } from "../helpers/constants.js";
 import { count, LONG } from "../helpers/counts.js";
 import { storedBlobCount, storedHeaders } from "../helpers/database.js";
 import { Prng } from "../helpers/prng.js";
+import { throttledRepository } from "../helpers/throttled.js";
 import { removeDir, tempDir } from "../helpers/trees.js";
 
 const TOTAL_SEALS = count(10_000, 1_000_000);
@@ -32,6 +33,12 @@ const RESTARTS = count(2, 5);
 const KILLS = count(2, 10);
 const FILES_PER_RUN = count(100, 2_000);
 const FILES_PER_KILLED_RUN = count(1_500, 6_000);
+/**
+ * Bytes per second a killed run may upload: its first batch (1024 small blobs, about 250 KiB)
+ * commits after some 2.5 s and the rest still needs over a second, so the kill (at most 300 ms
+ * after the first commit) lands mid-upload however fast the machine is.
+ */
+const KILLED_UPLOAD_RATE = 96 * 1024;
 const WORKERS = 2;
 const WORKER_ROUNDS = count(2, 5);
 
@@ -228,6 +235,7 @@ describe("T9 nonce uniqueness across processes, restarts, kill -9 and workers", 
 
   it(`${KILLS} backups killed with SIGKILL mid-upload, then resumed, never reuse a session`, async () => {
     const cacheDir = join(work, "cache-kills");
+    const killedRepo = throttledRepository(repo, KILLED_UPLOAD_RATE);
     const random = new Prng(9009);
     const sources: string[] = [];
     let killedMidUpload = 0;
@@ -239,7 +247,11 @@ describe("T9 nonce uniqueness across processes, restarts, kill -9 and workers", 
       );
       sources.push(source);
       const before = storedBlobCount(repo);
-      const cli = spawnCli(["backup", source, repo], { cacheDir });
+      // Through the throttled stand-in for ssh, so the upload outlasts the kill on any machine.
+      const cli = spawnCli(["backup", source, killedRepo.location], {
+        cacheDir,
+        env: killedRepo.env,
+      });
       // Kill once the process has committed its first batch, plus a seeded extra delay.
       while (!cli.exited() && storedBlobCount(repo) === before) await sleep(10);
       await sleep(Math.floor(random.next() * 300));
@@ -253,7 +265,10 @@ describe("T9 nonce uniqueness across processes, restarts, kill -9 and workers", 
     }
     // Most runs must really have died mid-upload, or this test proves nothing about kill -9.
     expect(killedMidUpload).toBeGreaterThanOrEqual(Math.ceil(KILLS / 2));
-    const resumed = await runCli(["backup", ...sources, repo], { cacheDir });
+    const resumed = await runCli(["backup", ...sources, killedRepo.location], {
+      cacheDir,
+      env: killedRepo.env,
+    });
     expect(resumed.code, resumed.stderr).toBe(0);
     expectFresh(newSessions(), "the resumed backup");
   });

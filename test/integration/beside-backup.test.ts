@@ -13,31 +13,15 @@ import { randomBytes } from "node:crypto";
 import { readdirSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI, PROJECT_ROOT, runCli, spawnCli } from "../helpers/cli.js";
+import { runCli, spawnCli } from "../helpers/cli.js";
 import { CACHE_FILE } from "../helpers/constants.js";
+import { throttledRepository, writeLocked } from "../helpers/throttled.js";
 import { directoryDifferences, removeDir, tempDir } from "../helpers/trees.js";
 
 /** The upload rate of the throttled backup: 24 MiB of random bytes take about 6 s. */
 const RATE = 4 * 1024 * 1024;
 const BIG = 24 * 1024 * 1024;
-
-/** Whether some process holds the write lock of the SQLite database `file` right now. */
-function writeLocked(file: string): boolean {
-  const db = new Database(file, { fileMustExist: true });
-  try {
-    db.pragma("busy_timeout = 0");
-    db.exec("BEGIN IMMEDIATE");
-    db.exec("ROLLBACK");
-    return false;
-  } catch (error) {
-    if ((error as { code?: unknown }).code === "SQLITE_BUSY") return true;
-    throw error;
-  } finally {
-    db.close();
-  }
-}
 
 describe("commands beside a running backup, same machine and cache", () => {
   let work: string;
@@ -53,11 +37,9 @@ describe("commands beside a running backup, same machine and cache", () => {
     cacheDir = join(work, "cache");
     mkdirSync(source);
     // A remote location whose "ssh" runs `serve` here with the upload held to RATE.
-    repo = `throttled:${join(work, "repo")}`;
-    env = {
-      BLINDSYNC_SSH: `${process.execPath} ${join(PROJECT_ROOT, "test/helpers/slow-ssh.js")} ${RATE}`,
-      BLINDSYNC_REMOTE_CMD: `${process.execPath} ${CLI}`,
-    };
+    const throttled = throttledRepository(join(work, "repo"), RATE);
+    repo = throttled.location;
+    env = throttled.env;
   });
 
   afterAll(async () => {

@@ -15,34 +15,18 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Repository } from "../../src/repo/index.js";
 import { SqliteStore } from "../../src/store/index.js";
 import { bytesEqual } from "../../src/util/bytes.js";
 import { CLI, PROJECT_ROOT, runCli, type CliResult } from "../helpers/cli.js";
+import { throttledRepository, writeLocked } from "../helpers/throttled.js";
 import { removeDir, tempDir } from "../helpers/trees.js";
 
 /** The upload rate of the throttled backup: 24 MiB of random bytes take about 6 s. */
 const RATE = 4 * 1024 * 1024;
 const BIG = 24 * 1024 * 1024;
 const PASSWORD = "two backups at once";
-
-/** Whether some process holds the write lock of the SQLite database `file` right now. */
-function writeLocked(file: string): boolean {
-  const db = new Database(file, { fileMustExist: true });
-  try {
-    db.pragma("busy_timeout = 0");
-    db.exec("BEGIN IMMEDIATE");
-    db.exec("ROLLBACK");
-    return false;
-  } catch (error) {
-    if ((error as { code?: unknown }).code === "SQLITE_BUSY") return true;
-    throw error;
-  } finally {
-    db.close();
-  }
-}
 
 interface Running {
   readonly child: ChildProcess;
@@ -131,11 +115,11 @@ describe("two backups of one location from one machine", () => {
     cacheDir = join(work, "cache");
     mkdirSync(source);
     // A remote location whose "ssh" runs `serve` here with the upload held to RATE.
-    repo = `throttled:${join(work, "repo")}`;
+    const throttled = throttledRepository(join(work, "repo"), RATE);
+    repo = throttled.location;
     env = {
       BLINDSYNC_PASSWORD: PASSWORD,
-      BLINDSYNC_SSH: `${process.execPath} ${join(PROJECT_ROOT, "test/helpers/slow-ssh.js")} ${RATE}`,
-      BLINDSYNC_REMOTE_CMD: `${process.execPath} ${CLI}`,
+      ...throttled.env,
     };
     expect((await cli(["init", repo])).code).toBe(0);
     writeFileSync(join(source, "notes.txt"), "first\n");
