@@ -5,7 +5,11 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CacheRun } from "./run.js";
-import { openCacheDatabase, readCacheDatabase } from "./schema.js";
+import {
+  BUSY_TIMEOUT_MS,
+  openCacheDatabase,
+  readCacheDatabase,
+} from "./schema.js";
 
 const LOCATION = "/tmp/some-repository";
 
@@ -53,6 +57,19 @@ describe("the cache database", () => {
         read.prepare("SELECT count(*) FROM files").pluck().get(),
       ),
     ).toBe(0);
+  });
+  it("waits as long for a backup's write lock when read-only as when opened to write", () => {
+    const db = openCacheDatabase(root, LOCATION);
+    try {
+      expect(db.pragma("busy_timeout", { simple: true })).toBe(BUSY_TIMEOUT_MS);
+    } finally {
+      db.close();
+    }
+    expect(
+      readCacheDatabase(root, LOCATION, (read) =>
+        read.pragma("busy_timeout", { simple: true }),
+      ),
+    ).toBe(BUSY_TIMEOUT_MS);
   });
 });
 

@@ -122,7 +122,7 @@ export function readCacheDatabase<T>(
   try {
     const db = new Database(file, { readonly: true, fileMustExist: true });
     try {
-      db.pragma("busy_timeout = 5000");
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       return read(db);
     } finally {
       db.close();
