@@ -25,7 +25,7 @@ function locationOf(text: string): Location | undefined {
 /** True when `location` names an existing repository: remote locations are assumed to. */
 function isRepository(location: Location | undefined): boolean {
   if (location === undefined) return false;
-  return location.kind === "ssh" || holdsLocalRepository(location.path);
+  return location.kind !== "local" || holdsLocalRepository(location.path);
 }
 
 /**

@@ -19,7 +19,24 @@ export function localRepositoryFiles(dir: string): string[] {
   return [database, ...DATABASE_SIDE_FILES.map((suffix) => database + suffix)];
 }
 
-/** True when directory `dir` holds a local repository (its database file exists). */
-export function holdsLocalRepository(dir: string): boolean {
+/** True when directory `dir` holds a local SQLite repository (its database file exists). */
+export function holdsSqliteRepository(dir: string): boolean {
   return existsSync(join(dir, DATABASE_FILE));
+}
+
+/**
+ * True when directory `dir` holds a pack repository (`init --packs`): its config object and its
+ * key slots' folder (store/packs' layout), and no database.
+ */
+export function holdsPackRepository(dir: string): boolean {
+  return (
+    !holdsSqliteRepository(dir) &&
+    existsSync(join(dir, "config")) &&
+    existsSync(join(dir, "keys"))
+  );
+}
+
+/** True when directory `dir` holds a local repository of either kind. */
+export function holdsLocalRepository(dir: string): boolean {
+  return holdsSqliteRepository(dir) || holdsPackRepository(dir);
 }

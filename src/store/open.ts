@@ -4,6 +4,7 @@
  * Store either way.
  */
 
+import { BlindsyncError } from "../errors.js";
 import type { OpenMode } from "../protocol/index.js";
 import type { ConnectionOptions } from "./remote/connection.js";
 import { parseLocation, type Location } from "./remote/location.js";
@@ -32,5 +33,9 @@ export async function openStore(
         ? {}
         : { appendOnly: options.appendOnly }),
     });
-  return openSshStore(parsed, options);
+  if (parsed.kind === "ssh") return openSshStore(parsed, options);
+  throw new BlindsyncError(
+    "failed",
+    `${parsed.kind} repositories are not supported by this build yet`,
+  );
 }

@@ -40,6 +40,23 @@ const cases: [string, Location][] = [
   ["ssh://host/./bk", { kind: "ssh", host: "host", path: "bk" }],
   ["ssh://[::1]:2222/p", { kind: "ssh", host: "::1", port: 2222, path: "/p" }],
   ["ssh://me@[::1]/p", { kind: "ssh", user: "me", host: "::1", path: "/p" }],
+  ["sftp:host:bk", { kind: "sftp", host: "host", path: "bk" }],
+  [
+    "sftp:me@host:/srv/bk",
+    { kind: "sftp", user: "me", host: "host", path: "/srv/bk" },
+  ],
+  ["sftp:[::1]:bk", { kind: "sftp", host: "::1", path: "bk" }],
+  ["sftp://host/srv/bk", { kind: "sftp", host: "host", path: "/srv/bk" }],
+  [
+    "sftp://me@host:2222/~/bk",
+    { kind: "sftp", user: "me", host: "host", port: 2222, path: "~/bk" },
+  ],
+  ["s3:my-bucket", { kind: "s3", bucket: "my-bucket", prefix: "" }],
+  ["s3:my-bucket/", { kind: "s3", bucket: "my-bucket", prefix: "" }],
+  ["s3:my.bucket/a/b", { kind: "s3", bucket: "my.bucket", prefix: "a/b" }],
+  ["s3://bk1/laptop/", { kind: "s3", bucket: "bk1", prefix: "laptop" }],
+  ["ssh://sftp/bk", { kind: "ssh", host: "sftp", path: "/bk" }],
+  ["./sftp:x", { kind: "local", path: "./sftp:x" }],
 ];
 
 const invalid: [string, RegExp][] = [
@@ -54,6 +71,16 @@ const invalid: [string, RegExp][] = [
   ["-oProxyCommand=x:p", /starts with "-"/],
   ["ssh://-oProxyCommand=x/p", /starts with "-"/],
   ["@host:p", /user name before @ is empty/],
+  ["sftp:path", /needs a host/],
+  ["sftp:host:", /no repository path/],
+  ["sftp://host", /needs a path/],
+  ["sftp:-oProxyCommand=x:p", /starts with "-"/],
+  ["s3:", /not an S3 bucket name/],
+  ["s3:ab", /not an S3 bucket name/],
+  ["s3:My_Bucket/p", /not an S3 bucket name/],
+  ["s3://bucket/a//b", /prefix/],
+  ["s3:bucket/../x", /prefix/],
+  ["s3:bucket/a b", /prefix/],
 ];
 
 describe("parseLocation()", () => {
@@ -103,6 +130,11 @@ describe("resolveLocation()", () => {
     ["ssh://me@host:2222/srv/bk", "ssh://me@host:2222//srv/bk"],
     ["ssh://host/~/bk", "ssh://host/~/bk"],
     ["ssh://[::1]:2222/p", "ssh://::1:2222//p"],
+    ["sftp:me@host:/srv/bk", "sftp://me@host//srv/bk"],
+    ["sftp://me@host/srv/bk", "sftp://me@host//srv/bk"],
+    ["sftp://host:2222/~/bk", "sftp://host:2222/~/bk"],
+    ["s3:bucket/laptop", "s3://bucket/laptop"],
+    ["s3://bucket/laptop/", "s3://bucket/laptop"],
   ];
 
   it.each(keys)("keys %j as %j", (text, key) => {

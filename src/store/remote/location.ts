@@ -5,20 +5,37 @@
  *   first `:` (so `./a:b` and `/x/a:b` are local). IPv6 hosts go in brackets: `[::1]:path`.
  * - `ssh://[user@]host[:port]/path` — over ssh; `/path` is absolute, `/~/path` and `/./path`
  *   are relative to the remote home directory (as borg reads them).
- * - anything else is a local path.
+ * - `sftp:[user@]host:path` and `sftp://[user@]host[:port]/path` — a pack repository over the
+ *   sftp subsystem (nothing of ours runs there), read as the ssh forms are.
+ * - `s3:bucket/prefix` and `s3://bucket/prefix` — a pack repository in an S3-compatible bucket
+ *   (the endpoint comes from --s3-endpoint or the SDK's configuration, not from the location).
+ * - anything else is a local path (a SQLite repository, or a pack directory made by
+ *   `init --packs`).
+ *
+ * The `sftp:` and `s3:` prefixes win over rsync's `host:path`, as in restic: a host named
+ * "sftp" or "s3" is reached as ssh://sftp/path.
  */
 
 import { resolve } from "node:path";
 import { BlindsyncError } from "../../errors.js";
 
+/** A host reached through the system ssh, and a path there. */
+export interface RemoteAddress {
+  readonly user?: string;
+  readonly host: string;
+  readonly port?: number;
+  readonly path: string;
+}
+
 export type Location =
   | { readonly kind: "local"; readonly path: string }
+  | ({ readonly kind: "ssh" } & RemoteAddress)
+  | ({ readonly kind: "sftp" } & RemoteAddress)
   | {
-      readonly kind: "ssh";
-      readonly user?: string;
-      readonly host: string;
-      readonly port?: number;
-      readonly path: string;
+      readonly kind: "s3";
+      readonly bucket: string;
+      /** The folder in the bucket, without a leading or trailing "/"; "" for the whole bucket. */
+      readonly prefix: string;
     };
 
 /**
@@ -31,6 +48,10 @@ export type RepositoryLocation = Location & {
 };
 
 const SSH_URL_PREFIX = "ssh://";
+const SFTP_URL_PREFIX = "sftp://";
+const SFTP_PREFIX = "sftp:";
+const S3_URL_PREFIX = "s3://";
+const S3_PREFIX = "s3:";
 
 /** Parses `text` into the value the layers below take. Throws as parseLocation() does. */
 export function resolveLocation(text: string): RepositoryLocation {
@@ -44,25 +65,71 @@ export function resolveLocation(text: string): RepositoryLocation {
  */
 export function locationKey(location: Location): string {
   if (location.kind === "local") return resolve(location.path);
+  if (location.kind === "s3")
+    return `s3://${location.bucket}/${location.prefix}`;
   const user = location.user === undefined ? "" : `${location.user}@`;
   const port = location.port === undefined ? "" : `:${location.port}`;
-  return `ssh://${user}${location.host}${port}/${location.path}`;
+  return `${location.kind}://${user}${location.host}${port}/${location.path}`;
 }
 
 /** Parses a repository location. Throws BlindsyncError('usage') for a malformed one. */
 export function parseLocation(text: string): Location {
   if (text === "") throw usage(text, "the location is empty");
-  if (text.startsWith(SSH_URL_PREFIX)) return parseSshUrl(text);
-  return parseScpLike(text) ?? { kind: "local", path: text };
+  if (text.startsWith(SSH_URL_PREFIX))
+    return { kind: "ssh", ...parseUrlAddress(text, SSH_URL_PREFIX) };
+  if (text.startsWith(SFTP_URL_PREFIX))
+    return { kind: "sftp", ...parseUrlAddress(text, SFTP_URL_PREFIX) };
+  if (text.startsWith(SFTP_PREFIX)) {
+    const address = parseScpLike(text.slice(SFTP_PREFIX.length), text);
+    if (address === undefined)
+      throw usage(text, "an sftp: location needs a host, as in sftp:host:path");
+    return { kind: "sftp", ...address };
+  }
+  if (text.startsWith(S3_URL_PREFIX))
+    return parseS3(text, text.slice(S3_URL_PREFIX.length));
+  if (text.startsWith(S3_PREFIX))
+    return parseS3(text, text.slice(S3_PREFIX.length));
+  const address = parseScpLike(text, text);
+  return address === undefined
+    ? { kind: "local", path: text }
+    : { kind: "ssh", ...address };
 }
 
-function parseSshUrl(text: string): Location {
-  const rest = text.slice(SSH_URL_PREFIX.length);
+/**
+ * S3's bucket naming rules (3-63 characters of lowercase letters, digits, "." and "-",
+ * starting and ending with a letter or digit); the prefix is made of object-name segments.
+ */
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const PREFIX_SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9_.-]*$/;
+
+function parseS3(text: string, rest: string): Location {
+  const slash = rest.indexOf("/");
+  const bucket = slash === -1 ? rest : rest.slice(0, slash);
+  const prefix = (slash === -1 ? "" : rest.slice(slash + 1)).replace(
+    /\/+$/,
+    "",
+  );
+  if (!BUCKET.test(bucket))
+    throw usage(
+      text,
+      `"${bucket}" is not an S3 bucket name (3-63 lowercase letters, digits, "." and "-")`,
+    );
+  if (prefix !== "" && !prefix.split("/").every((s) => PREFIX_SEGMENT.test(s)))
+    throw usage(
+      text,
+      `the prefix "${prefix}" may hold only letters, digits, "_", "-", "." and single "/" between names`,
+    );
+  return { kind: "s3", bucket, prefix };
+}
+
+/** The address of an ssh:// or sftp:// URL. */
+function parseUrlAddress(text: string, scheme: string): RemoteAddress {
+  const rest = text.slice(scheme.length);
   const slash = authorityEnd(rest);
   if (slash === -1)
     throw usage(
       text,
-      "an ssh:// location needs a path after the host, as in ssh://host/path",
+      `an ${scheme} location needs a path after the host, as in ${scheme}host/path`,
     );
   const authority = rest.slice(0, slash);
   let path = rest.slice(slash);
@@ -94,7 +161,6 @@ function parseSshUrl(text: string): Location {
   if (user !== undefined) checkUser(text, user);
   const port = portText === undefined ? undefined : parsePort(text, portText);
   return {
-    kind: "ssh",
     ...(user === undefined ? {} : { user }),
     host,
     ...(port === undefined ? {} : { port }),
@@ -110,8 +176,11 @@ function authorityEnd(rest: string): number {
   return rest.indexOf("/", from);
 }
 
-/** `[user@]host:path`, or undefined when `text` is a local path. */
-function parseScpLike(text: string): Location | undefined {
+/**
+ * `[user@]host:path`, or undefined when `text` is a local path. `whole` is the location as
+ * typed, for messages.
+ */
+function parseScpLike(text: string, whole: string): RemoteAddress | undefined {
   let hostStart = 0;
   const bracket = text.indexOf("[");
   const firstColon = text.indexOf(":");
@@ -136,10 +205,11 @@ function parseScpLike(text: string): Location | undefined {
   if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
   // ":path" (no host) is a local name, as rsync treats it.
   if (host === "" && user === undefined) return undefined;
-  checkHost(text, host);
-  if (user !== undefined) checkUser(text, user);
-  if (path === "") throw usage(text, `no repository path after "${hostPart}:"`);
-  return { kind: "ssh", ...(user === undefined ? {} : { user }), host, path };
+  checkHost(whole, host);
+  if (user !== undefined) checkUser(whole, user);
+  if (path === "")
+    throw usage(whole, `no repository path after "${hostPart}:"`);
+  return { ...(user === undefined ? {} : { user }), host, path };
 }
 
 function checkHost(text: string, host: string): void {
@@ -168,7 +238,7 @@ function usage(text: string, why: string): BlindsyncError {
     "usage",
     `Invalid repository location "${text}": ${why}`,
     {
-      hint: "Write it as /local/path, [user@]host:path or ssh://[user@]host[:port]/path",
+      hint: "Write it as /local/path, [user@]host:path, ssh://[user@]host[:port]/path, sftp:[user@]host:path or s3:bucket/prefix",
     },
   );
 }
@@ -176,13 +246,23 @@ function usage(text: string, why: string): BlindsyncError {
 /** The location written back in its canonical form, for messages and cache keys. */
 export function formatLocation(location: Location): string {
   if (location.kind === "local") return location.path;
+  if (location.kind === "s3")
+    return location.prefix === ""
+      ? `s3:${location.bucket}`
+      : `s3:${location.bucket}/${location.prefix}`;
+  const scheme = location.kind === "sftp" ? "sftp:" : "";
   const user = location.user === undefined ? "" : `${location.user}@`;
   const host = location.host.includes(":")
     ? `[${location.host}]`
     : location.host;
-  if (location.port === undefined) return `${user}${host}:${location.path}`;
+  // A host named like a prefix ("sftp", "s3") needs the URL form to stay an ssh location.
+  const prefixLike =
+    location.kind === "ssh" && /^(sftp|s3)$/.test(location.host);
+  if (location.port === undefined && !prefixLike)
+    return `${scheme}${user}${host}:${location.path}`;
+  const port = location.port === undefined ? "" : `:${location.port}`;
   const path = location.path.startsWith("/")
     ? location.path
     : `/~/${location.path.replace(/^~\/?/, "")}`;
-  return `ssh://${user}${host}:${location.port}${path}`;
+  return `${location.kind}://${user}${host}${port}${path}`;
 }
