@@ -7,6 +7,7 @@ import {
   defaultCacheRoot,
   readConnectionHints,
   startEarlyKdf,
+  packIndexFile,
   unlockRepository,
   type EarlyKdf,
   type Snapshot,
@@ -30,6 +31,8 @@ export interface GlobalOptions {
   readonly cacheDir?: string;
   readonly ssh?: string;
   readonly remoteCmd?: string;
+  readonly s3Endpoint?: string;
+  readonly s3PathStyle?: boolean;
 }
 
 export interface CommandContext {
@@ -54,13 +57,19 @@ export async function openLocation(
     cacheRoot(context),
     location.key,
   ),
+  packs = false,
 ): Promise<Store> {
   const sshCommand = context.globals.ssh ?? context.env.BLINDSYNC_SSH;
   const remoteCommand =
     context.globals.remoteCmd ?? context.env.BLINDSYNC_REMOTE_CMD;
+  const { s3Endpoint, s3PathStyle } = context.globals;
   return openStore(location, {
     mode,
+    packs,
     cipherHint,
+    packIndexCache: () => packIndexFile(cacheRoot(context), location.key),
+    ...(s3Endpoint === undefined ? {} : { s3Endpoint }),
+    ...(s3PathStyle === undefined ? {} : { s3PathStyle }),
     ...(sshCommand === undefined ? {} : { sshCommand }),
     ...(remoteCommand === undefined ? {} : { remoteCommand }),
     onStderr: (line: string) => {

@@ -41,6 +41,14 @@ export function buildProgram(): Command {
       "--remote-cmd <command>",
       'blindsync command on the server (default $BLINDSYNC_REMOTE_CMD or "blindsync")',
     )
+    .option(
+      "--s3-endpoint <url>",
+      "S3 endpoint for s3: repositories (default $AWS_ENDPOINT_URL or AWS)",
+    )
+    .option(
+      "--s3-path-style",
+      "S3 path-style addressing (default: on for an IP address or localhost endpoint)",
+    )
     .option("--json", "machine-readable output: JSON, one object per line")
     .option("-q, --quiet", "print only errors and warnings")
     .option("-v, --verbose", "more detail, and stack traces on errors")
@@ -52,7 +60,9 @@ Short forms:
   blindsync SRC... REPO        back up (same as: blindsync backup SRC... REPO)
   blindsync REPO TARGET        restore the latest snapshot (same as: blindsync restore REPO TARGET)
 
-REPO is a local directory, [user@]host:path or ssh://[user@]host[:port]/path.
+REPO is a local directory, [user@]host:path or ssh://[user@]host[:port]/path (a server
+running blindsync), sftp:[user@]host:path or sftp://[user@]host[:port]/path (any sftp
+account: nothing installed there), or s3:bucket/prefix (S3-compatible storage).
 Over ssh, AES-GCM is asked for first when both CPUs have AES instructions, unless your
 ssh command line or configuration names its own Ciphers.
 The passphrase comes from BLINDSYNC_PASSWORD, --password-file, --password-command or a prompt.

@@ -72,3 +72,4 @@ export {
 } from "./snapshot.js";
 export { parseConfig, type RepositoryConfig } from "./config.js";
 export { startEarlyKdf, type EarlyKdf } from "./early-kdf.js";
+export { packIndexFile } from "./cache/location.js";

@@ -1,6 +1,6 @@
 /** `blindsync init REPO`: creates a repository and its first key slot. */
 import { Command } from "commander";
-import { isBlindsyncError } from "../../errors.js";
+import { BlindsyncError, isBlindsyncError } from "../../errors.js";
 import { ClientCache, Repository } from "../../repo/index.js";
 import { resolveLocation, type Store } from "../../store/index.js";
 import { toHex } from "../../util/bytes.js";
@@ -18,6 +18,8 @@ export interface InitOptions {
   readonly repository: string;
   /** Leave an existing repository alone instead of failing (backup --init). */
   readonly ifMissing?: boolean;
+  /** A local path: make a pack directory instead of a SQLite repository (`init --packs`). */
+  readonly packs?: boolean;
 }
 
 export async function runInit(
@@ -27,8 +29,22 @@ export async function runInit(
   // Before anything is made: a bad value must not leave an empty repository directory behind.
   const scrypt = kdfCostFromEnv(context.env);
   const location = resolveLocation(options.repository);
+  if (options.packs === true && location.kind === "ssh")
+    throw new BlindsyncError(
+      "usage",
+      `--packs is for a local directory; "${options.repository}" is reached through blindsync serve, which keeps its own database`,
+      {
+        hint: `For packs on that server with nothing installed there, use sftp:${options.repository}`,
+      },
+    );
   const cipherHint = CachedCipherHint.of(cacheRoot(context), location.key);
-  const store = await openLocation(context, location, "create", cipherHint);
+  const store = await openLocation(
+    context,
+    location,
+    "create",
+    cipherHint,
+    options.packs === true,
+  );
   try {
     if (options.ifMissing === true && (await repositoryExists(store))) return;
     const secret = await passphrase(context, true)();
@@ -88,7 +104,11 @@ export function initCommand(): Command {
     .description("create a new, empty repository")
     .argument(
       "<repo>",
-      "a local directory, [user@]host:path or ssh://[user@]host[:port]/path",
+      "a local directory, [user@]host:path, ssh://..., sftp:[user@]host:path or s3:bucket/prefix",
+    )
+    .option(
+      "--packs",
+      "a local directory of pack files (copy it anywhere with rsync or rclone) instead of one SQLite file",
     )
     .addHelpText(
       "after",
@@ -96,11 +116,28 @@ export function initCommand(): Command {
 The passphrase comes from BLINDSYNC_PASSWORD, --password-file, --password-command,
 or is asked twice on the terminal. It is never stored; losing it loses the data.
 
+A local directory holds one SQLite file, or with --packs plain pack files. Over ssh,
+host:path needs blindsync on the server; sftp:host:path needs only an sftp account, and
+s3:bucket/prefix an S3-compatible bucket (--s3-endpoint or AWS_ENDPOINT_URL for one not
+on AWS; credentials from the AWS SDK's usual environment and files).
+
 Examples:
   blindsync init /mnt/usb/vault
-  blindsync init me@host:vault`,
+  blindsync init --packs /mnt/usb/vault
+  blindsync init me@host:vault
+  blindsync init sftp:me@storagebox:vault
+  AWS_ENDPOINT_URL=https://s3.example.net blindsync init s3:backups/laptop`,
     )
-    .action(async (repository: string, _flags: unknown, command: Command) => {
-      await runInit(contextOf(command), { repository });
-    });
+    .action(
+      async (
+        repository: string,
+        flags: { packs?: boolean },
+        command: Command,
+      ) => {
+        await runInit(contextOf(command), {
+          repository,
+          ...(flags.packs === true ? { packs: true } : {}),
+        });
+      },
+    );
 }

@@ -9,6 +9,8 @@ interface ParsedGlobals {
   cacheDir?: string;
   ssh?: string;
   remoteCmd?: string;
+  s3Endpoint?: string;
+  s3PathStyle?: boolean;
   json?: boolean;
   quiet?: boolean;
   verbose?: boolean;
@@ -27,6 +29,8 @@ export function contextOf(command: Command): CommandContext {
     ...(flags.cacheDir === undefined ? {} : { cacheDir: flags.cacheDir }),
     ...(flags.ssh === undefined ? {} : { ssh: flags.ssh }),
     ...(flags.remoteCmd === undefined ? {} : { remoteCmd: flags.remoteCmd }),
+    ...(flags.s3Endpoint === undefined ? {} : { s3Endpoint: flags.s3Endpoint }),
+    ...(flags.s3PathStyle === true ? { s3PathStyle: true } : {}),
   };
   const output = streamOutput(process.stdout, process.stderr, {
     json: flags.json === true,

@@ -48,3 +48,8 @@ export function prepareDatabaseFile(
   for (const suffix of SIDE_FILES) chmodIfPresent(file + suffix, 0o600);
   return file;
 }
+
+/** The pack store's merged index of this location (store/packs), a file made owner-only. */
+export function packIndexFile(cacheRoot: string, locationKey: string): string {
+  return prepareDatabaseFile(cacheRoot, locationKey, "pack-index.sqlite");
+}

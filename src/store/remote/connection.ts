@@ -25,4 +25,8 @@ export interface ConnectionOptions {
   readonly cipherHint?: CipherHint;
   /** Receives each line ssh (or the remote command) writes to stderr. */
   readonly onStderr?: (line: string) => void;
+  /** S3 repositories: the endpoint URL (--s3-endpoint); else the SDK's configuration. */
+  readonly s3Endpoint?: string;
+  /** S3 repositories: path-style addressing (--s3-path-style); else chosen by the endpoint. */
+  readonly s3PathStyle?: boolean;
 }
