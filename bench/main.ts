@@ -35,6 +35,7 @@ import {
   ratios,
   renderMarkdown,
   renderText,
+  textTable,
   summarize,
   type Sample,
   type ScenarioId,
@@ -63,7 +64,10 @@ const { values: options } = parseArgs({
     quick: { type: "boolean", default: false },
     double: { type: "boolean", default: false },
     runs: { type: "string", default: "3" },
-    tools: { type: "string", default: "blindsync,restic,borg,rsync" },
+    tools: {
+      type: "string",
+      default: "blindsync,blindsync-sftp,restic,borg,rsync",
+    },
     "no-build": { type: "boolean", default: false },
     "image-gib": { type: "string" },
     help: { type: "boolean", default: false },
@@ -71,7 +75,7 @@ const { values: options } = parseArgs({
 });
 if (options.help) {
   process.stdout.write(
-    "npm run bench -- [--quick | --double] [--runs N] [--tools blindsync,restic,borg,rsync] [--no-build] [--image-gib N]\n",
+    "npm run bench -- [--quick | --double] [--runs N] [--tools blindsync,blindsync-sftp,restic,borg,rsync] [--no-build] [--image-gib N]\n",
   );
   process.exit(0);
 }
@@ -253,8 +257,9 @@ async function main(): Promise<void> {
           error = extra.error;
         }
       }
-      const toolSummary =
-        tool.name === "blindsync" ? lastJsonSummary(m.stdoutTail) : undefined;
+      const toolSummary = tool.name.startsWith("blindsync")
+        ? lastJsonSummary(m.stdoutTail)
+        : undefined;
       samples.push({
         run: r,
         tool: tool.name,
@@ -356,6 +361,16 @@ async function main(): Promise<void> {
     "blindsync",
     names.filter((name) => name !== "blindsync"),
   );
+  // Packs over plain sftp against restic over the same sshd (issue 19's targets).
+  const sftpTables = names.includes("blindsync-sftp")
+    ? buildTables(
+        summary,
+        ratios(samples, "blindsync-sftp", ["restic"]),
+        ["blindsync-sftp", "restic"],
+        "blindsync-sftp",
+        new Set(),
+      )
+    : undefined;
   const pending = new Set<string>(
     blindsyncProblem === undefined ? [] : ["blindsync"],
   );
@@ -368,6 +383,8 @@ async function main(): Promise<void> {
       : "full corpus";
   const header = `blindsync benchmark, ${corpusLabel}: ${corpus.files} files, ${(corpus.bytes / MiB).toFixed(0)} MiB; ${runs} run(s), medians; ${cpus().length} cores (${cpus()[0]?.model ?? "?"})`;
   let text = `\n${header}\n\n${renderText(tables)}`;
+  if (sftpTables !== undefined)
+    text += `\nPacks over sftp:\n${textTable(sftpTables.ratios)}\n`;
   if (failures.length > 0) {
     text += "\nFailures:\n";
     for (const f of failures)
@@ -405,7 +422,7 @@ async function main(): Promise<void> {
   await writeFile(file, `${JSON.stringify(json, null, 2)}\n`);
   await writeFile(
     join(resultsDir, `${stamp}.md`),
-    `${header}\n\n${renderMarkdown(tables)}`,
+    `${header}\n\n${renderMarkdown(tables)}${sftpTables === undefined ? "" : `\nPacks over sftp:\n\n${renderMarkdown({ results: [], ratios: sftpTables.ratios })}`}`,
   );
   log(`results: ${file}`);
 }

@@ -152,7 +152,7 @@ function cellStatus(cell: Cell | undefined): string {
     : `${cell.ok} ok`;
 }
 
-function textTable(rows: readonly (readonly string[])[]): string {
+export function textTable(rows: readonly (readonly string[])[]): string {
   const widths =
     rows[0]?.map((_, column) =>
       Math.max(...rows.map((row) => (row[column] ?? "").length)),

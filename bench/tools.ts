@@ -103,57 +103,68 @@ export function makeTools(context: ToolContext): Tool[] {
       );
   };
 
-  // blindsync: ssh://user@host:port/abs/path, --ssh and --remote-cmd through the environment.
-  const blindsyncRepo = `ssh://${host}:${context.proxyPort}${join(server, "blindsync")}`;
-  const blindsyncEnv = baseEnv({
-    BLINDSYNC_PASSWORD: PASSPHRASE,
-    BLINDSYNC_CACHE_DIR: join(client, "blindsync"),
-    BLINDSYNC_SSH: sshLine,
-    BLINDSYNC_REMOTE_CMD: context.blindsync.join(" "),
-  });
-  const blindsync: Tool = {
-    name: "blindsync",
-    version: async () => {
-      const head = await run([
-        "git",
-        "-C",
-        context.projectRoot,
-        "describe",
-        "--always",
-        "--dirty",
-      ]);
-      return `blindsync ${head.stdout.trim() || "(unknown commit)"}`;
-    },
-    setup: async () => {
-      await fresh("blindsync");
-      await checked(
-        [...context.blindsync, "init", blindsyncRepo],
-        blindsyncEnv,
-        "blindsync init",
-      );
-    },
-    backup: (source) => ({
-      argv: [...context.blindsync, "backup", "--json", source, blindsyncRepo],
-      env: blindsyncEnv,
-    }),
-    restoreAll: (target) => ({
-      argv: [...context.blindsync, "restore", blindsyncRepo, target],
-      env: blindsyncEnv,
-    }),
-    restoreOne: (path, target) => ({
-      argv: [
-        ...context.blindsync,
-        "restore",
-        blindsyncRepo,
-        target,
-        "--include",
-        path,
-      ],
-      env: blindsyncEnv,
-    }),
-    restoredOne: (path, target) => join(target, path),
-    teardown: () => removeAll("blindsync"),
+  // blindsync: ssh://user@host:port/abs/path (blindsync serve on the server), or with
+  // sftp://user@host:port/abs/path a pack repository through the server's sftp-server alone;
+  // --ssh and --remote-cmd through the environment.
+  const blindsyncTool = (name: string, repo: string): Tool => {
+    const env = baseEnv({
+      BLINDSYNC_PASSWORD: PASSPHRASE,
+      BLINDSYNC_CACHE_DIR: join(client, name),
+      BLINDSYNC_SSH: sshLine,
+      BLINDSYNC_REMOTE_CMD: context.blindsync.join(" "),
+    });
+    return {
+      name,
+      version: async () => {
+        const head = await run([
+          "git",
+          "-C",
+          context.projectRoot,
+          "describe",
+          "--always",
+          "--dirty",
+        ]);
+        return `blindsync ${head.stdout.trim() || "(unknown commit)"}`;
+      },
+      setup: async () => {
+        await fresh(name);
+        await checked(
+          [...context.blindsync, "init", repo],
+          env,
+          `${name} init`,
+        );
+      },
+      backup: (source) => ({
+        argv: [...context.blindsync, "backup", "--json", source, repo],
+        env,
+      }),
+      restoreAll: (target) => ({
+        argv: [...context.blindsync, "restore", repo, target],
+        env,
+      }),
+      restoreOne: (path, target) => ({
+        argv: [
+          ...context.blindsync,
+          "restore",
+          repo,
+          target,
+          "--include",
+          path,
+        ],
+        env,
+      }),
+      restoredOne: (path, target) => join(target, path),
+      teardown: () => removeAll(name),
+    };
   };
+  const blindsync = blindsyncTool(
+    "blindsync",
+    `ssh://${host}:${context.proxyPort}${join(server, "blindsync")}`,
+  );
+  const blindsyncSftp = blindsyncTool(
+    "blindsync-sftp",
+    `sftp://${host}:${context.proxyPort}${join(server, "blindsync-sftp")}`,
+  );
 
   // restic: the sftp backend, its ssh command given whole through -o sftp.command.
   const resticRepo = `sftp:${host}:${join(server, "restic")}`;
@@ -303,5 +314,5 @@ export function makeTools(context: ToolContext): Tool[] {
     teardown: () => removeAll("rsync"),
   };
 
-  return [blindsync, resticTool, borg, rsync];
+  return [blindsync, blindsyncSftp, resticTool, borg, rsync];
 }
