@@ -1,0 +1,174 @@
+/**
+ * The SFTP client against a fake peer, for what a real sftp-server never does: a frame longer
+ * than any server sends, a frame cut short, a reply to a request never sent, a NAME packet
+ * claiming more names than it holds. Each must end the session with one clear error, without
+ * allocating what the peer announced.
+ */
+
+import { PassThrough } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { isBlindsyncError } from "../../../errors.js";
+import { SftpClient } from "./client.js";
+import {
+  encodePacket,
+  FrameSplitter,
+  MalformedPacket,
+  MAX_FRAME,
+  Packet,
+  PacketReader,
+} from "./codec.js";
+
+/** A fake server: what the client writes, and a way to answer it with raw bytes. */
+function fakePeer() {
+  const toClient = new PassThrough();
+  const fromClient = new PassThrough();
+  const splitter = new FrameSplitter();
+  const requests: { type: number; id: number }[] = [];
+  const waiting: (() => void)[] = [];
+  fromClient.on("data", (chunk: Buffer) => {
+    for (const frame of splitter.push(chunk)) {
+      const reader = new PacketReader(frame);
+      const type = reader.u8();
+      requests.push({ type, id: type === Packet.INIT ? 0 : reader.u32() });
+      waiting.splice(0).forEach((wake) => {
+        wake();
+      });
+    }
+  });
+  return {
+    transport: { readable: toClient, writable: fromClient },
+    send(bytes: Uint8Array) {
+      toClient.write(bytes);
+    },
+    end() {
+      toClient.end();
+    },
+    /** The next request the client sends (after those already taken). */
+    async request(index: number): Promise<{ type: number; id: number }> {
+      while (requests.length <= index)
+        await new Promise<void>((resolve) => waiting.push(resolve));
+      return requests[index]!;
+    },
+  };
+}
+
+const VERSION_3 = encodePacket(Packet.VERSION, undefined, [{ u32: 3 }]);
+
+async function started() {
+  const peer = fakePeer();
+  const starting = SftpClient.start(peer.transport, { where: "the fake" });
+  expect((await peer.request(0)).type).toBe(Packet.INIT);
+  peer.send(VERSION_3);
+  return { peer, client: await starting };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => {
+      throw new Error("expected a rejection, got a result");
+    },
+    (caught: unknown) => caught,
+  );
+}
+
+describe("FrameSplitter", () => {
+  it("joins frames split at every byte and splits frames sent together", () => {
+    const one = encodePacket(Packet.STATUS, 7, [{ u32: 0 }, "ok", ""]);
+    const two = encodePacket(Packet.HANDLE, 8, [new Uint8Array([1, 2, 3])]);
+    const stream = new Uint8Array([...one, ...two]);
+    const splitter = new FrameSplitter();
+    const frames: Uint8Array[] = [];
+    for (let i = 0; i < stream.length; i++)
+      frames.push(...splitter.push(stream.subarray(i, i + 1)));
+    expect(frames.map((frame) => [...frame])).toEqual([
+      [...one.subarray(4)],
+      [...two.subarray(4)],
+    ]);
+    expect(splitter.pending).toBe(0);
+    const together = new FrameSplitter().push(stream);
+    expect(together).toHaveLength(2);
+  });
+
+  it("refuses an announced length over MAX_FRAME before buffering it", () => {
+    const header = new Uint8Array(4);
+    new DataView(header.buffer).setUint32(0, MAX_FRAME + 1);
+    expect(() => new FrameSplitter().push(header)).toThrow(MalformedPacket);
+    new DataView(header.buffer).setUint32(0, 0);
+    expect(() => new FrameSplitter().push(header)).toThrow(MalformedPacket);
+  });
+});
+
+describe("PacketReader", () => {
+  it("refuses a string longer than the packet", () => {
+    const packet = new Uint8Array([0, 0, 1, 0, 65, 66]);
+    expect(() => new PacketReader(packet).bytesField()).toThrow(
+      MalformedPacket,
+    );
+  });
+});
+
+describe("SftpClient against a broken peer", () => {
+  it("an oversized frame ends the session as 'protocol'", async () => {
+    const { peer, client } = await started();
+    const asked = client.stat("/x");
+    await peer.request(1);
+    // 4 GiB - 1 announced: refused at the header, nothing allocated for it.
+    peer.send(new Uint8Array([0xff, 0xff, 0xff, 0xff, Packet.ATTRS]));
+    const error = await rejection(asked);
+    expect(isBlindsyncError(error, "protocol")).toBe(true);
+    expect((error as Error).message).toContain("4294967295 bytes");
+    expect(
+      isBlindsyncError(await rejection(client.stat("/y")), "protocol"),
+    ).toBe(true);
+  });
+
+  it("a frame cut short by the end of the stream fails as a lost connection", async () => {
+    const { peer, client } = await started();
+    const asked = client.stat("/x");
+    const { id } = await peer.request(1);
+    const reply = encodePacket(Packet.ATTRS, id, [{ u32: 0 }]);
+    peer.send(reply.subarray(0, reply.length - 2));
+    peer.end();
+    const error = await rejection(asked);
+    expect(isBlindsyncError(error, "transient")).toBe(true);
+    expect((error as Error).message).toContain("Lost the sftp connection");
+  });
+
+  it("a reply whose fields run past its frame is 'protocol'", async () => {
+    const { peer, client } = await started();
+    const asked = client.open("/x", 1);
+    const { id } = await peer.request(1);
+    // A HANDLE whose string claims 200 bytes in a 12-byte packet.
+    const reply = encodePacket(Packet.HANDLE, id, [{ u32: 200 }]);
+    peer.send(reply);
+    expect(isBlindsyncError(await rejection(asked), "protocol")).toBe(true);
+  });
+
+  it("a reply to a request never sent ends the session as 'protocol'", async () => {
+    const { peer, client } = await started();
+    const asked = client.stat("/x");
+    const { id } = await peer.request(1);
+    peer.send(encodePacket(Packet.ATTRS, id + 1000, [{ u32: 0 }]));
+    const error = await rejection(asked);
+    expect(isBlindsyncError(error, "protocol")).toBe(true);
+    expect((error as Error).message).toContain("was not sent");
+  });
+
+  it("a NAME packet claiming more names than it holds is 'protocol'", async () => {
+    const { peer, client } = await started();
+    const asked = client.readdir(new Uint8Array([1]), "/d");
+    const { id } = await peer.request(1);
+    peer.send(encodePacket(Packet.NAME, id, [{ u32: 0x7fffffff }]));
+    expect(isBlindsyncError(await rejection(asked), "protocol")).toBe(true);
+  });
+
+  it("a server of another version is refused at the start", async () => {
+    const peer = fakePeer();
+    const starting = SftpClient.start(peer.transport, { where: "the fake" });
+    await peer.request(0);
+    peer.send(encodePacket(Packet.VERSION, undefined, [{ u32: 6 }]));
+    const error = await rejection(starting);
+    expect(isBlindsyncError(error, "protocol")).toBe(true);
+    expect((error as Error).message).toContain("version 6");
+  });
+});

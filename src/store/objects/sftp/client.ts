@@ -1,0 +1,457 @@
+/**
+ * A small SFTP version 3 client over any pair of streams (the stdin/stdout of `ssh -s HOST
+ * sftp`, or of a local sftp-server in tests). Requests are pipelined: each gets an id, many
+ * are in flight, replies are matched by id. Written from draft-ietf-secsh-filexfer-02 plus
+ * OpenSSH's posix-rename@openssh.com and fsync@openssh.com; docs/dependencies.md says why no
+ * library (none speaks SFTP over a plain stream and is kept).
+ *
+ * Errors: a status from the server becomes an SftpStatusError (a BlindsyncError whose kind
+ * follows the code and whose message names the path); a malformed reply ends the session with
+ * BlindsyncError('protocol'); a lost connection fails every request with 'transient'.
+ */
+
+import type { Readable, Writable } from "node:stream";
+import { BlindsyncError, type ErrorKind } from "../../../errors.js";
+import {
+  encodePacket,
+  FrameSplitter,
+  MalformedPacket,
+  Packet,
+  PacketReader,
+  SFTP_VERSION,
+  Status,
+  type Attrs,
+  type Field,
+} from "./codec.js";
+
+export interface SftpTransport {
+  readonly readable: Readable;
+  readonly writable: Writable;
+}
+
+export interface SftpClientOptions {
+  /** Where the server is, for messages ("sftp:me@host:vault"). */
+  readonly where: string;
+  /** Why the connection ended, when known (ssh's exit status and last stderr line). */
+  readonly describeLoss?: () => string | undefined;
+}
+
+/** One name a READDIR returned. */
+export interface DirEntry {
+  readonly name: string;
+  readonly attrs: Attrs;
+}
+
+/** A status other than OK from the server, with the SSH_FX_* code kept for callers. */
+export class SftpStatusError extends BlindsyncError {
+  constructor(
+    readonly status: number,
+    kind: ErrorKind,
+    message: string,
+  ) {
+    super(kind, message);
+  }
+}
+
+interface Waiter {
+  resolve(reply: Reply): void;
+  reject(error: unknown): void;
+}
+
+/** One reply: its packet type and a reader over the rest of it (after the id). */
+interface Reply {
+  readonly type: number;
+  readonly body: PacketReader;
+}
+
+const STATUS_KINDS: Partial<Record<number, ErrorKind>> = {
+  [Status.NO_SUCH_FILE]: "not-found",
+  [Status.NO_CONNECTION]: "transient",
+  [Status.CONNECTION_LOST]: "transient",
+};
+
+export class SftpClient {
+  private nextId = 1;
+  private readonly waiting = new Map<number, Waiter>();
+  private failure: BlindsyncError | undefined;
+  private readonly splitter = new FrameSplitter();
+  private versionWaiter: Waiter | undefined;
+  /** Extension name -> data, from the server's VERSION packet. */
+  private readonly extensions = new Map<string, string>();
+
+  private constructor(
+    private readonly transport: SftpTransport,
+    private readonly options: SftpClientOptions,
+  ) {
+    transport.readable.on("data", (chunk: Buffer) => {
+      this.receive(chunk);
+    });
+    transport.readable.on("end", () => {
+      this.lose("the server closed the connection");
+    });
+    transport.readable.on("close", () => {
+      this.lose("the server closed the connection");
+    });
+    transport.readable.on("error", (error: Error) => {
+      this.lose(error.message);
+    });
+    // EPIPE once the peer is gone is reported through the lost connection instead.
+    transport.writable.on("error", () => undefined);
+  }
+
+  /** Opens a session: INIT, then the server's VERSION with its extensions. */
+  static async start(
+    transport: SftpTransport,
+    options: SftpClientOptions,
+  ): Promise<SftpClient> {
+    const client = new SftpClient(transport, options);
+    const version = await new Promise<Reply>((resolve, reject) => {
+      client.versionWaiter = { resolve, reject };
+      client.send(
+        encodePacket(Packet.INIT, undefined, [{ u32: SFTP_VERSION }]),
+      );
+    });
+    client.parse(version, (reply) => {
+      const number = reply.body.u32();
+      if (number !== SFTP_VERSION)
+        throw new MalformedPacket(
+          `the server speaks sftp version ${number}, not ${SFTP_VERSION}`,
+        );
+      while (reply.body.remaining > 0)
+        client.extensions.set(reply.body.text(), reply.body.text());
+    });
+    return client;
+  }
+
+  /** Whether the server offered `name` (e.g. "posix-rename@openssh.com") in VERSION. */
+  hasExtension(name: string): boolean {
+    return this.extensions.has(name);
+  }
+
+  open(path: string, flags: number, permissions?: number): Promise<Uint8Array> {
+    return this.request(
+      Packet.OPEN,
+      `open "${path}"`,
+      [
+        path,
+        { u32: flags },
+        { attrs: permissions === undefined ? {} : { permissions } },
+      ],
+      handleOf,
+    );
+  }
+
+  close(handle: Uint8Array, path: string): Promise<void> {
+    return this.request(Packet.CLOSE, `close "${path}"`, [handle], expectOk);
+  }
+
+  /**
+   * Up to `length` bytes at `offset`; fewer when the server sends fewer (the caller asks again
+   * for the rest), undefined at end of file.
+   */
+  read(
+    handle: Uint8Array,
+    path: string,
+    offset: number,
+    length: number,
+  ): Promise<Uint8Array | undefined> {
+    return this.request(
+      Packet.READ,
+      `read "${path}"`,
+      [handle, { u64: offset }, { u32: length }],
+      (reply) => {
+        if (reply.type === Packet.STATUS) {
+          expectEof(reply);
+          return undefined;
+        }
+        expectType(reply, Packet.DATA);
+        const data = reply.body.bytesField();
+        if (data.length > length)
+          throw new MalformedPacket(
+            `${data.length} bytes for a read of ${length}`,
+          );
+        return data;
+      },
+    );
+  }
+
+  write(
+    handle: Uint8Array,
+    path: string,
+    offset: number,
+    data: Uint8Array,
+  ): Promise<void> {
+    return this.request(
+      Packet.WRITE,
+      `write "${path}"`,
+      [handle, { u64: offset }, data],
+      expectOk,
+    );
+  }
+
+  stat(path: string): Promise<Attrs> {
+    return this.request(Packet.STAT, `stat "${path}"`, [path], attrsOf);
+  }
+
+  lstat(path: string): Promise<Attrs> {
+    return this.request(Packet.LSTAT, `stat "${path}"`, [path], attrsOf);
+  }
+
+  fstat(handle: Uint8Array, path: string): Promise<Attrs> {
+    return this.request(Packet.FSTAT, `stat "${path}"`, [handle], attrsOf);
+  }
+
+  opendir(path: string): Promise<Uint8Array> {
+    return this.request(
+      Packet.OPENDIR,
+      `open the folder "${path}"`,
+      [path],
+      handleOf,
+    );
+  }
+
+  /** The next batch of names in the folder, or undefined once all were returned. */
+  readdir(handle: Uint8Array, path: string): Promise<DirEntry[] | undefined> {
+    return this.request(
+      Packet.READDIR,
+      `read the folder "${path}"`,
+      [handle],
+      (reply) => {
+        if (reply.type === Packet.STATUS) {
+          expectEof(reply);
+          return undefined;
+        }
+        expectType(reply, Packet.NAME);
+        const count = reply.body.u32();
+        // A name takes at least 12 bytes: a count beyond that is a lie, not a reason to loop.
+        if (count > reply.body.remaining / 12)
+          throw new MalformedPacket(`a NAME packet claims ${count} names`);
+        const entries: DirEntry[] = [];
+        for (let i = 0; i < count; i++) {
+          const name = reply.body.text();
+          reply.body.bytesField(); // the long name, "ls -l" style, for humans
+          entries.push({ name, attrs: reply.body.attrs() });
+        }
+        return entries;
+      },
+    );
+  }
+
+  remove(path: string): Promise<void> {
+    return this.request(Packet.REMOVE, `remove "${path}"`, [path], expectOk);
+  }
+
+  mkdir(path: string, permissions: number): Promise<void> {
+    return this.request(
+      Packet.MKDIR,
+      `create the folder "${path}"`,
+      [path, { attrs: { permissions } }],
+      expectOk,
+    );
+  }
+
+  /** SSH_FXP_RENAME: fails when `to` exists (OpenSSH refuses to replace). */
+  rename(from: string, to: string): Promise<void> {
+    return this.request(
+      Packet.RENAME,
+      `rename "${from}" to "${to}"`,
+      [from, to],
+      expectOk,
+    );
+  }
+
+  /** posix-rename@openssh.com: rename(2), replacing `to` atomically. */
+  posixRename(from: string, to: string): Promise<void> {
+    return this.request(
+      Packet.EXTENDED,
+      `rename "${from}" to "${to}"`,
+      ["posix-rename@openssh.com", from, to],
+      expectOk,
+    );
+  }
+
+  /** fsync@openssh.com: fsync(2) of an open file. */
+  fsync(handle: Uint8Array, path: string): Promise<void> {
+    return this.request(
+      Packet.EXTENDED,
+      `sync "${path}"`,
+      ["fsync@openssh.com", handle],
+      expectOk,
+    );
+  }
+
+  /**
+   * Ends the session: the server sees the end of its input and exits. Requests still in
+   * flight fail as a lost connection.
+   */
+  end(): void {
+    this.lose("the sftp session was closed");
+    this.transport.writable.end();
+  }
+
+  /**
+   * Sends one request; resolves with `parse` of the reply that carries its id. A STATUS other
+   * than OK or EOF rejects with SftpStatusError; a reply `parse` cannot read ends the session.
+   */
+  private request<T>(
+    type: number,
+    what: string,
+    fields: readonly Field[],
+    parse: (reply: Reply) => T,
+  ): Promise<T> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    const id = this.nextId;
+    this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1;
+    return new Promise<Reply>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.send(encodePacket(type, id, fields));
+    }).then((reply) =>
+      this.parse(reply, (checked) => {
+        this.checkStatus(checked, what);
+        return parse(checked);
+      }),
+    );
+  }
+
+  /** Runs `parse`, turning a malformed reply into the end of the session. */
+  private parse<T>(reply: Reply, parse: (reply: Reply) => T): T {
+    try {
+      return parse(reply);
+    } catch (error) {
+      if (error instanceof MalformedPacket) throw this.fail(error.message);
+      throw error;
+    }
+  }
+
+  private send(packet: Uint8Array): void {
+    // Callers bound how much they have in flight, so the pipe's buffer stays bounded too.
+    this.transport.writable.write(packet);
+  }
+
+  private receive(chunk: Uint8Array): void {
+    if (this.failure !== undefined) return;
+    try {
+      for (const frame of this.splitter.push(chunk)) this.dispatch(frame);
+    } catch (error) {
+      this.fail(
+        error instanceof MalformedPacket ? error.message : String(error),
+      );
+    }
+  }
+
+  private dispatch(frame: Uint8Array): void {
+    const body = new PacketReader(frame);
+    const type = body.u8();
+    if (this.versionWaiter !== undefined) {
+      const waiter = this.versionWaiter;
+      this.versionWaiter = undefined;
+      if (type !== Packet.VERSION)
+        throw new MalformedPacket(
+          `the server answered INIT with packet type ${type}`,
+        );
+      waiter.resolve({ type, body });
+      return;
+    }
+    const id = body.u32();
+    const waiter = this.waiting.get(id);
+    if (waiter === undefined)
+      throw new MalformedPacket(`a reply to request ${id}, which was not sent`);
+    this.waiting.delete(id);
+    waiter.resolve({ type, body });
+  }
+
+  /**
+   * Throws SftpStatusError for a STATUS other than OK and EOF, naming what was asked; leaves
+   * the reader at the start of the status so that expectOk can read it again.
+   */
+  private checkStatus(reply: Reply, what: string): void {
+    if (reply.type !== Packet.STATUS) return;
+    const code = reply.body.peekU32();
+    if (code === Status.OK || code === Status.EOF) return;
+    reply.body.u32();
+    // Version 3 adds a message and a language tag; some old servers omit them.
+    const message = reply.body.remaining > 0 ? reply.body.text() : "";
+    const said = message === "" ? statusName(code) : message;
+    throw new SftpStatusError(
+      code,
+      STATUS_KINDS[code] ?? "failed",
+      `Cannot ${what} on ${this.options.where}: ${said}`,
+    );
+  }
+
+  /** Ends the session for a protocol violation; returns the error for `throw`. */
+  private fail(reason: string): BlindsyncError {
+    const error = new BlindsyncError(
+      "protocol",
+      `The sftp server at ${this.options.where} broke the protocol: ${reason}`,
+      { hint: "Check that the server runs a standard sftp server (OpenSSH's)" },
+    );
+    this.abort(error);
+    this.transport.writable.end();
+    return error;
+  }
+
+  private lose(reason: string): void {
+    if (this.failure !== undefined) return;
+    const why = this.options.describeLoss?.() ?? reason;
+    this.abort(
+      new BlindsyncError(
+        "transient",
+        `Lost the sftp connection to ${this.options.where}: ${why}`,
+        { hint: "Try again; check the network and the server" },
+      ),
+    );
+  }
+
+  private abort(error: BlindsyncError): void {
+    if (this.failure !== undefined) return;
+    this.failure = error;
+    const waiters = [...this.waiting.values()];
+    this.waiting.clear();
+    if (this.versionWaiter !== undefined) waiters.push(this.versionWaiter);
+    this.versionWaiter = undefined;
+    for (const waiter of waiters) waiter.reject(error);
+  }
+}
+
+/** An OK status; anything else (an EOF to a write, say) breaks the protocol. */
+function expectOk(reply: Reply): void {
+  expectType(reply, Packet.STATUS);
+  if (reply.body.peekU32() !== Status.OK)
+    throw new MalformedPacket(
+      `status ${reply.body.peekU32()} where OK was expected`,
+    );
+}
+
+/** The end of file that ends a READ or READDIR (an OK there breaks the protocol). */
+function expectEof(reply: Reply): void {
+  if (reply.body.peekU32() !== Status.EOF)
+    throw new MalformedPacket(
+      `status ${reply.body.peekU32()} where EOF or data was expected`,
+    );
+}
+
+function expectType(reply: Reply, type: number): void {
+  if (reply.type !== type)
+    throw new MalformedPacket(
+      `packet type ${reply.type} where ${type} was expected`,
+    );
+}
+
+function handleOf(reply: Reply): Uint8Array {
+  expectType(reply, Packet.HANDLE);
+  // Copied: the reply's bytes are a view into the frame.
+  return new Uint8Array(reply.body.bytesField());
+}
+
+function attrsOf(reply: Reply): Attrs {
+  expectType(reply, Packet.ATTRS);
+  return reply.body.attrs();
+}
+
+function statusName(code: number): string {
+  const name = Object.entries(Status).find(([, value]) => value === code)?.[0];
+  return name === undefined
+    ? `status ${code}`
+    : name.toLowerCase().replace(/_/g, " ");
+}
