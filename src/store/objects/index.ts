@@ -9,3 +9,5 @@ export {
   checkRange,
   objectNotFound,
 } from "./memory-object-store.js";
+export { DirObjectStore } from "./dir-object-store.js";
+export type { DirObjectStoreOptions } from "./dir-object-store.js";
