@@ -100,24 +100,45 @@ export function sshArguments(
   options: Pick<ConnectionOptions, "sshCommand" | "remoteCommand">,
   preferAesGcm = false,
 ): string[] {
-  const words = splitShellWords(options.sshCommand ?? DEFAULT_SSH);
+  // The remote command is one string: ssh hands it to the remote shell, which splits it.
+  const remote = `${options.remoteCommand ?? DEFAULT_REMOTE_COMMAND} serve`;
+  return [
+    ...sshOptionArguments(location, options.sshCommand, preferAesGcm),
+    sshDestination(location),
+    remote,
+  ];
+}
+
+/**
+ * Everything of an ssh command line that comes before the destination: the ssh command's words
+ * (--ssh / BLINDSYNC_SSH, default "ssh"), the cipher choice and the port. Shared by `serve`
+ * connections and the sftp object store, so both honour the same replacement command.
+ */
+export function sshOptionArguments(
+  location: { readonly port?: number | undefined },
+  sshCommand: string | undefined,
+  preferAesGcm = false,
+): string[] {
+  const words = splitShellWords(sshCommand ?? DEFAULT_SSH);
   if (words.length === 0)
     throw new BlindsyncError("usage", "The ssh command is empty", {
       hint: 'Set --ssh or BLINDSYNC_SSH to a command such as "ssh -i ~/.ssh/backup"',
     });
-  const destination =
-    location.user === undefined
-      ? location.host
-      : `${location.user}@${location.host}`;
-  // The remote command is one string: ssh hands it to the remote shell, which splits it.
-  const remote = `${options.remoteCommand ?? DEFAULT_REMOTE_COMMAND} serve`;
   return [
     ...words,
     ...(preferAesGcm ? aesFirstCipherArguments(words) : []),
     ...(location.port === undefined ? [] : ["-p", String(location.port)]),
-    destination,
-    remote,
   ];
+}
+
+/** `user@host`, or `host` alone. */
+export function sshDestination(location: {
+  readonly user?: string | undefined;
+  readonly host: string;
+}): string {
+  return location.user === undefined
+    ? location.host
+    : `${location.user}@${location.host}`;
 }
 
 /**
@@ -140,10 +161,7 @@ export async function openSshStore(
   if (command === undefined)
     throw new TypeError("sshArguments() returned nothing");
   const remoteCommand = options.remoteCommand ?? DEFAULT_REMOTE_COMMAND;
-  const where =
-    location.user === undefined
-      ? location.host
-      : `${location.user}@${location.host}`;
+  const where = sshDestination(location);
 
   // Without our passphrases: ssh hands its environment to a ProxyCommand, and to the server
   // for every variable a SendEnv pattern matches (util/child-env.ts).

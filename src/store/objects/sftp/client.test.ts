@@ -12,12 +12,11 @@ import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { requireSftpServer } from "../../../../test/helpers/sftp-server.js";
 import { isBlindsyncError } from "../../../errors.js";
 import { SftpClient, SftpStatusError } from "./client.js";
 import { isDirectory, isRegularFile, OpenFlag, Status } from "./codec.js";
 import { readRange, writeAll } from "./transfers.js";
-
-export const SFTP_SERVER = "/usr/lib/openssh/sftp-server";
 
 interface Session {
   readonly client: SftpClient;
@@ -29,12 +28,8 @@ const sessions: Session[] = [];
 
 /** A real sftp-server started in a fresh temporary folder; `-R` makes it read-only. */
 async function session(serverArgs: string[] = []): Promise<Session> {
-  if (!existsSync(SFTP_SERVER))
-    throw new Error(
-      `${SFTP_SERVER} is missing: apt-get install -y openssh-sftp-server`,
-    );
   const dir = await mkdtemp(join(tmpdir(), "blindsync-sftp-"));
-  const server = spawn(SFTP_SERVER, ["-d", dir, ...serverArgs], {
+  const server = spawn(requireSftpServer(), ["-d", dir, ...serverArgs], {
     stdio: ["pipe", "pipe", "pipe"],
   });
   const client = await SftpClient.start(

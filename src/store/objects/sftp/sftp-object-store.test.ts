@@ -1,0 +1,237 @@
+/**
+ * SftpObjectStore's own behaviour, with the ssh command replaced (as --ssh / BLINDSYNC_SSH
+ * replace it) by a stand-in that runs OpenSSH's sftp-server locally: what the store leaves on
+ * disk, the root folder rules, the argv it hands the ssh command, and its errors. The
+ * conformance suite through a real sshd is test/integration/sftp-objects.test.ts.
+ */
+
+import { existsSync } from "node:fs";
+import {
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  writeFile,
+} from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { SFTP_SERVER } from "../../../../test/helpers/sftp-server.js";
+import { isBlindsyncError } from "../../../errors.js";
+import {
+  formatSftpWhere,
+  rootPath,
+  SftpObjectStore,
+  type SftpObjectStoreOptions,
+} from "./sftp-object-store.js";
+import { sftpSshArguments } from "./ssh-process.js";
+
+const cleanups: (() => Promise<void>)[] = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function temporaryDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "blindsync-sftp-store-"));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
+ * An ssh command that records its arguments in `argvFile` and runs sftp-server with `home` as
+ * its starting folder, as a login directory would be.
+ */
+function standIn(home: string, argvFile: string): string {
+  return `sh -c 'echo "$0 $*" > ${argvFile}; exec ${SFTP_SERVER} -d ${home}'`;
+}
+
+async function open(
+  options: Partial<SftpObjectStoreOptions> & { home: string },
+): Promise<{ store: SftpObjectStore; argv: () => Promise<string> }> {
+  const argvFile = join(await temporaryDir(), "argv");
+  const store = await SftpObjectStore.open({
+    host: "backup.example",
+    path: "vault",
+    create: true,
+    sshCommand: standIn(options.home, argvFile),
+    ...options,
+  });
+  cleanups.push(() => store.close());
+  return {
+    store,
+    argv: async () => (await readFile(argvFile, "utf8")).trim(),
+  };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => {
+      throw new Error("expected a rejection, got a result");
+    },
+    (caught: unknown) => caught,
+  );
+}
+
+describe("sftpSshArguments()", () => {
+  it("puts the ssh words, the port, -s, user@host and the subsystem name in order", () => {
+    expect(
+      sftpSshArguments({
+        host: "h",
+        user: "me",
+        port: 2222,
+        sshCommand: "ssh -i '/my keys/id'",
+      }),
+    ).toEqual(["ssh", "-i", "/my keys/id", "-p", "2222", "-s", "me@h", "sftp"]);
+    expect(sftpSshArguments({ host: "h" })).toEqual(["ssh", "-s", "h", "sftp"]);
+  });
+});
+
+describe("rootPath() and formatSftpWhere()", () => {
+  it.each([
+    ["vault", "vault"],
+    ["~/vault", "vault"],
+    ["/srv/vault/", "/srv/vault"],
+    ["a/b", "a/b"],
+  ])("rootPath(%j) is %j", (path, root) => {
+    expect(rootPath(path)).toBe(root);
+  });
+
+  it("refuses a path that names no folder", () => {
+    expect(
+      isBlindsyncError(
+        catching(() => rootPath("/")),
+        "usage",
+      ),
+    ).toBe(true);
+  });
+
+  it("writes the location as a user types it", () => {
+    expect(formatSftpWhere({ host: "h", user: "me", path: "vault" })).toBe(
+      "sftp:me@h:vault",
+    );
+    expect(formatSftpWhere({ host: "::1", path: "/srv/v" })).toBe(
+      "sftp:[::1]:/srv/v",
+    );
+    expect(formatSftpWhere({ host: "h", port: 2222, path: "vault" })).toBe(
+      "sftp://h:2222/~/vault",
+    );
+    expect(formatSftpWhere({ host: "h", port: 22, path: "/srv/v" })).toBe(
+      "sftp://h:22/srv/v",
+    );
+  });
+});
+
+function catching(action: () => unknown): unknown {
+  try {
+    action();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
+describe("SftpObjectStore through a replaced ssh command", () => {
+  it("runs the replacement command with -s HOST sftp, and stores relative to the login folder", async () => {
+    const home = await temporaryDir();
+    const { store, argv } = await open({
+      home,
+      user: "me",
+      port: 2222,
+      path: "~/backups/vault",
+    });
+    expect(await argv()).toBe("-p 2222 -s me@backup.example sftp");
+    await store.put("config", new TextEncoder().encode("c"));
+    expect(await readFile(join(home, "backups/vault/config"), "utf8")).toBe(
+      "c",
+    );
+    expect(store.where).toBe("sftp://me@backup.example:2222/~/backups/vault");
+  });
+
+  it("makes folders 0700 and files 0600, and leaves no temporary file", async () => {
+    const home = await temporaryDir();
+    const { store } = await open({ home, path: `${home}/vault` });
+    await store.put("packs/ab/p1", new Uint8Array(100_000).fill(7));
+    const vault = join(home, "vault");
+    expect((await stat(join(vault, "packs"))).mode & 0o777).toBe(0o700);
+    expect((await stat(join(vault, "packs/ab"))).mode & 0o777).toBe(0o700);
+    expect((await stat(join(vault, "packs/ab/p1"))).mode & 0o777).toBe(0o600);
+    expect(await readdir(join(vault, "packs/ab"))).toEqual(["p1"]);
+  });
+
+  it("a failed put removes its temporary file", async () => {
+    const home = await temporaryDir();
+    const { store } = await open({ home, path: `${home}/vault` });
+    // A folder where the object should go: the final rename fails.
+    await mkdir(join(home, "vault/index/seg"), { recursive: true });
+    await writeFile(join(home, "vault/index/seg/x"), "keep");
+    const failed = await rejection(store.put("index/seg", new Uint8Array(10)));
+    expect(isBlindsyncError(failed, "failed")).toBe(true);
+    expect((failed as Error).message).toContain("index/seg");
+    expect(await readdir(join(home, "vault/index"))).toEqual(["seg"]);
+  });
+
+  it("does not list temporary dot files or what is not an object", async () => {
+    const home = await temporaryDir();
+    const { store } = await open({ home, path: `${home}/vault` });
+    await store.put("index/a", new Uint8Array(3));
+    await writeFile(join(home, "vault/index/.tmp-123"), "half");
+    await writeFile(join(home, "vault/index/bad name"), "x");
+    const names: string[] = [];
+    for await (const info of store.list("")) names.push(info.name);
+    expect(names).toEqual(["index/a"]);
+  });
+
+  it("a missing root is 'no-repository' without create, and made with it", async () => {
+    const home = await temporaryDir();
+    const missing = await rejection(
+      open({ home, path: `${home}/a/b`, create: false }),
+    );
+    expect(isBlindsyncError(missing, "no-repository")).toBe(true);
+    expect((missing as Error).message).toBe(
+      `No repository at "sftp:backup.example:${home}/a/b"`,
+    );
+    expect(existsSync(join(home, "a"))).toBe(false);
+
+    await open({ home, path: `${home}/a/b`, create: true });
+    expect((await stat(join(home, "a/b"))).isDirectory()).toBe(true);
+  });
+
+  it("a root that is a file is refused", async () => {
+    const home = await temporaryDir();
+    await writeFile(join(home, "file"), "x");
+    const refused = await rejection(open({ home, path: "file" }));
+    expect(isBlindsyncError(refused, "failed")).toBe(true);
+    expect((refused as Error).message).toContain("is not a folder");
+  });
+
+  it("an ssh command that cannot run is one clear 'failed'", async () => {
+    const failed = await rejection(
+      SftpObjectStore.open({
+        host: "h",
+        path: "v",
+        create: false,
+        sshCommand: "/nonexistent/ssh-binary",
+      }),
+    );
+    expect(isBlindsyncError(failed, "failed")).toBe(true);
+    expect((failed as Error).message).toContain(
+      'Cannot run the ssh command "/nonexistent/ssh-binary"',
+    );
+  });
+
+  it("a login that prints text before sftp is a 'protocol' error with a hint", async () => {
+    const failed = await rejection(
+      SftpObjectStore.open({
+        host: "h",
+        path: "v",
+        create: false,
+        sshCommand: `sh -c 'echo Welcome to the server; exec ${SFTP_SERVER}'`,
+      }),
+    );
+    expect(isBlindsyncError(failed, "protocol")).toBe(true);
+    expect((failed as { hint?: string }).hint).toContain("prints text");
+  });
+});

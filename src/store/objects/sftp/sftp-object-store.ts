@@ -1,0 +1,320 @@
+/**
+ * The ObjectStore on an sftp server that runs nothing of ours (OpenSSH's sftp-server, a
+ * storage box): one ssh session, one SFTP client, objects as files under a root folder.
+ *
+ * put writes `.tmp-RANDOM` beside the target, syncs it (fsync@openssh.com), then renames it
+ * over the name with posix-rename@openssh.com, so a reader sees the old object or the new one,
+ * never a part. Folders are made as needed (0700), files owner-only (0600).
+ */
+
+import { randomBytes } from "node:crypto";
+import { BlindsyncError, isBlindsyncError } from "../../../errors.js";
+import { checkRange, objectNotFound } from "../memory-object-store.js";
+import { checkObjectName, checkObjectPrefix } from "../names.js";
+import type { ByteRange, ObjectInfo, ObjectStore } from "../object-store.js";
+import { SftpClient, SftpStatusError } from "./client.js";
+import {
+  isDirectory,
+  isRegularFile,
+  isSymlink,
+  OpenFlag,
+  Status,
+  type Attrs,
+} from "./codec.js";
+import { listObjects } from "./listing.js";
+import { SshSftpProcess, type SftpEndpoint } from "./ssh-process.js";
+import { readRange, writeAll } from "./transfers.js";
+
+export interface SftpObjectStoreOptions extends SftpEndpoint {
+  /**
+   * The root folder: relative to the login directory (as sftp takes it), or absolute. A
+   * leading "~/" means the login directory too.
+   */
+  readonly path: string;
+  /** Make the root folder (and its parents) when missing, as `init` does. */
+  readonly create: boolean;
+}
+
+const FILE_MODE = 0o600;
+const FOLDER_MODE = 0o700;
+
+export class SftpObjectStore implements ObjectStore {
+  private closed = false;
+
+  private constructor(
+    readonly where: string,
+    private readonly root: string,
+    private readonly client: SftpClient,
+    private readonly ssh: SshSftpProcess,
+  ) {}
+
+  /**
+   * Connects and checks the root folder. Throws BlindsyncError('no-repository') when it is
+   * missing and `create` is false, and one clear 'failed' when ssh cannot connect or the
+   * server has no sftp.
+   */
+  static async open(options: SftpObjectStoreOptions): Promise<SftpObjectStore> {
+    const where = formatSftpWhere(options);
+    const root = rootPath(options.path);
+    const ssh = SshSftpProcess.spawn(options);
+    let client: SftpClient;
+    try {
+      client = await SftpClient.start(ssh.transport, {
+        where,
+        describeLoss: () => ssh.describeExit(),
+      });
+    } catch (error) {
+      await ssh.stop();
+      if (isBlindsyncError(error) && error.kind === "protocol")
+        throw new BlindsyncError(error.kind, error.message, {
+          cause: error,
+          hint: "A login script on the server that prints text breaks sftp: check that `ssh HOST true` prints nothing",
+        });
+      throw ssh.explainStartFailure(error, where);
+    }
+    const store = new SftpObjectStore(where, root, client, ssh);
+    try {
+      await store.checkRoot(options.create);
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+    return store;
+  }
+
+  async put(name: string, bytes: Uint8Array): Promise<void> {
+    this.checkOpen();
+    checkObjectName(name);
+    const target = this.pathOf(name);
+    const folder = target.slice(0, target.lastIndexOf("/"));
+    const temporary = `${folder}/.tmp-${randomBytes(8).toString("hex")}`;
+    const flags =
+      OpenFlag.WRITE | OpenFlag.CREAT | OpenFlag.EXCL | OpenFlag.TRUNC;
+    let handle: Uint8Array;
+    try {
+      handle = await this.client.open(temporary, flags, FILE_MODE);
+    } catch (error) {
+      if (!isStatus(error, Status.NO_SUCH_FILE)) throw error;
+      await this.makeFolders(name);
+      handle = await this.client.open(temporary, flags, FILE_MODE);
+    }
+    try {
+      try {
+        await writeAll(this.client, handle, temporary, bytes);
+        if (this.client.hasExtension("fsync@openssh.com"))
+          await this.client.fsync(handle, temporary);
+      } finally {
+        await this.client.close(handle, temporary);
+      }
+      await this.replace(temporary, target);
+    } catch (error) {
+      await this.client.remove(temporary).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async get(name: string, range?: ByteRange): Promise<Uint8Array> {
+    this.checkOpen();
+    checkObjectName(name);
+    // A malformed range is refused before any request (RangeError), as on every backend.
+    if (range !== undefined) checkRange(this.where, name, range, Infinity);
+    const path = this.pathOf(name);
+    let handle: Uint8Array;
+    try {
+      handle = await this.client.open(path, OpenFlag.READ);
+    } catch (error) {
+      if (isStatus(error, Status.NO_SUCH_FILE))
+        throw objectNotFound(this.where, name);
+      throw error;
+    }
+    try {
+      if (range === undefined) {
+        const size = sizeOf(await this.client.fstat(handle, path), path);
+        const bytes = await readRange(this.client, handle, path, 0, size);
+        // The handle holds the file a rename cannot swap, so a short read is a cut file.
+        checkRange(this.where, name, { offset: 0, length: size }, bytes.length);
+        return bytes;
+      }
+      // The size is asked beside the reads, not before them: one round trip, not two.
+      const [attrs, bytes] = await Promise.all([
+        this.client.fstat(handle, path),
+        readRange(this.client, handle, path, range.offset, range.length),
+      ]);
+      checkRange(this.where, name, range, sizeOf(attrs, path));
+      if (bytes.length !== range.length)
+        checkRange(this.where, name, range, range.offset + bytes.length);
+      return bytes;
+    } finally {
+      // Not awaited: nothing is read through the handle after this, and a failed close of a
+      // read-only file loses nothing. Its reply is still taken, so nothing goes unhandled.
+      this.client.close(handle, path).catch(() => undefined);
+    }
+  }
+
+  async stat(name: string): Promise<ObjectInfo | undefined> {
+    this.checkOpen();
+    checkObjectName(name);
+    const path = this.pathOf(name);
+    let attrs: Attrs;
+    try {
+      attrs = await this.client.stat(path);
+    } catch (error) {
+      if (isStatus(error, Status.NO_SUCH_FILE)) return undefined;
+      throw error;
+    }
+    // A folder such as "packs" is not an object of that name.
+    if (!isRegularFile(attrs)) return undefined;
+    return { name, size: sizeOf(attrs, path) };
+  }
+
+  list(prefix: string): AsyncIterable<ObjectInfo> {
+    this.checkOpen();
+    checkObjectPrefix(prefix);
+    return listObjects(this.client, this.root, prefix);
+  }
+
+  async delete(name: string): Promise<void> {
+    this.checkOpen();
+    checkObjectName(name);
+    try {
+      await this.client.remove(this.pathOf(name));
+    } catch (error) {
+      if (!isStatus(error, Status.NO_SUCH_FILE)) throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.client.end();
+    await this.ssh.stop();
+  }
+
+  /** The ssh process id, for tests that check nothing is left running. */
+  get sshPid(): number | undefined {
+    return this.ssh.pid;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new Error("SftpObjectStore used after close");
+  }
+
+  private pathOf(name: string): string {
+    return `${this.root}/${name}`;
+  }
+
+  /**
+   * Renames the finished temporary file over `target`. posix-rename@openssh.com is rename(2):
+   * atomic, replacing any old object. Without it (a server that is not OpenSSH) the old object
+   * is removed first, since SSH_FXP_RENAME refuses to replace; between the two a reader finds
+   * no object, and a crash there loses the old one, so this is weaker. The pack store writes
+   * content-addressed names that are rarely replaced, which keeps that window rare.
+   */
+  private async replace(temporary: string, target: string): Promise<void> {
+    if (this.client.hasExtension("posix-rename@openssh.com")) {
+      await this.client.posixRename(temporary, target);
+      return;
+    }
+    try {
+      await this.client.remove(target);
+    } catch (error) {
+      if (!isStatus(error, Status.NO_SUCH_FILE)) throw error;
+    }
+    await this.client.rename(temporary, target);
+  }
+
+  /** Makes each missing folder of `name` under the root, outermost first. */
+  private async makeFolders(name: string): Promise<void> {
+    const segments = name.split("/").slice(0, -1);
+    for (let i = 1; i <= segments.length; i++)
+      await this.makeFolder(this.pathOf(segments.slice(0, i).join("/")));
+  }
+
+  /** mkdir that tolerates a folder made meanwhile (by a concurrent put, say). */
+  private async makeFolder(path: string): Promise<void> {
+    try {
+      await this.client.mkdir(path, FOLDER_MODE);
+    } catch (error) {
+      // SFTP v3 has no "already exists" status: OpenSSH answers FAILURE. Look before failing.
+      const attrs = await this.client.stat(path).catch(() => undefined);
+      if (attrs === undefined || !isDirectory(attrs)) throw error;
+    }
+  }
+
+  private async checkRoot(create: boolean): Promise<void> {
+    let attrs: Attrs | undefined;
+    try {
+      attrs = await this.client.stat(this.root);
+    } catch (error) {
+      if (!isStatus(error, Status.NO_SUCH_FILE)) throw error;
+    }
+    if (attrs === undefined) {
+      if (!create)
+        throw new BlindsyncError(
+          "no-repository",
+          `No repository at "${this.where}"`,
+          { hint: `Create one with: blindsync init ${this.where}` },
+        );
+      const parts = this.root.split("/");
+      for (let i = 1; i <= parts.length; i++) {
+        const path = parts.slice(0, i).join("/");
+        // "" is the filesystem root of an absolute path, "." the login directory.
+        if (path !== "" && path !== ".") await this.makeFolder(path);
+      }
+      return;
+    }
+    if (!isDirectory(attrs) && !isSymlink(attrs))
+      throw new BlindsyncError(
+        "failed",
+        `"${this.where}" is not a folder on the sftp server`,
+        { hint: "Give the path of a folder (or of one to create)" },
+      );
+  }
+}
+
+function isStatus(error: unknown, status: number): boolean {
+  return error instanceof SftpStatusError && error.status === status;
+}
+
+function sizeOf(attrs: Attrs, path: string): number {
+  if (attrs.size === undefined)
+    throw new BlindsyncError(
+      "protocol",
+      `The sftp server did not report the size of "${path}"`,
+    );
+  return attrs.size;
+}
+
+/**
+ * The root as the server should see it: "~/x" and "x" are both relative to the login
+ * directory (sftp-server starts there), trailing slashes dropped.
+ */
+export function rootPath(path: string): string {
+  let root = path;
+  if (root === "~") root = ".";
+  else if (root.startsWith("~/")) root = root.slice(2);
+  while (root.length > 1 && root.endsWith("/")) root = root.slice(0, -1);
+  if (root === "" || root === "/")
+    throw new BlindsyncError(
+      "usage",
+      `The sftp repository path "${path}" names no folder of its own`,
+      { hint: "Give a folder, as in sftp:host:backups" },
+    );
+  return root;
+}
+
+/** Where the objects are, as a user would type it: "sftp:me@host:vault", holding no secret. */
+export function formatSftpWhere(options: {
+  readonly host: string;
+  readonly user?: string | undefined;
+  readonly port?: number | undefined;
+  readonly path: string;
+}): string {
+  const host = options.host.includes(":") ? `[${options.host}]` : options.host;
+  const user = options.user === undefined ? "" : `${options.user}@`;
+  if (options.port === undefined) return `sftp:${user}${host}:${options.path}`;
+  const path = options.path.startsWith("/")
+    ? options.path
+    : `/~/${options.path.replace(/^~\//, "")}`;
+  return `sftp://${user}${host}:${options.port}${path}`;
+}

@@ -1,0 +1,181 @@
+/**
+ * The system ssh asked for the `sftp` subsystem (`ssh ... -s [user@]host sftp`), as restic and
+ * rclone reach an sftp server: ~/.ssh/config, agents, jump hosts and keys work, and nothing but
+ * the server's own sftp-server runs remotely. The command line is built by store/remote/ssh.ts,
+ * so --ssh / BLINDSYNC_SSH replace it exactly as they do for `serve`.
+ */
+
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { createInterface } from "node:readline";
+import { BlindsyncError, describeError } from "../../../errors.js";
+import { childEnvironment } from "../../../util/child-env.js";
+import { sshDestination, sshOptionArguments } from "../../remote/ssh.js";
+import type { SftpTransport } from "./client.js";
+
+export interface SftpEndpoint {
+  readonly host: string;
+  readonly user?: string | undefined;
+  readonly port?: number | undefined;
+  /** The ssh command line (--ssh / BLINDSYNC_SSH); default "ssh". */
+  readonly sshCommand?: string | undefined;
+  /** Receives each line ssh writes to stderr. */
+  readonly onStderr?: ((line: string) => void) | undefined;
+}
+
+/** How long stop() waits for ssh to exit after its input ends before killing it. */
+const EXIT_GRACE_MS = 5000;
+/** How many stderr lines are kept to explain a failure. */
+const STDERR_LINES_KEPT = 20;
+
+/** The argv that reaches the sftp subsystem of `endpoint` (exported for tests). */
+export function sftpSshArguments(endpoint: SftpEndpoint): string[] {
+  // -s before the destination: OpenSSH also takes it after, but a wrapper script might not.
+  return [
+    ...sshOptionArguments(endpoint, endpoint.sshCommand),
+    "-s",
+    sshDestination(endpoint),
+    "sftp",
+  ];
+}
+
+export class SshSftpProcess {
+  private readonly stderrLines: string[] = [];
+  private spawnError: Error | undefined;
+  private exit: { code: number | null; signal: string | null } | undefined;
+  private readonly exited: Promise<void>;
+  private readonly stderrDone: Promise<void>;
+
+  private constructor(
+    private readonly child: ChildProcessWithoutNullStreams,
+    private readonly endpoint: SftpEndpoint,
+  ) {
+    this.stderrDone = new Promise<void>((resolve) => {
+      const lines = createInterface({
+        input: child.stderr,
+        crlfDelay: Infinity,
+      });
+      lines.on("line", (line) => {
+        this.stderrLines.push(line);
+        if (this.stderrLines.length > STDERR_LINES_KEPT)
+          this.stderrLines.shift();
+        endpoint.onStderr?.(line);
+      });
+      lines.on("close", resolve);
+    });
+    this.exited = new Promise<void>((resolve) => {
+      child.on("error", (error) => {
+        this.spawnError = error;
+        this.exit ??= { code: null, signal: null };
+        resolve();
+      });
+      child.on("exit", (code, signal) => {
+        this.exit = { code, signal };
+        resolve();
+      });
+    });
+  }
+
+  static spawn(endpoint: SftpEndpoint): SshSftpProcess {
+    const [command, ...args] = sftpSshArguments(endpoint);
+    if (command === undefined)
+      throw new TypeError("sftpSshArguments() returned nothing");
+    // Without our passphrases: ssh hands its environment to a ProxyCommand, and to the server
+    // for every variable a SendEnv pattern matches (util/child-env.ts).
+    const child = spawn(command, args, {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: childEnvironment(),
+    });
+    return new SshSftpProcess(child, endpoint);
+  }
+
+  get transport(): SftpTransport {
+    return { readable: this.child.stdout, writable: this.child.stdin };
+  }
+
+  /** The process id, for tests that check nothing is left running. */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Why ssh ended, once it has: its status and the last line it wrote to stderr. */
+  describeExit(): string | undefined {
+    if (this.exit === undefined) return undefined;
+    const status =
+      this.exit.signal !== null
+        ? `ssh was killed by ${this.exit.signal}`
+        : `ssh exited with status ${String(this.exit.code)}`;
+    const last = this.lastLine();
+    return last === undefined ? status : `${status} (${last})`;
+  }
+
+  /** Ends ssh's input, waits for it to exit (killing it after a grace period). */
+  async stop(): Promise<void> {
+    this.child.stdin.end();
+    const timer = setTimeout(() => this.child.kill("SIGTERM"), EXIT_GRACE_MS);
+    try {
+      await this.exited;
+      await this.stderrDone;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Why no sftp session came up, as one clear error: ssh could not run, could not connect, or
+   * the server has no sftp subsystem. Call after stop().
+   */
+  explainStartFailure(cause: unknown, where: string): BlindsyncError {
+    const sshCommand = this.endpoint.sshCommand ?? "ssh";
+    if (this.spawnError !== undefined)
+      return new BlindsyncError(
+        "failed",
+        `Cannot run the ssh command "${sshCommand}": ${describeError(this.spawnError)}`,
+        {
+          cause: this.spawnError,
+          hint: "Install OpenSSH, or set --ssh / BLINDSYNC_SSH",
+        },
+      );
+    const last = this.lastLine();
+    const said = last === undefined ? "" : `: ${last}`;
+    const destination = sshDestination(this.endpoint);
+    if (this.stderrLines.some((line) => /subsystem request failed/i.test(line)))
+      return new BlindsyncError(
+        "failed",
+        `The server "${destination}" offers no sftp subsystem, so ${where} cannot be reached${said}`,
+        {
+          cause,
+          hint: "Enable sftp on the server (Subsystem sftp in sshd_config), or use blindsync serve",
+        },
+      );
+    if (this.exit?.code === 255)
+      return new BlindsyncError(
+        "failed",
+        `Cannot connect to "${destination}" with ssh to reach ${where}${said}`,
+        {
+          cause,
+          hint: `Check the host name, port and keys by running: ssh ${destination}`,
+        },
+      );
+    const status =
+      this.exit === undefined
+        ? "did not start an sftp session"
+        : this.exit.code === null
+          ? "was killed"
+          : `exited with status ${this.exit.code}`;
+    return new BlindsyncError(
+      "failed",
+      `ssh to "${destination}" ${status} before the sftp server answered, so ${where} cannot be reached${said}`,
+      {
+        cause,
+        hint: `Check that "sftp ${destination}" works from this machine`,
+      },
+    );
+  }
+
+  private lastLine(): string | undefined {
+    return this.stderrLines
+      .filter((line) => line.trim() !== "")
+      .at(-1)
+      ?.trim();
+  }
+}
