@@ -23,6 +23,7 @@ import {
   type ScryptParams,
 } from "../crypto/index.js";
 import { BlindsyncError, isBlindsyncError } from "../errors.js";
+import type { IndexAuthenticator } from "../store/index.js";
 import { bytesEqual } from "../util/bytes.js";
 
 export const masterKeyLength = 32;
@@ -66,6 +67,27 @@ export function deriveSubkeys(
     configKey: derive("config"),
     headKey: derive("head"),
   };
+}
+
+/**
+ * The pack store's index authenticator (store/packs/): HMAC-SHA256 under its own subkey,
+ * HKDF(master, salt = repository id, info = "blindsync/v1/index-mac"). A closure holds the key,
+ * so only the ability to MAC crosses into store/, never the key. Kept out of Subkeys because no
+ * other part of the repository uses it.
+ */
+export function indexAuthenticator(
+  master: Uint8Array,
+  repositoryId: Uint8Array,
+): IndexAuthenticator {
+  checkLength("Master key", master, masterKeyLength);
+  checkLength("Repository id", repositoryId, repositoryIdLength);
+  const key = hkdfSha256(
+    master,
+    repositoryId,
+    "blindsync/v1/index-mac",
+    subkeyLength,
+  );
+  return { mac: (bytes) => keyedId(key, bytes) };
 }
 
 /**

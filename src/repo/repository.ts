@@ -33,6 +33,7 @@ import {
   classifyKeySlots,
   createKeySlot,
   deriveSubkeys,
+  indexAuthenticator,
   keyCheckValue,
   openKeySlot,
   planUnlock,
@@ -128,6 +129,8 @@ export class Repository {
     this.keySlotBytes = keySlotBytes;
     this.gear = gearTableFromKey(this.keys.chunkerKey);
     this.onWarning = onWarning;
+    // Right after create or unlock: a pack store needs the index MAC before any blob operation.
+    store.authenticate?.(indexAuthenticator(master, config.repositoryId));
   }
 
   /** Creates a new repository in an empty store and returns it unlocked. */

@@ -205,11 +205,29 @@ export interface GenerationStore {
   bumpGeneration(): Promise<number>;
 }
 
+/**
+ * A MAC under a key the repository layer derives and keeps: the store asks it to authenticate
+ * the records it keeps on storage that runs nothing of ours (the pack store's index segments
+ * and pack trailers), so that such storage cannot make a client believe a blob is stored. The
+ * key never crosses into store/; only this object does.
+ */
+export interface IndexAuthenticator {
+  /** HMAC-SHA256 of `bytes` (32 bytes). */
+  mac(bytes: Uint8Array): Uint8Array;
+}
+
 /** Everything blindsync asks of the untrusted side, composed of the interfaces above. */
 export interface Store
   extends ConfigStore, BlobStore, KeySlotStore, LockStore, GenerationStore {
   /** True when deletes are refused (`serve --append-only`): rules/append-only.ts lists them. */
   readonly appendOnly: boolean;
+
+  /**
+   * Hands the store the repository's index authenticator, right after the repository is
+   * created or unlocked. Only stores that keep an index of their own on dumb storage (the pack
+   * store) implement it; until it is called they serve only what needs no key.
+   */
+  authenticate?(authenticator: IndexAuthenticator): void;
 
   /** Releases the store. Idempotent; no other method may be called afterwards. */
   close(): Promise<void>;
