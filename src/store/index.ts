@@ -16,6 +16,11 @@ export {
 } from "./sqlite/sqlite-store.js";
 export { openStore, type OpenStoreOptions } from "./open.js";
 export {
+  PackStore,
+  type PackIndexReport,
+  type PackStoreOptions,
+} from "./packs/pack-store.js";
+export {
   RemoteStore,
   type RemoteStoreOptions,
   type RemoteTransport,

@@ -7,10 +7,15 @@
  *
  *   pack    = blob bytes ... | trailer | footer
  *   trailer = "BSPT" | version u8 = 1 | kind u8 | 0 u16 | count u32 | region length u64
- *             | count × (blob id (32) | offset u64 | length u32) | MAC (32)
+ *             | nonce (16) | count × (blob id (32) | offset u64 | length u32) | MAC (32)
+ *
+ * The random nonce makes every pack written a new object, even with the same blobs: a blob put
+ * again after a delete, or a repack of the same live blobs, must never get the name (and so
+ * the fate) of an older pack.
  *   footer  = trailer length u32 | "BSPF"
  *   MAC     = HMAC(index key, "blindsync/v1/pack-trailer\0" | trailer before the MAC)
  */
+import { randomBytes } from "node:crypto";
 import type { BlobId, IndexAuthenticator } from "../store.js";
 import { contentId } from "./layout.js";
 import {
@@ -29,7 +34,8 @@ const TRAILER_MAGIC = new TextEncoder().encode("BSPT");
 const FOOTER_MAGIC = new TextEncoder().encode("BSPF");
 const VERSION = 1;
 const TRAILER_LABEL = "blindsync/v1/pack-trailer\0";
-const TRAILER_HEADER_LENGTH = 4 + 1 + 1 + 2 + 4 + 8;
+const NONCE_LENGTH = 16;
+const TRAILER_HEADER_LENGTH = 4 + 1 + 1 + 2 + 4 + 8 + NONCE_LENGTH;
 export const TRAILER_ENTRY_LENGTH = 32 + 8 + 4;
 export const FOOTER_LENGTH = 8;
 
@@ -77,7 +83,8 @@ export function buildPack(
     .u8(kindCode(kind))
     .u16(0)
     .u32(entries.length)
-    .u64(regionLength);
+    .u64(regionLength)
+    .raw(randomBytes(NONCE_LENGTH));
   for (const entry of entries)
     body.raw(entry.id).u64(entry.offset).u32(entry.length);
   const mac = labelledMac(authenticator, TRAILER_LABEL, body.bytes);
@@ -153,6 +160,7 @@ export function parsePackTail(
     throw damaged(what, "bad trailer header");
   const count = reader.u32();
   const regionLength = reader.u64();
+  reader.raw(NONCE_LENGTH);
   if (reader.remaining !== count * TRAILER_ENTRY_LENGTH)
     throw damaged(what, "its trailer's length does not match its entry count");
   if (regionLength + needed !== packSize)

@@ -1,0 +1,388 @@
+/**
+ * The merged index of a pack repository, kept in a SQLite file in the client's cache (or in
+ * memory): which segments were applied, superseded or refused, and the blob locations of the
+ * applied ones. Opening a repository then reads only the segments it has not seen, and client
+ * memory stays flat in the repository's size. Losing the file costs one read of index/.
+ *
+ * Nothing in it is trusted beyond what it was given: only authenticated segments are applied
+ * (pack-store.ts checks them first), and a file made under another key is emptied.
+ */
+import Database from "better-sqlite3";
+import { BlindsyncError, describeError } from "../../errors.js";
+import type { BlobId, BlobInfo } from "../store.js";
+import type { Segment, SegmentPack } from "./segment.js";
+import { kindCode, kindOfCode, type PackedKind } from "./wire.js";
+
+const SCHEMA_VERSION = 1;
+
+const enum SegmentState {
+  Applied = 1,
+  Superseded = 2,
+  Rejected = 3,
+}
+
+/** Where a blob's bytes are. */
+export interface BlobLocation {
+  readonly pack: string;
+  readonly kind: PackedKind;
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** A pack known to the index, with how many of its bytes the index still uses. */
+export interface PackUsage {
+  readonly pack: string;
+  readonly kind: PackedKind;
+  readonly regionLength: number;
+  readonly liveBytes: number;
+}
+
+interface LocationRow {
+  readonly pack: string;
+  readonly kind: number;
+  readonly offset: number;
+  readonly length: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS segments (
+  id TEXT PRIMARY KEY, state INTEGER NOT NULL, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS packs (
+  segment TEXT NOT NULL, pack TEXT NOT NULL, kind INTEGER NOT NULL, region INTEGER NOT NULL,
+  PRIMARY KEY (segment, pack)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS packs_by_pack ON packs (pack);
+CREATE TABLE IF NOT EXISTS blobs (
+  id BLOB NOT NULL, segment TEXT NOT NULL, pack TEXT NOT NULL, kind INTEGER NOT NULL,
+  offset INTEGER NOT NULL, length INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS blobs_by_id ON blobs (id);
+CREATE INDEX IF NOT EXISTS blobs_by_segment ON blobs (segment);
+CREATE INDEX IF NOT EXISTS blobs_by_pack ON blobs (pack);
+CREATE TABLE IF NOT EXISTS dead (
+  id BLOB NOT NULL, pack TEXT NOT NULL, segment TEXT NOT NULL,
+  PRIMARY KEY (id, pack, segment)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dead_by_segment ON dead (segment);
+CREATE TABLE IF NOT EXISTS snapshots (id BLOB PRIMARY KEY, length INTEGER NOT NULL) WITHOUT ROWID;
+`;
+
+export class IndexCache {
+  readonly #db: Database.Database;
+  #seq: number;
+  readonly #statements = new Map<string, Database.Statement>();
+
+  private constructor(db: Database.Database) {
+    this.#db = db;
+    this.#seq =
+      (db.prepare("SELECT MAX(seq) FROM segments").pluck().get() as
+        number | null) ?? 0;
+  }
+
+  /** Opens (or makes) the cache at `path`, ":memory:" for none. */
+  static open(path: string): IndexCache {
+    let db: Database.Database;
+    try {
+      db = new Database(path);
+      if (path !== ":memory:") db.pragma("journal_mode = WAL");
+      // A lost cache costs one read of index/, so it need not survive a power cut.
+      db.pragma("synchronous = NORMAL");
+      const version = db.pragma("user_version", { simple: true }) as number;
+      if (version !== SCHEMA_VERSION) {
+        db.exec(
+          "DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS segments; DROP TABLE IF EXISTS packs;" +
+            " DROP TABLE IF EXISTS blobs; DROP TABLE IF EXISTS dead; DROP TABLE IF EXISTS snapshots;",
+        );
+        db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      }
+      db.exec(SCHEMA);
+    } catch (error) {
+      throw new BlindsyncError(
+        "failed",
+        `Cannot open the pack index cache ${path}: ${describeError(error)}`,
+        { hint: "Delete the file; it is rebuilt from the repository's index" },
+      );
+    }
+    return new IndexCache(db);
+  }
+
+  /**
+   * Empties the cache unless it was filled under the key whose fingerprint this is, so a cache
+   * reused for another repository or key never answers for it.
+   */
+  useKey(fingerprint: Uint8Array): void {
+    const stored = this.#get("SELECT value FROM meta WHERE key = 'key'")
+      .pluck()
+      .get() as Buffer | undefined;
+    if (stored !== undefined && Buffer.from(fingerprint).equals(stored)) return;
+    this.#db.transaction(() => {
+      for (const table of ["segments", "packs", "blobs", "dead", "snapshots"])
+        this.#db.exec(`DELETE FROM ${table}`);
+      this.#get(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('key', ?)",
+      ).run(Buffer.from(fingerprint));
+    })();
+  }
+
+  /** Whether the segment was seen (applied, superseded or refused): it need not be read. */
+  seen(segment: string): boolean {
+    return (
+      this.#get("SELECT 1 FROM segments WHERE id = ?").get(segment) !==
+      undefined
+    );
+  }
+
+  /** A counter that grows with every segment applied, to tell later ones from earlier. */
+  get sequence(): number {
+    return this.#seq;
+  }
+
+  /**
+   * Applies an authenticated segment: its supersedes first (their entries go), then its
+   * tombstones, then its entries, in one transaction. Idempotent: a segment seen before is
+   * left alone, and so is one a segment applied earlier superseded.
+   */
+  apply(id: string, segment: Segment): void {
+    this.#db.transaction(() => {
+      if (this.seen(id)) return;
+      for (const old of segment.supersedes) {
+        for (const table of ["blobs", "packs", "dead"])
+          this.#get(`DELETE FROM ${table} WHERE segment = ?`).run(old);
+        this.#get(
+          "INSERT OR REPLACE INTO segments (id, state, seq) VALUES (?, ?, ?)",
+        ).run(old, SegmentState.Superseded, this.#seq);
+      }
+      this.#seq += 1;
+      this.#get("INSERT INTO segments (id, state, seq) VALUES (?, ?, ?)").run(
+        id,
+        SegmentState.Applied,
+        this.#seq,
+      );
+      const insertPack = this.#get(
+        "INSERT OR IGNORE INTO packs (segment, pack, kind, region) VALUES (?, ?, ?, ?)",
+      );
+      for (const pack of segment.packs)
+        insertPack.run(id, pack.id, kindCode(pack.kind), pack.regionLength);
+      // decodeSegment checked every pack index against the pack table.
+      const packOf = (index: number) => segment.packs[index] as SegmentPack;
+      for (const tombstone of segment.tombstones) {
+        const pack = packOf(tombstone.pack).id;
+        const blob = Buffer.from(tombstone.id);
+        this.#get(
+          "INSERT OR IGNORE INTO dead (id, pack, segment) VALUES (?, ?, ?)",
+        ).run(blob, pack, id);
+        this.#get("DELETE FROM blobs WHERE id = ? AND pack = ?").run(
+          blob,
+          pack,
+        );
+      }
+      const insert = this.#get(
+        "INSERT INTO blobs (id, segment, pack, kind, offset, length)" +
+          " SELECT @id, @segment, @pack, @kind, @offset, @length WHERE NOT EXISTS" +
+          " (SELECT 1 FROM dead WHERE id = @id AND pack = @pack)",
+      );
+      for (const entry of segment.entries) {
+        const pack = packOf(entry.pack);
+        insert.run({
+          id: Buffer.from(entry.id),
+          segment: id,
+          pack: pack.id,
+          kind: kindCode(pack.kind),
+          offset: entry.offset,
+          length: entry.length,
+        });
+      }
+    })();
+  }
+
+  /** Records a segment that did not authenticate: never believed, counted for `check`. */
+  reject(id: string): void {
+    this.#get(
+      "INSERT OR IGNORE INTO segments (id, state, seq) VALUES (?, ?, ?)",
+    ).run(id, SegmentState.Rejected, this.#seq);
+  }
+
+  /** Ids of the segments refused because they did not authenticate. */
+  rejected(): string[] {
+    return this.#get("SELECT id FROM segments WHERE state = ? ORDER BY id")
+      .pluck()
+      .all(SegmentState.Rejected) as string[];
+  }
+
+  /** Ids of the applied segments: the live index. */
+  applied(): string[] {
+    return this.#get("SELECT id FROM segments WHERE state = ? ORDER BY id")
+      .pluck()
+      .all(SegmentState.Applied) as string[];
+  }
+
+  /**
+   * Forgets segments seen up to `sequence` that storage no longer lists (`listed`): their
+   * entries go, since a blob the index cannot vouch for must read as missing, never as stored.
+   */
+  forgetUnlisted(listed: ReadonlySet<string>, sequence: number): void {
+    const rows = this.#get("SELECT id, state FROM segments WHERE seq <= ?").all(
+      sequence,
+    ) as {
+      id: string;
+      state: SegmentState;
+    }[];
+    this.#db.transaction(() => {
+      for (const row of rows) {
+        if (listed.has(row.id)) continue;
+        // A superseded segment stays remembered: should storage put it back, it is not believed.
+        if (row.state === SegmentState.Superseded) continue;
+        for (const table of ["blobs", "packs", "dead"])
+          this.#get(`DELETE FROM ${table} WHERE segment = ?`).run(row.id);
+        this.#get("DELETE FROM segments WHERE id = ?").run(row.id);
+      }
+    })();
+  }
+
+  /** Where the blob is (the first location the index learnt), or undefined. */
+  locate(id: BlobId): BlobLocation | undefined {
+    const row = this.#get(
+      "SELECT pack, kind, offset, length FROM blobs WHERE id = ? ORDER BY rowid LIMIT 1",
+    ).get(Buffer.from(id)) as LocationRow | undefined;
+    return row === undefined ? undefined : location(row);
+  }
+
+  /** Every pack the blob is in (duplicates from concurrent writers included). */
+  packsOf(id: BlobId): { pack: string; kind: PackedKind }[] {
+    const rows = this.#get(
+      "SELECT DISTINCT pack, kind FROM blobs WHERE id = ?",
+    ).all(Buffer.from(id)) as { pack: string; kind: number }[];
+    return rows.map((row) => ({ pack: row.pack, kind: kindOf(row.kind) }));
+  }
+
+  has(id: BlobId): boolean {
+    const key = Buffer.from(id);
+    return (
+      this.#get("SELECT 1 FROM blobs WHERE id = ? LIMIT 1").get(key) !==
+        undefined ||
+      this.#get("SELECT 1 FROM snapshots WHERE id = ?").get(key) !== undefined
+    );
+  }
+
+  /** The pack as the live index knows it, or undefined. */
+  packInfo(
+    pack: string,
+  ): { kind: PackedKind; regionLength: number } | undefined {
+    const row = this.#get(
+      "SELECT MIN(kind) AS kind, MAX(region) AS region FROM packs WHERE pack = ?",
+    ).get(pack) as { kind: number | null; region: number | null };
+    return row.kind === null || row.region === null
+      ? undefined
+      : { kind: kindOf(row.kind), regionLength: row.region };
+  }
+
+  /** Whether any applied segment names the pack. */
+  knowsPack(pack: string): boolean {
+    return (
+      this.#get("SELECT 1 FROM packs WHERE pack = ? LIMIT 1").get(pack) !==
+      undefined
+    );
+  }
+
+  /** Up to `limit` indexed blobs after `after` in id order, of `kind` or of both packed kinds. */
+  page(after: Uint8Array, limit: number, kind?: PackedKind): BlobInfo[] {
+    const rows = (
+      kind === undefined
+        ? this.#get(
+            "SELECT id, MIN(kind) AS kind, MIN(length) AS length FROM blobs WHERE id > ?" +
+              " GROUP BY id ORDER BY id LIMIT ?",
+          ).all(Buffer.from(after), limit)
+        : this.#get(
+            "SELECT id, MIN(kind) AS kind, MIN(length) AS length FROM blobs" +
+              " WHERE id > ? AND kind = ? GROUP BY id ORDER BY id LIMIT ?",
+          ).all(Buffer.from(after), kindCode(kind), limit)
+    ) as { id: Buffer; kind: number; length: number }[];
+    return rows.map((row) => ({
+      id: new Uint8Array(row.id),
+      kind: kindOf(row.kind),
+      length: row.length,
+    }));
+  }
+
+  /** Every pack named by the live index, with the bytes its chosen entries use. */
+  packUsage(): PackUsage[] {
+    const rows = this.#db
+      .prepare(
+        `SELECT p.pack AS pack, MIN(p.kind) AS kind, MAX(p.region) AS region,
+           COALESCE((SELECT SUM(b.length) FROM blobs b WHERE b.pack = p.pack AND b.rowid =
+             (SELECT MIN(c.rowid) FROM blobs c WHERE c.id = b.id)), 0) AS live
+         FROM packs p GROUP BY p.pack ORDER BY p.pack`,
+      )
+      .all() as { pack: string; kind: number; region: number; live: number }[];
+    return rows.map((row) => ({
+      pack: row.pack,
+      kind: kindOf(row.kind),
+      regionLength: row.region,
+      liveBytes: row.live,
+    }));
+  }
+
+  /** The entries of `pack` the index uses (each blob's first location), in offset order. */
+  liveEntries(pack: string): { id: BlobId; offset: number; length: number }[] {
+    const rows = this.#get(
+      `SELECT b.id AS id, b.offset AS offset, b.length AS length FROM blobs b
+       WHERE b.pack = ? AND b.rowid = (SELECT MIN(c.rowid) FROM blobs c WHERE c.id = b.id)
+       ORDER BY b.offset`,
+    ).all(pack) as { id: Buffer; offset: number; length: number }[];
+    return rows.map((row) => ({
+      id: new Uint8Array(row.id),
+      offset: row.offset,
+      length: row.length,
+    }));
+  }
+
+  /** Replaces what the cache knows of snapshots/ with a fresh listing. */
+  setSnapshots(snapshots: readonly { id: BlobId; length: number }[]): void {
+    this.#db.transaction(() => {
+      this.#db.exec("DELETE FROM snapshots");
+      const insert = this.#get(
+        "INSERT OR IGNORE INTO snapshots (id, length) VALUES (?, ?)",
+      );
+      for (const snapshot of snapshots)
+        insert.run(Buffer.from(snapshot.id), snapshot.length);
+    })();
+  }
+
+  addSnapshot(id: BlobId, length: number): void {
+    this.#get("INSERT OR IGNORE INTO snapshots (id, length) VALUES (?, ?)").run(
+      Buffer.from(id),
+      length,
+    );
+  }
+
+  removeSnapshot(id: BlobId): void {
+    this.#get("DELETE FROM snapshots WHERE id = ?").run(Buffer.from(id));
+  }
+
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+
+  #get(sql: string): Database.Statement {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+}
+
+function kindOf(code: number): PackedKind {
+  const kind = kindOfCode(code);
+  if (kind === undefined)
+    throw new Error(`Unknown kind ${code} in the index cache`);
+  return kind;
+}
+
+function location(row: LocationRow): BlobLocation {
+  return {
+    pack: row.pack,
+    kind: kindOf(row.kind),
+    offset: row.offset,
+    length: row.length,
+  };
+}

@@ -1,0 +1,515 @@
+/**
+ * PackStore: the Store on an ObjectStore (a directory, sftp, S3), below the trust seam: it
+ * sees the same opaque ids, kinds and lengths the SQLite store behind `serve` sees, plus which
+ * blobs share a pack. Blobs go into packs, the packs into authenticated index segments, the
+ * merged index into a SQLite cache on the client; snapshots are objects of their own. The
+ * format and its reasons are in docs/pack-format.md.
+ *
+ * Keyless until authenticate(): the config, key slots, locks, the generation, snapshot blobs
+ * and scrub work on storage alone; everything that needs the index needs its MAC key.
+ */
+import { BlindsyncError } from "../../errors.js";
+import { toHex } from "../../util/bytes.js";
+import type { ObjectStore } from "../objects/index.js";
+import {
+  blobNotFoundError,
+  checkBlobs,
+  checkId,
+  missingIn,
+  refuseIfAppendOnly,
+  type BlobTable,
+} from "../rules/index.js";
+import type {
+  BlobId,
+  BlobInfo,
+  BlobKind,
+  BlobToPut,
+  IndexAuthenticator,
+  KeySlot,
+  LockAttempt,
+  LockRequest,
+  LocksRemoved,
+  Store,
+} from "../store.js";
+import { compactPacks } from "./compact.js";
+import { IndexCache } from "./index-cache.js";
+import {
+  INDEX_PREFIX,
+  PACKS_PREFIX,
+  SNAPSHOTS_PREFIX,
+  contentId,
+  packIdOf,
+  packName,
+  segmentIdOf,
+  snapshotIdOf,
+  snapshotName,
+} from "./layout.js";
+import { Leases } from "./leases.js";
+import { PackRecords } from "./records.js";
+import { readTrailer } from "./resume.js";
+import { decodeSegment } from "./segment.js";
+import { labelledMac } from "./wire.js";
+import {
+  packRecord,
+  writePacks,
+  writeSegments,
+  type PackRecord,
+  type WriterContext,
+} from "./writer.js";
+
+export interface PackStoreOptions {
+  readonly appendOnly?: boolean;
+  /** The merged index's SQLite file in the client's cache; in memory when absent. */
+  readonly indexCachePath?: string;
+  /** Bytes of blobs per pack (default 16 MiB, as restic's default pack size). */
+  readonly packSize?: number;
+  /** Entries per index segment (default 65536: a segment of about 3 MiB). */
+  readonly segmentEntries?: number;
+  /**
+   * How often at most an unknown id makes the store list index/ for segments other clients
+   * wrote (default 10 s), to keep round trips over sftp few.
+   */
+  readonly refreshIntervalMs?: number;
+}
+
+export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
+const DEFAULT_SEGMENT_ENTRIES = 65_536;
+const DEFAULT_REFRESH_MS = 10_000;
+/** Segments read at once when catching up on index/. */
+const SEGMENT_READS = 4;
+/** Rows per query of list(): bounded memory. */
+const PAGE_ROWS = 1000;
+
+/** What a pack repository's index refused to believe (for `check`). */
+export interface PackIndexReport {
+  /** Segments whose MAC or layout failed: none of their entries is believed. */
+  readonly rejectedSegments: readonly string[];
+  /** Packs no segment names whose trailer failed: not indexed. */
+  readonly rejectedPacks: readonly string[];
+}
+
+export class PackStore implements Store {
+  readonly appendOnly: boolean;
+  readonly #objects: ObjectStore;
+  readonly #cache: IndexCache;
+  readonly #records: PackRecords;
+  readonly #leases: Leases;
+  readonly #packSize: number;
+  readonly #segmentEntries: number;
+  readonly #refreshMs: number;
+  #authenticator: IndexAuthenticator | undefined;
+  #lastRefresh = -Infinity;
+  #refreshing: Promise<void> | undefined;
+  #writerReady: Promise<void> | undefined;
+  readonly #rejectedPacks = new Set<string>();
+  #closed = false;
+
+  constructor(objects: ObjectStore, options: PackStoreOptions = {}) {
+    this.#objects = objects;
+    this.appendOnly = options.appendOnly ?? false;
+    this.#cache = IndexCache.open(options.indexCachePath ?? ":memory:");
+    this.#records = new PackRecords(objects, this.appendOnly);
+    this.#leases = new Leases(objects, this.appendOnly);
+    this.#packSize = options.packSize ?? DEFAULT_PACK_SIZE;
+    this.#segmentEntries = options.segmentEntries ?? DEFAULT_SEGMENT_ENTRIES;
+    this.#refreshMs = options.refreshIntervalMs ?? DEFAULT_REFRESH_MS;
+  }
+
+  /** Where the objects live, for messages. */
+  get where(): string {
+    return this.#objects.where;
+  }
+
+  authenticate(authenticator: IndexAuthenticator): void {
+    this.#authenticator = authenticator;
+    // A cache filled under another key (another repository at the same path) is emptied.
+    this.#cache.useKey(
+      labelledMac(
+        authenticator,
+        "blindsync/v1/index-cache\0",
+        new Uint8Array(0),
+      ),
+    );
+  }
+
+  // Keyless records.
+
+  readConfig(): Promise<Uint8Array> {
+    return this.#run(() => this.#records.readConfig());
+  }
+
+  create(config: Uint8Array, firstKeySlot: KeySlot): Promise<void> {
+    return this.#run(() => this.#records.create(config, firstKeySlot));
+  }
+
+  listKeySlots(): Promise<KeySlot[]> {
+    return this.#run(() => this.#records.listKeySlots());
+  }
+
+  addKeySlot(slot: KeySlot): Promise<void> {
+    return this.#run(() => this.#records.addKeySlot(slot));
+  }
+
+  removeKeySlot(name: string): Promise<void> {
+    return this.#run(() => this.#records.removeKeySlot(name));
+  }
+
+  generation(): Promise<number> {
+    return this.#run(() => this.#records.generation());
+  }
+
+  bumpGeneration(): Promise<number> {
+    return this.#run(() => this.#records.bumpGeneration());
+  }
+
+  acquireLock(request: LockRequest): Promise<LockAttempt> {
+    return this.#run(() => this.#leases.acquire(request));
+  }
+
+  refreshLock(id: string, leaseMs: number): Promise<void> {
+    return this.#run(() => this.#leases.refresh(id, leaseMs));
+  }
+
+  releaseLock(id: string): Promise<void> {
+    return this.#run(() => this.#leases.release(id));
+  }
+
+  removeLocks(all: boolean): Promise<LocksRemoved> {
+    return this.#run(() => this.#leases.remove(all));
+  }
+
+  // Blobs.
+
+  missing(ids: readonly BlobId[]): Promise<BlobId[]> {
+    return this.#run(async () => {
+      ids.forEach(checkId);
+      this.#context();
+      await this.#opened();
+      const table = this.#table();
+      const missing = missingIn(table, ids);
+      if (missing.length === 0 || this.#fresh()) return missing;
+      // Ids it does not know may be another client's: look for new segments, now and then.
+      await this.#refresh();
+      return missingIn(table, missing);
+    });
+  }
+
+  get(id: BlobId): Promise<Uint8Array> {
+    return this.#run(async () => {
+      checkId(id);
+      if (this.#authenticator === undefined) {
+        const snapshot = await this.#snapshot(id);
+        if (snapshot !== undefined) return snapshot;
+        this.#context();
+      }
+      await this.#opened();
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const location = this.#cache.locate(id);
+        if (location !== undefined) {
+          try {
+            return await this.#objects.get(packName(location.pack), location);
+          } catch (error) {
+            // Repacked by another client's prune since this index was read: look again.
+            if (!isNotFound(error) || attempt > 0) throw error;
+          }
+        } else {
+          const snapshot = await this.#snapshot(id);
+          if (snapshot !== undefined) return snapshot;
+        }
+        if (attempt === 0) await this.#refresh();
+      }
+      throw blobNotFoundError(id);
+    });
+  }
+
+  async *list(kind?: BlobKind): AsyncIterable<BlobInfo> {
+    if (kind !== "snapshot") {
+      await this.#run(async () => {
+        this.#context();
+        await this.#opened();
+        if (!this.#fresh()) await this.#refresh();
+      });
+      let after: Uint8Array = new Uint8Array(0);
+      for (;;) {
+        const page = await this.#run(() =>
+          Promise.resolve(this.#cache.page(after, PAGE_ROWS, kind)),
+        );
+        yield* page;
+        const last = page.at(-1);
+        if (last === undefined || page.length < PAGE_ROWS) break;
+        after = last.id;
+      }
+      if (kind !== undefined) return;
+    }
+    // Snapshots straight from their folder: listing history needs no index and no key.
+    for await (const info of this.#objects.list(SNAPSHOTS_PREFIX)) {
+      const id = snapshotIdOf(info.name);
+      if (id !== undefined) yield { id, kind: "snapshot", length: info.size };
+    }
+  }
+
+  put(blobs: readonly BlobToPut[]): Promise<void> {
+    return this.#run(async () => {
+      checkBlobs(blobs);
+      if (blobs.length === 0) return;
+      const packed = blobs.some((blob) => blob.kind !== "snapshot");
+      if (packed || this.#authenticator !== undefined) {
+        const context = this.#context();
+        await this.#writer(context);
+      }
+      const fresh = new Map<string, BlobToPut>();
+      for (const blob of blobs) {
+        const key = toHex(blob.id);
+        if (fresh.has(key)) continue;
+        if (this.#authenticator !== undefined && this.#cache.has(blob.id))
+          continue;
+        fresh.set(key, blob);
+      }
+      const records: PackRecord[] = [];
+      for (const kind of ["data", "tree"] as const) {
+        const ofKind = [...fresh.values()].filter((blob) => blob.kind === kind);
+        if (ofKind.length === 0) continue;
+        const packs = await writePacks(this.#context(), kind, ofKind);
+        records.push(...packs.map(packRecord));
+      }
+      // Pack, then segment, then snapshot: a snapshot never names a blob no segment indexes.
+      if (records.length > 0) await writeSegments(this.#context(), records);
+      for (const blob of fresh.values()) {
+        if (blob.kind !== "snapshot") continue;
+        const name = snapshotName(blob.id);
+        if ((await this.#objects.stat(name)) === undefined)
+          await this.#objects.put(name, blob.bytes);
+        this.#cache.addSnapshot(blob.id, blob.bytes.length);
+      }
+    });
+  }
+
+  delete(ids: readonly BlobId[]): Promise<void> {
+    return this.#run(async () => {
+      refuseIfAppendOnly(this.appendOnly, "delete blobs");
+      ids.forEach(checkId);
+      this.#context();
+      await this.#opened();
+      if (!this.#fresh()) await this.#refresh();
+      // Tombstones name each (blob, pack), so a later put of the same id stays alive.
+      const tombstones = new Map<string, { pack: string; ids: BlobId[] }>();
+      for (const id of ids) {
+        const packs = this.#cache.packsOf(id);
+        for (const { pack } of packs) {
+          const entry = tombstones.get(pack) ?? { pack, ids: [] };
+          entry.ids.push(id.slice());
+          tombstones.set(pack, entry);
+        }
+        if (packs.length === 0) {
+          await this.#objects.delete(snapshotName(id));
+          this.#cache.removeSnapshot(id);
+        }
+      }
+      const records: PackRecord[] = [];
+      for (const { pack, ids: dead } of tombstones.values()) {
+        const info = this.#cache.packInfo(pack);
+        if (info === undefined) continue;
+        records.push({
+          pack: { id: pack, ...info },
+          entries: [],
+          tombstones: dead,
+        });
+      }
+      if (records.length > 0) await writeSegments(this.#context(), records);
+    });
+  }
+
+  compact(): Promise<void> {
+    return this.#run(async () => {
+      refuseIfAppendOnly(this.appendOnly, "compact");
+      const context = this.#context();
+      await this.#opened();
+      await this.#refresh();
+      await compactPacks(context);
+    });
+  }
+
+  /**
+   * Re-hashes every pack and index segment and yields the names of those whose SHA-256 is not
+   * their name: bit rot and tampering found without any key.
+   */
+  async *scrub(): AsyncIterable<string> {
+    for (const prefix of [PACKS_PREFIX, INDEX_PREFIX]) {
+      for await (const info of this.#objects.list(prefix)) {
+        const id =
+          prefix === PACKS_PREFIX
+            ? packIdOf(info.name)
+            : segmentIdOf(info.name);
+        const bytes = await this.#run(() => this.#objects.get(info.name));
+        if (id === undefined || contentId(bytes) !== id) yield info.name;
+      }
+    }
+  }
+
+  /** What the index refused to believe so far. */
+  indexReport(): PackIndexReport {
+    return {
+      rejectedSegments: this.#cache.rejected(),
+      rejectedPacks: [...this.#rejectedPacks].sort(),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#cache.close();
+    await this.#objects.close();
+  }
+
+  /** The writer's context; throws when no authenticator was handed down yet. */
+  #context(): WriterContext {
+    const authenticator = this.#authenticator;
+    if (authenticator === undefined)
+      throw new BlindsyncError(
+        "failed",
+        `The pack repository at ${this.#objects.where} needs the passphrase for this: its index is authenticated`,
+        { hint: "Open the repository with its passphrase first" },
+      );
+    return {
+      objects: this.#objects,
+      cache: this.#cache,
+      authenticator,
+      packSize: this.#packSize,
+      segmentEntries: this.#segmentEntries,
+    };
+  }
+
+  #table(): BlobTable {
+    return {
+      has: (id) => this.#cache.has(id),
+      insert: () => undefined,
+      remove: () => undefined,
+    };
+  }
+
+  #fresh(): boolean {
+    return Date.now() - this.#lastRefresh < this.#refreshMs;
+  }
+
+  /** The index read once at least. */
+  async #opened(): Promise<void> {
+    if (this.#lastRefresh === -Infinity) await this.#refresh();
+  }
+
+  /** Before the first write: the index read, and packs no segment names indexed (resume). */
+  #writer(context: WriterContext): Promise<void> {
+    this.#writerReady ??= (async () => {
+      await this.#opened();
+      await this.#resume(context);
+    })();
+    return this.#writerReady;
+  }
+
+  /** Reads the segments not seen yet; one refresh at a time, joined by concurrent callers. */
+  #refresh(): Promise<void> {
+    this.#refreshing ??= this.#readIndex().finally(() => {
+      this.#refreshing = undefined;
+    });
+    return this.#refreshing;
+  }
+
+  async #readIndex(): Promise<void> {
+    const { authenticator } = this.#context();
+    const started = Date.now();
+    const bound = this.#cache.sequence;
+    const listed = new Set<string>();
+    const unseen: string[] = [];
+    for await (const info of this.#objects.list(INDEX_PREFIX)) {
+      const id = segmentIdOf(info.name);
+      if (id === undefined) continue;
+      listed.add(id);
+      if (!this.#cache.seen(id)) unseen.push(id);
+    }
+    await inParallel(unseen, SEGMENT_READS, async (id) => {
+      const name = `${INDEX_PREFIX}${id}`;
+      let bytes: Uint8Array;
+      try {
+        bytes = await this.#objects.get(name);
+      } catch (error) {
+        if (isNotFound(error)) return; // Superseded and deleted since the listing.
+        throw error;
+      }
+      try {
+        this.#cache.apply(
+          id,
+          decodeSegment(bytes, authenticator, `Index segment ${name}`),
+        );
+      } catch (error) {
+        if (!(error instanceof BlindsyncError && error.kind === "integrity"))
+          throw error;
+        this.#cache.reject(id);
+      }
+    });
+    this.#cache.forgetUnlisted(listed, bound);
+    const snapshots: { id: BlobId; length: number }[] = [];
+    for await (const info of this.#objects.list(SNAPSHOTS_PREFIX)) {
+      const id = snapshotIdOf(info.name);
+      if (id !== undefined) snapshots.push({ id, length: info.size });
+    }
+    this.#cache.setSnapshots(snapshots);
+    this.#lastRefresh = started;
+  }
+
+  /**
+   * Indexes packs that no segment names, from their authenticated trailers: an interrupted
+   * backup wrote them and died before its segment, and the next backup need not upload their
+   * blobs again. A trailer that does not authenticate is not believed, and its pack not indexed.
+   */
+  async #resume(context: WriterContext): Promise<void> {
+    const records: PackRecord[] = [];
+    for await (const info of this.#objects.list(PACKS_PREFIX)) {
+      const id = packIdOf(info.name);
+      if (id === undefined || this.#cache.knowsPack(id)) continue;
+      try {
+        const contents = await readTrailer(context, info);
+        records.push(packRecord({ id, ...contents }));
+      } catch (error) {
+        if (!(error instanceof BlindsyncError && error.kind === "integrity"))
+          throw error;
+        this.#rejectedPacks.add(id);
+      }
+    }
+    if (records.length > 0) await writeSegments(context, records);
+  }
+
+  async #snapshot(id: BlobId): Promise<Uint8Array | undefined> {
+    try {
+      return await this.#objects.get(snapshotName(id));
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async #run<T>(action: () => Promise<T> | T): Promise<T> {
+    if (this.#closed) throw new TypeError("The store is closed");
+    return action();
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  return error instanceof BlindsyncError && error.kind === "not-found";
+}
+
+/** Runs `work` on every item, at most `limit` at a time. */
+async function inParallel<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await work(item);
+    }
+  };
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, worker),
+  );
+}
