@@ -7,6 +7,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { afterAll, afterEach, beforeAll, beforeEach } from "vitest";
 import { runBackup } from "../../src/cli/commands/backup.js";
 import { runInit } from "../../src/cli/commands/init.js";
 import type { CommandContext, GlobalOptions } from "../../src/cli/context.js";
@@ -127,6 +128,18 @@ export function testContext(options: TestContextOptions = {}): {
   };
 }
 
+/** Writes `files` (relative path to contents) below `root`, making the directories they need. */
+export function writeFiles(
+  root: string,
+  files: Readonly<Record<string, string>>,
+): void {
+  mkdirSync(root, { recursive: true });
+  for (const [path, contents] of Object.entries(files)) {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    writeFileSync(join(root, path), contents);
+  }
+}
+
 /**
  * A repository at `dir`/repo made by `runInit`, with one snapshot per entry of `versions` of a
  * source at `dir`/source (each entry: relative path to contents, written before its backup).
@@ -142,10 +155,7 @@ export async function repositoryWithSnapshots(
   await runInit(context.with(), { repository });
   const ids: string[] = [];
   for (const files of versions) {
-    for (const [path, contents] of Object.entries(files)) {
-      mkdirSync(dirname(join(source, path)), { recursive: true });
-      writeFileSync(join(source, path), contents);
-    }
+    writeFiles(source, files);
     const { snapshot } = await runBackup(context.with(), {
       repository,
       sources: [source],
@@ -153,4 +163,99 @@ export async function repositoryWithSnapshots(
     ids.push(toHex(snapshot!.id));
   }
   return { repository, source, ids };
+}
+
+/**
+ * What a command test file runs against: a context, its temporary directory, and the paths of
+ * the repository (`dir`/repo) and source (`dir`/source) in it. Made by the hooks that
+ * sharedRepository() or freshRepository() register; read only inside tests.
+ */
+export interface CommandFixture {
+  readonly context: TestContext;
+  readonly dir: string;
+  readonly repository: string;
+  readonly source: string;
+  /** The snapshot ids, oldest first. */
+  readonly ids: readonly string[];
+}
+
+/**
+ * Registers the hooks of a file whose tests all read one repository: before them a context and
+ * `repositoryWithSnapshots(versions)`, after them everything removed.
+ */
+export function sharedRepository(
+  versions: readonly Record<string, string>[],
+): CommandFixture {
+  return hookedFixture("all", async (context, dir) => ({
+    context,
+    dir,
+    ...(await repositoryWithSnapshots(context, dir, versions)),
+  }));
+}
+
+export interface FreshRepositoryOptions {
+  /** Files written to `source` before each test. */
+  readonly source?: Readonly<Record<string, string>>;
+  /** Create the repository with `runInit` before each test (else only its path is given). */
+  readonly init?: boolean;
+}
+
+/**
+ * Registers the hooks of a file whose tests each get their own context and directory: before
+ * each the source files and the repository the options ask for, after each everything removed.
+ */
+export function freshRepository(
+  options: FreshRepositoryOptions = {},
+): CommandFixture {
+  return hookedFixture("each", async (context, dir) => {
+    const repository = join(dir, "repo");
+    const source = join(dir, "source");
+    if (options.source !== undefined) writeFiles(source, options.source);
+    if (options.init === true) await runInit(context.with(), { repository });
+    return { context, dir, repository, source, ids: [] };
+  });
+}
+
+/**
+ * Registers hooks that build a fixture in a fresh test context before all the tests of the
+ * enclosing suite or before each, and remove its directory after; the fixture's fields read
+ * what the running hooks built, and fail loudly outside a test.
+ */
+function hookedFixture(
+  per: "all" | "each",
+  build: (context: TestContext, dir: string) => Promise<CommandFixture>,
+): CommandFixture {
+  let current: CommandFixture | undefined;
+  let cleanup = (): void => undefined;
+  (per === "all" ? beforeAll : beforeEach)(async () => {
+    const made = testContext();
+    cleanup = made.cleanup;
+    current = await build(made.context, made.dir);
+  });
+  (per === "all" ? afterAll : afterEach)(() => {
+    current = undefined;
+    cleanup();
+  });
+  const read = (): CommandFixture => {
+    if (current === undefined)
+      throw new Error("A command fixture is read outside the tests it serves");
+    return current;
+  };
+  return {
+    get context() {
+      return read().context;
+    },
+    get dir() {
+      return read().dir;
+    },
+    get repository() {
+      return read().repository;
+    },
+    get source() {
+      return read().source;
+    },
+    get ids() {
+      return read().ids;
+    },
+  };
 }

@@ -1,40 +1,23 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  repositoryWithSnapshots,
-  testContext,
-  type TestContext,
-} from "../../../test/helpers/command-context.js";
+import { describe, expect, it } from "vitest";
+import { sharedRepository } from "../../../test/helpers/command-context.js";
 import { KIND } from "../../../test/helpers/constants.js";
 import { blobRows, flipStoredByte } from "../../../test/helpers/database.js";
 import { parseReadDataSubset, runCheck } from "./check.js";
 
-let context: TestContext;
-let cleanup: () => void;
-let repository: string;
-
-beforeAll(async () => {
-  let dir: string;
-  ({ context, dir, cleanup } = testContext());
-  ({ repository } = await repositoryWithSnapshots(context, dir, [
-    { "a.txt": "alpha\n", "b.txt": "beta\n" },
-  ]));
-});
-afterAll(() => {
-  cleanup();
-});
+const shared = sharedRepository([{ "a.txt": "alpha\n", "b.txt": "beta\n" }]);
 
 describe("runCheck()", () => {
   it("a sound repository: one summary line, or one JSON summary", async () => {
-    const check = context.with();
-    const report = await runCheck(check, { repository });
+    const check = shared.context.with();
+    const report = await runCheck(check, { repository: shared.repository });
     expect(report.errors).toBe(0);
     expect(check.take()).toEqual([
       expect.stringMatching(
         /^Checked 1 snapshot, 1 tree, 2 data blobs; data blobs checked for presence only .*: no problems found$/,
       ),
     ]);
-    const json = context.with({ json: true });
-    await runCheck(json, { repository, readData: true });
+    const json = shared.context.with({ json: true });
+    await runCheck(json, { repository: shared.repository, readData: true });
     expect(json.json().at(-1)).toMatchObject({
       type: "summary",
       snapshots: 1,
@@ -46,8 +29,8 @@ describe("runCheck()", () => {
 
   it("--read-data with --read-data-subset, or a malformed subset, is a usage error", async () => {
     await expect(
-      runCheck(context.with(), {
-        repository,
+      runCheck(shared.context.with(), {
+        repository: shared.repository,
         readData: true,
         readDataSubset: "10%",
       }),
@@ -66,11 +49,11 @@ describe("runCheck()", () => {
   });
 
   it("a damaged data blob is an integrity error naming the blob", async () => {
-    const [damaged] = blobRows(repository, KIND.data);
-    flipStoredByte(repository, damaged!.id);
-    const check = context.with();
+    const [damaged] = blobRows(shared.repository, KIND.data);
+    flipStoredByte(shared.repository, damaged!.id);
+    const check = shared.context.with();
     await expect(
-      runCheck(check, { repository, readData: true }),
+      runCheck(check, { repository: shared.repository, readData: true }),
     ).rejects.toMatchObject({ kind: "integrity", message: "1 problem found" });
     expect(check.stdout.text()).toMatch(/damaged/);
   });

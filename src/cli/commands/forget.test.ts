@@ -1,41 +1,25 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  repositoryWithSnapshots,
-  testContext,
-  type TestContext,
-} from "../../../test/helpers/command-context.js";
+import { describe, expect, it } from "vitest";
+import { sharedRepository } from "../../../test/helpers/command-context.js";
 import { runSnapshots } from "./browse.js";
 import { parseWait, policyFromFlags, runForget, runPrune } from "./forget.js";
 
-let context: TestContext;
-let cleanup: () => void;
-let repository: string;
-let ids: string[];
-
-beforeAll(async () => {
-  let dir: string;
-  ({ context, dir, cleanup } = testContext());
-  ({ repository, ids } = await repositoryWithSnapshots(context, dir, [
-    { "a.txt": "first\n" },
-    { "a.txt": "second\n" },
-    { "a.txt": "third\n" },
-  ]));
-});
-afterAll(() => {
-  cleanup();
-});
+const shared = sharedRepository([
+  { "a.txt": "first\n" },
+  { "a.txt": "second\n" },
+  { "a.txt": "third\n" },
+]);
 
 async function listedIds(): Promise<string[]> {
-  const json = context.with({ json: true });
-  await runSnapshots(json, repository);
+  const json = shared.context.with({ json: true });
+  await runSnapshots(json, shared.repository);
   return (json.json()[0] as { id: string }[]).map((snapshot) => snapshot.id);
 }
 
 describe("runForget() and runPrune()", () => {
   it("a dry run prints each decision and removes nothing", async () => {
-    const forget = context.with();
+    const forget = shared.context.with();
     await runForget(forget, {
-      repository,
+      repository: shared.repository,
       policy: { keepLast: 1 },
       dryRun: true,
       lockWaitMs: 0,
@@ -44,13 +28,13 @@ describe("runForget() and runPrune()", () => {
     expect(lines.filter((line) => line.startsWith("keep  "))).toHaveLength(1);
     expect(lines.filter((line) => line.startsWith("remove"))).toHaveLength(2);
     expect(lines.at(-1)).toBe("Would remove 2 snapshots, kept 1");
-    expect(await listedIds()).toEqual(ids);
+    expect(await listedIds()).toEqual(shared.ids);
   });
 
   it("forget --prune removes the snapshots and then the blobs only they held", async () => {
-    const forget = context.with({ json: true });
+    const forget = shared.context.with({ json: true });
     await runForget(forget, {
-      repository,
+      repository: shared.repository,
       policy: { keepLast: 1 },
       prune: true,
       lockWaitMs: 0,
@@ -66,10 +50,13 @@ describe("runForget() and runPrune()", () => {
       snapshots: 1,
       deletedBlobs: 4,
     });
-    expect(await listedIds()).toEqual([ids[2]]);
+    expect(await listedIds()).toEqual([shared.ids[2]]);
     // Nothing left to delete: a second prune keeps everything.
-    const again = context.with();
-    const result = await runPrune(again, { repository, lockWaitMs: 0 });
+    const again = shared.context.with();
+    const result = await runPrune(again, {
+      repository: shared.repository,
+      lockWaitMs: 0,
+    });
     expect(result.deletedBlobs).toBe(0);
     expect(again.take()).toEqual([
       expect.stringMatching(

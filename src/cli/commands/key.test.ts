@@ -1,33 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  repositoryWithSnapshots,
-  testContext,
-  type TestContext,
-} from "../../../test/helpers/command-context.js";
+import { describe, expect, it } from "vitest";
+import { sharedRepository } from "../../../test/helpers/command-context.js";
 import { runSnapshots } from "./browse.js";
 import { runKeyAdd, runKeyList, runKeyRemove } from "./key.js";
 
-let context: TestContext;
-let cleanup: () => void;
-let repository: string;
-
-beforeAll(async () => {
-  let dir: string;
-  ({ context, dir, cleanup } = testContext());
-  ({ repository } = await repositoryWithSnapshots(context, dir, [
-    { "a.txt": "alpha\n" },
-  ]));
-});
-afterAll(() => {
-  cleanup();
-});
+const shared = sharedRepository([{ "a.txt": "alpha\n" }]);
 
 const NEW = "a second passphrase";
 
 describe("runKeyList(), runKeyAdd() and runKeyRemove()", () => {
   it("lists the one slot, marked as the one the passphrase opened", async () => {
-    const list = context.with();
-    const slots = await runKeyList(list, repository);
+    const list = shared.context.with();
+    const slots = await runKeyList(list, shared.repository);
     expect(slots).toHaveLength(1);
     expect(list.take()).toEqual([
       expect.stringMatching(
@@ -37,42 +20,47 @@ describe("runKeyList(), runKeyAdd() and runKeyRemove()", () => {
   });
 
   it("adds a slot for BLINDSYNC_NEW_PASSWORD that then opens the repository", async () => {
-    const add = context.with({ env: { BLINDSYNC_NEW_PASSWORD: NEW } });
-    const name = await runKeyAdd(add, { repository });
+    const add = shared.context.with({ env: { BLINDSYNC_NEW_PASSWORD: NEW } });
+    const name = await runKeyAdd(add, { repository: shared.repository });
     expect(add.take()).toEqual([`Added key slot ${name}`]);
-    const withNew = context.with({
+    const withNew = shared.context.with({
       env: { BLINDSYNC_PASSWORD: NEW },
       json: true,
     });
-    const slots = await runKeyList(withNew, repository);
+    const slots = await runKeyList(withNew, shared.repository);
     expect(slots).toHaveLength(2);
     expect(slots.find((slot) => slot.current)?.name).toBe(name);
     await expect(
       runSnapshots(
-        context.with({ env: { BLINDSYNC_PASSWORD: NEW } }),
-        repository,
+        shared.context.with({ env: { BLINDSYNC_PASSWORD: NEW } }),
+        shared.repository,
       ),
     ).resolves.toHaveLength(1);
   });
 
   it("removing: an unknown name is not-found; removing the slot in use warns; the last one is refused", async () => {
     await expect(
-      runKeyRemove(context.with(), { repository, name: "zzzz" }),
+      runKeyRemove(shared.context.with(), {
+        repository: shared.repository,
+        name: "zzzz",
+      }),
     ).rejects.toMatchObject({ kind: "not-found" });
-    const slots = await runKeyList(context.with(), repository);
+    const slots = await runKeyList(shared.context.with(), shared.repository);
     const mine = slots.find((slot) => slot.current)!.name;
-    const remove = context.with();
-    await runKeyRemove(remove, { repository, name: mine });
+    const remove = shared.context.with();
+    await runKeyRemove(remove, { repository: shared.repository, name: mine });
     expect(remove.stderr.text()).toMatch(
       /that passphrase no longer opens the repository/,
     );
-    await expect(runKeyList(context.with(), repository)).rejects.toMatchObject({
+    await expect(
+      runKeyList(shared.context.with(), shared.repository),
+    ).rejects.toMatchObject({
       kind: "wrong-passphrase",
     });
-    const other = context.with({ env: { BLINDSYNC_PASSWORD: NEW } });
+    const other = shared.context.with({ env: { BLINDSYNC_PASSWORD: NEW } });
     const last = slots.find((slot) => !slot.current)!.name;
     await expect(
-      runKeyRemove(other, { repository, name: last }),
+      runKeyRemove(other, { repository: shared.repository, name: last }),
     ).rejects.toMatchObject({
       kind: "failed",
       message: expect.stringContaining("it is the last one") as unknown,
