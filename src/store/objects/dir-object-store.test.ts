@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
   mkdir,
@@ -13,7 +13,9 @@ import {
 } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
+import { PROJECT_ROOT } from "../../../test/helpers/cli.js";
 import { objectStoreConformanceSuite } from "../../../test/object-store-suite.js";
 import { BlindsyncError } from "../../errors.js";
 import { DirObjectStore } from "./dir-object-store.js";
@@ -48,6 +50,46 @@ async function infos(objects: ObjectStore): Promise<ObjectInfo[]> {
   for await (const info of objects.list("")) result.push(info);
   return result.sort((a, b) => a.name.localeCompare(b.name));
 }
+
+/**
+ * A writer in its own process putting two versions of one object in turn until it is killed
+ * (through the built module in dist/, as the CLI runs it). Resolves once it has made `puts`.
+ */
+async function killWriterAfter(root: string, puts: number): Promise<void> {
+  const module = pathToFileURL(
+    join(PROJECT_ROOT, "dist/store/objects/dir-object-store.js"),
+  ).href;
+  const script = `
+    const { DirObjectStore } = await import(${JSON.stringify(module)});
+    const store = await DirObjectStore.open(${JSON.stringify(root)}, { create: false });
+    const versions = [new Uint8Array(${CRASH_SIZES[0]}).fill(0xaa), new Uint8Array(${CRASH_SIZES[1]}).fill(0xbb)];
+    for (let i = 1; ; i++) {
+      await store.put("packs/aa/crash", versions[i % 2]);
+      process.stdout.write(".");
+    }`;
+  const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  let made = 0;
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on("data", (chunk: Buffer) => {
+      made += chunk.length;
+      if (made >= puts) resolve();
+    });
+    child.once("exit", (code) => {
+      reject(
+        new Error(`the writer exited (${String(code)}) before it was killed`),
+      );
+    });
+  });
+  // Somewhere inside the next put: its write, its fsync, its rename.
+  await new Promise((resolve) => setTimeout(resolve, Math.random() * 40));
+  child.kill("SIGKILL");
+  await exited;
+}
+
+const CRASH_SIZES = [4 * 1024 * 1024, 6 * 1024 * 1024 + 3];
 
 function modeOf(path: string): Promise<number> {
   return stat(path).then((stats) => stats.mode & 0o777);
@@ -168,6 +210,31 @@ describe("DirObjectStore on disk", () => {
       );
       expect(await infos(store)).toEqual([{ name: "packs/ab/ab01", size: 3 }]);
       expect(await readFile(leftover)).toHaveLength(1000);
+    });
+
+    it("a writer killed mid-put leaves the old object or the new one, whole, and later puts work", async () => {
+      const root = join(await tempDir(), "packs");
+      const store = await opened(root);
+      await store.put(
+        "packs/aa/crash",
+        new Uint8Array(CRASH_SIZES[0] ?? 0).fill(0xaa),
+      );
+      // The kill lands inside a put (a temporary left behind) in most rounds.
+      for (let round = 0; round < 3; round++) {
+        await killWriterAfter(root, 2 + round);
+        const bytes = await store.get("packs/aa/crash");
+        const whole = CRASH_SIZES.some((size, i) =>
+          Buffer.from(bytes).equals(Buffer.alloc(size, [0xaa, 0xbb][i])),
+        );
+        expect(whole, `a torn object of ${bytes.length} bytes`).toBe(true);
+        expect(await infos(store)).toEqual([
+          { name: "packs/aa/crash", size: bytes.length },
+        ]);
+      }
+      await store.put("packs/aa/crash", new Uint8Array([1, 2, 3]));
+      expect(await store.get("packs/aa/crash")).toEqual(
+        new Uint8Array([1, 2, 3]),
+      );
     });
 
     it("does not list files whose names are no object names", async () => {

@@ -193,9 +193,10 @@ export class DirObjectStore implements ObjectStore {
     this.#check(name);
     const path = await this.#pathOf(name);
     try {
-      // unlink removes a link itself, never what it points at. Not fsynced: a delete lost to
-      // a power cut brings back a pack or segment that a newer segment supersedes, or a lock
-      // whose lease runs out, all of which the pack store expects to meet.
+      // unlink removes a link itself, never what it points at. Not fsynced (prune deletes
+      // many): a delete lost to a power cut brings back an object the pack store already
+      // treats as possibly there (a superseded segment, an unindexed pack, a lease that
+      // runs out), never one it needs.
       await unlink(path);
     } catch (error) {
       // EISDIR: a folder is not an object, so there is no object of that name to delete.
@@ -251,10 +252,9 @@ export class DirObjectStore implements ObjectStore {
    * name is durable.
    */
   async #makeFolders(segments: readonly string[]): Promise<string> {
-    let folder = this.where;
+    let parent = this.where;
     for (const segment of segments) {
-      const parent = folder;
-      folder = join(folder, segment);
+      const folder = join(parent, segment);
       let making = this.#making.get(folder);
       if (making === undefined) {
         making = this.#makeFolder(parent, folder).finally(() =>
@@ -263,8 +263,9 @@ export class DirObjectStore implements ObjectStore {
         this.#making.set(folder, making);
       }
       await making;
+      parent = folder;
     }
-    return folder;
+    return parent;
   }
 
   async #makeFolder(parent: string, folder: string): Promise<void> {
