@@ -51,6 +51,31 @@ async function connectPair(
   return { store, served, logs, toServer, toClient };
 }
 
+/** The frame of a server's hello speaking `version`, as a fake server sends it. */
+function serverHello(version: number): Uint8Array {
+  return encodeFrame(
+    encodeMessage({
+      type: "server-hello",
+      version,
+      capabilities: [],
+      appendOnly: false,
+    }),
+  );
+}
+
+/** A pipe pair whose far end answers the client's first bytes with a hello, then says nothing. */
+function helloOnlyServer(version: number): {
+  toServer: PassThrough;
+  toClient: PassThrough;
+} {
+  const toServer = new PassThrough();
+  const toClient = new PassThrough();
+  toServer.once("data", () => {
+    toClient.write(serverHello(version));
+  });
+  return { toServer, toClient };
+}
+
 storeConformanceSuite(
   "RemoteStore over an in-memory pipe",
   async ({ appendOnly }) => {
@@ -132,16 +157,7 @@ describe("RemoteStore", () => {
       for (const payload of decoder.push(chunk)) {
         const message = decodeMessage(payload);
         if (message.type === "hello")
-          toClient.write(
-            encodeFrame(
-              encodeMessage({
-                type: "server-hello",
-                version: PROTOCOL_VERSION,
-                capabilities: [],
-                appendOnly: false,
-              }),
-            ),
-          );
+          toClient.write(serverHello(PROTOCOL_VERSION));
         else seen++;
       }
     });
@@ -170,20 +186,7 @@ describe("RemoteStore", () => {
   });
 
   it("rejects every pending call with 'transient' naming the lost connection", async () => {
-    const toServer = new PassThrough();
-    const toClient = new PassThrough();
-    toServer.once("data", () => {
-      toClient.write(
-        encodeFrame(
-          encodeMessage({
-            type: "server-hello",
-            version: PROTOCOL_VERSION,
-            capabilities: [],
-            appendOnly: false,
-          }),
-        ),
-      );
-    });
+    const { toClient, toServer } = helloOnlyServer(PROTOCOL_VERSION);
     const store = await RemoteStore.connect(
       { readable: toClient, writable: toServer },
       { path: "r", mode: "open" },
@@ -332,20 +335,7 @@ describe("protocol version 2: locks and the generation as typed messages", () =>
   });
 
   it("the client refuses a version 1 server, naming both versions", async () => {
-    const toServer = new PassThrough();
-    const toClient = new PassThrough();
-    toServer.once("data", () => {
-      toClient.write(
-        encodeFrame(
-          encodeMessage({
-            type: "server-hello",
-            version: 1,
-            capabilities: [],
-            appendOnly: false,
-          }),
-        ),
-      );
-    });
+    const { toClient, toServer } = helloOnlyServer(1);
     const error = await caught(
       RemoteStore.connect(
         { readable: toClient, writable: toServer },
