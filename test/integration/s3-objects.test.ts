@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { exitCodeOf } from "../../src/cli/exit.js";
 import { BlindsyncError } from "../../src/errors.js";
+import { openS3ObjectStore } from "../../src/store/objects/s3/index.js";
 import { S3ObjectStore } from "../../src/store/objects/s3/s3-object-store.js";
 import type { S3ObjectStoreOptions } from "../../src/store/objects/s3/s3-config.js";
 import { objectStoreConformanceSuite } from "../object-store-suite.js";
@@ -129,6 +130,18 @@ describe("S3ObjectStore keys", () => {
       for await (const { name } of objects.list("packs/")) listed.push(name);
       expect(listed.sort()).toEqual(names.sort());
       await emptied(objects);
+    } finally {
+      await objects.close();
+    }
+  });
+
+  it("openS3ObjectStore() loads the SDK and opens the same store", async () => {
+    const objects = await openS3ObjectStore(options());
+    try {
+      expect(objects).toBeInstanceOf(S3ObjectStore);
+      await objects.put("config", new Uint8Array([9]));
+      expect(await objects.get("config")).toEqual(new Uint8Array([9]));
+      await objects.delete("config");
     } finally {
       await objects.close();
     }

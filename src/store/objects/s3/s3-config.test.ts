@@ -1,8 +1,8 @@
 import { HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createS3Client } from "./s3-client.js";
 import {
   DEFAULT_REGION,
-  createS3Client,
   formatS3Where,
   keyPrefix,
   s3ClientConfig,

@@ -6,7 +6,7 @@
  * default region, retries and timeouts.
  */
 import { isIP } from "node:net";
-import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
+import type { S3ClientConfig } from "@aws-sdk/client-s3";
 
 export interface S3ObjectStoreOptions {
   readonly bucket: string;
@@ -103,20 +103,6 @@ export function s3ClientConfig(
       socketTimeout: IDLE_TIMEOUT_MS,
     },
   };
-}
-
-/** The SDK's client with its own region, or DEFAULT_REGION when it found none. */
-export async function createS3Client(
-  options: S3ObjectStoreOptions,
-): Promise<S3Client> {
-  const client = new S3Client(s3ClientConfig(options, process.env, true));
-  try {
-    await client.config.region();
-    return client;
-  } catch {
-    client.destroy();
-    return new S3Client(s3ClientConfig(options, process.env, false));
-  }
 }
 
 /** The bucket's folder as a key prefix: "" or "a/b/" (never a leading or doubled slash). */

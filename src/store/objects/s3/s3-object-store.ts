@@ -22,9 +22,9 @@ import { BlindsyncError } from "../../../errors.js";
 import { checkRange, objectNotFound } from "../memory-object-store.js";
 import { checkObjectName, checkObjectPrefix, isObjectName } from "../names.js";
 import type { ByteRange, ObjectInfo, ObjectStore } from "../object-store.js";
+import { createS3Client } from "./s3-client.js";
 import {
   configuredEndpoint,
-  createS3Client,
   formatS3Where,
   keyPrefix,
   type S3ObjectStoreOptions,
