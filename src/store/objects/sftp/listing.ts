@@ -12,6 +12,8 @@ import { isDirectory, isRegularFile, isSymlink, Status } from "./codec.js";
 
 /** Folders read at once. */
 const FOLDERS_IN_FLIGHT = 8;
+/** An object name has at most 8 segments (names.ts), so at most 7 folders hold it. */
+const MAX_DEPTH = 8;
 
 /** Every object under `root` whose name starts with `prefix` (checked by the caller). */
 export async function* listObjects(
@@ -43,7 +45,12 @@ export async function* listObjects(
             .catch(() => ({}) as const);
         if (isDirectory(attrs)) {
           const asFolder = `${name}/`;
-          if (asFolder.startsWith(prefix) || prefix.startsWith(asFolder))
+          // No name lies deeper: a symlink loop is not walked further (the server's ELOOP
+          // would end it later).
+          if (
+            (asFolder.startsWith(prefix) || prefix.startsWith(asFolder)) &&
+            name.split("/").length < MAX_DEPTH
+          )
             queue.push(name);
         } else if (
           isRegularFile(attrs) &&

@@ -13,6 +13,7 @@ import {
   readFile,
   rm,
   stat,
+  symlink,
   writeFile,
 } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -182,6 +183,17 @@ describe("SftpObjectStore through a replaced ssh command", () => {
     const names: string[] = [];
     for await (const info of store.list("")) names.push(info.name);
     expect(names).toEqual(["index/a"]);
+  });
+
+  it("lists through a symlinked folder, and a symlink loop ends", async () => {
+    const home = await temporaryDir();
+    const { store } = await open({ home, path: `${home}/vault` });
+    await store.put("packs/aa/p", new Uint8Array(4));
+    await symlink(join(home, "vault/packs"), join(home, "vault/packs/aa/loop"));
+    const names: string[] = [];
+    for await (const info of store.list("packs/")) names.push(info.name);
+    expect(names).toContain("packs/aa/p");
+    expect(names).toContain("packs/aa/loop/aa/p");
   });
 
   it("a missing root is 'no-repository' without create, and made with it", async () => {

@@ -129,18 +129,28 @@ export class SftpObjectStore implements ObjectStore {
     }
     try {
       if (range === undefined) {
-        const size = sizeOf(await this.client.fstat(handle, path), path);
+        const attrs = await this.client.fstat(handle, path);
+        // A folder opens for reading too; it is not an object of that name.
+        if (!isRegularFile(attrs)) throw objectNotFound(this.where, name);
+        const size = sizeOf(attrs, path);
         const bytes = await readRange(this.client, handle, path, 0, size);
         // The handle holds the file a rename cannot swap, so a short read is a cut file.
         checkRange(this.where, name, { offset: 0, length: size }, bytes.length);
         return bytes;
       }
       // The size is asked beside the reads, not before them: one round trip, not two.
-      const [attrs, bytes] = await Promise.all([
-        this.client.fstat(handle, path),
-        readRange(this.client, handle, path, range.offset, range.length),
-      ]);
+      const reading = readRange(
+        this.client,
+        handle,
+        path,
+        range.offset,
+        range.length,
+      );
+      reading.catch(() => undefined); // awaited below unless the stat fails first
+      const attrs = await this.client.fstat(handle, path);
+      if (!isRegularFile(attrs)) throw objectNotFound(this.where, name);
       checkRange(this.where, name, range, sizeOf(attrs, path));
+      const bytes = await reading;
       if (bytes.length !== range.length)
         checkRange(this.where, name, range, range.offset + bytes.length);
       return bytes;
