@@ -28,6 +28,13 @@ const REFUSED = new Set([
   "AllAccessDisabled",
 ]);
 
+/** AWS's answers to a request signed for another region than the bucket's. */
+const WRONG_REGION = new Set([
+  "PermanentRedirect",
+  "AuthorizationHeaderMalformed",
+  "IllegalLocationConstraintException",
+]);
+
 /** Node's and the SDK's names for a connection that failed or broke off. */
 const NETWORK = new Set([
   "ECONNREFUSED",
@@ -112,6 +119,19 @@ export function s3Failure(
       `Cannot reach S3 at ${target.endpoint} while ${doing} ${target.where}: ${detail}`,
       {
         hint: "Check the endpoint (--s3-endpoint or AWS_ENDPOINT_URL) and the network, then run the command again",
+        cause: error,
+      },
+    );
+  if (
+    (code !== undefined && WRONG_REGION.has(code)) ||
+    status === 301 ||
+    status === 307
+  )
+    return new BlindsyncError(
+      "failed",
+      `S3 sent ${doing} ${target.where} elsewhere: ${described(code, status, detail)}`,
+      {
+        hint: "The bucket is in another region: set AWS_REGION (or region in your AWS profile) to the bucket's region",
         cause: error,
       },
     );
