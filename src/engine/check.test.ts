@@ -11,7 +11,7 @@ import {
 } from "../repo/index.js";
 import { MemoryStore, type BlobId } from "../store/index.js";
 import { toHex } from "../util/bytes.js";
-import { backup } from "./backup/archiver.js";
+import { backup } from "./backup/index.js";
 import { findEntry } from "./browse.js";
 import { forget } from "./forget.js";
 import {

@@ -9,9 +9,9 @@ export {
   type BackupResult,
   type BackupSink,
   type BackupProgress,
-} from "./backup/archiver.js";
-export { readPatternFile } from "./backup/excludes.js";
-export { Prewalk } from "./backup/prewalk.js";
+  readPatternFile,
+  Prewalk,
+} from "./backup/index.js";
 export {
   findEntry,
   listTree,

@@ -11,7 +11,7 @@ import {
   type Snapshot,
 } from "../repo/index.js";
 import { SqliteStore, type Store } from "../store/index.js";
-import { backup } from "./backup/archiver.js";
+import { backup } from "./backup/index.js";
 import { checkRepository } from "./check.js";
 import { forget } from "./forget.js";
 import { prune, type PruneSink } from "./prune.js";

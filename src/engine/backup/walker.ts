@@ -1,0 +1,382 @@
+/**
+ * The walker: walks the sources depth-first and decides, entry by entry, what has to be read.
+ * A directory whose listing and subtrees match what an earlier run recorded (the directory
+ * cache) is taken whole from that record; a file whose identity matches the files cache reuses
+ * its recorded chunks; everything else goes to the file saver (files) or is walked (directories),
+ * and each directory's entries go to the tree saver, bottom-up.
+ *
+ * Names are bytes from start to finish (Buffer paths), so any name Linux allows survives.
+ * Memory holds one directory listing per level of depth: never the whole tree.
+ */
+import { readFile } from "node:fs/promises";
+import { lstatSync, readlinkSync } from "node:fs";
+import { describeError } from "../../errors.js";
+import { bytesEqual } from "../../util/bytes.js";
+import {
+  type CachedContent,
+  type ClientCache,
+  type DirRecord,
+  type FileEntry,
+  type TreeEntry,
+} from "../../repo/index.js";
+import type { BlobId } from "../../store/index.js";
+import { joinPath } from "../fs-names.js";
+import {
+  childRelative,
+  IGNORE_FILE_NAME,
+  type ExcludeMatcher,
+} from "./excludes.js";
+import { Limiter, mapConcurrently } from "./concurrency.js";
+import {
+  packedName,
+  readPackedListing,
+  unpackListing,
+  type EntryStat,
+  type PackedListing,
+} from "./listing.js";
+import {
+  directTotals,
+  hasIgnoreFile,
+  keptChildren,
+  subdirsOf,
+  subtreesDigest,
+  type SubtreeOf,
+} from "./dir-digest.js";
+import { dirEntry, fileEntry, symlinkEntry } from "./entries.js";
+import { identityOf } from "./file-identity.js";
+import { StoreFailure, type FileSaver } from "./file-saver.js";
+import type { Prewalk } from "./prewalk.js";
+import type { TreeSaver } from "./tree-saver.js";
+import type { BackupSink, BackupTally } from "./types.js";
+
+/** Files read at once: enough to hide open/read latency of small files, few enough buffers. */
+const FILES_IN_FLIGHT = 4;
+/** Entries of one directory stat-ed and walked at once. */
+const CHILDREN_IN_FLIGHT = 8;
+
+function printable(path: Buffer): string {
+  return JSON.stringify(path.toString("utf8")).slice(1, -1);
+}
+
+/** What a walker works with: the run's counters and sink, the caches, the other stages. */
+export interface WalkerParts {
+  readonly tally: BackupTally;
+  readonly sink: BackupSink;
+  readonly cache: ClientCache;
+  readonly dryRun: boolean;
+  readonly prewalk: Prewalk | undefined;
+  readonly fileSaver: FileSaver;
+  readonly treeSaver: TreeSaver;
+  /** The blob saver's new bytes so far, for progress. */
+  readonly bytesAdded: () => number;
+}
+
+export class Walker {
+  readonly #tally: BackupTally;
+  readonly #parts: WalkerParts;
+  /** Files being read at once: overlaps opens, reads and hashing across small files. */
+  readonly #fileSlots = new Limiter(FILES_IN_FLIGHT);
+
+  constructor(parts: WalkerParts) {
+    this.#parts = parts;
+    this.#tally = parts.tally;
+  }
+
+  /** One source named on the command line, as a tree entry (undefined if skipped). */
+  async source(
+    path: string,
+    name: string,
+    matcher: ExcludeMatcher,
+  ): Promise<TreeEntry | undefined> {
+    const inspected = this.#inspect(
+      Buffer.from(path),
+      new Uint8Array(Buffer.from(name)),
+      name,
+      matcher,
+    );
+    return typeof inspected === "function" ? await inspected() : inspected;
+  }
+
+  #warn(path: Buffer, what: string, error: unknown): void {
+    this.#tally.warnings += 1;
+    this.#parts.sink.warn(
+      `Skipped "${printable(path)}": ${what}: ${describeError(error)}`,
+    );
+  }
+
+  #report(current: Buffer): void {
+    const { files, dirs, bytes } = this.#tally;
+    this.#parts.sink.progress({
+      files,
+      dirs,
+      bytes,
+      bytesAdded: this.#parts.bytesAdded(),
+      current: printable(current),
+    });
+  }
+
+  /** The entry of a file the files cache knows unchanged, without reading it; else undefined. */
+  #knownFile(
+    path: Buffer,
+    name: Uint8Array,
+    stat: EntryStat,
+  ): FileEntry | undefined {
+    // A dry run writes nothing, not even the mark that keeps a cache row.
+    const cached = this.#parts.dryRun
+      ? this.#parts.cache.lookupFile(path, identityOf(stat))
+      : this.#parts.cache.reuseFile(path, identityOf(stat));
+    if (cached === undefined) return undefined;
+    const size = Number(stat.size);
+    this.#tally.bytes += size;
+    this.#tally.files += 1;
+    return fileEntry(name, stat, size, cached);
+  }
+
+  /** Reads a new or changed file; undefined (with a warning) when it cannot be read. */
+  async #readFileEntry(
+    path: Buffer,
+    name: Uint8Array,
+    stat: EntryStat,
+  ): Promise<FileEntry | undefined> {
+    const identity = identityOf(stat);
+    let read: CachedContent & { size: number };
+    try {
+      read = await this.#fileSlots.run(() =>
+        this.#parts.fileSaver.read(path, identity),
+      );
+    } catch (error) {
+      // Only the file's own read errors skip it; a failing store ends the backup.
+      if (error instanceof StoreFailure) throw error.cause;
+      this.#warn(path, "cannot read file", error);
+      return undefined;
+    }
+    const cached = { content: read.content, sha256: read.sha256 };
+    // A file that changed while being read is stored as read, but not cached as unchanged.
+    if (read.size === identity.size)
+      this.#parts.treeSaver.fileRead(path, identity, cached);
+    this.#tally.files += 1;
+    return fileEntry(name, stat, read.size, cached);
+  }
+
+  /**
+   * Turns one directory into a tree blob (queued) and returns its id, or undefined if
+   * unreadable. A directory whose listing and subdirectories' trees match what an earlier run
+   * recorded (the directory cache, ClientCache.lookupDir) gets that run's tree back without a
+   * look at its files; the rest is walked entry by entry.
+   */
+  async directory(
+    path: Buffer,
+    relative: string,
+    matcher: ExcludeMatcher,
+  ): Promise<BlobId | undefined> {
+    let packed: PackedListing;
+    try {
+      // Synchronous: metadata calls are too quick for the thread pool.
+      const early = this.#parts.prewalk?.take(path);
+      if (early !== undefined && "error" in early) throw early.error;
+      packed = early ?? readPackedListing(path);
+    } catch (error) {
+      this.#warn(path, "cannot list directory", error);
+      return undefined;
+    }
+    // Anything reported below (here or in a subdirectory) keeps this directory out of the
+    // cache, so that the next run looks again and reports it again.
+    const reportedBefore = this.#tally.warnings + this.#tally.notices;
+    let scoped = matcher;
+    if (hasIgnoreFile(packed)) {
+      try {
+        scoped = matcher.withIgnoreFile(
+          relative,
+          await readFile(joinPath(path, Buffer.from(IGNORE_FILE_NAME)), "utf8"),
+        );
+      } catch (error) {
+        this.#warn(path, `cannot read ${IGNORE_FILE_NAME}`, error);
+      }
+    }
+    const kept = keptChildren(packed, relative, scoped);
+    const record =
+      kept === undefined ? undefined : this.#parts.cache.lookupDir(path);
+    let walked: Map<number, BlobId | undefined> | undefined;
+    if (
+      kept !== undefined &&
+      record !== undefined &&
+      bytesEqual(record.listing, kept.listing)
+    ) {
+      // Every child is as recorded: only a subdirectory can have changed, so those come first.
+      walked = await this.#walkSubdirs(
+        path,
+        relative,
+        scoped,
+        packed,
+        kept.dirs,
+      );
+      if (this.#sameSubtrees(packed, kept.dirs, walked, record)) {
+        this.#parts.cache.reusedDir(record);
+        this.#tally.files += record.files;
+        this.#tally.bytes += record.bytes;
+        this.#tally.dirs += 1;
+        this.#report(path);
+        return record.tree;
+      }
+    }
+    const entries = await this.#walkEntries(
+      path,
+      relative,
+      scoped,
+      packed,
+      walked,
+    );
+    this.#tally.dirs += 1;
+    const tree = await this.#parts.treeSaver.save(entries);
+    const quiet = this.#tally.warnings + this.#tally.notices === reportedBefore;
+    await this.#parts.treeSaver.dirDone(
+      path,
+      kept === undefined || !quiet
+        ? undefined
+        : {
+            listing: kept.listing,
+            subtrees: subtreesDigest(subdirsOf(entries)),
+            tree,
+            ...directTotals(entries),
+          },
+    );
+    this.#report(path);
+    return tree;
+  }
+
+  /** The subdirectories at `indexes` of a listing, walked: their trees by listing index. */
+  async #walkSubdirs(
+    path: Buffer,
+    relative: string,
+    matcher: ExcludeMatcher,
+    packed: PackedListing,
+    indexes: readonly number[],
+  ): Promise<Map<number, BlobId | undefined>> {
+    const subtrees = await mapConcurrently(
+      indexes,
+      CHILDREN_IN_FLIGHT,
+      (index) => {
+        const name = packedName(packed, index);
+        return this.directory(
+          joinPath(path, name),
+          childRelative(relative, name),
+          matcher,
+        );
+      },
+    );
+    return new Map(
+      indexes.map((index, position) => [index, subtrees[position]]),
+    );
+  }
+
+  /** Whether every subdirectory was walked and their trees are the ones `record` names. */
+  #sameSubtrees(
+    packed: PackedListing,
+    indexes: readonly number[],
+    walked: Map<number, BlobId | undefined>,
+    record: DirRecord,
+  ): boolean {
+    const named: SubtreeOf[] = [];
+    for (const index of indexes) {
+      const subtree = walked.get(index);
+      if (subtree === undefined) return false;
+      named.push({ name: packedName(packed, index), subtree });
+    }
+    return bytesEqual(record.subtrees, subtreesDigest(named));
+  }
+
+  /**
+   * The tree entries of one directory's children, file by file. `walked` holds the subtrees
+   * already made for its subdirectories, if any.
+   */
+  async #walkEntries(
+    path: Buffer,
+    relative: string,
+    matcher: ExcludeMatcher,
+    packed: PackedListing,
+    walked: Map<number, BlobId | undefined> | undefined,
+  ): Promise<TreeEntry[]> {
+    const listing = unpackListing(path, packed);
+    // Everything that needs no I/O beyond lstat (unchanged files, symlinks, exclusions) is
+    // settled here without a promise; only subdirectories and files to read wait their turn.
+    const entries: TreeEntry[] = [];
+    const later: (() => Promise<TreeEntry | undefined>)[] = [];
+    for (const [index, name] of listing.names.entries()) {
+      const stat = listing.stats[index];
+      if (walked?.has(index) === true && stat !== undefined) {
+        const subtree = walked.get(index);
+        if (subtree !== undefined && !(stat instanceof Error))
+          entries.push(dirEntry(new Uint8Array(name), stat, subtree));
+        continue;
+      }
+      const inspected = this.#inspect(
+        joinPath(path, name),
+        new Uint8Array(name),
+        childRelative(relative, name),
+        matcher,
+        stat,
+      );
+      if (typeof inspected === "function") later.push(inspected);
+      else if (inspected !== undefined) entries.push(inspected);
+    }
+    const found = await mapConcurrently(later, CHILDREN_IN_FLIGHT, (job) =>
+      job(),
+    );
+    for (const entry of found) if (entry !== undefined) entries.push(entry);
+    return entries;
+  }
+
+  /**
+   * One directory entry: its tree entry when it is settled at once (undefined when it is
+   * skipped, with any warning given), or the asynchronous work that will produce it.
+   * `listed` is what the prewalk's lstat() gave, if it reached this entry.
+   */
+  #inspect(
+    path: Buffer,
+    name: Uint8Array,
+    relative: string,
+    matcher: ExcludeMatcher,
+    listed?: EntryStat | Error,
+  ): TreeEntry | undefined | (() => Promise<TreeEntry | undefined>) {
+    let stat: EntryStat;
+    try {
+      if (listed instanceof Error) throw listed;
+      stat = listed ?? lstatSync(path, { bigint: true });
+    } catch (error) {
+      this.#warn(path, "cannot stat", error);
+      return undefined;
+    }
+    if (matcher.excludes(relative, stat.isDirectory())) return undefined;
+    if (stat.isDirectory()) {
+      return async () => {
+        const subtree = await this.directory(path, relative, matcher);
+        return subtree === undefined
+          ? undefined
+          : dirEntry(name, stat, subtree);
+      };
+    }
+    if (stat.isFile()) {
+      return (
+        this.#knownFile(path, name, stat) ??
+        (() => this.#readFileEntry(path, name, stat))
+      );
+    }
+    if (stat.isSymbolicLink()) {
+      try {
+        return symlinkEntry(
+          name,
+          stat,
+          readlinkSync(path, { encoding: "buffer" }),
+        );
+      } catch (error) {
+        this.#warn(path, "cannot read symlink", error);
+        return undefined;
+      }
+    }
+    this.#tally.notices += 1;
+    this.#parts.sink.warn(
+      `Skipped "${printable(path)}": not a regular file, directory or symlink`,
+    );
+    return undefined;
+  }
+}
