@@ -1,16 +1,11 @@
 /**
  * The file saver: the read routes of a new or changed file. A small file is read with
  * synchronous calls, a large one asynchronously with one read ahead, and a large changed file
- * the files cache knows is digested in a worker, reading back only the chunks the repository
- * lacks. Every route goes through the one chunk stream and hands chunks to the blob saver.
+ * the files cache knows is digested in a worker, which carries back only the chunks the earlier
+ * run did not record. Every route goes through the one chunk stream (here or in the worker),
+ * so each chunk is read and hashed to its id once, and hands chunks to the blob saver.
  */
-import {
-  closeSync,
-  lstatSync,
-  openSync,
-  readSync,
-  type BigIntStats,
-} from "node:fs";
+import { closeSync, openSync, readSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { describeError } from "../../errors.js";
 import type {
@@ -20,10 +15,10 @@ import type {
   Repository,
 } from "../../repo/index.js";
 import type { BlobId } from "../../store/index.js";
-import { bytesEqual } from "../../util/bytes.js";
 import type { BlobSaver } from "./blob-saver.js";
 import { ChunkStream, type Chunk } from "./chunk-stream.js";
 import { OPEN_FLAGS, READ_SIZE } from "./file-reading.js";
+import { unchangedSince } from "./file-identity.js";
 import { FileReadError, type SealPool } from "./seal-pool.js";
 import type { FileDigest } from "./seal-worker.js";
 
@@ -46,22 +41,12 @@ export class StoreFailure extends Error {
  * at the end of the walk.
  */
 const WORKER_DIGEST_MIN_BYTES = 8 * 1024 * 1024;
-
-/** Whether the file at `path` still has the identity the walk saw (false if it is gone). */
-function unchangedSince(path: Buffer, identity: FileIdentity): boolean {
-  let now: BigIntStats | undefined;
-  try {
-    now = lstatSync(path, { bigint: true });
-  } catch {
-    return false;
-  }
-  return (
-    now.ino === identity.ino &&
-    Number(now.size) === identity.size &&
-    now.mtimeNs === identity.mtimeNs &&
-    now.ctimeNs === identity.ctimeNs
-  );
-}
+/**
+ * At most this many bytes of a digested file's new chunks come back from the worker (per
+ * file being digested). A file with more new data than this is mostly new after all: the
+ * worker stops, and the file is read here, where its chunks' bytes are needed anyway.
+ */
+const WORKER_CARRY_MAX_BYTES = 16 * 1024 * 1024;
 
 export class FileSaver {
   readonly #repo: Repository;
@@ -141,16 +126,18 @@ export class FileSaver {
   ): Promise<CachedContent & { size: number }> {
     const statSize = identity.size;
     if (statSize < READ_SIZE) return this.#readSmallFile(path);
-    if (
+    const recorded =
       this.#pool !== undefined &&
       statSize >= WORKER_DIGEST_MIN_BYTES &&
-      this.#pool.canDigest &&
-      this.#cache.hasFile(path)
-    ) {
+      this.#pool.canDigest
+        ? this.#cache.recordedContent(path)
+        : undefined;
+    if (this.#pool !== undefined && recorded !== undefined) {
       const digested = await this.#readChangedInWorker(
         this.#pool,
         path,
         identity,
+        recorded,
       );
       if (digested !== undefined) return digested;
     }
@@ -176,56 +163,46 @@ export class FileSaver {
   }
 
   /**
-   * A changed file, digested in a worker; only the chunks the repository lacks are read back
-   * here. Each is checked against the worker's id, so a file that changed in between is never
-   * stored under a wrong id: undefined then, and the caller reads the file itself.
-   *
-   * The worker also computes the whole file's SHA-256, from the same read. This thread used
-   * to hash it from a read of its own, to put both cores to work; but the walk starves that
-   * read until it ends, so this thread finished after the worker, and the second read of the
-   * file cost CPU of its own (benchmark scenario C: 4.76 -> 4.39 s, docs/performance.md).
-   * The result is used only if the file's identity (inode, size, mtime, ctime) is still the
-   * one the walk saw.
+   * A changed file, digested in a worker, which reads it once: the chunk ids, the whole file's
+   * SHA-256 and the bytes of the chunks `recorded` (the earlier run's) does not name. Those
+   * are queued here as they are; nothing is read or hashed again. Undefined, and the caller
+   * reads the file itself, when the worker found too much new data to carry, when the file's
+   * identity (inode, size, mtime, ctime) is no longer the one the walk saw, or when a chunk the
+   * repository lacks was not carried (a recorded chunk the cache no longer knows).
    */
   async #readChangedInWorker(
     pool: SealPool,
     path: Buffer,
     identity: FileIdentity,
+    recorded: readonly BlobId[],
   ): Promise<(CachedContent & { size: number }) | undefined> {
-    let digest: FileDigest;
+    let digest: FileDigest | undefined;
     try {
-      digest = await pool.digest(path);
+      digest = await pool.digest(path, {
+        recorded: Buffer.concat(recorded),
+        maxBytes: WORKER_CARRY_MAX_BYTES,
+      });
     } catch (error) {
       // A file's own read error skips it, as below; a failed worker ends the backup.
       throw error instanceof FileReadError ? error : new StoreFailure(error);
     }
-    if (!unchangedSince(path, identity)) return undefined;
-    const repo = this.#repo;
+    if (digest === undefined || !unchangedSince(path, identity))
+      return undefined;
+    const carried = new Map(
+      digest.carried.map(({ index, bytes }) => [index, bytes]),
+    );
     const content: BlobId[] = [];
-    let fd: number | undefined;
-    try {
-      let offset = 0;
-      for (const [index, length] of digest.lengths.entries()) {
-        const id = digest.ids.slice(index * 32, index * 32 + 32);
-        content.push(id);
-        if (!this.#blobSaver.has(id)) {
-          fd ??= openSync(path, OPEN_FLAGS);
-          const bytes = new Uint8Array(length);
-          if (
-            readSync(fd, bytes, 0, length, offset) !== length ||
-            !bytesEqual(repo.blobId(bytes), id)
-          )
-            return undefined;
-          try {
-            await this.#blobSaver.add("data", id, bytes);
-          } catch (error) {
-            throw new StoreFailure(error);
-          }
-        }
-        offset += length;
+    for (let index = 0; index < digest.lengths.length; index++) {
+      const id = digest.ids.slice(index * 32, index * 32 + 32);
+      content.push(id);
+      if (this.#blobSaver.has(id)) continue;
+      const bytes = carried.get(index);
+      if (bytes === undefined) return undefined;
+      try {
+        await this.#blobSaver.add("data", id, bytes);
+      } catch (error) {
+        throw new StoreFailure(error);
       }
-    } finally {
-      if (fd !== undefined) closeSync(fd);
     }
     this.#countBytes(digest.size);
     return { content, sha256: digest.sha256, size: digest.size };

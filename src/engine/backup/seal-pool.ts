@@ -15,6 +15,7 @@ import { BlindsyncError } from "../../errors.js";
 import type { CompressionMode, Repository } from "../../repo/index.js";
 import type { BlobId, BlobKind } from "../../store/index.js";
 import type {
+  CarryRequest,
   DigestJob,
   FileDigest,
   SealJob,
@@ -26,7 +27,7 @@ const WORKER_SCRIPT = new URL("./seal-worker.js", import.meta.url);
 const MAX_WORKERS = 8;
 
 interface Pending {
-  resolve(result: Uint8Array | FileDigest): void;
+  resolve(result: Uint8Array | FileDigest | undefined): void;
   reject(error: Error): void;
 }
 
@@ -123,6 +124,7 @@ export class SealPool {
             ? new BlindsyncError("failed", `A worker failed: ${reply.error}`)
             : new FileReadError(reply.error, reply.code),
         );
+      else if ("tooNew" in reply) pending.resolve(undefined);
       else pending.resolve("digest" in reply ? reply.digest : reply.bytes);
     });
     const fail = (error: Error): void => {
@@ -163,15 +165,27 @@ export class SealPool {
   }
 
   /**
-   * Reads and chunks a file in the least busy worker: its chunk ids, lengths and SHA-256, no
-   * bytes. A read error rejects with FileReadError; a failed worker with a BlindsyncError.
+   * Reads and chunks a file in the least busy worker: its chunk ids, lengths and SHA-256, and
+   * with `carry` the bytes of the chunks not among the recorded ids; undefined when those pass
+   * `carry.maxBytes` (the worker stops there). A read error rejects with FileReadError; a
+   * failed worker with a BlindsyncError.
    */
-  digest(path: Uint8Array): Promise<FileDigest> {
-    const job: DigestJob = { type: "digest", seq: ++this.#seq, path };
+  digest(
+    path: Uint8Array,
+    carry?: CarryRequest,
+  ): Promise<FileDigest | undefined> {
+    const job: DigestJob = {
+      type: "digest",
+      seq: ++this.#seq,
+      path,
+      ...(carry === undefined ? {} : { carry }),
+    };
     this.#digesting += 1;
-    return (this.#post(job, []) as Promise<FileDigest>).finally(() => {
-      this.#digesting -= 1;
-    });
+    return (this.#post(job, []) as Promise<FileDigest | undefined>).finally(
+      () => {
+        this.#digesting -= 1;
+      },
+    );
   }
 
   /** Whether a worker is free for another digest (each takes seconds for a large file). */
@@ -182,7 +196,7 @@ export class SealPool {
   #post(
     job: SealJob | DigestJob,
     transfer: ArrayBuffer[],
-  ): Promise<Uint8Array | FileDigest> {
+  ): Promise<Uint8Array | FileDigest | undefined> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     if (this.#slots.length === 0) this.#startWorkers();
     let slot = this.#slots[0] as Slot;

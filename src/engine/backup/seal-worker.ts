@@ -5,9 +5,11 @@
  * Plaintext arrives and ciphertext leaves as transferred buffers: no copies between threads.
  *
  * It also digests changed files (DigestJob): reads one, chunks it and returns the chunk ids,
- * lengths and whole-file SHA-256, but no bytes. A re-run of a large file with a small edit
- * then spends its hashing here, beside the walk on the main thread, which reads back only the
- * few chunks the repository lacks. Between reads it yields, so seal jobs are not held up.
+ * lengths and whole-file SHA-256, with the bytes of the chunks an earlier run did not record
+ * (copied as they pass, up to a bound). A re-run of a large file with a small edit then spends
+ * its reading and hashing here, beside the walk on the main thread, which queues the new
+ * chunks without reading or hashing them again. Between reads it yields, so seal jobs are not
+ * held up.
  */
 import { closeSync, openSync, readSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
@@ -18,6 +20,7 @@ import {
   type SealerSpec,
 } from "../../repo/index.js";
 import type { BlobKind } from "../../store/index.js";
+import { toHex } from "../../util/bytes.js";
 import { ChunkStream, type Chunk } from "./chunk-stream.js";
 import { OPEN_FLAGS, READ_SIZE } from "./file-reading.js";
 
@@ -35,6 +38,22 @@ export interface DigestJob {
   readonly seq: number;
   /** The file's path as bytes (any name Linux allows). */
   readonly path: Uint8Array;
+  /** Carry back the chunks not named here; without it, the digest carries no bytes. */
+  readonly carry?: CarryRequest;
+}
+
+/** Which chunks a digest carries back, and how many bytes of them at most. */
+export interface CarryRequest {
+  /** The chunk ids an earlier run recorded for the file, 32 bytes each. */
+  readonly recorded: Uint8Array;
+  /** Past this many bytes of chunks to carry, the digest stops and answers "too new". */
+  readonly maxBytes: number;
+}
+
+/** A chunk carried back: its place in the file's chunk list and its bytes. */
+export interface CarriedChunk {
+  readonly index: number;
+  readonly bytes: Uint8Array;
 }
 
 export interface WorkerParams {
@@ -50,11 +69,15 @@ export interface FileDigest {
   /** The whole file's SHA-256. */
   readonly sha256: Uint8Array;
   readonly size: number;
+  /** The chunks not among the recorded ids, in file order (none without a CarryRequest). */
+  readonly carried: CarriedChunk[];
 }
 
 export type WorkerReply =
   | { readonly seq: number; readonly bytes: Uint8Array }
   | { readonly seq: number; readonly digest: FileDigest }
+  /** A digest stopped: more than CarryRequest.maxBytes of the file is new. */
+  | { readonly seq: number; readonly tooNew: true }
   | {
       readonly seq: number;
       readonly error: string;
@@ -74,6 +97,31 @@ function seal(job: SealJob): void {
   parentPort?.postMessage(reply, [bytes.buffer as ArrayBuffer]);
 }
 
+/** Chunks to carry back: those an earlier run did not record, up to a bound. */
+class Carrier {
+  readonly carried: CarriedChunk[] = [];
+  readonly #recorded: Set<string>;
+  readonly #maxBytes: number;
+  #bytes = 0;
+
+  constructor(request: CarryRequest) {
+    this.#recorded = new Set();
+    for (let offset = 0; offset < request.recorded.length; offset += 32)
+      this.#recorded.add(toHex(request.recorded.subarray(offset, offset + 32)));
+    this.#maxBytes = request.maxBytes;
+  }
+
+  /** Keeps a copy of the chunk if it is new; false once the new chunks pass the bound. */
+  take(index: number, { id, view }: Chunk): boolean {
+    if (this.#recorded.has(toHex(id))) return true;
+    this.#bytes += view.length;
+    if (this.#bytes > this.#maxBytes) return false;
+    // Uint8Array's slice copies into a buffer of its own, which the reply then transfers.
+    this.carried.push({ index, bytes: Uint8Array.prototype.slice.call(view) });
+    return true;
+  }
+}
+
 async function digest(job: DigestJob): Promise<void> {
   const fd = openSync(Buffer.from(job.path), OPEN_FLAGS);
   try {
@@ -81,32 +129,51 @@ async function digest(job: DigestJob): Promise<void> {
     const stream = new ChunkStream(params.gear, params.chunker, (view) =>
       sealer.blobId(view),
     );
+    const carrier =
+      job.carry === undefined ? undefined : new Carrier(job.carry);
     const ids: Uint8Array[] = [];
     const lengths: number[] = [];
-    const take = (chunks: Chunk[]): void => {
-      for (const { id, view } of chunks) {
-        ids.push(id);
-        lengths.push(view.length);
+    const take = (chunks: Chunk[]): boolean => {
+      for (const chunk of chunks) {
+        if (carrier?.take(ids.length, chunk) === false) return false;
+        ids.push(chunk.id);
+        lengths.push(chunk.view.length);
       }
+      return true;
+    };
+    const tooNew = (): void => {
+      const reply: WorkerReply = { seq: job.seq, tooNew: true };
+      parentPort?.postMessage(reply);
     };
     for (let reads = 1; ; reads++) {
       // Until end of file, as the main thread reads: the file may have grown since stat().
       const bytesRead = readSync(fd, buffer, 0, READ_SIZE, null);
       if (bytesRead === 0) break;
-      take(stream.push(buffer.subarray(0, bytesRead)));
+      if (!take(stream.push(buffer.subarray(0, bytesRead)))) {
+        tooNew();
+        return;
+      }
       if (reads % READS_PER_SLICE === 0)
         await new Promise((resolve) => setImmediate(resolve));
     }
     const { chunks, sha256 } = stream.finish();
-    take(chunks);
+    if (!take(chunks)) {
+      tooNew();
+      return;
+    }
+    const carried = carrier?.carried ?? [];
     const result: FileDigest = {
       ids: Buffer.concat(ids),
       lengths,
       sha256,
       size: stream.size,
+      carried,
     };
     const reply: WorkerReply = { seq: job.seq, digest: result };
-    parentPort?.postMessage(reply);
+    parentPort?.postMessage(
+      reply,
+      carried.map(({ bytes }) => bytes.buffer as ArrayBuffer),
+    );
   } finally {
     closeSync(fd);
   }

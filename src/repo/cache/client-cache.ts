@@ -114,6 +114,14 @@ export class ClientCache {
     return this.files.has(path);
   }
 
+  /**
+   * The chunk ids an earlier run recorded for the file at `path`, whatever its identity now;
+   * undefined when there is none. Marks and counts nothing.
+   */
+  recordedContent(path: Uint8Array): BlobId[] | undefined {
+    return this.files.recordedContent(path);
+  }
+
   /** The recorded content of a file whose identity is unchanged; marks and counts nothing. */
   lookupFile(
     path: Uint8Array,

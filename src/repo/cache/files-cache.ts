@@ -19,20 +19,29 @@ export interface CachedContent {
   readonly sha256: Uint8Array;
 }
 
+/** A content column (chunk ids back to back) as ids. */
+function contentIds(column: Buffer): BlobId[] {
+  const content: BlobId[] = [];
+  for (let offset = 0; offset < column.length; offset += 32) {
+    content.push(new Uint8Array(column.subarray(offset, offset + 32)));
+  }
+  return content;
+}
+
 function cachedContent(row: {
   sha256: Buffer;
   content: Buffer;
 }): CachedContent {
-  const content: BlobId[] = [];
-  for (let offset = 0; offset < row.content.length; offset += 32) {
-    content.push(new Uint8Array(row.content.subarray(offset, offset + 32)));
-  }
-  return { content, sha256: new Uint8Array(row.sha256) };
+  return {
+    content: contentIds(row.content),
+    sha256: new Uint8Array(row.sha256),
+  };
 }
 
 export class FilesCache {
   // Prepared once: a re-run looks up every file, and preparing per call costs more than the query.
   private readonly selectFilePath: Database.Statement;
+  private readonly selectRecordedContent: Database.Statement;
   private readonly selectUnchangedFile: Database.Statement;
   private readonly touchUnchangedFile: Database.Statement;
   private readonly upsertFile: Database.Statement;
@@ -43,6 +52,9 @@ export class FilesCache {
   ) {
     this.selectFilePath = db
       .prepare("SELECT 1 FROM files WHERE path = ?")
+      .pluck();
+    this.selectRecordedContent = db
+      .prepare("SELECT content FROM files WHERE path = ?")
       .pluck();
     this.selectUnchangedFile = db.prepare(
       `SELECT sha256, content FROM files
@@ -65,6 +77,16 @@ export class FilesCache {
   /** Whether a file was recorded at this path by an earlier run (whatever its identity now). */
   has(path: Uint8Array): boolean {
     return this.selectFilePath.get(path) !== undefined;
+  }
+
+  /**
+   * The chunk ids an earlier run recorded at this path, whatever the file's identity now (its
+   * chunks are likely stored, so a changed file's new chunks are the ones not among them);
+   * marks and counts nothing.
+   */
+  recordedContent(path: Uint8Array): BlobId[] | undefined {
+    const content = this.selectRecordedContent.get(path) as Buffer | undefined;
+    return content === undefined ? undefined : contentIds(content);
   }
 
   /** The recorded content of a file whose identity is unchanged; marks and counts nothing. */
