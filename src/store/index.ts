@@ -8,6 +8,7 @@
 
 export * from "./store.js";
 export { MAX_LEASE_MS } from "./rules/index.js";
+export { keepLocks, type LockKeeper } from "./held-locks.js";
 export { MemoryStore, type MemoryStoreOptions } from "./memory/memory-store.js";
 export {
   SqliteStore,

@@ -27,6 +27,7 @@ import {
   type Request,
   type Response,
 } from "../../protocol/index.js";
+import { keepLocks, type LockKeeper } from "../held-locks.js";
 import type { Store } from "../store.js";
 import { toHex } from "../../util/bytes.js";
 import { cpuHasAes } from "../../util/cpu-features.js";
@@ -61,6 +62,7 @@ export async function serveConnection(
   const writer = new FrameWriter(output);
   const decoder = new FrameDecoder();
   let store: Store | undefined;
+  let keeper: LockKeeper | undefined;
   let ended: "goodbye" | "protocol" | "refused" | undefined;
   try {
     reading: for await (const chunk of input as AsyncIterable<Uint8Array>) {
@@ -96,7 +98,9 @@ export async function serveConnection(
             break reading;
           }
           try {
-            store = await openFromHello(message, options);
+            // The connection's locks, released when it ends however it ends (held-locks.ts).
+            keeper = keepLocks(await openFromHello(message, options));
+            store = keeper.store;
           } catch (error) {
             await refuse(writer, log, error, "refused");
             ended = "refused";
@@ -143,6 +147,9 @@ export async function serveConnection(
   } finally {
     if (store !== undefined) {
       try {
+        // A client that is gone (its ssh killed by Ctrl-C) cannot release its leases, and a
+        // prune would wait for them to run out.
+        await keeper?.releaseHeld();
         await store.close();
       } catch (error) {
         log(`Closing the repository failed: ${describeError(error)}`);
