@@ -285,7 +285,13 @@ export class SftpClient {
    * flight fail as a lost connection.
    */
   end(): void {
-    this.lose("the sftp session was closed");
+    // Not lose(): a close asked for is no failure to explain.
+    this.abort(
+      new BlindsyncError(
+        "transient",
+        `The sftp session with ${this.options.where} was closed`,
+      ),
+    );
     this.transport.writable.end();
   }
 

@@ -18,7 +18,7 @@ import {
 } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { SFTP_SERVER } from "../../../../test/helpers/sftp-server.js";
 import { isBlindsyncError } from "../../../errors.js";
 import {
@@ -217,6 +217,59 @@ describe("SftpObjectStore through a replaced ssh command", () => {
     const refused = await rejection(open({ home, path: "file" }));
     expect(isBlindsyncError(refused, "failed")).toBe(true);
     expect((refused as Error).message).toContain("is not a folder");
+  });
+
+  it("shows ssh's stderr only when the session fails", async () => {
+    const home = await temporaryDir();
+    const shown: string[] = [];
+    const store = await SftpObjectStore.open({
+      host: "h",
+      path: `${home}/vault`,
+      create: true,
+      sshCommand: `sh -c 'echo a notice >&2; exec ${SFTP_SERVER}'`,
+      onStderr: (line) => shown.push(line),
+    });
+    await store.put("a", new Uint8Array(1));
+    await store.close();
+    expect(shown).toEqual([]);
+
+    const failed = await rejection(
+      SftpObjectStore.open({
+        host: "h",
+        path: "v",
+        create: false,
+        sshCommand: `sh -c 'echo first >&2; echo "Permission denied (publickey)." >&2; exit 255'`,
+        onStderr: (line) => shown.push(line),
+      }),
+    );
+    expect(shown).toEqual(["first", "Permission denied (publickey)."]);
+    expect(isBlindsyncError(failed, "failed")).toBe(true);
+    expect((failed as Error).message).toBe(
+      'Cannot connect to "h" with ssh to reach sftp:h:v: Permission denied (publickey).',
+    );
+  });
+
+  it("a connection lost midway fails the calls as 'transient' and shows ssh's stderr", async () => {
+    const home = await temporaryDir();
+    const shown: string[] = [];
+    const store = await SftpObjectStore.open({
+      host: "h",
+      path: `${home}/vault`,
+      create: true,
+      sshCommand: `sh -c 'echo last words >&2; exec ${SFTP_SERVER}'`,
+      onStderr: (line) => shown.push(line),
+    });
+    cleanups.push(() => store.close());
+    await store.put("a", new Uint8Array(1));
+    process.kill(store.sshPid!, "SIGKILL");
+    const lost = await rejection(store.get("a"));
+    expect(isBlindsyncError(lost, "transient")).toBe(true);
+    expect((lost as Error).message).toContain(
+      "Lost the sftp connection to sftp:h:",
+    );
+    await vi.waitFor(() => {
+      expect(shown).toEqual(["last words"]);
+    });
   });
 
   it("an ssh command that cannot run is one clear 'failed'", async () => {

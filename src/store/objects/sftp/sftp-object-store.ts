@@ -57,14 +57,21 @@ export class SftpObjectStore implements ObjectStore {
     const where = formatSftpWhere(options);
     const root = rootPath(options.path);
     const ssh = SshSftpProcess.spawn(options);
+    let started = false;
     let client: SftpClient;
     try {
       client = await SftpClient.start(ssh.transport, {
         where,
-        describeLoss: () => ssh.describeExit(),
+        describeLoss: () => {
+          // A session lost midway: ssh's last words follow once it has exited.
+          if (started) void ssh.showStderr();
+          return ssh.describeExit();
+        },
       });
+      started = true;
     } catch (error) {
       await ssh.stop();
+      await ssh.showStderr();
       if (isBlindsyncError(error) && error.kind === "protocol")
         throw new BlindsyncError(error.kind, error.message, {
           cause: error,

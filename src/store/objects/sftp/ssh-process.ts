@@ -18,7 +18,10 @@ export interface SftpEndpoint {
   readonly port?: number | undefined;
   /** The ssh command line (--ssh / BLINDSYNC_SSH); default "ssh". */
   readonly sshCommand?: string | undefined;
-  /** Receives each line ssh writes to stderr. */
+  /**
+   * Receives the lines ssh wrote to stderr (its last 20), only when the session fails: a
+   * working session's notices ("Warning: Permanently added ...") would only be noise.
+   */
   readonly onStderr?: ((line: string) => void) | undefined;
 }
 
@@ -40,6 +43,7 @@ export function sftpSshArguments(endpoint: SftpEndpoint): string[] {
 
 export class SshSftpProcess {
   private readonly stderrLines: string[] = [];
+  private stderrShown = false;
   private spawnError: Error | undefined;
   private exit: { code: number | null; signal: string | null } | undefined;
   private readonly exited: Promise<void>;
@@ -58,7 +62,6 @@ export class SshSftpProcess {
         this.stderrLines.push(line);
         if (this.stderrLines.length > STDERR_LINES_KEPT)
           this.stderrLines.shift();
-        endpoint.onStderr?.(line);
       });
       lines.on("close", resolve);
     });
@@ -106,6 +109,18 @@ export class SshSftpProcess {
         : `ssh exited with status ${String(this.exit.code)}`;
     const last = this.lastLine();
     return last === undefined ? status : `${status} (${last})`;
+  }
+
+  /**
+   * Hands the kept stderr lines to onStderr, once, when the session failed: after ssh has
+   * exited and its stderr has been read to the end.
+   */
+  async showStderr(): Promise<void> {
+    await this.exited;
+    await this.stderrDone;
+    if (this.stderrShown) return;
+    this.stderrShown = true;
+    for (const line of this.stderrLines) this.endpoint.onStderr?.(line);
   }
 
   /** Ends ssh's input, waits for it to exit (killing it after a grace period). */
