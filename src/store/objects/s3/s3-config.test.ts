@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createS3Client } from "./s3-client.js";
 import {
   DEFAULT_REGION,
+  endpointForMessages,
   formatS3Where,
   keyPrefix,
   s3ClientConfig,
@@ -191,5 +192,15 @@ describe("keys and messages", () => {
   it("names the location as s3://bucket/prefix", () => {
     expect(formatS3Where("vault", "a/b/")).toBe("s3://vault/a/b");
     expect(formatS3Where("vault", "")).toBe("s3://vault/");
+  });
+
+  it("shows an endpoint without a user or password in it", () => {
+    expect(endpointForMessages("https://me:secret@s3.example.com:9000/")).toBe(
+      "https://s3.example.com:9000",
+    );
+    expect(endpointForMessages("http://127.0.0.1:9000")).toBe(
+      "http://127.0.0.1:9000",
+    );
+    expect(endpointForMessages("weird//me:secret@host")).toBe("weird//host");
   });
 });

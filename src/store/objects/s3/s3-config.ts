@@ -105,6 +105,20 @@ export function s3ClientConfig(
   };
 }
 
+/**
+ * The endpoint as messages show it: without a user or password, should the URL carry them.
+ */
+export function endpointForMessages(endpoint: string): string {
+  try {
+    const url = new URL(endpoint);
+    url.username = "";
+    url.password = "";
+    return url.href.replace(/\/$/, "");
+  } catch {
+    return endpoint.replace(/\/\/[^/@]*@/, "//");
+  }
+}
+
 /** The bucket's folder as a key prefix: "" or "a/b/" (never a leading or doubled slash). */
 export function keyPrefix(prefix: string): string {
   const segments = prefix.split("/").filter((segment) => segment !== "");

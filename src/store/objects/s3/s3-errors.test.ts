@@ -34,7 +34,7 @@ describe("s3Failure()", () => {
       "503 SlowDown",
       answer("SlowDown", 503, "Please reduce your request rate."),
       "transient",
-      /Cannot reach S3 at https:\/\/s3\.example\.com .*reduce your request rate/,
+      /S3 at https:\/\/s3\.example\.com is unavailable for writing packs\/ab\/x to s3:\/\/vault\/host: SlowDown \(HTTP 503\): Please reduce your request rate/,
     ],
     [
       "500 InternalError",
@@ -52,7 +52,7 @@ describe("s3Failure()", () => {
       "a socket idle past the timeout",
       Object.assign(new Error("socket timed out"), { name: "TimeoutError" }),
       "transient",
-      /socket timed out/,
+      /Cannot reach S3 at https:\/\/s3\.example\.com .*socket timed out/,
     ],
     [
       "a reset connection",

@@ -35,7 +35,7 @@ const WRONG_REGION = new Set([
   "IllegalLocationConstraintException",
 ]);
 
-/** Node's and the SDK's names for a connection that failed or broke off. */
+/** Node's and the SDK's names for a connection that failed, broke off or timed out. */
 const NETWORK = new Set([
   "ECONNREFUSED",
   "ECONNRESET",
@@ -47,6 +47,10 @@ const NETWORK = new Set([
   "ENOTFOUND",
   "EAI_AGAIN",
   "TimeoutError",
+]);
+
+/** S3's answers for a server that is busy or failing, worth another try later. */
+const UNAVAILABLE = new Set([
   "RequestTimeout",
   "RequestTimeoutException",
   "SlowDown",
@@ -110,10 +114,7 @@ export function s3Failure(
       `S3 refused ${doing} ${target.where} at ${target.endpoint}: ${described(code, status, detail)}`,
       { hint: CREDENTIALS_HINT, cause: error },
     );
-  if (
-    (code !== undefined && NETWORK.has(code)) ||
-    (status !== undefined && status >= 500)
-  )
+  if (code !== undefined && NETWORK.has(code))
     return new BlindsyncError(
       "transient",
       `Cannot reach S3 at ${target.endpoint} while ${doing} ${target.where}: ${detail}`,
@@ -121,6 +122,15 @@ export function s3Failure(
         hint: "Check the endpoint (--s3-endpoint or AWS_ENDPOINT_URL) and the network, then run the command again",
         cause: error,
       },
+    );
+  if (
+    (code !== undefined && UNAVAILABLE.has(code)) ||
+    (status !== undefined && status >= 500)
+  )
+    return new BlindsyncError(
+      "transient",
+      `S3 at ${target.endpoint} is unavailable for ${doing} ${target.where}: ${described(code, status, detail)}`,
+      { hint: "Run the command again later", cause: error },
     );
   if (
     (code !== undefined && WRONG_REGION.has(code)) ||

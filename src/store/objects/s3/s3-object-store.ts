@@ -25,6 +25,7 @@ import type { ByteRange, ObjectInfo, ObjectStore } from "../object-store.js";
 import { createS3Client } from "./s3-client.js";
 import {
   configuredEndpoint,
+  endpointForMessages,
   formatS3Where,
   keyPrefix,
   type S3ObjectStoreOptions,
@@ -65,12 +66,14 @@ export class S3ObjectStore implements ObjectStore {
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
     const client = await createS3Client(options);
     const where = formatS3Where(options.bucket, options.prefix);
+    const endpoint = configuredEndpoint(options, process.env);
     const target: S3Target = {
       where,
       bucket: options.bucket,
       endpoint:
-        configuredEndpoint(options, process.env) ??
-        `AWS (region ${await client.config.region()})`,
+        endpoint === undefined
+          ? `AWS (region ${await client.config.region()})`
+          : endpointForMessages(endpoint),
     };
     const store = new S3ObjectStore(
       client,
