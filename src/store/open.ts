@@ -1,14 +1,19 @@
 /**
- * One entry point from a location to a Store: a local path opens a SqliteStore in process;
- * `host:path` and `ssh://…` reach `blindsync serve` over ssh. The layers above see the same
- * Store either way.
+ * One entry point from a location to a Store: a local path opens a SqliteStore in process, or a
+ * PackStore on a directory of pack files (`init --packs`); `host:path` and `ssh://…` reach
+ * `blindsync serve` over ssh; `sftp:` and `s3:` put a PackStore on storage that runs nothing of
+ * ours. The layers above see the same Store every way.
  */
 
-import { BlindsyncError } from "../errors.js";
 import type { OpenMode } from "../protocol/index.js";
+import { holdsPackRepository } from "./local-repository.js";
+import { DirObjectStore } from "./objects/dir-object-store.js";
+import type { ObjectStore } from "./objects/object-store.js";
+import { openS3ObjectStore } from "./objects/s3/index.js";
+import { SftpObjectStore } from "./objects/sftp/index.js";
+import { PackStore } from "./packs/pack-store.js";
 import type { ConnectionOptions } from "./remote/connection.js";
 import { parseLocation, type Location } from "./remote/location.js";
-import { holdsPackRepository } from "./local-repository.js";
 import { openSshStore } from "./remote/ssh.js";
 import { SqliteStore } from "./sqlite/sqlite-store.js";
 import type { Store } from "./store.js";
@@ -23,7 +28,7 @@ export interface OpenStoreOptions extends ConnectionOptions {
    * asked for only when the location holds packs; an index in memory when absent.
    */
   readonly packIndexCache?: () => string;
-  /** Local repositories only: refuse deletes as `serve --append-only` does. */
+  /** Refuse deletes as `serve --append-only` does (for pack stores, a courtesy: see docs). */
   readonly appendOnly?: boolean;
 }
 
@@ -34,26 +39,59 @@ export async function openStore(
 ): Promise<Store> {
   const parsed =
     typeof location === "string" ? parseLocation(location) : location;
-  if (
-    parsed.kind === "local" &&
-    (options.mode === "create"
-      ? options.packs === true
-      : holdsPackRepository(parsed.path))
-  )
-    throw new BlindsyncError(
-      "failed",
-      "pack directories are not supported by this build yet",
-    );
-  if (parsed.kind === "local")
-    return SqliteStore.open(parsed.path, {
-      create: options.mode === "create",
-      ...(options.appendOnly === undefined
-        ? {}
-        : { appendOnly: options.appendOnly }),
-    });
-  if (parsed.kind === "ssh") return openSshStore(parsed, options);
-  throw new BlindsyncError(
-    "failed",
-    `${parsed.kind} repositories are not supported by this build yet`,
-  );
+  const create = options.mode === "create";
+  switch (parsed.kind) {
+    case "local":
+      if (create ? options.packs === true : holdsPackRepository(parsed.path))
+        return packStore(
+          await DirObjectStore.open(parsed.path, { create }),
+          options,
+        );
+      return SqliteStore.open(parsed.path, {
+        create,
+        ...(options.appendOnly === undefined
+          ? {}
+          : { appendOnly: options.appendOnly }),
+      });
+    case "ssh":
+      return openSshStore(parsed, options);
+    case "sftp":
+      return packStore(
+        await SftpObjectStore.open({
+          host: parsed.host,
+          user: parsed.user,
+          port: parsed.port,
+          path: parsed.path,
+          sshCommand: options.sshCommand,
+          onStderr: options.onStderr,
+          create,
+        }),
+        options,
+      );
+    case "s3":
+      return packStore(
+        await openS3ObjectStore({
+          bucket: parsed.bucket,
+          prefix: parsed.prefix,
+          ...(options.s3Endpoint === undefined
+            ? {}
+            : { endpoint: options.s3Endpoint }),
+          ...(options.s3PathStyle === undefined
+            ? {}
+            : { forcePathStyle: options.s3PathStyle }),
+          create,
+        }),
+        options,
+      );
+  }
+}
+
+function packStore(objects: ObjectStore, options: OpenStoreOptions): Store {
+  const indexCachePath = options.packIndexCache?.();
+  return new PackStore(objects, {
+    ...(indexCachePath === undefined ? {} : { indexCachePath }),
+    ...(options.appendOnly === undefined
+      ? {}
+      : { appendOnly: options.appendOnly }),
+  });
 }
