@@ -401,7 +401,11 @@ export class PackStore implements Store {
     this.#writerReady ??= (async () => {
       await this.#opened();
       await this.#resume(context);
-    })();
+    })().catch((error: unknown) => {
+      // A failed resume (a lost connection) is tried again by the next put.
+      this.#writerReady = undefined;
+      throw error;
+    });
     return this.#writerReady;
   }
 
