@@ -22,6 +22,7 @@ import {
 } from "../store/index.js";
 import { toHex } from "../util/bytes.js";
 import { CachedCipherHint } from "./cipher-hint.js";
+import { interrupts } from "./interrupt.js";
 import type { Output } from "./output/output.js";
 import { readPassphrase } from "./passphrase.js";
 
@@ -63,7 +64,8 @@ export async function openLocation(
   const remoteCommand =
     context.globals.remoteCmd ?? context.env.BLINDSYNC_REMOTE_CMD;
   const { s3Endpoint, s3PathStyle } = context.globals;
-  return openStore(location, {
+  // Guarded: Ctrl-C releases its locks and closes it (interrupt.ts).
+  const store = await openStore(location, {
     mode,
     packs,
     cipherHint,
@@ -76,6 +78,7 @@ export async function openLocation(
       context.output.warn(`remote: ${line}`);
     },
   });
+  return interrupts.guard(store);
 }
 
 export function passphrase(

@@ -17,7 +17,22 @@ const { main } = serving
 // stdout is the protocol, whose loss it handles itself.
 const stdout = serving ? undefined : watchStream(process.stdout);
 if (!serving) watchStream(process.stderr);
+// Ctrl-C and SIGTERM: say so, release the repository's locks, exit 130 or 143 (interrupt.ts).
+// Not for `serve`: it releases a connection's locks when the connection ends.
+const interrupts = serving ? undefined : await import("./interrupt.js");
+if (interrupts !== undefined)
+  interrupts.watchInterrupts(
+    (exitCode) => process.exit(exitCode),
+    (line) => {
+      // On a new line of its own, not after the status line's progress.
+      const clear = process.stderr.isTTY ? "\r\x1b[2K" : "";
+      writeQuietly(process.stderr, `${clear}blindsync: ${line}\n`);
+    },
+  );
 let code = await main(args);
+// The command ended while the signal's clean-up runs: that clean-up decides the exit.
+const interrupted = interrupts?.interrupts.finished;
+if (interrupted !== undefined) code = await interrupted;
 if (stdout?.failure !== undefined && code === 0) {
   // Output that could not be written (a full disk) is a failure even when the work was not
   // (when the command failed on it, report() has said so already).

@@ -5,6 +5,7 @@
  */
 import { Command } from "commander";
 import { report } from "./exit.js";
+import { exitCodeOfSignal, interrupts } from "./interrupt.js";
 import { expandShortForms, shortFormGrammar } from "./short-forms.js";
 import { backupCommand } from "./commands/backup.js";
 import { browseCommands } from "./commands/browse.js";
@@ -95,6 +96,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     await program.parseAsync(args, { from: "user" });
     return 0;
   } catch (error) {
+    // After Ctrl-C the work fails as its store stops answering or closes: the signal's
+    // message (interrupt.ts) says what happened, not this error.
+    const signal = interrupts.signal;
+    if (signal !== undefined) return exitCodeOfSignal(signal);
     return report(error, verbose);
   }
 }

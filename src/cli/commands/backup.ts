@@ -18,6 +18,7 @@ import {
 } from "../../repo/index.js";
 import { toHex } from "../../util/bytes.js";
 import { cacheRoot, withRepository, type CommandContext } from "../context.js";
+import { interrupts, type InterruptedWork } from "../interrupt.js";
 import { formatBytes } from "../output/format.js";
 import { formatDuration, progressLine } from "../output/output.js";
 import { parseWait } from "./forget.js";
@@ -39,6 +40,14 @@ async function currentHead(
   if (!waited && (pinnedSeq ?? 0) <= (headAtUnlock?.seq ?? 0))
     return headAtUnlock;
   return headOf(await repo.listSnapshots());
+}
+
+/** What a backup stopped by Ctrl-C or SIGTERM says (cli/interrupt.ts). */
+export function describeInterruptedBackup(work: InterruptedWork): string {
+  const lock = work.lockHeld ? "; the repository lock is released" : "";
+  if (work.snapshotSent)
+    return `Backup interrupted by ${work.signal} while its snapshot was being saved: list the snapshots to see whether it was. Nothing is lost either way: the data already uploaded stays, and the next backup reuses it${lock}`;
+  return `Backup interrupted by ${work.signal}: no snapshot was written. Nothing is lost: the data already uploaded stays in the repository, and the next backup reuses it instead of sending it again${lock}`;
 }
 
 export interface BackupCommandOptions {
@@ -106,6 +115,12 @@ export async function runBackup(
   // Lists the sources while the repository connects and unlocks (engine/backup/prewalk.ts).
   const prewalk = Prewalk.start(options.sources, excludes);
   let lock: BackupLock | undefined;
+  const interrupted = [
+    options.dryRun === true
+      ? () => undefined
+      : interrupts.describeWith(describeInterruptedBackup),
+    interrupts.onInterrupt(() => lock?.release()),
+  ];
   const result = await withRepository(
     context,
     options.repository,
@@ -169,6 +184,7 @@ export async function runBackup(
   ).finally(() => {
     prewalk.clear();
     lock?.release();
+    for (const forget of interrupted) forget();
   });
   output.endStatus();
   const seconds = (Date.now() - startedAt) / 1000;
