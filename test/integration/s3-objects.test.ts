@@ -4,6 +4,9 @@
  * prefix, paged listings, a missing bucket, refused or missing credentials, a server that dies.
  */
 import { randomUUID } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { exitCodeOf } from "../../src/cli/exit.js";
 import { BlindsyncError } from "../../src/errors.js";
@@ -11,6 +14,7 @@ import { openS3ObjectStore } from "../../src/store/objects/s3/index.js";
 import { S3ObjectStore } from "../../src/store/objects/s3/s3-object-store.js";
 import type { S3ObjectStoreOptions } from "../../src/store/objects/s3/s3-config.js";
 import { objectStoreConformanceSuite } from "../object-store-suite.js";
+import { isCleanError, runCli } from "../helpers/cli.js";
 import { startS3rver, type S3rver } from "../helpers/s3rver.js";
 
 let server: S3rver;
@@ -247,5 +251,71 @@ describe("S3ObjectStore when s3rver dies mid-way", () => {
       await objects.close();
       await dying.stop();
     }
+  });
+});
+
+describe("the CLI on an s3: repository (the built executable)", () => {
+  let cacheDir: string;
+  beforeAll(async () => {
+    cacheDir = await mkdtemp(join(tmpdir(), "blindsync-s3-cli-"));
+  });
+  afterAll(async () => {
+    await rm(cacheDir, { recursive: true, force: true });
+  });
+
+  /** The CLI with s3rver's credentials and nothing of this machine's AWS configuration. */
+  function cli(args: string[], env: Record<string, string | undefined> = {}) {
+    return runCli(args, {
+      cacheDir,
+      env: {
+        ...server.env,
+        AWS_ENDPOINT_URL: undefined,
+        AWS_CONFIG_FILE: "/nonexistent/blindsync-test-config",
+        AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/blindsync-test-credentials",
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: undefined,
+        ...env,
+      },
+    });
+  }
+
+  it("init and snapshots work, with nothing on stderr (no SDK warning about Node 20)", async () => {
+    const repo = `s3:${server.bucket}/cli-${randomUUID()}`;
+    const init = await cli(["init", repo, "--s3-endpoint", server.endpoint]);
+    expect(init.stderr).toBe("");
+    expect(init.code).toBe(0);
+    const listed = await cli(["snapshots", repo], {
+      AWS_ENDPOINT_URL: server.endpoint,
+      AWS_REGION: undefined,
+    });
+    expect(listed.stderr).toBe("");
+    expect(listed.code).toBe(0);
+  });
+
+  it("a missing bucket exits 10 with the bucket named and a hint", async () => {
+    const result = await cli([
+      "init",
+      "s3:no-such-bucket/x",
+      "--s3-endpoint",
+      server.endpoint,
+    ]);
+    expect(result.code).toBe(10);
+    expect(isCleanError(result.stderr)).toBe(true);
+    expect(result.stderr).toContain('No S3 bucket "no-such-bucket"');
+    expect(result.stderr).toContain("hint: blindsync does not create buckets");
+  });
+
+  it("refused credentials exit 1, naming the variables and not the secret", async () => {
+    const result = await cli(
+      ["snapshots", `s3:${server.bucket}/x`, "--s3-endpoint", server.endpoint],
+      {
+        AWS_ACCESS_KEY_ID: "WRONG-KEY",
+        AWS_SECRET_ACCESS_KEY: "hidden-secret",
+      },
+    );
+    expect(result.code).toBe(1);
+    expect(isCleanError(result.stderr)).toBe(true);
+    expect(result.stderr).toContain("AWS_ACCESS_KEY_ID");
+    expect(result.stderr).not.toContain("hidden-secret");
+    expect(result.stderr).not.toContain("WRONG-KEY");
   });
 });
