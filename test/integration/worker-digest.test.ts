@@ -239,7 +239,7 @@ describe("digesting a changed file in a worker", () => {
       snapshot?: { tree: Uint8Array };
     }>;
     const { backup } = await fromDist<{ backup: Backup }>(
-      "engine/backup/archiver.js",
+      "engine/backup/index.js",
     );
     const { SealPool } = await fromDist<{
       SealPool: {

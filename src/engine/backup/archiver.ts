@@ -21,13 +21,6 @@ import { TreeSaver } from "./tree-saver.js";
 import type { BackupOptions, BackupResult, BackupTally } from "./types.js";
 import { Walker } from "./walker.js";
 
-export type {
-  BackupOptions,
-  BackupProgress,
-  BackupResult,
-  BackupSink,
-} from "./types.js";
-
 /**
  * One run: walks the sources, then, once every blob is durable, passes `commitGate` (the lock
  * check) and writes the snapshot. A dry run stops before the gate.
