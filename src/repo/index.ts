@@ -70,6 +70,27 @@ export {
   type SnapshotStats,
   type RootMeta,
 } from "./snapshot.js";
+export {
+  describeFilter,
+  isEmptyFilter,
+  matchesFilter,
+  parseSnapshotFilter,
+  selectSnapshot,
+  snapshotPredicate,
+  sourceSets,
+  NO_FILTER,
+  type FilterFlags,
+  type SnapshotFilter,
+  type SourceSet,
+} from "./snapshot-filter.js";
+export {
+  applySnapshotChanges,
+  planSnapshotChanges,
+  type PlannedRewrite,
+  type RewritePlan,
+  type RewriteResult,
+  type SnapshotChanges,
+} from "./snapshot-rewrite.js";
 export { parseConfig, type RepositoryConfig } from "./config.js";
 export { startEarlyKdf, type EarlyKdf } from "./early-kdf.js";
 export { packIndexFile } from "./cache/location.js";
