@@ -9,6 +9,7 @@ import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { isBlindsyncError } from "../../../errors.js";
 import { SftpClient } from "./client.js";
+import { writeAll } from "./transfers.js";
 import {
   encodePacket,
   FrameSplitter,
@@ -23,13 +24,17 @@ function fakePeer() {
   const toClient = new PassThrough();
   const fromClient = new PassThrough();
   const splitter = new FrameSplitter();
-  const requests: { type: number; id: number }[] = [];
+  const requests: { type: number; id: number; reader: PacketReader }[] = [];
   const waiting: (() => void)[] = [];
   fromClient.on("data", (chunk: Buffer) => {
     for (const frame of splitter.push(chunk)) {
       const reader = new PacketReader(frame);
       const type = reader.u8();
-      requests.push({ type, id: type === Packet.INIT ? 0 : reader.u32() });
+      requests.push({
+        type,
+        id: type === Packet.INIT ? 0 : reader.u32(),
+        reader,
+      });
       waiting.splice(0).forEach((wake) => {
         wake();
       });
@@ -44,7 +49,9 @@ function fakePeer() {
       toClient.end();
     },
     /** The next request the client sends (after those already taken). */
-    async request(index: number): Promise<{ type: number; id: number }> {
+    async request(
+      index: number,
+    ): Promise<{ type: number; id: number; reader: PacketReader }> {
       while (requests.length <= index)
         await new Promise<void>((resolve) => waiting.push(resolve));
       return requests[index]!;
@@ -160,6 +167,27 @@ describe("SftpClient against a broken peer", () => {
     const { id } = await peer.request(1);
     peer.send(encodePacket(Packet.NAME, id, [{ u32: 0x7fffffff }]));
     expect(isBlindsyncError(await rejection(asked), "protocol")).toBe(true);
+  });
+
+  it("writes in 32 KiB pieces to a server that is not known to be OpenSSH", async () => {
+    const { peer, client } = await started();
+    const writing = writeAll(
+      client,
+      new Uint8Array([9]),
+      "/f",
+      new Uint8Array(100_000),
+    );
+    const sizes: number[] = [];
+    for (let i = 1; sizes.reduce((a, b) => a + b, 0) < 100_000; i++) {
+      const { type, id, reader } = await peer.request(i);
+      expect(type).toBe(Packet.WRITE);
+      reader.bytesField(); // handle
+      reader.u64(); // offset
+      sizes.push(reader.bytesField().length);
+      peer.send(encodePacket(Packet.STATUS, id, [{ u32: 0 }, "", ""]));
+    }
+    await writing;
+    expect(sizes).toEqual([32768, 32768, 32768, 1696]);
   });
 
   it("a server of another version is refused at the start", async () => {
