@@ -61,8 +61,13 @@ describe("remoteError()", () => {
       "Wait",
     ]);
     expect(
-      remoteError({ type: "error", requestId: 0, kind: "failed", message: "x" })
-        .hint,
+      remoteError({
+        type: "error",
+        requestId: 0,
+        kind: "failed",
+        message: "x",
+        hint: undefined,
+      }).hint,
     ).toBeUndefined();
   });
 });
