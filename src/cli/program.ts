@@ -7,6 +7,7 @@ import { Command } from "commander";
 import { report } from "./exit.js";
 import { exitCodeOfSignal, interrupts } from "./interrupt.js";
 import { expandShortForms, shortFormGrammar } from "./short-forms.js";
+import { acceptRollbackCommand } from "./commands/accept-rollback.js";
 import { backupCommand } from "./commands/backup.js";
 import { browseCommands } from "./commands/browse.js";
 import { checkCommand } from "./commands/check.js";
@@ -82,6 +83,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 some files unreadable, 10 no repository,
   program.addCommand(repairCommand());
   program.addCommand(scrubCommand());
   program.addCommand(unlockCommand());
+  program.addCommand(acceptRollbackCommand());
   program.addCommand(serveCommand());
   program.exitOverride();
   for (const command of program.commands) command.exitOverride();

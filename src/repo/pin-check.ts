@@ -26,7 +26,7 @@ import { headOf, type Snapshot } from "./snapshot.js";
 
 function rollback(message: string, cacheRoot: string): BlindsyncError {
   return new BlindsyncError("rollback", message, {
-    hint: `If you replaced or restored the repository on purpose, delete this client's cache under "${cacheRoot}"`,
+    hint: `If you restored or replaced the repository on purpose, accept it as it is now: blindsync accept-rollback REPO (this changes only its pin, in the cache under "${cacheRoot}")`,
   });
 }
 

@@ -46,7 +46,7 @@ export interface UnlockedRepository {
 
 function rollback(message: string, cacheRoot: string): BlindsyncError {
   return new BlindsyncError("rollback", message, {
-    hint: `If you replaced or restored the repository on purpose, delete this client's cache under "${cacheRoot}"`,
+    hint: `If you restored or replaced the repository on purpose, accept it as it is now: blindsync accept-rollback REPO (this changes only its pin, in the cache under "${cacheRoot}")`,
   });
 }
 

@@ -271,7 +271,8 @@ export function advancePin(
 
 /**
  * Replaces the pin whatever it held: only for `init`, which made a new repository at this
- * location (a repository the user deleted and created again is not a foreign one).
+ * location (a repository the user deleted and created again is not a foreign one), and for
+ * `accept-rollback`, where the user says the repository was restored or replaced on purpose.
  */
 export function replacePin(
   cacheRoot: string,
