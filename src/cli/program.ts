@@ -6,7 +6,7 @@
 import { Command } from "commander";
 import { report } from "./exit.js";
 import { exitCodeOfSignal, interrupts } from "./interrupt.js";
-import { expandShortForms, shortFormGrammar } from "./short-forms.js";
+import { shortFormGrammar, shortFormOf } from "./short-forms.js";
 import { acceptRollbackCommand } from "./commands/accept-rollback.js";
 import { backupCommand } from "./commands/backup.js";
 import { browseCommands } from "./commands/browse.js";
@@ -15,12 +15,15 @@ import { forgetCommand, pruneCommand } from "./commands/forget.js";
 import { initCommand } from "./commands/init.js";
 import { scrubCommand } from "./commands/scrub.js";
 import { keyCommand } from "./commands/key.js";
-import { restoreCommand } from "./commands/restore.js";
+import { restoreCommand, type Invocation } from "./commands/restore.js";
 import { repairCommand } from "./commands/repair.js";
 import { serveCommand } from "./commands/serve.js";
+import { tagCommand } from "./commands/tag.js";
 import { unlockCommand } from "./commands/unlock.js";
 
-export function buildProgram(): Command {
+export function buildProgram(
+  invocation: Invocation = { shortRestore: false },
+): Command {
   const program = new Command("blindsync")
     .description(
       "Encrypted, deduplicated backups with rsync's ease, for a server you do not trust.",
@@ -74,12 +77,13 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 some files unreadable, 10 no repository,
     );
   program.addCommand(initCommand());
   program.addCommand(backupCommand());
-  program.addCommand(restoreCommand());
+  program.addCommand(restoreCommand(invocation));
   for (const command of browseCommands()) program.addCommand(command);
   program.addCommand(checkCommand());
   program.addCommand(keyCommand());
   program.addCommand(forgetCommand());
   program.addCommand(pruneCommand());
+  program.addCommand(tagCommand());
   program.addCommand(repairCommand());
   program.addCommand(scrubCommand());
   program.addCommand(unlockCommand());
@@ -91,10 +95,13 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 some files unreadable, 10 no repository,
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
+  const invocation: Invocation = { shortRestore: false };
+  const program = buildProgram(invocation);
   const verbose = argv.includes("-v") || argv.includes("--verbose");
   try {
-    const args = expandShortForms(argv, shortFormGrammar(program));
+    const form = shortFormOf(argv, shortFormGrammar(program));
+    invocation.shortRestore = form === "restore";
+    const args = form === undefined ? [...argv] : [form, ...argv];
     await program.parseAsync(args, { from: "user" });
     return 0;
   } catch (error) {

@@ -150,15 +150,29 @@ export function expandShortForms(
   args: readonly string[],
   grammar: ShortFormGrammar,
 ): string[] {
+  const form = shortFormOf(args, grammar);
+  return form === undefined ? [...args] : [form, ...args];
+}
+
+/**
+ * Which command `blindsync A B...` stands for: undefined when A is a command (no short
+ * form), else "backup" or "restore", with the refusals of expandShortForms. The restore
+ * command is told when it runs as the short form: `latest` must then be clear
+ * (commands/restore.ts).
+ */
+export function shortFormOf(
+  args: readonly string[],
+  grammar: ShortFormGrammar,
+): "backup" | "restore" | undefined {
   const positionals = positionalIndexes(args, grammar.optionsWithValue).map(
     (index) => args[index] as string,
   );
   const first = positionals[0];
-  if (first === undefined) return [...args];
-  if (grammar.commandNames.has(first) || first === "help") return [...args];
+  if (first === undefined) return undefined;
+  if (grammar.commandNames.has(first) || first === "help") return undefined;
   // The command goes first: commander reads the global options wherever they stand, and the
   // command's own options (--snapshot X before REPO) only after the command's name.
-  if (positionals.length !== 2) return ["backup", ...args];
+  if (positionals.length !== 2) return "backup";
   const second = positionals[1] as string;
   // Each parsed once here, only to choose the command: the command parses its REPO again.
   const secondLocation = locationOf(second);
@@ -175,7 +189,7 @@ export function expandShortForms(
   }
   if (firstIsRepository) {
     checkShortRestoreTarget(first, second);
-    return ["restore", ...args];
+    return "restore";
   }
   // `--init` asks the backup to create the repository: nothing to refuse then.
   if (
@@ -191,5 +205,5 @@ export function expandShortForms(
       },
     );
   }
-  return ["backup", ...args];
+  return "backup";
 }

@@ -8,7 +8,14 @@
  * client pins, and removing it would look exactly like a rollback to them.
  */
 import { BlindsyncError } from "../errors.js";
-import { headOf, type Repository, type Snapshot } from "../repo/index.js";
+import {
+  headOf,
+  matchesFilter,
+  NO_FILTER,
+  type Repository,
+  type Snapshot,
+  type SnapshotFilter,
+} from "../repo/index.js";
 import { bytesEqual } from "../util/bytes.js";
 import {
   applyPolicy,
@@ -24,8 +31,8 @@ export interface ForgetOptions {
   readonly repo: Repository;
   readonly snapshots: readonly Snapshot[];
   readonly policy: ForgetPolicy;
-  /** Only consider snapshots of this host. */
-  readonly host?: string;
+  /** Only consider the snapshots this picks (`--host`, `--path`, `--tag`). */
+  readonly filter?: SnapshotFilter;
   readonly dryRun?: boolean;
   readonly now?: Date;
 }
@@ -50,8 +57,9 @@ export function planForget(
     );
   }
   const head = headOf(options.snapshots);
-  const considered = options.snapshots.filter(
-    (snapshot) => options.host === undefined || snapshot.host === options.host,
+  const filter = options.filter ?? NO_FILTER;
+  const considered = options.snapshots.filter((snapshot) =>
+    matchesFilter(filter, snapshot),
   );
   const decisions: PolicyDecision[] = [];
   for (const group of groupSnapshots(considered, { host: true, paths: true })) {

@@ -8,14 +8,23 @@ import {
   streamFile,
 } from "../../engine/index.js";
 import {
-  resolveSnapshot,
+  matchesFilter,
+  NO_FILTER,
+  selectSnapshot,
   type Snapshot,
+  type SnapshotFilter,
   type TreeEntry,
 } from "../../repo/index.js";
 import { toHex } from "../../util/bytes.js";
 import { withRepository, type CommandContext } from "../context.js";
 import { displayPath, formatBytes } from "../output/format.js";
 import { endWhenReaderGone } from "../output/output.js";
+import {
+  addFilterOptions,
+  filterOf,
+  FILTER_RULES,
+  type FilterOptionValues,
+} from "./filter-options.js";
 import { contextOf } from "./shared.js";
 
 /**
@@ -44,14 +53,17 @@ export function snapshotJson(snapshot: Snapshot): Record<string, unknown> {
 export async function runSnapshots(
   context: CommandContext,
   repository: string,
+  filter: SnapshotFilter = NO_FILTER,
 ): Promise<Snapshot[]> {
-  return withRepository(context, repository, ({ snapshots }) => {
+  return withRepository(context, repository, ({ snapshots: all }) => {
     const { output } = context;
+    const snapshots = all.filter((snapshot) => matchesFilter(filter, snapshot));
     if (output.json) {
       output.jsonLine(snapshots.map(snapshotJson));
       return Promise.resolve(snapshots);
     }
-    if (snapshots.length === 0) output.line("No snapshots yet");
+    if (all.length === 0) output.line("No snapshots yet");
+    else if (snapshots.length === 0) output.line("No snapshot matches");
     for (const snapshot of snapshots) {
       const tags =
         snapshot.tags.length > 0 ? `  [${snapshot.tags.join(", ")}]` : "";
@@ -92,6 +104,7 @@ export interface LsOptions {
   readonly path?: string;
   readonly snapshot?: string;
   readonly long?: boolean;
+  readonly filter?: SnapshotFilter;
 }
 
 export async function runLs(
@@ -102,7 +115,11 @@ export async function runLs(
     context,
     options.repository,
     async ({ repo, snapshots }) => {
-      const snapshot = resolveSnapshot(snapshots, options.snapshot ?? "latest");
+      const snapshot = selectSnapshot(
+        snapshots,
+        options.snapshot ?? "latest",
+        options.filter ?? NO_FILTER,
+      );
       const path = options.path ?? "";
       const found = await findEntry(repo, snapshot.tree, path);
       const { output } = context;
@@ -147,13 +164,22 @@ export async function runLs(
 
 export async function runCat(
   context: CommandContext,
-  options: { repository: string; path: string; snapshot?: string },
+  options: {
+    repository: string;
+    path: string;
+    snapshot?: string;
+    filter?: SnapshotFilter;
+  },
 ): Promise<void> {
   await withRepository(
     context,
     options.repository,
     async ({ repo, snapshots }) => {
-      const snapshot = resolveSnapshot(snapshots, options.snapshot ?? "latest");
+      const snapshot = selectSnapshot(
+        snapshots,
+        options.snapshot ?? "latest",
+        options.filter ?? NO_FILTER,
+      );
       const { entry } = await findEntry(repo, snapshot.tree, options.path);
       if (entry?.type !== "file")
         throw new BlindsyncError("usage", `"${options.path}" is not a file`);
@@ -164,14 +190,20 @@ export async function runCat(
 
 export async function runDiff(
   context: CommandContext,
-  options: { repository: string; before: string; after: string },
+  options: {
+    repository: string;
+    before: string;
+    after: string;
+    filter?: SnapshotFilter;
+  },
 ): Promise<number> {
   return withRepository(
     context,
     options.repository,
     async ({ repo, snapshots }) => {
-      const before = resolveSnapshot(snapshots, options.before);
-      const after = resolveSnapshot(snapshots, options.after);
+      const filter = options.filter ?? NO_FILTER;
+      const before = selectSnapshot(snapshots, options.before, filter);
+      const after = selectSnapshot(snapshots, options.after, filter);
       let changes = 0;
       const marks = { added: "+", removed: "-", modified: "M" } as const;
       for await (const change of diffTrees(repo, before.tree, after.tree)) {
@@ -192,16 +224,37 @@ export async function runDiff(
 }
 
 export function browseCommands(): Command[] {
-  const snapshots = new Command("snapshots")
-    .description("list the snapshots, oldest first")
-    .argument("<repo>", "the repository")
+  const snapshots = addFilterOptions(
+    new Command("snapshots")
+      .description("list the snapshots, oldest first")
+      .argument("<repo>", "the repository"),
+    "list",
+  )
     .addHelpText(
       "after",
-      "\nWith --json: an array of {id, time, host, paths, tags, seq, files, bytes}.",
+      `
+With --json: an array of {id, time, host, paths, tags, seq, files, bytes}.
+
+${FILTER_RULES}
+
+Examples:
+  blindsync snapshots me@host:vault
+  blindsync snapshots me@host:vault --host laptop --path ~/Documents
+  blindsync snapshots me@host:vault --tag daily,home --tag manual --json`,
     )
-    .action(async (repository: string, _flags: unknown, command: Command) => {
-      await runSnapshots(listingContext(command), repository);
-    });
+    .action(
+      async (
+        repository: string,
+        flags: FilterOptionValues,
+        command: Command,
+      ) => {
+        await runSnapshots(
+          listingContext(command),
+          repository,
+          filterOf(flags),
+        );
+      },
+    );
   const ls = new Command("ls")
     .description("list files in a snapshot")
     .argument("<repo>", "the repository")
@@ -214,18 +267,30 @@ export function browseCommands(): Command[] {
       'snapshot id, unique prefix or "latest"',
       "latest",
     )
-    .option("-l, --long", "show type, mode, owner, size and mtime")
+    .option("-l, --long", "show type, mode, owner, size and mtime");
+  addFilterOptions(ls, 'pick "latest" among')
+    .addHelpText(
+      "after",
+      `
+${FILTER_RULES}
+They choose "latest"; a snapshot named by id is taken as named.
+
+Examples:
+  blindsync ls me@host:vault notes -l
+  blindsync ls me@host:vault --host laptop --path ~/Documents`,
+    )
     .action(
       async (
         repository: string,
         path: string | undefined,
-        flags: { snapshot: string; long?: boolean },
+        flags: { snapshot: string; long?: boolean } & FilterOptionValues,
         command: Command,
       ) => {
         await runLs(listingContext(command), {
           repository,
           snapshot: flags.snapshot,
           long: flags.long === true,
+          filter: filterOf(flags),
           ...(path === undefined ? {} : { path }),
         });
       },
@@ -238,18 +303,30 @@ export function browseCommands(): Command[] {
       "-s, --snapshot <id>",
       'snapshot id, unique prefix or "latest"',
       "latest",
+    );
+  addFilterOptions(cat, 'pick "latest" among')
+    .addHelpText(
+      "after",
+      `
+${FILTER_RULES}
+They choose "latest"; a snapshot named by id is taken as named.
+
+Examples:
+  blindsync cat me@host:vault notes/todo.txt
+  blindsync cat me@host:vault todo.txt --host laptop --tag daily > todo.txt`,
     )
     .action(
       async (
         repository: string,
         path: string,
-        flags: { snapshot: string },
+        flags: { snapshot: string } & FilterOptionValues,
         command: Command,
       ) => {
         await runCat(listingContext(command), {
           repository,
           path,
           snapshot: flags.snapshot,
+          filter: filterOf(flags),
         });
       },
     );
@@ -259,16 +336,32 @@ export function browseCommands(): Command[] {
     )
     .argument("<repo>", "the repository")
     .argument("<id1>", "the older snapshot")
-    .argument("<id2>", "the newer snapshot")
+    .argument("<id2>", "the newer snapshot");
+  addFilterOptions(diff, 'pick "latest" among')
+    .addHelpText(
+      "after",
+      `
+${FILTER_RULES}
+They choose "latest" (for either id); a snapshot named by id is taken as named.
+
+Examples:
+  blindsync diff me@host:vault 1a2b3c4d latest
+  blindsync diff me@host:vault 1a2b3c4d latest --host laptop --path ~/Documents`,
+    )
     .action(
       async (
         repository: string,
         before: string,
         after: string,
-        _flags: unknown,
+        flags: FilterOptionValues,
         command: Command,
       ) => {
-        await runDiff(listingContext(command), { repository, before, after });
+        await runDiff(listingContext(command), {
+          repository,
+          before,
+          after,
+          filter: filterOf(flags),
+        });
       },
     );
   return [snapshots, ls, cat, diff];

@@ -9,10 +9,28 @@ import {
   type PolicyDecision,
   type PruneResult,
 } from "../../engine/index.js";
-import type { UnlockedRepository } from "../../repo/index.js";
+import {
+  isEmptyFilter,
+  planSnapshotChanges,
+  type SnapshotFilter,
+  type UnlockedRepository,
+} from "../../repo/index.js";
 import { toHex } from "../../util/bytes.js";
 import { withRepository, type CommandContext } from "../context.js";
 import { formatBytes } from "../output/format.js";
+import {
+  addFilterOptions,
+  filterOf,
+  FILTER_RULES,
+  type FilterOptionValues,
+} from "./filter-options.js";
+import {
+  applyChanges,
+  describeSnapshot,
+  namedSnapshots,
+  printRewritten,
+  snapshotFields,
+} from "./snapshot-changes.js";
 import { collect, contextOf } from "./shared.js";
 
 /** Parses "0", "90s", "10m", "2h" into milliseconds. */
@@ -90,6 +108,22 @@ async function pruneUnlocked(
   return result;
 }
 
+async function pruneIfAsked(
+  context: CommandContext,
+  unlocked: UnlockedRepository,
+  options: {
+    readonly prune?: boolean;
+    readonly dryRun?: boolean;
+    readonly lockWaitMs: number;
+  },
+): Promise<void> {
+  if (options.prune !== true) return;
+  await pruneUnlocked(context, unlocked, {
+    lockWaitMs: options.lockWaitMs,
+    dryRun: options.dryRun ?? false,
+  });
+}
+
 export async function runPrune(
   context: CommandContext,
   options: { repository: string } & PruneCommandOptions,
@@ -102,7 +136,7 @@ export async function runPrune(
 export interface ForgetCommandOptions {
   readonly repository: string;
   readonly policy: ForgetPolicy;
-  readonly host?: string;
+  readonly filter?: SnapshotFilter;
   readonly dryRun?: boolean;
   readonly prune?: boolean;
   readonly lockWaitMs: number;
@@ -141,7 +175,7 @@ export async function runForget(
       snapshots: unlocked.snapshots,
       policy: options.policy,
       now: new Date(),
-      ...(options.host === undefined ? {} : { host: options.host }),
+      ...(options.filter === undefined ? {} : { filter: options.filter }),
     };
     const result = await forget({
       ...base,
@@ -161,12 +195,67 @@ export async function runForget(
     } else {
       context.output.line(`${verb} ${result.removed} snapshots, kept ${kept}`);
     }
-    if (options.prune === true) {
-      await pruneUnlocked(context, unlocked, {
-        lockWaitMs: options.lockWaitMs,
-        dryRun: options.dryRun ?? false,
-      });
+    await pruneIfAsked(context, unlocked, options);
+  });
+}
+
+export interface ForgetNamedOptions {
+  readonly repository: string;
+  /** Snapshot ids, unique prefixes or "latest". */
+  readonly ids: readonly string[];
+  readonly dryRun?: boolean;
+  readonly prune?: boolean;
+  readonly lockWaitMs: number;
+}
+
+/**
+ * `forget REPO ID...`: removes the named snapshots, keeping the head chain whole when the
+ * head is among them (repo/snapshot-rewrite.ts), then prunes if asked.
+ */
+export async function runForgetNamed(
+  context: CommandContext,
+  options: ForgetNamedOptions,
+): Promise<void> {
+  const { output } = context;
+  await withRepository(context, options.repository, async (unlocked) => {
+    const doomed = namedSnapshots(unlocked.snapshots, options.ids);
+    const plan = planSnapshotChanges(unlocked.snapshots, {
+      remove: doomed,
+      pinSeq: unlocked.cache.pin?.lastSeq ?? 0,
+    });
+    const dryRun = options.dryRun === true;
+    for (const snapshot of doomed) {
+      if (output.json)
+        output.jsonLine({
+          type: "decision",
+          ...snapshotFields(snapshot),
+          keep: false,
+          reasons: ["named"],
+        });
+      else output.line(`remove  ${describeSnapshot(snapshot)}`);
     }
+    if (dryRun) {
+      for (const { from } of plan.write)
+        if (!output.json)
+          output.line(
+            `Snapshot ${describeSnapshot(from)} would head the chain in place of the removed one, under a new id`,
+          );
+    } else {
+      printRewritten(context, (await applyChanges(unlocked, plan)).written);
+    }
+    const kept = unlocked.snapshots.length - doomed.length;
+    if (output.json)
+      output.jsonLine({
+        type: "summary",
+        kept,
+        removed: doomed.length,
+        dryRun,
+      });
+    else
+      output.line(
+        `${dryRun ? "Would remove" : "Removed"} ${doomed.length} snapshots, kept ${kept}`,
+      );
+    await pruneIfAsked(context, unlocked, options);
   });
 }
 
@@ -179,7 +268,6 @@ interface ForgetFlags {
   keepYearly?: string;
   keepWithin?: string;
   keepTag: string[];
-  host?: string;
   dryRun?: boolean;
   prune?: boolean;
   lockWait: string;
@@ -205,12 +293,36 @@ export function policyFromFlags(flags: ForgetFlags): ForgetPolicy {
 const LOCK_WAIT_HELP =
   "how long prune waits for running backups to finish (0, 90s, 10m, 2h)";
 
+/** Refuses snapshot ids beside a keep policy or filters: which one would win is a guess. */
+function checkNamedForget(policy: ForgetPolicy, filter: SnapshotFilter): void {
+  if (Object.keys(policy).length > 0) {
+    throw new BlindsyncError(
+      "usage",
+      "Give either snapshot ids or a keep policy (--keep-...), not both",
+      {
+        hint: "blindsync forget REPO ID... removes those snapshots; blindsync forget REPO --keep-... applies the policy",
+      },
+    );
+  }
+  if (!isEmptyFilter(filter)) {
+    throw new BlindsyncError(
+      "usage",
+      "--host, --path and --tag choose snapshots for a keep policy; snapshot ids name them already",
+      { hint: "Give the ids alone, or the policy with the filters" },
+    );
+  }
+}
+
 export function forgetCommand(): Command {
-  return new Command("forget")
+  const command = new Command("forget")
     .description(
-      "remove snapshots according to a retention policy (restic's rules)",
+      "remove the named snapshots, or those a retention policy does not keep (restic's rules)",
     )
     .argument("<repo>", "the repository")
+    .argument(
+      "[ids...]",
+      "snapshot ids (or unique prefixes) to remove, instead of a policy",
+    )
     .option("--keep-last <n>", "keep the n newest snapshots")
     .option(
       "--keep-hourly <n>",
@@ -242,36 +354,56 @@ export function forgetCommand(): Command {
       collect,
       [],
     )
-    .option("--host <host>", "only consider snapshots of this host")
     .option(
       "-n, --dry-run",
       "list what would be kept and removed, change nothing",
     )
     .option("--prune", "run prune afterwards to give the space back")
-    .option("--lock-wait <duration>", LOCK_WAIT_HELP, "10m")
+    .option("--lock-wait <duration>", LOCK_WAIT_HELP, "10m");
+  return addFilterOptions(command, "apply the policy to")
     .addHelpText(
       "after",
       `
+Named snapshots (ids or unique prefixes, as "blindsync snapshots" shows them) are removed as
+named; they cannot be mixed with a policy or with filters. Removing the newest snapshot lets
+the newest one left take its place at the head of the chain (under a new id), so no client
+mistakes the removal for a rollback; removing every snapshot is refused.
+
 Rules combine: a snapshot is kept when any rule keeps it, and the output says which.
 Counts of -1 mean unlimited. Time buckets use UTC. Snapshots are grouped by host and paths,
 and each group gets the policy on its own. The newest snapshot of the repository (the head of
 the chain every client pins) is always kept. Forget removes snapshot records only; prune
 deletes the data no snapshot needs any more.
 
+${FILTER_RULES}
+
 Examples:
   blindsync forget me@host:vault --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --prune
-  blindsync forget /mnt/usb/vault --keep-last 3 --dry-run --json`,
+  blindsync forget /mnt/usb/vault --keep-last 3 --dry-run --json
+  blindsync forget me@host:vault --keep-last 10 --host laptop --path ~/Documents
+  blindsync forget me@host:vault 1a2b3c4d 5e6f7a8b --prune`,
     )
     .action(
-      async (repository: string, flags: ForgetFlags, command: Command) => {
-        await runForget(contextOf(command), {
+      async (
+        repository: string,
+        ids: string[],
+        flags: ForgetFlags & FilterOptionValues,
+        command: Command,
+      ) => {
+        const policy = policyFromFlags(flags);
+        const filter = filterOf(flags);
+        const common = {
           repository,
-          policy: policyFromFlags(flags),
           dryRun: flags.dryRun === true,
           prune: flags.prune === true,
           lockWaitMs: parseWait(flags.lockWait),
-          ...(flags.host === undefined ? {} : { host: flags.host }),
-        });
+        };
+        if (ids.length > 0) {
+          checkNamedForget(policy, filter);
+          await runForgetNamed(contextOf(command), { ...common, ids });
+          return;
+        }
+        await runForget(contextOf(command), { ...common, policy, filter });
       },
     );
 }

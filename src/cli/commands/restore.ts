@@ -8,12 +8,26 @@ import {
   type ProtectedPath,
   type RestoreResult,
 } from "../../engine/index.js";
-import { resolveSnapshot } from "../../repo/index.js";
+import {
+  describeFilter,
+  isEmptyFilter,
+  NO_FILTER,
+  selectSnapshot,
+  sourceSets,
+  type Snapshot,
+  type SnapshotFilter,
+} from "../../repo/index.js";
 import { localRepositoryFiles, type Location } from "../../store/index.js";
 import { toHex } from "../../util/bytes.js";
 import { cacheRoot, withRepository, type CommandContext } from "../context.js";
 import { formatBytes } from "../output/format.js";
 import { formatDuration, progressLine } from "../output/output.js";
+import {
+  addFilterOptions,
+  filterOf,
+  FILTER_RULES,
+  type FilterOptionValues,
+} from "./filter-options.js";
 import { collect, contextOf } from "./shared.js";
 
 export interface RestoreCommandOptions {
@@ -22,6 +36,42 @@ export interface RestoreCommandOptions {
   readonly snapshot?: string;
   readonly include?: readonly string[];
   readonly delete?: boolean;
+  readonly filter?: SnapshotFilter;
+  /**
+   * Run as `blindsync REPO TARGET`: `latest` must then be clear, so several source sets
+   * (host + paths) that the filter does not narrow to one are refused.
+   */
+  readonly shortForm?: boolean;
+}
+
+/**
+ * The snapshot `blindsync REPO TARGET` restores: `latest` among the filter's picks, unless
+ * they come from several source sets. Then whichever was backed up last would win, which
+ * after backing up two folders is a guess; the refusal lists each set with the options
+ * that pick it.
+ */
+function shortFormSnapshot(
+  snapshots: readonly Snapshot[],
+  options: RestoreCommandOptions,
+): Snapshot {
+  const filter = options.filter ?? NO_FILTER;
+  const sets = sourceSets(snapshots, filter);
+  if (sets.length <= 1) return selectSnapshot(snapshots, "latest", filter);
+  const width = Math.max(...sets.map((set) => set.flags.length));
+  const lines = sets.map(
+    (set) =>
+      `  ${set.flags.padEnd(width)}  (${set.host}: ${set.paths.join(", ")}; latest ${toHex(set.latest.id).slice(0, 8)} of ${set.latest.time.slice(0, 10)})`,
+  );
+  const picked = isEmptyFilter(filter)
+    ? ""
+    : ` that ${describeFilter(filter)} picks`;
+  throw new BlindsyncError(
+    "usage",
+    `Not restoring: the repository holds ${sets.length} source sets${picked}, and "blindsync ${options.repository} ${options.target}" would pick one by guessing. Candidates:\n${lines.join("\n")}`,
+    {
+      hint: `Name one with its options: blindsync ${options.repository} ${options.target} ${(sets.at(-1) as (typeof sets)[number]).flags}`,
+    },
+  );
 }
 
 /**
@@ -55,7 +105,11 @@ export async function runRestore(
     context,
     options.repository,
     async ({ repo, snapshots }, location) => {
-      const snapshot = resolveSnapshot(snapshots, options.snapshot ?? "latest");
+      const reference = options.snapshot ?? "latest";
+      const snapshot =
+        options.shortForm === true && reference === "latest"
+          ? shortFormSnapshot(snapshots, options)
+          : selectSnapshot(snapshots, reference, options.filter ?? NO_FILTER);
       const include = options.include ?? [];
       const restored = await restoreSnapshot({
         repo,
@@ -124,8 +178,15 @@ export async function runRestore(
   return result;
 }
 
-export function restoreCommand(): Command {
-  return new Command("restore")
+/** How the command line was written: set by main() once the short forms are expanded. */
+export interface Invocation {
+  shortRestore: boolean;
+}
+
+export function restoreCommand(
+  invocation: Invocation = { shortRestore: false },
+): Command {
+  const command = new Command("restore")
     .description("restore a snapshot into a directory")
     .argument("<repo>", "the repository")
     .argument("<target>", "the directory to restore into (created if missing)")
@@ -143,7 +204,8 @@ export function restoreCommand(): Command {
     .option(
       "--delete",
       "delete files in the target that the snapshot does not have",
-    )
+    );
+  return addFilterOptions(command, 'pick "latest" among')
     .addHelpText(
       "after",
       `
@@ -152,18 +214,30 @@ nothing unverified ever appears under a real name. Files already identical in th
 are left alone. Names that could escape the target are refused. A local repository and
 the client cache are never deleted or overwritten, with or without --delete.
 
-The short form "blindsync REPO TARGET" restores only into a missing or empty TARGET.
+${FILTER_RULES}
+They choose "latest"; a snapshot named by --snapshot is taken as named.
+
+The short form "blindsync REPO TARGET" restores only into a missing or empty TARGET, and
+only when "latest" is clear: when the repository holds backups of several source sets
+(host + paths) and the filters do not narrow them to one, it refuses (exit 2) and lists
+each set with the options that pick it.
 
 Examples:
   blindsync restore /mnt/usb/vault ~/Documents
   blindsync me@host:vault ~/Documents                  (the same for the latest snapshot)
-  blindsync restore me@host:vault /tmp/old --snapshot 1a2b3c4d --include notes/todo.txt`,
+  blindsync me@host:vault ~/Documents --host laptop --path /home/me/Documents
+  blindsync restore me@host:vault /tmp/old --snapshot 1a2b3c4d --include notes/todo.txt
+  blindsync restore me@host:vault /tmp/old --tag daily,home`,
     )
     .action(
       async (
         repository: string,
         target: string,
-        flags: { snapshot: string; include: string[]; delete?: boolean },
+        flags: {
+          snapshot: string;
+          include: string[];
+          delete?: boolean;
+        } & FilterOptionValues,
         command: Command,
       ) => {
         await runRestore(contextOf(command), {
@@ -172,6 +246,8 @@ Examples:
           snapshot: flags.snapshot,
           include: flags.include,
           delete: flags.delete === true,
+          filter: filterOf(flags),
+          shortForm: invocation.shortRestore,
         });
       },
     );
