@@ -46,8 +46,7 @@ import {
 } from "./layout.js";
 import { Leases } from "./leases.js";
 import { PackRecords } from "./records.js";
-import { readTrailer } from "./resume.js";
-import { decodeSegment } from "./segment.js";
+import { IndexSync } from "./index-sync.js";
 import { labelledMac } from "./wire.js";
 import {
   packRecord,
@@ -75,8 +74,6 @@ export interface PackStoreOptions {
 export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
 const DEFAULT_SEGMENT_ENTRIES = 65_536;
 const DEFAULT_REFRESH_MS = 10_000;
-/** Segments read at once when catching up on index/. */
-const SEGMENT_READS = 4;
 /** Rows per query of list(): bounded memory. */
 const PAGE_ROWS = 1000;
 
@@ -96,12 +93,8 @@ export class PackStore implements Store {
   readonly #leases: Leases;
   readonly #packSize: number;
   readonly #segmentEntries: number;
-  readonly #refreshMs: number;
   #authenticator: IndexAuthenticator | undefined;
-  #lastRefresh = -Infinity;
-  #refreshing: Promise<void> | undefined;
-  #writerReady: Promise<void> | undefined;
-  readonly #rejectedPacks = new Set<string>();
+  readonly #sync: IndexSync;
   #closed = false;
 
   constructor(objects: ObjectStore, options: PackStoreOptions = {}) {
@@ -112,7 +105,10 @@ export class PackStore implements Store {
     this.#leases = new Leases(objects, this.appendOnly);
     this.#packSize = options.packSize ?? DEFAULT_PACK_SIZE;
     this.#segmentEntries = options.segmentEntries ?? DEFAULT_SEGMENT_ENTRIES;
-    this.#refreshMs = options.refreshIntervalMs ?? DEFAULT_REFRESH_MS;
+    this.#sync = new IndexSync(
+      this.#cache,
+      options.refreshIntervalMs ?? DEFAULT_REFRESH_MS,
+    );
   }
 
   /** Where the objects live, for messages. */
@@ -184,12 +180,12 @@ export class PackStore implements Store {
     return this.#run(async () => {
       ids.forEach(checkId);
       this.#context();
-      await this.#opened();
+      await this.#sync.opened(this.#context());
       const table = this.#table();
       const missing = missingIn(table, ids);
-      if (missing.length === 0 || this.#fresh()) return missing;
+      if (missing.length === 0 || this.#sync.fresh()) return missing;
       // Ids it does not know may be another client's: look for new segments, now and then.
-      await this.#refresh();
+      await this.#sync.refresh(this.#context());
       return missingIn(table, missing);
     });
   }
@@ -202,7 +198,7 @@ export class PackStore implements Store {
         if (snapshot !== undefined) return snapshot;
         this.#context();
       }
-      await this.#opened();
+      await this.#sync.opened(this.#context());
       for (let attempt = 0; attempt < 2; attempt++) {
         const location = this.#cache.locate(id);
         if (location !== undefined) {
@@ -216,7 +212,7 @@ export class PackStore implements Store {
           const snapshot = await this.#snapshot(id);
           if (snapshot !== undefined) return snapshot;
         }
-        if (attempt === 0) await this.#refresh();
+        if (attempt === 0) await this.#sync.refresh(this.#context());
       }
       throw blobNotFoundError(id);
     });
@@ -226,8 +222,8 @@ export class PackStore implements Store {
     if (kind !== "snapshot") {
       await this.#run(async () => {
         this.#context();
-        await this.#opened();
-        if (!this.#fresh()) await this.#refresh();
+        await this.#sync.opened(this.#context());
+        if (!this.#sync.fresh()) await this.#sync.refresh(this.#context());
       });
       let after: Uint8Array = new Uint8Array(0);
       for (;;) {
@@ -255,7 +251,7 @@ export class PackStore implements Store {
       const packed = blobs.some((blob) => blob.kind !== "snapshot");
       if (packed || this.#authenticator !== undefined) {
         const context = this.#context();
-        await this.#writer(context);
+        await this.#sync.writerReady(context);
       }
       const fresh = new Map<string, BlobToPut>();
       for (const blob of blobs) {
@@ -289,8 +285,8 @@ export class PackStore implements Store {
       refuseIfAppendOnly(this.appendOnly, "delete blobs");
       ids.forEach(checkId);
       this.#context();
-      await this.#opened();
-      if (!this.#fresh()) await this.#refresh();
+      await this.#sync.opened(this.#context());
+      if (!this.#sync.fresh()) await this.#sync.refresh(this.#context());
       // Tombstones name each (blob, pack), so a later put of the same id stays alive.
       const tombstones = new Map<string, { pack: string; ids: BlobId[] }>();
       for (const id of ids) {
@@ -323,8 +319,8 @@ export class PackStore implements Store {
     return this.#run(async () => {
       refuseIfAppendOnly(this.appendOnly, "compact");
       const context = this.#context();
-      await this.#opened();
-      await this.#refresh();
+      await this.#sync.opened(this.#context());
+      await this.#sync.refresh(this.#context());
       await compactPacks(context);
     });
   }
@@ -350,7 +346,7 @@ export class PackStore implements Store {
   indexReport(): PackIndexReport {
     return {
       rejectedSegments: this.#cache.rejected(),
-      rejectedPacks: [...this.#rejectedPacks].sort(),
+      rejectedPacks: [...this.#sync.rejectedPacks].sort(),
     };
   }
 
@@ -387,100 +383,6 @@ export class PackStore implements Store {
     };
   }
 
-  #fresh(): boolean {
-    return Date.now() - this.#lastRefresh < this.#refreshMs;
-  }
-
-  /** The index read once at least. */
-  async #opened(): Promise<void> {
-    if (this.#lastRefresh === -Infinity) await this.#refresh();
-  }
-
-  /** Before the first write: the index read, and packs no segment names indexed (resume). */
-  #writer(context: WriterContext): Promise<void> {
-    this.#writerReady ??= (async () => {
-      await this.#opened();
-      await this.#resume(context);
-    })().catch((error: unknown) => {
-      // A failed resume (a lost connection) is tried again by the next put.
-      this.#writerReady = undefined;
-      throw error;
-    });
-    return this.#writerReady;
-  }
-
-  /** Reads the segments not seen yet; one refresh at a time, joined by concurrent callers. */
-  #refresh(): Promise<void> {
-    this.#refreshing ??= this.#readIndex().finally(() => {
-      this.#refreshing = undefined;
-    });
-    return this.#refreshing;
-  }
-
-  async #readIndex(): Promise<void> {
-    const { authenticator } = this.#context();
-    const started = Date.now();
-    const bound = this.#cache.sequence;
-    const listed = new Set<string>();
-    const unseen: string[] = [];
-    for await (const info of this.#objects.list(INDEX_PREFIX)) {
-      const id = segmentIdOf(info.name);
-      if (id === undefined) continue;
-      listed.add(id);
-      if (!this.#cache.seen(id)) unseen.push(id);
-    }
-    await inParallel(unseen, SEGMENT_READS, async (id) => {
-      const name = `${INDEX_PREFIX}${id}`;
-      let bytes: Uint8Array;
-      try {
-        bytes = await this.#objects.get(name);
-      } catch (error) {
-        if (isNotFound(error)) return; // Superseded and deleted since the listing.
-        throw error;
-      }
-      try {
-        this.#cache.apply(
-          id,
-          decodeSegment(bytes, authenticator, `Index segment ${name}`),
-        );
-      } catch (error) {
-        if (!(error instanceof BlindsyncError && error.kind === "integrity"))
-          throw error;
-        this.#cache.reject(id);
-      }
-    });
-    this.#cache.forgetUnlisted(listed, bound);
-    const snapshots: { id: BlobId; length: number }[] = [];
-    for await (const info of this.#objects.list(SNAPSHOTS_PREFIX)) {
-      const id = snapshotIdOf(info.name);
-      if (id !== undefined) snapshots.push({ id, length: info.size });
-    }
-    this.#cache.setSnapshots(snapshots);
-    this.#lastRefresh = started;
-  }
-
-  /**
-   * Indexes packs that no segment names, from their authenticated trailers: an interrupted
-   * backup wrote them and died before its segment, and the next backup need not upload their
-   * blobs again. A trailer that does not authenticate is not believed, and its pack not indexed.
-   */
-  async #resume(context: WriterContext): Promise<void> {
-    const records: PackRecord[] = [];
-    for await (const info of this.#objects.list(PACKS_PREFIX)) {
-      const id = packIdOf(info.name);
-      if (id === undefined || this.#cache.knowsPack(id)) continue;
-      try {
-        const contents = await readTrailer(context, info);
-        records.push(packRecord({ id, ...contents }));
-      } catch (error) {
-        if (!(error instanceof BlindsyncError && error.kind === "integrity"))
-          throw error;
-        this.#rejectedPacks.add(id);
-      }
-    }
-    if (records.length > 0) await writeSegments(context, records);
-  }
-
   async #snapshot(id: BlobId): Promise<Uint8Array | undefined> {
     try {
       return await this.#objects.get(snapshotName(id));
@@ -498,22 +400,4 @@ export class PackStore implements Store {
 
 function isNotFound(error: unknown): boolean {
   return error instanceof BlindsyncError && error.kind === "not-found";
-}
-
-/** Runs `work` on every item, at most `limit` at a time. */
-async function inParallel<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await work(item);
-    }
-  };
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, worker),
-  );
 }
