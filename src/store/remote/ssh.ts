@@ -288,19 +288,27 @@ interface EarlyExit {
   readonly where: string;
 }
 
+/** The ssh command could not be started at all (not installed, not executable). */
+export function sshSpawnError(
+  sshCommand: string,
+  spawnError: unknown,
+): BlindsyncError {
+  return new BlindsyncError(
+    "failed",
+    `Cannot run the ssh command "${sshCommand}": ${describeError(spawnError)}`,
+    {
+      cause: spawnError,
+      hint: "Install OpenSSH, or set --ssh / BLINDSYNC_SSH",
+    },
+  );
+}
+
 /** Turns "ssh ended before the hello" into one line that says which failure it was. */
 export function explainEarlyExit(exit: EarlyExit): BlindsyncError {
   const last = exit.stderr.filter((line) => line.trim() !== "").at(-1);
   const said = last === undefined ? "" : `: ${last.trim()}`;
   if (exit.spawnError !== undefined)
-    return new BlindsyncError(
-      "failed",
-      `Cannot run the ssh command "${exit.sshCommand}": ${describeError(exit.spawnError)}`,
-      {
-        cause: exit.spawnError,
-        hint: "Install OpenSSH, or set --ssh / BLINDSYNC_SSH",
-      },
-    );
+    return sshSpawnError(exit.sshCommand, exit.spawnError);
   const notFound =
     exit.code === 127 ||
     exit.code === 126 ||

@@ -7,9 +7,13 @@
 
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { createInterface } from "node:readline";
-import { BlindsyncError, describeError } from "../../../errors.js";
+import { BlindsyncError } from "../../../errors.js";
 import { childEnvironment } from "../../../util/child-env.js";
-import { sshDestination, sshOptionArguments } from "../../remote/ssh.js";
+import {
+  sshDestination,
+  sshOptionArguments,
+  sshSpawnError,
+} from "../../remote/ssh.js";
 import type { SftpTransport } from "./client.js";
 
 export interface SftpEndpoint {
@@ -142,14 +146,7 @@ export class SshSftpProcess {
   explainStartFailure(cause: unknown, where: string): BlindsyncError {
     const sshCommand = this.endpoint.sshCommand ?? "ssh";
     if (this.spawnError !== undefined)
-      return new BlindsyncError(
-        "failed",
-        `Cannot run the ssh command "${sshCommand}": ${describeError(this.spawnError)}`,
-        {
-          cause: this.spawnError,
-          hint: "Install OpenSSH, or set --ssh / BLINDSYNC_SSH",
-        },
-      );
+      return sshSpawnError(sshCommand, this.spawnError);
     const last = this.lastLine();
     const said = last === undefined ? "" : `: ${last}`;
     const destination = sshDestination(this.endpoint);
