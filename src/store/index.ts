@@ -47,6 +47,7 @@ export type { CipherHint, ConnectionOptions } from "./remote/connection.js";
 export {
   localRepositoryFiles,
   holdsLocalRepository,
+  holdsPackRepository,
 } from "./local-repository.js";
 export {
   openSshStore,

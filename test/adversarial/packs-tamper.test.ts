@@ -1,0 +1,228 @@
+/**
+ * T1–T3 and T7 on a pack directory (issue 19): storage that flips a byte in a pack's blob or
+ * trailer, truncates a pack, swaps two packs (each renamed onto the other) or deletes one. The
+ * blobs hit are an integrity error (exit 13): `check --read-data` names exactly them with the
+ * files that use them, a restore writes every other file exactly and none of theirs, and a
+ * keyless `scrub` names the pack whose bytes no longer hash to its name. A trailer is read only
+ * for a pack no segment names (resume), so a forged one must not get its blobs believed: the
+ * next backup uploads them again and the new snapshot is complete.
+ *
+ * Which file uses which blob is read before any damage, with the library (pack-files.ts), and
+ * where the blobs sit is read from the trailers without the key, as storage can.
+ */
+import { renameSync, rmSync, truncateSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isCleanError, jsonProblems, runCli } from "../helpers/cli.js";
+import { expectRestoreSkipsDamaged } from "../helpers/damage.js";
+import { flipByte, packPath, packsOf } from "../helpers/pack-files.js";
+import {
+  newPackRound,
+  pristinePacks,
+  usersOf,
+  type PackRound,
+  type PristinePacks,
+} from "../helpers/pack-pristine.js";
+import {
+  describeTree,
+  removeDir,
+  tempDir,
+  treeDifferences,
+} from "../helpers/trees.js";
+
+let work: string;
+let pristine: PristinePacks;
+
+beforeAll(async () => {
+  work = await tempDir("blindsync-packs-tamper-");
+  pristine = await pristinePacks(work);
+});
+
+afterAll(async () => {
+  await removeDir(work);
+});
+
+function dataPack(index: number) {
+  const pack = pristine.dataPacks[index];
+  if (pack === undefined) throw new Error(`no data pack ${index}`);
+  return pack;
+}
+
+/** Keyless scrub (no passphrase, no cache of the round's) names exactly `damaged` objects. */
+async function expectScrubNames(
+  round: PackRound,
+  damaged: readonly string[],
+): Promise<void> {
+  const scrub = await runCli(["--json", "scrub", round.repo], {
+    cacheDir: join(round.dir, "scrub-cache"),
+    env: { BLINDSYNC_PASSWORD: undefined },
+  });
+  expect(scrub.code, scrub.stderr).toBe(13);
+  expect(isCleanError(scrub.stderr), scrub.stderr).toBe(true);
+  const named = scrub.stdout
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line) as { type: string; name?: string })
+    .filter((line) => line.type === "damaged")
+    .map((line) => line.name);
+  expect(named.sort()).toStrictEqual([...damaged].sort());
+}
+
+/**
+ * check --read-data names exactly `damaged` (of `kind`), each with the files that use it, and
+ * exits 13; restore into a fresh folder writes everything else exactly and exits 13.
+ */
+async function expectCaught(
+  round: PackRound,
+  damaged: readonly string[],
+  kind: "damaged-blob" | "missing-blob",
+): Promise<void> {
+  const check = await round.cli(["--json", "check", "--read-data", round.repo]);
+  expect(check.code, check.stderr).toBe(13);
+  const problems = jsonProblems(check.stdout);
+  expect(problems.map((problem) => problem.id).sort()).toStrictEqual(
+    [...damaged].sort(),
+  );
+  for (const problem of problems) {
+    expect(problem.kind).toBe(kind);
+    expect([...problem.paths].sort()).toStrictEqual(
+      usersOf(pristine.layout, problem.id).sort(),
+    );
+  }
+  await expectRestoreSkipsDamaged({
+    repo: round.repo,
+    target: join(round.dir, "restored"),
+    cacheDir: round.cacheDir,
+    source: pristine.sourceTree,
+    damagedPaths: [
+      ...new Set(damaged.flatMap((id) => usersOf(pristine.layout, id))),
+    ],
+  });
+}
+
+/** A backup after the damage exits 0, and the latest snapshot restores exactly. */
+async function expectBackupComplete(
+  round: PackRound,
+  cacheDir: string,
+): Promise<void> {
+  const backup = await round.cli(
+    ["backup", pristine.source, round.repo],
+    cacheDir,
+  );
+  expect(backup.code, backup.stderr).toBe(0);
+  const target = join(
+    round.dir,
+    `latest-${Math.random().toString(36).slice(2)}`,
+  );
+  const restore = await round.cli(["restore", round.repo, target], cacheDir);
+  expect(restore.code, restore.stderr).toBe(0);
+  expect(
+    treeDifferences(pristine.sourceTree, describeTree(target)),
+  ).toStrictEqual([]);
+}
+
+describe("damaged packs in a pack directory", () => {
+  it("a flipped byte inside one blob of a data pack fails exactly that blob (13), and scrub names the pack", async () => {
+    const round = newPackRound(work, pristine);
+    const pack = dataPack(1);
+    const victim = pack.blobs[2];
+    if (victim === undefined) throw new Error("no blob");
+    flipByte(
+      packPath(round.repo, pack.id),
+      victim.offset + Math.floor(victim.length / 2),
+    );
+    await expectCaught(round, [victim.id], "damaged-blob");
+    await expectScrubNames(round, [`packs/${pack.id.slice(0, 2)}/${pack.id}`]);
+  });
+
+  it("a flipped byte in a pack's trailer: scrub names the pack; nothing is lost, and once the segment naming it is gone the forged trailer is not believed: the next backup uploads its blobs again", async () => {
+    const round = newPackRound(work, pristine);
+    const pack = dataPack(0);
+    const path = packPath(round.repo, pack.id);
+    // In the trailer's first entry: the blob id it lists.
+    flipByte(path, pack.trailerAt + 40);
+    await expectScrubNames(round, [`packs/${pack.id.slice(0, 2)}/${pack.id}`]);
+    // The blobs are read where the (authenticated) segment says: all there.
+    const restore = await round.cli([
+      "restore",
+      round.repo,
+      join(round.dir, "intact"),
+    ]);
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(
+      treeDifferences(
+        pristine.sourceTree,
+        describeTree(join(round.dir, "intact")),
+      ),
+    ).toStrictEqual([]);
+
+    // Storage drops the segment: only the trailer could index the pack now, and it is forged.
+    const segment = pristine.segments[0];
+    if (segment === undefined) throw new Error("no segment");
+    rmSync(join(round.repo, "index", segment.id));
+    const fresh = join(round.dir, "fresh-cache");
+    const check = await round.cli(
+      ["--json", "check", "--read-data", round.repo],
+      fresh,
+    );
+    expect(check.code, check.stderr).toBe(13);
+    await expectBackupComplete(round, fresh);
+    // The re-uploaded blobs went into a new pack; the forged one is still not indexed.
+    expect(packsOf(round.repo).filter((p) => p.kind === "data")).toHaveLength(
+      4,
+    );
+    const after = await round.cli(
+      ["--json", "check", "--read-data", round.repo],
+      fresh,
+    );
+    expect(after.code, after.stderr).toBe(0);
+  });
+
+  it("a truncated pack fails exactly the blobs that reach past the cut (13), and scrub names it", async () => {
+    const round = newPackRound(work, pristine);
+    const pack = dataPack(2);
+    const cutAt = pack.blobs[1];
+    if (cutAt === undefined) throw new Error("no blob");
+    const cut = cutAt.offset + 100;
+    truncateSync(packPath(round.repo, pack.id), cut);
+    const lost = pack.blobs
+      .filter((blob) => blob.offset + blob.length > cut)
+      .map((blob) => blob.id);
+    expect(lost.length).toBe(pack.blobs.length - 1);
+    await expectCaught(round, lost, "damaged-blob");
+    await expectScrubNames(round, [`packs/${pack.id.slice(0, 2)}/${pack.id}`]);
+  });
+
+  it("two data packs renamed onto each other fail every blob of both (13), and scrub names both", async () => {
+    const round = newPackRound(work, pristine);
+    const [a, b] = [dataPack(0), dataPack(1)];
+    const pathA = packPath(round.repo, a.id);
+    const pathB = packPath(round.repo, b.id);
+    renameSync(pathA, `${pathA}.swap`);
+    renameSync(pathB, pathA);
+    renameSync(`${pathA}.swap`, pathB);
+    const victims = [...a.blobs, ...b.blobs].map((blob) => blob.id);
+    await expectCaught(round, victims, "damaged-blob");
+    await expectScrubNames(round, [
+      `packs/${a.id.slice(0, 2)}/${a.id}`,
+      `packs/${b.id.slice(0, 2)}/${b.id}`,
+    ]);
+  });
+
+  it("a deleted data pack: check --read-data names each of its blobs as missing with its files (13), and a later backup leaves the loss visible, never hidden", async () => {
+    const round = newPackRound(work, pristine);
+    const pack = dataPack(1);
+    rmSync(packPath(round.repo, pack.id));
+    const victims = pack.blobs.map((blob) => blob.id);
+    await expectCaught(round, victims, "missing-blob");
+    const backup = await round.cli(["backup", pristine.source, round.repo]);
+    expect(backup.code, backup.stderr).toBe(0);
+    const check = await round.cli([
+      "--json",
+      "check",
+      "--read-data",
+      round.repo,
+    ]);
+    expect(check.code, check.stderr).not.toBe(0);
+  });
+});
