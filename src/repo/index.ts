@@ -93,4 +93,4 @@ export {
 } from "./snapshot-rewrite.js";
 export { parseConfig, type RepositoryConfig } from "./config.js";
 export { startEarlyKdf, type EarlyKdf } from "./early-kdf.js";
-export { packIndexFile } from "./cache/location.js";
+export { locationDir, packIndexFile } from "./cache/location.js";

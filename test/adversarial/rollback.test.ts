@@ -5,7 +5,7 @@
  * bytes are unchanged, a restore target is not even created) and leaves the client's pin as it
  * was, so a later look at the real repository still works.
  */
-import { cpSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,6 +15,7 @@ import { count } from "../helpers/counts.js";
 import { cacheFingerprint, fingerprint } from "../helpers/files.js";
 import { seededBytes } from "../helpers/prng.js";
 import { removeDir, tempDir } from "../helpers/trees.js";
+import { locationDirs } from "../helpers/cache-dirs.js";
 
 interface RollbackCase {
   /** The repository is copied right after this snapshot (1..4) ... */
@@ -32,7 +33,7 @@ const CASES: readonly RollbackCase[] = [
 ];
 
 function readPin(cacheDir: string): { lastSeq: number; lastHead: string } {
-  const [location] = readdirSync(cacheDir);
+  const [location] = locationDirs(cacheDir);
   if (location === undefined) throw new Error(`no cache under ${cacheDir}`);
   const db = new Database(join(cacheDir, location, PIN_FILE), {
     readonly: true,

@@ -10,7 +10,7 @@
  * it really holds the cache's write lock before the other commands start.
  */
 import { randomBytes } from "node:crypto";
-import { readdirSync, writeFileSync, mkdirSync } from "node:fs";
+import { writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -18,6 +18,7 @@ import { runCli, spawnCli } from "../helpers/cli.js";
 import { CACHE_FILE } from "../helpers/constants.js";
 import { throttledRepository, writeLocked } from "../helpers/throttled.js";
 import { directoryDifferences, removeDir, tempDir } from "../helpers/trees.js";
+import { locationDirs } from "../helpers/cache-dirs.js";
 
 /** The upload rate of the throttled backup: 24 MiB of random bytes take about 6 s. */
 const RATE = 4 * 1024 * 1024;
@@ -57,7 +58,7 @@ describe("commands beside a running backup, same machine and cache", () => {
     writeFileSync(join(source, "notes.txt"), "round 3, beside the others\n");
 
     const running = spawnCli(["backup", source, repo], { cacheDir, env });
-    const [location] = readdirSync(cacheDir);
+    const [location] = locationDirs(cacheDir);
     const cacheFile = join(cacheDir, location ?? "", CACHE_FILE);
     // The backup opens its run (and takes the write lock) before it uploads anything.
     const deadline = Date.now() + 60_000;
@@ -105,7 +106,7 @@ describe("commands beside a running backup, same machine and cache", () => {
   it("a backup beside a forget --lock-wait 0 --prune: the prune exits 11 and changes nothing", async () => {
     writeFileSync(join(source, "big.bin"), randomBytes(BIG));
     const running = spawnCli(["backup", source, repo], { cacheDir, env });
-    const [location] = readdirSync(cacheDir);
+    const [location] = locationDirs(cacheDir);
     const cacheFile = join(cacheDir, location ?? "", CACHE_FILE);
     const deadline = Date.now() + 60_000;
     while (!writeLocked(cacheFile)) {

@@ -12,7 +12,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -22,6 +22,7 @@ import { bytesEqual } from "../../src/util/bytes.js";
 import { CLI, PROJECT_ROOT, runCli, type CliResult } from "../helpers/cli.js";
 import { throttledRepository, writeLocked } from "../helpers/throttled.js";
 import { removeDir, tempDir } from "../helpers/trees.js";
+import { locationDirs } from "../helpers/cache-dirs.js";
 
 /** The upload rate of the throttled backup: 24 MiB of random bytes take about 6 s. */
 const RATE = 4 * 1024 * 1024;
@@ -82,7 +83,7 @@ describe("two backups of one location from one machine", () => {
   async function startHeldBackup(): Promise<Running> {
     writeFileSync(join(source, "big.bin"), randomBytes(BIG));
     const running = start(["backup", source, repo]);
-    const [location] = readdirSync(cacheDir);
+    const [location] = locationDirs(cacheDir);
     const cacheFile = join(cacheDir, location ?? "", "cache.sqlite");
     const deadline = Date.now() + 60_000;
     while (!writeLocked(cacheFile)) {
@@ -218,7 +219,7 @@ describe("two backups of one location from one machine", () => {
     const running = await startHeldBackup();
     const pid = running.child.pid;
     // What the killed backup leaves behind: its record, naming a process that is gone.
-    const [location] = readdirSync(cacheDir);
+    const [location] = locationDirs(cacheDir);
     const holderFile = join(cacheDir, location ?? "", "backup.holder");
     expect(JSON.parse(readFileSync(holderFile, "utf8"))).toMatchObject({ pid });
     running.child.kill("SIGKILL");

@@ -1,6 +1,8 @@
 /** `blindsync backup SRC... REPO` (and the bare `blindsync SRC... REPO` form). */
+import { lstatSync } from "node:fs";
+import { basename, resolve } from "node:path";
 import { Command } from "commander";
-import { BlindsyncError } from "../../errors.js";
+import { BlindsyncError, describeError } from "../../errors.js";
 import {
   backup,
   Prewalk,
@@ -81,6 +83,37 @@ function parseTime(text: string): Date {
   return time;
 }
 
+/**
+ * The sources as the backup will check them (engine/backup/sources.ts: each one must exist,
+ * and several may not share a base name, since each is stored under it), checked before
+ * `--init` creates anything.
+ */
+function checkSources(sources: readonly string[]): void {
+  const names = new Set<string>();
+  for (const source of sources) {
+    const path = resolve(source);
+    try {
+      lstatSync(path);
+    } catch (error) {
+      throw new BlindsyncError(
+        "usage",
+        `Cannot back up "${path}": ${describeError(error)}`,
+        { cause: error },
+      );
+    }
+    const name = basename(path);
+    if (sources.length > 1 && names.has(name))
+      throw new BlindsyncError(
+        "usage",
+        `Two sources have the same name "${name}"`,
+        {
+          hint: "Each source is stored under its base name; back them up separately",
+        },
+      );
+    names.add(name);
+  }
+}
+
 /** --compression, else $BLINDSYNC_COMPRESSION (as --ssh falls back to $BLINDSYNC_SSH). */
 function parseCompression(
   flag: string | undefined,
@@ -109,6 +142,8 @@ export async function runBackup(
   const time = options.time === undefined ? undefined : parseTime(options.time);
   const compression = parseCompression(options.compression, context.env);
   if (options.init === true) {
+    // Before the repository is made: a backup refused for its sources leaves none behind.
+    checkSources(options.sources);
     await runInit(context, { repository: options.repository, ifMissing: true });
   }
   const startedAt = Date.now();

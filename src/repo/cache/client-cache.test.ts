@@ -1,4 +1,3 @@
-import { readdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,6 +9,7 @@ import {
   type DirRecord,
   type FileIdentity,
 } from "./client-cache.js";
+import { locationDirs } from "../../../test/helpers/cache-dirs.js";
 
 const LOCATION = "/tmp/some-repository";
 const identity: FileIdentity = {
@@ -72,7 +72,7 @@ describe("the files cache across backup runs", () => {
 
   /** How many files the cache remembers, seen or not; the kept count must say the same. */
   function rows(): number {
-    const [dir] = readdirSync(root);
+    const [dir] = locationDirs(root);
     const db = new Database(join(root, dir as string, "cache.sqlite"), {
       readonly: true,
     });
@@ -135,7 +135,7 @@ describe("the files cache across backup runs", () => {
     // An older cache: runs numbered up to 41 in the files table and no last_run row.
     const cache = ClientCache.open(root, LOCATION);
     cache.close();
-    const [dir] = readdirSync(root);
+    const [dir] = locationDirs(root);
     const db = new Database(join(root, dir as string, "cache.sqlite"));
     db.exec(
       `UPDATE files SET run = 41; DROP TABLE last_run; DROP TABLE file_count;
@@ -195,7 +195,7 @@ describe("the directory cache", () => {
     });
     // A sweeping run must see every file to know which rows to keep, so it reuses no
     // directory; it forgets the directories it did not record again.
-    const [dir] = readdirSync(root);
+    const [dir] = locationDirs(root);
     const db = new Database(join(root, dir as string, "cache.sqlite"));
     db.exec("INSERT INTO sweep_next_run (only) VALUES (1)");
     db.close();

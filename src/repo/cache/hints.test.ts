@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { HintWriter, readConnectionHints } from "./hints.js";
 import { CacheRun } from "./run.js";
 import { openCacheDatabase } from "./schema.js";
+import { locationDirs } from "../../../test/helpers/cache-dirs.js";
 
 const LOCATION = "/tmp/some-repository";
 
@@ -52,7 +53,7 @@ describe("the hints read before connecting", () => {
     expect(readConnectionHints(root, LOCATION).keySlot).toEqual(
       new Uint8Array([1, 2, 3]),
     );
-    const [dir] = readdirSync(root);
+    const [dir] = locationDirs(root);
     const db = new Database(join(root, dir as string, "cache.sqlite"));
     db.exec("DROP TABLE key_slot_hint; DROP TABLE server_hint;");
     db.close();

@@ -5,8 +5,43 @@
  * their caches 0700 too).
  */
 import { createHash } from "node:crypto";
-import { chmodSync, closeSync, constants, mkdirSync, openSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  openSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
+import { BlindsyncError, describeError } from "../../errors.js";
+
+/**
+ * The cache directory tag (https://bford.info/cachedir/): tar --exclude-caches, restic and
+ * borg --exclude-caches, and blindsync's own skip a directory holding this file, so a backup
+ * of the home directory does not carry the cache (file names and sizes of everything backed
+ * up) along. The first line is the standard's exact signature.
+ */
+export const CACHEDIR_TAG_NAME = "CACHEDIR.TAG";
+export const CACHEDIR_TAG_SIGNATURE =
+  "Signature: 8a477f597d28d172789f06886806bc55";
+const CACHEDIR_TAG = `${CACHEDIR_TAG_SIGNATURE}
+# This file is a cache directory tag created by blindsync.
+# For information about cache directory tags, see:
+#	https://bford.info/cachedir/
+`;
+
+/** Tags the cache root once; a tag that is there already (ours or another's) is left alone. */
+function tagCacheRoot(cacheRoot: string): void {
+  const file = join(cacheRoot, CACHEDIR_TAG_NAME);
+  if (existsSync(file)) return;
+  try {
+    writeFileSync(file, CACHEDIR_TAG, { flag: "wx", mode: 0o644 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  }
+}
 
 /** The directory of one location's client files: a hash of the location key, so any key fits. */
 export function locationDir(cacheRoot: string, locationKey: string): string {
@@ -40,12 +75,24 @@ export function prepareDatabaseFile(
   name: string,
 ): string {
   const dir = locationDir(cacheRoot, locationKey);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o700);
   const file = join(dir, name);
-  closeSync(openSync(file, constants.O_RDWR | constants.O_CREAT, 0o600));
-  chmodSync(file, 0o600);
-  for (const suffix of SIDE_FILES) chmodIfPresent(file + suffix, 0o600);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
+    tagCacheRoot(cacheRoot);
+    closeSync(openSync(file, constants.O_RDWR | constants.O_CREAT, 0o600));
+    chmodSync(file, 0o600);
+    for (const suffix of SIDE_FILES) chmodIfPresent(file + suffix, 0o600);
+  } catch (error) {
+    throw new BlindsyncError(
+      "failed",
+      `Cannot create the client cache in "${cacheRoot}": ${describeError(error)}`,
+      {
+        cause: error,
+        hint: "Choose another place with --cache-dir or BLINDSYNC_CACHE_DIR",
+      },
+    );
+  }
   return file;
 }
 
