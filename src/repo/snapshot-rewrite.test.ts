@@ -5,7 +5,13 @@ import { bytesEqual, toHex } from "../util/bytes.js";
 import type { Pin } from "./cache/pin.js";
 import { checkHead } from "./pin-check.js";
 import { encodeSnapshot, headOf, latestOf, type Snapshot } from "./snapshot.js";
-import { planSnapshotChanges, type RewritePlan } from "./snapshot-rewrite.js";
+import { MemoryStore } from "../store/index.js";
+import { Repository } from "./repository.js";
+import {
+  applySnapshotChanges,
+  planSnapshotChanges,
+  type RewritePlan,
+} from "./snapshot-rewrite.js";
 
 function make(
   idByte: number,
@@ -196,5 +202,46 @@ describe("planSnapshotChanges: removing", () => {
         retag: [{ snapshot: s2, tags: [] }],
       }),
     ).toThrow(TypeError);
+  });
+});
+
+describe("applySnapshotChanges", () => {
+  async function repositoryWithOneSnapshot(appendOnly: boolean) {
+    const store = new MemoryStore({ appendOnly });
+    const repo = await Repository.create(
+      store,
+      new TextEncoder().encode("pw"),
+      {
+        scrypt: { logN: 15, r: 8, p: 1 },
+      },
+    );
+    await repo.saveSnapshot(make(1, 1, null, 1));
+    return repo;
+  }
+
+  it("writes the new record, removes the old one and names the new head", async () => {
+    const repo = await repositoryWithOneSnapshot(false);
+    const [only] = await repo.listSnapshots();
+    if (only === undefined) throw new Error("no snapshot");
+    const plan = planSnapshotChanges([only], {
+      retag: [{ snapshot: only, tags: ["keep"] }],
+    });
+    const result = await applySnapshotChanges(repo, plan);
+    const after = await repo.listSnapshots();
+    expect(after.map((s) => s.tags)).toEqual([["keep"]]);
+    expect(result.head?.id).toEqual(after[0]?.id);
+  });
+
+  it("refuses on an append-only store before writing anything", async () => {
+    const repo = await repositoryWithOneSnapshot(true);
+    const [only] = await repo.listSnapshots();
+    if (only === undefined) throw new Error("no snapshot");
+    const plan = planSnapshotChanges([only], {
+      retag: [{ snapshot: only, tags: ["keep"] }],
+    });
+    await expect(applySnapshotChanges(repo, plan)).rejects.toMatchObject({
+      kind: "append-only",
+    });
+    expect((await repo.listSnapshots()).map((s) => s.tags)).toEqual([[]]);
   });
 });

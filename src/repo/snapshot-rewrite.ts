@@ -147,6 +147,18 @@ export async function applySnapshotChanges(
   repo: Repository,
   plan: RewritePlan,
 ): Promise<RewriteResult> {
+  if (
+    repo.store.appendOnly &&
+    (plan.write.length > 0 || plan.remove.length > 0)
+  ) {
+    // Refused before the first write: a new record whose old one cannot go would list the
+    // snapshot twice.
+    throw new BlindsyncError(
+      "append-only",
+      "This connection is append-only: it cannot remove snapshots or change their tags",
+      { hint: "Run it over a connection (ssh key) that is not append-only" },
+    );
+  }
   const written: RewriteResult["written"][number][] = [];
   let head: Snapshot | undefined;
   for (const rewrite of plan.write) {
