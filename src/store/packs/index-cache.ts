@@ -142,6 +142,12 @@ export class IndexCache {
    */
   apply(id: string, segment: Segment): void {
     this.#db.transaction(() => {
+      // A segment refused once may come back whole (a writer's resume rewrites the same bytes
+      // under the same name); what is applied here has authenticated, so it replaces the refusal.
+      this.#get("DELETE FROM segments WHERE id = ? AND state = ?").run(
+        id,
+        SegmentState.Rejected,
+      );
       if (this.seen(id)) return;
       for (const old of segment.supersedes) {
         for (const table of ["blobs", "packs", "dead"])
@@ -239,10 +245,15 @@ export class IndexCache {
 
   /** Where the blob is (the first location the index learnt), or undefined. */
   locate(id: BlobId): BlobLocation | undefined {
-    const row = this.#get(
-      "SELECT pack, kind, offset, length FROM blobs WHERE id = ? ORDER BY rowid LIMIT 1",
-    ).get(Buffer.from(id)) as LocationRow | undefined;
-    return row === undefined ? undefined : location(row);
+    return this.locateAll(id)[0];
+  }
+
+  /** Every location of the blob, the first learnt first. */
+  locateAll(id: BlobId): BlobLocation[] {
+    const rows = this.#get(
+      "SELECT pack, kind, offset, length FROM blobs WHERE id = ? ORDER BY rowid",
+    ).all(Buffer.from(id)) as LocationRow[];
+    return rows.map(location);
   }
 
   /** Every pack the blob is in (duplicates from concurrent writers included). */

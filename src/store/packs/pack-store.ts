@@ -200,15 +200,17 @@ export class PackStore implements Store {
       }
       await this.#sync.opened(this.#context());
       for (let attempt = 0; attempt < 2; attempt++) {
-        const location = this.#cache.locate(id);
-        if (location !== undefined) {
+        const locations = this.#cache.locateAll(id);
+        // Any location may be read (duplicates from resume or concurrent writers): a pack that
+        // is gone (another client's prune, or storage that lost it) is passed for the next.
+        for (const location of locations) {
           try {
             return await this.#objects.get(packName(location.pack), location);
           } catch (error) {
-            // Repacked by another client's prune since this index was read: look again.
-            if (!isNotFound(error) || attempt > 0) throw error;
+            if (!isNotFound(error)) throw error;
           }
-        } else {
+        }
+        if (locations.length === 0) {
           const snapshot = await this.#snapshot(id);
           if (snapshot !== undefined) return snapshot;
         }

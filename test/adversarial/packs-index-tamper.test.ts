@@ -1,0 +1,206 @@
+/**
+ * The index of a pack directory in the hands of storage (issue 19): a flipped byte in a
+ * segment, a deleted segment, an entry edited to point at another blob's bytes (crafted without
+ * the key, as storage must), a segment planted to claim a deleted pack's blobs, and the index/
+ * folder put back as it was before a prune. None may make a client believe a blob is stored
+ * when it is not: a refused or missing segment makes its blobs read as missing (check exits 13
+ * for a client that cannot find them), and the next backup stores them again (from the packs'
+ * authenticated trailers, or by uploading), so the new snapshot restores exactly and
+ * `check --read-data` is clean. A client that read a segment before it was damaged keeps what
+ * it authenticated.
+ */
+import {
+  cpSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isCleanError, jsonProblems, runCli } from "../helpers/cli.js";
+import {
+  flipByte,
+  packPath,
+  packsOf,
+  segmentsOf,
+  type SegmentFile,
+} from "../helpers/pack-files.js";
+import {
+  newPackRound,
+  pristinePacks,
+  type PackRound,
+  type PristinePacks,
+} from "../helpers/pack-pristine.js";
+import {
+  describeTree,
+  removeDir,
+  tempDir,
+  treeDifferences,
+} from "../helpers/trees.js";
+
+let work: string;
+let pristine: PristinePacks;
+
+beforeAll(async () => {
+  work = await tempDir("blindsync-packs-index-");
+  pristine = await pristinePacks(work);
+});
+
+afterAll(async () => {
+  await removeDir(work);
+});
+
+function segment(index: number): SegmentFile {
+  const found = pristine.segments[index];
+  if (found === undefined) throw new Error(`no segment ${index}`);
+  return found;
+}
+
+/** Writes `bytes` into index/ under the name storage would give it: its SHA-256. */
+function plantSegment(repo: string, bytes: Buffer): string {
+  const id = createHash("sha256").update(bytes).digest("hex");
+  writeFileSync(join(repo, "index", id), bytes);
+  return id;
+}
+
+async function checkCode(round: PackRound, cacheDir: string): Promise<number> {
+  const check = await round.cli(
+    ["--json", "check", "--read-data", round.repo],
+    cacheDir,
+  );
+  if (check.code !== 0) {
+    expect(isCleanError(check.stderr), check.stderr).toBe(true);
+    // A refused index makes blobs missing, never wrong data.
+    for (const problem of jsonProblems(check.stdout))
+      expect(problem.kind, problem.reason).toBe("missing-blob");
+  }
+  return check.code;
+}
+
+/**
+ * The repair a backup makes: it exits 0, its snapshot restores exactly, and afterwards
+ * `check --read-data` of every snapshot is clean for this client and for a new one.
+ */
+async function expectBackupHeals(
+  round: PackRound,
+  cacheDir: string,
+): Promise<void> {
+  const backup = await round.cli(
+    ["backup", pristine.source, round.repo],
+    cacheDir,
+  );
+  expect(backup.code, backup.stderr).toBe(0);
+  const target = join(round.dir, `latest-${readdirSync(round.dir).length}`);
+  const restore = await round.cli(["restore", round.repo, target], cacheDir);
+  expect(restore.code, restore.stderr).toBe(0);
+  expect(
+    treeDifferences(pristine.sourceTree, describeTree(target)),
+  ).toStrictEqual([]);
+  expect(await checkCode(round, cacheDir)).toBe(0);
+  expect(await checkCode(round, join(round.dir, "after-cache"))).toBe(0);
+}
+
+describe("a damaged or forged index of a pack directory", () => {
+  it("a flipped byte in a segment: scrub names it, a client that read it keeps working, a new client refuses it (missing, 13), and a backup restores the index from the packs' trailers without uploading again", async () => {
+    const round = newPackRound(work, pristine);
+    const seen = await round.cli(["snapshots", round.repo]);
+    expect(seen.code, seen.stderr).toBe(0);
+    const victim = segment(1);
+    flipByte(join(round.repo, "index", victim.id), 60);
+    const scrub = await runCli(["scrub", round.repo], {
+      cacheDir: join(round.dir, "scrub-cache"),
+      env: { BLINDSYNC_PASSWORD: undefined },
+    });
+    expect(scrub.code, scrub.stderr).toBe(13);
+    expect(scrub.stdout).toContain(`damaged object index/${victim.id}`);
+    expect(await checkCode(round, round.cacheDir)).toBe(0);
+    const fresh = join(round.dir, "fresh-cache");
+    expect(await checkCode(round, fresh)).toBe(13);
+    const packsBefore = packsOf(round.repo).length;
+    await expectBackupHeals(round, fresh);
+    // Only the new snapshot's root tree was uploaded: one pack more.
+    expect(packsOf(round.repo).length).toBeLessThanOrEqual(packsBefore + 1);
+  });
+
+  it("a deleted segment: a new client finds its blobs missing (13), and a backup indexes its packs again from their trailers, uploading no data", async () => {
+    const round = newPackRound(work, pristine);
+    const seen = await round.cli(["snapshots", round.repo]);
+    expect(seen.code, seen.stderr).toBe(0);
+    rmSync(join(round.repo, "index", segment(0).id));
+    const fresh = join(round.dir, "fresh-cache");
+    expect(await checkCode(round, fresh)).toBe(13);
+    // The client that had read it forgets it too: storage stopped listing it.
+    expect(await checkCode(round, round.cacheDir)).toBe(13);
+    await expectBackupHeals(round, fresh);
+    expect(
+      packsOf(round.repo).filter((pack) => pack.kind === "data"),
+    ).toHaveLength(3);
+  });
+
+  it("an entry edited, without the key, to point at another blob's bytes is refused with its whole segment by the MAC, and the blobs are stored again", async () => {
+    const round = newPackRound(work, pristine);
+    const seen = await round.cli(["snapshots", round.repo]);
+    expect(seen.code, seen.stderr).toBe(0);
+    const victim = segment(2);
+    const [first, second] = victim.entries;
+    if (first === undefined || second === undefined)
+      throw new Error("few entries");
+    const bytes = readFileSync(join(round.repo, "index", victim.id));
+    // Entry layout: blob id (32) | pack u32 | offset u64 | length u32.
+    bytes.writeBigUInt64BE(BigInt(second.offset), first.at + 36);
+    bytes.writeUInt32BE(second.length, first.at + 44);
+    rmSync(join(round.repo, "index", victim.id));
+    const forged = plantSegment(round.repo, bytes);
+    expect(segmentsOf(round.repo).map((s) => s.id)).toContain(forged);
+    expect(await checkCode(round, round.cacheDir)).toBe(13);
+    expect(await checkCode(round, join(round.dir, "fresh-cache"))).toBe(13);
+    await expectBackupHeals(round, round.cacheDir);
+  });
+
+  it("a deleted pack whose blobs a planted segment claims live in another pack is not believed: the next backup uploads them again", async () => {
+    const round = newPackRound(work, pristine);
+    const lost = pristine.dataPacks[1];
+    const other = pristine.dataPacks[0];
+    if (lost === undefined || other === undefined) throw new Error("no packs");
+    const victim = segment(1);
+    const bytes = readFileSync(join(round.repo, "index", victim.id));
+    // Pack table entry 0 of the segment: pack id (32) | kind | region. Point it at the other pack.
+    const at = 24 + 41 * victim.packs.indexOf(lost.id);
+    Buffer.from(other.id, "hex").copy(bytes, at);
+    rmSync(packPath(round.repo, lost.id));
+    rmSync(join(round.repo, "index", victim.id));
+    plantSegment(round.repo, bytes);
+    const fresh = join(round.dir, "fresh-cache");
+    await expectBackupHeals(round, fresh);
+    expect(
+      packsOf(round.repo).filter((pack) => pack.kind === "data"),
+    ).toHaveLength(3);
+  });
+
+  it("index/ put back as it was before a prune: a client that never saw the prune believes segments naming deleted packs, yet its next backup loses nothing (the live packs are indexed from their trailers and read)", async () => {
+    const round = newPackRound(work, pristine);
+    const oldIndex = join(round.dir, "old-index");
+    cpSync(join(round.repo, "index"), oldIndex, { recursive: true });
+    const prune = await round.cli([
+      "forget",
+      round.repo,
+      "--keep-last",
+      "2",
+      "--prune",
+    ]);
+    expect(prune.code, prune.stderr).toBe(0);
+    // The prune repacked the small packs and superseded every old segment.
+    for (const pack of pristine.dataPacks)
+      expect(packsOf(round.repo).map((p) => p.id)).not.toContain(pack.id);
+    rmSync(join(round.repo, "index"), { recursive: true });
+    cpSync(oldIndex, join(round.repo, "index"), { recursive: true });
+    const fresh = join(round.dir, "fresh-cache");
+    // The old segments name packs that are gone: missing, never wrong data.
+    expect(await checkCode(round, fresh)).toBe(13);
+    // The client that pruned refuses the superseded segments it knows.
+    expect(await checkCode(round, round.cacheDir)).toBe(13);
+    await expectBackupHeals(round, fresh);
+  });
+});
