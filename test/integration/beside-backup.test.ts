@@ -20,8 +20,11 @@ import { throttledRepository, writeLocked } from "../helpers/throttled.js";
 import { directoryDifferences, removeDir, tempDir } from "../helpers/trees.js";
 import { locationDirs } from "../helpers/cache-dirs.js";
 
-/** The upload rate of the throttled backup: 24 MiB of random bytes take about 6 s. */
-const RATE = 4 * 1024 * 1024;
+/**
+ * The upload rate of the throttled backup: 24 MiB of random bytes take about 12 s, long enough
+ * for the four commands started beside it on a loaded 2-core machine.
+ */
+const RATE = 2 * 1024 * 1024;
 const BIG = 24 * 1024 * 1024;
 
 describe("commands beside a running backup, same machine and cache", () => {
