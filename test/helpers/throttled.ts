@@ -38,7 +38,9 @@ export function writeLocked(file: string): boolean {
     db.exec("ROLLBACK");
     return false;
   } catch (error) {
-    if ((error as { code?: unknown }).code === "SQLITE_BUSY") return true;
+    // SQLITE_BUSY, or an extended code of it (SQLITE_BUSY_RECOVERY while a WAL is recovered).
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === "string" && code.startsWith("SQLITE_BUSY")) return true;
     throw error;
   } finally {
     db.close();
