@@ -57,6 +57,8 @@ export interface BackupCommandOptions {
   readonly repository: string;
   readonly excludes?: readonly string[];
   readonly excludeFile?: string;
+  /** Skip the contents of directories holding a valid CACHEDIR.TAG, keeping the tag. */
+  readonly excludeCaches?: boolean;
   readonly tags?: readonly string[];
   readonly time?: string;
   readonly dryRun?: boolean;
@@ -148,7 +150,10 @@ export async function runBackup(
   }
   const startedAt = Date.now();
   // Lists the sources while the repository connects and unlocks (engine/backup/prewalk.ts).
-  const prewalk = Prewalk.start(options.sources, excludes);
+  const excludeCaches = options.excludeCaches === true;
+  const prewalk = Prewalk.start(options.sources, excludes, undefined, {
+    excludeCaches,
+  });
   let lock: BackupLock | undefined;
   const interrupted = [
     options.dryRun === true
@@ -192,6 +197,7 @@ export async function runBackup(
         prewalk,
         sources: options.sources,
         excludes,
+        excludeCaches,
         tags: options.tags ?? [],
         ...(time === undefined ? {} : { time }),
         dryRun: options.dryRun ?? false,
@@ -271,6 +277,10 @@ export function backupCommand(): Command {
       "read exclude patterns from a file, one per line",
     )
     .option(
+      "--exclude-caches",
+      "skip the contents of directories holding a valid CACHEDIR.TAG (the tag is kept)",
+    )
+    .option(
       "--tag <tag>",
       "add a tag to the snapshot (repeatable)",
       collect,
@@ -301,6 +311,13 @@ One source directory is stored as the snapshot's root (rsync's SRC/), so restori
 recreates the directory's contents. Several sources each go under their base name.
 Files named .blindsyncignore exclude paths below their directory, with .gitignore syntax.
 Unchanged files (same inode, size, mtime and ctime as last time) are not read again.
+--exclude-caches skips what a directory holds when it has a CACHEDIR.TAG starting with the
+standard signature (https://bford.info/cachedir/), keeping the tag itself, as tar and restic
+do; blindsync's own cache directory carries one.
+
+Ctrl-C (or SIGTERM) stops a backup cleanly: it says so, writes no snapshot, releases the
+repository lock at once and exits 130 (143); nothing is lost, since the next backup reuses
+the data already uploaded. A second Ctrl-C exits at once.
 
 --compression auto (the default) compresses with zstd what compresses; max compresses
 harder (on text about 15 % smaller and 4 times slower); off compresses nothing, at the cost
@@ -313,6 +330,7 @@ Examples:
   blindsync backup ~/Documents /mnt/usb/vault
   blindsync ~/Documents me@host:vault                  (the same, shorter)
   blindsync backup ~/src ~/notes me@host:vault --exclude node_modules --tag daily
+  blindsync backup ~ me@host:vault --exclude-caches   (skips ~/.cache/blindsync and its kind)
   blindsync backup ~/secrets me@host:vault --compression off
 
 Backups of one repository from one machine (one client cache) run one at a time: another one
@@ -328,6 +346,7 @@ Exit codes: 0 ok, 3 some files could not be read (the snapshot was still saved),
         flags: {
           exclude: string[];
           excludeFile?: string;
+          excludeCaches?: boolean;
           tag: string[];
           time?: string;
           dryRun?: boolean;
@@ -350,6 +369,7 @@ Exit codes: 0 ok, 3 some files could not be read (the snapshot was still saved),
           sources: paths.slice(0, -1),
           repository: paths.at(-1) as string,
           excludes: flags.exclude,
+          excludeCaches: flags.excludeCaches === true,
           tags: flags.tag,
           ...(flags.excludeFile === undefined
             ? {}

@@ -72,7 +72,9 @@ async function archive(
     walker,
     treeSaver,
     sources,
-    ExcludeMatcher.fromPatterns(options.excludes ?? []),
+    ExcludeMatcher.fromPatterns(options.excludes ?? [], {
+      excludeCaches: options.excludeCaches === true,
+    }),
   );
   // Every blob the snapshot reaches must be durable before the snapshot itself is written.
   await treeSaver.finish();

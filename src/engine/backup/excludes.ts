@@ -41,30 +41,70 @@ export function readPatternFile(path: string): string[] {
   }
 }
 
+/** The file that marks a cache directory (https://bford.info/cachedir/; cache-tags.ts). */
+export const CACHE_TAG_NAME = "CACHEDIR.TAG";
+
+export interface ExcludeOptions {
+  /** --exclude-caches: skip what directories holding a valid CACHEDIR.TAG hold, but the tag. */
+  readonly excludeCaches?: boolean;
+}
+
 export class ExcludeMatcher {
   private readonly scopes: Scope[];
+  /** Whether the walk looks for cache directory tags at all. */
+  readonly excludeCaches: boolean;
+  /** Directories found tagged as caches, relative to the source root. */
+  private readonly cacheDirs: readonly string[];
 
-  private constructor(scopes: Scope[]) {
+  private constructor(
+    scopes: Scope[],
+    excludeCaches: boolean,
+    cacheDirs: readonly string[],
+  ) {
     this.scopes = scopes;
+    this.excludeCaches = excludeCaches;
+    this.cacheDirs = cacheDirs;
   }
 
-  static fromPatterns(patterns: readonly string[]): ExcludeMatcher {
+  static fromPatterns(
+    patterns: readonly string[],
+    options: ExcludeOptions = {},
+  ): ExcludeMatcher {
     const useful = patterns.filter((pattern) => pattern.trim() !== "");
     return new ExcludeMatcher(
       useful.length === 0 ? [] : [{ base: "", rules: ignore().add(useful) }],
+      options.excludeCaches === true,
+      [],
     );
   }
 
   /** A matcher for a subdirectory that adds the rules of its .blindsyncignore file. */
   withIgnoreFile(base: string, content: string): ExcludeMatcher {
-    return new ExcludeMatcher([
-      ...this.scopes,
-      { base, rules: ignore().add(content) },
+    return new ExcludeMatcher(
+      [...this.scopes, { base, rules: ignore().add(content) }],
+      this.excludeCaches,
+      this.cacheDirs,
+    );
+  }
+
+  /**
+   * A matcher for a directory holding a valid cache tag: everything in it is excluded but the
+   * tag itself, which is kept as tar and restic keep it (a restore shows what was skipped).
+   */
+  withCacheTag(base: string): ExcludeMatcher {
+    return new ExcludeMatcher(this.scopes, this.excludeCaches, [
+      ...this.cacheDirs,
+      base,
     ]);
   }
 
   /** `relative` is the path from the source root, '/'-separated, without a trailing slash. */
   excludes(relative: string, isDirectory: boolean): boolean {
+    for (const base of this.cacheDirs) {
+      const inside = base === "" || relative.startsWith(`${base}/`);
+      const tag = base === "" ? CACHE_TAG_NAME : `${base}/${CACHE_TAG_NAME}`;
+      if (inside && relative !== "" && relative !== tag) return true;
+    }
     for (const scope of this.scopes) {
       const local =
         scope.base === "" ? relative : relative.slice(scope.base.length + 1);

@@ -14,7 +14,13 @@
 import { readFileSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { joinPath } from "../fs-names.js";
-import { childRelative, ExcludeMatcher, IGNORE_FILE_NAME } from "./excludes.js";
+import { scopeCacheTag } from "./cache-tags.js";
+import {
+  childRelative,
+  ExcludeMatcher,
+  IGNORE_FILE_NAME,
+  type ExcludeOptions,
+} from "./excludes.js";
 import { hasIgnoreFile } from "./dir-digest.js";
 import {
   packedIsDirectory,
@@ -79,8 +85,9 @@ export class Prewalk {
     sources: readonly string[],
     excludes: readonly string[],
     maxEntries = PREWALK_MAX_ENTRIES,
+    options: ExcludeOptions = {},
   ): Prewalk {
-    const matcher = ExcludeMatcher.fromPatterns(excludes);
+    const matcher = ExcludeMatcher.fromPatterns(excludes, options);
     const resolved = sources.map((source) => resolve(source));
     const roots = resolved.map((path) => ({
       path: Buffer.from(path),
@@ -145,7 +152,12 @@ export class Prewalk {
     }
     this.listings.set(key, listing);
     this.entries += listing.ends.length;
-    const matcher = scoped(directory, listing);
+    const matcher = scopeCacheTag(
+      scoped(directory, listing),
+      directory.path,
+      directory.relative,
+      listing,
+    );
     const children: Pending[] = [];
     for (let index = 0; index < listing.ends.length; index++) {
       if (!packedIsDirectory(listing, index)) continue;

@@ -31,6 +31,8 @@ export interface BackupOptions {
   readonly head: Snapshot | undefined;
   readonly sources: readonly string[];
   readonly excludes?: readonly string[];
+  /** Skip the contents of directories holding a valid CACHEDIR.TAG (cache-tags.ts). */
+  readonly excludeCaches?: boolean;
   readonly tags?: readonly string[];
   readonly time?: Date;
   readonly host?: string;

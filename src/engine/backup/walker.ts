@@ -26,6 +26,7 @@ import {
   IGNORE_FILE_NAME,
   type ExcludeMatcher,
 } from "./excludes.js";
+import { scopeCacheTag } from "./cache-tags.js";
 import { Limiter, mapConcurrently } from "./concurrency.js";
 import {
   packedName,
@@ -193,6 +194,7 @@ export class Walker {
         this.#warn(path, `cannot read ${IGNORE_FILE_NAME}`, error);
       }
     }
+    scoped = scopeCacheTag(scoped, path, relative, packed);
     const kept = keptChildren(packed, relative, scoped);
     const record =
       kept === undefined ? undefined : this.#parts.cache.lookupDir(path);
