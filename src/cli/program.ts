@@ -64,6 +64,8 @@ export function buildProgram(
 Short forms:
   blindsync SRC... REPO        back up (same as: blindsync backup SRC... REPO)
   blindsync REPO TARGET        restore the latest snapshot (same as: blindsync restore REPO TARGET)
+                               into a missing or empty TARGET; with backups of several source
+                               sets (host + paths), name one: --host H --path P
 
 REPO is a local directory, [user@]host:path or ssh://[user@]host[:port]/path (a server
 running blindsync), sftp:[user@]host:path or sftp://[user@]host[:port]/path (any sftp
