@@ -9,6 +9,7 @@
 import { BlindsyncError } from "../../errors.js";
 import type { ObjectStore } from "../objects/index.js";
 import {
+  MAX_LEASE_MS,
   MAX_REPORTED_HOLDERS,
   acquireLockIn,
   refreshLockIn,
@@ -134,9 +135,7 @@ class LeaseTable implements LockTable {
 
   live(now: number, exclusiveOnly: boolean): LockHolder[] {
     return this.#leases.filter(
-      (lease) =>
-        lease.expiresAt + grace(lease) > now &&
-        (lease.exclusive || !exclusiveOnly),
+      (lease) => !expired(lease, now) && (lease.exclusive || !exclusiveOnly),
     );
   }
 
@@ -163,15 +162,25 @@ class LeaseTable implements LockTable {
   }
 
   removeExpired(now: number): number {
-    const expired = this.#leases.filter(
-      (lease) => lease.expiresAt + grace(lease) <= now,
-    );
-    for (const lease of expired) {
+    const stale = this.#leases.filter((lease) => expired(lease, now));
+    for (const lease of stale) {
       this.removed.push(lease.name);
       this.#leases.splice(this.#leases.indexOf(lease), 1);
     }
-    return expired.length;
+    return stale.length;
   }
+}
+
+/**
+ * Ran out, by this reader's clock and the grace; or ends further ahead than any client may
+ * hold a lease (MAX_LEASE_MS, plus the skew the grace allows): no client wrote that, and
+ * believing it would let anyone who can write to locks/ lock everyone out for years.
+ */
+function expired(lease: StoredLease, now: number): boolean {
+  return (
+    lease.expiresAt + grace(lease) <= now ||
+    lease.expiresAt > now + MAX_LEASE_MS + MAX_GRACE_MS
+  );
 }
 
 function grace(lease: StoredLease): number {
