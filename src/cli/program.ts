@@ -75,7 +75,9 @@ ssh command line or configuration names its own Ciphers.
 The passphrase comes from BLINDSYNC_PASSWORD, --password-file, --password-command or a prompt.
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 some files unreadable, 10 no repository,
-11 locked, 12 wrong passphrase, 13 integrity error, 14 rollback or foreign repository.`,
+11 locked, 12 wrong passphrase, 13 integrity error, 14 rollback or foreign repository
+(restored on purpose? blindsync accept-rollback REPO), 130 and 143 stopped by Ctrl-C or
+SIGTERM (the repository lock is released; a second Ctrl-C exits at once).`,
     );
   program.addCommand(initCommand());
   program.addCommand(backupCommand());

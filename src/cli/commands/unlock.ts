@@ -49,8 +49,11 @@ export function unlockCommand(): Command {
     .addHelpText(
       "after",
       `
-A lock runs out by itself a few minutes after its holder stops refreshing it, so unlock is
-needed only when a lock stays: a command that hangs, or a client that keeps refreshing one.
+A command stopped with Ctrl-C or SIGTERM releases its lock before it exits, and blindsync
+serve releases the locks of a connection that broke off (an ssh killed with its client).
+Any other lock runs out by itself a few minutes after its holder stops refreshing it, so
+unlock is needed only when a lock stays: a command that hangs, or a client that keeps
+refreshing one. Without --remove-all it lists the locks still held.
 Needs no passphrase. --remove-all is refused over an append-only connection.
 
 Example:
