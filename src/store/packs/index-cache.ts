@@ -221,6 +221,28 @@ export class IndexCache {
   }
 
   /**
+   * Forgets the packs that segments applied up to `sequence` name and storage no longer lists
+   * (`listed`): deleted or lost, their blobs must read as missing (and be stored again by the
+   * next backup), never as stored. Entries learnt after the listing began are kept.
+   */
+  forgetUnlistedPacks(listed: ReadonlySet<string>, sequence: number): void {
+    const before = "segment IN (SELECT id FROM segments WHERE seq <= ?)";
+    const packs = this.#get(`SELECT DISTINCT pack FROM packs WHERE ${before}`)
+      .pluck()
+      .all(sequence) as string[];
+    this.#db.transaction(() => {
+      for (const pack of packs) {
+        if (listed.has(pack)) continue;
+        for (const table of ["blobs", "packs"])
+          this.#get(`DELETE FROM ${table} WHERE pack = ? AND ${before}`).run(
+            pack,
+            sequence,
+          );
+      }
+    })();
+  }
+
+  /**
    * Forgets segments seen up to `sequence` that storage no longer lists (`listed`): their
    * entries go, since a blob the index cannot vouch for must read as missing, never as stored.
    */

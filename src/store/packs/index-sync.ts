@@ -5,6 +5,7 @@
  * (the resume of an interrupted backup).
  */
 import { BlindsyncError } from "../../errors.js";
+import type { ObjectInfo } from "../objects/index.js";
 import type { BlobId } from "../store.js";
 import type { IndexCache } from "./index-cache.js";
 import {
@@ -33,6 +34,7 @@ export class IndexSync {
   #lastRefresh = -Infinity;
   #refreshing: Promise<void> | undefined;
   #writerReady: Promise<void> | undefined;
+  #packs: Promise<ObjectInfo[]> | undefined;
   /** Packs no segment names whose trailer did not authenticate: not indexed. */
   readonly rejectedPacks = new Set<string>();
 
@@ -51,11 +53,37 @@ export class IndexSync {
     if (this.#lastRefresh === -Infinity) await this.refresh(context);
   }
 
+  /**
+   * The index read, and, once per store, packs/ listed: indexed packs that storage no longer
+   * lists are forgotten, so that a pack deleted or lost on storage makes its blobs missing (for
+   * check, and for a backup, which stores them again) instead of silently stored. Returns the
+   * listing, which the resume reads too.
+   */
+  packsListed(context: WriterContext): Promise<ObjectInfo[]> {
+    this.#packs ??= (async () => {
+      await this.opened(context);
+      const bound = this.#cache.sequence;
+      const infos: ObjectInfo[] = [];
+      const listed = new Set<string>();
+      for await (const info of context.objects.list(PACKS_PREFIX)) {
+        const id = packIdOf(info.name);
+        if (id === undefined) continue;
+        infos.push(info);
+        listed.add(id);
+      }
+      this.#cache.forgetUnlistedPacks(listed, bound);
+      return infos;
+    })().catch((error: unknown) => {
+      this.#packs = undefined;
+      throw error;
+    });
+    return this.#packs;
+  }
+
   /** Before the first write: the index read, and packs no segment names indexed (resume). */
   writerReady(context: WriterContext): Promise<void> {
     this.#writerReady ??= (async () => {
-      await this.opened(context);
-      await this.#resume(context);
+      await this.#resume(context, await this.packsListed(context));
     })().catch((error: unknown) => {
       // A failed resume (a lost connection) is tried again by the next put.
       this.#writerReady = undefined;
@@ -119,9 +147,12 @@ export class IndexSync {
    * backup wrote them and died before its segment, and the next backup need not upload their
    * blobs again. A trailer that does not authenticate is not believed, and its pack not indexed.
    */
-  async #resume(context: WriterContext): Promise<void> {
+  async #resume(
+    context: WriterContext,
+    packs: readonly ObjectInfo[],
+  ): Promise<void> {
     const records: PackRecord[] = [];
-    for await (const info of context.objects.list(PACKS_PREFIX)) {
+    for (const info of packs) {
       const id = packIdOf(info.name);
       if (id === undefined || this.#cache.knowsPack(id)) continue;
       try {

@@ -180,7 +180,8 @@ export class PackStore implements Store {
     return this.#run(async () => {
       ids.forEach(checkId);
       this.#context();
-      await this.#sync.opened(this.#context());
+      // Packs storage lost are forgotten first: their blobs are missing, not stored.
+      await this.#sync.packsListed(this.#context());
       const table = this.#table();
       const missing = missingIn(table, ids);
       if (missing.length === 0 || this.#sync.fresh()) return missing;
