@@ -122,6 +122,24 @@ async function expectBackupComplete(
 }
 
 describe("damaged packs in a pack directory", () => {
+  it("scrub of an intact pack directory needs no passphrase and finds every pack and segment intact (0); an ssh location is a usage error (2) saying to run it on the server", async () => {
+    const round = newPackRound(work, pristine);
+    const env = { BLINDSYNC_PASSWORD: undefined };
+    const cacheDir = join(round.dir, "scrub-cache");
+    const scrub = await runCli(["scrub", round.repo], { cacheDir, env });
+    expect(scrub.code, scrub.stderr).toBe(0);
+    expect(scrub.stdout).toMatch(
+      /Scrubbed the packs and index segments: all intact/,
+    );
+    const remote = await runCli(["scrub", `localhost:${round.repo}`], {
+      cacheDir,
+      env,
+    });
+    expect(remote.code, remote.stderr).toBe(2);
+    expect(remote.stderr).toMatch(/on the server/);
+    expect(isCleanError(remote.stderr)).toBe(true);
+  });
+
   it("a flipped byte inside one blob of a data pack fails exactly that blob (13), and scrub names the pack", async () => {
     const round = newPackRound(work, pristine);
     const pack = dataPack(1);
