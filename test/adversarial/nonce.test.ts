@@ -13,7 +13,13 @@
  * Counts: 10^4 seals in CI, 10^6 with BLINDSYNC_LONG=1 (the CLI part stores a few thousand to a
  * few ten thousand blobs; workers make up the rest).
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
@@ -41,6 +47,41 @@ const FILES_PER_KILLED_RUN = count(1_500, 6_000);
 const KILLED_UPLOAD_RATE = 96 * 1024;
 const WORKERS = 2;
 const WORKER_ROUNDS = count(2, 5);
+
+/** The pids of every process below `pid` (Linux: /proc/PID/task/TID/children). */
+function descendants(pid: number): number[] {
+  const children: number[] = [];
+  let tasks: string[] = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return children;
+  }
+  for (const task of tasks) {
+    let text = "";
+    try {
+      text = readFileSync(`/proc/${pid}/task/${task}/children`, "utf8");
+    } catch {
+      continue;
+    }
+    for (const word of text.split(" ").filter((w) => w !== "")) {
+      const child = Number(word);
+      children.push(child, ...descendants(child));
+    }
+  }
+  return children;
+}
+
+/** Waits (at most a minute) until none of `pids` runs any more. */
+async function allExited(pids: readonly number[]): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (pids.some((pid) => existsSync(`/proc/${pid}`))) {
+    expect(Date.now(), `processes ${pids.join(", ")} still run`).toBeLessThan(
+      deadline,
+    );
+    await sleep(50);
+  }
+}
 
 /** Writes `files` small files of distinct content (seeded) into a new directory. */
 function writeSmallFiles(dir: string, seed: number, files: number): string {
@@ -255,8 +296,13 @@ describe("T9 nonce uniqueness across processes, restarts, kill -9 and workers", 
       // Kill once the process has committed its first batch, plus a seeded extra delay.
       while (!cli.exited() && storedBlobCount(repo) === before) await sleep(10);
       await sleep(Math.floor(random.next() * 300));
+      // The stand-in ssh and `serve` below it outlive the client and commit what was already
+      // sent; they must be done before this run's sessions are read, or the next run would
+      // seem to reuse this one's session.
+      const server = descendants(cli.child.pid ?? 0);
       if (!cli.exited()) cli.child.kill("SIGKILL");
       const result = await cli.done;
+      await allExited(server);
       if (result.signal === "SIGKILL") killedMidUpload++;
       else expect(result.code, result.stderr).toBe(0);
       const sessions = newSessions();
