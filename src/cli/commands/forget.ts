@@ -1,4 +1,8 @@
-/** `blindsync forget` (retention policies) and `blindsync prune` (space back). */
+/**
+ * `blindsync forget` (retention policies, or snapshots named by id) and `blindsync prune` (space
+ * back). Over 400 lines because the two forgets share their flags, their lock handling and
+ * their report, and prune's summary is the tail of forget --prune's; split them only together.
+ */
 import { Command } from "commander";
 import { BlindsyncError } from "../../errors.js";
 import {

@@ -6,6 +6,9 @@
  *
  * Nothing in it is trusted beyond what it was given: only authenticated segments are applied
  * (pack-store.ts checks them first), and a file made under another key is emptied.
+ *
+ * Over 400 lines because every statement on these tables lives here, so that the rules of
+ * applying, superseding, refusing and forgetting (which must agree) are read in one place.
  */
 import Database from "better-sqlite3";
 import { BlindsyncError, describeError } from "../../errors.js";

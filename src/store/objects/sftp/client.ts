@@ -8,6 +8,9 @@
  * Errors: a status from the server becomes an SftpStatusError (a BlindsyncError whose kind
  * follows the code and whose message names the path); a malformed reply ends the session with
  * BlindsyncError('protocol'); a lost connection fails every request with 'transient'.
+ *
+ * Over 400 lines: one short method per SFTP request, beside the one request table they share;
+ * the wire format is in codec.ts and the bulk transfers in transfers.ts.
  */
 
 import type { Readable, Writable } from "node:stream";
