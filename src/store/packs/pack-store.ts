@@ -48,6 +48,7 @@ import {
   snapshotName,
 } from "./layout.js";
 import { Leases } from "./leases.js";
+import { PackReadAhead } from "./read-ahead.js";
 import { PackRecords } from "./records.js";
 import { IndexSync } from "./index-sync.js";
 import { labelledMac } from "./wire.js";
@@ -98,6 +99,7 @@ export class PackStore implements Store {
   readonly #segmentEntries: number;
   #authenticator: IndexAuthenticator | undefined;
   readonly #sync: IndexSync;
+  readonly #readAhead: PackReadAhead;
   #closed = false;
 
   constructor(objects: ObjectStore, options: PackStoreOptions = {}) {
@@ -112,6 +114,10 @@ export class PackStore implements Store {
       this.#cache,
       options.refreshIntervalMs ?? DEFAULT_REFRESH_MS,
     );
+    this.#readAhead = new PackReadAhead({
+      read: (region) => objects.get(packName(region.pack), region),
+      span: (pack, low, high) => this.#cache.span(pack, low, high),
+    });
   }
 
   /** Where the objects live, for messages. */
@@ -209,7 +215,7 @@ export class PackStore implements Store {
         // is gone (another client's prune, or storage that lost it) is passed for the next.
         for (const location of locations) {
           try {
-            return await this.#objects.get(packName(location.pack), location);
+            return await this.#readAhead.read(location);
           } catch (error) {
             if (!isNotFound(error)) throw error;
           }
