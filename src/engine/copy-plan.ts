@@ -6,10 +6,7 @@
  * when copying back) and says the same about the backup: time, host, user, paths and tags.
  * Tags changed since the copy make it a different snapshot, copied again, as restic does.
  */
-import {
-  compareChainOrder,
-  type Snapshot,
-} from "../repo/index.js";
+import { compareChainOrder, type Snapshot } from "../repo/index.js";
 import { toHex } from "../util/bytes.js";
 
 export interface CopyPlan {

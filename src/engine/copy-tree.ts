@@ -8,8 +8,9 @@
  *
  * Each tree is rewritten with its entries' new ids and saved only after every blob it names is
  * queued (the BlobSaver flushes batches in order before the snapshot is written). The walk is
- * depth-first, holding one tree per level, at most FETCH_AHEAD data blobs and the saver's
- * bounded batches: memory does not grow with the snapshot.
+ * depth-first, holding per level of depth one tree and at most SUBTREES_AHEAD of its subtrees
+ * fetched ahead, plus at most FETCH_AHEAD data blobs and the saver's bounded batches: memory
+ * does not grow with the size of the snapshot.
  *
  * What an earlier copy learnt is reused (CopyIds): a data blob whose destination id is known
  * and which the destination holds is not fetched at all, and a tree whose copy the destination
@@ -31,6 +32,8 @@ import type { BlobSaver } from "./backup/index.js";
 
 /** Data blobs fetched from the source at once: each at most the chunker's maximum (8 MiB). */
 const FETCH_AHEAD = 8;
+/** Subtrees of one directory fetched ahead of the walk (each one tree blob). */
+const SUBTREES_AHEAD = 16;
 /** Ids of one file asked about in one question to the destination. */
 const QUESTION_IDS = 1024;
 /** Mappings held until a checkpoint flushes the saver and records them. */
@@ -61,25 +64,40 @@ export class TreeCopier {
    * Source id (hex) to destination id for blobs queued in this run and not yet recorded: the
    * memory of the walk until the next checkpoint writes them to CopyIds.
    */
-  #pending = new Map<string, { source: BlobId; destination: BlobId }>();
+  readonly #pending = new Map<
+    string,
+    { source: BlobId; destination: BlobId }
+  >();
 
   constructor(options: TreeCopierOptions) {
     this.#options = options;
   }
 
-  /** Copies the tree `sourceId` and everything below it; answers its destination id. */
-  async copyTree(sourceId: BlobId): Promise<BlobId> {
+  /**
+   * Copies the tree `sourceId` and everything below it; answers its destination id. `loading`:
+   * the tree's plaintext already on its way (its parent fetched it ahead).
+   */
+  async copyTree(
+    sourceId: BlobId,
+    loading?: Promise<Uint8Array>,
+  ): Promise<BlobId> {
     const known = this.#resolved(sourceId);
     if (known !== undefined) return known;
     const { source, destination, saver } = this.#options;
-    const tree = decodeTree(await source.load("tree", sourceId));
+    const tree = decodeTree(await (loading ?? source.load("tree", sourceId)));
+    const ahead = this.#fetchSubtreesAhead(tree.entries);
     const entries: TreeEntry[] = [];
     for (const entry of tree.entries) {
-      if (entry.type === "dir")
-        entries.push({ ...entry, subtree: await this.copyTree(entry.subtree) });
-      else if (entry.type === "file")
-        entries.push({ ...entry, content: await this.#copyContent(entry.content) });
-      else entries.push(entry);
+      if (entry.type === "dir") {
+        const subtree = await this.copyTree(
+          entry.subtree,
+          ahead.take(entry.subtree),
+        );
+        entries.push({ ...entry, subtree });
+      } else if (entry.type === "file") {
+        const content = await this.#copyContent(entry.content);
+        entries.push({ ...entry, content });
+      } else entries.push(entry);
     }
     // The names are unchanged, so the source's order is still the sorted order.
     const plaintext = encodeTree({ entries });
@@ -89,6 +107,42 @@ export class TreeCopier {
     this.stats.trees += 1;
     this.#options.onProgress?.(this.stats);
     return id;
+  }
+
+  /**
+   * Fetches the subtrees of a directory that need a walk, SUBTREES_AHEAD at a time, so that
+   * over a connection a directory level costs one round trip rather than one per subtree.
+   * `take` hands one over and starts the next.
+   */
+  #fetchSubtreesAhead(entries: readonly TreeEntry[]): {
+    take(id: BlobId): Promise<Uint8Array> | undefined;
+  } {
+    const wanted = entries.flatMap((entry) =>
+      entry.type === "dir" && this.#resolved(entry.subtree) === undefined
+        ? [entry.subtree]
+        : [],
+    );
+    const fetching = new Map<string, Promise<Uint8Array>>();
+    let next = 0;
+    const fill = (): void => {
+      while (fetching.size < SUBTREES_AHEAD && next < wanted.length) {
+        const id = wanted[next++] as BlobId;
+        const loading = this.#options.source.load("tree", id);
+        // Awaited when taken; a walk that fails first must not leave it unhandled.
+        loading.catch(() => undefined);
+        fetching.set(toHex(id), loading);
+      }
+    };
+    fill();
+    return {
+      take(id) {
+        const key = toHex(id);
+        const loading = fetching.get(key);
+        fetching.delete(key);
+        fill();
+        return loading;
+      },
+    };
   }
 
   /**

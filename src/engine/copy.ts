@@ -65,8 +65,14 @@ export interface CopyOptions {
 }
 
 export interface CopyResult {
-  readonly copied: readonly { readonly from: Snapshot; readonly to: Snapshot }[];
-  readonly skipped: readonly { readonly snapshot: Snapshot; readonly copy: Snapshot }[];
+  readonly copied: readonly {
+    readonly from: Snapshot;
+    readonly to: Snapshot;
+  }[];
+  readonly skipped: readonly {
+    readonly snapshot: Snapshot;
+    readonly copy: Snapshot;
+  }[];
   readonly trees: number;
   readonly blobsRead: number;
   readonly bytesRead: number;
@@ -133,63 +139,73 @@ export async function copy(options: CopyOptions): Promise<CopyResult> {
   const { source, destination, cache } = options;
   checkChunkSizes(source, destination);
   return withLock(source.store, lockOptions(options, "source"), () =>
-    withLock(destination.store, lockOptions(options, "destination"), async (lock) => {
-      cache.syncGeneration(await destination.store.generation());
-      // Listed under the lock: a backup or copy that finished since the unlock moved the head.
-      const existing = await destination.listSnapshots();
-      let head = headOf(existing);
-      const plan = planCopy(options.snapshots, existing);
-      for (const { snapshot, copy } of plan.skip) options.sink.skipped(snapshot, copy);
-      const pool = plan.copy.length > 0 ? SealPool.start(destination) : undefined;
-      const saver = new BlobSaver(destination, cache, {
-        pool,
-        compression: options.compression ?? "auto",
-      });
-      let current = 0;
-      const copier = new TreeCopier({
-        source,
-        destination,
-        cache,
-        saver,
-        ids: options.ids,
-        onProgress: (stats) => {
-          options.sink.progress({ ...stats, snapshot: current, snapshots: plan.copy.length });
-        },
-      });
-      const copied: { from: Snapshot; to: Snapshot }[] = [];
-      try {
-        for (const from of plan.copy) {
-          current += 1;
-          const before = { ...saver.stats };
-          const tree = await copier.copyTree(from.tree);
-          // Every blob the snapshot reaches must be durable before the snapshot is written.
-          await copier.checkpoint();
-          await lock.confirm();
-          const added = {
-            blobsAdded: saver.stats.blobsAdded - before.blobsAdded,
-            bytesAdded: saver.stats.bytesAdded - before.bytesAdded,
-          };
-          const seq = Math.max(head?.seq ?? 0, cache.pin?.lastSeq ?? 0) + 1;
-          const to = await destination.saveSnapshot(
-            copiedRecord(from, tree, seq, head, added),
-            options.compression ?? "auto",
-          );
-          advancePin(cache, destination, to);
-          head = to;
-          copied.push({ from, to });
-          options.sink.copied(from, to, added);
+    withLock(
+      destination.store,
+      lockOptions(options, "destination"),
+      async (lock) => {
+        cache.syncGeneration(await destination.store.generation());
+        // Listed under the lock: a backup or copy that finished since the unlock moved the head.
+        const existing = await destination.listSnapshots();
+        let head = headOf(existing);
+        const plan = planCopy(options.snapshots, existing);
+        for (const { snapshot, copy } of plan.skip)
+          options.sink.skipped(snapshot, copy);
+        const pool =
+          plan.copy.length > 0 ? SealPool.start(destination) : undefined;
+        const saver = new BlobSaver(destination, cache, {
+          pool,
+          compression: options.compression ?? "auto",
+        });
+        let current = 0;
+        const copier = new TreeCopier({
+          source,
+          destination,
+          cache,
+          saver,
+          ids: options.ids,
+          onProgress: (stats) => {
+            options.sink.progress({
+              ...stats,
+              snapshot: current,
+              snapshots: plan.copy.length,
+            });
+          },
+        });
+        const copied: { from: Snapshot; to: Snapshot }[] = [];
+        try {
+          for (const from of plan.copy) {
+            current += 1;
+            const before = { ...saver.stats };
+            const tree = await copier.copyTree(from.tree);
+            // Every blob the snapshot reaches must be durable before the snapshot is written.
+            await copier.checkpoint();
+            await lock.confirm();
+            const added = {
+              blobsAdded: saver.stats.blobsAdded - before.blobsAdded,
+              bytesAdded: saver.stats.bytesAdded - before.bytesAdded,
+            };
+            const seq = Math.max(head?.seq ?? 0, cache.pin?.lastSeq ?? 0) + 1;
+            const to = await destination.saveSnapshot(
+              copiedRecord(from, tree, seq, head, added),
+              options.compression ?? "auto",
+            );
+            advancePin(cache, destination, to);
+            head = to;
+            copied.push({ from, to });
+            options.sink.copied(from, to, added);
+          }
+        } finally {
+          await pool?.close();
         }
-      } finally {
-        await pool?.close();
-      }
-      return {
-        copied,
-        skipped: plan.skip,
-        ...copier.stats,
-        blobsAdded: saver.stats.blobsAdded,
-        bytesAdded: saver.stats.bytesAdded,
-        bytesStored: saver.stats.bytesStored,
-      };
-    }),
+        return {
+          copied,
+          skipped: plan.skip,
+          ...copier.stats,
+          blobsAdded: saver.stats.blobsAdded,
+          bytesAdded: saver.stats.bytesAdded,
+          bytesStored: saver.stats.bytesStored,
+        };
+      },
+    ),
   );
 }

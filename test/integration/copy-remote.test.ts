@@ -58,8 +58,12 @@ describe("copy over ssh", () => {
     const both = context.with({
       env: { BLINDSYNC_FROM_PASSWORD: TEST_PASSWORD },
     });
-    expect((await runCopy(both, { from: local, to: remote })).copied).toHaveLength(1);
-    expect((await runCopy(both, { from: remote, to: back })).copied).toHaveLength(1);
+    expect(
+      (await runCopy(both, { from: local, to: remote })).copied,
+    ).toHaveLength(1);
+    expect(
+      (await runCopy(both, { from: remote, to: back })).copied,
+    ).toHaveLength(1);
     for (const [name, repository] of [
       ["remote", remote],
       ["back", back],
@@ -139,7 +143,9 @@ describe("a copy interrupted by Ctrl-C", () => {
 
     const again = await cli(["copy", "--json", from, throttled.location]);
     expect(again.code, again.stderr).toBe(0);
-    const summary = JSON.parse(again.stdout.trim().split("\n").at(-1) ?? "") as {
+    const summary = JSON.parse(
+      again.stdout.trim().split("\n").at(-1) ?? "",
+    ) as {
       copied: number;
       bytesAdded: number;
     };

@@ -10,6 +10,7 @@ import {
   buildEdgeCaseTree,
   directoryDifferences,
 } from "../../../test/helpers/trees.js";
+import { isBlindsyncError, type BlindsyncError } from "../../errors.js";
 import { exitCodeOf } from "../exit.js";
 import { runBackup } from "./backup.js";
 import { runSnapshots } from "./browse.js";
@@ -80,16 +81,34 @@ describe("runCopy()", () => {
     const to = await newDestination("to");
     const first = copyContext(true);
     const result = await runCopy(first, { from, to });
-    expect(result.copied.map(({ from }) => from.tags)).toEqual([
+    expect(result.copied.map((copied) => copied.from.tags)).toEqual([
       ["first"],
       ["second"],
     ]);
     const sourceSnapshots = await runSnapshots(context.with(), from);
     const copies = await runSnapshots(copyContext(), to);
-    expect(copies.map(({ time, host, paths, tags, root }) => ({ time, host, paths, tags, root }))).toEqual(
-      sourceSnapshots.map(({ time, host, paths, tags, root }) => ({ time, host, paths, tags, root })),
+    expect(
+      copies.map(({ time, host, paths, tags, root }) => ({
+        time,
+        host,
+        paths,
+        tags,
+        root,
+      })),
+    ).toEqual(
+      sourceSnapshots.map(({ time, host, paths, tags, root }) => ({
+        time,
+        host,
+        paths,
+        tags,
+        root,
+      })),
     );
-    expect(copies.map((copy) => copy.original && Buffer.from(copy.original).toString("hex"))).toEqual(ids);
+    expect(
+      copies.map(
+        (copy) => copy.original && Buffer.from(copy.original).toString("hex"),
+      ),
+    ).toEqual(ids);
     expect(await restoredDifferences(to)).toEqual([]);
 
     const again = copyContext(true);
@@ -100,7 +119,11 @@ describe("runCopy()", () => {
       blobsAdded: 0,
       trees: 0,
     });
-    expect(again.json().filter((line) => (line as { type: string }).type === "skipped")).toHaveLength(2);
+    expect(
+      again
+        .json()
+        .filter((line) => (line as { type: string }).type === "skipped"),
+    ).toHaveLength(2);
     expect((await runSnapshots(copyContext(), to)).length).toBe(2);
   });
 
@@ -119,27 +142,36 @@ describe("runCopy()", () => {
   it("names the repository whose passphrase is wrong, exit 12 for either", async () => {
     const to = await newDestination("to-wrong");
     const wrongSource = context.with({
-      env: { BLINDSYNC_PASSWORD: DESTINATION_PASSWORD, BLINDSYNC_FROM_PASSWORD: "nope" },
+      env: {
+        BLINDSYNC_PASSWORD: DESTINATION_PASSWORD,
+        BLINDSYNC_FROM_PASSWORD: "nope",
+      },
     });
     const wrongDestination = context.with({
-      env: { BLINDSYNC_PASSWORD: "nope", BLINDSYNC_FROM_PASSWORD: TEST_PASSWORD },
+      env: {
+        BLINDSYNC_PASSWORD: "nope",
+        BLINDSYNC_FROM_PASSWORD: TEST_PASSWORD,
+      },
     });
     for (const [who, ctx] of [
       ["source", wrongSource],
       ["destination", wrongDestination],
     ] as const) {
-      const failure = await runCopy(ctx, { from, to }).catch((error: unknown) => error);
-      expect(failure).toMatchObject({
-        kind: "wrong-passphrase",
-        message: expect.stringContaining(`Cannot open the ${who} repository`),
-      });
-      expect(exitCodeOf((failure as { kind: "wrong-passphrase" }).kind)).toBe(12);
+      const failure = await runCopy(ctx, { from, to }).catch(
+        (error: unknown) => error,
+      );
+      expect(isBlindsyncError(failure, "wrong-passphrase")).toBe(true);
+      const { kind, message } = failure as BlindsyncError;
+      expect(message).toContain(`Cannot open the ${who} repository`);
+      expect(exitCodeOf(kind)).toBe(12);
     }
     expect(await runSnapshots(copyContext(), to)).toEqual([]);
   });
 
   it("refuses to copy a repository into itself", async () => {
-    await expect(runCopy(copyContext(), { from, to: from })).rejects.toMatchObject({
+    await expect(
+      runCopy(copyContext(), { from, to: from }),
+    ).rejects.toMatchObject({
       kind: "usage",
     });
   });

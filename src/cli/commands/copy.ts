@@ -252,8 +252,7 @@ export async function runCopy(
   )
     .catch((error: unknown) => {
       if (!sourceOpen) throw namingSide(error, "source", options.from);
-      if (!destinationOpen)
-        throw namingSide(error, "destination", options.to);
+      if (!destinationOpen) throw namingSide(error, "destination", options.to);
       throw error;
     })
     .finally(() => {
