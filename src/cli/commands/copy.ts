@@ -327,6 +327,9 @@ and the next run finishes it.
 Passphrases: TO_REPO's from BLINDSYNC_PASSWORD, --password-file or --password-command;
 FROM_REPO's from BLINDSYNC_FROM_PASSWORD, --from-password-file or --from-password-command;
 each is asked for on a terminal when none is given.
+
+Without ids, every snapshot of the head chain that --host, --path and --tag pick is copied
+(one left out of the chain, which every command names in a warning, only when named by id).
 ${FILTER_RULES}
 
 With --json: one {type: "copied", from, to, time, host, paths, tags, blobsAdded, bytesAdded}
