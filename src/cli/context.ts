@@ -40,6 +40,11 @@ export interface CommandContext {
   readonly output: Output;
   readonly env: NodeJS.ProcessEnv;
   readonly globals: GlobalOptions;
+  /**
+   * What prompts and errors call the passphrase and its options, when a command opens a
+   * second repository with other ones (copy's source); the usual names when absent.
+   */
+  readonly passphraseNames?: { readonly label: string; readonly how: string };
 }
 
 export function cacheRoot(context: CommandContext): string {
@@ -90,8 +95,10 @@ export function passphrase(
       env: context.env.BLINDSYNC_PASSWORD,
       file: context.globals.passwordFile,
       command: context.globals.passwordCommand,
-      label: "passphrase",
-      how: "BLINDSYNC_PASSWORD, --password-file or --password-command",
+      label: context.passphraseNames?.label ?? "passphrase",
+      how:
+        context.passphraseNames?.how ??
+        "BLINDSYNC_PASSWORD, --password-file or --password-command",
       confirm,
     });
 }

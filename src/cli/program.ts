@@ -11,6 +11,7 @@ import { acceptRollbackCommand } from "./commands/accept-rollback.js";
 import { backupCommand } from "./commands/backup.js";
 import { browseCommands } from "./commands/browse.js";
 import { checkCommand } from "./commands/check.js";
+import { copyCommand } from "./commands/copy.js";
 import { forgetCommand, pruneCommand } from "./commands/forget.js";
 import { initCommand } from "./commands/init.js";
 import { scrubCommand } from "./commands/scrub.js";
@@ -88,6 +89,7 @@ SIGTERM (the repository lock is released; a second Ctrl-C exits at once).`,
   program.addCommand(forgetCommand());
   program.addCommand(pruneCommand());
   program.addCommand(tagCommand());
+  program.addCommand(copyCommand());
   program.addCommand(repairCommand());
   program.addCommand(scrubCommand());
   program.addCommand(unlockCommand());

@@ -64,3 +64,12 @@ export {
   type HeldLock,
   type LockOptions,
 } from "./locking.js";
+export {
+  copy,
+  type CopyAdded,
+  type CopyOptions,
+  type CopyProgress,
+  type CopyResult,
+  type CopySink,
+} from "./copy.js";
+export { planCopy, originalOf, type CopyPlan } from "./copy-plan.js";

@@ -94,3 +94,4 @@ export {
 export { parseConfig, type RepositoryConfig } from "./config.js";
 export { startEarlyKdf, type EarlyKdf } from "./early-kdf.js";
 export { locationDir, packIndexFile } from "./cache/location.js";
+export { CopyIds, type CopyKeys } from "./cache/copy-ids.js";

@@ -29,3 +29,6 @@ export type {
 } from "./types.js";
 export { readPatternFile } from "./excludes.js";
 export { Prewalk } from "./prewalk.js";
+// For copy (engine/copy.ts), which uploads re-sealed blobs the way a backup does.
+export { BlobSaver, type UploadStats } from "./blob-saver.js";
+export { SealPool } from "./seal-pool.js";

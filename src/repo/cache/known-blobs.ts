@@ -8,11 +8,18 @@ import { advancePin, readPin } from "./pin.js";
 
 export class KnownBlobs {
   private readonly selectBlob: Database.Statement;
-  private readonly insertBlob: Database.Statement;
+  private readonly insertMany: (ids: readonly BlobId[]) => void;
 
   constructor(private readonly db: Database.Database) {
     this.selectBlob = db.prepare("SELECT 1 FROM blobs WHERE id = ?").pluck();
-    this.insertBlob = db.prepare("INSERT OR IGNORE INTO blobs (id) VALUES (?)");
+    const insertBlob = db.prepare(
+      "INSERT OR IGNORE INTO blobs (id) VALUES (?)",
+    );
+    // One transaction (a savepoint inside a backup's run): outside a run, as in `copy`, a
+    // commit per id would cost a sync per id.
+    this.insertMany = db.transaction((ids: readonly BlobId[]) => {
+      for (const id of ids) insertBlob.run(id);
+    });
   }
 
   has(id: BlobId): boolean {
@@ -20,7 +27,7 @@ export class KnownBlobs {
   }
 
   add(ids: readonly BlobId[]): void {
-    for (const id of ids) this.insertBlob.run(id);
+    if (ids.length > 0) this.insertMany(ids);
   }
 
   /**
