@@ -26,6 +26,7 @@ export type {
   BackupProgress,
   BackupResult,
   BackupSink,
+  SavedFile,
 } from "./types.js";
 export { readPatternFile } from "./excludes.js";
-export { Prewalk } from "./prewalk.js";
+export { Prewalk, type WalkTotals } from "./prewalk.js";
