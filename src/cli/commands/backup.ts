@@ -7,9 +7,7 @@ import {
   backup,
   Prewalk,
   readPatternFile,
-  type BackupProgress,
   type BackupResult,
-  type BackupSink,
 } from "../../engine/index.js";
 import {
   acquireBackupLock,
@@ -20,12 +18,9 @@ import {
   type CompressionMode,
   type Snapshot,
 } from "../../repo/index.js";
-import { toHex } from "../../util/bytes.js";
 import { cacheRoot, withRepository, type CommandContext } from "../context.js";
 import { interrupts, type InterruptedWork } from "../interrupt.js";
-import { displayPath, formatBytes } from "../output/format.js";
-import { formatDuration, type Output } from "../output/output.js";
-import { backupProgressLine } from "../output/progress.js";
+import { backupSink, printBackupSummary } from "./backup-report.js";
 import {
   combineSources,
   parseSize,
@@ -147,56 +142,6 @@ function parseCompression(
   return mode;
 }
 
-/**
- * Where the engine reports: the progress line on a terminal (with the prewalk's totals), a
- * --json status line per directory, -v's list of new ("+") and modified ("M") files.
- */
-function backupSink(
-  output: Output,
-  startedAt: number,
-  prewalk: Prewalk,
-): BackupSink {
-  const draw = (progress: BackupProgress): void => {
-    output.status((columns) =>
-      backupProgressLine(
-        {
-          files: progress.files,
-          bytes: progress.bytes,
-          current: progress.current,
-          elapsedMs: Date.now() - startedAt,
-          totals: prewalk.totals,
-        },
-        columns,
-      ),
-    );
-  };
-  return {
-    progress(progress) {
-      draw(progress);
-      if (output.json) output.jsonLine({ type: "status", ...progress });
-    },
-    ...(output.showsStatus ? { reading: draw } : {}),
-    ...(output.verbose
-      ? {
-          saved(file) {
-            const path = displayPath(file.path);
-            if (output.json)
-              output.jsonLine({ type: "file", change: file.change, path });
-            else output.line(`${file.change === "new" ? "+" : "M"} ${path}`);
-          },
-        }
-      : {}),
-    warn(message) {
-      output.warn(message);
-    },
-  };
-}
-
-/** Files neither new nor changed: taken from the cache without being read. */
-function unchangedFiles(result: BackupResult): number {
-  return result.files - result.filesNew - result.filesChanged;
-}
-
 export async function runBackup(
   context: CommandContext,
   options: BackupCommandOptions,
@@ -296,34 +241,10 @@ export async function runBackup(
     for (const forget of interrupted) forget();
   });
   output.endStatus();
-  const seconds = (Date.now() - startedAt) / 1000;
-  if (output.json) {
-    output.jsonLine({
-      type: "summary",
-      snapshot:
-        result.snapshot === undefined ? null : toHex(result.snapshot.id),
-      files: result.files,
-      filesNew: result.filesNew,
-      filesChanged: result.filesChanged,
-      filesUnchanged: unchangedFiles(result),
-      dirs: result.dirs,
-      bytes: result.bytes,
-      blobsAdded: result.blobsAdded,
-      bytesAdded: result.bytesAdded,
-      bytesStored: result.bytesStored,
-      warnings: result.warnings,
-      seconds,
-      dryRun: options.dryRun ?? false,
-    });
-  } else {
-    const verb = result.snapshot === undefined ? "Would add" : "Added";
-    output.line(
-      `${result.files} files (${result.filesNew} new, ${result.filesChanged} changed, ${unchangedFiles(result)} unchanged), ${result.dirs} directories, ${formatBytes(result.bytes)} in ${formatDuration(seconds)}; ` +
-        `${verb} ${result.blobsAdded} blobs (${formatBytes(result.bytesAdded)} new data, ${formatBytes(result.bytesStored)} stored)`,
-    );
-    if (result.snapshot !== undefined)
-      output.line(`Snapshot ${toHex(result.snapshot.id).slice(0, 8)} saved`);
-  }
+  printBackupSummary(output, result, {
+    seconds: (Date.now() - startedAt) / 1000,
+    dryRun: options.dryRun ?? false,
+  });
   if (result.warnings > 0) {
     throw new BlindsyncError(
       "partial",

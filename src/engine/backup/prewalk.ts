@@ -17,7 +17,7 @@
  * progress bar and its ETA need. Without a display nothing is counted past the listings, so a
  * scripted backup pays nothing for it.
  */
-import { lstatSync, readFileSync } from "node:fs";
+import { lstatSync, readFileSync, type BigIntStats } from "node:fs";
 import { basename, resolve } from "node:path";
 import { joinPath } from "../fs-names.js";
 import { scopeCacheTag } from "./cache-tags.js";
@@ -138,7 +138,7 @@ export class Prewalk {
     const rootFiles = { files: 0, bytes: 0 };
     for (const path of resolved) {
       const relative = resolved.length === 1 ? "" : basename(path);
-      let stat;
+      let stat: BigIntStats;
       try {
         stat = lstatSync(path, { bigint: true });
       } catch {
