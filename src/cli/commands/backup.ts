@@ -236,11 +236,12 @@ export async function runBackup(
       });
     },
   ).finally(() => {
+    // Also on failure: the progress line redraws itself until ended.
+    output.endStatus();
     prewalk.clear();
     lock?.release();
     for (const forget of interrupted) forget();
   });
-  output.endStatus();
   printBackupSummary(output, result, {
     seconds: (Date.now() - startedAt) / 1000,
     dryRun: options.dryRun ?? false,

@@ -116,6 +116,27 @@ describe("status lines", () => {
     }
   });
 
+  it("made by a function, are redrawn every 250 ms until endStatus()", () => {
+    vi.useFakeTimers();
+    try {
+      const stderr = terminal();
+      const output = streamOutput(closingStream(10), stderr, flags);
+      let ticks = 0;
+      output.status(() => `tick ${String(++ticks)}`);
+      vi.advanceTimersByTime(500);
+      expect(stderr.written).toEqual([
+        "\r\x1b[2Ktick 1",
+        "\r\x1b[2Ktick 2",
+        "\r\x1b[2Ktick 3",
+      ]);
+      output.endStatus();
+      vi.advanceTimersByTime(1000);
+      expect(stderr.written.slice(3)).toEqual(["\r\x1b[2K"]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("are cut to the terminal's width and have control characters escaped", () => {
     const stderr = terminal();
     streamOutput(closingStream(10), stderr, flags).status(

@@ -56,7 +56,8 @@ export interface Output {
    * A transient status line on a terminal (stderr), redrawn in place at most 4 times a second
    * (the last one asked for is drawn when its turn comes); ignored elsewhere. A function is
    * called with the columns the line may fill only when it is drawn, so the many updates the
-   * rate drops cost nothing.
+   * rate drops cost nothing, and is called again every 250 ms until endStatus() or the next
+   * status, so that a line with a clock keeps moving.
    */
   status(text: StatusText): void;
   /** Clears the status line. */
@@ -91,22 +92,32 @@ export function streamOutput(
   let statusShown = false;
   let lastStatus = 0;
   let pendingStatus: StatusText | undefined;
+  /** What the line shows: made by a function, it is redrawn until endStatus(). */
+  let shownStatus: StatusText | undefined;
   let statusTimer: NodeJS.Timeout | undefined;
   const clear = (): void => {
     if (statusShown) writeQuietly(stderr, "\r\x1b[2K");
     statusShown = false;
   };
   const drawStatus = (): void => {
-    const pending = pendingStatus;
-    if (pending === undefined) return;
+    statusTimer = undefined;
+    const text =
+      pendingStatus ??
+      (typeof shownStatus === "function" ? shownStatus : undefined);
+    if (text === undefined) return;
     pendingStatus = undefined;
+    shownStatus = text;
     lastStatus = Date.now();
     // A terminal of unknown size (a pseudo-terminal without one) says 0 columns.
     const columns = (stderr as { columns?: number }).columns ?? 0;
     const width = columns > 0 ? Math.max(21, columns) : 100;
-    const text = typeof pending === "function" ? pending(width - 1) : pending;
-    writeQuietly(stderr, `\r\x1b[2K${escapeControls(text).slice(0, width - 1)}`);
+    const line = typeof text === "function" ? text(width - 1) : text;
+    writeQuietly(stderr, `\r\x1b[2K${escapeControls(line).slice(0, width - 1)}`);
     statusShown = true;
+    // Redrawn though nothing new was reported, so that its clock and ETA keep moving while a
+    // large file is read. Never keeps the process alive; endStatus() cancels it.
+    if (typeof text === "function")
+      statusTimer = setTimeout(drawStatus, STATUS_INTERVAL_MS).unref();
   };
   const print = (text: string): void => {
     clear();
@@ -135,21 +146,17 @@ export function streamOutput(
     status(text) {
       if (!showStatus) return;
       pendingStatus = text;
+      // A timer already set draws it when due.
+      if (statusTimer !== undefined) return;
       const wait = lastStatus + STATUS_INTERVAL_MS - Date.now();
-      if (wait <= 0) {
-        drawStatus();
-        return;
-      }
-      // Never keeps the process alive: endStatus() cancels it, and an exit needs no last frame.
-      statusTimer ??= setTimeout(() => {
-        statusTimer = undefined;
-        drawStatus();
-      }, wait).unref();
+      if (wait <= 0) drawStatus();
+      else statusTimer = setTimeout(drawStatus, wait).unref();
     },
     endStatus() {
       clearTimeout(statusTimer);
       statusTimer = undefined;
       pendingStatus = undefined;
+      shownStatus = undefined;
       clear();
     },
   };
