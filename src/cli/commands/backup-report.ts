@@ -10,6 +10,7 @@ import type {
   Prewalk,
 } from "../../engine/index.js";
 import { toHex } from "../../util/bytes.js";
+import { interrupts } from "../interrupt.js";
 import { displayPath, formatBytes } from "../output/format.js";
 import { formatDuration, type Output } from "../output/output.js";
 import { backupProgressLine } from "../output/progress.js";
@@ -21,6 +22,8 @@ export function backupSink(
   prewalk: Prewalk,
 ): BackupSink {
   const draw = (progress: BackupProgress): void => {
+    // After Ctrl-C the line stays gone: the interruption's message is the last word.
+    if (interrupts.signal !== undefined) return;
     output.status((columns) =>
       backupProgressLine(
         {

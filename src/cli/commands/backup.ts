@@ -188,6 +188,9 @@ export async function runBackup(
       ? () => undefined
       : interrupts.describeWith(describeInterruptedBackup),
     interrupts.onInterrupt(() => lock?.release()),
+    interrupts.onInterrupt(() => {
+      output.endStatus();
+    }),
   ];
   const result = await withRepository(
     context,
