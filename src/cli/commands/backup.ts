@@ -321,6 +321,7 @@ One source directory is stored as the snapshot's root (rsync's SRC/), so restori
 recreates the directory's contents. Several sources each go under their base name.
 Files named .blindsyncignore exclude paths below their directory, with .gitignore syntax.
 Unchanged files (same inode, size, mtime and ctime as last time) are not read again.
+
 -v lists each file that is read, "+ PATH" when this machine's cache has no record of it (all
 files on a first backup from here, or after a prune), "M PATH" when it changed; the summary
 counts files new, changed and unchanged ({"type": "file"} lines and filesNew, filesChanged,
@@ -332,7 +333,8 @@ read; it is not drawn with -q, --json or when stderr is not a terminal.
 directory where another file system is mounted is kept, empty. --exclude-larger-than skips
 regular files above a size (binary units, as restic: 1K = 1024 bytes). --files-from adds
 the paths a file lists, one per line (blank lines and lines starting with # are ignored,
-spaces around a path trimmed), to those on the command line; each is a source like them.
+spaces around a path trimmed; "-" reads the list from stdin) to those on the command line:
+each is a source like them, stored under its base name.
 --exclude-caches skips what a directory holds when it has a CACHEDIR.TAG starting with the
 standard signature (https://bford.info/cachedir/), keeping the tag itself, as tar and restic
 do; blindsync's own cache directory carries one.
@@ -355,7 +357,7 @@ Examples:
   blindsync backup ~ me@host:vault --exclude-caches   (skips ~/.cache/blindsync and its kind)
   blindsync backup / me@host:vault -x --exclude-larger-than 1G   (root file system only)
   blindsync backup --files-from ~/backup-list.txt me@host:vault -v
-  find ~/photos -newer ~/last-run -type f | blindsync backup --files-from - me@host:vault
+      (~/backup-list.txt: "# what to keep", "/home/me/Documents", "/etc", ...)
   blindsync backup ~/secrets me@host:vault --compression off
 
 Backups of one repository from one machine (one client cache) run one at a time: another one
