@@ -30,7 +30,10 @@ describe("backup progress, -v and selection through the built CLI", () => {
     mkdirSync(join(source, "sub"), { recursive: true });
     writeFileSync(join(source, "a.txt"), "alpha\n");
     writeFileSync(join(source, "sub", "b.txt"), "beta\n");
-    writeFileSync(join(source, "sub", "big.iso"), Buffer.alloc(2 * 1024 * 1024));
+    writeFileSync(
+      join(source, "sub", "big.iso"),
+      Buffer.alloc(2 * 1024 * 1024),
+    );
     expect((await runCli(["init", repo], { cacheDir })).code).toBe(0);
   });
 
@@ -59,7 +62,9 @@ describe("backup progress, -v and selection through the built CLI", () => {
         ["-qec", command, "/dev/null"],
         { env: cliEnv({ cacheDir }) },
       );
-      expect(stdout).toMatch(/\r\x1b\[2K\[0:\d\d\] .*\d \/ \d\+? files/);
+      // Drawn in place: back to the line's start and cleared, then the line.
+      expect(stdout).toContain("\r\x1b[2K[0:0");
+      expect(stdout).toMatch(/\[0:\d\d\] .*\d \/ \d\+? files/);
       expect(stdout).toContain(`+ ${join(source, "a.txt")}`);
       expect(stdout).toContain(`+ ${join(source, "sub", "b.txt")}`);
       expect(stdout).not.toContain("big.iso");

@@ -2,7 +2,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { combineSources, parseSize, readFilesFrom } from "./backup-selection.js";
+import {
+  combineSources,
+  parseSize,
+  readFilesFrom,
+} from "./backup-selection.js";
 
 describe("parseSize()", () => {
   it.each([
@@ -39,7 +43,10 @@ describe("readFilesFrom() and combineSources()", () => {
     const dir = mkdtempSync(join(tmpdir(), "blindsync-files-from-"));
     try {
       const list = join(dir, "list.txt");
-      writeFileSync(list, "# what to keep\n/etc/hosts\n\n  docs/notes  \r\n#old\n");
+      writeFileSync(
+        list,
+        "# what to keep\n/etc/hosts\n\n  docs/notes  \r\n#old\n",
+      );
       expect(readFilesFrom([list, "-"], () => "a\n# b\n")).toEqual([
         "/etc/hosts",
         "docs/notes",
@@ -63,7 +70,10 @@ describe("readFilesFrom() and combineSources()", () => {
 
   it("keeps each path once, the command line's first", () => {
     expect(
-      combineSources(["docs", "/tmp/a"], [resolve("docs"), "/tmp/b", "/tmp/a/"]),
+      combineSources(
+        ["docs", "/tmp/a"],
+        [resolve("docs"), "/tmp/b", "/tmp/a/"],
+      ),
     ).toEqual(["docs", "/tmp/a", "/tmp/b"]);
   });
 });

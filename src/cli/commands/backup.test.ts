@@ -186,7 +186,12 @@ describe("runBackup()", () => {
       excludeLargerThan: "1K",
     });
     expect(result.snapshot?.paths).toEqual([fresh.source, small, big]);
-    expect(run.take().filter((line) => line.startsWith("+ ")).sort()).toEqual(
+    expect(
+      run
+        .take()
+        .filter((line) => line.startsWith("+ "))
+        .sort(),
+    ).toEqual(
       [
         `+ ${small}`,
         `+ ${join(fresh.source, "a.txt")}`,
@@ -227,7 +232,9 @@ describe("runBackup()", () => {
       sources: [fresh.source],
     });
     const drawn = terminal.stderr.text();
-    expect(drawn).toMatch(/^\r\x1b\[2K\[0:0\d\] .*\d+ \/ \d+\+? files/);
+    // Drawn in place: back to the line's start and cleared, then the line.
+    expect(drawn.startsWith("\r\x1b[2K[0:0")).toBe(true);
+    expect(drawn).toMatch(/\[0:0\d\] .*\d+ \/ \d+\+? files/);
     // Cleared before the summary, which goes to stdout.
     expect(drawn.endsWith("\r\x1b[2K")).toBe(true);
     const plain = fresh.context.with();
@@ -278,7 +285,11 @@ describe("runBackup()", () => {
         const staying = await listed(true);
         expect(staying.filter((object) => object.type === "file")).toEqual([]);
         // /dev and /dev/shm itself, nothing below it.
-        expect(staying.at(-1)).toMatchObject({ type: "summary", files: 0, dirs: 2 });
+        expect(staying.at(-1)).toMatchObject({
+          type: "summary",
+          files: 0,
+          dirs: 2,
+        });
       } finally {
         rmSync(inShm, { recursive: true, force: true });
       }

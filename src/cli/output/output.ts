@@ -112,7 +112,10 @@ export function streamOutput(
     const columns = (stderr as { columns?: number }).columns ?? 0;
     const width = columns > 0 ? Math.max(21, columns) : 100;
     const line = typeof text === "function" ? text(width - 1) : text;
-    writeQuietly(stderr, `\r\x1b[2K${escapeControls(line).slice(0, width - 1)}`);
+    writeQuietly(
+      stderr,
+      `\r\x1b[2K${escapeControls(line).slice(0, width - 1)}`,
+    );
     statusShown = true;
     // Redrawn though nothing new was reported, so that its clock and ETA keep moving while a
     // large file is read. Never keeps the process alive; endStatus() cancels it.

@@ -31,7 +31,9 @@ describe("backupProgressLine()", () => {
       },
       200,
     );
-    expect(line).toBe("[0:02]  3 / 10+ files  2.00 KiB / 4.00 KiB+  1.00 KiB/s");
+    expect(line).toBe(
+      "[0:02]  3 / 10+ files  2.00 KiB / 4.00 KiB+  1.00 KiB/s",
+    );
   });
 
   it("never shows a total below what is done, and counts without totals", () => {
@@ -49,7 +51,13 @@ describe("backupProgressLine()", () => {
     ).toBe("[0:01] 100%  12 / 12 files  100 B / 100 B  100 B/s  ETA 0:00");
     expect(
       backupProgressLine(
-        { files: 1, bytes: 0, current: undefined, elapsedMs: 0, totals: undefined },
+        {
+          files: 1,
+          bytes: 0,
+          current: undefined,
+          elapsedMs: 0,
+          totals: undefined,
+        },
         200,
       ),
     ).toBe("[0:00]  1 files  0 B  0 B/s");

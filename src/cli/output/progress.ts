@@ -65,8 +65,11 @@ export function backupProgressLine(
     const more = totals.complete ? "" : "+";
     if (totals.complete) {
       const fraction =
-        totalBytes > 0 ? view.bytes / totalBytes : view.files / (totalFiles || 1);
-      parts.push(`${Math.floor(Math.min(fraction, 1) * 100)}%`);
+        totalBytes > 0
+          ? view.bytes / totalBytes
+          : view.files / (totalFiles || 1);
+      // Beside the clock, as restic shows it: "[0:12] 45%".
+      parts[0] = `${parts[0] ?? ""} ${Math.floor(Math.min(fraction, 1) * 100)}%`;
     }
     parts.push(
       `${view.files} / ${totalFiles}${more} files`,

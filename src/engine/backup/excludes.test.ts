@@ -1,4 +1,11 @@
-import { lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -62,9 +69,13 @@ describe("ExcludeMatcher: --one-file-system", () => {
     }).forSource(stat(work));
     const sub = matcher.forDirectory("sub", stat(join(work, "sub")));
     expect(sub).toBe(matcher);
-    expect(sub.excludes("sub/file", stat(join(work, "sub", "file")))).toBe(false);
+    expect(sub.excludes("sub/file", stat(join(work, "sub", "file")))).toBe(
+      false,
+    );
     const crossing = ExcludeMatcher.fromPatterns([]).forSource(root);
     expect(crossing.forDirectory("proc", proc)).toBe(crossing);
-    expect(crossing.excludes("proc/version", stat("/proc/version"))).toBe(false);
+    expect(crossing.excludes("proc/version", stat("/proc/version"))).toBe(
+      false,
+    );
   });
 });

@@ -175,7 +175,10 @@ export class ExcludeMatcher {
    * trailing slash), whose lstat() is `stat`, is left out of the snapshot.
    */
   excludes(relative: string, stat: SelectionStat): boolean {
-    return this.excludedByStat(relative, stat) || this.excludedByPath(relative, stat.isDirectory());
+    return (
+      this.excludedByStat(relative, stat) ||
+      this.excludedByPath(relative, stat.isDirectory())
+    );
   }
 
   private excludedByStat(relative: string, stat: SelectionStat): boolean {
