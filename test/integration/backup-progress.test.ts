@@ -82,7 +82,7 @@ describe("backup progress, -v and selection through the built CLI", () => {
     const list = join(work, "list.txt");
     writeFileSync(list, `# the documents\n${source}\n`);
     const backup = await runCli(
-      ["backup", "--json", "-v", "--files-from", list, repo],
+      ["backup", "--json", "-v", "-x", "--files-from", list, repo],
       { cacheDir },
     );
     expect(backup.code, backup.stderr).toBe(0);
