@@ -18,11 +18,14 @@ import {
   type CompressionMode,
   type Snapshot,
 } from "../../repo/index.js";
-import { toHex } from "../../util/bytes.js";
 import { cacheRoot, withRepository, type CommandContext } from "../context.js";
 import { interrupts, type InterruptedWork } from "../interrupt.js";
-import { formatBytes } from "../output/format.js";
-import { formatDuration, progressLine } from "../output/output.js";
+import { backupSink, printBackupSummary } from "./backup-report.js";
+import {
+  combineSources,
+  parseSize,
+  readFilesFrom,
+} from "./backup-selection.js";
 import { parseWait } from "./forget.js";
 import { runInit } from "./init.js";
 import { collect, contextOf } from "./shared.js";
@@ -59,6 +62,12 @@ export interface BackupCommandOptions {
   readonly excludeFile?: string;
   /** Skip the contents of directories holding a valid CACHEDIR.TAG, keeping the tag. */
   readonly excludeCaches?: boolean;
+  /** --exclude-larger-than: skip regular files above this size ("10M", "1G": parseSize). */
+  readonly excludeLargerThan?: string;
+  /** --one-file-system: stay on each source's device (mount points are kept empty). */
+  readonly oneFileSystem?: boolean;
+  /** --files-from: files listing more sources, one path per line ("-" is stdin). */
+  readonly filesFrom?: readonly string[];
   readonly tags?: readonly string[];
   readonly time?: string;
   readonly dryRun?: boolean;
@@ -143,16 +152,35 @@ export async function runBackup(
     excludes.push(...readPatternFile(options.excludeFile));
   const time = options.time === undefined ? undefined : parseTime(options.time);
   const compression = parseCompression(options.compression, context.env);
+  // What is read: the sources and --files-from's, and the rules on sizes and devices.
+  const sources = combineSources(
+    options.sources,
+    readFilesFrom(options.filesFrom ?? []),
+  );
+  const selection = {
+    ...(options.excludeLargerThan === undefined
+      ? {}
+      : {
+          excludeLargerThan: parseSize(
+            options.excludeLargerThan,
+            "--exclude-larger-than",
+          ),
+        }),
+    oneFileSystem: options.oneFileSystem === true,
+  };
   if (options.init === true) {
     // Before the repository is made: a backup refused for its sources leaves none behind.
-    checkSources(options.sources);
+    checkSources(sources);
     await runInit(context, { repository: options.repository, ifMissing: true });
   }
   const startedAt = Date.now();
   // Lists the sources while the repository connects and unlocks (engine/backup/prewalk.ts).
   const excludeCaches = options.excludeCaches === true;
-  const prewalk = Prewalk.start(options.sources, excludes, undefined, {
+  // On a terminal it also counts the walk's totals for the progress line.
+  const prewalk = Prewalk.start(sources, excludes, undefined, {
     excludeCaches,
+    ...selection,
+    scan: output.showsStatus,
   });
   let lock: BackupLock | undefined;
   const interrupted = [
@@ -160,6 +188,9 @@ export async function runBackup(
       ? () => undefined
       : interrupts.describeWith(describeInterruptedBackup),
     interrupts.onInterrupt(() => lock?.release()),
+    interrupts.onInterrupt(() => {
+      output.endStatus();
+    }),
   ];
   const result = await withRepository(
     context,
@@ -195,64 +226,29 @@ export async function runBackup(
         cache,
         head,
         prewalk,
-        sources: options.sources,
+        sources,
         excludes,
         excludeCaches,
+        ...selection,
         tags: options.tags ?? [],
         ...(time === undefined ? {} : { time }),
         dryRun: options.dryRun ?? false,
         compression,
         lockWaitMs: options.lockWaitMs ?? 0,
-        sink: {
-          progress(progress) {
-            output.status(
-              progressLine({
-                verb: "Backed up",
-                files: progress.files,
-                bytes: progress.bytes,
-                startedAt,
-                totalBytes: head?.stats.bytes,
-              }),
-            );
-            if (output.json) output.jsonLine({ type: "status", ...progress });
-          },
-          warn(message) {
-            output.warn(message);
-          },
-        },
+        sink: backupSink(output, startedAt, prewalk),
       });
     },
   ).finally(() => {
+    // Also on failure: the progress line redraws itself until ended.
+    output.endStatus();
     prewalk.clear();
     lock?.release();
     for (const forget of interrupted) forget();
   });
-  output.endStatus();
-  const seconds = (Date.now() - startedAt) / 1000;
-  if (output.json) {
-    output.jsonLine({
-      type: "summary",
-      snapshot:
-        result.snapshot === undefined ? null : toHex(result.snapshot.id),
-      files: result.files,
-      dirs: result.dirs,
-      bytes: result.bytes,
-      blobsAdded: result.blobsAdded,
-      bytesAdded: result.bytesAdded,
-      bytesStored: result.bytesStored,
-      warnings: result.warnings,
-      seconds,
-      dryRun: options.dryRun ?? false,
-    });
-  } else {
-    const verb = result.snapshot === undefined ? "Would add" : "Added";
-    output.line(
-      `${result.files} files, ${result.dirs} directories, ${formatBytes(result.bytes)} in ${formatDuration(seconds)}; ` +
-        `${verb} ${result.blobsAdded} blobs (${formatBytes(result.bytesAdded)} new data, ${formatBytes(result.bytesStored)} stored)`,
-    );
-    if (result.snapshot !== undefined)
-      output.line(`Snapshot ${toHex(result.snapshot.id).slice(0, 8)} saved`);
-  }
+  printBackupSummary(output, result, {
+    seconds: (Date.now() - startedAt) / 1000,
+    dryRun: options.dryRun ?? false,
+  });
   if (result.warnings > 0) {
     throw new BlindsyncError(
       "partial",
@@ -279,6 +275,20 @@ export function backupCommand(): Command {
     .option(
       "--exclude-caches",
       "skip the contents of directories holding a valid CACHEDIR.TAG (the tag is kept)",
+    )
+    .option(
+      "--exclude-larger-than <size>",
+      "skip regular files larger than SIZE (500K, 10M, 1G: binary units)",
+    )
+    .option(
+      "-x, --one-file-system",
+      "do not cross into other file systems: mount points are kept as empty directories",
+    )
+    .option(
+      "--files-from <file>",
+      "read more sources from FILE, one path per line; # comments; - is stdin (repeatable)",
+      collect,
+      [],
     )
     .option(
       "--tag <tag>",
@@ -311,6 +321,20 @@ One source directory is stored as the snapshot's root (rsync's SRC/), so restori
 recreates the directory's contents. Several sources each go under their base name.
 Files named .blindsyncignore exclude paths below their directory, with .gitignore syntax.
 Unchanged files (same inode, size, mtime and ctime as last time) are not read again.
+
+-v lists each file that is read, "+ PATH" when this machine's cache has no record of it (all
+files on a first backup from here, or after a prune), "M PATH" when it changed; the summary
+counts files new, changed and unchanged ({"type": "file"} lines and filesNew, filesChanged,
+filesUnchanged with --json). On a terminal a progress line shows the elapsed time, files and
+bytes done of the total a scan of the sources found, percent, rate, ETA and the file being
+read; it is not drawn with -q, --json or when stderr is not a terminal.
+
+--one-file-system (-x) stays on the device of each source, as restic -x and rsync -x do: a
+directory where another file system is mounted is kept, empty. --exclude-larger-than skips
+regular files above a size (binary units, as restic: 1K = 1024 bytes). --files-from adds
+the paths a file lists, one per line (blank lines and lines starting with # are ignored,
+spaces around a path trimmed; "-" reads the list from stdin) to those on the command line:
+each is a source like them, stored under its base name.
 --exclude-caches skips what a directory holds when it has a CACHEDIR.TAG starting with the
 standard signature (https://bford.info/cachedir/), keeping the tag itself, as tar and restic
 do; blindsync's own cache directory carries one.
@@ -331,6 +355,9 @@ Examples:
   blindsync ~/Documents me@host:vault                  (the same, shorter)
   blindsync backup ~/src ~/notes me@host:vault --exclude node_modules --tag daily
   blindsync backup ~ me@host:vault --exclude-caches   (skips ~/.cache/blindsync and its kind)
+  blindsync backup / me@host:vault -x --exclude-larger-than 1G   (root file system only)
+  blindsync backup --files-from ~/backup-list.txt me@host:vault -v
+      (~/backup-list.txt: "# what to keep", "/home/me/Documents", "/etc", ...)
   blindsync backup ~/secrets me@host:vault --compression off
 
 Backups of one repository from one machine (one client cache) run one at a time: another one
@@ -347,6 +374,9 @@ Exit codes: 0 ok, 3 some files could not be read (the snapshot was still saved),
           exclude: string[];
           excludeFile?: string;
           excludeCaches?: boolean;
+          excludeLargerThan?: string;
+          oneFileSystem?: boolean;
+          filesFrom: string[];
           tag: string[];
           time?: string;
           dryRun?: boolean;
@@ -356,7 +386,8 @@ Exit codes: 0 ok, 3 some files could not be read (the snapshot was still saved),
         },
         command: Command,
       ) => {
-        if (paths.length < 2) {
+        // With --files-from the sources may all come from the list.
+        if (paths.length < (flags.filesFrom.length > 0 ? 1 : 2)) {
           throw new BlindsyncError(
             "usage",
             "backup needs at least one source and a repository",
@@ -370,6 +401,11 @@ Exit codes: 0 ok, 3 some files could not be read (the snapshot was still saved),
           repository: paths.at(-1) as string,
           excludes: flags.exclude,
           excludeCaches: flags.excludeCaches === true,
+          ...(flags.excludeLargerThan === undefined
+            ? {}
+            : { excludeLargerThan: flags.excludeLargerThan }),
+          oneFileSystem: flags.oneFileSystem === true,
+          filesFrom: flags.filesFrom,
           tags: flags.tag,
           ...(flags.excludeFile === undefined
             ? {}

@@ -38,6 +38,8 @@ async function archive(
     files: 0,
     dirs: 0,
     bytes: 0,
+    filesNew: 0,
+    filesChanged: 0,
     warnings: 0,
     notices: 0,
   };
@@ -56,6 +58,7 @@ async function archive(
     blobSaver,
     countBytes: (bytes) => {
       tally.bytes += bytes;
+      walker.reportReading();
     },
   });
   const walker = new Walker({
@@ -74,11 +77,15 @@ async function archive(
     sources,
     ExcludeMatcher.fromPatterns(options.excludes ?? [], {
       excludeCaches: options.excludeCaches === true,
+      ...(options.excludeLargerThan === undefined
+        ? {}
+        : { excludeLargerThan: options.excludeLargerThan }),
+      oneFileSystem: options.oneFileSystem === true,
     }),
   );
   // Every blob the snapshot reaches must be durable before the snapshot itself is written.
   await treeSaver.finish();
-  const { files, dirs, bytes, warnings } = tally;
+  const { files, dirs, bytes, filesNew, filesChanged, warnings } = tally;
   const { blobsAdded, bytesAdded, bytesStored } = blobSaver.stats;
   const result = {
     files,
@@ -87,6 +94,8 @@ async function archive(
     blobsAdded,
     bytesAdded,
     bytesStored,
+    filesNew,
+    filesChanged,
     warnings,
   };
   if (dryRun) return { ...result, snapshot: undefined };

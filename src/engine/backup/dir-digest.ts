@@ -21,6 +21,7 @@ import {
 import {
   packedIsDirectory,
   packedName,
+  packedStat,
   PACKED_STAT_BYTES,
   type PackedListing,
 } from "./listing.js";
@@ -62,7 +63,8 @@ export function keptChildren(
     if (packed.errors[index] !== 0) return undefined;
     const name = packedName(packed, index);
     const isDirectory = packedIsDirectory(packed, index);
-    if (matcher.excludes(childRelative(relative, name), isDirectory)) continue;
+    const stat = packedStat(packed, index);
+    if (matcher.excludes(childRelative(relative, name), stat)) continue;
     hash.update(lengthPrefix(name.length)).update(name);
     hash.update(
       stats.subarray(

@@ -26,9 +26,10 @@ export type {
   BackupProgress,
   BackupResult,
   BackupSink,
+  SavedFile,
 } from "./types.js";
 export { readPatternFile } from "./excludes.js";
-export { Prewalk } from "./prewalk.js";
+export { Prewalk, type WalkTotals } from "./prewalk.js";
 // For copy (engine/copy.ts), which uploads re-sealed blobs the way a backup does.
 export { BlobSaver, type UploadStats } from "./blob-saver.js";
 export { SealPool } from "./seal-pool.js";
