@@ -27,5 +27,5 @@ export type {
   BackupResult,
   BackupSink,
 } from "./types.js";
-export { readPatternFile } from "./excludes.js";
+export { ExcludeMatcher, readPatternFile } from "./excludes.js";
 export { Prewalk } from "./prewalk.js";
