@@ -112,7 +112,14 @@ export class Selection {
 
   /** The scope of the entry `name` in a directory of scope `scope`; undefined leaves it out. */
   child(scope: Scope, name: Uint8Array, isDirectory: boolean): Scope | undefined {
-    if (this.excludes === undefined && scope.whole) return WHOLE;
+    // Below a whole directory with no exclude to apply and no include left to account for,
+    // nothing needs the path.
+    if (
+      scope.whole &&
+      this.excludes === undefined &&
+      this.includes?.tracking !== true
+    )
+      return WHOLE;
     const usesPatterns =
       this.excludes !== undefined || this.includes !== undefined;
     const relative = usesPatterns ? childRelative(scope.relative, name) : "";
