@@ -69,7 +69,11 @@ async function changedTarget(): Promise<string> {
   const target = freshTarget();
   await restore(target);
   writeFileSync(join(target, "a.txt"), "alpha, edited\n");
-  utimesSync(join(target, "a.txt"), new Date("2000-01-01"), new Date("2000-01-01"));
+  utimesSync(
+    join(target, "a.txt"),
+    new Date("2000-01-01"),
+    new Date("2000-01-01"),
+  );
   const future = new Date(Date.now() + 86_400_000);
   writeFileSync(join(target, "docs/report.md"), "# report, edited\n");
   utimesSync(join(target, "docs/report.md"), future, future);
@@ -125,7 +129,9 @@ describe("restore --include and --exclude", () => {
     await expect(restore(target, {}, context)).rejects.toMatchObject({
       kind: "failed",
     });
-    expect(context.stderr.text()).toMatch(/Refusing to restore directory "docs"/);
+    expect(context.stderr.text()).toMatch(
+      /Refusing to restore directory "docs"/,
+    );
     expect(read(target, "docs")).toBe("a file in the way\n");
     expect(read(target, "src/main.ts")).toBe("main\n");
   });
@@ -136,8 +142,18 @@ describe("restore --overwrite", () => {
   const cases = [
     ["always", { overwritten: 6, leftAlone: 0 }, "alpha\n", "# report\n"],
     ["if-changed", { overwritten: 2, leftAlone: 4 }, "alpha\n", "# report\n"],
-    ["if-newer", { overwritten: 1, leftAlone: 5 }, "alpha\n", "# report, edited\n"],
-    ["never", { overwritten: 0, leftAlone: 6 }, "alpha, edited\n", "# report, edited\n"],
+    [
+      "if-newer",
+      { overwritten: 1, leftAlone: 5 },
+      "alpha\n",
+      "# report, edited\n",
+    ],
+    [
+      "never",
+      { overwritten: 0, leftAlone: 6 },
+      "alpha, edited\n",
+      "# report, edited\n",
+    ],
   ] as const;
   for (const [policy, counts, a, report] of cases) {
     it(`${policy}: counts written, overwritten, left alone and deleted`, async () => {
@@ -177,11 +193,15 @@ describe("restore --dry-run", () => {
     const target = await changedTarget();
     const before = await treeHash(target);
     const { context, lines } = verboseContext();
-    const result = await restore(target, {
-      dryRun: true,
-      delete: true,
-      overwrite: "if-newer",
-    }, context);
+    const result = await restore(
+      target,
+      {
+        dryRun: true,
+        delete: true,
+        overwrite: "if-newer",
+      },
+      context,
+    );
     expect(await treeHash(target)).toBe(before);
     expect(result).toMatchObject({ overwritten: 1, leftAlone: 5, deleted: 1 });
     expect(lines()).toEqual(
@@ -203,7 +223,10 @@ describe("restore --dry-run", () => {
     expect(existsSync(target)).toBe(false);
     expect(result).toMatchObject({ files: 6, written: 6, dirs: 4 });
     expect(lines()).toEqual(
-      expect.arrayContaining(["create    docs/", "create    docs/deep/plan.md"]),
+      expect.arrayContaining([
+        "create    docs/",
+        "create    docs/deep/plan.md",
+      ]),
     );
   });
 });
@@ -227,7 +250,11 @@ describe("restore --verify and leftovers", () => {
     writeFileSync(join(target, ".blindsync-notes.tmp"), "the user's own\n");
     const result = await restore(target);
     expect(result.leftoversRemoved).toBe(2);
-    expect(listAll(target).filter((path) => path.includes(".blindsync-")).sort()).toEqual([
+    expect(
+      listAll(target)
+        .filter((path) => path.includes(".blindsync-"))
+        .sort(),
+    ).toEqual([
       ".blindsync-notes.tmp",
       "docs/.blindsync-00000000000000aa-1.tmp",
     ]);

@@ -214,21 +214,22 @@ function summaryLine(
  * way, an include that matched nothing, a protected path) is 1.
  */
 function throwForFailures(result: RestoreResult): void {
-  if (result.damaged > 0) {
-    throw new BlindsyncError(
-      "integrity",
-      `${result.damaged} files or directories could not be restored: their data in the repository is missing or damaged (see the warnings above)`,
-    );
-  }
   const unmatched = result.unmatched.map((spec) => `"${spec}"`).join(", ");
   const plural = result.unmatched.length > 1;
   const unmatchedMessage = `Include ${plural ? "patterns" : "pattern"} ${unmatched} ${plural ? "match" : "matches"} nothing in the snapshot`;
+  const andUnmatched =
+    result.unmatched.length > 0 ? `; and ${unmatchedMessage}` : "";
+  if (result.damaged > 0) {
+    throw new BlindsyncError(
+      "integrity",
+      `${result.damaged} files or directories could not be restored: their data in the repository is missing or damaged (see the warnings above)${andUnmatched}`,
+    );
+  }
   if (result.errors > 0 && result.errors === result.refused) {
     // Not damaged data: the snapshot has something where the repository or the cache is.
     throw new BlindsyncError(
       "failed",
-      `${result.refused} entries were not restored: they would have replaced the repository or the client cache (see the warnings above)` +
-        (result.unmatched.length > 0 ? `; and ${unmatchedMessage}` : ""),
+      `${result.refused} entries were not restored: they would have replaced the repository or the client cache (see the warnings above)${andUnmatched}`,
       {
         hint: "Restore into another directory, or leave those paths out with --exclude",
       },
@@ -237,8 +238,7 @@ function throwForFailures(result: RestoreResult): void {
   if (result.errors > 0) {
     throw new BlindsyncError(
       "failed",
-      `${result.errors} files or directories could not be restored (see the warnings above)` +
-        (result.unmatched.length > 0 ? `; and ${unmatchedMessage}` : ""),
+      `${result.errors} files or directories could not be restored (see the warnings above)${andUnmatched}`,
     );
   }
   if (result.unmatched.length > 0) {

@@ -97,7 +97,9 @@ export async function restoreSnapshot(
     tally.fail(message);
   });
   const verifier =
-    options.verify === true && !dryRun ? new Verifier(target, tally) : undefined;
+    options.verify === true && !dryRun
+      ? new Verifier(target, tally)
+      : undefined;
   const writer = new FileWriter(options.repo, target, tally, deletion, owner, {
     fsync: options.fsync === true,
     overwrite,

@@ -55,7 +55,7 @@ describe("Selection", () => {
     [["docs/*.md"], [], ["docs/report.md"]],
     [["**/plan.md", "/a.txt"], [], ["a.txt", "docs/deep/plan.md"]],
     [["*.md", "!plan.md"], [], ["docs/report.md"]],
-    [["deep/"], ["*.log"], ["docs/deep/plan.md", "src/deep/y.ts"]],
+    [["**/deep/"], ["*.log"], ["docs/deep/plan.md", "src/deep/y.ts"]],
     [["docs"], ["*.txt", "deep/"], ["docs/report.md"]],
     [["./src/"], [], ["src/main.ts", "src/deep/y.ts"]],
     [["."], ["docs", "src/*.ts"], ["a.txt", "src/deep/y.ts"]],

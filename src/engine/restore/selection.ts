@@ -43,9 +43,7 @@ class PatternSet {
   constructor(patterns: readonly string[]) {
     this.combined = ExcludeMatcher.fromPatterns(patterns);
     this.pending = patterns
-      .filter(
-        (pattern) => pattern.trim() !== "" && !pattern.startsWith("!"),
-      )
+      .filter((pattern) => pattern.trim() !== "" && !pattern.startsWith("!"))
       .map((pattern) => ({
         pattern,
         matcher: ExcludeMatcher.fromPatterns([pattern]),
@@ -111,7 +109,11 @@ export class Selection {
   }
 
   /** The scope of the entry `name` in a directory of scope `scope`; undefined leaves it out. */
-  child(scope: Scope, name: Uint8Array, isDirectory: boolean): Scope | undefined {
+  child(
+    scope: Scope,
+    name: Uint8Array,
+    isDirectory: boolean,
+  ): Scope | undefined {
     // Below a whole directory with no exclude to apply and no include left to account for,
     // nothing needs the path.
     if (

@@ -64,7 +64,11 @@ export class Tally {
   }
 
   /** A file written (or, in a dry run, that would be) over something or where nothing was. */
-  fileWritten(size: number, action: "create" | "overwrite", shown: string): void {
+  fileWritten(
+    size: number,
+    action: "create" | "overwrite",
+    shown: string,
+  ): void {
     this.result.files++;
     this.result.bytes += size;
     this.countWrite(action, shown);

@@ -19,11 +19,7 @@ export interface RestoreProgress {
  * overwrite policy leaves, `delete` what `--delete` (or an entry's way) removes.
  */
 export type RestoreAction =
-  | "create"
-  | "overwrite"
-  | "unchanged"
-  | "keep"
-  | "delete";
+  "create" | "overwrite" | "unchanged" | "keep" | "delete";
 
 export interface RestoreSink {
   progress(progress: RestoreProgress): void;

@@ -126,7 +126,11 @@ export class Walker {
     const scopes = new Map<TreeEntry, Scope>();
     for (const entry of tree.entries) {
       if (!isSingleName(entry.name) || !isSafeName(entry.name)) continue;
-      const child = this.selection.child(scope, entry.name, entry.type === "dir");
+      const child = this.selection.child(
+        scope,
+        entry.name,
+        entry.type === "dir",
+      );
       if (child !== undefined) scopes.set(entry, child);
     }
     // The subdirectories' trees are fetched together up front: over ssh that is one pipelined
