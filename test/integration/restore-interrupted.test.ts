@@ -40,9 +40,9 @@ describe("restore through the built CLI", () => {
     repository = join(made.dir, "repo");
     source = join(made.dir, "source");
     cacheDir = join(made.dir, "cache");
-    // 32 files of about 1 MiB: all in flight at once, so temporary files exist for most of
+    // 16 files of about 1 MiB: all in flight at once, so temporary files exist for most of
     // the restore, whatever the machine's speed.
-    await writeBigFiles(source, 21, 32);
+    await writeBigFiles(source, 21, 16);
     await runInit(made.context.with(), { repository });
     await runBackup(made.context.with(), { repository, sources: [source] });
   }, 120_000);
