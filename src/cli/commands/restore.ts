@@ -300,9 +300,9 @@ export function restoreCommand(
       "after",
       `
 Every file is written under a temporary name, checked against its SHA-256, then renamed:
-nothing unverified ever appears under a real name (a restore that is killed leaves only
-such names, ".blindsync-*.tmp", which the next restore into the target removes). Names that
-could escape the target are refused. A local repository and the client cache are never
+nothing unverified ever appears under a real name (the temporary names a killed restore
+leaves, ".blindsync-*.tmp", go with the next restore into the target). Names that could
+escape the target are refused. A local repository and the client cache are never
 deleted or overwritten, with or without --delete.
 
 --include and --exclude: a plain path ("docs/report.odt", "photos/2023") restores exactly
