@@ -87,7 +87,7 @@ export class Deletion {
     if (!this.removeTree(path)) {
       throw new EntryFailure("something protected below it was kept");
     }
-    this.tally.item("delete", this.target.show(path));
+    this.tally.deleted(this.target.show(path));
   }
 
   /** Renames a finished temporary file or link over `path`; a directory there needs `delete`. */

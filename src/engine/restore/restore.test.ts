@@ -684,6 +684,44 @@ describe("restoreSnapshot()", () => {
     expect(await read("f")).toBe("file now");
   });
 
+  it("a dry run with delete changes nothing, in the target or outside it, and reports what a real run would do", async () => {
+    await fsp.mkdir(at("keep"), { recursive: true });
+    await fsp.writeFile(at("keep", "old"), "old");
+    await fsp.symlink(outside, at("d"));
+    await fsp.writeFile(at("f"), "different");
+    const before = await treeHash(target);
+    const items: string[] = [];
+    const result = await hostile(() =>
+      restore(
+        [
+          dir("d", [file("victim", "overwritten!")]),
+          file("f", "restored"),
+          dir("keep", [file("new", "n")]),
+        ],
+        {
+          delete: true,
+          dryRun: true,
+          sink: {
+            progress: () => undefined,
+            warn: (message) => warnings.push(message),
+            item: (action, path) => items.push(`${action} ${path}`),
+          },
+        },
+      ),
+    );
+    expect(await treeHash(target)).toBe(before);
+    expect(warnings).toEqual([]);
+    expect(result).toMatchObject({ written: 2, overwritten: 1, deleted: 2 });
+    expect(items).toEqual([
+      "delete d",
+      "create d/",
+      "create d/victim",
+      "overwrite f",
+      "delete keep/old",
+      "create keep/new",
+    ]);
+  });
+
   it("with delete at the root, empties the target of what the snapshot lacks", async () => {
     await fsp.mkdir(at("x"), { recursive: true });
     await fsp.writeFile(at("x", "y"), "y");
