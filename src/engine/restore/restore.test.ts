@@ -763,6 +763,24 @@ describe("restoreSnapshot()", () => {
     );
   });
 
+  it("applies the overwrite policy to hard link partners: never leaves both, always links both anew", async () => {
+    const link = { dev: 5n, ino: 78n };
+    const snapshot = [
+      file("a", "shared content", { hardlink: link }),
+      file("b", "shared content", { hardlink: link }),
+    ];
+    await fsp.mkdir(target);
+    await fsp.writeFile(at("a"), "old a");
+    await fsp.writeFile(at("b"), "old b");
+    const kept = await restore(snapshot, { overwrite: "never" });
+    expect(kept).toMatchObject({ leftAlone: 2, overwritten: 0, errors: 0 });
+    expect([await read("a"), await read("b")]).toEqual(["old a", "old b"]);
+    const replaced = await restore(snapshot, { overwrite: "always" });
+    expect(replaced).toMatchObject({ leftAlone: 0, overwritten: 2, errors: 0 });
+    expect(await read("b")).toBe("shared content");
+    expect((await fsp.stat(at("b"))).ino).toBe((await fsp.stat(at("a"))).ino);
+  });
+
   it("keeps holes in sparse files", async () => {
     const size = 8 * 1024 * 1024;
     const data = new Uint8Array(size);
