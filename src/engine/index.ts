@@ -24,6 +24,11 @@ export {
 } from "./browse.js";
 export {
   restoreSnapshot,
+  DEFAULT_OVERWRITE,
+  isOverwritePolicy,
+  OVERWRITE_POLICIES,
+  type OverwritePolicy,
+  type RestoreAction,
   type RestoreOptions,
   type RestoreResult,
   type RestoreSink,

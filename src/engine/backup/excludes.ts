@@ -177,7 +177,7 @@ export class ExcludeMatcher {
   excludes(relative: string, stat: SelectionStat): boolean {
     return (
       this.excludedByStat(relative, stat) ||
-      this.excludedByPath(relative, stat.isDirectory())
+      this.excludesPath(relative, stat.isDirectory())
     );
   }
 
@@ -192,7 +192,8 @@ export class ExcludeMatcher {
     return device !== undefined && !stat.isDirectory() && stat.dev !== device;
   }
 
-  private excludedByPath(relative: string, isDirectory: boolean): boolean {
+  /** The path rules alone (patterns, ignore files, cache tags): what a restore selects by. */
+  excludesPath(relative: string, isDirectory: boolean): boolean {
     for (const base of this.cacheDirs) {
       const inside = base === "" || relative.startsWith(`${base}/`);
       const tag = base === "" ? CACHE_TAG_NAME : `${base}/${CACHE_TAG_NAME}`;

@@ -28,7 +28,7 @@ export type {
   BackupSink,
   SavedFile,
 } from "./types.js";
-export { readPatternFile } from "./excludes.js";
+export { ExcludeMatcher, readPatternFile } from "./excludes.js";
 export { Prewalk, type WalkTotals } from "./prewalk.js";
 // For copy (engine/copy.ts), which uploads re-sealed blobs the way a backup does.
 export { BlobSaver, type UploadStats } from "./blob-saver.js";

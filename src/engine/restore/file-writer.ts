@@ -3,7 +3,8 @@
  * name in the file's directory (O_CREAT|O_EXCL|O_NOFOLLOW), keeping holes, verifies the size and
  * the SHA-256 the snapshot records, sets owner, mode and mtime, and only then renames it over
  * the final name (rename() replaces a symlink there; it never follows it). On any failure the
- * temporary file is removed, so nothing unverified ever appears under a real name.
+ * temporary file is removed, so nothing unverified ever appears under a real name. What already
+ * stands at the name is first judged by the overwrite policy (overwrite.ts).
  */
 import { createHash } from "node:crypto";
 import {
@@ -20,14 +21,22 @@ import { DEFAULT_CHUNKER_PARAMS } from "../../chunker/index.js";
 import { MODE_MASK, type FileEntry } from "../../repo/index.js";
 import { parentPath } from "../fs-names.js";
 import type { Deletion } from "./deletion.js";
-import { describeBlobFailure, EntryFailure } from "./failures.js";
-import { asBuffer, closeQuietly, unlinkQuietly, type Owner } from "./fs-ops.js";
+import { DamagedData, describeBlobFailure } from "./failures.js";
+import {
+  asBuffer,
+  closeQuietly,
+  lstatOrUndefined,
+  unlinkQuietly,
+  type Owner,
+} from "./fs-ops.js";
 import { keepIdentical } from "./in-place.js";
+import { fateOf, type OverwritePolicy } from "./overwrite.js";
 import { writeSparse } from "./sparse.js";
 import type { Tally } from "./tally.js";
 import type { Target } from "./target.js";
 import { setTimes } from "./times.js";
 import type { RestoreRepository } from "./types.js";
+import type { Verifier } from "./verify.js";
 
 /** Data blobs of one file fetched ahead of the one being written. */
 const BLOBS_AHEAD = 3;
@@ -47,6 +56,17 @@ export function fileWeight(entry: FileEntry): number {
   return Math.min(entry.size, BLOBS_AHEAD * MAX_BLOB_BYTES);
 }
 
+/** How files are written, the same for every file of one restore. */
+export interface WriteSettings {
+  /** fsync each file before its rename (RestoreOptions.fsync). */
+  readonly fsync: boolean;
+  readonly overwrite: OverwritePolicy;
+  /** Decide and count, write nothing (RestoreOptions.dryRun). */
+  readonly dryRun: boolean;
+  /** Hears every file renamed into place, to read it back at the end (`--verify`). */
+  readonly verifier: Verifier | undefined;
+}
+
 export class FileWriter {
   constructor(
     private readonly repo: RestoreRepository,
@@ -54,26 +74,51 @@ export class FileWriter {
     private readonly tally: Tally,
     private readonly deletion: Deletion,
     private readonly owner: Owner,
-    private readonly fsync: boolean,
+    readonly settings: WriteSettings,
   ) {}
 
   /**
    * Restores one regular file; returns true when it is in place and verified, false when it
-   * failed (already warned and counted). The file system calls are synchronous on purpose: for
-   * small files a thread-pool round trip per call cost more than the call
-   * (docs/performance.md), and the blob fetches stay asynchronous, so other files' data keeps
-   * arriving while this one is written. In a `fresh` directory (created by this restore) there
-   * is nothing to check in place, and the owner needs setting only when it is not ours.
+   * failed (already warned and counted) or the overwrite policy left another file there. The
+   * file system calls are synchronous on purpose: for small files a thread-pool round trip per
+   * call cost more than the call (docs/performance.md), and the blob fetches stay asynchronous,
+   * so other files' data keeps arriving while this one is written. In a `fresh` directory
+   * (created by this restore) there is nothing to check in place, and the owner needs setting
+   * only when it is not ours.
    */
   async write(
     entry: FileEntry,
     path: Buffer,
     fresh: boolean,
   ): Promise<boolean> {
+    let action: "create" | "overwrite" = "create";
     try {
-      if (!fresh && keepIdentical(entry, path, this.owner.isRoot)) {
-        this.tally.fileKept();
-        return true;
+      if (!fresh) {
+        const existing = lstatOrUndefined(path);
+        const fate = fateOf(this.settings.overwrite, entry.mtimeNs, existing);
+        if (fate === "keep") {
+          this.tally.fileLeft(this.target.show(path));
+          return false;
+        }
+        if (existing !== undefined) {
+          if (
+            this.settings.overwrite === "if-changed" &&
+            keepIdentical(
+              entry,
+              path,
+              existing,
+              this.owner.isRoot,
+              this.settings.dryRun,
+            )
+          ) {
+            this.tally.fileKept(this.target.show(path));
+            return true;
+          }
+          action = "overwrite";
+          // What replace() would meet at the rename, foreseen: a directory there needs --delete.
+          if (this.settings.dryRun && existing.isDirectory())
+            this.deletion.replaceDirectory(path);
+        }
       }
     } catch (error) {
       this.tally.fail(
@@ -82,6 +127,10 @@ export class FileWriter {
       );
       return false;
     }
+    if (this.settings.dryRun) {
+      this.tally.fileWritten(entry.size, action, this.target.show(path));
+      return true;
+    }
     const temp = this.target.tempPath(parentPath(path));
     let fd: number | undefined;
     try {
@@ -89,7 +138,7 @@ export class FileWriter {
       const content = this.fetchContent(entry);
       fd = openSync(temp, WRITE_FLAGS, 0o600);
       await this.writeContent(fd, entry, content);
-      if (this.fsync) fsyncSync(fd);
+      if (this.settings.fsync) fsyncSync(fd);
       // chown before chmod: chown clears the setuid and setgid bits.
       const ours =
         fresh && entry.uid === this.owner.uid && entry.gid === this.owner.gid;
@@ -108,7 +157,8 @@ export class FileWriter {
       );
       return false;
     }
-    this.tally.fileWritten(entry.size);
+    this.tally.fileWritten(entry.size, action, this.target.show(path));
+    this.settings.verifier?.add(path, entry);
     return true;
   }
 
@@ -144,7 +194,7 @@ export class FileWriter {
     };
   }
 
-  /** Writes and verifies the content; throws EntryFailure naming the problem. */
+  /** Writes and verifies the content; throws DamagedData naming the problem. */
   private async writeContent(
     fd: number,
     entry: FileEntry,
@@ -159,10 +209,10 @@ export class FileWriter {
       try {
         chunk = asBuffer(await loading);
       } catch (error) {
-        throw new EntryFailure(describeBlobFailure(id, error));
+        throw new DamagedData(describeBlobFailure(id, error));
       }
       if (position + chunk.length > entry.size) {
-        throw new EntryFailure(
+        throw new DamagedData(
           `its data is longer than the recorded size of ${entry.size} bytes`,
         );
       }
@@ -172,12 +222,12 @@ export class FileWriter {
       this.tally.bytesWritten(chunk.length);
     }
     if (position !== entry.size) {
-      throw new EntryFailure(
+      throw new DamagedData(
         `its data has ${position} bytes where the snapshot records ${entry.size}`,
       );
     }
     if (!hash.digest().equals(entry.sha256)) {
-      throw new EntryFailure(
+      throw new DamagedData(
         "its content does not match the SHA-256 the snapshot records",
       );
     }
