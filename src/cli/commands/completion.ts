@@ -117,10 +117,10 @@ function bashScript(root: CommandModel): string {
 # Or for good:    ${root.name} completion bash > ~/.local/share/bash-completion/completions/${root.name}
 
 _${root.name}_command() {
-  # Sets opts, valued (options that take a value), subs, args and choices for the command
-  # path "$1"; prev is the word before the cursor.
-  opts=${shQuote(words([...flagsOf(root.options, false), ...globalValued]))}
-  valued=${shQuote(` ${words(globalValued)} `)}
+  # Sets opts (the command's own options), valued (those that take a value), subs, args and
+  # choices for the command path "$1"; prev is the word before the cursor.
+  opts=""
+  valued=""
   subs=${shQuote(words(root.subcommands.map((sub) => sub.name)))}
   args=""
   choices=""
@@ -131,7 +131,7 @@ ${cases.join("\n")}
 }
 
 _${root.name}() {
-  local cur prev path="" i word
+  local cur prev path="" i word paths_only=""
   local opts valued subs args choices
   local global_opts=${shQuote(words([...flagsOf(root.options, false), ...globalValued]))}
   local global_valued=${shQuote(` ${words(globalValued)} `)}
@@ -150,6 +150,8 @@ _${root.name}() {
       path="\${path:+$path }$word"
       _${root.name}_command "$path"
     else
+      # An argument (or a short form's path): no command word can follow.
+      paths_only=1
       break
     fi
   done
@@ -164,6 +166,10 @@ _${root.name}() {
   fi
   if [[ "$cur" == -* ]]; then
     COMPREPLY=( $(compgen -W "$opts $global_opts" -- "$cur") )
+    return
+  fi
+  if [[ -n "$paths_only" ]]; then
+    COMPREPLY=()
     return
   fi
   COMPREPLY=( $(compgen -W "$subs $args" -- "$cur") )
