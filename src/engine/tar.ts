@@ -71,7 +71,7 @@ function paxTime(mtimeNs: bigint): string {
 }
 
 export class TarWriter {
-  private pending: Buffer[] = [];
+  private pending: Uint8Array[] = [];
   private pendingBytes = 0;
   /** Content bytes the current file entry still expects. */
   private remaining = 0;
@@ -83,62 +83,12 @@ export class TarWriter {
     this.sink = sink;
   }
 
-  /** Starts an entry; a file's content follows through content(), then endEntry(). */
+  /** Starts an entry; a file's content follows through content(), its whole size. */
   async add(entry: TarEntry): Promise<void> {
     if (this.remaining !== 0)
       throw new RangeError("The previous tar entry is missing content");
-    const path =
-      entry.type === "dir"
-        ? Buffer.concat([entry.path, Buffer.from("/")])
-        : Buffer.from(entry.path);
-    const link = Buffer.from(entry.link ?? new Uint8Array());
+    this.gather(entryHeaders(entry));
     const size = entry.type === "file" ? entry.size : 0;
-    const seconds = entry.mtimeNs / 1_000_000_000n;
-    const wholeSeconds = entry.mtimeNs % 1_000_000_000n === 0n;
-    const records: Buffer[] = [];
-    if (path.length > 100) records.push(paxRecord("path", path));
-    if (link.length > 100) records.push(paxRecord("linkpath", link));
-    if (size > octalLimit(12))
-      records.push(paxRecord("size", Buffer.from(String(size))));
-    if (entry.uid > octalLimit(8) || entry.uid < 0)
-      records.push(paxRecord("uid", Buffer.from(String(entry.uid))));
-    if (entry.gid > octalLimit(8) || entry.gid < 0)
-      records.push(paxRecord("gid", Buffer.from(String(entry.gid))));
-    if (!wholeSeconds || entry.mtimeNs < 0n || seconds > octalLimit(12))
-      records.push(paxRecord("mtime", Buffer.from(paxTime(entry.mtimeNs))));
-    if (records.length > 0) {
-      if (!isUtf8(path) || !isUtf8(link))
-        records.unshift(paxRecord("hdrcharset", Buffer.from("BINARY")));
-      const body = Buffer.concat(records);
-      this.gather(
-        header({
-          path: Buffer.concat([
-            Buffer.from("PaxHeaders/"),
-            lastComponent(path),
-          ]),
-          flag: "x",
-          mode: 0o644,
-          uid: 0,
-          gid: 0,
-          seconds: 0,
-          size: body.length,
-          link: Buffer.alloc(0),
-        }),
-      );
-      this.gather(body, padTo(body.length));
-    }
-    this.gather(
-      header({
-        path,
-        flag: TYPE_FLAGS[entry.type],
-        mode: entry.mode & 0o7777,
-        uid: clamp(entry.uid, octalLimit(8)),
-        gid: clamp(entry.gid, octalLimit(8)),
-        seconds: clamp(Number(seconds), octalLimit(12)),
-        size: clamp(size, octalLimit(12)),
-        link,
-      }),
-    );
     this.remaining = size;
     this.padding = padTo(size);
     if (size === 0) await this.flushIfFull();
@@ -175,7 +125,7 @@ export class TarWriter {
     await this.flush();
   }
 
-  private gather(...pieces: Buffer[]): void {
+  private gather(...pieces: Uint8Array[]): void {
     for (const piece of pieces) {
       if (piece.length === 0) continue;
       this.pending.push(piece);
@@ -194,6 +144,66 @@ export class TarWriter {
     this.pendingBytes = 0;
     await this.sink(chunk);
   }
+}
+
+/**
+ * The header blocks of one entry: a pax extended header first when ustar's fields cannot hold
+ * the path, the link, the size, the owner or the exact mtime; then the ustar header (with
+ * those fields cut or clamped: readers take the pax values).
+ */
+export function entryHeaders(entry: TarEntry): Buffer {
+  const path =
+    entry.type === "dir"
+      ? Buffer.concat([entry.path, Buffer.from("/")])
+      : Buffer.from(entry.path);
+  const link = Buffer.from(entry.link ?? new Uint8Array());
+  const size = entry.type === "file" ? entry.size : 0;
+  const seconds = Number(entry.mtimeNs / 1_000_000_000n);
+  const wholeSeconds = entry.mtimeNs % 1_000_000_000n === 0n;
+  const records: Buffer[] = [];
+  if (path.length > 100) records.push(paxRecord("path", path));
+  if (link.length > 100) records.push(paxRecord("linkpath", link));
+  if (size > octalLimit(12))
+    records.push(paxRecord("size", Buffer.from(String(size))));
+  if (entry.uid > octalLimit(8) || entry.uid < 0)
+    records.push(paxRecord("uid", Buffer.from(String(entry.uid))));
+  if (entry.gid > octalLimit(8) || entry.gid < 0)
+    records.push(paxRecord("gid", Buffer.from(String(entry.gid))));
+  if (!wholeSeconds || seconds < 0 || seconds > octalLimit(12))
+    records.push(paxRecord("mtime", Buffer.from(paxTime(entry.mtimeNs))));
+  const blocks: Buffer[] = [];
+  if (records.length > 0) {
+    if (!isUtf8(path) || !isUtf8(link))
+      records.unshift(paxRecord("hdrcharset", Buffer.from("BINARY")));
+    const body = Buffer.concat(records);
+    blocks.push(
+      header({
+        path: Buffer.concat([Buffer.from("PaxHeaders/"), lastComponent(path)]),
+        flag: "x",
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        seconds: 0,
+        size: body.length,
+        link: Buffer.alloc(0),
+      }),
+      body,
+      padTo(body.length),
+    );
+  }
+  blocks.push(
+    header({
+      path,
+      flag: TYPE_FLAGS[entry.type],
+      mode: entry.mode & 0o7777,
+      uid: clamp(entry.uid, octalLimit(8)),
+      gid: clamp(entry.gid, octalLimit(8)),
+      seconds: clamp(seconds, octalLimit(12)),
+      size: clamp(size, octalLimit(12)),
+      link,
+    }),
+  );
+  return Buffer.concat(blocks);
 }
 
 function padTo(length: number): Buffer {
