@@ -8,7 +8,7 @@
 import { BlindsyncError } from "../errors.js";
 import type { Repository, TreeEntry } from "../repo/index.js";
 import type { BlobId } from "../store/index.js";
-import { streamFile } from "./browse.js";
+import { streamFileAhead } from "./file-stream.js";
 import { TarWriter } from "./tar.js";
 
 export interface DumpSink {
@@ -68,7 +68,7 @@ export async function dumpTree(
         }
         if (linkKey !== undefined) firstNameOfLink.set(linkKey, path);
         await tar.add({ ...base, type: "file", size: entry.size });
-        await streamFile(repo, entry, async (chunk) => {
+        await streamFileAhead(repo, entry, async (chunk) => {
           if (chunk.length > tar.missing) throw sizeMismatch(path);
           await tar.content(chunk);
         });

@@ -39,6 +39,7 @@ export {
   type RestoreSize,
 } from "./stats.js";
 export { dumpTree, type DumpSink } from "./dump.js";
+export { streamFileAhead } from "./file-stream.js";
 export {
   restoreSnapshot,
   type RestoreOptions,

@@ -8,7 +8,7 @@ import {
   dumpTree,
   findEntry,
   pathComponents,
-  streamFile,
+  streamFileAhead,
 } from "../../engine/index.js";
 import {
   NO_FILTER,
@@ -53,7 +53,9 @@ export async function runDump(
       const found = await findEntry(repo, snapshot.tree, options.path);
       const { output } = context;
       if (found.entry?.type === "file") {
-        await streamFile(repo, found.entry, (chunk) => output.write(chunk));
+        await streamFileAhead(repo, found.entry, (chunk) =>
+          output.write(chunk),
+        );
         return "file";
       }
       if (found.tree === undefined)
