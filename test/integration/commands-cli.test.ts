@@ -124,7 +124,7 @@ describe("the built CLI", () => {
     expect(piped.stderr).toBe("");
   });
 
-  it("version, --version and completion bash | bash -n", async () => {
+  it("version, --version, completion bash | bash -n and completion --json", async () => {
     const { version } = JSON.parse(
       readFileSync(new URL("../../package.json", import.meta.url), "utf8"),
     ) as { version: string };
@@ -140,6 +140,11 @@ describe("the built CLI", () => {
     const check = spawnSync("bash", ["-n"], { input: completion.stdout });
     expect(check.status, check.stderr.toString()).toBe(0);
     expect(completion.stdout).toContain("complete -o default");
+    const fish = await cli(["completion", "fish", "--json"]);
+    expect(JSON.parse(fish.stdout)).toMatchObject({
+      shell: "fish",
+      script: expect.stringContaining("complete -c blindsync") as unknown,
+    });
   });
 
   it("a mistyped command word exits 2 with a suggestion", async () => {

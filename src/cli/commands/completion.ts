@@ -367,6 +367,8 @@ export function completionCommand(): Command {
     .addHelpText(
       "after",
       `
+With --json: {shell, script}.
+
 Examples:
   source <(blindsync completion bash)             (this shell; add the line to ~/.bashrc)
   blindsync completion bash > ~/.local/share/bash-completion/completions/blindsync
@@ -376,8 +378,10 @@ Examples:
     .action(async (shell: Shell, _flags: unknown, command: Command) => {
       let root = command;
       while (root.parent !== null) root = root.parent;
-      const context = contextOf(command);
+      const { output } = contextOf(command);
+      const script = completionScript(root, shell);
+      if (output.json) output.jsonLine({ shell, script });
       // Raw text, not Output.line: the script's own escapes must reach the shell unchanged.
-      await context.output.write(Buffer.from(completionScript(root, shell)));
+      else await output.write(Buffer.from(script));
     });
 }
