@@ -216,12 +216,18 @@ describe("a mistyped command word", () => {
   it("that names an existing path, or is no plain word, keeps the short forms", () => {
     // The tests run in the project root, where "docs" is a directory.
     const names = new Set(["dock"]);
-    expect(() => checkCommandWord("docs", 2, names)).not.toThrow();
-    expect(() => checkCommandWord("docz", 2, names)).toThrow(
-      /unknown command 'docz'/,
-    );
-    expect(() => checkCommandWord("./docz", 1, names)).not.toThrow();
-    expect(() => checkCommandWord("me@host:dock", 1, names)).not.toThrow();
+    expect(() => {
+      checkCommandWord("docs", 2, names);
+    }).not.toThrow();
+    expect(() => {
+      checkCommandWord("docz", 2, names);
+    }).toThrow(/unknown command 'docz'/);
+    expect(() => {
+      checkCommandWord("./docz", 1, names);
+    }).not.toThrow();
+    expect(() => {
+      checkCommandWord("me@host:dock", 1, names);
+    }).not.toThrow();
     // Not close to any command, with a repository after it: the backup says what is missing.
     expect(expandShortForms(["frobnicate", REPO], grammar)).toEqual([
       "backup",

@@ -90,7 +90,7 @@ export class TarWriter {
     this.gather(entryHeaders(entry));
     const size = entry.type === "file" ? entry.size : 0;
     this.remaining = size;
-    this.padding = padTo(size);
+    this.padding = paddingOf(size);
     if (size === 0) await this.flushIfFull();
   }
 
@@ -206,9 +206,14 @@ export function entryHeaders(entry: TarEntry): Buffer {
   return Buffer.concat(blocks);
 }
 
-function padTo(length: number): Buffer {
+/** Zero bytes that fill `length` up to a whole block. */
+function paddingOf(length: number): number {
   const rest = length % BLOCK;
-  return Buffer.alloc(rest === 0 ? 0 : BLOCK - rest);
+  return rest === 0 ? 0 : BLOCK - rest;
+}
+
+function padTo(length: number): Buffer {
+  return Buffer.alloc(paddingOf(length));
 }
 
 function clamp(value: number, limit: number): number {
