@@ -173,7 +173,11 @@ export function entryHeaders(entry: TarEntry): Buffer {
     records.push(paxRecord("mtime", Buffer.from(paxTime(entry.mtimeNs))));
   const blocks: Buffer[] = [];
   if (records.length > 0) {
-    if (!isUtf8(path) || !isUtf8(link))
+    // Only a path or link carried in a record needs it (GNU tar warns about the keyword).
+    if (
+      (path.length > 100 && !isUtf8(path)) ||
+      (link.length > 100 && !isUtf8(link))
+    )
       records.unshift(paxRecord("hdrcharset", Buffer.from("BINARY")));
     const body = Buffer.concat(records);
     blocks.push(
