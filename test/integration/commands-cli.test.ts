@@ -43,6 +43,8 @@ function pipeline(
     {
       env: { ...cliEnv({ cacheDir }), NODE: process.execPath, CLI, WORK: work },
       cwd: work,
+      // The reader's output comes back whole (a dumped file of 2 MiB).
+      maxBuffer: 64 << 20,
     },
   );
   return {
