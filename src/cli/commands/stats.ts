@@ -102,7 +102,7 @@ function printSelection(context: CommandContext, result: StatsResult): void {
   }
   if (snapshot !== undefined)
     output.line(
-      `  Its backup added ${plural(snapshot.stats.blobsAdded, "data blob")}, ${formatBytes(snapshot.stats.bytesAdded)}`,
+      `  Its backup added ${plural(snapshot.stats.blobsAdded, "data blob")} (${formatBytes(snapshot.stats.bytesAdded)} of content)`,
     );
 }
 
