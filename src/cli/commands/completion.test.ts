@@ -80,12 +80,30 @@ describe("completion zsh and fish", () => {
     expect(check.status).toBe(0);
   });
 
-  it.skipIf(!has("fish"))("fish --no-execute accepts the fish script", () => {
-    const check = spawnSync("fish", ["--no-execute"], {
-      input: fish,
-      encoding: "utf8",
-    });
-    expect(check.stderr).toBe("");
-    expect(check.status).toBe(0);
-  });
+  it.skipIf(!has("fish"))(
+    "fish --no-execute accepts the fish script, and fish completes from it",
+    () => {
+      const fishScript = join(work, "blindsync.fish");
+      writeFileSync(fishScript, fish);
+      const check = spawnSync("fish", ["--no-execute", fishScript], {
+        encoding: "utf8",
+      });
+      expect(check.stderr).toBe("");
+      expect(check.status).toBe(0);
+      const completes = (line: string): string[] =>
+        execFileSync(
+          "fish",
+          ["-c", "source $argv[1]; complete -C $argv[2]", fishScript, line],
+          { encoding: "utf8" },
+        )
+          .split("\n")
+          .filter((row) => row !== "")
+          .map((row) => row.split("\t")[0] as string);
+      expect(completes("blindsync key l")).toEqual(["list"]);
+      expect(completes("blindsync stats --mode ")).toEqual([
+        "raw-data",
+        "restore-size",
+      ]);
+    },
+  );
 });

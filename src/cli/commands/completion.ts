@@ -333,6 +333,10 @@ function fishScript(root: CommandModel): string {
       lines.push(
         `complete -c ${program} -n ${fishQuote(here)} -a ${fishQuote(sub.name)} -d ${fishQuote(sub.description)}`,
       );
+    // Where a subcommand must come (`key ...`), no file names; the root's first word may be
+    // a short form's path.
+    if (path.length > 0 && command.subcommands.length > 0)
+      lines.push(`complete -c ${program} -n ${fishQuote(here)} -f`);
     if (path.length > 0) {
       const condition = seen.join("; and ");
       lines.push(...fishOptionLines(program, condition, command.options));
