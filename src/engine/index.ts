@@ -1,7 +1,8 @@
 /**
  * engine/: what blindsync does with plaintext — backup (walker and archiver), restore, and
- * reading snapshots (ls, cat, diff). May import repo/, chunker/, crypto/, store/ and the shared
- * leaves; never cli/. The engine never prints: it reports through the sinks its callers pass.
+ * reading snapshots (ls, cat, diff, find, stats, dump). May import repo/, chunker/, crypto/,
+ * store/ and the shared leaves; never cli/. The engine never prints: it reports through the
+ * sinks its callers pass.
  */
 export {
   backup,
@@ -22,6 +23,23 @@ export {
   type ChangeKind,
   type ListedEntry,
 } from "./browse.js";
+export {
+  PathPattern,
+  PatternSet,
+  type PatternOptions,
+} from "./find-pattern.js";
+export { findInSnapshots, type FoundEntry } from "./find.js";
+export {
+  repositoryStats,
+  restoreSize,
+  rawData,
+  type BlobCount,
+  type RawData,
+  type RepositoryStats,
+  type RestoreSize,
+} from "./stats.js";
+export { dumpTree, type DumpSink } from "./dump.js";
+export { streamFileAhead } from "./file-stream.js";
 export {
   restoreSnapshot,
   DEFAULT_OVERWRITE,
