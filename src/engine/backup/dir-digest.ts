@@ -26,7 +26,9 @@ import {
 } from "./listing.js";
 
 /** Changes whenever what the digest covers does, so old records simply stop matching. */
-const LISTING_TAG = Buffer.from("blindsync directory listing v1\0");
+// v2: trees of format 2 (owner names, fifos), so a directory recorded with a version 1 tree is
+// encoded again once, as format 2, rather than kept as it was.
+const LISTING_TAG = Buffer.from("blindsync directory listing v2\0");
 
 /** Whether the listing holds the directory's own ignore file. */
 export function hasIgnoreFile(listing: PackedListing): boolean {

@@ -16,6 +16,7 @@ import { FileWriter } from "./file-writer.js";
 import { Finishing } from "./finishing.js";
 import { currentOwner } from "./fs-ops.js";
 import { Hardlinks } from "./hardlinks.js";
+import { ownersForRestore } from "./owner-map.js";
 import { parseIncludes, unmatchedIncludes } from "./includes.js";
 import { Protection } from "./protect.js";
 import { FilePool } from "./scheduler.js";
@@ -61,8 +62,9 @@ function totalsOf(options: RestoreOptions, wholeSnapshot: boolean): Totals {
  * or when the snapshot's trees expand past the bound ('integrity', expansion.ts).
  */
 export async function restoreSnapshot(
-  options: RestoreOptions,
+  given: RestoreOptions,
 ): Promise<RestoreResult> {
+  const options = ownersForRestore(given, currentOwner().isRoot);
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
   if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
     throw new RangeError(

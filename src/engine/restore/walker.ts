@@ -25,6 +25,7 @@ import type { Deletion } from "./deletion.js";
 import { ExpansionBound } from "./expansion.js";
 import { ProtectedRefusal } from "./failures.js";
 import type { Finishing } from "./finishing.js";
+import { restoreFifo } from "./fifos.js";
 import { errnoCode, S_ISGID } from "./fs-ops.js";
 import type { Hardlinks } from "./hardlinks.js";
 import type { Selection } from "./includes.js";
@@ -156,6 +157,13 @@ export class Walker {
           break;
         case "file":
           await this.files.schedule(entry, path, state.fresh);
+          break;
+        case "fifo":
+          restoreFifo(path, entry, {
+            target: this.target,
+            tally: this.tally,
+            deletion: this.deletion,
+          });
           break;
       }
     }
