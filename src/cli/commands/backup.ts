@@ -25,6 +25,7 @@ import { formatBytes } from "../output/format.js";
 import { formatDuration, progressLine } from "../output/output.js";
 import { parseWait } from "./forget.js";
 import { runInit } from "./init.js";
+import { stdinSource, type StdinFlags } from "./backup-stdin.js";
 import { collect, contextOf } from "./shared.js";
 
 /**
@@ -52,7 +53,7 @@ export function describeInterruptedBackup(work: InterruptedWork): string {
   return `Backup interrupted by ${work.signal}: no snapshot was written. Nothing is lost: the data already uploaded stays in the repository, and the next backup reuses it instead of sending it again${lock}`;
 }
 
-export interface BackupCommandOptions {
+export interface BackupCommandOptions extends StdinFlags {
   readonly sources: readonly string[];
   readonly repository: string;
   readonly excludes?: readonly string[];
@@ -143,6 +144,7 @@ export async function runBackup(
     excludes.push(...readPatternFile(options.excludeFile));
   const time = options.time === undefined ? undefined : parseTime(options.time);
   const compression = parseCompression(options.compression, context.env);
+  const stdin = stdinSource(options, options.sources);
   if (options.init === true) {
     // Before the repository is made: a backup refused for its sources leaves none behind.
     checkSources(options.sources);
@@ -196,6 +198,7 @@ export async function runBackup(
         head,
         prewalk,
         sources: options.sources,
+        ...(stdin === undefined ? {} : { stdin }),
         excludes,
         excludeCaches,
         tags: options.tags ?? [],
@@ -265,7 +268,10 @@ export async function runBackup(
 export function backupCommand(): Command {
   return new Command("backup")
     .description("back up files and directories into a new snapshot")
-    .argument("<paths...>", "one or more sources, then the repository (last)")
+    .argument(
+      "<paths...>",
+      "one or more sources (none with --stdin), then the repository (last)",
+    )
     .option(
       "-e, --exclude <pattern>",
       "exclude paths matching a gitignore-style pattern (repeatable)",
@@ -293,6 +299,14 @@ export function backupCommand(): Command {
     .option(
       "--compression <mode>",
       "auto, off or max (default $BLINDSYNC_COMPRESSION or auto)",
+    )
+    .option(
+      "--stdin",
+      "back up standard input as one file, in a snapshot of its own (no sources)",
+    )
+    .option(
+      "--stdin-filename <name>",
+      'the name that file gets in the snapshot (default "stdin")',
     )
     .option("--init", "create the repository first if there is none")
     .option(
@@ -333,6 +347,13 @@ Examples:
   blindsync backup ~ me@host:vault --exclude-caches   (skips ~/.cache/blindsync and its kind)
   blindsync backup ~/secrets me@host:vault --compression off
 
+--stdin stores a stream (a database dump, a tar) as one file NAME at the root of a snapshot
+of its own, chunked like any file so that successive dumps share most of their data; restore
+it with blindsync cat REPO NAME or restore. An empty stream is stored as an empty file, and
+blindsync cannot tell a dump that failed halfway: let the shell fail the pipe (set -o pipefail).
+  pg_dump mydb | blindsync backup --stdin --stdin-filename mydb.sql me@host:vault
+  blindsync cat me@host:vault mydb.sql | psql mydb
+
 Backups of one repository from one machine (one client cache) run one at a time: another one
 exits 11 at once, naming the running backup's pid, unless --lock-wait lets it wait (a prune's
 exclusive lock is waited for the same way).
@@ -353,10 +374,13 @@ Exit codes: 0 ok, 3 some files could not be read (the snapshot was still saved),
           compression?: string;
           init?: boolean;
           lockWait: string;
+          stdin?: boolean;
+          stdinFilename?: string;
         },
         command: Command,
       ) => {
-        if (paths.length < 2) {
+        const withStdin = flags.stdin === true;
+        if (paths.length < (withStdin ? 1 : 2)) {
           throw new BlindsyncError(
             "usage",
             "backup needs at least one source and a repository",
@@ -380,6 +404,10 @@ Exit codes: 0 ok, 3 some files could not be read (the snapshot was still saved),
             : { compression: flags.compression }),
           dryRun: flags.dryRun === true,
           init: flags.init === true,
+          ...(withStdin ? { stdin: true } : {}),
+          ...(flags.stdinFilename === undefined
+            ? {}
+            : { stdinFilename: flags.stdinFilename }),
           lockWaitMs: parseWait(flags.lockWait),
         });
       },
