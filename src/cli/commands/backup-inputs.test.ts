@@ -24,7 +24,9 @@ describe("backup of named pipes and sockets", () => {
   it("stores a fifo without opening it, and restore recreates it with its mode", async () => {
     const fifo = join(fresh.source, "pipe");
     execFileSync("mkfifo", ["-m", "0620", fifo]);
-    // Nobody ever writes to the pipe: a backup that opened it would wait here for ever.
+    // Not an ignore file to read either: the walk and the prewalk must not open it.
+    execFileSync("mkfifo", [join(fresh.source, ".blindsyncignore")]);
+    // Nobody ever writes to the pipes: a backup that opened one would wait here for ever.
     const result = await runBackup(fresh.context.with(), {
       repository: fresh.repository,
       sources: [fresh.source],
@@ -40,6 +42,7 @@ describe("backup of named pipes and sockets", () => {
     expect(stat.isFIFO()).toBe(true);
     expect(stat.mode & 0o7777).toBe(0o620);
     expect(stat.mtimeMs).toBe(lstatSync(fifo).mtimeMs);
+    expect(lstatSync(join(target, ".blindsyncignore")).isFIFO()).toBe(true);
     expect(readFileSync(join(target, "a.txt"), "utf8")).toBe("alpha\n");
   });
 
