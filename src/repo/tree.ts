@@ -99,18 +99,20 @@ export function isSafeName(name: Uint8Array): boolean {
 
 /** Owner and group names are at most this many bytes (a u8 length; Linux allows 32). */
 const MAX_OWNER_NAME = 255;
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM keeps a leading U+FEFF in the name, so decoding never drops bytes the encoder wrote.
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * True for a user or group name a tree may carry: 1 to 255 bytes of UTF-8 without control
  * characters or ":" (which /etc/passwd could not hold either), so a listing can show it as it
- * is and a hostile tree cannot smuggle escape sequences into a terminal through it.
+ * is and a hostile tree cannot smuggle escape sequences into a terminal through it. A lone
+ * surrogate is refused too: it has no UTF-8 form, so it could not come back as it went in.
  */
 export function isOwnerName(name: string): boolean {
   if (name.length === 0 || Buffer.byteLength(name) > MAX_OWNER_NAME)
     return false;
   // eslint-disable-next-line no-control-regex -- control characters are what is refused
-  return !/[\u0000-\u001f\u007f-\u009f:]/u.test(name);
+  return !/[\u0000-\u001f\u007f-\u009f:\ud800-\udfff]/u.test(name);
 }
 
 class Writer {

@@ -38,7 +38,9 @@ function limitedTransport(
   let writable: RemoteTransport["writable"] = child.stdin;
   if (limiters?.download !== undefined) {
     const down = throttledStream(limiters.download);
-    child.stdout.on("error", (error) => down.destroy(error));
+    child.stdout.on("error", (error) => {
+      down.destroy(error);
+    });
     readable = child.stdout.pipe(down);
   }
   if (limiters?.upload !== undefined) {
