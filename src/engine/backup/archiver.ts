@@ -81,7 +81,17 @@ async function archive(
             excludeCaches: options.excludeCaches === true,
           }),
         )
-      : await saveStdin(stdin, { fileSaver, treeSaver, tally }, time);
+      : await saveStdin(
+          stdin,
+          {
+            fileSaver,
+            treeSaver,
+            tally,
+            sink: options.sink,
+            bytesAdded: () => blobSaver.stats.bytesAdded,
+          },
+          time,
+        );
   // Every blob the snapshot reaches must be durable before the snapshot itself is written.
   await treeSaver.finish();
   const { files, dirs, bytes, warnings } = tally;

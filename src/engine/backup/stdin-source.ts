@@ -12,7 +12,26 @@ import { systemOwnerNames } from "../owner-names.js";
 import { StoreFailure, type FileSaver } from "./file-saver.js";
 import type { WalkedRoot } from "./sources.js";
 import type { TreeSaver } from "./tree-saver.js";
-import type { BackupTally } from "./types.js";
+import type { BackupSink, BackupTally } from "./types.js";
+
+/** Progress is reported after about this many bytes of the stream, as a file's walk would. */
+const PROGRESS_EVERY_BYTES = 1024 * 1024;
+
+/** The stream as it is read, reporting progress (bytes so far, the name) along the way. */
+async function* reporting(
+  input: AsyncIterable<Uint8Array>,
+  report: () => void,
+): AsyncIterable<Uint8Array> {
+  let sinceReport = 0;
+  for await (const piece of input) {
+    yield piece;
+    sinceReport += piece.length;
+    if (sinceReport >= PROGRESS_EVERY_BYTES) {
+      sinceReport = 0;
+      report();
+    }
+  }
+}
 
 /** The name a stream is stored under when none is given. */
 export const DEFAULT_STDIN_NAME = "stdin";
@@ -57,13 +76,26 @@ export async function saveStdin(
     readonly fileSaver: FileSaver;
     readonly treeSaver: TreeSaver;
     readonly tally: BackupTally;
+    readonly sink: BackupSink;
+    /** The blob saver's new bytes so far, for progress. */
+    readonly bytesAdded: () => number;
   },
   time: Date,
 ): Promise<WalkedRoot> {
   checkStdinName(source.name);
+  const report = (): void => {
+    const { files, dirs, bytes } = parts.tally;
+    parts.sink.progress({
+      files,
+      dirs,
+      bytes,
+      bytesAdded: parts.bytesAdded(),
+      current: source.name,
+    });
+  };
   let read: Awaited<ReturnType<FileSaver["readStream"]>>;
   try {
-    read = await parts.fileSaver.readStream(source.input);
+    read = await parts.fileSaver.readStream(reporting(source.input, report));
   } catch (error) {
     if (error instanceof StoreFailure) throw error.cause;
     throw new BlindsyncError(
@@ -73,6 +105,7 @@ export async function saveStdin(
     );
   }
   parts.tally.files += 1;
+  report();
   const uid = process.geteuid?.() ?? 0;
   const gid = process.getegid?.() ?? 0;
   const entry: FileEntry = {
