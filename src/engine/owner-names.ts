@@ -29,7 +29,11 @@ export function parseIdNames(text: string): IdNames {
   const byName = new Map<string, number>();
   for (const line of text.split("\n")) {
     const [name, , idText] = line.split(":", 3);
-    if (name === undefined || idText === undefined || !/^\d{1,10}$/.test(idText))
+    if (
+      name === undefined ||
+      idText === undefined ||
+      !/^\d{1,10}$/.test(idText)
+    )
       continue;
     const id = Number(idText);
     if (id > 0xffffffff || !isOwnerName(name)) continue;

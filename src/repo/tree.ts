@@ -164,7 +164,9 @@ class Writer {
       return;
     }
     if (!isOwnerName(name))
-      throw new RangeError(`Owner name ${JSON.stringify(name)} is not storable`);
+      throw new RangeError(
+        `Owner name ${JSON.stringify(name)} is not storable`,
+      );
     const bytes = Buffer.from(name, "utf8");
     this.u8(bytes.length);
     this.bytes(bytes);
@@ -256,7 +258,8 @@ class Reader {
  */
 export function encodeTree(
   tree: Tree,
-  version: typeof TREE_FORMAT_V1 | typeof TREE_FORMAT_VERSION = TREE_FORMAT_VERSION,
+  version:
+    typeof TREE_FORMAT_V1 | typeof TREE_FORMAT_VERSION = TREE_FORMAT_VERSION,
 ): Uint8Array {
   const hasNames = version !== TREE_FORMAT_V1;
   const writer = new Writer();

@@ -106,7 +106,9 @@ function packStore(
 ): Store {
   const indexCachePath = options.packIndexCache?.();
   const limited =
-    limiters === undefined ? objects : new LimitedObjectStore(objects, limiters);
+    limiters === undefined
+      ? objects
+      : new LimitedObjectStore(objects, limiters);
   return new PackStore(limited, {
     ...(indexCachePath === undefined ? {} : { indexCachePath }),
     ...(options.appendOnly === undefined

@@ -59,10 +59,10 @@ describe("transfer limits", () => {
       sources: [fresh.source],
     });
     const took = await timed(() =>
-      runRestore(
-        fresh.context.with({ globals: { limitDownloadKiBps: 256 } }),
-        { repository: fresh.repository, target: join(fresh.dir, "restored") },
-      ),
+      runRestore(fresh.context.with({ globals: { limitDownloadKiBps: 256 } }), {
+        repository: fresh.repository,
+        target: join(fresh.dir, "restored"),
+      }),
     );
     expect(took).toBeGreaterThanOrEqual(750 - TIMER_SLACK_MS);
   });

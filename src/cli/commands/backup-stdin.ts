@@ -15,10 +15,13 @@ export interface StdinFlags {
   /** The file name the stream is stored under (default "stdin"). */
   readonly stdinFilename?: string;
   /** The stream read with --stdin; process.stdin when absent (tests pass their own). */
-  readonly stdinInput?: AsyncIterable<Uint8Array> & { readonly isTTY?: boolean };
+  readonly stdinInput?: AsyncIterable<Uint8Array> & {
+    readonly isTTY?: boolean;
+  };
 }
 
-const EXAMPLE = "pg_dump mydb | blindsync backup --stdin --stdin-filename mydb.sql REPO";
+const EXAMPLE =
+  "pg_dump mydb | blindsync backup --stdin --stdin-filename mydb.sql REPO";
 
 /**
  * The stream to back up, or undefined without --stdin. Usage errors: a file name without

@@ -258,9 +258,7 @@ describe("the directory cache", () => {
     try {
       for (let run = 0; run < 3; run++) {
         const outcome = await backupWith(warm, []);
-        expect(outcome.warnings).toEqual([
-          expect.stringContaining("a/d/sock"),
-        ]);
+        expect(outcome.warnings).toEqual([expect.stringContaining("a/d/sock")]);
       }
     } finally {
       await closeSockets();

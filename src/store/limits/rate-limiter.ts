@@ -22,7 +22,10 @@ export class RateLimiter {
   /** When the link, as the limit sees it, has carried every byte taken so far. */
   #busyUntil = 0;
 
-  constructor(kibPerSecond: number, now: () => number = () => performance.now()) {
+  constructor(
+    kibPerSecond: number,
+    now: () => number = () => performance.now(),
+  ) {
     if (!Number.isFinite(kibPerSecond) || kibPerSecond <= 0)
       throw new RangeError(
         `A rate limit must be a positive number of KiB/s, not ${kibPerSecond}`,
@@ -51,7 +54,9 @@ export interface Limiters {
   readonly download: RateLimiter | undefined;
 }
 
-export function limitersOf(limits: TransferLimits | undefined): Limiters | undefined {
+export function limitersOf(
+  limits: TransferLimits | undefined,
+): Limiters | undefined {
   if (limits?.uploadKiBps === undefined && limits?.downloadKiBps === undefined)
     return undefined;
   return {
