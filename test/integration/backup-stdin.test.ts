@@ -45,9 +45,14 @@ function pipeInto(
     for (let offset = 0; offset < bytes.length; offset += 65536) {
       if (child.stdin.destroyed) return;
       if (!child.stdin.write(bytes.subarray(offset, offset + 65536)))
-        await new Promise((resolve) => {
-          child.stdin.once("drain", resolve);
-          child.stdin.once("close", resolve);
+        await new Promise<void>((resolve) => {
+          const resume = (): void => {
+            child.stdin.off("drain", resume);
+            child.stdin.off("close", resume);
+            resolve();
+          };
+          child.stdin.once("drain", resume);
+          child.stdin.once("close", resume);
         });
     }
     child.stdin.end();

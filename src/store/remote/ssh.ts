@@ -28,10 +28,11 @@ export interface SshStoreOptions extends ConnectionOptions {
 
 /**
  * ssh's stdin and stdout, each through a throttled stream when its direction is limited.
- * Errors of the pipes beneath are reported as before, through the lost connection.
+ * Errors of the pipes beneath are reported as before, through the lost connection. Exported
+ * for its test.
  */
-function limitedTransport(
-  child: ChildProcessWithoutNullStreams,
+export function limitedTransport(
+  child: Pick<ChildProcessWithoutNullStreams, "stdin" | "stdout">,
   limiters: Limiters | undefined,
 ): RemoteTransport {
   let readable: RemoteTransport["readable"] = child.stdout;
