@@ -111,43 +111,36 @@ describe("backup --stdin", () => {
     expect(stat.mode & 0o7777).toBe(0o600);
   });
 
-  it.each([
-    [
-      "a source beside --stdin",
-      { sources: ["x"], stdin: true },
-      /^--stdin takes no sources beside it/,
-    ],
-    [
-      "a name with a slash",
-      { sources: [], stdin: true, stdinFilename: "a/b.sql" },
-      /^--stdin-filename "a\/b\.sql" is not a file name$/,
-    ],
-    [
-      "--stdin-filename without --stdin",
-      { sources: ["x"], stdinFilename: "db.sql" },
-      /^--stdin-filename needs --stdin$/,
-    ],
-    [
-      "a terminal as the input",
-      {
-        sources: [],
-        stdin: true,
-        stdinInput: Object.assign(Readable.from([]), { isTTY: true }),
-      },
-      /^--stdin reads a pipe or a file/,
-    ],
-  ])(
-    "refuses %s as a usage error, writing nothing",
-    async (_label, flags, message) => {
+  it("refuses sources beside it, a path as its name, a name without it and a terminal as usage errors, writing nothing", async () => {
+    const cases = [
+      [{ sources: ["x"], stdin: true }, /^--stdin takes no sources beside it/],
+      [
+        { sources: [], stdin: true, stdinFilename: "a/b.sql" },
+        /^--stdin-filename "a\/b\.sql" is not a file name$/,
+      ],
+      [
+        { sources: ["x"], stdinFilename: "db.sql" },
+        /^--stdin-filename needs --stdin$/,
+      ],
+      [
+        {
+          sources: [],
+          stdin: true,
+          stdinInput: Object.assign(Readable.from([]), { isTTY: true }),
+        },
+        /^--stdin reads a pipe or a file/,
+      ],
+    ] as const;
+    for (const [flags, message] of cases) {
       const refused: unknown = await runBackup(fresh.context.with(), {
         repository: fresh.repository,
         ...flags,
       }).catch((error: unknown) => error);
       expect(refused).toMatchObject({ kind: "usage" });
       expect((refused as Error).message).toMatch(message);
-      await expect(
-        runSnapshots(fresh.context.with(), fresh.repository),
-      ).resolves.toHaveLength(0);
-    },
-  );
+    }
+    await expect(
+      runSnapshots(fresh.context.with(), fresh.repository),
+    ).resolves.toHaveLength(0);
+  });
 });
