@@ -34,6 +34,9 @@ export interface GlobalOptions {
   readonly remoteCmd?: string;
   readonly s3Endpoint?: string;
   readonly s3PathStyle?: boolean;
+  /** --limit-upload and --limit-download, in KiB/s (transfer-limits.ts). */
+  readonly limitUploadKiBps?: number;
+  readonly limitDownloadKiBps?: number;
 }
 
 export interface CommandContext {
@@ -68,7 +71,8 @@ export async function openLocation(
   const sshCommand = context.globals.ssh ?? context.env.BLINDSYNC_SSH;
   const remoteCommand =
     context.globals.remoteCmd ?? context.env.BLINDSYNC_REMOTE_CMD;
-  const { s3Endpoint, s3PathStyle } = context.globals;
+  const { s3Endpoint, s3PathStyle, limitUploadKiBps, limitDownloadKiBps } =
+    context.globals;
   // Guarded: Ctrl-C releases its locks and closes it (interrupt.ts).
   const store = await openStore(location, {
     mode,
@@ -79,6 +83,14 @@ export async function openLocation(
     ...(s3PathStyle === undefined ? {} : { s3PathStyle }),
     ...(sshCommand === undefined ? {} : { sshCommand }),
     ...(remoteCommand === undefined ? {} : { remoteCommand }),
+    limits: {
+      ...(limitUploadKiBps === undefined
+        ? {}
+        : { uploadKiBps: limitUploadKiBps }),
+      ...(limitDownloadKiBps === undefined
+        ? {}
+        : { downloadKiBps: limitDownloadKiBps }),
+    },
     onStderr: (line: string) => {
       context.output.warn(`remote: ${line}`);
     },

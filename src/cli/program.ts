@@ -60,6 +60,14 @@ export function buildProgram(
       "--s3-path-style",
       "S3 path-style addressing (default: on for an IP address or localhost endpoint)",
     )
+    .option(
+      "--limit-upload <kib/s>",
+      "hold uploads to the repository to this many KiB/s (backup, copy, prune)",
+    )
+    .option(
+      "--limit-download <kib/s>",
+      "hold downloads from the repository to this many KiB/s (restore, check, cat)",
+    )
     .option("--json", "machine-readable output: JSON, one object per line")
     .option("-q, --quiet", "print only errors and warnings")
     .option("-v, --verbose", "more detail, and stack traces on errors")
@@ -87,6 +95,10 @@ Examples:
   blindsync snapshots me@host:vault
   blindsync find me@host:vault '*.pdf'
   blindsync me@host:vault ~/Documents-copy     (restore the latest snapshot)
+
+--limit-upload and --limit-download hold the repository's traffic to a rate, as restic's do:
+  blindsync backup ~/photos me@host:vault --limit-upload 2048     (2 MiB/s up)
+  blindsync restore me@host:vault ~/photos --limit-download 4096  (4 MiB/s down)
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 some files unreadable, 10 no repository,
 11 locked, 12 wrong passphrase, 13 integrity error, 14 rollback or foreign repository

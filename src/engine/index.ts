@@ -12,6 +12,9 @@ export {
   type BackupProgress,
   readPatternFile,
   Prewalk,
+  checkStdinName,
+  DEFAULT_STDIN_NAME,
+  type StdinSource,
 } from "./backup/index.js";
 export {
   findEntry,

@@ -43,6 +43,7 @@ export {
   decodeTree,
   encodeTree,
   isSafeName,
+  isOwnerName,
   sortEntries,
   compareNames,
   MODE_MASK,
@@ -51,6 +52,7 @@ export {
   type FileEntry,
   type DirEntry,
   type SymlinkEntry,
+  type FifoEntry,
   type HardlinkKey,
 } from "./tree.js";
 export {

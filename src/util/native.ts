@@ -1,7 +1,8 @@
 /**
  * blindsync's optional native addon (native/, built by node-gyp at install): nanosecond file
  * times (file-times.ts), malloc tuning (allocator.ts), directory listings with stats
- * (engine/backup/listing.ts) and scrypt's memory-hard step in huge pages (crypto/kdf.ts).
+ * (engine/backup/listing.ts), scrypt's memory-hard step in huge pages (crypto/kdf.ts) and
+ * named pipes for restore (engine/restore/fifos.ts).
  * Undefined when it did not build (no compiler on the machine); every caller has a fallback.
  *
  * Shared leaf: imports nothing from any layer.
@@ -30,6 +31,11 @@ export interface NativeAddon {
     r: number,
     p: number,
   ) => Promise<Buffer>;
+  /**
+   * mkfifo(3) at a byte path (native/mkfifo.c). Optional: an addon built before it was added
+   * lacks it, and the caller then runs the mkfifo command.
+   */
+  readonly makeFifo?: (path: Buffer, mode: number) => void;
 }
 
 function loadNative(): NativeAddon | undefined {

@@ -28,6 +28,7 @@ import {
 } from "./backup-selection.js";
 import { parseWait } from "./forget.js";
 import { runInit } from "./init.js";
+import { stdinSource, type StdinFlags } from "./backup-stdin.js";
 import { collect, contextOf } from "./shared.js";
 
 /**
@@ -55,7 +56,7 @@ export function describeInterruptedBackup(work: InterruptedWork): string {
   return `Backup interrupted by ${work.signal}: no snapshot was written. Nothing is lost: the data already uploaded stays in the repository, and the next backup reuses it instead of sending it again${lock}`;
 }
 
-export interface BackupCommandOptions {
+export interface BackupCommandOptions extends StdinFlags {
   readonly sources: readonly string[];
   readonly repository: string;
   readonly excludes?: readonly string[];
@@ -152,7 +153,13 @@ export async function runBackup(
     excludes.push(...readPatternFile(options.excludeFile));
   const time = options.time === undefined ? undefined : parseTime(options.time);
   const compression = parseCompression(options.compression, context.env);
-  // What is read: the sources and --files-from's, and the rules on sizes and devices.
+  // What is read: the sources and --files-from's, and the rules on sizes and devices. A
+  // stream on standard input goes alone, checked before any list (`-` reads stdin) is read.
+  if (options.stdin === true && (options.filesFrom ?? []).length > 0)
+    throw new BlindsyncError(
+      "usage",
+      "--stdin takes no --files-from beside it: the stream is the snapshot's one file",
+    );
   const sources = combineSources(
     options.sources,
     readFilesFrom(options.filesFrom ?? []),
@@ -168,6 +175,7 @@ export async function runBackup(
         }),
     oneFileSystem: options.oneFileSystem === true,
   };
+  const stdin = stdinSource(options, sources);
   if (options.init === true) {
     // Before the repository is made: a backup refused for its sources leaves none behind.
     checkSources(sources);
@@ -227,6 +235,7 @@ export async function runBackup(
         head,
         prewalk,
         sources,
+        ...(stdin === undefined ? {} : { stdin }),
         excludes,
         excludeCaches,
         ...selection,
@@ -261,7 +270,10 @@ export async function runBackup(
 export function backupCommand(): Command {
   return new Command("backup")
     .description("back up files and directories into a new snapshot")
-    .argument("<paths...>", "one or more sources, then the repository (last)")
+    .argument(
+      "<paths...>",
+      "one or more sources (none with --stdin), then the repository (last)",
+    )
     .option(
       "-e, --exclude <pattern>",
       "exclude paths matching a gitignore-style pattern (repeatable)",
@@ -303,6 +315,14 @@ export function backupCommand(): Command {
     .option(
       "--compression <mode>",
       "auto, off or max (default $BLINDSYNC_COMPRESSION or auto)",
+    )
+    .option(
+      "--stdin",
+      "back up standard input as one file, in a snapshot of its own (no sources)",
+    )
+    .option(
+      "--stdin-filename <name>",
+      'the name that file gets in the snapshot (default "stdin")',
     )
     .option("--init", "create the repository first if there is none")
     .option(
@@ -360,6 +380,13 @@ Examples:
       (~/backup-list.txt: "# what to keep", "/home/me/Documents", "/etc", ...)
   blindsync backup ~/secrets me@host:vault --compression off
 
+--stdin stores a stream (a database dump, a tar) as one file NAME at the root of a snapshot
+of its own, chunked like any file so that successive dumps share most of their data; restore
+it with blindsync cat REPO NAME or restore. An empty stream is stored as an empty file, and
+blindsync cannot tell a dump that failed halfway: let the shell fail the pipe (set -o pipefail).
+  pg_dump mydb | blindsync backup --stdin --stdin-filename mydb.sql me@host:vault
+  blindsync cat me@host:vault mydb.sql | psql mydb
+
 Backups of one repository from one machine (one client cache) run one at a time: another one
 exits 11 at once, naming the running backup's pid, unless --lock-wait lets it wait (a prune's
 exclusive lock is waited for the same way).
@@ -383,11 +410,14 @@ Exit codes: 0 ok, 3 some files could not be read (the snapshot was still saved),
           compression?: string;
           init?: boolean;
           lockWait: string;
+          stdin?: boolean;
+          stdinFilename?: string;
         },
         command: Command,
       ) => {
-        // With --files-from the sources may all come from the list.
-        if (paths.length < (flags.filesFrom.length > 0 ? 1 : 2)) {
+        // With --stdin or --files-from the repository alone may be given.
+        const withStdin = flags.stdin === true;
+        if (paths.length < (withStdin || flags.filesFrom.length > 0 ? 1 : 2)) {
           throw new BlindsyncError(
             "usage",
             "backup needs at least one source and a repository",
@@ -416,6 +446,10 @@ Exit codes: 0 ok, 3 some files could not be read (the snapshot was still saved),
             : { compression: flags.compression }),
           dryRun: flags.dryRun === true,
           init: flags.init === true,
+          ...(withStdin ? { stdin: true } : {}),
+          ...(flags.stdinFilename === undefined
+            ? {}
+            : { stdinFilename: flags.stdinFilename }),
           lockWaitMs: parseWait(flags.lockWait),
         });
       },

@@ -208,6 +208,21 @@ export class FileSaver {
     return { content, sha256: digest.sha256, size: digest.size };
   }
 
+  /**
+   * Chunks and queues a stream's bytes as one file's content (backup --stdin): the same chunk
+   * stream as a file's, fed whatever pieces the stream gives until it ends.
+   */
+  async readStream(
+    input: AsyncIterable<Uint8Array>,
+  ): Promise<CachedContent & { size: number }> {
+    const builder = this.#contentBuilder();
+    for await (const data of input)
+      await builder.push(
+        Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+      );
+    return await builder.finish();
+  }
+
   async #readSmallFile(
     path: Buffer,
   ): Promise<CachedContent & { size: number }> {

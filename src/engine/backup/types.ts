@@ -10,6 +10,7 @@ import type {
   Snapshot,
 } from "../../repo/index.js";
 import type { Prewalk } from "./prewalk.js";
+import type { StdinSource } from "./stdin-source.js";
 
 export interface BackupProgress {
   readonly files: number;
@@ -49,6 +50,8 @@ export interface BackupOptions {
   /** The newest head the client knows: the new snapshot follows it in the chain. */
   readonly head: Snapshot | undefined;
   readonly sources: readonly string[];
+  /** Back up this stream as the snapshot's one file instead of `sources` (which must be empty). */
+  readonly stdin?: StdinSource;
   readonly excludes?: readonly string[];
   /** Skip the contents of directories holding a valid CACHEDIR.TAG (cache-tags.ts). */
   readonly excludeCaches?: boolean;

@@ -44,7 +44,13 @@ import {
   subtreesDigest,
   type SubtreeOf,
 } from "./dir-digest.js";
-import { dirEntry, fileEntry, symlinkEntry } from "./entries.js";
+import {
+  dirEntry,
+  fifoEntry,
+  fileEntry,
+  isFifo,
+  symlinkEntry,
+} from "./entries.js";
 import { identityOf } from "./file-identity.js";
 import { StoreFailure, type FileSaver } from "./file-saver.js";
 import type { Prewalk } from "./prewalk.js";
@@ -401,9 +407,12 @@ export class Walker {
         return undefined;
       }
     }
+    // A named pipe is stored as restic stores it, metadata only: never opened, since a read
+    // would wait for a writer that may never come.
+    if (isFifo(stat)) return fifoEntry(name, stat);
     this.#tally.notices += 1;
     this.#parts.sink.warn(
-      `Skipped "${printable(path)}": not a regular file, directory or symlink`,
+      `Skipped "${printable(path)}": not a regular file, directory, symlink or fifo`,
     );
     return undefined;
   }

@@ -17,6 +17,7 @@ import { Finishing } from "./finishing.js";
 import { currentOwner } from "./fs-ops.js";
 import { Hardlinks } from "./hardlinks.js";
 import { DEFAULT_OVERWRITE } from "./overwrite.js";
+import { ownersForRestore } from "./owner-map.js";
 import { Protection } from "./protect.js";
 import { FilePool } from "./scheduler.js";
 import { Selection } from "./selection.js";
@@ -65,8 +66,9 @@ function totalsOf(options: RestoreOptions, wholeSnapshot: boolean): Totals {
  * expansion.ts).
  */
 export async function restoreSnapshot(
-  options: RestoreOptions,
+  given: RestoreOptions,
 ): Promise<RestoreResult> {
+  const options = ownersForRestore(given, currentOwner().isRoot);
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
   if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
     throw new RangeError(

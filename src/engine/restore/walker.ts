@@ -32,6 +32,7 @@ import type { Deletion } from "./deletion.js";
 import { ExpansionBound } from "./expansion.js";
 import { ProtectedRefusal } from "./failures.js";
 import type { Finishing } from "./finishing.js";
+import { restoreFifo } from "./fifos.js";
 import { errnoCode, lstatOrUndefined, S_ISGID } from "./fs-ops.js";
 import type { Hardlinks } from "./hardlinks.js";
 import { identityOf, type Protection } from "./protect.js";
@@ -168,8 +169,23 @@ export class Walker {
       }
       const state = this.enter(place, entry.name, path);
       if (state === undefined) continue;
-      if (entry.type === "symlink") this.finishing.addSymlink(path, entry);
-      else await this.files.schedule(entry, path, state.fresh);
+      switch (entry.type) {
+        case "symlink":
+          this.finishing.addSymlink(path, entry);
+          break;
+        case "file":
+          await this.files.schedule(entry, path, state.fresh);
+          break;
+        case "fifo":
+          // A dry run creates nothing; fifos are not among the files it reports.
+          if (this.dryRun) break;
+          restoreFifo(path, entry, {
+            target: this.target,
+            tally: this.tally,
+            deletion: this.deletion,
+          });
+          break;
+      }
     }
   }
 
