@@ -53,7 +53,12 @@ import {
   type Tree,
   type FileEntry,
 } from "../repo/index.js";
-import type { BlobId, BlobKind } from "../store/index.js";
+import type {
+  BlobId,
+  BlobKind,
+  StorageCheck,
+  StorageProblem,
+} from "../store/index.js";
 import { bytesEqual, toHex } from "../util/bytes.js";
 
 /** How many ids one `store.missing()` call asks about. */
@@ -83,7 +88,11 @@ export type CheckProblemKind =
   | "head-chain-broken"
   | "suspicious-snapshot"
   | "undecodable-snapshot"
-  | "unreadable-key-slot";
+  | "unreadable-key-slot"
+  | "damaged-pack"
+  | "refused-pack"
+  | "damaged-index-segment"
+  | "refused-index-segment";
 
 export interface CheckProblem {
   readonly kind: CheckProblemKind;
@@ -92,7 +101,8 @@ export interface CheckProblem {
   /**
    * What is wrong: the full hex id of the blob (data, tree, or an undecodable snapshot blob),
    * of the snapshot for a broken link, or of the recorded SHA-256 for a file hash mismatch;
-   * the slot's name for an unreadable key slot.
+   * the slot's name for an unreadable key slot; the object's name on storage ("packs/3f/3f…",
+   * "index/…") for a pack or index segment.
    */
   readonly id: string;
   /** For blob problems: the kind of blob that is missing or damaged. */
@@ -118,6 +128,8 @@ export interface CheckProgress {
   readonly blobsRead: number;
   readonly bytesRead: number;
   readonly filesVerified: number;
+  /** Whole packs read and re-hashed (pack repositories, with a data selection). */
+  readonly packsRead: number;
   readonly problems: number;
 }
 
@@ -155,6 +167,21 @@ export interface CheckReport {
    * (and what a server deleting one would leave; the two cannot be told apart). Not a problem.
    */
   readonly chainGaps: number;
+  /** What the store found on its own objects; only for stores that keep them (packs). */
+  readonly storage?: StorageReport;
+}
+
+/** The pack store's objects, as `check` counts them (--json's summary). */
+export interface StorageReport {
+  /** Packs read whole: their SHA-256, trailer and agreement with the index checked. */
+  readonly packsRead: number;
+  readonly packBytesRead: number;
+  /** Packs no segment names whose trailer authenticates (an interrupted backup): not a problem. */
+  readonly unindexedPacks: number;
+  readonly damagedPacks: number;
+  readonly refusedPacks: number;
+  readonly damagedSegments: number;
+  readonly refusedSegments: number;
 }
 
 /** Throws RangeError for a selection that is out of range. */
@@ -286,6 +313,10 @@ class Checker {
   private blobsRead = 0;
   private bytesRead = 0;
   private filesVerified = 0;
+  private packsRead = 0;
+  private storage: StorageCheck | undefined;
+  /** Damaged or refused packs and index segments. */
+  private readonly storageProblems: Found[] = [];
   private phase: CheckProgress["phase"] = "checking";
 
   constructor(options: CheckOptions) {
@@ -298,6 +329,7 @@ class Checker {
 
   async run(): Promise<CheckReport> {
     await this.checkRecords();
+    await this.checkStorage();
     this.checkHeadChain();
     for (const snapshot of this.snapshots) await this.visitTree(snapshot.tree);
     await this.flushPresence();
@@ -308,6 +340,7 @@ class Checker {
       ...this.badFiles.values(),
       ...this.chainProblems,
       ...this.recordProblems,
+      ...this.storageProblems,
     ].map((found) => found.toProblem());
     for (const problem of problems) this.sink.problem(problem);
     const warnings = problems.filter((p) => p.severity === "warning").length;
@@ -322,6 +355,9 @@ class Checker {
       errors: problems.length - warnings,
       warnings,
       chainGaps: this.chainGaps,
+      ...(this.storage === undefined
+        ? {}
+        : { storage: storageReport(this.storage) }),
     };
   }
 
@@ -333,11 +369,13 @@ class Checker {
       blobsRead: this.blobsRead,
       bytesRead: this.bytesRead,
       filesVerified: this.filesVerified,
+      packsRead: this.packsRead,
       problems:
         this.badBlobs.size +
         this.badFiles.size +
         this.chainProblems.length +
-        this.recordProblems.length,
+        this.recordProblems.length +
+        this.storageProblems.length,
     });
   }
 
@@ -403,6 +441,31 @@ class Checker {
         ),
       );
     }
+    this.report();
+  }
+
+  /**
+   * The store's own objects, where it keeps any (a pack repository): the segments and packs its
+   * index refused, and, for the packs the data selection picks (by the pack's name, so that
+   * `--read-data-subset 1/t ... t/t` covers every pack once too), each read whole and checked
+   * against its name, its MACed trailer and the index. Blob reads below cannot find a damaged
+   * trailer: every blob still opens, yet the next client cannot index or repack that pack.
+   */
+  private async checkStorage(): Promise<void> {
+    const store = this.repo.store;
+    if (store.checkStorage === undefined) return;
+    const selection = this.selection;
+    this.storage = await store.checkStorage({
+      ...(selection === "none"
+        ? {}
+        : { readPacks: (id: BlobId) => selectsBlob(selection, id) }),
+      onProgress: (progress) => {
+        this.packsRead = progress.packsRead;
+        this.report();
+      },
+    });
+    for (const problem of this.storage.problems)
+      this.storageProblems.push(storageFound(problem));
     this.report();
   }
 
@@ -627,6 +690,41 @@ class Checker {
       }
     }
   }
+}
+
+function storageFound(problem: StorageProblem): Found {
+  const pack = problem.object === "pack";
+  const what = pack ? `pack ${problem.name}` : `index segment ${problem.name}`;
+  const consequence = !pack
+    ? problem.state === "refused"
+      ? "; none of its entries is believed (the blobs only it indexes read as missing). A backup re-indexes its packs from their trailers; a prune that deletes anything, or deleting the object by hand, removes it"
+      : "; a client reading the index afresh refuses it (the blobs only it indexes read as missing)"
+    : problem.state === "refused"
+      ? " (no index segment names it, and its blobs are not indexed from it)"
+      : "";
+  const kinds: Record<StorageProblem["state"], CheckProblemKind> = pack
+    ? { damaged: "damaged-pack", refused: "refused-pack" }
+    : { damaged: "damaged-index-segment", refused: "refused-index-segment" };
+  return new Found(
+    kinds[problem.state],
+    "error",
+    problem.name,
+    `${what} is ${problem.state}: ${problem.reason}${consequence}`,
+  );
+}
+
+function storageReport(check: StorageCheck): StorageReport {
+  const count = (object: StorageProblem["object"], state: StorageProblem["state"]): number =>
+    check.problems.filter((p) => p.object === object && p.state === state).length;
+  return {
+    packsRead: check.packsRead,
+    packBytesRead: check.bytesRead,
+    unindexedPacks: check.unindexedPacks,
+    damagedPacks: count("pack", "damaged"),
+    refusedPacks: count("pack", "refused"),
+    damagedSegments: count("index-segment", "damaged"),
+    refusedSegments: count("index-segment", "refused"),
+  };
 }
 
 /** Checks a repository's structure and, if asked, its data; see the top of this file. */

@@ -55,6 +55,7 @@ export {
   type CheckProblem,
   type CheckReport,
   type ReadDataSelection,
+  type StorageReport,
 } from "./check.js";
 export { applyRootMeta } from "./root-meta.js";
 export {

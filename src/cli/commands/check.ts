@@ -109,6 +109,22 @@ function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }
 
+/** The pack store's part of the summary: packs re-hashed, and packs an interrupted backup left. */
+function storageLine(report: CheckReport): string {
+  const storage = report.storage;
+  if (storage === undefined) return "";
+  const parts: string[] = [];
+  if (storage.packsRead > 0)
+    parts.push(
+      `re-hashed ${plural(storage.packsRead, "pack")} (${formatBytes(storage.packBytesRead)})`,
+    );
+  if (storage.unindexedPacks > 0)
+    parts.push(
+      `${plural(storage.unindexedPacks, "pack")} not indexed yet (an interrupted backup; the next backup indexes them)`,
+    );
+  return parts.length === 0 ? "" : `, ${parts.join(", ")}`;
+}
+
 export async function runCheck(
   context: CommandContext,
   options: CheckCommandOptions,
@@ -127,10 +143,12 @@ export async function runCheck(
         sink: {
           progress(progress) {
             const seconds = Math.max((Date.now() - startedAt) / 1000, 0.001);
+            const packs =
+              progress.packsRead > 0 ? ` ${plural(progress.packsRead, "pack")}` : "";
             const read =
               readData === "none"
                 ? ""
-                : `  read ${progress.blobsRead} blobs ${formatBytes(progress.bytesRead)} (${formatBytes(progress.bytesRead / seconds)}/s)`;
+                : `  read${packs} ${progress.blobsRead} blobs ${formatBytes(progress.bytesRead)} (${formatBytes(progress.bytesRead / seconds)}/s)`;
             const verb =
               progress.phase === "naming"
                 ? "Naming affected files:"
@@ -166,6 +184,7 @@ export async function runCheck(
       errors: report.errors,
       warnings: report.warnings,
       chainGaps: report.chainGaps,
+      ...(report.storage === undefined ? {} : { storage: report.storage }),
     });
   } else {
     const read =
@@ -175,7 +194,7 @@ export async function runCheck(
     const warnings =
       report.warnings > 0 ? `, ${plural(report.warnings, "warning")}` : "";
     output.line(
-      `Checked ${plural(report.snapshots, "snapshot")}, ${plural(report.trees, "tree")}, ${plural(report.dataBlobs, "data blob")}; ${read}: ${summary}${warnings}`,
+      `Checked ${plural(report.snapshots, "snapshot")}, ${plural(report.trees, "tree")}, ${plural(report.dataBlobs, "data blob")}${storageLine(report)}; ${read}: ${summary}${warnings}`,
     );
   }
   if (report.errors > 0) {
@@ -209,7 +228,13 @@ With --read-data it also downloads and decrypts every data blob (its id must equ
 hash of its plaintext) and verifies each file's recorded SHA-256, streaming blob by blob.
 
 Each problem is printed on its own line, naming the blob and the files and snapshots it
-affects (with --json: one object per line, then a summary). Snapshot blobs that do not
+affects (with --json: one object per line, then a summary).
+
+On a pack repository (sftp:, s3:, a pack directory) check also names the index segments and
+packs its index refused (they do not authenticate: none of their entries is believed), and
+with --read-data (or a subset, chosen by pack name) reads each pack whole and checks its
+SHA-256 against its name, its MACed trailer, and that the index agrees with it; every index
+segment is re-read and re-hashed too. --json's summary counts them under "storage". Snapshot blobs that do not
 authenticate under the repository's keys and key slots that are not key slots at all (what a
 connection without the passphrase can add) are named too; \`blindsync repair\` removes them.
 Snapshots the head chain leaves out (a sequence number no run of backups writes) are named as
@@ -223,7 +248,8 @@ Examples:
   blindsync check /mnt/usb/vault
   blindsync check --read-data me@host:vault
   blindsync check --read-data-subset 10% me@host:vault
-  blindsync check --read-data-subset 2/7 me@host:vault     # one seventh a day`,
+  blindsync check --read-data-subset 2/7 me@host:vault     # one seventh a day
+  blindsync check --read-data sftp://me@storagebox:23/backups   # packs re-hashed too`,
     )
     .action(
       async (

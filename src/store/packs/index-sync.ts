@@ -152,18 +152,23 @@ export class IndexSync {
     packs: readonly ObjectInfo[],
   ): Promise<void> {
     const records: PackRecord[] = [];
-    for (const info of packs) {
+    const unindexed = packs.filter((info) => {
       const id = packIdOf(info.name);
-      if (id === undefined || this.#cache.knowsPack(id)) continue;
+      return id !== undefined && !this.#cache.knowsPack(id);
+    });
+    // A few trailers at once: a killed backup leaves up to SEGMENT_PACKS of them per client.
+    await inParallel(unindexed, SEGMENT_READS, async (info) => {
+      const id = packIdOf(info.name) as string;
       try {
         const contents = await readTrailer(context, info);
         records.push(packRecord({ id, ...contents }));
       } catch (error) {
+        if (isNotFound(error)) return; // Pruned since the listing.
         if (!(error instanceof BlindsyncError && error.kind === "integrity"))
           throw error;
         this.rejectedPacks.add(id);
       }
-    }
+    });
     if (records.length > 0) await writeSegments(context, records);
   }
 }
@@ -173,7 +178,7 @@ function isNotFound(error: unknown): boolean {
 }
 
 /** Runs `work` on every item, at most `limit` at a time. */
-async function inParallel<T>(
+export async function inParallel<T>(
   items: readonly T[],
   limit: number,
   work: (item: T) => Promise<void>,
