@@ -98,7 +98,9 @@ export function packSizeOf(text: string | undefined): number | undefined {
     throw new BlindsyncError(
       "usage",
       `BLINDSYNC_PACK_SIZE "${text}" is not a whole number of MiB from ${PACK_SIZE_MIB.min} to ${PACK_SIZE_MIB.max}`,
-      { hint: "Leave it unset for 16 MiB packs, or give the size in MiB, such as 32" },
+      {
+        hint: "Leave it unset for 16 MiB packs, or give the size in MiB, such as 32",
+      },
     );
   return mib * 1024 * 1024;
 }

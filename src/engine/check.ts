@@ -53,12 +53,12 @@ import {
   type Tree,
   type FileEntry,
 } from "../repo/index.js";
-import type {
-  BlobId,
-  BlobKind,
-  StorageCheck,
-  StorageProblem,
-} from "../store/index.js";
+import type { BlobId, BlobKind } from "../store/index.js";
+import {
+  checkStoreObjects,
+  type StorageProblemKind,
+  type StorageReport,
+} from "./check-storage.js";
 import { bytesEqual, toHex } from "../util/bytes.js";
 
 /** How many ids one `store.missing()` call asks about. */
@@ -89,10 +89,7 @@ export type CheckProblemKind =
   | "suspicious-snapshot"
   | "undecodable-snapshot"
   | "unreadable-key-slot"
-  | "damaged-pack"
-  | "refused-pack"
-  | "damaged-index-segment"
-  | "refused-index-segment";
+  | StorageProblemKind;
 
 export interface CheckProblem {
   readonly kind: CheckProblemKind;
@@ -169,19 +166,6 @@ export interface CheckReport {
   readonly chainGaps: number;
   /** What the store found on its own objects; only for stores that keep them (packs). */
   readonly storage?: StorageReport;
-}
-
-/** The pack store's objects, as `check` counts them (--json's summary). */
-export interface StorageReport {
-  /** Packs read whole: their SHA-256, trailer and agreement with the index checked. */
-  readonly packsRead: number;
-  readonly packBytesRead: number;
-  /** Packs no segment names whose trailer authenticates (an interrupted backup): not a problem. */
-  readonly unindexedPacks: number;
-  readonly damagedPacks: number;
-  readonly refusedPacks: number;
-  readonly damagedSegments: number;
-  readonly refusedSegments: number;
 }
 
 /** Throws RangeError for a selection that is out of range. */
@@ -314,7 +298,7 @@ class Checker {
   private bytesRead = 0;
   private filesVerified = 0;
   private packsRead = 0;
-  private storage: StorageCheck | undefined;
+  private storage: StorageReport | undefined;
   /** Damaged or refused packs and index segments. */
   private readonly storageProblems: Found[] = [];
   private phase: CheckProgress["phase"] = "checking";
@@ -355,9 +339,7 @@ class Checker {
       errors: problems.length - warnings,
       warnings,
       chainGaps: this.chainGaps,
-      ...(this.storage === undefined
-        ? {}
-        : { storage: storageReport(this.storage) }),
+      ...(this.storage === undefined ? {} : { storage: this.storage }),
     };
   }
 
@@ -452,20 +434,23 @@ class Checker {
    * trailer: every blob still opens, yet the next client cannot index or repack that pack.
    */
   private async checkStorage(): Promise<void> {
-    const store = this.repo.store;
-    if (store.checkStorage === undefined) return;
     const selection = this.selection;
-    this.storage = await store.checkStorage({
-      ...(selection === "none"
-        ? {}
-        : { readPacks: (id: BlobId) => selectsBlob(selection, id) }),
-      onProgress: (progress) => {
-        this.packsRead = progress.packsRead;
+    const found = await checkStoreObjects(
+      this.repo.store,
+      selection === "none"
+        ? undefined
+        : (id: BlobId) => selectsBlob(selection, id),
+      (packsRead) => {
+        this.packsRead = packsRead;
         this.report();
       },
-    });
-    for (const problem of this.storage.problems)
-      this.storageProblems.push(storageFound(problem));
+    );
+    if (found === undefined) return;
+    this.storage = found.report;
+    for (const problem of found.problems)
+      this.storageProblems.push(
+        new Found(problem.kind, "error", problem.id, problem.reason),
+      );
     this.report();
   }
 
@@ -690,41 +675,6 @@ class Checker {
       }
     }
   }
-}
-
-function storageFound(problem: StorageProblem): Found {
-  const pack = problem.object === "pack";
-  const what = pack ? `pack ${problem.name}` : `index segment ${problem.name}`;
-  const consequence = !pack
-    ? problem.state === "refused"
-      ? "; none of its entries is believed (the blobs only it indexes read as missing). A backup re-indexes its packs from their trailers; a prune that deletes anything, or deleting the object by hand, removes it"
-      : "; a client reading the index afresh refuses it (the blobs only it indexes read as missing)"
-    : problem.state === "refused"
-      ? " (no index segment names it, and its blobs are not indexed from it)"
-      : "";
-  const kinds: Record<StorageProblem["state"], CheckProblemKind> = pack
-    ? { damaged: "damaged-pack", refused: "refused-pack" }
-    : { damaged: "damaged-index-segment", refused: "refused-index-segment" };
-  return new Found(
-    kinds[problem.state],
-    "error",
-    problem.name,
-    `${what} is ${problem.state}: ${problem.reason}${consequence}`,
-  );
-}
-
-function storageReport(check: StorageCheck): StorageReport {
-  const count = (object: StorageProblem["object"], state: StorageProblem["state"]): number =>
-    check.problems.filter((p) => p.object === object && p.state === state).length;
-  return {
-    packsRead: check.packsRead,
-    packBytesRead: check.bytesRead,
-    unindexedPacks: check.unindexedPacks,
-    damagedPacks: count("pack", "damaged"),
-    refusedPacks: count("pack", "refused"),
-    damagedSegments: count("index-segment", "damaged"),
-    refusedSegments: count("index-segment", "refused"),
-  };
 }
 
 /** Checks a repository's structure and, if asked, its data; see the top of this file. */

@@ -55,8 +55,8 @@ export {
   type CheckProblem,
   type CheckReport,
   type ReadDataSelection,
-  type StorageReport,
 } from "./check.js";
+export type { StorageReport } from "./check-storage.js";
 export { applyRootMeta } from "./root-meta.js";
 export {
   withLock,

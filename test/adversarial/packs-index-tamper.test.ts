@@ -113,9 +113,9 @@ async function expectBackupHeals(
     treeDifferences(pristine.sourceTree, describeTree(target)),
   ).toStrictEqual([]);
   expect(await checkKinds(round, cacheDir)).toStrictEqual(left);
-  expect(
-    await checkKinds(round, join(round.dir, "after-cache")),
-  ).toStrictEqual(left);
+  expect(await checkKinds(round, join(round.dir, "after-cache"))).toStrictEqual(
+    left,
+  );
 }
 
 describe("a damaged or forged index of a pack directory", () => {

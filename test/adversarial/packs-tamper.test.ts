@@ -180,7 +180,12 @@ describe("damaged packs in a pack directory", () => {
     flipByte(path, pack.trailerAt + 40);
     await expectScrubNames(round, [nameOf(pack)]);
     // Every blob still opens: only the pack read whole shows the damage.
-    const found = await round.cli(["--json", "check", "--read-data", round.repo]);
+    const found = await round.cli([
+      "--json",
+      "check",
+      "--read-data",
+      round.repo,
+    ]);
     expect(found.code, found.stderr).toBe(13);
     expect(
       jsonProblems(found.stdout).map((problem) => [problem.kind, problem.id]),
@@ -223,9 +228,9 @@ describe("damaged packs in a pack directory", () => {
     const after = await round.cli(["--json", "check", round.repo], fresh);
     expect(after.code, after.stderr).toBe(13);
     const refused = jsonProblems(after.stdout);
-    expect(refused.map((problem) => [problem.kind, problem.id])).toStrictEqual(
-      [["refused-pack", nameOf(pack)]],
-    );
+    expect(refused.map((problem) => [problem.kind, problem.id])).toStrictEqual([
+      ["refused-pack", nameOf(pack)],
+    ]);
     expect(refused[0]?.reason).toMatch(/trailer does not authenticate/);
     expect(jsonSummary(after.stdout).storage).toMatchObject({
       refusedPacks: 1,

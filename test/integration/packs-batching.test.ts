@@ -227,11 +227,13 @@ describe("a pack store's check of its own objects (checkStorage, for check)", ()
     expect(
       refused.problems.map((p) => [p.name, p.object, p.state, p.reason]),
     ).toStrictEqual(
-      planted.sort().map((name) =>
-        name.startsWith("index/")
-          ? [name, "index-segment", "refused", "it does not authenticate"]
-          : [name, "pack", "refused", "its trailer does not authenticate"],
-      ),
+      planted
+        .sort()
+        .map((name) =>
+          name.startsWith("index/")
+            ? [name, "index-segment", "refused", "it does not authenticate"]
+            : [name, "pack", "refused", "its trailer does not authenticate"],
+        ),
     );
     await fresh.close();
   });

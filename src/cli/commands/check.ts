@@ -144,7 +144,9 @@ export async function runCheck(
           progress(progress) {
             const seconds = Math.max((Date.now() - startedAt) / 1000, 0.001);
             const packs =
-              progress.packsRead > 0 ? ` ${plural(progress.packsRead, "pack")}` : "";
+              progress.packsRead > 0
+                ? ` ${plural(progress.packsRead, "pack")}`
+                : "";
             const read =
               readData === "none"
                 ? ""

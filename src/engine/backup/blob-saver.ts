@@ -196,8 +196,7 @@ export class BlobSaver {
     shuffle(sealed);
     if (this.dryRun) return;
     // Durable at flush(), which comes before anything records these blobs as stored.
-    if (sealed.length > 0)
-      await this.repo.store.put(sealed, { buffer: true });
+    if (sealed.length > 0) await this.repo.store.put(sealed, { buffer: true });
     this.cache.addBlobs(batch.map((blob) => blob.id));
   }
 

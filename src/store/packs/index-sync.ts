@@ -152,13 +152,14 @@ export class IndexSync {
     packs: readonly ObjectInfo[],
   ): Promise<void> {
     const records: PackRecord[] = [];
-    const unindexed = packs.filter((info) => {
+    const unindexed: { info: ObjectInfo; id: string }[] = [];
+    for (const info of packs) {
       const id = packIdOf(info.name);
-      return id !== undefined && !this.#cache.knowsPack(id);
-    });
+      if (id !== undefined && !this.#cache.knowsPack(id))
+        unindexed.push({ info, id });
+    }
     // A few trailers at once: a killed backup leaves up to SEGMENT_PACKS of them per client.
-    await inParallel(unindexed, SEGMENT_READS, async (info) => {
-      const id = packIdOf(info.name) as string;
+    await inParallel(unindexed, SEGMENT_READS, async ({ info, id }) => {
       try {
         const contents = await readTrailer(context, info);
         records.push(packRecord({ id, ...contents }));

@@ -52,7 +52,7 @@ export class PackFiller {
   #active = 0;
   readonly #waiting: (() => void)[] = [];
   /** The first failed upload: flush() never claims durability after one. */
-  #failure: unknown;
+  #failure: Error | undefined;
 
   /** Whether a blob was put and is not in the index yet (missing() must not ask for it again). */
   has(id: BlobId): boolean {
@@ -88,10 +88,7 @@ export class PackFiller {
       if (this.#unstored.has(hex) || this.#unindexed.has(hex)) continue;
       const open = this.#openPack(blob.kind);
       // Closed before it would pass the pack size: a blob bigger than that goes alone.
-      if (
-        open.bytes > 0 &&
-        open.bytes + blob.bytes.length > context.packSize
-      )
+      if (open.bytes > 0 && open.bytes + blob.bytes.length > context.packSize)
         stored.push(this.#close(context, blob.kind));
       this.#unstored.set(hex, blob);
       const current = this.#openPack(blob.kind);
@@ -158,7 +155,8 @@ export class PackFiller {
         this.#recordEntries += pack.entries.length;
       }
     } catch (error) {
-      this.#failure ??= error;
+      this.#failure ??=
+        error instanceof Error ? error : new Error(String(error));
       for (const blob of blobs) this.#unstored.delete(toHex(blob.id));
       throw error;
     } finally {

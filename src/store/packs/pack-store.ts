@@ -8,8 +8,8 @@
  * Keyless until authenticate(): the config, key slots, locks, the generation, snapshot blobs
  * and scrub work on storage alone; everything that needs the index needs its MAC key.
  *
- * About 400 lines: one method per Store call; index syncing, writing, compaction and leases
- * already live in modules of their own.
+ * Over 400 lines: one method per Store call, each short; index syncing, filling packs,
+ * writing, compaction, the storage check and leases already live in modules of their own.
  */
 import { BlindsyncError } from "../../errors.js";
 import { toHex } from "../../util/bytes.js";
