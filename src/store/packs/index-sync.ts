@@ -170,6 +170,8 @@ export class IndexSync {
         this.rejectedPacks.add(id);
       }
     });
+    // In pack order, not the order the reads finished: the same packs give the same segment.
+    records.sort((a, b) => (a.pack.id < b.pack.id ? -1 : 1));
     if (records.length > 0) await writeSegments(context, records);
   }
 }
