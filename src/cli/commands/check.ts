@@ -230,19 +230,19 @@ With --read-data it also downloads and decrypts every data blob (its id must equ
 hash of its plaintext) and verifies each file's recorded SHA-256, streaming blob by blob.
 
 Each problem is printed on its own line, naming the blob and the files and snapshots it
-affects (with --json: one object per line, then a summary).
-
-On a pack repository (sftp:, s3:, a pack directory) check also names the index segments and
-packs its index refused (they do not authenticate: none of their entries is believed), and
-with --read-data (or a subset, chosen by pack name) reads each pack whole and checks its
-SHA-256 against its name, its MACed trailer, and that the index agrees with it; every index
-segment is re-read and re-hashed too. --json's summary counts them under "storage". Snapshot blobs that do not
+affects (with --json: one object per line, then a summary). Snapshot blobs that do not
 authenticate under the repository's keys and key slots that are not key slots at all (what a
 connection without the passphrase can add) are named too; \`blindsync repair\` removes them.
 Snapshots the head chain leaves out (a sequence number no run of backups writes) are named as
 errors too: they authenticate, so someone holding the keys wrote them; every other command
 passes them by with a warning. The gaps forget leaves in the head chain are normal and not reported; a missing newest snapshot is
 refused when the repository is opened (14).
+
+On a pack repository (sftp:, s3:, a pack directory) check also names the index segments and
+packs its index refused (they do not authenticate: none of their entries is believed), and
+with --read-data (or a subset, chosen by pack name) reads each pack whole and checks its
+SHA-256 against its name, its MACed trailer, and that the index agrees with it; every index
+segment is re-read and re-hashed too. --json's summary counts them under "storage".
 
 Exit codes: 0 no problems, 13 problems found.
 
