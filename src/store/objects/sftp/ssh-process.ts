@@ -192,7 +192,9 @@ export class SshSftpProcess {
         ? `"${destination}"`
         : `"${destination}" (port ${port})`;
     const ssh =
-      port === undefined ? `ssh ${destination}` : `ssh -p ${port} ${destination}`;
+      port === undefined
+        ? `ssh ${destination}`
+        : `ssh -p ${port} ${destination}`;
     const sftp =
       port === undefined
         ? `sftp ${destination}`
