@@ -20,6 +20,7 @@ import {
   type RepositoryLocation,
   type Store,
 } from "../store/index.js";
+import { BlindsyncError } from "../errors.js";
 import { toHex } from "../util/bytes.js";
 import { CachedCipherHint } from "./cipher-hint.js";
 import { interrupts } from "./interrupt.js";
@@ -73,6 +74,7 @@ export async function openLocation(
     context.globals.remoteCmd ?? context.env.BLINDSYNC_REMOTE_CMD;
   const { s3Endpoint, s3PathStyle, limitUploadKiBps, limitDownloadKiBps } =
     context.globals;
+  const packSize = packSizeOf(context.env.BLINDSYNC_PACK_SIZE);
   // Guarded: Ctrl-C releases its locks and closes it (interrupt.ts).
   const store = await openStore(location, {
     mode,
@@ -81,6 +83,7 @@ export async function openLocation(
     packIndexCache: () => packIndexFile(cacheRoot(context), location.key),
     ...(s3Endpoint === undefined ? {} : { s3Endpoint }),
     ...(s3PathStyle === undefined ? {} : { s3PathStyle }),
+    ...(packSize === undefined ? {} : { packSize }),
     ...(sshCommand === undefined ? {} : { sshCommand }),
     ...(remoteCommand === undefined ? {} : { remoteCommand }),
     limits: {
@@ -96,6 +99,27 @@ export async function openLocation(
     },
   });
   return interrupts.guard(store);
+}
+
+/** Whole MiB a pack may hold, as restic's --pack-size: 1 to 128. */
+const PACK_SIZE_MIB = { min: 1, max: 128 };
+
+/**
+ * BLINDSYNC_PACK_SIZE, in MiB (restic's RESTIC_PACK_SIZE): the size at which a pack store
+ * closes a pack (docs/pack-format.md). Bigger packs mean fewer objects and more client memory.
+ */
+export function packSizeOf(text: string | undefined): number | undefined {
+  if (text === undefined || text === "") return undefined;
+  const mib = /^[0-9]{1,3}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(mib >= PACK_SIZE_MIB.min && mib <= PACK_SIZE_MIB.max))
+    throw new BlindsyncError(
+      "usage",
+      `BLINDSYNC_PACK_SIZE "${text}" is not a whole number of MiB from ${PACK_SIZE_MIB.min} to ${PACK_SIZE_MIB.max}`,
+      {
+        hint: "Leave it unset for 16 MiB packs, or give the size in MiB, such as 32",
+      },
+    );
+  return mib * 1024 * 1024;
 }
 
 export function passphrase(

@@ -82,6 +82,7 @@ export {
   type CheckReport,
   type ReadDataSelection,
 } from "./check.js";
+export type { StorageReport } from "./check-storage.js";
 export { applyRootMeta } from "./root-meta.js";
 export {
   withLock,

@@ -36,6 +36,8 @@ export interface OpenStoreOptions extends ConnectionOptions {
   readonly packIndexCache?: () => string;
   /** Refuse deletes as `serve --append-only` does (for pack stores, a courtesy: see docs). */
   readonly appendOnly?: boolean;
+  /** Bytes at which a pack store closes a pack (default 16 MiB); ignored by other stores. */
+  readonly packSize?: number;
 }
 
 /** Opens the store at `location`, parsed already or (in tests and tools) as text. */
@@ -114,5 +116,6 @@ function packStore(
     ...(options.appendOnly === undefined
       ? {}
       : { appendOnly: options.appendOnly }),
+    ...(options.packSize === undefined ? {} : { packSize: options.packSize }),
   });
 }

@@ -140,6 +140,8 @@ export class BlobSaver {
     if (this.pending.length > 0) await this.send();
     await Promise.all(this.inFlight);
     this.throwIfFailed();
+    // Batches were put with { buffer: true }: a pack store fills packs across them.
+    if (!this.dryRun) await this.repo.store.flush?.();
   }
 
   private throwIfFailed(): void {
@@ -193,7 +195,8 @@ export class BlobSaver {
     // Upload order within a batch is shuffled so the server cannot line blobs up with files.
     shuffle(sealed);
     if (this.dryRun) return;
-    if (sealed.length > 0) await this.repo.store.put(sealed);
+    // Durable at flush(), which comes before anything records these blobs as stored.
+    if (sealed.length > 0) await this.repo.store.put(sealed, { buffer: true });
     this.cache.addBlobs(batch.map((blob) => blob.id));
   }
 

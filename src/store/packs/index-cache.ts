@@ -387,6 +387,18 @@ export class IndexCache {
     }));
   }
 
+  /** Every entry any applied segment gives for `pack` (duplicates once), for check. */
+  entriesOf(pack: string): { id: BlobId; offset: number; length: number }[] {
+    const rows = this.#get(
+      "SELECT DISTINCT id, offset, length FROM blobs WHERE pack = ? ORDER BY offset",
+    ).all(pack) as { id: Buffer; offset: number; length: number }[];
+    return rows.map((row) => ({
+      id: new Uint8Array(row.id),
+      offset: row.offset,
+      length: row.length,
+    }));
+  }
+
   /** Replaces what the cache knows of snapshots/ with a fresh listing. */
   setSnapshots(snapshots: readonly { id: BlobId; length: number }[]): void {
     this.#db.transaction(() => {
