@@ -30,7 +30,7 @@ import {
 /** Packs stored at once: a second hides one round trip; more would only hold memory. */
 const MAX_UPLOADS = 2;
 /**
- * Packs that wait for a segment at most (512 MiB at 16 MiB packs): bounds what the next
+ * Packs that wait for a segment at most (256 MiB at 8 MiB packs): bounds what the next
  * writer re-reads from trailers after a crash, and the memory of the pending entries.
  */
 export const SEGMENT_PACKS = 32;

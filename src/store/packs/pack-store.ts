@@ -67,7 +67,7 @@ export interface PackStoreOptions {
   readonly appendOnly?: boolean;
   /** The merged index's SQLite file in the client's cache; in memory when absent. */
   readonly indexCachePath?: string;
-  /** Bytes of blobs per pack (default 16 MiB, as restic's default pack size). */
+  /** Bytes of blobs per pack (default 8 MiB: docs/pack-format.md, "Why 8 MiB"). */
   readonly packSize?: number;
   /** Entries per index segment (default 65536: a segment of about 3 MiB). */
   readonly segmentEntries?: number;
@@ -78,7 +78,7 @@ export interface PackStoreOptions {
   readonly refreshIntervalMs?: number;
 }
 
-export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
+export const DEFAULT_PACK_SIZE = 8 * 1024 * 1024;
 const DEFAULT_SEGMENT_ENTRIES = 65_536;
 const DEFAULT_REFRESH_MS = 10_000;
 /** Rows per query of list(): bounded memory. */
