@@ -6,6 +6,9 @@
 import { DamagedData, ProtectedRefusal } from "./failures.js";
 import type { RestoreAction, RestoreResult, RestoreSink } from "./types.js";
 
+/** Progress reaches the sink this often at most (a terminal repaints about 10 times a second). */
+const REPORT_INTERVAL_MS = 50;
+
 export interface Totals {
   readonly totalFiles?: number;
   readonly totalBytes?: number;
@@ -31,6 +34,8 @@ export class Tally {
   };
   /** Bytes written so far, of files that later failed verification too (result.bytes has not). */
   private progressBytes = 0;
+  /** When the sink last heard of progress (performance.now()). */
+  private lastReport = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly sink: RestoreSink,
@@ -72,7 +77,7 @@ export class Tally {
     this.result.files++;
     this.result.bytes += size;
     this.countWrite(action, shown);
-    this.report();
+    this.reportThrottled();
   }
 
   /** A file already in place: found identical, or already the right hard link. */
@@ -81,7 +86,7 @@ export class Tally {
     this.result.skippedIdentical++;
     this.result.leftAlone++;
     this.item("unchanged", shown);
-    this.report();
+    this.reportThrottled();
   }
 
   /** A file the overwrite policy leaves as it is (not the snapshot's, so not in `files`). */
@@ -94,7 +99,7 @@ export class Tally {
   fileLinked(action: "create" | "overwrite", shown: string): void {
     this.result.files++;
     this.countWrite(action, shown);
-    this.report();
+    this.reportThrottled();
   }
 
   /** An entry removed from the target (a directory with what it holds counts once). */
@@ -106,6 +111,18 @@ export class Tally {
   /** `count` bytes of some file's content written. */
   bytesWritten(count: number): void {
     this.progressBytes += count;
+    this.reportThrottled();
+  }
+
+  /**
+   * Tells the sink, at most every REPORT_INTERVAL_MS: a sink called for every file of a tree
+   * of small files formatted a progress line twice per file (docs/performance.md). The caller
+   * ends with report(), so the last numbers are always heard.
+   */
+  private reportThrottled(): void {
+    const now = performance.now();
+    if (now - this.lastReport < REPORT_INTERVAL_MS) return;
+    this.lastReport = now;
     this.report();
   }
 
