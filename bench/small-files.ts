@@ -310,7 +310,7 @@ export async function runSmallFiles(options: {
   }
   return {
     tree,
-    fingerprint: fingerprint(expected ?? new Map()),
+    fingerprint: fingerprint(expected ?? new Map<string, ManifestEntry>()),
     samples,
     touched,
   };

@@ -35,6 +35,13 @@ const BATCH_BLOBS = 1024;
  */
 const MAX_BATCHES_IN_FLIGHT = 4;
 
+/**
+ * Blobs below this size are sealed in one message per worker and batch (SealPool.sealMany);
+ * larger ones one message each, which costs nothing next to sealing them and spares copying
+ * them into one buffer.
+ */
+const SEAL_TOGETHER_BELOW = 64 * 1024;
+
 export interface UploadStats {
   blobsAdded: number;
   bytesAdded: number;
@@ -197,26 +204,42 @@ export class BlobSaver {
     this.cache.addBlobs(batch.map((blob) => blob.id));
   }
 
-  #sealAll(blobs: readonly Pending[]): Promise<BlobToPut[]> {
-    return Promise.all(
-      blobs.map(async (blob) => {
-        const bytes =
-          this.pool === undefined
-            ? this.repo.seal(
-                blob.kind,
-                blob.id,
-                blob.plaintext,
-                this.compression,
-              ).bytes
-            : await this.pool.seal(
-                blob.kind,
-                blob.id,
-                blob.plaintext,
-                this.compression,
-              );
-        return { id: blob.id, kind: blob.kind, bytes };
-      }),
+  async #sealAll(blobs: readonly Pending[]): Promise<BlobToPut[]> {
+    const pool = this.pool;
+    if (pool === undefined)
+      return blobs.map((blob) => ({
+        id: blob.id,
+        kind: blob.kind,
+        bytes: this.repo.seal(
+          blob.kind,
+          blob.id,
+          blob.plaintext,
+          this.compression,
+        ).bytes,
+      }));
+    // Small blobs go to the workers together, one message per worker; a large one alone, its
+    // plaintext transferred rather than copied into a shared buffer.
+    const small = blobs.filter((blob) => blob.length < SEAL_TOGETHER_BELOW);
+    const sealedSmall = pool.sealMany(small, this.compression);
+    const sealedLarge = blobs.map((blob) =>
+      blob.length < SEAL_TOGETHER_BELOW
+        ? undefined
+        : pool.seal(blob.kind, blob.id, blob.plaintext, this.compression),
     );
+    // Every promise is awaited below; an early rejection must not go unhandled meanwhile.
+    for (const pending of sealedLarge) pending?.catch(() => undefined);
+    const smallBytes = await sealedSmall;
+    const sealed: BlobToPut[] = [];
+    let nextSmall = 0;
+    for (const [index, blob] of blobs.entries()) {
+      const large = sealedLarge[index];
+      const bytes =
+        large === undefined
+          ? (smallBytes[nextSmall++] as Uint8Array)
+          : await large;
+      sealed.push({ id: blob.id, kind: blob.kind, bytes });
+    }
+    return sealed;
   }
 }
 
