@@ -117,8 +117,7 @@ export class TreeSaver {
     this.#dirs = [];
     await this.#blobSaver.flush();
     if (this.#dryRun) return;
-    for (const { path, identity, cached } of files)
-      this.#cache.recordFile(path, identity, cached);
+    this.#cache.recordFiles(files);
     for (const { path, record } of dirs) this.#cache.recordDir(path, record);
     if (!final) this.#cache.checkpointRun();
   }

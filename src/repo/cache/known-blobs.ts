@@ -6,13 +6,23 @@ import type Database from "better-sqlite3";
 import type { BlobId } from "../../store/index.js";
 import { advancePin, readPin } from "./pin.js";
 
+/**
+ * Ids inserted per statement: a backup of many small files records one id per file, and one
+ * statement per row cost more than the row (docs/performance.md, many small files).
+ */
+const IDS_PER_INSERT = 64;
+
 export class KnownBlobs {
   private readonly selectBlob: Database.Statement;
   private readonly insertBlob: Database.Statement;
+  private readonly insertBlobs: Database.Statement;
 
   constructor(private readonly db: Database.Database) {
     this.selectBlob = db.prepare("SELECT 1 FROM blobs WHERE id = ?").pluck();
     this.insertBlob = db.prepare("INSERT OR IGNORE INTO blobs (id) VALUES (?)");
+    this.insertBlobs = db.prepare(
+      `INSERT OR IGNORE INTO blobs (id) VALUES ${Array(IDS_PER_INSERT).fill("(?)").join(",")}`,
+    );
   }
 
   has(id: BlobId): boolean {
@@ -20,7 +30,10 @@ export class KnownBlobs {
   }
 
   add(ids: readonly BlobId[]): void {
-    for (const id of ids) this.insertBlob.run(id);
+    let index = 0;
+    for (; index + IDS_PER_INSERT <= ids.length; index += IDS_PER_INSERT)
+      this.insertBlobs.run(ids.slice(index, index + IDS_PER_INSERT));
+    for (; index < ids.length; index++) this.insertBlob.run(ids[index]);
   }
 
   /**
