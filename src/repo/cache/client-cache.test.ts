@@ -137,6 +137,24 @@ describe("the files cache across backup runs", () => {
     }
   });
 
+  it("asks nothing in a run that began with no file recorded, and finds its rows in the next", () => {
+    const cache = ClientCache.open(root, LOCATION);
+    try {
+      cache.beginRun();
+      cache.recordFile(path("a"), identity, cached);
+      // Recorded in this run, which began empty: not looked up (the walk never asks twice).
+      expect(cache.reuseFile(path("a"), identity)).toBeUndefined();
+      cache.finishRun();
+      cache.beginRun();
+      expect(cache.reuseFile(path("a"), identity)?.content).toEqual(
+        cached.content,
+      );
+      cache.finishRun();
+    } finally {
+      cache.close();
+    }
+  });
+
   it("continues the run numbers of a cache written before the last_run row existed", () => {
     run(["a", "b"], []);
     // An older cache: runs numbered up to 41 in the files table and no last_run row.

@@ -125,6 +125,9 @@ export class FilesCache {
    * every file: one statement each.
    */
   reuse(path: Uint8Array, identity: FileIdentity): CachedContent | undefined {
+    // Rows recorded since are of files this run read already, which it does not ask about
+    // again (a file named twice is at worst read twice).
+    if (this.run.beganEmpty) return undefined;
     let found: CachedContent | undefined;
     if (this.run.sweeping) {
       const row = this.touchUnchangedFile.get(
