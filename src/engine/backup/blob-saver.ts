@@ -25,9 +25,14 @@ import type { BlobId, BlobKind, BlobToPut } from "../../store/index.js";
 import { toHex } from "../../util/bytes.js";
 import type { SealPool } from "./seal-pool.js";
 
-/** A batch is sent at this many bytes of plaintext or this many blobs, whichever comes first. */
+/**
+ * A batch is sent at this many bytes of plaintext or this many blobs, whichever comes first.
+ * Each batch is one question to the store and one commit (a durable one, with its fsyncs, in
+ * the SQLite store), so a batch of small files' blobs is as large as the byte bound allows:
+ * 4096 blobs of a few hundred bytes are about 2-3 MiB (docs/performance.md, many small files).
+ */
 const BATCH_BYTES = 4 * 1024 * 1024;
-const BATCH_BLOBS = 1024;
+const BATCH_BLOBS = 4096;
 /**
  * Enough to keep the workers and the connection busy; each batch holds at most BATCH_BYTES of
  * plaintext and as much sealed. Four rather than two: over ssh a batch spends longer in
