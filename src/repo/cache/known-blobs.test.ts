@@ -76,4 +76,9 @@ describe("known blobs", () => {
       2 + 199,
     );
   });
+
+  it("live in a cache whose statement journals stay in memory, not in temporary files", () => {
+    // 2 is MEMORY: a backup's upserts and multi-row inserts each need a statement journal.
+    expect(db.pragma("temp_store", { simple: true })).toBe(2);
+  });
 });
