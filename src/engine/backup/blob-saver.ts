@@ -39,6 +39,15 @@ const BATCH_BLOBS = 4096;
  * transit and in `serve`'s commit than the client spends making the next (docs/performance.md).
  */
 const MAX_BATCHES_IN_FLIGHT = 4;
+/**
+ * The walk reaches the blob saver through promise continuations that never wait while batches
+ * have room (small files are read with synchronous calls, a local store answers at once), so
+ * without a yield the event loop would run no timer and take no worker reply until four
+ * batches were under way: with many small files on a busy machine that starved the lock's
+ * lease refresh for 60 s (exit 11), and sealed batches waited in the message queue. Every this
+ * many milliseconds an add() yields to the event loop once.
+ */
+const YIELD_EVERY_MS = 20;
 
 /**
  * Blobs below this size are sealed in one message per worker and batch (SealPool.sealMany);
@@ -79,6 +88,7 @@ export class BlobSaver {
   private readonly queued = new Set<string>();
   private readonly inFlight = new Set<Promise<void>>();
   private failure: Error | undefined;
+  #lastYield = performance.now();
   private readonly repo: Repository;
   private readonly cache: ClientCache;
   private readonly dryRun: boolean;
@@ -134,6 +144,12 @@ export class BlobSaver {
     bytes: Uint8Array,
     borrowed: boolean,
   ): Promise<void> {
+    const now = performance.now();
+    if (now - this.#lastYield >= YIELD_EVERY_MS) {
+      this.#lastYield = now;
+      // The caller's borrowed bytes stay valid: it waits for this promise before reusing them.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     this.throwIfFailed();
     const key = toHex(id);
     if (this.#known(key, id)) return;
