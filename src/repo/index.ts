@@ -32,6 +32,7 @@ export {
   type Pin,
   type FileIdentity,
   type CachedContent,
+  type FileRecord,
   type DirRecord,
 } from "./cache/client-cache.js";
 export {
