@@ -6,6 +6,9 @@
  * The decoder treats its input as hostile even though it was authenticated: a client holding
  * the key can craft any tree. It rejects every name restore could misuse, unsorted or
  * duplicate names, out-of-range lengths and trailing bytes, always with an integrity error.
+ *
+ * Over 400 lines because both format versions (1, and 2 with owner names and fifos) are decoded
+ * here beside the one encoder, so the rules a tree must meet are written once.
  */
 import { BlindsyncError } from "../errors.js";
 import { BLOB_ID_LENGTH, type BlobId } from "../store/index.js";

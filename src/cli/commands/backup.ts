@@ -1,4 +1,10 @@
-/** `blindsync backup SRC... REPO` (and the bare `blindsync SRC... REPO` form). */
+/**
+ * `blindsync backup SRC... REPO` (and the bare `blindsync SRC... REPO` form).
+ *
+ * Over 400 lines because the command has many flags, each with its help text and its check;
+ * the progress sink and summary live in backup-report.ts and --stdin's checks in
+ * backup-stdin.ts.
+ */
 import { lstatSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { Command } from "commander";
