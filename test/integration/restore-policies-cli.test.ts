@@ -69,7 +69,7 @@ describe("restore policies through the built CLI", () => {
     expect(jsonSummary(result.stdout)).toMatchObject({ written: 1 });
   });
 
-  it("--overwrite never keeps a changed file, always rewrites it; the summary counts both", async () => {
+  it("--overwrite never keeps a changed file, if-newer replaces it only when older, always rewrites it; the summary counts each", async () => {
     const target = join(made.dir, "overwrite");
     expect((await restore(target)).code).toBe(0);
     writeFileSync(join(target, "report.md"), "my edits\n");
@@ -84,6 +84,20 @@ describe("restore policies through the built CLI", () => {
       overwritten: 0,
       leftAlone: Object.keys(FILES).length,
     });
+
+    // if-newer: the target's copy newer than the snapshot's is left, an older one replaced.
+    utimesSync(join(target, "report.md"), 4_000_000_000, 4_000_000_000);
+    const newerThere = await restore(target, "--overwrite", "if-newer");
+    expect(newerThere.code, newerThere.stderr).toBe(0);
+    expect(readFileSync(join(target, "report.md"), "utf8")).toBe("my edits\n");
+    utimesSync(join(target, "report.md"), 1_000_000, 1_000_000);
+    const olderThere = await restore(target, "--overwrite", "if-newer");
+    expect(olderThere.code, olderThere.stderr).toBe(0);
+    expect(readFileSync(join(target, "report.md"), "utf8")).toBe(
+      FILES["report.md"],
+    );
+    expect(jsonSummary(olderThere.stdout)).toMatchObject({ overwritten: 1 });
+    writeFileSync(join(target, "report.md"), "my edits again\n");
 
     const always = await restore(target, "--overwrite", "always");
     expect(always.code, always.stderr).toBe(0);
