@@ -5,6 +5,7 @@
 import type Database from "better-sqlite3";
 import type { BlobId } from "../../store/index.js";
 import { advancePin, readPin } from "./pin.js";
+import { CACHE_SYNCHRONOUS } from "./schema.js";
 
 /**
  * Ids inserted per statement: a backup of many small files records one id per file, and one
@@ -47,7 +48,15 @@ export class KnownBlobs {
    * repository): a file's or a directory's row vouches for the blobs it names.
    */
   forgetAll(): void {
-    this.db.exec("DELETE FROM blobs; DELETE FROM files; DELETE FROM dirs;");
+    // Durable before it returns, although the cache runs synchronous=NORMAL: the pin's
+    // generation moves on next, and a forgetting lost to a power loss would leave the cache
+    // vouching for blobs a prune deleted. In WAL mode a FULL commit syncs the log.
+    this.db.pragma("synchronous = FULL");
+    try {
+      this.db.exec("DELETE FROM blobs; DELETE FROM files; DELETE FROM dirs;");
+    } finally {
+      this.db.pragma(`synchronous = ${CACHE_SYNCHRONOUS}`);
+    }
   }
 
   /**
