@@ -18,7 +18,7 @@ import { toHex } from "../../util/bytes.js";
 import type { BlobToPut, KeySlot } from "../store.js";
 import { DATABASE_FILE, enforceAppendOnly } from "./schema.js";
 import { SqliteStore, sqliteIntegrityCheck } from "./sqlite-store.js";
-import { MAX_BATCH_AGE_MS } from "./write-batch.js";
+import { MAX_BATCH_AGE_MS, MAX_BATCH_BYTES } from "./write-batch.js";
 
 storeConformanceSuite("SqliteStore", async ({ appendOnly }) => {
   const dir = await mkdtemp(join(tmpdir(), "blindsync-sqlite-"));
@@ -340,6 +340,19 @@ describe("SqliteStore sync points (buffered puts)", () => {
     const last = blob();
     await writer.put([last], { buffer: true });
     await writer.close();
+    expect(await committed(last.id)).toBe(true);
+  });
+
+  it("an open batch commits by itself once MAX_BATCH_BYTES of blobs are in it", async () => {
+    const { writer, committed } = await writerAndReader();
+    const size = 1024 * 1024;
+    const blobs = Array.from({ length: MAX_BATCH_BYTES / size - 1 }, () =>
+      blob(size),
+    );
+    await writer.put(blobs, { buffer: true });
+    expect(await committed(blobs[0]?.id ?? new Uint8Array(32))).toBe(false);
+    const last = blob(size);
+    await writer.put([last], { buffer: true });
     expect(await committed(last.id)).toBe(true);
   });
 
