@@ -13,6 +13,7 @@ export {
 } from "./frame.js";
 export {
   CAPABILITY_CPU_AES,
+  CAPABILITY_SYNC_POINTS,
   ERROR_KINDS,
   HELLO_MAGIC,
   ID_LENGTH,

@@ -51,6 +51,7 @@ const message: fc.Arbitrary<Message> = fc.oneof(
       "generation" as const,
       "bump-generation" as const,
       "goodbye" as const,
+      "flush" as const,
       "ok" as const,
       "list-end" as const,
     ),
@@ -84,7 +85,7 @@ const message: fc.Arbitrary<Message> = fc.oneof(
     name: text,
   }),
   fc.record({
-    type: fc.constant("put" as const),
+    type: fc.constantFrom("put" as const, "put-buffered" as const),
     requestId,
     blobs: fc.array(
       fc.record({ id, kind, bytes: fc.uint8Array({ maxLength: 100 }) }),

@@ -31,6 +31,15 @@ export { ID_LENGTH };
  */
 export const CAPABILITY_CPU_AES = "cpu-aes";
 
+/**
+ * Listed in a server's hello when it understands "put-buffered" and "flush" (durability at sync
+ * points). A client sends those two only to a server that listed it; to any other it sends
+ * plain puts, each durable when answered, and treats a sync point as already reached. An old
+ * client never sends them, so its puts stay durable one by one. No version bump: both sides
+ * keep speaking version 2 to each other.
+ */
+export const CAPABILITY_SYNC_POINTS = "sync-points";
+
 export type WireBlobKind = "data" | "tree" | "snapshot";
 export type OpenMode = "open" | "create";
 
@@ -112,6 +121,10 @@ export type RequestBody =
   | { readonly type: "add-key-slot"; readonly slot: WireKeySlot }
   | { readonly type: "remove-key-slot"; readonly name: string }
   | { readonly type: "put"; readonly blobs: readonly WireBlob[] }
+  /** As "put", but durable only at the next "flush" or durable write (CAPABILITY_SYNC_POINTS). */
+  | { readonly type: "put-buffered"; readonly blobs: readonly WireBlob[] }
+  /** A sync point: answered "ok" once every buffered put before it is durable. */
+  | { readonly type: "flush" }
   | { readonly type: "delete"; readonly ids: readonly Uint8Array[] }
   | { readonly type: "compact" }
   | { readonly type: "generation" }
@@ -172,6 +185,8 @@ const TYPE = {
   goodbye: 0x1f,
   "release-lock": 0x20,
   "remove-locks": 0x21,
+  "put-buffered": 0x22,
+  flush: 0x23,
   ok: 0x80,
   bytes: 0x81,
   "key-slots": 0x82,
@@ -342,6 +357,7 @@ function writeMessage(message: Message): Writer {
     case "generation":
     case "bump-generation":
     case "goodbye":
+    case "flush":
     case "ok":
     case "list-end":
       break;
@@ -392,6 +408,7 @@ function writeMessage(message: Message): Writer {
       w.string(message.name);
       break;
     case "put":
+    case "put-buffered":
       w.u32(message.blobs.length);
       for (const blob of message.blobs)
         writeKind(w.id(blob.id), blob.kind).bytes(blob.bytes);
@@ -495,6 +512,8 @@ function decodeNumbered(code: number, r: Reader): Request | Response {
       return { type: "list-key-slots", requestId };
     case TYPE.goodbye:
       return { type: "goodbye", requestId };
+    case TYPE.flush:
+      return { type: "flush", requestId };
     case TYPE.ok:
       return { type: "ok", requestId };
     case TYPE["list-end"]:
@@ -527,7 +546,8 @@ function decodeNumbered(code: number, r: Reader): Request | Response {
         requestId,
         name: r.string("key slot name"),
       };
-    case TYPE.put: {
+    case TYPE.put:
+    case TYPE["put-buffered"]: {
       // id + kind + length: the least one blob can take.
       const n = r.count(ID_LENGTH + 1 + 4, "blobs");
       const blobs: WireBlob[] = [];
@@ -536,7 +556,8 @@ function decodeNumbered(code: number, r: Reader): Request | Response {
         const kind = readKind(r, "blob kind");
         blobs.push({ id, kind, bytes: r.bytes("blob") });
       }
-      return { type: "put", requestId, blobs };
+      const type = code === TYPE.put ? "put" : "put-buffered";
+      return { type, requestId, blobs };
     }
     case TYPE.bytes:
       return { type: "bytes", requestId, bytes: r.bytes("bytes") };

@@ -150,10 +150,11 @@ export interface BlobStore {
 
 export interface PutOptions {
   /**
-   * The store may hold the blobs until flush() (the pack store fills packs across puts): they
-   * are durable only once flush() resolves, though this store's missing() and get() see them
-   * at once. A store without flush() stores them at once; a wrapper that drops the option only
-   * costs the batching, never durability.
+   * The store may hold the blobs until flush() (the pack store fills packs across puts, the
+   * SQLite store keeps one transaction open across them, the remote store sends them buffered
+   * to a server that keeps sync points): they are durable only once flush() resolves, though
+   * this store's missing() and get() see them at once. A store without flush() stores them at
+   * once; a wrapper that drops the option only costs the batching, never durability.
    */
   readonly buffer?: boolean;
 }

@@ -179,8 +179,9 @@ describe("canaries in contents and names never reach the server (T14)", () => {
       ...[...journals.values()].flatMap((bytes) => hits(bytes, "a journal")),
     ];
     expect(found).toEqual([]);
-    // The journal was really sampled: each put commits with synchronous=FULL, whose fsyncs
-    // keep the rollback journal on disk long enough for a 2 ms poll (about 20 samples here).
+    // The journal was really sampled: each commit (a sync point, or a buffered batch's 32 MiB
+    // or 1 s) runs with synchronous=FULL, whose fsyncs keep the rollback journal on disk long
+    // enough for a 2 ms poll.
     expect(journals.size).toBeGreaterThan(0);
     expect(wire.length).toBeGreaterThan(CANARIES * 100_000);
   }, 300_000);

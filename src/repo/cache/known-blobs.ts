@@ -5,6 +5,7 @@
 import type Database from "better-sqlite3";
 import type { BlobId } from "../../store/index.js";
 import { advancePin, readPin } from "./pin.js";
+import { CACHE_SYNCHRONOUS } from "./schema.js";
 
 /**
  * Ids inserted per statement: a backup of many small files records one id per file, and one
@@ -47,7 +48,22 @@ export class KnownBlobs {
    * repository): a file's or a directory's row vouches for the blobs it names.
    */
   forgetAll(): void {
-    this.db.exec("DELETE FROM blobs; DELETE FROM files; DELETE FROM dirs;");
+    const forget = "DELETE FROM blobs; DELETE FROM files; DELETE FROM dirs;";
+    // Inside a backup's run the deletes commit with the run (SQLite cannot change the level
+    // inside a transaction). syncGeneration() calls this before the run begins, where it must
+    // be durable before it returns although the cache runs synchronous=NORMAL: the pin's
+    // generation moves on next, and a forgetting lost to a power loss would leave the cache
+    // vouching for blobs a prune deleted. In WAL mode a FULL commit syncs the log.
+    if (this.db.inTransaction) {
+      this.db.exec(forget);
+      return;
+    }
+    this.db.pragma("synchronous = FULL");
+    try {
+      this.db.exec(forget);
+    } finally {
+      this.db.pragma(`synchronous = ${CACHE_SYNCHRONOUS}`);
+    }
   }
 
   /**

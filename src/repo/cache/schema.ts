@@ -93,6 +93,9 @@ function countFilesOnce(db: Database.Database): void {
   }).immediate();
 }
 
+/** SQLite's synchronous level of the cache: NORMAL (1), see openCacheDatabase. */
+export const CACHE_SYNCHRONOUS = "NORMAL";
+
 /** Opens (creating if needed) the cache database of one repository location. */
 export function openCacheDatabase(
   cacheRoot: string,
@@ -101,10 +104,12 @@ export function openCacheDatabase(
   const file = prepareDatabaseFile(cacheRoot, locationKey, CACHE_FILE);
   const db = new Database(file);
   db.pragma("journal_mode = WAL");
-  // The pin is elsewhere now, but syncGeneration() forgets the blobs here before the pin's
-  // generation moves on: that forgetting must survive a power loss, or the cache would
-  // vouch for blobs a prune deleted.
-  db.pragma("synchronous = FULL");
+  // NORMAL: the cache is a hint, and WAL with NORMAL stays consistent after a power loss; what
+  // the last commits held is lost at worst, which costs a re-read, never a wrong answer (the
+  // client records blobs only after the store's sync point). The one write that must be
+  // durable, forgetting the blobs before the pin's generation moves on, raises the level for
+  // itself (known-blobs.ts). This spared an fsync per cache commit (docs/performance.md).
+  db.pragma(`synchronous = ${CACHE_SYNCHRONOUS}`);
   // Statement journals in memory: every files-cache upsert (its count trigger) and multi-row
   // insert inside a backup's long transaction wrote one, a temporary file in /var/tmp; with
   // many small files that was about one page write per file (docs/performance.md). Each lives

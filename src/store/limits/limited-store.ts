@@ -14,6 +14,7 @@ import type {
   LockAttempt,
   LockRequest,
   LocksRemoved,
+  PutOptions,
   Store,
 } from "../store.js";
 import type { Limiters } from "./rate-limiter.js";
@@ -31,11 +32,16 @@ export class LimitedStore implements Store {
     return this.#inner.appendOnly;
   }
 
-  async put(blobs: readonly BlobToPut[]): Promise<void> {
+  async put(blobs: readonly BlobToPut[], options?: PutOptions): Promise<void> {
     let bytes = 0;
     for (const blob of blobs) bytes += blob.bytes.length;
     await this.#limiters.upload?.take(bytes);
-    await this.#inner.put(blobs);
+    await this.#inner.put(blobs, options);
+  }
+
+  /** Passes the sync point on: the buffered puts above went to the inner store. */
+  async flush(): Promise<void> {
+    await this.#inner.flush?.();
   }
 
   async get(id: BlobId): Promise<Uint8Array> {

@@ -3,8 +3,10 @@ import { describe, expect, it } from "vitest";
 import { storeConformanceSuite } from "../../../test/store-suite.js";
 import { BlindsyncError, isBlindsyncError } from "../../errors.js";
 import {
+  CAPABILITY_SYNC_POINTS,
   FrameDecoder,
   PROTOCOL_VERSION,
+  decodeClientMessage,
   decodeMessage,
   decodeServerMessage,
   encodeFrame,
@@ -13,7 +15,7 @@ import {
   type OpenMode,
 } from "../../protocol/index.js";
 import { MemoryStore } from "../memory/memory-store.js";
-import type { Store } from "../store.js";
+import type { BlobToPut, PutOptions, Store } from "../store.js";
 import { RemoteStore } from "./client.js";
 import { serveConnection } from "./server.js";
 
@@ -467,5 +469,116 @@ describe("protocol version 2: locks and the generation as typed messages", () =>
         result: { removed: 0, live: [holder], more: 0 },
       },
     ]);
+  });
+});
+
+/** A MemoryStore that records how it was asked to put and flush, as the server calls it. */
+function recordingStore(): { store: Store; calls: string[] } {
+  const inner = new MemoryStore();
+  const calls: string[] = [];
+  const store = new Proxy(inner, {
+    get: (target, property): unknown => {
+      if (property === "put")
+        return (blobs: readonly BlobToPut[], options?: PutOptions) => {
+          calls.push(options?.buffer === true ? "put buffered" : "put");
+          return target.put(blobs);
+        };
+      if (property === "flush")
+        return () => {
+          calls.push("flush");
+          return Promise.resolve();
+        };
+      // With the store itself as `this`: MemoryStore keeps private fields.
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === "function"
+        ? (value as (...args: unknown[]) => unknown).bind(target)
+        : value;
+    },
+  });
+  return { store, calls };
+}
+
+/**
+ * A server of before sync points: its hello lists no capability and it answers every request
+ * "ok"; it records the request types it received.
+ */
+function olderServer(): {
+  toServer: PassThrough;
+  toClient: PassThrough;
+  received: string[];
+} {
+  const toServer = new PassThrough();
+  const toClient = new PassThrough();
+  const received: string[] = [];
+  const decoder = new FrameDecoder();
+  toServer.on("data", (chunk: Buffer) => {
+    for (const payload of decoder.push(chunk)) {
+      const message = decodeClientMessage(payload);
+      received.push(message.type);
+      toClient.write(
+        message.type === "hello"
+          ? serverHello(PROTOCOL_VERSION)
+          : encodeFrame(
+              encodeMessage({ type: "ok", requestId: message.requestId }),
+            ),
+      );
+    }
+  });
+  return { toServer, toClient, received };
+}
+
+const blobOf = (byte: number): BlobToPut => ({
+  id: id(byte),
+  kind: "data",
+  bytes: new Uint8Array([byte]),
+});
+
+describe("sync points over the wire", () => {
+  it("the server's hello lists sync-points", async () => {
+    const [answer] = await exchange([hello(PROTOCOL_VERSION)]);
+    expect(answer?.type === "server-hello" && answer.capabilities).toContain(
+      CAPABILITY_SYNC_POINTS,
+    );
+  });
+
+  it("a buffered put reaches the server's store buffered, a plain one plain, and flush() reaches it after them", async () => {
+    const { store: backing, calls } = recordingStore();
+    const { store, served } = await connectPair(backing);
+    await store.put([blobOf(1)], { buffer: true });
+    await store.put([blobOf(2)]);
+    await store.flush();
+    expect(calls).toEqual(["put buffered", "put", "flush"]);
+    expect(await backing.missing([id(1), id(2)])).toEqual([]);
+    await store.close();
+    await served;
+  });
+
+  it("an older server without sync-points gets plain puts, each durable when answered, and no flush request", async () => {
+    const { toServer, toClient, received } = olderServer();
+    const store = await RemoteStore.connect(
+      { readable: toClient, writable: toServer },
+      { path: "repo", mode: "open" },
+    );
+    await store.put([blobOf(3)], { buffer: true });
+    await store.flush();
+    expect(received).toEqual(["hello", "put"]);
+    toClient.end();
+    await caught(store.close());
+  });
+
+  it("an older client's put (no buffer) is stored plainly, durable before its answer", async () => {
+    const { store: backing, calls } = recordingStore();
+    const answers = await exchange(
+      [
+        hello(PROTOCOL_VERSION),
+        { type: "put", requestId: 1, blobs: [blobOf(4)] },
+      ],
+      backing,
+    );
+    expect(answers.map((answer) => answer.type)).toEqual([
+      "server-hello",
+      "ok",
+    ]);
+    expect(calls).toEqual(["put"]);
   });
 });

@@ -20,6 +20,7 @@ import {
   ID_LENGTH,
   MAX_FRAME_PAYLOAD,
   CAPABILITY_CPU_AES,
+  CAPABILITY_SYNC_POINTS,
   type WireBlobInfo,
 } from "../../protocol/index.js";
 import { toHex } from "../../util/bytes.js";
@@ -32,6 +33,7 @@ import type {
   LockAttempt,
   LockRequest,
   LocksRemoved,
+  PutOptions,
   Store,
 } from "../store.js";
 import {
@@ -271,7 +273,22 @@ export class RemoteStore implements Store {
     );
   }
 
-  async put(blobs: readonly BlobToPut[]): Promise<void> {
+  /**
+   * Whether the server keeps sync points (its hello listed CAPABILITY_SYNC_POINTS): only then
+   * are puts sent buffered. An older server gets plain puts, each durable when answered.
+   */
+  get #syncPoints(): boolean {
+    return this.#pipeline.serverCapabilities.includes(CAPABILITY_SYNC_POINTS);
+  }
+
+  /**
+   * With `buffer`, and a server that keeps sync points, the batches go as "put-buffered": the
+   * server may hold them uncommitted until flush() or a durable write.
+   */
+  async put(
+    blobs: readonly BlobToPut[],
+    options: PutOptions = {},
+  ): Promise<void> {
     // The whole call is checked before anything is sent, so a bad blob stores nothing.
     checkBlobs(blobs);
     for (const blob of blobs) {
@@ -296,17 +313,28 @@ export class RemoteStore implements Store {
       batch.push(blob);
       batchBytes += size;
     }
+    const type =
+      options.buffer === true && this.#syncPoints ? "put-buffered" : "put";
     // Sent in order, so a later batch never overtakes an earlier one on the server.
     await Promise.all(
       batches.map((batch) =>
         this.#pipeline.call(
-          { type: "put", blobs: batch },
+          { type, blobs: batch },
           "ok",
           `put() of ${batch.length} blobs`,
           batch.reduce((sum, b) => sum + b.bytes.length + PUT_BLOB_OVERHEAD, 0),
         ),
       ),
     );
+  }
+
+  /**
+   * A sync point: resolves once the server has made every buffered put durable. Against an
+   * older server there is nothing to wait for: its puts were durable when answered.
+   */
+  async flush(): Promise<void> {
+    if (!this.#syncPoints) return;
+    await this.#pipeline.call({ type: "flush" }, "ok", "flush()");
   }
 
   async delete(ids: readonly BlobId[]): Promise<void> {

@@ -14,6 +14,7 @@ import { BlindsyncError, describeError } from "../../errors.js";
 import {
   FrameDecoder,
   CAPABILITY_CPU_AES,
+  CAPABILITY_SYNC_POINTS,
   PROTOCOL_VERSION,
   decodeServerMessage,
   encodeMessageFrame,
@@ -248,7 +249,10 @@ export class RequestPipeline {
       encodeMessageFrame({
         type: "hello",
         version: PROTOCOL_VERSION,
-        capabilities: cpuHasAes() ? [CAPABILITY_CPU_AES] : [],
+        // sync-points: this client may send put-buffered and flush, to a server that lists it.
+        capabilities: cpuHasAes()
+          ? [CAPABILITY_CPU_AES, CAPABILITY_SYNC_POINTS]
+          : [CAPABILITY_SYNC_POINTS],
         path: this.#options.path,
         mode: this.#options.mode,
       }),

@@ -21,6 +21,7 @@ import {
   FrameDecoder,
   MAX_FRAME_PAYLOAD,
   CAPABILITY_CPU_AES,
+  CAPABILITY_SYNC_POINTS,
   PROTOCOL_VERSION,
   decodeClientMessage,
   encodeMessage,
@@ -112,7 +113,7 @@ export async function serveConnection(
           await writer.send({
             type: "server-hello",
             version: PROTOCOL_VERSION,
-            capabilities: cpuHasAes() ? [CAPABILITY_CPU_AES] : [],
+            capabilities: serverCapabilities(),
             appendOnly: store.appendOnly,
           });
           continue;
@@ -194,6 +195,13 @@ async function refuse(
   await writer.send(response);
 }
 
+/** What this server's hello lists: its CPU's AES, and that it keeps sync points. */
+function serverCapabilities(): string[] {
+  return cpuHasAes()
+    ? [CAPABILITY_CPU_AES, CAPABILITY_SYNC_POINTS]
+    : [CAPABILITY_SYNC_POINTS];
+}
+
 async function handle(
   store: Store,
   request: Request,
@@ -262,6 +270,14 @@ async function handle(
         break;
       case "put":
         await store.put(request.blobs);
+        break;
+      case "put-buffered":
+        // Requests are handled one at a time, in order, so a flush answers after every
+        // buffered put the client sent before it.
+        await store.put(request.blobs, { buffer: true });
+        break;
+      case "flush":
+        await store.flush?.();
         break;
       case "delete":
         await store.delete(request.ids);

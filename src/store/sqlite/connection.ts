@@ -1,14 +1,16 @@
 /**
  * How the SQLite store runs its calls on its one connection: each call runs to completion (one
  * transaction) before the next starts, every SQLite error leaves as a BlindsyncError, writes
- * are refused on a read-only store, and the gets of one turn of the event loop share one read
- * transaction.
+ * are refused on a read-only store, the gets of one turn of the event loop share one read
+ * transaction, and buffered puts share one write transaction until a sync point
+ * (write-batch.ts).
  *
  * better-sqlite3 is synchronous; the runners are async only to fit the Store interface.
  */
 import type Database from "better-sqlite3";
 import { BlindsyncError } from "../../errors.js";
 import { translateError } from "./errors.js";
+import { WriteBatch } from "./write-batch.js";
 
 export class SqliteConnection {
   readonly db: Database.Database;
@@ -17,11 +19,13 @@ export class SqliteConnection {
   #closed = false;
   /** A read transaction opened by runReadBatch() is running. */
   #readBatch = false;
+  readonly #writeBatch: WriteBatch;
 
   constructor(file: string, db: Database.Database, readonly: boolean) {
     this.#file = file;
     this.db = db;
     this.#readonly = readonly;
+    this.#writeBatch = new WriteBatch(db);
   }
 
   /** Runs `action` on the open database, turning every SQLite error into a BlindsyncError. */
@@ -63,24 +67,59 @@ export class SqliteConnection {
     }
   }
 
+  /**
+   * Runs a durable write: it commits the open write batch first (a sync point for the buffered
+   * puts before it), then `action`, whose own transaction is durable when it returns.
+   */
   runWrite<T>(action: () => T): Promise<T> {
     return this.run(() => {
-      if (this.#readonly) {
-        throw new BlindsyncError(
-          "failed",
-          `The repository "${this.#file}" is opened read-only`,
-        );
-      }
+      this.#refuseIfReadonly();
+      this.#writeBatch.commit();
       return action();
     });
   }
 
-  /** Idempotent. */
+  /**
+   * Runs a write that may wait for the next sync point: `action` runs inside the open write
+   * batch (write-batch.ts says when it commits), its `bytes` counted towards the batch's size.
+   */
+  runBufferedWrite<T>(bytes: number, action: () => T): Promise<T> {
+    return this.run(() => {
+      this.#refuseIfReadonly();
+      return this.#writeBatch.add(bytes, action);
+    });
+  }
+
+  /** A sync point: everything written so far is durable when this resolves. */
+  flush(): Promise<void> {
+    return this.run(() => {
+      this.#writeBatch.commit();
+    });
+  }
+
+  /**
+   * Idempotent. Commits the open write batch first; if that fails the buffered puts are lost,
+   * as a crash would lose them (they were never promised), and the database still closes.
+   */
   close(): void {
     if (!this.#closed) {
       this.#closed = true;
       this.#endReadBatch();
+      try {
+        this.#writeBatch.commit();
+      } catch {
+        // See above: nothing acknowledged as durable is lost.
+      }
       this.db.close();
+    }
+  }
+
+  #refuseIfReadonly(): void {
+    if (this.#readonly) {
+      throw new BlindsyncError(
+        "failed",
+        `The repository "${this.#file}" is opened read-only`,
+      );
     }
   }
 

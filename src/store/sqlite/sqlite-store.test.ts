@@ -9,15 +9,16 @@ import {
   writeFile,
 } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { storeConformanceSuite } from "../../../test/store-suite.js";
 import { BlindsyncError } from "../../errors.js";
 import { toHex } from "../../util/bytes.js";
 import type { BlobToPut, KeySlot } from "../store.js";
 import { DATABASE_FILE, enforceAppendOnly } from "./schema.js";
 import { SqliteStore, sqliteIntegrityCheck } from "./sqlite-store.js";
+import { MAX_BATCH_AGE_MS, MAX_BATCH_BYTES } from "./write-batch.js";
 
 storeConformanceSuite("SqliteStore", async ({ appendOnly }) => {
   const dir = await mkdtemp(join(tmpdir(), "blindsync-sqlite-"));
@@ -253,5 +254,117 @@ describe("SqliteStore on disk", () => {
     for await (const id of store.scrub()) found.push(id);
     expect(found).toEqual([]);
     await store.close();
+  });
+});
+
+describe("SqliteStore sync points (buffered puts)", () => {
+  const dirs: string[] = [];
+  const stores: SqliteStore[] = [];
+  afterEach(async () => {
+    vi.useRealTimers();
+    for (const store of stores.splice(0)) await store.close();
+    for (const dir of dirs.splice(0))
+      await rm(dir, { recursive: true, force: true });
+  });
+
+  /**
+   * A repository with a writer and a second connection, as another process would open it:
+   * what the second sees is what is committed, and a commit here is a durable one (rollback
+   * journal, synchronous=FULL), so "visible to the other" means "synced".
+   */
+  async function writerAndReader(): Promise<{
+    writer: SqliteStore;
+    committed: (id: Uint8Array) => Promise<boolean>;
+  }> {
+    const dir = join(
+      await mkdtemp(join(tmpdir(), "blindsync-sqlite-sync-")),
+      "repo",
+    );
+    dirs.push(dirname(dir));
+    const writer = await SqliteStore.open(dir, { create: true });
+    stores.push(writer);
+    await writer.create(config, slot);
+    const reader = await SqliteStore.open(dir, { readonly: true });
+    stores.push(reader);
+    return {
+      writer,
+      committed: async (id) => (await reader.missing([id])).length === 0,
+    };
+  }
+
+  it("a buffered put waits for flush(): its own store sees it at once, another connection only after flush", async () => {
+    const { writer, committed } = await writerAndReader();
+    const data = blob();
+    await writer.put([data], { buffer: true });
+    expect(await writer.missing([data.id])).toEqual([]);
+    expect(toHex(await writer.get(data.id))).toBe(toHex(data.bytes));
+    expect(await committed(data.id)).toBe(false);
+    await writer.flush();
+    expect(await committed(data.id)).toBe(true);
+  });
+
+  it("buffered puts ride in one transaction until a durable write commits them with its own", async () => {
+    const { writer, committed } = await writerAndReader();
+    const first = blob();
+    const second = blob();
+    await writer.put([first], { buffer: true });
+    await writer.put([second], { buffer: true });
+    expect(await committed(first.id)).toBe(false);
+    await writer.addKeySlot({ name: "fedcba9876543210", bytes: slot.bytes });
+    expect(await committed(first.id)).toBe(true);
+    expect(await committed(second.id)).toBe(true);
+  });
+
+  it("a put without buffer, or of a snapshot, is committed when it resolves, with the buffered ones before it", async () => {
+    const { writer, committed } = await writerAndReader();
+    const buffered = blob();
+    const snapshot: BlobToPut = { ...blob(), kind: "snapshot" };
+    await writer.put([buffered], { buffer: true });
+    await writer.put([snapshot], { buffer: true });
+    expect(await committed(buffered.id)).toBe(true);
+    expect(await committed(snapshot.id)).toBe(true);
+    const plainPut = blob();
+    await writer.put([plainPut]);
+    expect(await committed(plainPut.id)).toBe(true);
+  });
+
+  it("an open batch commits by itself after MAX_BATCH_AGE_MS, and at close()", async () => {
+    const { writer, committed } = await writerAndReader();
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    const aged = blob();
+    await writer.put([aged], { buffer: true });
+    vi.advanceTimersByTime(MAX_BATCH_AGE_MS - 1);
+    expect(await committed(aged.id)).toBe(false);
+    vi.advanceTimersByTime(1);
+    expect(await committed(aged.id)).toBe(true);
+    const last = blob();
+    await writer.put([last], { buffer: true });
+    await writer.close();
+    expect(await committed(last.id)).toBe(true);
+  });
+
+  it("an open batch commits by itself once MAX_BATCH_BYTES of blobs are in it", async () => {
+    const { writer, committed } = await writerAndReader();
+    const size = 1024 * 1024;
+    const blobs = Array.from({ length: MAX_BATCH_BYTES / size - 1 }, () =>
+      blob(size),
+    );
+    await writer.put(blobs, { buffer: true });
+    expect(await committed(blobs[0]?.id ?? new Uint8Array(32))).toBe(false);
+    const last = blob(size);
+    await writer.put([last], { buffer: true });
+    expect(await committed(last.id)).toBe(true);
+  });
+
+  it("a failing buffered put undoes only itself: the batch before it is still committed at flush", async () => {
+    const { writer, committed } = await writerAndReader();
+    const kept = blob();
+    await writer.put([kept], { buffer: true });
+    const bad = { ...blob(), id: new Uint8Array(31) };
+    await expect(writer.put([bad], { buffer: true })).rejects.toThrow(
+      RangeError,
+    );
+    await writer.flush();
+    expect(await committed(kept.id)).toBe(true);
   });
 });

@@ -18,6 +18,7 @@ import type {
   LockAttempt,
   LockRequest,
   LocksRemoved,
+  PutOptions,
   Store,
 } from "../store.js";
 import {
@@ -229,8 +230,13 @@ export class SqliteStore implements Store {
     });
   }
 
-  put(blobs: readonly BlobToPut[]): Promise<void> {
-    return this.#connection.runWrite(() => {
+  /**
+   * With `buffer` (and no snapshot among the blobs) the batch joins the connection's open
+   * write transaction and is durable at the next sync point (write-batch.ts); otherwise it
+   * commits durably before the promise resolves, with every buffered batch before it.
+   */
+  put(blobs: readonly BlobToPut[], options: PutOptions = {}): Promise<void> {
+    const store = (): void => {
       checkBlobs(blobs);
       if (blobs.length === 0) return;
       // Hashed before the transaction, so the write lock is held only for the writes; has()
@@ -241,7 +247,18 @@ export class SqliteStore implements Store {
           putIn(table, blobs);
         })
         .immediate();
-    });
+    };
+    const buffered =
+      options.buffer === true && !blobs.some((b) => b.kind === "snapshot");
+    if (!buffered) return this.#connection.runWrite(store);
+    let bytes = 0;
+    for (const blob of blobs) bytes += blob.bytes.length;
+    return this.#connection.runBufferedWrite(bytes, store);
+  }
+
+  /** A sync point: every blob put with `buffer` so far is durable when this resolves. */
+  flush(): Promise<void> {
+    return this.#connection.flush();
   }
 
   delete(ids: readonly BlobId[]): Promise<void> {
