@@ -14,6 +14,14 @@ export const BYTES_IN_FLIGHT = 32 * 1024 * 1024;
 export class FilePool {
   private readonly running = new Set<Promise<void>>();
   private weightInFlight = 0;
+  /**
+   * Resolved (and dropped) whenever a job finishes, so a waiting schedule() looks again. One
+   * shared promise instead of Promise.race over the running jobs: a race per file attached a
+   * reaction to every running job, and a long one (a large file) collected one from every
+   * small file scheduled beside it, memory growing with the tree.
+   */
+  private jobFinished: Promise<void> | undefined;
+  private wakeWaiters: (() => void) | undefined;
 
   /** `fail`: hears a job that threw, which the pool must neither lose nor leak as a rejection. */
   constructor(
@@ -29,14 +37,25 @@ export class FilePool {
       (this.running.size >= this.concurrency ||
         this.weightInFlight + weight > this.budget)
     ) {
-      await Promise.race(this.running);
+      await this.nextFinish();
     }
     this.weightInFlight += weight;
     const task: Promise<void> = this.guard(job).then(() => {
       this.weightInFlight -= weight;
       this.running.delete(task);
+      const wake = this.wakeWaiters;
+      this.jobFinished = undefined;
+      this.wakeWaiters = undefined;
+      wake?.();
     });
     this.running.add(task);
+  }
+
+  private nextFinish(): Promise<void> {
+    this.jobFinished ??= new Promise<void>((resolve) => {
+      this.wakeWaiters = resolve;
+    });
+    return this.jobFinished;
   }
 
   /** Resolves once every job, including any a running job scheduled, has finished. */
