@@ -1,4 +1,4 @@
-import { PassThrough } from "node:stream";
+import { PassThrough, Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { storeConformanceSuite } from "../../../test/store-suite.js";
 import { BlindsyncError, isBlindsyncError } from "../../errors.js";
@@ -144,6 +144,54 @@ describe("RemoteStore", () => {
     expect(answers).toHaveLength(40);
     // The window (16) was filled before the first answer came back.
     expect(requestsBeforeFirstResponse).toBeGreaterThanOrEqual(16);
+    await store.close();
+    await served;
+  });
+
+  it("serve answers a burst of gets in one write, and a later put's answer in its own", async () => {
+    const backing = new MemoryStore();
+    const toServer = new PassThrough();
+    const toClient = new PassThrough();
+    // The server's output counts its writes: each is a system call, and over ssh a packet.
+    let writes = 0;
+    const output = new Writable({
+      writev(chunks, callback) {
+        writes++;
+        for (const { chunk } of chunks) toClient.write(chunk);
+        callback();
+      },
+      write(chunk: Buffer, _encoding, callback) {
+        writes++;
+        toClient.write(chunk);
+        callback();
+      },
+    });
+    const served = serveConnection({
+      input: toServer,
+      output,
+      openStore: () => Promise.resolve(backing),
+      log: () => undefined,
+    });
+    const store = await RemoteStore.connect(
+      { readable: toClient, writable: toServer },
+      { path: "r", mode: "create" },
+    );
+    const blobs = Array.from({ length: 40 }, (_, index) => ({
+      id: id(index + 1),
+      kind: "data" as const,
+      bytes: new Uint8Array(300).fill(index),
+    }));
+    await store.put(blobs);
+    writes = 0;
+    const answers = await Promise.all(blobs.map((blob) => store.get(blob.id)));
+    expect(answers.map((bytes) => bytes[0])).toEqual(
+      blobs.map((_, index) => index),
+    );
+    // The client sends the 40 gets in one write, so they arrive together: one answer write.
+    expect(writes).toBe(1);
+    writes = 0;
+    await store.put([{ id: id(99), kind: "data", bytes: new Uint8Array([1]) }]);
+    expect(writes).toBe(1);
     await store.close();
     await served;
   });

@@ -129,8 +129,13 @@ export async function serveConnection(
           ended = "goodbye";
           break reading;
         }
+        // The answers to a burst of gets leave in one write (see FrameWriter.hold); any other
+        // request first sends what is held, so a slow one (a put's commit) delays no answer.
+        if (message.type === "get") writer.hold();
+        else writer.release();
         await handle(store, message, writer, log);
       }
+      writer.release();
     }
     if (ended === undefined) {
       try {
@@ -344,10 +349,18 @@ function cut(text: string): string {
     : `${text.slice(0, MAX_ERROR_TEXT)}…`;
 }
 
-/** Writes frames and waits for `drain` when the pipe is full, so memory stays bounded. */
+/**
+ * Writes frames and waits for `drain` when the pipe is full, so memory stays bounded. Between
+ * hold() and release() the frames gather in the stream (corked) and leave in one write: a
+ * restore asks for dozens of small blobs at a time, and one write per answer cost a system
+ * call here, a read and an ssh packet each on the way (docs/performance.md, "Restore of many
+ * small files"). A full pipe ends the hold, so what gathers stays under the stream's
+ * high-water mark plus one frame.
+ */
 class FrameWriter {
   readonly #output: Writable;
   #broken = false;
+  #held = false;
 
   constructor(output: Writable) {
     this.#output = output;
@@ -373,6 +386,8 @@ class FrameWriter {
     }
     this.#output.uncork();
     if (ready) return;
+    // No drain can come while frames are held back.
+    this.release();
     await new Promise<void>((resolve, reject) => {
       const done = (error?: Error) => {
         this.#output.off("drain", onDrain);
@@ -393,7 +408,22 @@ class FrameWriter {
     });
   }
 
+  /** Holds the frames sent from now on, until release() or a full pipe. */
+  hold(): void {
+    if (this.#held || this.#broken || this.#output.writableEnded) return;
+    this.#held = true;
+    this.#output.cork();
+  }
+
+  /** Sends the held frames, in one write. */
+  release(): void {
+    if (!this.#held) return;
+    this.#held = false;
+    this.#output.uncork();
+  }
+
   async end(): Promise<void> {
+    this.release();
     if (this.#output.writableEnded || this.#output.destroyed) return;
     await new Promise<void>((resolve) => {
       this.#output.end(() => {
