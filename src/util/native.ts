@@ -1,7 +1,8 @@
 /**
  * blindsync's optional native addon (native/, built by node-gyp at install): nanosecond file
  * times (file-times.ts), malloc tuning (allocator.ts), directory listings with stats
- * (engine/backup/listing.ts) and scrypt's memory-hard step in huge pages (crypto/kdf.ts).
+ * (engine/backup/listing.ts), scrypt's memory-hard step in huge pages (crypto/kdf.ts) and
+ * batches of small restored files written in the thread pool (engine/restore/file-batch.ts).
  * Undefined when it did not build (no compiler on the machine); every caller has a fallback.
  *
  * Shared leaf: imports nothing from any layer.
@@ -30,6 +31,19 @@ export interface NativeAddon {
     r: number,
     p: number,
   ) => Promise<Buffer>;
+  /**
+   * Creates and writes a batch of small files in the thread pool (native/writefiles.c, which
+   * documents the arguments); each file's errno, 0 when written. Optional: a build of the
+   * addon from before it was added lacks it.
+   */
+  readonly writeFiles?: (
+    paths: readonly Buffer[],
+    contents: readonly Uint8Array[],
+    ints: Int32Array,
+    seconds: BigInt64Array,
+    sizes: Float64Array,
+    fsync: boolean,
+  ) => Promise<Int32Array>;
 }
 
 function loadNative(): NativeAddon | undefined {

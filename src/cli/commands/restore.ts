@@ -209,9 +209,10 @@ export function restoreCommand(
     .addHelpText(
       "after",
       `
-Every file is written under a temporary name, checked against its SHA-256, then renamed:
-nothing unverified ever appears under a real name. Files already identical in the target
-are left alone. Names that could escape the target are refused. A local repository and
+Every file is checked against its SHA-256 before it gets its real name: a small file in a
+directory the restore creates is checked in memory, then written; any other file is written
+under a temporary name, checked, then renamed. Nothing unverified ever appears under a real
+name. Files already identical in the target are left alone. Names that could escape the target are refused. A local repository and
 the client cache are never deleted or overwritten, with or without --delete.
 
 ${FILTER_RULES}

@@ -50,6 +50,8 @@ export interface Owner {
   readonly isRoot: boolean;
   readonly uid: number;
   readonly gid: number;
+  /** The process's umask: mode bits that open() would drop from a new file's mode. */
+  readonly umask: number;
 }
 
 export function currentOwner(): Owner {
@@ -57,5 +59,16 @@ export function currentOwner(): Owner {
     isRoot: process.getuid?.() === 0,
     uid: process.geteuid?.() ?? -1,
     gid: process.getegid?.() ?? -1,
+    // Read without changing it; where it cannot be read (a worker thread), assume every bit,
+    // so that every file is created 0600 and gets its mode from fchmod.
+    umask: readUmask(),
   };
+}
+
+function readUmask(): number {
+  try {
+    return process.umask();
+  } catch {
+    return 0o777;
+  }
 }

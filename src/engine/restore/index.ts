@@ -9,7 +9,9 @@
  * - hardlinks.ts and scheduler.ts: files in flight (a weighted pool) and the entries that share
  *   one inode, written once and linked;
  * - file-writer.ts: one file fetched, written to a temporary name (sparse.ts keeps holes),
- *   verified and renamed over its final name; in-place.ts keeps a file already identical;
+ *   verified and renamed over its final name, or, when small and in a directory this restore
+ *   created, verified first and written straight to its name (file-batch.ts batches those
+ *   through the native addon); in-place.ts keeps a file already identical;
  * - deletion.ts: the --delete pass and what stands in an entry's way, never a protected path
  *   (protect.ts: the repository and the client cache, compared by device and inode);
  * - finishing.ts: symlinks after every file, so none can redirect a write, then directory
