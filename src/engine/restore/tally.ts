@@ -5,6 +5,9 @@
 import { ProtectedRefusal } from "./failures.js";
 import type { RestoreResult, RestoreSink } from "./types.js";
 
+/** Progress reaches the sink this often at most (a terminal repaints about 10 times a second). */
+const REPORT_INTERVAL_MS = 50;
+
 export interface Totals {
   readonly totalFiles?: number;
   readonly totalBytes?: number;
@@ -23,6 +26,8 @@ export class Tally {
   };
   /** Bytes written so far, of files that later failed verification too (result.bytes has not). */
   private progressBytes = 0;
+  /** When the sink last heard of progress (performance.now()). */
+  private lastReport = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly sink: RestoreSink,
@@ -45,25 +50,37 @@ export class Tally {
   fileWritten(size: number): void {
     this.result.files++;
     this.result.bytes += size;
-    this.report();
+    this.reportThrottled();
   }
 
   /** A file already in place: found identical, or already the right hard link. */
   fileKept(): void {
     this.result.files++;
     this.result.skippedIdentical++;
-    this.report();
+    this.reportThrottled();
   }
 
   /** A file made a hard link of one written earlier. */
   fileLinked(): void {
     this.result.files++;
-    this.report();
+    this.reportThrottled();
   }
 
   /** `count` bytes of some file's content written. */
   bytesWritten(count: number): void {
     this.progressBytes += count;
+    this.reportThrottled();
+  }
+
+  /**
+   * Tells the sink, at most every REPORT_INTERVAL_MS: a sink called for every file of a tree
+   * of small files formatted a progress line twice per file (docs/performance.md). The caller
+   * ends with report(), so the last numbers are always heard.
+   */
+  private reportThrottled(): void {
+    const now = performance.now();
+    if (now - this.lastReport < REPORT_INTERVAL_MS) return;
+    this.lastReport = now;
     this.report();
   }
 
