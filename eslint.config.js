@@ -36,6 +36,7 @@ const indexedFolders = [
   "engine/backup",
   "engine/restore",
   "store/rules",
+  "store/limits",
 ];
 // Every source file outside `folder`: at each level of its path, the files beside it and the
 // folders other than the one leading to it.

@@ -1,5 +1,6 @@
 /**
  * `npm run bench [-- --quick] [--runs N] [--tools a,b] [--no-build] [--image-gib N]`
+ * `npm run bench -- --small-files [--scale N] [--runs N]` (local repositories, bench/small-files.ts)
  *
  * blindsync against restic, borg and rsync over a real sshd on loopback, on a fresh journaled
  * ext4 on a loop device, with a counting proxy in front of sshd. Scenarios A-E, interleaved tool
@@ -46,6 +47,7 @@ import {
   type CountingProxy,
   type Sshd,
 } from "./sshd.js";
+import { DEFAULT_SCALE, runSmallFiles } from "./small-files.js";
 import { makeTools, restoredRoot, type Tool } from "./tools.js";
 import { log, MiB, run, runSync, tail } from "./util.js";
 
@@ -70,12 +72,15 @@ const { values: options } = parseArgs({
     },
     "no-build": { type: "boolean", default: false },
     "image-gib": { type: "string" },
+    "small-files": { type: "boolean", default: false },
+    scale: { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
 if (options.help) {
   process.stdout.write(
-    "npm run bench -- [--quick | --double] [--runs N] [--tools blindsync,blindsync-sftp,restic,borg,rsync] [--no-build] [--image-gib N]\n",
+    "npm run bench -- [--quick | --double] [--runs N] [--tools blindsync,blindsync-sftp,restic,borg,rsync] [--no-build] [--image-gib N]\n" +
+      "npm run bench -- --small-files [--scale N (default 300000)] [--runs N] [--tools blindsync,restic] [--no-build] [--image-gib N]\n",
   );
   process.exit(0);
 }
@@ -91,8 +96,26 @@ const spec = options.quick
   : options.double
     ? DOUBLE_CORPUS
     : FULL_CORPUS;
+const smallScale = Number(options.scale ?? DEFAULT_SCALE);
+if (!Number.isInteger(smallScale) || smallScale < 1)
+  throw new Error("--scale takes a positive integer");
+if (options.scale !== undefined && !options["small-files"])
+  throw new Error("--scale goes with --small-files");
+// The small-files tree, two restores and the repositories: an inode per 16 KiB of image by
+// default, so the image grows with the file count (it is sparse: only what is written is used).
+const smallFilesGiB = Math.max(
+  8,
+  Math.ceil((smallScale * 3 * 16 * 1024) / 1024 ** 3) + 4,
+);
 const imageGiB = Number(
-  options["image-gib"] ?? (options.quick ? 4 : options.double ? 40 : 24),
+  options["image-gib"] ??
+    (options["small-files"]
+      ? smallFilesGiB
+      : options.quick
+        ? 4
+        : options.double
+          ? 40
+          : 24),
 );
 
 const projectRoot = findProjectRoot();
@@ -162,7 +185,96 @@ function lastJsonSummary(stdout: string): unknown {
   return undefined;
 }
 
+/** `--small-files`: blindsync and restic with local repositories, N small files (issue 20). */
+async function mainSmallFiles(): Promise<void> {
+  await ensurePrerequisites();
+  const names = ["blindsync", "restic"].filter((name) => wanted.includes(name));
+  const blindsyncProblem = names.includes("blindsync")
+    ? await buildBlindsync()
+    : undefined;
+  if (blindsyncProblem !== undefined)
+    throw new Error(`blindsync cannot run: ${blindsyncProblem}`);
+  loopFs = await createLoopFs(imageGiB, tag);
+  const root = loopFs.mountPoint;
+  const cli = await snapshotBlindsync(join(root, "blindsync"));
+  const startedAt = new Date().toISOString();
+  const result = await runSmallFiles({
+    root,
+    scale: smallScale,
+    runs,
+    blindsync: [process.execPath, cli],
+    wanted: names,
+  });
+  const summary = summarize(result.samples, names);
+  const ratioTable = ratios(
+    result.samples,
+    "blindsync",
+    names.filter((name) => name !== "blindsync"),
+  );
+  const built = buildTables(summary, ratioTable, names, "blindsync", new Set());
+  // Only A-D run here; E (one file) belongs to the ssh corpus.
+  const withoutE = (rows: string[][]): string[][] =>
+    rows.filter((row) => !(row[0] ?? "").startsWith("E "));
+  const tables = {
+    results: withoutE(built.results),
+    ratios: withoutE(built.ratios),
+  };
+  const failures = result.samples.filter((s) => !s.ok);
+  const header = `blindsync benchmark, many small files: ${result.tree.files} files of 100-900 bytes (${(result.tree.bytes / MiB).toFixed(0)} MiB), local repositories, C touches ${result.touched} files; ${runs} run(s), medians; ${cpus().length} cores (${cpus()[0]?.model ?? "?"})`;
+  let text = `\n${header}\n\n${renderText(tables)}`;
+  if (failures.length > 0) {
+    text += "\nFailures:\n";
+    for (const f of failures)
+      text += `  run ${f.run + 1} ${f.scenario} ${f.tool}: ${f.error ?? "?"}\n`;
+  }
+  process.stdout.write(text);
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const resultsDir = join(projectRoot, "bench", "results");
+  await mkdir(resultsDir, { recursive: true });
+  const file = join(resultsDir, `${stamp}-small-files.json`);
+  await writeFile(
+    file,
+    `${JSON.stringify(
+      {
+        startedAt,
+        corpus: {
+          kind: "many small files",
+          files: result.tree.files,
+          bytes: result.tree.bytes,
+          fingerprint: result.fingerprint,
+          touched: result.touched,
+        },
+        runs,
+        machine: {
+          cores: cpus().length,
+          cpu: cpus()[0]?.model,
+          memoryGiB: Math.round(totalmem() / 1024 ** 3),
+          filesystem: `ext4 with journal on a ${imageGiB} GiB loop device`,
+        },
+        versions: {
+          node: process.version,
+          restic: (await run(["restic", "version"])).stdout.trim(),
+        },
+        summary,
+        ratios: ratioTable,
+        samples: result.samples,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  await writeFile(
+    join(resultsDir, `${stamp}-small-files.md`),
+    `${header}\n\n${renderMarkdown(tables)}`,
+  );
+  log(`results: ${file}`);
+}
+
 async function main(): Promise<void> {
+  if (options["small-files"]) {
+    await mainSmallFiles();
+    return;
+  }
   await ensurePrerequisites();
   const blindsyncProblem = wanted.includes("blindsync")
     ? await buildBlindsync()

@@ -153,8 +153,9 @@ async function waitServerIdle(
 }
 
 export interface MeasureContext {
-  readonly sshdPid: number;
-  readonly proxy: CountingProxy;
+  /** The benchmark's sshd and its counting proxy; absent for local repositories. */
+  readonly sshdPid?: number;
+  readonly proxy?: CountingProxy;
   readonly timeFile: string;
 }
 
@@ -171,11 +172,12 @@ export async function measure(
   command: CommandSpec,
 ): Promise<Measurement> {
   const { sshdPid, proxy, timeFile } = context;
-  await waitServerIdle(sshdPid, proxy, 10_000);
+  if (sshdPid !== undefined && proxy !== undefined)
+    await waitServerIdle(sshdPid, proxy, 10_000);
   runSync(["sync"]);
   const busyBefore = await waitQuiet(10_000);
-  const serverCpuBefore = cpuSeconds(sshdPid);
-  proxy.takeCounts();
+  const serverCpuBefore = sshdPid === undefined ? 0 : cpuSeconds(sshdPid);
+  proxy?.takeCounts();
   await rm(timeFile, { force: true });
   const started = process.hrtime.bigint();
   const child = spawn(
@@ -200,7 +202,7 @@ export async function measure(
   const timePid = child.pid;
   const poll = setInterval(() => {
     if (timePid !== undefined) client.sample(descendants(timePid));
-    server.sample(descendants(sshdPid));
+    if (sshdPid !== undefined) server.sample(descendants(sshdPid));
   }, POLL_MS);
   const exitCode = await new Promise<number>((resolve) => {
     child.on("error", (error) => {
@@ -213,11 +215,15 @@ export async function measure(
   });
   const wallS = Number(process.hrtime.bigint() - started) / 1e9;
   clearInterval(poll);
-  const idle = await waitServerIdle(sshdPid, proxy, 30_000);
+  const idle =
+    sshdPid === undefined ||
+    proxy === undefined ||
+    (await waitServerIdle(sshdPid, proxy, 30_000));
   if (!idle)
     stderr += "\n(bench: server side still busy 30 s after the client exited)";
-  const serverCpuS = cpuSeconds(sshdPid) - serverCpuBefore;
-  const bytes = proxy.takeCounts();
+  const serverCpuS =
+    sshdPid === undefined ? 0 : cpuSeconds(sshdPid) - serverCpuBefore;
+  const bytes = proxy?.takeCounts() ?? { up: 0, down: 0 };
   let clientCpuS = Number.NaN;
   let clientMaxRssKiB = 0;
   try {

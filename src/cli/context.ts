@@ -20,6 +20,7 @@ import {
   type RepositoryLocation,
   type Store,
 } from "../store/index.js";
+import { BlindsyncError } from "../errors.js";
 import { toHex } from "../util/bytes.js";
 import { CachedCipherHint } from "./cipher-hint.js";
 import { interrupts } from "./interrupt.js";
@@ -34,12 +35,20 @@ export interface GlobalOptions {
   readonly remoteCmd?: string;
   readonly s3Endpoint?: string;
   readonly s3PathStyle?: boolean;
+  /** --limit-upload and --limit-download, in KiB/s (transfer-limits.ts). */
+  readonly limitUploadKiBps?: number;
+  readonly limitDownloadKiBps?: number;
 }
 
 export interface CommandContext {
   readonly output: Output;
   readonly env: NodeJS.ProcessEnv;
   readonly globals: GlobalOptions;
+  /**
+   * What prompts and errors call the passphrase and its options, when a command opens a
+   * second repository with other ones (copy's source); the usual names when absent.
+   */
+  readonly passphraseNames?: { readonly label: string; readonly how: string };
 }
 
 export function cacheRoot(context: CommandContext): string {
@@ -63,7 +72,9 @@ export async function openLocation(
   const sshCommand = context.globals.ssh ?? context.env.BLINDSYNC_SSH;
   const remoteCommand =
     context.globals.remoteCmd ?? context.env.BLINDSYNC_REMOTE_CMD;
-  const { s3Endpoint, s3PathStyle } = context.globals;
+  const { s3Endpoint, s3PathStyle, limitUploadKiBps, limitDownloadKiBps } =
+    context.globals;
+  const packSize = packSizeOf(context.env.BLINDSYNC_PACK_SIZE);
   // Guarded: Ctrl-C releases its locks and closes it (interrupt.ts).
   const store = await openStore(location, {
     mode,
@@ -72,13 +83,43 @@ export async function openLocation(
     packIndexCache: () => packIndexFile(cacheRoot(context), location.key),
     ...(s3Endpoint === undefined ? {} : { s3Endpoint }),
     ...(s3PathStyle === undefined ? {} : { s3PathStyle }),
+    ...(packSize === undefined ? {} : { packSize }),
     ...(sshCommand === undefined ? {} : { sshCommand }),
     ...(remoteCommand === undefined ? {} : { remoteCommand }),
+    limits: {
+      ...(limitUploadKiBps === undefined
+        ? {}
+        : { uploadKiBps: limitUploadKiBps }),
+      ...(limitDownloadKiBps === undefined
+        ? {}
+        : { downloadKiBps: limitDownloadKiBps }),
+    },
     onStderr: (line: string) => {
       context.output.warn(`remote: ${line}`);
     },
   });
   return interrupts.guard(store);
+}
+
+/** Whole MiB a pack may hold, as restic's --pack-size: 1 to 128. */
+const PACK_SIZE_MIB = { min: 1, max: 128 };
+
+/**
+ * BLINDSYNC_PACK_SIZE, in MiB (restic's RESTIC_PACK_SIZE): the size at which a pack store
+ * closes a pack (docs/pack-format.md). Bigger packs mean fewer objects and more client memory.
+ */
+export function packSizeOf(text: string | undefined): number | undefined {
+  if (text === undefined || text === "") return undefined;
+  const mib = /^[0-9]{1,3}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(mib >= PACK_SIZE_MIB.min && mib <= PACK_SIZE_MIB.max))
+    throw new BlindsyncError(
+      "usage",
+      `BLINDSYNC_PACK_SIZE "${text}" is not a whole number of MiB from ${PACK_SIZE_MIB.min} to ${PACK_SIZE_MIB.max}`,
+      {
+        hint: "Leave it unset for 16 MiB packs, or give the size in MiB, such as 32",
+      },
+    );
+  return mib * 1024 * 1024;
 }
 
 export function passphrase(
@@ -90,8 +131,10 @@ export function passphrase(
       env: context.env.BLINDSYNC_PASSWORD,
       file: context.globals.passwordFile,
       command: context.globals.passwordCommand,
-      label: "passphrase",
-      how: "BLINDSYNC_PASSWORD, --password-file or --password-command",
+      label: context.passphraseNames?.label ?? "passphrase",
+      how:
+        context.passphraseNames?.how ??
+        "BLINDSYNC_PASSWORD, --password-file or --password-command",
       confirm,
     });
 }

@@ -20,6 +20,7 @@ import {
   keepLocks,
   type BlobToPut,
   type LockKeeper,
+  type PutOptions,
   type Store,
 } from "../store/index.js";
 
@@ -111,10 +112,10 @@ export class Interrupts {
           return Reflect.get(target, property, target);
         if (stopped && property !== "authenticate") return stalled(property);
         if (property === "put")
-          return (blobs: readonly BlobToPut[]) => {
+          return (blobs: readonly BlobToPut[], options?: PutOptions) => {
             if (blobs.some((blob) => blob.kind === "snapshot"))
               this.#snapshotSent = true;
-            return target.put(blobs);
+            return target.put(blobs, options);
           };
         return Reflect.get(target, property, target);
       },

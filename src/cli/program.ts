@@ -11,6 +11,10 @@ import { acceptRollbackCommand } from "./commands/accept-rollback.js";
 import { backupCommand } from "./commands/backup.js";
 import { browseCommands } from "./commands/browse.js";
 import { checkCommand } from "./commands/check.js";
+import { copyCommand } from "./commands/copy.js";
+import { completionCommand } from "./commands/completion.js";
+import { dumpCommand } from "./commands/dump.js";
+import { findCommand } from "./commands/find.js";
 import { forgetCommand, pruneCommand } from "./commands/forget.js";
 import { initCommand } from "./commands/init.js";
 import { scrubCommand } from "./commands/scrub.js";
@@ -18,8 +22,10 @@ import { keyCommand } from "./commands/key.js";
 import { restoreCommand, type Invocation } from "./commands/restore.js";
 import { repairCommand } from "./commands/repair.js";
 import { serveCommand } from "./commands/serve.js";
+import { statsCommand } from "./commands/stats.js";
 import { tagCommand } from "./commands/tag.js";
 import { unlockCommand } from "./commands/unlock.js";
+import { VERSION, versionCommand } from "./commands/version.js";
 
 export function buildProgram(
   invocation: Invocation = { shortRestore: false },
@@ -28,7 +34,7 @@ export function buildProgram(
     .description(
       "Encrypted, deduplicated backups with rsync's ease, for a server you do not trust.",
     )
-    .version("0.1.0")
+    .version(VERSION)
     .option("--password-file <file>", "read the passphrase from a file")
     .option(
       "--password-command <cmd>",
@@ -54,6 +60,14 @@ export function buildProgram(
       "--s3-path-style",
       "S3 path-style addressing (default: on for an IP address or localhost endpoint)",
     )
+    .option(
+      "--limit-upload <kib/s>",
+      "hold uploads to the repository to this many KiB/s (backup, copy, prune)",
+    )
+    .option(
+      "--limit-download <kib/s>",
+      "hold downloads from the repository to this many KiB/s (restore, check, cat)",
+    )
     .option("--json", "machine-readable output: JSON, one object per line")
     .option("-q, --quiet", "print only errors and warnings")
     .option("-v, --verbose", "more detail, and stack traces on errors")
@@ -73,6 +87,18 @@ account: nothing installed there), or s3:bucket/prefix (S3-compatible storage).
 Over ssh, AES-GCM is asked for first when both CPUs have AES instructions, unless your
 ssh command line or configuration names its own Ciphers.
 The passphrase comes from BLINDSYNC_PASSWORD, --password-file, --password-command or a prompt.
+Each command's --help shows its options and examples: blindsync find --help
+
+Examples:
+  blindsync init me@host:vault
+  blindsync ~/Documents me@host:vault          (a backup)
+  blindsync snapshots me@host:vault
+  blindsync find me@host:vault '*.pdf'
+  blindsync me@host:vault ~/Documents-copy     (restore the latest snapshot)
+
+--limit-upload and --limit-download hold the repository's traffic to a rate, as restic's do:
+  blindsync backup ~/photos me@host:vault --limit-upload 2048     (2 MiB/s up)
+  blindsync restore me@host:vault ~/photos --limit-download 4096  (4 MiB/s down)
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 some files unreadable, 10 no repository,
 11 locked, 12 wrong passphrase, 13 integrity error, 14 rollback or foreign repository
@@ -83,19 +109,40 @@ SIGTERM (the repository lock is released; a second Ctrl-C exits at once).`,
   program.addCommand(backupCommand());
   program.addCommand(restoreCommand(invocation));
   for (const command of browseCommands()) program.addCommand(command);
+  program.addCommand(findCommand());
+  program.addCommand(statsCommand());
+  program.addCommand(dumpCommand());
   program.addCommand(checkCommand());
   program.addCommand(keyCommand());
   program.addCommand(forgetCommand());
   program.addCommand(pruneCommand());
   program.addCommand(tagCommand());
+  program.addCommand(copyCommand());
   program.addCommand(repairCommand());
   program.addCommand(scrubCommand());
   program.addCommand(unlockCommand());
   program.addCommand(acceptRollbackCommand());
   program.addCommand(serveCommand());
+  program.addCommand(versionCommand());
+  program.addCommand(completionCommand());
   program.exitOverride();
   for (const command of program.commands) command.exitOverride();
+  showGlobalOptions(program);
   return program;
+}
+
+/**
+ * Every command's --help lists the global options (--json, --password-file, -q, -v, the ssh
+ * and S3 ones) below its own: they may be written after the command's name, and a user
+ * reading one command's help should not have to know that. Not `serve`: ssh runs it on the
+ * server, where none of them applies.
+ */
+function showGlobalOptions(command: Command): void {
+  for (const sub of command.commands) {
+    if (sub.name() === "serve") continue;
+    sub.configureHelp({ ...sub.configureHelp(), showGlobalOptions: true });
+    showGlobalOptions(sub);
+  }
 }
 
 export async function main(argv: readonly string[]): Promise<number> {

@@ -4,6 +4,9 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildProgram } from "./program.js";
 import {
+  checkCommandWord,
+  closestCommand,
+  editDistance,
   expandShortForms,
   positionalIndexes,
   shortFormGrammar,
@@ -178,5 +181,68 @@ describe("expandShortForms()", () => {
     ]) {
       expect(expandShortForms(args, grammar)).toEqual(args);
     }
+  });
+});
+
+describe("a mistyped command word", () => {
+  it("is 'unknown command' with the command it resembles (exit 2)", () => {
+    for (const [args, suggestion] of [
+      [["snapshotz", REPO], "snapshots"],
+      [["--json", "snapshot", REPO], "snapshots"],
+      [["restor", REPO, missing], "restore"],
+      [["dupm", REPO, "latest", "x"], "dump"],
+      [["stat"], "stats"],
+    ] as const) {
+      expect(() => expandShortForms(args, grammar), args.join(" ")).toThrow(
+        expect.objectContaining({
+          kind: "usage",
+          message: `unknown command '${args.find((arg) => !arg.startsWith("-"))!}'`,
+          hint: `did you mean '${suggestion}'?`,
+        }),
+      );
+    }
+  });
+
+  it("alone and like no command, is unknown with a pointer to --help", () => {
+    expect(() => expandShortForms(["frobnicate"], grammar)).toThrow(
+      expect.objectContaining({
+        kind: "usage",
+        message: "unknown command 'frobnicate'",
+        hint: "The commands are listed by: blindsync --help",
+      }),
+    );
+  });
+
+  it("that names an existing path, or is no plain word, keeps the short forms", () => {
+    // The tests run in the project root, where "docs" is a directory.
+    const names = new Set(["dock"]);
+    expect(() => {
+      checkCommandWord("docs", 2, names);
+    }).not.toThrow();
+    expect(() => {
+      checkCommandWord("docz", 2, names);
+    }).toThrow(/unknown command 'docz'/);
+    expect(() => {
+      checkCommandWord("./docz", 1, names);
+    }).not.toThrow();
+    expect(() => {
+      checkCommandWord("me@host:dock", 1, names);
+    }).not.toThrow();
+    // Not close to any command, with a repository after it: the backup says what is missing.
+    expect(expandShortForms(["frobnicate", REPO], grammar)).toEqual([
+      "backup",
+      "frobnicate",
+      REPO,
+    ]);
+  });
+
+  it("is matched by edit distance, swaps counting one", () => {
+    expect(editDistance("snapshotz", "snapshots")).toBe(1);
+    expect(editDistance("dupm", "dump")).toBe(1);
+    expect(editDistance("", "ls")).toBe(2);
+    const names = new Set(["ls", "cat", "restore"]);
+    expect(closestCommand("cta", names)).toBe("cat");
+    expect(closestCommand("rm", names)).toBeUndefined();
+    expect(closestCommand("RESTORE", names)).toBe("restore");
   });
 });

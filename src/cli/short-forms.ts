@@ -170,6 +170,7 @@ export function shortFormOf(
   const first = positionals[0];
   if (first === undefined) return undefined;
   if (grammar.commandNames.has(first) || first === "help") return undefined;
+  checkCommandWord(first, positionals.length, grammar.commandNames);
   // The command goes first: commander reads the global options wherever they stand, and the
   // command's own options (--snapshot X before REPO) only after the command's name.
   if (positionals.length !== 2) return "backup";
@@ -206,4 +207,79 @@ export function shortFormOf(
     );
   }
   return "backup";
+}
+
+/**
+ * Throws 'usage' ("unknown command 'snapshotz'", "did you mean 'snapshots'?") for a first word
+ * that reads as a mistyped command rather than a source or repository: a plain word that
+ * names no existing file or directory, and is either close to a command's name or stands
+ * alone (a short form needs two paths). A word that is an existing path keeps the short forms
+ * working: `blindsync docs vault` backs ./docs up whatever its name looks like.
+ */
+export function checkCommandWord(
+  word: string,
+  positionals: number,
+  commandNames: ReadonlySet<string>,
+): void {
+  if (!/^[a-z][a-z0-9-]*$/i.test(word)) return;
+  if (lstatSync(word, { throwIfNoEntry: false }) !== undefined) return;
+  const suggestion = closestCommand(word, commandNames);
+  if (suggestion === undefined && positionals > 1) return;
+  throw new BlindsyncError("usage", `unknown command '${word}'`, {
+    hint:
+      suggestion === undefined
+        ? "The commands are listed by: blindsync --help"
+        : `did you mean '${suggestion}'?`,
+  });
+}
+
+/** The command name within a typo or two of `word` (the closest, the first on a tie). */
+export function closestCommand(
+  word: string,
+  commandNames: ReadonlySet<string>,
+): string | undefined {
+  // One edit in a short word, two in a longer one: "cta" is "cat", "ls" is not "rm".
+  const allowed = word.length <= 4 ? 1 : 2;
+  let best: string | undefined;
+  let bestDistance = allowed + 1;
+  for (const name of [...commandNames].sort()) {
+    const distance = editDistance(word.toLowerCase(), name);
+    if (distance < bestDistance) {
+      best = name;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+/**
+ * Damerau-Levenshtein distance (optimal string alignment): insertions, deletions,
+ * substitutions and swaps of two neighbours each count one.
+ */
+export function editDistance(a: string, b: string): number {
+  const rows: number[][] = [];
+  for (let i = 0; i <= a.length; i++) {
+    const row: number[] = [i];
+    for (let j = 1; j <= b.length; j++) {
+      if (i === 0) {
+        row.push(j);
+        continue;
+      }
+      const above = rows[i - 1] as number[];
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let distance = Math.min(
+        (above[j] as number) + 1,
+        (row[j - 1] as number) + 1,
+        (above[j - 1] as number) + cost,
+      );
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        distance = Math.min(
+          distance,
+          ((rows[i - 2] as number[])[j - 2] as number) + 1,
+        );
+      row.push(distance);
+    }
+    rows.push(row);
+  }
+  return (rows[a.length] as number[])[b.length] as number;
 }

@@ -1,7 +1,8 @@
 /**
  * engine/: what blindsync does with plaintext — backup (walker and archiver), restore, and
- * reading snapshots (ls, cat, diff). May import repo/, chunker/, crypto/, store/ and the shared
- * leaves; never cli/. The engine never prints: it reports through the sinks its callers pass.
+ * reading snapshots (ls, cat, diff, find, stats, dump). May import repo/, chunker/, crypto/,
+ * store/ and the shared leaves; never cli/. The engine never prints: it reports through the
+ * sinks its callers pass.
  */
 export {
   backup,
@@ -11,6 +12,9 @@ export {
   type BackupProgress,
   readPatternFile,
   Prewalk,
+  checkStdinName,
+  DEFAULT_STDIN_NAME,
+  type StdinSource,
 } from "./backup/index.js";
 export {
   findEntry,
@@ -23,7 +27,29 @@ export {
   type ListedEntry,
 } from "./browse.js";
 export {
+  PathPattern,
+  PatternSet,
+  type PatternOptions,
+} from "./find-pattern.js";
+export { findInSnapshots, type FoundEntry } from "./find.js";
+export {
+  repositoryStats,
+  restoreSize,
+  rawData,
+  type BlobCount,
+  type RawData,
+  type RepositoryStats,
+  type RestoreSize,
+} from "./stats.js";
+export { dumpTree, type DumpSink } from "./dump.js";
+export { streamFileAhead } from "./file-stream.js";
+export {
   restoreSnapshot,
+  DEFAULT_OVERWRITE,
+  isOverwritePolicy,
+  OVERWRITE_POLICIES,
+  type OverwritePolicy,
+  type RestoreAction,
   type RestoreOptions,
   type RestoreResult,
   type RestoreSink,
@@ -56,6 +82,7 @@ export {
   type CheckReport,
   type ReadDataSelection,
 } from "./check.js";
+export type { StorageReport } from "./check-storage.js";
 export { applyRootMeta } from "./root-meta.js";
 export {
   withLock,
@@ -64,3 +91,12 @@ export {
   type HeldLock,
   type LockOptions,
 } from "./locking.js";
+export {
+  copy,
+  type CopyAdded,
+  type CopyOptions,
+  type CopyProgress,
+  type CopyResult,
+  type CopySink,
+} from "./copy.js";
+export { planCopy, originalOf, type CopyPlan } from "./copy-plan.js";

@@ -32,6 +32,7 @@ export {
   type Pin,
   type FileIdentity,
   type CachedContent,
+  type FileRecord,
   type DirRecord,
 } from "./cache/client-cache.js";
 export {
@@ -43,6 +44,7 @@ export {
   decodeTree,
   encodeTree,
   isSafeName,
+  isOwnerName,
   sortEntries,
   compareNames,
   MODE_MASK,
@@ -51,6 +53,7 @@ export {
   type FileEntry,
   type DirEntry,
   type SymlinkEntry,
+  type FifoEntry,
   type HardlinkKey,
 } from "./tree.js";
 export {
@@ -94,3 +97,4 @@ export {
 export { parseConfig, type RepositoryConfig } from "./config.js";
 export { startEarlyKdf, type EarlyKdf } from "./early-kdf.js";
 export { locationDir, packIndexFile } from "./cache/location.js";
+export { CopyIds, type CopyKeys } from "./cache/copy-ids.js";

@@ -58,6 +58,31 @@ describe("snapshot records", () => {
     });
   });
 
+  it("a copied snapshot's original id round-trips, and a record without one encodes no such key", () => {
+    const id = new Uint8Array(32).fill(9);
+    const copied = { ...record, original: new Uint8Array(32).fill(7) };
+    expect(decodeSnapshot(id, encodeSnapshot(copied))).toEqual({
+      ...copied,
+      id,
+    });
+    const text = new TextDecoder().decode(encodeSnapshot(copied));
+    expect(text.endsWith(`,"original":"${"07".repeat(32)}"}`)).toBe(true);
+    expect(new TextDecoder().decode(encodeSnapshot(record))).not.toContain(
+      "original",
+    );
+  });
+
+  it("decodeSnapshot() rejects a record whose original is not an id", () => {
+    const bytes = new TextEncoder().encode(
+      new TextDecoder()
+        .decode(encodeSnapshot(record))
+        .replace(/}$/, ',"original":"zz"}'),
+    );
+    expect(() => decodeSnapshot(new Uint8Array(32), bytes)).toThrow(
+      /original is not an id/,
+    );
+  });
+
   it("decodeSnapshot() rejects a record whose tree is not an id", () => {
     const bytes = new TextEncoder().encode(
       new TextDecoder()

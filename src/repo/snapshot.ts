@@ -35,6 +35,12 @@ export interface SnapshotRecord {
   readonly stats: SnapshotStats;
   /** Present when the snapshot holds one directory's contents at its root. */
   readonly root?: RootMeta;
+  /**
+   * Set by `copy`: the id of the snapshot this one was copied from, in the repository where
+   * it was first written (restic's `original`), so a re-run skips what it already copied.
+   * Absent in snapshots a backup wrote, and in every record written before `copy` existed.
+   */
+  readonly original?: BlobId;
 }
 
 /** Metadata of the single source directory, applied to the restore target (rsync's `SRC/`). */
@@ -89,6 +95,10 @@ export function encodeSnapshot(record: SnapshotRecord): Uint8Array {
             gid: record.root.gid,
           },
         }),
+    // Last and only when set, so every record without it keeps its bytes (and so its id).
+    ...(record.original === undefined
+      ? {}
+      : { original: toHex(record.original) }),
   };
   return new TextEncoder().encode(JSON.stringify(canonical));
 }
@@ -170,8 +180,13 @@ export function decodeSnapshot(id: BlobId, bytes: Uint8Array): Snapshot {
   }
   const stats = isRecord(parsed.stats) ? parsed.stats : {};
   const root = parsed.root === undefined ? undefined : decodeRoot(parsed.root);
+  const original =
+    parsed.original === undefined
+      ? undefined
+      : blobId(parsed.original, "original");
   return {
     ...(root === undefined ? {} : { root }),
+    ...(original === undefined ? {} : { original }),
     id,
     // Any safe integer decodes (MAX_SEQ is the top); whether it fits the chain is assessChain's
     // call, so one absurd record is set aside instead of making the whole listing fail.

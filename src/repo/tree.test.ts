@@ -4,8 +4,11 @@ import { isBlindsyncError } from "../errors.js";
 import {
   decodeTree,
   encodeTree,
+  isOwnerName,
   isSafeName,
   sortEntries,
+  TREE_FORMAT_V1,
+  TREE_FORMAT_VERSION,
   type TreeEntry,
 } from "./tree.js";
 
@@ -15,7 +18,16 @@ const nameArbitrary = fc
   .uint8Array({ minLength: 1, maxLength: 40 })
   .filter((name) => isSafeName(name));
 
-const entryArbitrary: fc.Arbitrary<TreeEntry> = fc.oneof(
+const ownerNameArbitrary = fc
+  .string({ minLength: 1, maxLength: 12 })
+  .filter((name) => isOwnerName(name));
+/** Owner names as a backup leaves them: each present or absent. */
+const namesArbitrary = fc.record(
+  { user: ownerNameArbitrary, group: ownerNameArbitrary },
+  { requiredKeys: [] },
+);
+
+const plainEntryArbitrary: fc.Arbitrary<TreeEntry> = fc.oneof(
   fc.record({
     name: nameArbitrary,
     type: fc.constant("file" as const),
@@ -50,6 +62,19 @@ const entryArbitrary: fc.Arbitrary<TreeEntry> = fc.oneof(
       .filter((target) => !target.includes(0)),
   }),
 );
+
+const fifoArbitrary: fc.Arbitrary<TreeEntry> = fc.record({
+  name: nameArbitrary,
+  type: fc.constant("fifo" as const),
+  mode: fc.integer({ min: 0, max: 0o7777 }),
+  mtimeNs: fc.bigInt({ min: 0n, max: 2n ** 62n }),
+  uid: fc.nat(),
+  gid: fc.nat(),
+});
+
+const entryArbitrary: fc.Arbitrary<TreeEntry> = fc
+  .tuple(fc.oneof(plainEntryArbitrary, fifoArbitrary), namesArbitrary)
+  .map(([entry, names]) => ({ ...entry, ...names }));
 
 const treeArbitrary = fc
   .uniqueArray(entryArbitrary, {
@@ -94,6 +119,104 @@ describe("tree codec", () => {
     expect(decodeTree(encodeTree({ entries: [file] })).entries[0]).toEqual(
       file,
     );
+  });
+
+  it("reads format 1 trees (no owner names), as older repositories hold them", () => {
+    const file: TreeEntry = {
+      name: new Uint8Array(Buffer.from("old.txt")),
+      type: "file",
+      mode: 0o640,
+      mtimeNs: 5n,
+      uid: 1000,
+      gid: 100,
+      size: 0,
+      sha256: id(1),
+      content: [],
+    };
+    const bytes = encodeTree({ entries: [file] }, TREE_FORMAT_V1);
+    expect(bytes[0]).toBe(1);
+    const [decoded] = decodeTree(bytes).entries;
+    expect(decoded).toEqual(file);
+    expect(decoded).not.toHaveProperty("user");
+    // Format 2 of the same entry is two bytes longer per entry: the two empty name lengths.
+    expect(encodeTree({ entries: [file] }).length).toBe(bytes.length + 2);
+  });
+
+  it("keeps owner and group names and fifos, which format 1 cannot hold", () => {
+    const fifo: TreeEntry = {
+      name: new Uint8Array(Buffer.from("pipe")),
+      type: "fifo",
+      mode: 0o620,
+      mtimeNs: 9n,
+      uid: 1000,
+      gid: 100,
+      user: "alice",
+      group: "users",
+    };
+    expect(decodeTree(encodeTree({ entries: [fifo] })).entries[0]).toEqual(
+      fifo,
+    );
+    expect(() => encodeTree({ entries: [fifo] }, TREE_FORMAT_V1)).toThrow(
+      RangeError,
+    );
+    // Type 4 inside a format 1 tree is refused as damage, like any unknown type.
+    const v2 = Buffer.from(
+      encodeTree({ entries: [{ ...fifo, user: undefined, group: undefined }] }),
+    );
+    const v1 = Buffer.concat([v2.subarray(0, -2)]);
+    v1[0] = TREE_FORMAT_V1;
+    expect(() => decodeTree(v1)).toThrow(/unknown entry type 4/);
+  });
+
+  it.each([
+    ["empty", ""],
+    ["a colon", "a:b"],
+    ["a newline", "a\nb"],
+    ["an escape sequence", "\u001b[31m"],
+    ["a C1 control", "a\u009bb"],
+    ["256 bytes", "x".repeat(256)],
+  ])("isOwnerName() refuses %s, and the encoder with it", (_label, name) => {
+    expect(isOwnerName(name)).toBe(false);
+    expect(() =>
+      encodeTree({
+        entries: [
+          {
+            name: Buffer.from("a"),
+            type: "dir",
+            mode: 0,
+            mtimeNs: 0n,
+            uid: 0,
+            gid: 0,
+            user: name,
+            subtree: id(1),
+          },
+        ],
+      }),
+    ).toThrow(RangeError);
+  });
+
+  it("decodeTree() refuses an owner name with a control character as damage", () => {
+    const bytes = Buffer.from(
+      encodeTree({
+        entries: [
+          {
+            name: Buffer.from("a"),
+            type: "dir",
+            mode: 0,
+            mtimeNs: 0n,
+            uid: 0,
+            gid: 0,
+            user: "bob",
+            subtree: id(1),
+          },
+        ],
+      }),
+    );
+    // version, count, name length and name, type, mode, mtime, uid, gid, then the user's length.
+    const userAt = 1 + 4 + 2 + 1 + 1 + 4 + 8 + 4 + 4 + 1;
+    expect(bytes.subarray(userAt, userAt + 3).toString()).toBe("bob");
+    bytes[userAt + 1] = 0x1b;
+    expect(() => decodeTree(bytes)).toThrow(/owner name/);
   });
 
   it.each([
@@ -142,7 +265,7 @@ describe("tree codec", () => {
       });
     const b = Buffer.from(one("b")).subarray(5);
     const a = Buffer.from(one("a")).subarray(5);
-    const header = Buffer.from([1, 0, 0, 0, 2]);
+    const header = Buffer.from([TREE_FORMAT_VERSION, 0, 0, 0, 2]);
     expect(() => decodeTree(Buffer.concat([header, b, a]))).toThrow(/sorted/);
     expect(() =>
       decodeTree(Buffer.concat([one("a"), Buffer.from([0])])),

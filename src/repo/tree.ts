@@ -6,16 +6,25 @@
  * The decoder treats its input as hostile even though it was authenticated: a client holding
  * the key can craft any tree. It rejects every name restore could misuse, unsorted or
  * duplicate names, out-of-range lengths and trailing bytes, always with an integrity error.
+ *
+ * Over 400 lines because both format versions (1, and 2 with owner names and fifos) are decoded
+ * here beside the one encoder, so the rules a tree must meet are written once.
  */
 import { BlindsyncError } from "../errors.js";
 import { BLOB_ID_LENGTH, type BlobId } from "../store/index.js";
 
-export const TREE_FORMAT_VERSION = 1;
+/**
+ * The version encodeTree writes. Version 2 added owner and group names beside the numeric ids
+ * and the fifo type; decodeTree reads version 1 too, so older repositories stay readable.
+ */
+export const TREE_FORMAT_VERSION = 2;
+/** The first format: no owner names, no fifos. */
+export const TREE_FORMAT_V1 = 1;
 
 /** Permission bits plus setuid, setgid and sticky: what restore may apply. */
 export const MODE_MASK = 0o7777;
 
-const TYPE_CODES = { file: 1, dir: 2, symlink: 3 } as const;
+const TYPE_CODES = { file: 1, dir: 2, symlink: 3, fifo: 4 } as const;
 const MAX_NAME_LENGTH = 4096;
 const MAX_SYMLINK_TARGET = 65536;
 const SHA256_LENGTH = 32;
@@ -28,6 +37,12 @@ interface EntryBase {
   readonly mtimeNs: bigint;
   readonly uid: number;
   readonly gid: number;
+  /**
+   * The owner's and group's names where the backup could resolve them (version 2 trees), so a
+   * listing shows names and a restore run as root can map them to this machine's numbers.
+   */
+  readonly user?: string | undefined;
+  readonly group?: string | undefined;
 }
 
 export interface HardlinkKey {
@@ -57,7 +72,12 @@ export interface SymlinkEntry extends EntryBase {
   readonly target: Uint8Array;
 }
 
-export type TreeEntry = FileEntry | DirEntry | SymlinkEntry;
+/** A named pipe: only its metadata is stored; restore recreates it with mkfifo. */
+export interface FifoEntry extends EntryBase {
+  readonly type: "fifo";
+}
+
+export type TreeEntry = FileEntry | DirEntry | SymlinkEntry | FifoEntry;
 
 export interface Tree {
   readonly entries: readonly TreeEntry[];
@@ -78,6 +98,24 @@ export function isSafeName(name: Uint8Array): boolean {
   if (name.length === 1 && name[0] === 0x2e) return false;
   if (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e) return false;
   return !name.includes(0x2f) && !name.includes(0);
+}
+
+/** Owner and group names are at most this many bytes (a u8 length; Linux allows 32). */
+const MAX_OWNER_NAME = 255;
+// ignoreBOM keeps a leading U+FEFF in the name, so decoding never drops bytes the encoder wrote.
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * True for a user or group name a tree may carry: 1 to 255 bytes of UTF-8 without control
+ * characters or ":" (which /etc/passwd could not hold either), so a listing can show it as it
+ * is and a hostile tree cannot smuggle escape sequences into a terminal through it. A lone
+ * surrogate is refused too: it has no UTF-8 form, so it could not come back as it went in.
+ */
+export function isOwnerName(name: string): boolean {
+  if (name.length === 0 || Buffer.byteLength(name) > MAX_OWNER_NAME)
+    return false;
+  // eslint-disable-next-line no-control-regex -- control characters are what is refused
+  return !/[\u0000-\u001f\u007f-\u009f:\ud800-\udfff]/u.test(name);
 }
 
 class Writer {
@@ -121,6 +159,20 @@ class Writer {
     this.ensure(value.length);
     this.buffer.set(value, this.offset);
     this.offset += value.length;
+  }
+  /** A u8 length and the name's UTF-8 bytes; length 0 for a name the backup did not resolve. */
+  ownerName(name: string | undefined): void {
+    if (name === undefined) {
+      this.u8(0);
+      return;
+    }
+    if (!isOwnerName(name))
+      throw new RangeError(
+        `Owner name ${JSON.stringify(name)} is not storable`,
+      );
+    const bytes = Buffer.from(name, "utf8");
+    this.u8(bytes.length);
+    this.bytes(bytes);
   }
   finish(): Uint8Array {
     return new Uint8Array(this.buffer.subarray(0, this.offset));
@@ -178,22 +230,43 @@ class Reader {
     this.offset += count;
     return value;
   }
+  /** See Writer.ownerName: undefined for length 0. */
+  ownerName(): string | undefined {
+    const length = this.u8();
+    if (length === 0) return undefined;
+    let name: string;
+    try {
+      name = strictUtf8.decode(this.bytes(length));
+    } catch {
+      throw invalid("an owner name is not UTF-8");
+    }
+    if (!isOwnerName(name)) throw invalid("an owner name is not storable");
+    return name;
+  }
   get remaining(): number {
     return this.view.length - this.offset;
   }
 }
 
 /**
- * Encodes a directory. Byte layout (all integers big-endian):
+ * Encodes a directory, as version 2 unless told otherwise. Byte layout (all integers big-endian):
  * version u8 | entry count u32 | entries, each:
- * name length u16 | name | type u8 (1 file, 2 dir, 3 symlink) | mode u32 | mtime ns i64 |
- * uid u32 | gid u32 | then by type —
+ * name length u16 | name | type u8 (1 file, 2 dir, 3 symlink, 4 fifo) | mode u32 | mtime ns i64 |
+ * uid u32 | gid u32 | user length u8 | user | group length u8 | group | then by type —
  * file: size u64 | sha256 (32) | hardlink flag u8 [| dev u64 | ino u64] | count u32 | ids (32 each);
- * dir: subtree id (32); symlink: target length u32 | target.
+ * dir: subtree id (32); symlink: target length u32 | target; fifo: nothing.
+ * Version 1 is the same without the two names (and without fifos). Backups always write
+ * version 2; `version` 1 exists so that tests can make the trees older repositories hold and
+ * check that what decodeTree accepts is canonical (it re-encodes to the same bytes).
  */
-export function encodeTree(tree: Tree): Uint8Array {
+export function encodeTree(
+  tree: Tree,
+  version:
+    typeof TREE_FORMAT_V1 | typeof TREE_FORMAT_VERSION = TREE_FORMAT_VERSION,
+): Uint8Array {
+  const hasNames = version !== TREE_FORMAT_V1;
   const writer = new Writer();
-  writer.u8(TREE_FORMAT_VERSION);
+  writer.u8(version);
   writer.u32(tree.entries.length);
   let previous: Uint8Array | undefined;
   for (const entry of tree.entries) {
@@ -210,6 +283,16 @@ export function encodeTree(tree: Tree): Uint8Array {
     writer.i64(entry.mtimeNs);
     writer.u32(entry.uid);
     writer.u32(entry.gid);
+    if (hasNames) {
+      writer.ownerName(entry.user);
+      writer.ownerName(entry.group);
+    } else if (
+      entry.user !== undefined ||
+      entry.group !== undefined ||
+      entry.type === "fifo"
+    ) {
+      throw new RangeError("Tree format 1 has no owner names and no fifos");
+    }
     switch (entry.type) {
       case "file":
         writer.u64(BigInt(entry.size));
@@ -231,6 +314,8 @@ export function encodeTree(tree: Tree): Uint8Array {
         writer.u32(entry.target.length);
         writer.bytes(entry.target);
         break;
+      case "fifo":
+        break;
     }
   }
   return writer.finish();
@@ -240,8 +325,9 @@ export function encodeTree(tree: Tree): Uint8Array {
 export function decodeTree(bytes: Uint8Array): Tree {
   const reader = new Reader(bytes);
   const version = reader.u8();
-  if (version !== TREE_FORMAT_VERSION)
+  if (version !== TREE_FORMAT_VERSION && version !== TREE_FORMAT_V1)
     throw invalid(`unknown version ${version}`);
+  const hasNames = version !== TREE_FORMAT_V1;
   const count = reader.u32();
   // Each entry takes at least 24 bytes, so a count beyond that is a lie, not a reason to allocate.
   if (count > reader.remaining / 24)
@@ -258,13 +344,7 @@ export function decodeTree(bytes: Uint8Array): Tree {
     const typeCode = reader.u8();
     const mode = reader.u32();
     if (mode > MODE_MASK) throw invalid("mode has bits beyond permissions");
-    const base = {
-      name,
-      mode,
-      mtimeNs: reader.i64(),
-      uid: reader.u32(),
-      gid: reader.u32(),
-    };
+    const base = readBase(reader, name, mode, hasNames);
     if (typeCode === TYPE_CODES.file) {
       const size = reader.u64();
       if (size > BigInt(Number.MAX_SAFE_INTEGER))
@@ -301,10 +381,36 @@ export function decodeTree(bytes: Uint8Array): Tree {
       const target = reader.bytes(length);
       if (target.includes(0)) throw invalid("symlink target contains NUL");
       entries.push({ ...base, type: "symlink", target });
+    } else if (typeCode === TYPE_CODES.fifo && hasNames) {
+      entries.push({ ...base, type: "fifo" });
     } else {
       throw invalid(`unknown entry type ${typeCode}`);
     }
   }
   if (reader.remaining !== 0) throw invalid("trailing bytes");
   return { entries };
+}
+
+/** The fields every entry has; the names (version 2) only where they were resolved. */
+function readBase(
+  reader: Reader,
+  name: Uint8Array,
+  mode: number,
+  hasNames: boolean,
+): EntryBase {
+  const mtimeNs = reader.i64();
+  const uid = reader.u32();
+  const gid = reader.u32();
+  if (!hasNames) return { name, mode, mtimeNs, uid, gid };
+  const user = reader.ownerName();
+  const group = reader.ownerName();
+  return {
+    name,
+    mode,
+    mtimeNs,
+    uid,
+    gid,
+    ...(user === undefined ? {} : { user }),
+    ...(group === undefined ? {} : { group }),
+  };
 }

@@ -6,6 +6,12 @@
  */
 
 import type { OpenMode } from "../protocol/index.js";
+import {
+  LimitedObjectStore,
+  LimitedStore,
+  limitersOf,
+  type Limiters,
+} from "./limits/index.js";
 import { holdsPackRepository } from "./local-repository.js";
 import { DirObjectStore } from "./objects/dir-object-store.js";
 import type { ObjectStore } from "./objects/object-store.js";
@@ -30,6 +36,8 @@ export interface OpenStoreOptions extends ConnectionOptions {
   readonly packIndexCache?: () => string;
   /** Refuse deletes as `serve --append-only` does (for pack stores, a courtesy: see docs). */
   readonly appendOnly?: boolean;
+  /** Bytes at which a pack store closes a pack (default 16 MiB); ignored by other stores. */
+  readonly packSize?: number;
 }
 
 /** Opens the store at `location`, parsed already or (in tests and tools) as text. */
@@ -40,21 +48,26 @@ export async function openStore(
   const parsed =
     typeof location === "string" ? parseLocation(location) : location;
   const create = options.mode === "create";
+  // One pair of limiters per store, made once: every transfer of this store shares the rate.
+  const limiters = limitersOf(options.limits);
   switch (parsed.kind) {
-    case "local":
+    case "local": {
       if (create ? options.packs === true : holdsPackRepository(parsed.path))
         return packStore(
           await DirObjectStore.open(parsed.path, { create }),
           options,
+          limiters,
         );
-      return SqliteStore.open(parsed.path, {
+      const store = await SqliteStore.open(parsed.path, {
         create,
         ...(options.appendOnly === undefined
           ? {}
           : { appendOnly: options.appendOnly }),
       });
+      return limiters === undefined ? store : new LimitedStore(store, limiters);
+    }
     case "ssh":
-      return openSshStore(parsed, options);
+      return openSshStore(parsed, { ...options, limiters });
     case "sftp":
       return packStore(
         await SftpObjectStore.open({
@@ -67,6 +80,7 @@ export async function openStore(
           create,
         }),
         options,
+        limiters,
       );
     case "s3":
       return packStore(
@@ -82,16 +96,26 @@ export async function openStore(
           create,
         }),
         options,
+        limiters,
       );
   }
 }
 
-function packStore(objects: ObjectStore, options: OpenStoreOptions): Store {
+function packStore(
+  objects: ObjectStore,
+  options: OpenStoreOptions,
+  limiters: Limiters | undefined,
+): Store {
   const indexCachePath = options.packIndexCache?.();
-  return new PackStore(objects, {
+  const limited =
+    limiters === undefined
+      ? objects
+      : new LimitedObjectStore(objects, limiters);
+  return new PackStore(limited, {
     ...(indexCachePath === undefined ? {} : { indexCachePath }),
     ...(options.appendOnly === undefined
       ? {}
       : { appendOnly: options.appendOnly }),
+    ...(options.packSize === undefined ? {} : { packSize: options.packSize }),
   });
 }

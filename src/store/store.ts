@@ -129,10 +129,11 @@ export interface BlobStore {
   /**
    * Stores blobs. Idempotent: an id already present is left as it is (never overwritten), so a
    * retried or concurrent upload is harmless. All of the batch is durable when the promise
-   * resolves (synchronous=FULL on SQLite). Throws RangeError for an id that is not 32 bytes or
-   * an unknown kind, before storing any of the batch.
+   * resolves (synchronous=FULL on SQLite), unless `options.buffer` lets the store wait for
+   * flush(). Throws RangeError for an id that is not 32 bytes or an unknown kind, before
+   * storing any of the batch.
    */
-  put(blobs: readonly BlobToPut[]): Promise<void>;
+  put(blobs: readonly BlobToPut[], options?: PutOptions): Promise<void>;
 
   /**
    * Deletes blobs; absent ids are ignored. Throws BlindsyncError('append-only') on an
@@ -145,6 +146,16 @@ export interface BlobStore {
    * readable. 'append-only' refuses, as it refuses delete.
    */
   compact(): Promise<void>;
+}
+
+export interface PutOptions {
+  /**
+   * The store may hold the blobs until flush() (the pack store fills packs across puts): they
+   * are durable only once flush() resolves, though this store's missing() and get() see them
+   * at once. A store without flush() stores them at once; a wrapper that drops the option only
+   * costs the batching, never durability.
+   */
+  readonly buffer?: boolean;
 }
 
 /** Each passphrase's wrapping of the master secret (rules/key-slots.ts). */
@@ -216,6 +227,49 @@ export interface IndexAuthenticator {
   mac(bytes: Uint8Array): Uint8Array;
 }
 
+/**
+ * An object a store keeps on storage for its own bookkeeping (the pack store's packs and index
+ * segments) that is damaged or that the store refused to believe: found by checkStorage.
+ */
+export interface StorageProblem {
+  readonly object: "pack" | "index-segment";
+  /** The object's name on storage ("packs/3f/3f…", "index/…"). */
+  readonly name: string;
+  /**
+   * "damaged": read whole, its bytes are not what its name (a SHA-256) or its MACed trailer
+   * says. "refused": the index does not believe it (a segment or an unindexed pack's trailer
+   * that does not authenticate), so none of the blobs it lists counts as stored.
+   */
+  readonly state: "damaged" | "refused";
+  /** One line: why. */
+  readonly reason: string;
+}
+
+export interface StorageCheckOptions {
+  /**
+   * Which packs to read whole and re-hash (`check --read-data`), by the raw 32 bytes of the
+   * SHA-256 that names them; none when absent, and then only what is read anyway is checked.
+   */
+  readonly readPacks?: (packId: Uint8Array) => boolean;
+  /** Called after each pack read whole. */
+  readonly onProgress?: (progress: StorageCheckProgress) => void;
+}
+
+export interface StorageCheckProgress {
+  readonly packsRead: number;
+  readonly bytesRead: number;
+}
+
+export interface StorageCheck extends StorageCheckProgress {
+  /**
+   * Packs no segment names whose trailer authenticates: an interrupted backup wrote them, and
+   * the next backup indexes them. Not a problem.
+   */
+  readonly unindexedPacks: number;
+  /** Sorted by name. */
+  readonly problems: readonly StorageProblem[];
+}
+
 /** Everything blindsync asks of the untrusted side, composed of the interfaces above. */
 export interface Store
   extends ConfigStore, BlobStore, KeySlotStore, LockStore, GenerationStore {
@@ -228,6 +282,23 @@ export interface Store
    * store) implement it; until it is called they serve only what needs no key.
    */
   authenticate?(authenticator: IndexAuthenticator): void;
+
+  /**
+   * Checks the objects a store keeps of its own on dumb storage, for `check`: only the pack
+   * store implements it (a SQLite file has its own integrity check, and blobs are checked
+   * above the seam either way). Reports the index segments and the packs no segment names
+   * that it refused, and, for the packs `readPacks` selects, reads each whole and checks its
+   * SHA-256 against its name and its trailer's MAC and entries against the index. Needs the
+   * authenticator; resolves with what it found rather than throwing for damage.
+   */
+  checkStorage?(options: StorageCheckOptions): Promise<StorageCheck>;
+
+  /**
+   * Makes every blob put with `{ buffer: true }` so far durable (a sync point: a backup calls
+   * it before it records blobs as stored, and before its snapshot). Only stores that buffer
+   * implement it; a put without the option, or of a snapshot, flushes too.
+   */
+  flush?(): Promise<void>;
 
   /** Releases the store. Idempotent; no other method may be called afterwards. */
   close(): Promise<void>;

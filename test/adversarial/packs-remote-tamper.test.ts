@@ -1,7 +1,8 @@
 /**
  * T1 on remote pack repositories (issue 19): a byte flipped by the storage's owner inside a
  * blob of a data pack over sftp (the account runs only OpenSSH's sftp-server) and on s3rver.
- * `check --read-data` names exactly that blob and its file (exit 13), restore writes every
+ * `check --read-data` names exactly that blob and its file, and the pack it read whole that no
+ * longer hashes to its name (exit 13), restore writes every
  * other file exactly and exits 13, and a keyless `scrub` of the same location names the pack.
  */
 import { readdirSync, statSync } from "node:fs";
@@ -41,7 +42,7 @@ describe.each(["sftp", "s3"] as StorageKind[])(
       await removeDir(work);
     });
 
-    it("is caught blob by blob by check --read-data and restore (13), and scrub names the pack", async () => {
+    it("is caught blob by blob by check --read-data and restore (13), and check --read-data and scrub name the pack", async () => {
       const source = join(work, "source");
       await fsp.mkdir(source);
       for (let file = 0; file < 4; file++)
@@ -74,9 +75,14 @@ describe.each(["sftp", "s3"] as StorageKind[])(
 
       const check = await cli(["--json", "check", "--read-data", repo]);
       expect(check.code, check.stderr).toBe(13);
+      const packName = `packs/${pack.id.slice(0, 2)}/${pack.id}`;
       const problems = jsonProblems(check.stdout);
-      expect(problems.map((problem) => problem.id)).toStrictEqual([victim.id]);
-      expect(problems[0]?.kind).toBe("damaged-blob");
+      expect(
+        problems.map((problem) => [problem.kind, problem.id]),
+      ).toStrictEqual([
+        ["damaged-blob", victim.id],
+        ["damaged-pack", packName],
+      ]);
       const damagedPaths = problems[0]?.paths ?? [];
       expect(damagedPaths).toHaveLength(1);
 
@@ -96,9 +102,7 @@ describe.each(["sftp", "s3"] as StorageKind[])(
         BLINDSYNC_PASSWORD: undefined,
       });
       expect(scrub.code, scrub.stderr).toBe(13);
-      expect(scrub.stdout).toContain(
-        `damaged object packs/${pack.id.slice(0, 2)}/${pack.id}`,
-      );
+      expect(scrub.stdout).toContain(`damaged object ${packName}`);
     });
   },
 );

@@ -2,10 +2,11 @@
  * T1–T3 and T7 on a pack directory (issue 19): storage that flips a byte in a pack's blob or
  * trailer, truncates a pack, swaps two packs (each renamed onto the other) or deletes one. The
  * blobs hit are an integrity error (exit 13): `check --read-data` names exactly them with the
- * files that use them, a restore writes every other file exactly and none of theirs, and a
- * keyless `scrub` names the pack whose bytes no longer hash to its name. A trailer is read only
- * for a pack no segment names (resume), so a forged one must not get its blobs believed: the
- * next backup uploads them again and the new snapshot is complete.
+ * files that use them, and the pack itself (read whole, it no longer hashes to its name), a
+ * restore writes every other file exactly and none of theirs, and a keyless `scrub` names the
+ * pack too. A trailer is read only for a pack no segment names (resume), so a forged one must
+ * not get its blobs believed: the next backup uploads them again and the new snapshot is
+ * complete, and check names the forged pack as refused.
  *
  * Which file uses which blob is read before any damage, with the library (pack-files.ts), and
  * where the blobs sit is read from the trailers without the key, as storage can.
@@ -13,7 +14,12 @@
 import { renameSync, rmSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isCleanError, jsonProblems, runCli } from "../helpers/cli.js";
+import {
+  isCleanError,
+  jsonProblems,
+  jsonSummary,
+  runCli,
+} from "../helpers/cli.js";
 import { expectRestoreSkipsDamaged } from "../helpers/damage.js";
 import { flipByte, packPath, packsOf } from "../helpers/pack-files.js";
 import {
@@ -68,18 +74,31 @@ async function expectScrubNames(
   expect(named.sort()).toStrictEqual([...damaged].sort());
 }
 
+function nameOf(pack: { readonly id: string }): string {
+  return `packs/${pack.id.slice(0, 2)}/${pack.id}`;
+}
+
 /**
  * check --read-data names exactly `damaged` (of `kind`), each with the files that use it, and
- * exits 13; restore into a fresh folder writes everything else exactly and exits 13.
+ * exactly the `packs` read whole that no longer hash to their names, and exits 13; restore
+ * into a fresh folder writes everything else exactly and exits 13.
  */
 async function expectCaught(
   round: PackRound,
   damaged: readonly string[],
   kind: "damaged-blob" | "missing-blob",
+  packs: readonly string[] = [],
 ): Promise<void> {
   const check = await round.cli(["--json", "check", "--read-data", round.repo]);
   expect(check.code, check.stderr).toBe(13);
-  const problems = jsonProblems(check.stdout);
+  const all = jsonProblems(check.stdout);
+  const damagedPacks = all.filter((problem) => problem.kind === "damaged-pack");
+  expect(damagedPacks.map((problem) => problem.id).sort()).toStrictEqual(
+    [...packs].sort(),
+  );
+  for (const problem of damagedPacks)
+    expect(problem.reason).toMatch(/is damaged: its SHA-256 is not its name/);
+  const problems = all.filter((problem) => problem.kind !== "damaged-pack");
   expect(problems.map((problem) => problem.id).sort()).toStrictEqual(
     [...damaged].sort(),
   );
@@ -149,17 +168,32 @@ describe("damaged packs in a pack directory", () => {
       packPath(round.repo, pack.id),
       victim.offset + Math.floor(victim.length / 2),
     );
-    await expectCaught(round, [victim.id], "damaged-blob");
-    await expectScrubNames(round, [`packs/${pack.id.slice(0, 2)}/${pack.id}`]);
+    await expectCaught(round, [victim.id], "damaged-blob", [nameOf(pack)]);
+    await expectScrubNames(round, [nameOf(pack)]);
   });
 
-  it("a flipped byte in a pack's trailer: scrub names the pack; nothing is lost, and once the segment naming it is gone the forged trailer is not believed: the next backup uploads its blobs again", async () => {
+  it("a flipped byte in a pack's trailer: check --read-data (13) and scrub name the pack; nothing is lost, and once the segment naming it is gone the forged trailer is not believed: the next backup uploads its blobs again, and check names the pack as refused", async () => {
     const round = newPackRound(work, pristine);
     const pack = dataPack(0);
     const path = packPath(round.repo, pack.id);
     // In the trailer's first entry: the blob id it lists.
     flipByte(path, pack.trailerAt + 40);
-    await expectScrubNames(round, [`packs/${pack.id.slice(0, 2)}/${pack.id}`]);
+    await expectScrubNames(round, [nameOf(pack)]);
+    // Every blob still opens: only the pack read whole shows the damage.
+    const found = await round.cli([
+      "--json",
+      "check",
+      "--read-data",
+      round.repo,
+    ]);
+    expect(found.code, found.stderr).toBe(13);
+    expect(
+      jsonProblems(found.stdout).map((problem) => [problem.kind, problem.id]),
+    ).toStrictEqual([["damaged-pack", nameOf(pack)]]);
+    const text = await round.cli(["check", "--read-data", round.repo]);
+    expect(text.code).toBe(13);
+    expect(text.stdout).toContain(`pack ${nameOf(pack)} is damaged`);
+    expect(isCleanError(text.stderr), text.stderr).toBe(true);
     // The blobs are read where the (authenticated) segment says: all there.
     const restore = await round.cli([
       "restore",
@@ -189,11 +223,21 @@ describe("damaged packs in a pack directory", () => {
     expect(packsOf(round.repo).filter((p) => p.kind === "data")).toHaveLength(
       4,
     );
-    const after = await round.cli(
-      ["--json", "check", "--read-data", round.repo],
-      fresh,
-    );
-    expect(after.code, after.stderr).toBe(0);
+    // Every snapshot is whole; the forged pack is named, refused, and counted, even without
+    // --read-data (its trailer is read because no segment names it).
+    const after = await round.cli(["--json", "check", round.repo], fresh);
+    expect(after.code, after.stderr).toBe(13);
+    const refused = jsonProblems(after.stdout);
+    expect(refused.map((problem) => [problem.kind, problem.id])).toStrictEqual([
+      ["refused-pack", nameOf(pack)],
+    ]);
+    expect(refused[0]?.reason).toMatch(/trailer does not authenticate/);
+    expect(jsonSummary(after.stdout).storage).toMatchObject({
+      refusedPacks: 1,
+      damagedPacks: 0,
+      refusedSegments: 0,
+      unindexedPacks: 0,
+    });
   });
 
   it("a truncated pack fails exactly the blobs that reach past the cut (13), and scrub names it", async () => {
@@ -207,8 +251,8 @@ describe("damaged packs in a pack directory", () => {
       .filter((blob) => blob.offset + blob.length > cut)
       .map((blob) => blob.id);
     expect(lost.length).toBe(pack.blobs.length - 1);
-    await expectCaught(round, lost, "damaged-blob");
-    await expectScrubNames(round, [`packs/${pack.id.slice(0, 2)}/${pack.id}`]);
+    await expectCaught(round, lost, "damaged-blob", [nameOf(pack)]);
+    await expectScrubNames(round, [nameOf(pack)]);
   });
 
   it("two data packs renamed onto each other fail every blob of both (13), and scrub names both", async () => {
@@ -220,11 +264,8 @@ describe("damaged packs in a pack directory", () => {
     renameSync(pathB, pathA);
     renameSync(`${pathA}.swap`, pathB);
     const victims = [...a.blobs, ...b.blobs].map((blob) => blob.id);
-    await expectCaught(round, victims, "damaged-blob");
-    await expectScrubNames(round, [
-      `packs/${a.id.slice(0, 2)}/${a.id}`,
-      `packs/${b.id.slice(0, 2)}/${b.id}`,
-    ]);
+    await expectCaught(round, victims, "damaged-blob", [nameOf(a), nameOf(b)]);
+    await expectScrubNames(round, [nameOf(a), nameOf(b)]);
   });
 
   it("a deleted data pack: check, even without --read-data, names each of its blobs as missing with its files (13), and the next backup stores them again", async () => {

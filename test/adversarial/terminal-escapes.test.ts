@@ -7,13 +7,13 @@
  * Human output shows them escaped; JSON output holds the exact strings (as JSON escapes).
  * Real repository, the real built CLI, a snapshot sealed with the repository's real keys.
  */
-import { execFileSync } from "node:child_process";
 import { promises as fsp } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fromHex, toHex } from "../../src/util/bytes.js";
 import { CLI, type CliResult, runCli } from "../helpers/cli.js";
 import { withRepository } from "../helpers/repositories.js";
+import { listeningSockets } from "../helpers/sockets.js";
 import { removeDir, tempDir } from "../helpers/trees.js";
 
 /** OSC 0 (set the window title), ended by BEL. */
@@ -50,6 +50,7 @@ let source: string;
 let cacheDir: string;
 let firstId: string;
 let craftedId: string;
+let closeSockets = (): Promise<void> => Promise.resolve();
 
 const cli = (args: readonly string[]): Promise<CliResult> =>
   runCli(args, { cacheDir });
@@ -62,8 +63,9 @@ beforeAll(async () => {
   await fsp.mkdir(source);
   for (const name of FILE_NAMES)
     await fsp.writeFile(join(source, name), `${name.length}\n`);
-  // Skipped with a warning that names it: the warning path to stderr.
-  execFileSync("mkfifo", [join(source, `fifo${OSC_TITLE}`)]);
+  // Skipped with a warning that names it: the warning path to stderr. (A socket: fifos are
+  // stored since tree format 2.)
+  closeSockets = await listeningSockets([join(source, `sock${OSC_TITLE}`)]);
   const init = await cli(["init", repo]);
   expect(init.code, init.stderr).toBe(0);
 
@@ -98,6 +100,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await closeSockets();
   await removeDir(work);
 });
 

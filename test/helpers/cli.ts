@@ -129,3 +129,12 @@ export function jsonProblems(stdout: string): JsonProblem[] {
     .map((line) => JSON.parse(line) as { type: string })
     .filter((object): object is JsonProblem => object.type === "problem");
 }
+
+/** The last line of `blindsync --json` output, the summary, as an object. */
+export function jsonSummary(stdout: string): Record<string, unknown> {
+  const last = stdout.trim().split("\n").at(-1) ?? "";
+  const summary = JSON.parse(last) as Record<string, unknown>;
+  if (summary.type !== "summary")
+    throw new Error(`the last line is not a summary: ${last}`);
+  return summary;
+}

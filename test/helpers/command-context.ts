@@ -56,6 +56,10 @@ export interface TestContext extends CommandContext {
 export interface TestContextOptions {
   readonly json?: boolean;
   readonly quiet?: boolean;
+  /** -v */
+  readonly verbose?: boolean;
+  /** Makes stderr look like a terminal (isTTY), so status lines are drawn into it. */
+  readonly terminal?: boolean;
   /** Added to (or, when undefined, removed from) the test environment. */
   readonly env?: Record<string, string | undefined>;
   readonly globals?: GlobalOptions;
@@ -75,7 +79,10 @@ function makeContext(
   options: TestContextOptions,
 ): TestContext {
   const stdout = capturedStream();
-  const stderr = capturedStream();
+  const stderr =
+    options.terminal === true
+      ? { ...capturedStream(), isTTY: true as const }
+      : capturedStream();
   const merged: NodeJS.ProcessEnv = Object.fromEntries(
     Object.entries({ ...env, ...options.env }).filter(
       ([, value]) => value !== undefined,
@@ -87,7 +94,7 @@ function makeContext(
     output: streamOutput(stdout, stderr, {
       json: options.json === true,
       quiet: options.quiet === true,
-      verbose: false,
+      verbose: options.verbose === true,
     }),
     env: merged,
     globals: allGlobals,

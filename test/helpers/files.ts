@@ -29,10 +29,10 @@ export function listAll(root: string, prefix = ""): string[] {
   return names;
 }
 
-/** Temporary files a restore may have left behind (`.blindsync-<hex>.tmp`). */
+/** Temporary files a restore may have left behind (`.blindsync-<16 hex>-<n>.tmp`, target.ts). */
 export function restoreDebris(target: string): string[] {
   return listAll(target).filter((path) =>
-    /(^|\/)\.blindsync-[0-9a-f]+\.tmp$/.test(path),
+    /(^|\/)\.blindsync-[0-9a-f]{16}-[0-9]+\.tmp$/.test(path),
   );
 }
 

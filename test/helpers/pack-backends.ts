@@ -30,6 +30,11 @@ export interface PackBackend {
   readonly kind: PackBackendKind;
   /** REPO for the repository called `name` (a plain name: letters, digits, dashes). */
   location(name: string): string;
+  /**
+   * The URL forms of `location(name)`, each naming the same repository
+   * (`sftp://[user@]host[:port]/path`, `s3://bucket/prefix`); none for `dir`.
+   */
+  urlForms(name: string): string[];
   /** The arguments of `blindsync init` for it. */
   initArgs(name: string): string[];
   /** What the CLI's environment needs to reach the backend. */
@@ -131,6 +136,7 @@ async function startDirBackend(): Promise<PackBackend> {
   return {
     ...folderBackend("dir", root),
     location: (name) => join(root, name),
+    urlForms: () => [],
     initArgs: (name) => ["init", "--packs", join(root, name)],
     env: () => ({}),
     slowEnv: () => Promise.resolve(undefined),
@@ -148,6 +154,12 @@ async function startSftpBackend(): Promise<PackBackend> {
   return {
     ...folderBackend("sftp", home),
     location: (name) => `sftp:127.0.0.1:${name}`,
+    // Relative to the login folder (sftp-server -d), absolute, and without the user.
+    urlForms: (name) => [
+      `sftp://${sshd.user}@127.0.0.1:${sshd.port}/~/${name}`,
+      `sftp://${sshd.user}@127.0.0.1:${sshd.port}${home}/${name}`,
+      `sftp://127.0.0.1:${sshd.port}/~/${name}`,
+    ],
     initArgs: (name) => ["init", `sftp:127.0.0.1:${name}`],
     env: () => ({ BLINDSYNC_SSH: sshd.sshCommand }),
     slowEnv: (rate) =>
@@ -274,6 +286,7 @@ async function startS3Backend(): Promise<PackBackend> {
   return {
     kind: "s3",
     location: (name) => `s3:${bucket}/${name}`,
+    urlForms: (name) => [`s3://${bucket}/${name}`, `s3://${bucket}/${name}/`],
     initArgs: (name) => ["init", `s3:${bucket}/${name}`],
     env: () => envFor(running().port),
     slowEnv: async (rate) => {

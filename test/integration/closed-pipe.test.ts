@@ -4,13 +4,14 @@
  * stack trace; a backup whose stdout (or stderr) reader has gone still saves its snapshot and
  * releases its lock, so a prune right after it does not find a lease.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { promises as fsp } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLI, type CliResult, runCli } from "../helpers/cli.js";
 import { TEST_PASSWORD } from "../helpers/constants.js";
 import { seededBytes } from "../helpers/prng.js";
+import { listeningSockets } from "../helpers/sockets.js";
 import { removeDir, tempDir } from "../helpers/trees.js";
 
 let work: string;
@@ -182,13 +183,14 @@ describe("output into a closed pipe", () => {
   });
 
   it("a backup whose stderr reader has gone (warnings into | head -1) still saves its snapshot", async () => {
-    // A FIFO per directory: each is skipped with a warning on stderr (not a failure: exit 0).
+    // A socket per directory: each is skipped with a warning on stderr (not a failure: exit 0).
     const warned = join(work, "source-warned");
     await buildSource(warned, 40);
-    for (let d = 0; d < 40; d++)
-      execFileSync("mkfifo", [
-        join(warned, `directory-${String(d).padStart(3, "0")}`, "fifo"),
-      ]);
+    const closeSockets = await listeningSockets(
+      Array.from({ length: 40 }, (_, d) =>
+        join(warned, `directory-${String(d).padStart(3, "0")}`, "sock"),
+      ),
+    );
     const before = await cli(["snapshots", "--json", repo]);
     const count = (JSON.parse(before.stdout) as unknown[]).length;
 
@@ -196,8 +198,8 @@ describe("output into a closed pipe", () => {
       ["backup", warned, repo, "--tag", "stderr-gone"],
       "head -1",
       `2>&1 >/dev/null`,
-    );
-    expect(piped.read.toString()).toMatch(/^warning: Skipped .*fifo/);
+    ).finally(closeSockets);
+    expect(piped.read.toString()).toMatch(/^warning: Skipped .*sock/);
     expectNoStackTrace(piped.read.toString());
     expect(piped.status).toBe(0);
 

@@ -8,6 +8,7 @@
  */
 import { execFile } from "node:child_process";
 import { appendFileSync, writeFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -184,6 +185,38 @@ describe.each(PACK_BACKENDS)(
       const check = await cli("check", "--read-data", repo());
       expect(check.code, check.stderr + check.stdout).toBe(0);
     });
+
+    if (kind !== "dir")
+      it("the URL forms (sftp://[user@]host[:port]/path, s3://bucket/prefix) name the same repository as the short form: init, backup, snapshots --json and restore", async () => {
+        const name = "url-vault";
+        const [initAt, backupAt, restoreAt] = backend.urlForms(name);
+        if (initAt === undefined || backupAt === undefined)
+          throw new Error("no URL forms");
+        const init = await cli("init", initAt);
+        expect(init.code, init.stderr).toBe(0);
+        expect(backend.objects(name, "config")).toEqual(["config"]);
+        const small = join(work, "url-source");
+        await mkdir(join(small, "sub"), { recursive: true });
+        writeFileSync(join(small, "a.txt"), "through a URL\n");
+        writeFileSync(join(small, "sub", "b.bin"), Buffer.alloc(70_000, 7));
+        const id = String(
+          summaryOf(await cli("--json", "backup", small, backupAt)).snapshot,
+        );
+        // The last URL form and the short form list it: one repository, whatever its name.
+        for (const at of [
+          backend.urlForms(name).at(-1)!,
+          backend.location(name),
+        ]) {
+          const listed = await cli("snapshots", "--json", at);
+          expect(listed.code, `${at}: ${listed.stderr}`).toBe(0);
+          const list = JSON.parse(listed.stdout) as { id: string }[];
+          expect(list.map((snapshot) => snapshot.id)).toEqual([id]);
+        }
+        const target = join(work, "restored-url");
+        const restore = await cli("restore", restoreAt ?? backupAt, target);
+        expect(restore.code, restore.stderr).toBe(0);
+        expect(directoryDifferences(small, target)).toEqual([]);
+      });
 
     it("a second client with a cache of its own finds every blob stored and restores exactly", async () => {
       const otherCache = join(work, "cache-other");

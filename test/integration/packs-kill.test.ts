@@ -36,6 +36,13 @@ import {
 
 /** Uploads through the slowed transports: 12 MiB take about 4 s. */
 const RATE = 3 * 1024 * 1024;
+/**
+ * The killed runs close 4 MiB packs (BLINDSYNC_PACK_SIZE, in MiB), so that the 12 MiB trees
+ * of the remote backends have packs stored mid-way; the local directory's 40 MiB tree keeps
+ * the default 16 MiB packs. Either way the packs stored before the kill wait for the segment
+ * of the next flush, so the re-run finds them by their trailers.
+ */
+const SMALL_PACKS = { BLINDSYNC_PACK_SIZE: "4" };
 
 /** Waits until `ready()`, failing if the backup ends first or nothing happens in 60 s. */
 async function whileRunning(
@@ -83,7 +90,7 @@ describe.each(PACK_BACKENDS)(
       const slow = await backend.slowEnv(RATE);
       const running = spawnCli(["backup", source, repo], {
         cacheDir,
-        env: slow ?? backend.env(),
+        env: slow === undefined ? backend.env() : { ...slow, ...SMALL_PACKS },
       });
       // More than 4 MiB of packs stored, counted in bytes rather than packs: a batch may close
       // below 4 MiB (two packs held 3.4 MiB in one CI run on s3).
@@ -140,7 +147,7 @@ describe.each(PACK_BACKENDS)(
         const packsBefore = backend.objects(name, "packs/").length;
         const running = spawnCli(["backup", source, repo], {
           cacheDir,
-          env: (await backend.slowEnv(RATE))!,
+          env: { ...(await backend.slowEnv(RATE))!, ...SMALL_PACKS },
         });
         await whileRunning(
           running,

@@ -66,4 +66,18 @@ describe("the parallel backup pipeline", () => {
     });
     expect(restore.code, restore.stdout + restore.stderr).toBe(0);
   });
+
+  it("seals a batch of small blobs split across 3 workers, each blob under its own id", async () => {
+    // A fresh repository, so the workers' sealed bytes are the ones stored, then read back.
+    const fresh = join(work, "repo-small");
+    const cacheDir = join(work, "cache-small");
+    expect((await runCli(["init", fresh], { cacheDir })).code).toBe(0);
+    const result = await runCli(["backup", join(source, "many"), fresh], {
+      cacheDir,
+      env: { BLINDSYNC_WORKERS: "3" },
+    });
+    expect(result.code, result.stderr).toBe(0);
+    const check = await runCli(["check", fresh, "--read-data"], { cacheDir });
+    expect(check.code, check.stdout + check.stderr).toBe(0);
+  });
 });

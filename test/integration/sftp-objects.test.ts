@@ -138,7 +138,10 @@ describe("SftpObjectStore through sshd", () => {
     expect(message).toContain(`sftp://127.0.0.1:${port}/~/vault`);
     expect(message).toMatch(/Connection refused/);
     expect(message).not.toMatch(/\n\s+at /);
-    expect((error as { hint?: string }).hint).toContain("ssh 127.0.0.1");
+    // The port REPO gave is in the command the hint suggests.
+    expect((error as { hint?: string }).hint).toContain(
+      `ssh -p ${port} 127.0.0.1`,
+    );
     expect(exitCodeOf("failed")).toBe(1);
   });
 

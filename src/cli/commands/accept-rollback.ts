@@ -214,7 +214,7 @@ forgets which blobs this cache believed stored, since an older copy lacks the ne
 If you did not restore the repository yourself, do not accept: a real rollback attack would
 then go unnoticed.
 
-Example:
+Examples:
   blindsync accept-rollback /mnt/usb/vault          (asks before changing anything)
   blindsync accept-rollback --yes me@host:vault`,
     )

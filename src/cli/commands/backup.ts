@@ -1,4 +1,10 @@
-/** `blindsync backup SRC... REPO` (and the bare `blindsync SRC... REPO` form). */
+/**
+ * `blindsync backup SRC... REPO` (and the bare `blindsync SRC... REPO` form).
+ *
+ * Over 400 lines because the command has many flags, each with its help text and its check;
+ * the progress sink and summary live in backup-report.ts and --stdin's checks in
+ * backup-stdin.ts.
+ */
 import { lstatSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { Command } from "commander";
@@ -18,13 +24,17 @@ import {
   type CompressionMode,
   type Snapshot,
 } from "../../repo/index.js";
-import { toHex } from "../../util/bytes.js";
 import { cacheRoot, withRepository, type CommandContext } from "../context.js";
 import { interrupts, type InterruptedWork } from "../interrupt.js";
-import { formatBytes } from "../output/format.js";
-import { formatDuration, progressLine } from "../output/output.js";
+import { backupSink, printBackupSummary } from "./backup-report.js";
+import {
+  combineSources,
+  parseSize,
+  readFilesFrom,
+} from "./backup-selection.js";
 import { parseWait } from "./forget.js";
 import { runInit } from "./init.js";
+import { stdinSource, type StdinFlags } from "./backup-stdin.js";
 import { collect, contextOf } from "./shared.js";
 
 /**
@@ -52,13 +62,19 @@ export function describeInterruptedBackup(work: InterruptedWork): string {
   return `Backup interrupted by ${work.signal}: no snapshot was written. Nothing is lost: the data already uploaded stays in the repository, and the next backup reuses it instead of sending it again${lock}`;
 }
 
-export interface BackupCommandOptions {
+export interface BackupCommandOptions extends StdinFlags {
   readonly sources: readonly string[];
   readonly repository: string;
   readonly excludes?: readonly string[];
   readonly excludeFile?: string;
   /** Skip the contents of directories holding a valid CACHEDIR.TAG, keeping the tag. */
   readonly excludeCaches?: boolean;
+  /** --exclude-larger-than: skip regular files above this size ("10M", "1G": parseSize). */
+  readonly excludeLargerThan?: string;
+  /** --one-file-system: stay on each source's device (mount points are kept empty). */
+  readonly oneFileSystem?: boolean;
+  /** --files-from: files listing more sources, one path per line ("-" is stdin). */
+  readonly filesFrom?: readonly string[];
   readonly tags?: readonly string[];
   readonly time?: string;
   readonly dryRun?: boolean;
@@ -143,16 +159,42 @@ export async function runBackup(
     excludes.push(...readPatternFile(options.excludeFile));
   const time = options.time === undefined ? undefined : parseTime(options.time);
   const compression = parseCompression(options.compression, context.env);
+  // What is read: the sources and --files-from's, and the rules on sizes and devices. A
+  // stream on standard input goes alone, checked before any list (`-` reads stdin) is read.
+  if (options.stdin === true && (options.filesFrom ?? []).length > 0)
+    throw new BlindsyncError(
+      "usage",
+      "--stdin takes no --files-from beside it: the stream is the snapshot's one file",
+    );
+  const sources = combineSources(
+    options.sources,
+    readFilesFrom(options.filesFrom ?? []),
+  );
+  const selection = {
+    ...(options.excludeLargerThan === undefined
+      ? {}
+      : {
+          excludeLargerThan: parseSize(
+            options.excludeLargerThan,
+            "--exclude-larger-than",
+          ),
+        }),
+    oneFileSystem: options.oneFileSystem === true,
+  };
+  const stdin = stdinSource(options, sources);
   if (options.init === true) {
     // Before the repository is made: a backup refused for its sources leaves none behind.
-    checkSources(options.sources);
+    checkSources(sources);
     await runInit(context, { repository: options.repository, ifMissing: true });
   }
   const startedAt = Date.now();
   // Lists the sources while the repository connects and unlocks (engine/backup/prewalk.ts).
   const excludeCaches = options.excludeCaches === true;
-  const prewalk = Prewalk.start(options.sources, excludes, undefined, {
+  // On a terminal it also counts the walk's totals for the progress line.
+  const prewalk = Prewalk.start(sources, excludes, undefined, {
     excludeCaches,
+    ...selection,
+    scan: output.showsStatus,
   });
   let lock: BackupLock | undefined;
   const interrupted = [
@@ -160,6 +202,9 @@ export async function runBackup(
       ? () => undefined
       : interrupts.describeWith(describeInterruptedBackup),
     interrupts.onInterrupt(() => lock?.release()),
+    interrupts.onInterrupt(() => {
+      output.endStatus();
+    }),
   ];
   const result = await withRepository(
     context,
@@ -195,64 +240,30 @@ export async function runBackup(
         cache,
         head,
         prewalk,
-        sources: options.sources,
+        sources,
+        ...(stdin === undefined ? {} : { stdin }),
         excludes,
         excludeCaches,
+        ...selection,
         tags: options.tags ?? [],
         ...(time === undefined ? {} : { time }),
         dryRun: options.dryRun ?? false,
         compression,
         lockWaitMs: options.lockWaitMs ?? 0,
-        sink: {
-          progress(progress) {
-            output.status(
-              progressLine({
-                verb: "Backed up",
-                files: progress.files,
-                bytes: progress.bytes,
-                startedAt,
-                totalBytes: head?.stats.bytes,
-              }),
-            );
-            if (output.json) output.jsonLine({ type: "status", ...progress });
-          },
-          warn(message) {
-            output.warn(message);
-          },
-        },
+        sink: backupSink(output, startedAt, prewalk),
       });
     },
   ).finally(() => {
+    // Also on failure: the progress line redraws itself until ended.
+    output.endStatus();
     prewalk.clear();
     lock?.release();
     for (const forget of interrupted) forget();
   });
-  output.endStatus();
-  const seconds = (Date.now() - startedAt) / 1000;
-  if (output.json) {
-    output.jsonLine({
-      type: "summary",
-      snapshot:
-        result.snapshot === undefined ? null : toHex(result.snapshot.id),
-      files: result.files,
-      dirs: result.dirs,
-      bytes: result.bytes,
-      blobsAdded: result.blobsAdded,
-      bytesAdded: result.bytesAdded,
-      bytesStored: result.bytesStored,
-      warnings: result.warnings,
-      seconds,
-      dryRun: options.dryRun ?? false,
-    });
-  } else {
-    const verb = result.snapshot === undefined ? "Would add" : "Added";
-    output.line(
-      `${result.files} files, ${result.dirs} directories, ${formatBytes(result.bytes)} in ${formatDuration(seconds)}; ` +
-        `${verb} ${result.blobsAdded} blobs (${formatBytes(result.bytesAdded)} new data, ${formatBytes(result.bytesStored)} stored)`,
-    );
-    if (result.snapshot !== undefined)
-      output.line(`Snapshot ${toHex(result.snapshot.id).slice(0, 8)} saved`);
-  }
+  printBackupSummary(output, result, {
+    seconds: (Date.now() - startedAt) / 1000,
+    dryRun: options.dryRun ?? false,
+  });
   if (result.warnings > 0) {
     throw new BlindsyncError(
       "partial",
@@ -265,7 +276,10 @@ export async function runBackup(
 export function backupCommand(): Command {
   return new Command("backup")
     .description("back up files and directories into a new snapshot")
-    .argument("<paths...>", "one or more sources, then the repository (last)")
+    .argument(
+      "<paths...>",
+      "one or more sources (none with --stdin), then the repository (last)",
+    )
     .option(
       "-e, --exclude <pattern>",
       "exclude paths matching a gitignore-style pattern (repeatable)",
@@ -281,6 +295,20 @@ export function backupCommand(): Command {
       "skip the contents of directories holding a valid CACHEDIR.TAG (the tag is kept)",
     )
     .option(
+      "--exclude-larger-than <size>",
+      "skip regular files larger than SIZE (500K, 10M, 1G: binary units)",
+    )
+    .option(
+      "-x, --one-file-system",
+      "do not cross into other file systems: mount points are kept as empty directories",
+    )
+    .option(
+      "--files-from <file>",
+      "read more sources from FILE, one path per line; # comments; - is stdin (repeatable)",
+      collect,
+      [],
+    )
+    .option(
       "--tag <tag>",
       "add a tag to the snapshot (repeatable)",
       collect,
@@ -293,6 +321,14 @@ export function backupCommand(): Command {
     .option(
       "--compression <mode>",
       "auto, off or max (default $BLINDSYNC_COMPRESSION or auto)",
+    )
+    .option(
+      "--stdin",
+      "back up standard input as one file, in a snapshot of its own (no sources)",
+    )
+    .option(
+      "--stdin-filename <name>",
+      'the name that file gets in the snapshot (default "stdin")',
     )
     .option("--init", "create the repository first if there is none")
     .option(
@@ -311,6 +347,20 @@ One source directory is stored as the snapshot's root (rsync's SRC/), so restori
 recreates the directory's contents. Several sources each go under their base name.
 Files named .blindsyncignore exclude paths below their directory, with .gitignore syntax.
 Unchanged files (same inode, size, mtime and ctime as last time) are not read again.
+
+-v lists each file that is read, "+ PATH" when this machine's cache has no record of it (all
+files on a first backup from here, or after a prune), "M PATH" when it changed; the summary
+counts files new, changed and unchanged ({"type": "file"} lines and filesNew, filesChanged,
+filesUnchanged with --json). On a terminal a progress line shows the elapsed time, files and
+bytes done of the total a scan of the sources found, percent, rate, ETA and the file being
+read; it is not drawn with -q, --json or when stderr is not a terminal.
+
+--one-file-system (-x) stays on the device of each source, as restic -x and rsync -x do: a
+directory where another file system is mounted is kept, empty. --exclude-larger-than skips
+regular files above a size (binary units, as restic: 1K = 1024 bytes). --files-from adds
+the paths a file lists, one per line (blank lines and lines starting with # are ignored,
+spaces around a path trimmed; "-" reads the list from stdin) to those on the command line:
+each is a source like them, stored under its base name.
 --exclude-caches skips what a directory holds when it has a CACHEDIR.TAG starting with the
 standard signature (https://bford.info/cachedir/), keeping the tag itself, as tar and restic
 do; blindsync's own cache directory carries one.
@@ -331,7 +381,17 @@ Examples:
   blindsync ~/Documents me@host:vault                  (the same, shorter)
   blindsync backup ~/src ~/notes me@host:vault --exclude node_modules --tag daily
   blindsync backup ~ me@host:vault --exclude-caches   (skips ~/.cache/blindsync and its kind)
+  blindsync backup / me@host:vault -x --exclude-larger-than 1G   (root file system only)
+  blindsync backup --files-from ~/backup-list.txt me@host:vault -v
+      (~/backup-list.txt: "# what to keep", "/home/me/Documents", "/etc", ...)
   blindsync backup ~/secrets me@host:vault --compression off
+
+--stdin stores a stream (a database dump, a tar) as one file NAME at the root of a snapshot
+of its own, chunked like any file so that successive dumps share most of their data; restore
+it with blindsync cat REPO NAME or restore. An empty stream is stored as an empty file, and
+blindsync cannot tell a dump that failed halfway: let the shell fail the pipe (set -o pipefail).
+  pg_dump mydb | blindsync backup --stdin --stdin-filename mydb.sql me@host:vault
+  blindsync cat me@host:vault mydb.sql | psql mydb
 
 Backups of one repository from one machine (one client cache) run one at a time: another one
 exits 11 at once, naming the running backup's pid, unless --lock-wait lets it wait (a prune's
@@ -347,16 +407,23 @@ Exit codes: 0 ok, 3 some files could not be read (the snapshot was still saved),
           exclude: string[];
           excludeFile?: string;
           excludeCaches?: boolean;
+          excludeLargerThan?: string;
+          oneFileSystem?: boolean;
+          filesFrom: string[];
           tag: string[];
           time?: string;
           dryRun?: boolean;
           compression?: string;
           init?: boolean;
           lockWait: string;
+          stdin?: boolean;
+          stdinFilename?: string;
         },
         command: Command,
       ) => {
-        if (paths.length < 2) {
+        // With --stdin or --files-from the repository alone may be given.
+        const withStdin = flags.stdin === true;
+        if (paths.length < (withStdin || flags.filesFrom.length > 0 ? 1 : 2)) {
           throw new BlindsyncError(
             "usage",
             "backup needs at least one source and a repository",
@@ -370,6 +437,11 @@ Exit codes: 0 ok, 3 some files could not be read (the snapshot was still saved),
           repository: paths.at(-1) as string,
           excludes: flags.exclude,
           excludeCaches: flags.excludeCaches === true,
+          ...(flags.excludeLargerThan === undefined
+            ? {}
+            : { excludeLargerThan: flags.excludeLargerThan }),
+          oneFileSystem: flags.oneFileSystem === true,
+          filesFrom: flags.filesFrom,
           tags: flags.tag,
           ...(flags.excludeFile === undefined
             ? {}
@@ -380,6 +452,10 @@ Exit codes: 0 ok, 3 some files could not be read (the snapshot was still saved),
             : { compression: flags.compression }),
           dryRun: flags.dryRun === true,
           init: flags.init === true,
+          ...(withStdin ? { stdin: true } : {}),
+          ...(flags.stdinFilename === undefined
+            ? {}
+            : { stdinFilename: flags.stdinFilename }),
           lockWaitMs: parseWait(flags.lockWait),
         });
       },

@@ -76,8 +76,10 @@ export async function runSnapshots(
   });
 }
 
+const TYPE_LETTERS = { file: "-", dir: "d", symlink: "l", fifo: "p" } as const;
+
 function typeLetter(entry: TreeEntry): string {
-  return entry.type === "dir" ? "d" : entry.type === "symlink" ? "l" : "-";
+  return TYPE_LETTERS[entry.type];
 }
 
 function modeString(mode: number): string {
@@ -96,7 +98,10 @@ function describeEntry(path: Buffer, entry: TreeEntry): string {
     .replace(/\.\d+Z$/, "");
   const link =
     entry.type === "symlink" ? ` -> ${displayPath(entry.target)}` : "";
-  return `${typeLetter(entry)}${modeString(entry.mode)} ${String(entry.uid).padStart(5)} ${String(entry.gid).padStart(5)} ${String(size).padStart(12)} ${time}  ${displayPath(path)}${link}`;
+  // Names where the backup resolved them (trees of format 2), numbers otherwise, as ls -l.
+  const user = entry.user ?? String(entry.uid);
+  const group = entry.group ?? String(entry.gid);
+  return `${typeLetter(entry)}${modeString(entry.mode)} ${user.padEnd(8)} ${group.padEnd(8)} ${String(size).padStart(12)} ${time}  ${displayPath(path)}${link}`;
 }
 
 export interface LsOptions {
@@ -129,6 +134,14 @@ export async function runLs(
             path: displayPath(listed.path),
             type: listed.entry.type,
             mode: listed.entry.mode,
+            uid: listed.entry.uid,
+            gid: listed.entry.gid,
+            ...(listed.entry.user === undefined
+              ? {}
+              : { user: listed.entry.user }),
+            ...(listed.entry.group === undefined
+              ? {}
+              : { group: listed.entry.group }),
             size: listed.entry.type === "file" ? listed.entry.size : 0,
             mtime: new Date(
               Number(listed.entry.mtimeNs / 1_000_000n),

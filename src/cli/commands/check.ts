@@ -109,6 +109,22 @@ function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }
 
+/** The pack store's part of the summary: packs re-hashed, and packs an interrupted backup left. */
+function storageLine(report: CheckReport): string {
+  const storage = report.storage;
+  if (storage === undefined) return "";
+  const parts: string[] = [];
+  if (storage.packsRead > 0)
+    parts.push(
+      `re-hashed ${plural(storage.packsRead, "pack")} (${formatBytes(storage.packBytesRead)})`,
+    );
+  if (storage.unindexedPacks > 0)
+    parts.push(
+      `${plural(storage.unindexedPacks, "pack")} not indexed yet (an interrupted backup; the next backup indexes them)`,
+    );
+  return parts.length === 0 ? "" : `, ${parts.join(", ")}`;
+}
+
 export async function runCheck(
   context: CommandContext,
   options: CheckCommandOptions,
@@ -127,10 +143,14 @@ export async function runCheck(
         sink: {
           progress(progress) {
             const seconds = Math.max((Date.now() - startedAt) / 1000, 0.001);
+            const packs =
+              progress.packsRead > 0
+                ? ` ${plural(progress.packsRead, "pack")}`
+                : "";
             const read =
               readData === "none"
                 ? ""
-                : `  read ${progress.blobsRead} blobs ${formatBytes(progress.bytesRead)} (${formatBytes(progress.bytesRead / seconds)}/s)`;
+                : `  read${packs} ${progress.blobsRead} blobs ${formatBytes(progress.bytesRead)} (${formatBytes(progress.bytesRead / seconds)}/s)`;
             const verb =
               progress.phase === "naming"
                 ? "Naming affected files:"
@@ -166,6 +186,7 @@ export async function runCheck(
       errors: report.errors,
       warnings: report.warnings,
       chainGaps: report.chainGaps,
+      ...(report.storage === undefined ? {} : { storage: report.storage }),
     });
   } else {
     const read =
@@ -175,7 +196,7 @@ export async function runCheck(
     const warnings =
       report.warnings > 0 ? `, ${plural(report.warnings, "warning")}` : "";
     output.line(
-      `Checked ${plural(report.snapshots, "snapshot")}, ${plural(report.trees, "tree")}, ${plural(report.dataBlobs, "data blob")}; ${read}: ${summary}${warnings}`,
+      `Checked ${plural(report.snapshots, "snapshot")}, ${plural(report.trees, "tree")}, ${plural(report.dataBlobs, "data blob")}${storageLine(report)}; ${read}: ${summary}${warnings}`,
     );
   }
   if (report.errors > 0) {
@@ -217,13 +238,20 @@ errors too: they authenticate, so someone holding the keys wrote them; every oth
 passes them by with a warning. The gaps forget leaves in the head chain are normal and not reported; a missing newest snapshot is
 refused when the repository is opened (14).
 
+On a pack repository (sftp:, s3:, a pack directory) check also names the index segments and
+packs its index refused (they do not authenticate: none of their entries is believed), and
+with --read-data (or a subset, chosen by pack name) reads each pack whole and checks its
+SHA-256 against its name, its MACed trailer, and that the index agrees with it; every index
+segment is re-read and re-hashed too. --json's summary counts them under "storage".
+
 Exit codes: 0 no problems, 13 problems found.
 
 Examples:
   blindsync check /mnt/usb/vault
   blindsync check --read-data me@host:vault
   blindsync check --read-data-subset 10% me@host:vault
-  blindsync check --read-data-subset 2/7 me@host:vault     # one seventh a day`,
+  blindsync check --read-data-subset 2/7 me@host:vault     # one seventh a day
+  blindsync check --read-data sftp://me@storagebox:23/backups   # packs re-hashed too`,
     )
     .action(
       async (

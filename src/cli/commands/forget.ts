@@ -425,7 +425,12 @@ Prune takes the repository's exclusive lock: it waits (showing who holds the loc
 backups run, and backups started during a prune fail with exit 11 and can simply be re-run.
 A lock whose process died runs out by itself within minutes (no lease outlasts 5 minutes
 without a refresh); blindsync unlock --remove-all removes a stuck one. Append-only servers
-refuse prune.`,
+refuse prune.
+
+Examples:
+  blindsync prune me@host:vault
+  blindsync prune /mnt/usb/vault --dry-run
+  blindsync prune me@host:vault --lock-wait 1h              (wait longer for running backups)`,
     )
     .action(
       async (

@@ -253,7 +253,13 @@ export function keyCommand(): Command {
     .argument("<repo>", "the repository")
     .addHelpText(
       "after",
-      "\nWith --json: an array of {name, current, kdf, logN, r, p}, or {name, current, unreadable}\nfor a slot no passphrase can open (malformed or out of bounds: `blindsync repair` removes it).",
+      `
+With --json: an array of {name, current, kdf, logN, r, p}, or {name, current, unreadable}
+for a slot no passphrase can open (malformed or out of bounds: \`blindsync repair\` removes it).
+
+Examples:
+  blindsync key list /mnt/usb/vault
+  blindsync key list me@host:vault --json`,
     )
     .action(async (repository: string, _flags: unknown, command: Command) => {
       await runKeyList(contextOf(command), repository);
@@ -264,7 +270,14 @@ export function keyCommand(): Command {
     )
     .argument("<repo>", "the repository")
     .option("--new-password-file <file>", "read the new passphrase from a file")
-    .addHelpText("after", newPassphraseHelp)
+    .addHelpText(
+      "after",
+      `${newPassphraseHelp}
+
+Examples:
+  blindsync key add /mnt/usb/vault                         (asks for the new one twice)
+  blindsync key add me@host:vault --new-password-file ~/.config/vault-second`,
+    )
     .action(newPassphraseAction(runKeyAdd));
   const passwd = new Command("passwd")
     .description(
@@ -275,7 +288,11 @@ export function keyCommand(): Command {
     .addHelpText(
       "after",
       `${newPassphraseHelp}
-Other passphrases (other key slots) keep working. The data is never re-encrypted.`,
+Other passphrases (other key slots) keep working. The data is never re-encrypted.
+
+Examples:
+  blindsync key passwd /mnt/usb/vault
+  BLINDSYNC_NEW_PASSWORD=... blindsync key passwd me@host:vault --password-file ~/.vault-old`,
     )
     .action(newPassphraseAction(runKeyPasswd));
   const remove = new Command("remove")
@@ -290,7 +307,11 @@ Other passphrases (other key slots) keep working. The data is never re-encrypted
       `
 The last slot cannot be removed. Removing the slot of the passphrase you are using is
 allowed when another slot exists (with a warning): use another passphrase afterwards.
-An append-only connection (serve --append-only) refuses removal.`,
+An append-only connection (serve --append-only) refuses removal.
+
+Examples:
+  blindsync key list /mnt/usb/vault                         (the names, * for yours)
+  blindsync key remove /mnt/usb/vault 3f2a9c01`,
     )
     .action(
       async (

@@ -1,10 +1,13 @@
 /** `blindsync restore REPO TARGET` (and the bare `blindsync REPO TARGET` form). */
 import { resolve } from "node:path";
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import { BlindsyncError } from "../../errors.js";
 import {
   applyRootMeta,
+  DEFAULT_OVERWRITE,
+  OVERWRITE_POLICIES,
   restoreSnapshot,
+  type OverwritePolicy,
   type ProtectedPath,
   type RestoreResult,
 } from "../../engine/index.js";
@@ -34,8 +37,15 @@ export interface RestoreCommandOptions {
   readonly repository: string;
   readonly target: string;
   readonly snapshot?: string;
+  /** Plain paths or gitignore-style patterns, relative to the snapshot root. */
   readonly include?: readonly string[];
+  readonly exclude?: readonly string[];
   readonly delete?: boolean;
+  readonly overwrite?: OverwritePolicy;
+  /** Say what would change, change nothing. */
+  readonly dryRun?: boolean;
+  /** Read every written file back and compare it with the snapshot. */
+  readonly verify?: boolean;
   readonly filter?: SnapshotFilter;
   /**
    * Run as `blindsync REPO TARGET`: `latest` must then be clear, so several source sets
@@ -101,6 +111,7 @@ export async function runRestore(
 ): Promise<RestoreResult> {
   const { output } = context;
   const startedAt = Date.now();
+  const dryRun = options.dryRun === true;
   const { result, id } = await withRepository(
     context,
     options.repository,
@@ -116,13 +127,17 @@ export async function runRestore(
         snapshot,
         target: options.target,
         include,
+        exclude: options.exclude ?? [],
         delete: options.delete ?? false,
+        overwrite: options.overwrite ?? DEFAULT_OVERWRITE,
+        dryRun,
+        verify: options.verify ?? false,
         protect: protectedPaths(context, location),
         sink: {
           progress(progress) {
             output.status(
               progressLine({
-                verb: "Restored",
+                verb: dryRun ? "Checked" : "Restored",
                 files: progress.files,
                 bytes: progress.bytes,
                 startedAt,
@@ -134,9 +149,14 @@ export async function runRestore(
           warn(message) {
             output.warn(message);
           },
+          item(action, path) {
+            if (!output.verbose) return;
+            if (output.json) output.jsonLine({ type: "item", action, path });
+            else output.line(`${action.padEnd(ACTION_WIDTH)} ${path}`);
+          },
         },
       });
-      if (include.length === 0 && snapshot.root !== undefined)
+      if (!dryRun && include.length === 0 && snapshot.root !== undefined)
         await applyRootMeta(options.target, snapshot.root);
       return { result: restored, id: snapshot.id };
     },
@@ -147,35 +167,83 @@ export async function runRestore(
     output.jsonLine({
       type: "summary",
       snapshot: toHex(id),
+      dryRun,
       ...result,
       seconds,
     });
   } else {
-    output.line(
-      `Restored snapshot ${toHex(id).slice(0, 8)} to "${options.target}": ${result.files} files, ${result.dirs} directories, ` +
-        `${result.symlinks} symlinks, ${formatBytes(result.bytes)} in ${formatDuration(seconds)}` +
-        (result.skippedIdentical > 0
-          ? ` (${result.skippedIdentical} files already identical)`
-          : ""),
+    output.line(summaryLine(options, id, result, seconds, dryRun));
+  }
+  throwForFailures(result);
+  return result;
+}
+
+/** Wide enough for the longest action word, so -v lines align. */
+const ACTION_WIDTH = "overwrite".length;
+
+function summaryLine(
+  options: RestoreCommandOptions,
+  id: Uint8Array,
+  result: RestoreResult,
+  seconds: number,
+  dryRun: boolean,
+): string {
+  const counts =
+    `${result.written} new, ${result.overwritten} overwritten, ${result.leftAlone} left alone` +
+    (result.skippedIdentical > 0
+      ? ` (${result.skippedIdentical} already identical)`
+      : "") +
+    `, ${result.deleted} deleted`;
+  const short = toHex(id).slice(0, 8);
+  if (dryRun) {
+    return `Dry run of snapshot ${short} into "${options.target}": would write ${result.files - result.skippedIdentical} files (${formatBytes(result.bytes)}): ${counts}; nothing was changed`;
+  }
+  return (
+    `Restored snapshot ${short} to "${options.target}": ${result.files} files, ${result.dirs} directories, ` +
+    `${result.symlinks} symlinks, ${formatBytes(result.bytes)} in ${formatDuration(seconds)}; ${counts}` +
+    (result.verified > 0 ? `; ${result.verified} files verified` : "") +
+    (result.leftoversRemoved > 0
+      ? `; removed ${result.leftoversRemoved} temporary files an interrupted restore left`
+      : "")
+  );
+}
+
+/**
+ * The exit code of a restore that finished with problems: damaged or missing data in the
+ * repository is 13 (integrity); what the target or the command line got wrong (something in the
+ * way, an include that matched nothing, a protected path) is 1.
+ */
+function throwForFailures(result: RestoreResult): void {
+  const unmatched = result.unmatched.map((spec) => `"${spec}"`).join(", ");
+  const plural = result.unmatched.length > 1;
+  const unmatchedMessage = `Include ${plural ? "patterns" : "pattern"} ${unmatched} ${plural ? "match" : "matches"} nothing in the snapshot`;
+  const andUnmatched =
+    result.unmatched.length > 0 ? `; and ${unmatchedMessage}` : "";
+  if (result.damaged > 0) {
+    throw new BlindsyncError(
+      "integrity",
+      `${result.damaged} files or directories could not be restored: their data in the repository is missing or damaged (see the warnings above)${andUnmatched}`,
     );
   }
   if (result.errors > 0 && result.errors === result.refused) {
     // Not damaged data: the snapshot has something where the repository or the cache is.
     throw new BlindsyncError(
       "failed",
-      `${result.refused} entries were not restored: they would have replaced the repository or the client cache (see the warnings above)`,
+      `${result.refused} entries were not restored: they would have replaced the repository or the client cache (see the warnings above)${andUnmatched}`,
       {
-        hint: "Restore into another directory, or leave those paths out with --include",
+        hint: "Restore into another directory, or leave those paths out with --exclude",
       },
     );
   }
   if (result.errors > 0) {
     throw new BlindsyncError(
-      "integrity",
-      `${result.errors} files or directories could not be restored (see the warnings above)`,
+      "failed",
+      `${result.errors} files or directories could not be restored (see the warnings above)${andUnmatched}`,
     );
   }
-  return result;
+  if (result.unmatched.length > 0) {
+    throw new BlindsyncError("failed", unmatchedMessage);
+  }
 }
 
 /** How the command line was written: set by main() once the short forms are expanded. */
@@ -196,24 +264,63 @@ export function restoreCommand(
       "latest",
     )
     .option(
-      "-i, --include <path>",
-      "restore only this path of the snapshot (repeatable)",
+      "-i, --include <pattern>",
+      "restore only this path of the snapshot, or what this gitignore-style pattern matches (repeatable)",
       collect,
       [],
     )
     .option(
+      "-e, --exclude <pattern>",
+      "leave out what this gitignore-style pattern matches, as backup's --exclude (repeatable)",
+      collect,
+      [],
+    )
+    .addOption(
+      new Option(
+        "--overwrite <when>",
+        "what to do with a file already in the target",
+      )
+        .choices(OVERWRITE_POLICIES)
+        .default(DEFAULT_OVERWRITE),
+    )
+    .option(
       "--delete",
       "delete files in the target that the snapshot does not have",
+    )
+    .option(
+      "-n, --dry-run",
+      "say what would change (each path with -v), change nothing",
+    )
+    .option(
+      "--verify",
+      "read every written file back and compare it with the snapshot",
     );
   return addFilterOptions(command, 'pick "latest" among')
     .addHelpText(
       "after",
       `
-Every file is checked against its SHA-256 before it gets its real name: a small file in a
-directory the restore creates is checked in memory, then written; any other file is written
-under a temporary name, checked, then renamed. Nothing unverified ever appears under a real
-name. Files already identical in the target are left alone. Names that could escape the target are refused. A local repository and
-the client cache are never deleted or overwritten, with or without --delete.
+Every file is checked against its SHA-256, written under a temporary name, then renamed
+(a small file is checked in memory before it is written; a large one as it is written):
+nothing unverified or incomplete ever appears under a real name (the temporary names a
+killed restore leaves, ".blindsync-*.tmp", go with the next restore into the target).
+Names that could escape the target are refused. A local repository and the client cache
+are never deleted or overwritten, with or without --delete.
+
+--include and --exclude: a plain path ("docs/report.odt", "photos/2023") restores exactly
+that path of the snapshot; anything with *, ?, [ or a leading ! is a gitignore-style
+pattern, read as backup's --exclude reads it ("*.pdf" at any depth, "/notes" only at the
+root, "cache/" only directories). Directories are created only for what is restored. An
+include that matches nothing is an error (exit 1).
+
+--overwrite, for a file or symlink already in the target (restic's meanings):
+  always      replace it, even when it is already identical
+  if-changed  replace it unless it already has the snapshot's size, mtime and SHA-256
+              (the default; an identical file only gets its mode fixed)
+  if-newer    replace it only when the snapshot's copy has a later mtime
+  never       leave it as it is
+The summary counts files new, overwritten, left alone and deleted (--json: written,
+overwritten, leftAlone, deleted). Damaged or missing data in the repository exits 13;
+anything else that could not be restored (something in the way in the target) exits 1.
 
 ${FILTER_RULES}
 They choose "latest"; a snapshot named by --snapshot is taken as named.
@@ -228,6 +335,9 @@ Examples:
   blindsync me@host:vault ~/Documents                  (the same for the latest snapshot)
   blindsync me@host:vault ~/Documents --host laptop --path /home/me/Documents
   blindsync restore me@host:vault /tmp/old --snapshot 1a2b3c4d --include notes/todo.txt
+  blindsync restore me@host:vault /tmp/old --include '*.pdf' --exclude 'drafts/'
+  blindsync restore -v me@host:vault ~/Documents --overwrite if-newer --dry-run
+  blindsync restore me@host:vault ~/Documents --overwrite never --verify
   blindsync restore me@host:vault /tmp/old --tag daily,home`,
     )
     .action(
@@ -237,7 +347,11 @@ Examples:
         flags: {
           snapshot: string;
           include: string[];
+          exclude: string[];
+          overwrite: OverwritePolicy;
           delete?: boolean;
+          dryRun?: boolean;
+          verify?: boolean;
         } & FilterOptionValues,
         command: Command,
       ) => {
@@ -246,7 +360,11 @@ Examples:
           target,
           snapshot: flags.snapshot,
           include: flags.include,
+          exclude: flags.exclude,
+          overwrite: flags.overwrite,
           delete: flags.delete === true,
+          dryRun: flags.dryRun === true,
+          verify: flags.verify === true,
           filter: filterOf(flags),
           shortForm: invocation.shortRestore,
         });

@@ -14,7 +14,11 @@ travels inside the protocol, so it can be pinned down with a forced command in
   command="blindsync serve --restrict-to-path /srv/backups --append-only",restrict ssh-ed25519 AAAA... laptop
 
 With --append-only a stolen client key cannot delete or overwrite history; give
-pruning its own key whose forced command lacks --append-only.`;
+pruning its own key whose forced command lacks --append-only.
+
+Examples:
+  blindsync serve --restrict-to-path /srv/backups --append-only   (a forced command)
+  blindsync --remote-cmd ~/.local/bin/blindsync snapshots me@host:vault   (the client runs "<cmd> serve")`;
 
 export function serveCommand(): Command {
   return new Command("serve")

@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import type { CommandContext, GlobalOptions } from "../context.js";
 import { streamOutput } from "../output/output.js";
+import { parseRate } from "../transfer-limits.js";
 
 interface ParsedGlobals {
   passwordFile?: string;
@@ -11,6 +12,8 @@ interface ParsedGlobals {
   remoteCmd?: string;
   s3Endpoint?: string;
   s3PathStyle?: boolean;
+  limitUpload?: string;
+  limitDownload?: string;
   json?: boolean;
   quiet?: boolean;
   verbose?: boolean;
@@ -31,6 +34,17 @@ export function contextOf(command: Command): CommandContext {
     ...(flags.remoteCmd === undefined ? {} : { remoteCmd: flags.remoteCmd }),
     ...(flags.s3Endpoint === undefined ? {} : { s3Endpoint: flags.s3Endpoint }),
     ...(flags.s3PathStyle === true ? { s3PathStyle: true } : {}),
+    ...(flags.limitUpload === undefined
+      ? {}
+      : { limitUploadKiBps: parseRate("--limit-upload", flags.limitUpload) }),
+    ...(flags.limitDownload === undefined
+      ? {}
+      : {
+          limitDownloadKiBps: parseRate(
+            "--limit-download",
+            flags.limitDownload,
+          ),
+        }),
   };
   const output = streamOutput(process.stdout, process.stderr, {
     json: flags.json === true,

@@ -56,7 +56,8 @@ unlock is needed only when a lock stays: a command that hangs, or a client that 
 refreshing one. Without --remove-all it lists the locks still held.
 Needs no passphrase. --remove-all is refused over an append-only connection.
 
-Example:
+Examples:
+  blindsync unlock backup.example.org:/srv/backups/laptop   (lists the locks still held)
   blindsync unlock --remove-all backup.example.org:/srv/backups/laptop`,
     )
     .action(

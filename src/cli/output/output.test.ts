@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   endWhenReaderGone,
   OutputClosed,
@@ -81,5 +81,83 @@ describe("streamOutput()", () => {
     await expect(output.write(Buffer.from("x"))).rejects.toThrow(
       /Cannot write the output: no space left/,
     );
+  });
+});
+
+describe("status lines", () => {
+  /** A stand-in for a terminal's stderr, 40 columns wide. */
+  const terminal = () =>
+    Object.assign(closingStream(100), { isTTY: true, columns: 40 });
+
+  it("on a terminal are drawn in place at once, then at most every 250 ms, the latest when due", () => {
+    vi.useFakeTimers();
+    try {
+      const stderr = terminal();
+      const output = streamOutput(closingStream(10), stderr, flags);
+      expect(output.showsStatus).toBe(true);
+      output.status("one");
+      output.status("two");
+      output.status((columns) => `three in ${columns} columns`);
+      expect(stderr.written).toEqual(["\r\x1b[2Kone"]);
+      vi.advanceTimersByTime(249);
+      expect(stderr.written).toHaveLength(1);
+      vi.advanceTimersByTime(1);
+      expect(stderr.written).toEqual([
+        "\r\x1b[2Kone",
+        "\r\x1b[2Kthree in 39 columns",
+      ]);
+      output.status("four");
+      output.endStatus();
+      vi.advanceTimersByTime(1000);
+      // Cleared, and the pending "four" never drawn after the end.
+      expect(stderr.written.slice(2)).toEqual(["\r\x1b[2K"]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("made by a function, are redrawn every 250 ms until endStatus()", () => {
+    vi.useFakeTimers();
+    try {
+      const stderr = terminal();
+      const output = streamOutput(closingStream(10), stderr, flags);
+      let ticks = 0;
+      output.status(() => `tick ${String(++ticks)}`);
+      vi.advanceTimersByTime(500);
+      expect(stderr.written).toEqual([
+        "\r\x1b[2Ktick 1",
+        "\r\x1b[2Ktick 2",
+        "\r\x1b[2Ktick 3",
+      ]);
+      output.endStatus();
+      vi.advanceTimersByTime(1000);
+      expect(stderr.written.slice(3)).toEqual(["\r\x1b[2K"]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("are cut to the terminal's width and have control characters escaped", () => {
+    const stderr = terminal();
+    streamOutput(closingStream(10), stderr, flags).status(
+      `name\x1b]0;x\x07 ${"x".repeat(60)}`,
+    );
+    expect(stderr.written[0]).toBe(
+      `\r\x1b[2Kname\\x1b]0;x\\x07 ${"x".repeat(39 - 17)}`,
+    );
+  });
+
+  it("draw nothing when stderr is no terminal, or with -q or --json", () => {
+    for (const [stderr, flagsHere] of [
+      [closingStream(10), flags],
+      [terminal(), { ...flags, quiet: true }],
+      [terminal(), { ...flags, json: true }],
+    ] as const) {
+      const output = streamOutput(closingStream(10), stderr, flagsHere);
+      expect(output.showsStatus).toBe(false);
+      output.status("progress");
+      output.endStatus();
+      expect(stderr.written).toEqual([]);
+    }
   });
 });

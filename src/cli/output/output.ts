@@ -27,10 +27,21 @@ import {
 
 export type { Stream } from "./streams.js";
 
+/** A status line, or what makes it for a width in columns. */
+export type StatusText = string | ((columns: number) => string);
+
+/** Redraws of the status line at most every this many ms: more costs CPU and shows nothing. */
+const STATUS_INTERVAL_MS = 250;
+
 export interface Output {
   readonly json: boolean;
   readonly quiet: boolean;
   readonly verbose: boolean;
+  /**
+   * Whether status() draws anything: stderr is a terminal and neither -q nor --json is given.
+   * Work done only for the status line (a backup's scan for its totals) asks here first.
+   */
+  readonly showsStatus: boolean;
   /** True once stdout's reader has gone away; printing is then a no-op. */
   readonly readerGone: boolean;
   /** Normal output (stdout), one line; control characters are escaped. */
@@ -41,8 +52,14 @@ export interface Output {
   jsonLine(value: unknown): void;
   /** Warnings (stderr), shown even with -q. */
   warn(text: string): void;
-  /** A transient status line on a terminal (stderr); ignored elsewhere. */
-  status(text: string): void;
+  /**
+   * A transient status line on a terminal (stderr), redrawn in place at most 4 times a second
+   * (the last one asked for is drawn when its turn comes); ignored elsewhere. A function is
+   * called with the columns the line may fill only when it is drawn, so the many updates the
+   * rate drops cost nothing, and is called again every 250 ms until endStatus() or the next
+   * status, so that a line with a clock keeps moving.
+   */
+  status(text: StatusText): void;
   /** Clears the status line. */
   endStatus(): void;
 }
@@ -74,9 +91,36 @@ export function streamOutput(
   const showStatus = stderr.isTTY === true && !flags.quiet && !flags.json;
   let statusShown = false;
   let lastStatus = 0;
+  let pendingStatus: StatusText | undefined;
+  /** What the line shows: made by a function, it is redrawn until endStatus(). */
+  let shownStatus: StatusText | undefined;
+  let statusTimer: NodeJS.Timeout | undefined;
   const clear = (): void => {
     if (statusShown) writeQuietly(stderr, "\r\x1b[2K");
     statusShown = false;
+  };
+  const drawStatus = (): void => {
+    statusTimer = undefined;
+    const text =
+      pendingStatus ??
+      (typeof shownStatus === "function" ? shownStatus : undefined);
+    if (text === undefined) return;
+    pendingStatus = undefined;
+    shownStatus = text;
+    lastStatus = Date.now();
+    // A terminal of unknown size (a pseudo-terminal without one) says 0 columns.
+    const columns = (stderr as { columns?: number }).columns ?? 0;
+    const width = columns > 0 ? Math.max(21, columns) : 100;
+    const line = typeof text === "function" ? text(width - 1) : text;
+    writeQuietly(
+      stderr,
+      `\r\x1b[2K${escapeControls(line).slice(0, width - 1)}`,
+    );
+    statusShown = true;
+    // Redrawn though nothing new was reported, so that its clock and ETA keep moving while a
+    // large file is read. Never keeps the process alive; endStatus() cancels it.
+    if (typeof text === "function")
+      statusTimer = setTimeout(drawStatus, STATUS_INTERVAL_MS).unref();
   };
   const print = (text: string): void => {
     clear();
@@ -84,6 +128,7 @@ export function streamOutput(
   };
   return {
     ...flags,
+    showsStatus: showStatus,
     get readerGone() {
       return watchStream(stdout).gone;
     },
@@ -103,16 +148,20 @@ export function streamOutput(
     },
     status(text) {
       if (!showStatus) return;
-      const now = Date.now();
-      // Repainting more than ~10 times a second costs CPU and shows nothing more.
-      if (now - lastStatus < 100) return;
-      lastStatus = now;
-      const width = (stderr as { columns?: number }).columns ?? 100;
-      const shown = escapeControls(text).slice(0, Math.max(20, width - 1));
-      writeQuietly(stderr, `\r\x1b[2K${shown}`);
-      statusShown = true;
+      pendingStatus = text;
+      // A timer already set draws it when due.
+      if (statusTimer !== undefined) return;
+      const wait = lastStatus + STATUS_INTERVAL_MS - Date.now();
+      if (wait <= 0) drawStatus();
+      else statusTimer = setTimeout(drawStatus, wait).unref();
     },
-    endStatus: clear,
+    endStatus() {
+      clearTimeout(statusTimer);
+      statusTimer = undefined;
+      pendingStatus = undefined;
+      shownStatus = undefined;
+      clear();
+    },
   };
 }
 
@@ -156,6 +205,7 @@ export function endWhenReaderGone(output: Output): Output {
     json: output.json,
     quiet: output.quiet,
     verbose: output.verbose,
+    showsStatus: output.showsStatus,
     get readerGone() {
       return output.readerGone;
     },

@@ -4,7 +4,7 @@
  *
  * - sources.ts decides what lands where (one directory's contents at the root, or several
  *   sources each under its base name) and walker.ts what to read (the walk, the directory
- *   cache, the files cache);
+ *   cache, the files cache); stdin-source.ts stores `--stdin` as the snapshot's one file;
  * - file-saver.ts reads a new or changed file into chunks (chunk-stream.ts);
  * - blob-saver.ts dedups, seals (seal-pool.ts) and uploads blobs in batches;
  * - tree-saver.ts writes directories bottom-up, records the caches at checkpoints and commits
@@ -17,6 +17,7 @@ import { ExcludeMatcher } from "./excludes.js";
 import { FileSaver } from "./file-saver.js";
 import { SealPool } from "./seal-pool.js";
 import { resolveSources, walkSources } from "./sources.js";
+import { saveStdin, stdinSnapshotPath } from "./stdin-source.js";
 import { TreeSaver } from "./tree-saver.js";
 import type { BackupOptions, BackupResult, BackupTally } from "./types.js";
 import { Walker } from "./walker.js";
@@ -30,7 +31,9 @@ async function archive(
   pool: SealPool | undefined,
   commitGate: () => Promise<void>,
 ): Promise<BackupResult> {
-  const sources = resolveSources(options.sources);
+  const { stdin } = options;
+  const sources = stdin === undefined ? resolveSources(options.sources) : [];
+  const time = options.time ?? new Date();
   const dryRun = options.dryRun ?? false;
   const compression = options.compression ?? "auto";
   const { repo, cache } = options;
@@ -38,6 +41,8 @@ async function archive(
     files: 0,
     dirs: 0,
     bytes: 0,
+    filesNew: 0,
+    filesChanged: 0,
     warnings: 0,
     notices: 0,
   };
@@ -56,6 +61,7 @@ async function archive(
     blobSaver,
     countBytes: (bytes) => {
       tally.bytes += bytes;
+      walker.reportReading();
     },
   });
   const walker = new Walker({
@@ -68,17 +74,34 @@ async function archive(
     treeSaver,
     bytesAdded: () => blobSaver.stats.bytesAdded,
   });
-  const walked = await walkSources(
-    walker,
-    treeSaver,
-    sources,
-    ExcludeMatcher.fromPatterns(options.excludes ?? [], {
-      excludeCaches: options.excludeCaches === true,
-    }),
-  );
+  const walked =
+    stdin === undefined
+      ? await walkSources(
+          walker,
+          treeSaver,
+          sources,
+          ExcludeMatcher.fromPatterns(options.excludes ?? [], {
+            excludeCaches: options.excludeCaches === true,
+            ...(options.excludeLargerThan === undefined
+              ? {}
+              : { excludeLargerThan: options.excludeLargerThan }),
+            oneFileSystem: options.oneFileSystem === true,
+          }),
+        )
+      : await saveStdin(
+          stdin,
+          {
+            fileSaver,
+            treeSaver,
+            tally,
+            sink: options.sink,
+            bytesAdded: () => blobSaver.stats.bytesAdded,
+          },
+          time,
+        );
   // Every blob the snapshot reaches must be durable before the snapshot itself is written.
   await treeSaver.finish();
-  const { files, dirs, bytes, warnings } = tally;
+  const { files, dirs, bytes, filesNew, filesChanged, warnings } = tally;
   const { blobsAdded, bytesAdded, bytesStored } = blobSaver.stats;
   const result = {
     files,
@@ -87,15 +110,17 @@ async function archive(
     blobsAdded,
     bytesAdded,
     bytesStored,
+    filesNew,
+    filesChanged,
     warnings,
   };
   if (dryRun) return { ...result, snapshot: undefined };
   await commitGate();
   const snapshot = await treeSaver.commit(walked.tree, {
     head: options.head,
-    time: options.time ?? new Date(),
+    time,
     host: options.host ?? hostname(),
-    paths: sources,
+    paths: stdin === undefined ? sources : [stdinSnapshotPath(stdin.name)],
     tags: [...(options.tags ?? [])],
     files,
     dirs,

@@ -25,15 +25,36 @@ import type { BlobId, BlobKind, BlobToPut } from "../../store/index.js";
 import { toHex } from "../../util/bytes.js";
 import type { SealPool } from "./seal-pool.js";
 
-/** A batch is sent at this many bytes of plaintext or this many blobs, whichever comes first. */
+/**
+ * A batch is sent at this many bytes of plaintext or this many blobs, whichever comes first.
+ * Each batch is one question to the store and one commit (a durable one, with its fsyncs, in
+ * the SQLite store), so a batch of small files' blobs is as large as the byte bound allows:
+ * 4096 blobs of a few hundred bytes are about 2-3 MiB (docs/performance.md, many small files).
+ */
 const BATCH_BYTES = 4 * 1024 * 1024;
-const BATCH_BLOBS = 1024;
+const BATCH_BLOBS = 4096;
 /**
  * Enough to keep the workers and the connection busy; each batch holds at most BATCH_BYTES of
  * plaintext and as much sealed. Four rather than two: over ssh a batch spends longer in
  * transit and in `serve`'s commit than the client spends making the next (docs/performance.md).
  */
 const MAX_BATCHES_IN_FLIGHT = 4;
+/**
+ * The walk reaches the blob saver through promise continuations that never wait while batches
+ * have room (small files are read with synchronous calls, a local store answers at once), so
+ * without a yield the event loop would run no timer and take no worker reply until four
+ * batches were under way: with many small files on a busy machine that starved the lock's
+ * lease refresh for 60 s (exit 11), and sealed batches waited in the message queue. Every this
+ * many milliseconds an add() yields to the event loop once.
+ */
+const YIELD_EVERY_MS = 20;
+
+/**
+ * Blobs below this size are sealed in one message per worker and batch (SealPool.sealMany);
+ * larger ones one message each, which costs nothing next to sealing them and spares copying
+ * them into one buffer.
+ */
+const SEAL_TOGETHER_BELOW = 64 * 1024;
 
 export interface UploadStats {
   blobsAdded: number;
@@ -67,6 +88,7 @@ export class BlobSaver {
   private readonly queued = new Set<string>();
   private readonly inFlight = new Set<Promise<void>>();
   private failure: Error | undefined;
+  #lastYield = performance.now();
   private readonly repo: Repository;
   private readonly cache: ClientCache;
   private readonly dryRun: boolean;
@@ -122,6 +144,12 @@ export class BlobSaver {
     bytes: Uint8Array,
     borrowed: boolean,
   ): Promise<void> {
+    const now = performance.now();
+    if (now - this.#lastYield >= YIELD_EVERY_MS) {
+      this.#lastYield = now;
+      // The caller's borrowed bytes stay valid: it waits for this promise before reusing them.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     this.throwIfFailed();
     const key = toHex(id);
     if (this.#known(key, id)) return;
@@ -140,6 +168,8 @@ export class BlobSaver {
     if (this.pending.length > 0) await this.send();
     await Promise.all(this.inFlight);
     this.throwIfFailed();
+    // Batches were put with { buffer: true }: a pack store fills packs across them.
+    if (!this.dryRun) await this.repo.store.flush?.();
   }
 
   private throwIfFailed(): void {
@@ -193,30 +223,47 @@ export class BlobSaver {
     // Upload order within a batch is shuffled so the server cannot line blobs up with files.
     shuffle(sealed);
     if (this.dryRun) return;
-    if (sealed.length > 0) await this.repo.store.put(sealed);
+    // Durable at flush(), which comes before anything records these blobs as stored.
+    if (sealed.length > 0) await this.repo.store.put(sealed, { buffer: true });
     this.cache.addBlobs(batch.map((blob) => blob.id));
   }
 
-  #sealAll(blobs: readonly Pending[]): Promise<BlobToPut[]> {
-    return Promise.all(
-      blobs.map(async (blob) => {
-        const bytes =
-          this.pool === undefined
-            ? this.repo.seal(
-                blob.kind,
-                blob.id,
-                blob.plaintext,
-                this.compression,
-              ).bytes
-            : await this.pool.seal(
-                blob.kind,
-                blob.id,
-                blob.plaintext,
-                this.compression,
-              );
-        return { id: blob.id, kind: blob.kind, bytes };
-      }),
+  async #sealAll(blobs: readonly Pending[]): Promise<BlobToPut[]> {
+    const pool = this.pool;
+    if (pool === undefined)
+      return blobs.map((blob) => ({
+        id: blob.id,
+        kind: blob.kind,
+        bytes: this.repo.seal(
+          blob.kind,
+          blob.id,
+          blob.plaintext,
+          this.compression,
+        ).bytes,
+      }));
+    // Small blobs go to the workers together, one message per worker; a large one alone, its
+    // plaintext transferred rather than copied into a shared buffer.
+    const small = blobs.filter((blob) => blob.length < SEAL_TOGETHER_BELOW);
+    const sealedSmall = pool.sealMany(small, this.compression);
+    const sealedLarge = blobs.map((blob) =>
+      blob.length < SEAL_TOGETHER_BELOW
+        ? undefined
+        : pool.seal(blob.kind, blob.id, blob.plaintext, this.compression),
     );
+    // Every promise is awaited below; an early rejection must not go unhandled meanwhile.
+    for (const pending of sealedLarge) pending?.catch(() => undefined);
+    const smallBytes = await sealedSmall;
+    const sealed: BlobToPut[] = [];
+    let nextSmall = 0;
+    for (const [index, blob] of blobs.entries()) {
+      const large = sealedLarge[index];
+      const bytes =
+        large === undefined
+          ? (smallBytes[nextSmall++] as Uint8Array)
+          : await large;
+      sealed.push({ id: blob.id, kind: blob.kind, bytes });
+    }
+    return sealed;
   }
 }
 

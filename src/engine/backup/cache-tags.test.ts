@@ -48,25 +48,35 @@ describe("isValidCacheTag()", () => {
   });
 });
 
+/** An lstat() as the rules read it, of a directory or of an empty file on one device. */
+const entry = (isDirectory: boolean) => ({
+  isDirectory: () => isDirectory,
+  isFile: () => !isDirectory,
+  size: 0n,
+  dev: 1n,
+});
+const DIR = entry(true);
+const FILE = entry(false);
+
 describe("ExcludeMatcher.withCacheTag()", () => {
   it("excludes everything below the tagged directory but the tag, and nothing beside it", () => {
     const matcher = ExcludeMatcher.fromPatterns([], {
       excludeCaches: true,
     }).withCacheTag("a/cache");
-    expect(matcher.excludes("a/cache", true)).toBe(false);
-    expect(matcher.excludes("a/cache/CACHEDIR.TAG", false)).toBe(false);
-    expect(matcher.excludes("a/cache/data.bin", false)).toBe(true);
-    expect(matcher.excludes("a/cache/sub", true)).toBe(true);
-    expect(matcher.excludes("a/cache/sub/CACHEDIR.TAG", false)).toBe(true);
-    expect(matcher.excludes("a/cache-other/x", false)).toBe(false);
-    expect(matcher.excludes("a/x", false)).toBe(false);
+    expect(matcher.excludes("a/cache", DIR)).toBe(false);
+    expect(matcher.excludes("a/cache/CACHEDIR.TAG", FILE)).toBe(false);
+    expect(matcher.excludes("a/cache/data.bin", FILE)).toBe(true);
+    expect(matcher.excludes("a/cache/sub", DIR)).toBe(true);
+    expect(matcher.excludes("a/cache/sub/CACHEDIR.TAG", FILE)).toBe(true);
+    expect(matcher.excludes("a/cache-other/x", FILE)).toBe(false);
+    expect(matcher.excludes("a/x", FILE)).toBe(false);
   });
 
   it("a tagged source root keeps only its tag", () => {
     const matcher = ExcludeMatcher.fromPatterns([]).withCacheTag("");
-    expect(matcher.excludes("CACHEDIR.TAG", false)).toBe(false);
-    expect(matcher.excludes("x", false)).toBe(true);
-    expect(matcher.excludes("d", true)).toBe(true);
+    expect(matcher.excludes("CACHEDIR.TAG", FILE)).toBe(false);
+    expect(matcher.excludes("x", FILE)).toBe(true);
+    expect(matcher.excludes("d", DIR)).toBe(true);
   });
 
   it("keeps the patterns' exclusions, and .blindsyncignore rules keep the tagged directories", () => {
@@ -75,10 +85,10 @@ describe("ExcludeMatcher.withCacheTag()", () => {
     })
       .withCacheTag("c")
       .withIgnoreFile("d", "secret\n");
-    expect(matcher.excludes("x.log", false)).toBe(true);
-    expect(matcher.excludes("c/y", false)).toBe(true);
-    expect(matcher.excludes("d/secret", false)).toBe(true);
-    expect(matcher.excludes("d/open", false)).toBe(false);
+    expect(matcher.excludes("x.log", FILE)).toBe(true);
+    expect(matcher.excludes("c/y", FILE)).toBe(true);
+    expect(matcher.excludes("d/secret", FILE)).toBe(true);
+    expect(matcher.excludes("d/open", FILE)).toBe(false);
   });
 });
 

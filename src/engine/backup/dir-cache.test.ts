@@ -4,7 +4,6 @@
  * same counts) that a backup with an empty cache makes. And it must actually reuse: a re-run
  * with nothing changed asks the files cache about no file at all.
  */
-import { execFileSync } from "node:child_process";
 import { promises as fsp } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { toHex } from "../../util/bytes.js";
 import { ClientCache, Repository, headOf } from "../../repo/index.js";
 import { SqliteStore, type Store } from "../../store/index.js";
+import { listeningSockets } from "../../../test/helpers/sockets.js";
 import { backup } from "./archiver.js";
 
 const PASSWORD = new TextEncoder().encode("directory cache test passphrase");
@@ -253,10 +253,15 @@ describe("the directory cache", () => {
 
   it("does not keep a directory with something it had to report, so it reports it every time", async () => {
     await buildSource();
-    execFileSync("mkfifo", [join(source, "a/d/pipe")]);
-    for (let run = 0; run < 3; run++) {
-      const outcome = await backupWith(warm, []);
-      expect(outcome.warnings).toEqual([expect.stringContaining("a/d/pipe")]);
+    // A socket: skipped and reported (fifos are stored since tree format 2).
+    const closeSockets = await listeningSockets([join(source, "a/d/sock")]);
+    try {
+      for (let run = 0; run < 3; run++) {
+        const outcome = await backupWith(warm, []);
+        expect(outcome.warnings).toEqual([expect.stringContaining("a/d/sock")]);
+      }
+    } finally {
+      await closeSockets();
     }
   });
 });

@@ -11,6 +11,7 @@
  * rules need no place of their own: all they change in a tree is which children it keeps.
  */
 import { createHash } from "node:crypto";
+import { constants as fsConstants } from "node:fs";
 import type { TreeEntry } from "../../repo/index.js";
 import type { BlobId } from "../../store/index.js";
 import {
@@ -21,17 +22,29 @@ import {
 import {
   packedIsDirectory,
   packedName,
+  packedStat,
   PACKED_STAT_BYTES,
   type PackedListing,
 } from "./listing.js";
 
 /** Changes whenever what the digest covers does, so old records simply stop matching. */
-const LISTING_TAG = Buffer.from("blindsync directory listing v1\0");
+// v2: trees of format 2 (owner names, fifos), so a directory recorded with a version 1 tree is
+// encoded again once, as format 2, rather than kept as it was.
+const LISTING_TAG = Buffer.from("blindsync directory listing v2\0");
 
-/** Whether the listing holds the directory's own ignore file. */
+const TYPE_BITS = BigInt(fsConstants.S_IFMT);
+const FIFO = BigInt(fsConstants.S_IFIFO);
+
+/**
+ * Whether the listing holds the directory's own ignore file. A named pipe under that name is
+ * none: reading it would wait for a writer, and backups store fifos without opening them.
+ */
 export function hasIgnoreFile(listing: PackedListing): boolean {
-  for (let index = 0; index < listing.ends.length; index++)
-    if (isIgnoreFileName(packedName(listing, index))) return true;
+  for (let index = 0; index < listing.ends.length; index++) {
+    if (!isIgnoreFileName(packedName(listing, index))) continue;
+    const mode = listing.stats[(index * PACKED_STAT_BYTES) / 8] as bigint;
+    return (mode & TYPE_BITS) !== FIFO;
+  }
   return false;
 }
 
@@ -62,7 +75,8 @@ export function keptChildren(
     if (packed.errors[index] !== 0) return undefined;
     const name = packedName(packed, index);
     const isDirectory = packedIsDirectory(packed, index);
-    if (matcher.excludes(childRelative(relative, name), isDirectory)) continue;
+    const stat = packedStat(packed, index);
+    if (matcher.excludes(childRelative(relative, name), stat)) continue;
     hash.update(lengthPrefix(name.length)).update(name);
     hash.update(
       stats.subarray(

@@ -1,7 +1,9 @@
 /**
  * Tree entries made from what lstat() said of a directory's children: the metadata every
- * entry records, and each type's own fields.
+ * entry records (the owner and group by number and, where they resolve, by name), and each
+ * type's own fields.
  */
+import { constants as fsConstants } from "node:fs";
 import {
   MODE_MASK,
   type CachedContent,
@@ -10,14 +12,27 @@ import {
 } from "../../repo/index.js";
 import type { BlobId } from "../../store/index.js";
 import type { EntryStat } from "./listing.js";
+import { systemOwnerNames } from "../owner-names.js";
+
+const TYPE_BITS = BigInt(fsConstants.S_IFMT);
+const FIFO = BigInt(fsConstants.S_IFIFO);
+
+/** Whether lstat() saw a named pipe (EntryStat, packed by listing.ts, has no isFIFO()). */
+export function isFifo(stat: EntryStat): boolean {
+  return (stat.mode & TYPE_BITS) === FIFO;
+}
 
 function baseMeta(name: Uint8Array, stat: EntryStat) {
+  const uid = Number(stat.uid);
+  const gid = Number(stat.gid);
   return {
     name,
     mode: Number(stat.mode) & MODE_MASK,
     mtimeNs: stat.mtimeNs,
-    uid: Number(stat.uid),
-    gid: Number(stat.gid),
+    uid,
+    gid,
+    user: systemOwnerNames.user(uid),
+    group: systemOwnerNames.group(gid),
   };
 }
 
@@ -39,12 +54,17 @@ export function fileEntry(
 ): FileEntry {
   // baseMeta()'s fields, written out rather than spread: this runs for every file of every
   // backup, and the spread cost a measurable share of a re-run's main thread.
+  const uid = Number(stat.uid);
+  const gid = Number(stat.gid);
   const entry = {
     name,
     mode: Number(stat.mode) & MODE_MASK,
     mtimeNs: stat.mtimeNs,
-    uid: Number(stat.uid),
-    gid: Number(stat.gid),
+    uid,
+    gid,
+    // Resolved once per distinct id (owner-names.ts): a map lookup here.
+    user: systemOwnerNames.user(uid),
+    group: systemOwnerNames.group(gid),
     type: "file",
     size,
     sha256: cached.sha256,
@@ -65,4 +85,9 @@ export function symlinkEntry(
     type: "symlink",
     target: new Uint8Array(target),
   };
+}
+
+/** A named pipe: its metadata only; it is never opened (a read would wait for a writer). */
+export function fifoEntry(name: Uint8Array, stat: EntryStat): TreeEntry {
+  return { ...baseMeta(name, stat), type: "fifo" };
 }

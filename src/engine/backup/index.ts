@@ -14,6 +14,7 @@
  *   changed file, in a worker that carries back only the chunks the earlier run did not record;
  * - blob-saver.ts: batches blobs, asks the store which it lacks, seals them (seal-pool.ts and
  *   seal-worker.ts) and uploads them;
+ * - stdin-source.ts: `backup --stdin`, a stream stored as the snapshot's one file;
  * - tree-saver.ts: tree blobs bottom-up, the cache records at checkpoints once their blobs are
  *   durable, the snapshot commit and the pin.
  *
@@ -26,6 +27,15 @@ export type {
   BackupProgress,
   BackupResult,
   BackupSink,
+  SavedFile,
 } from "./types.js";
-export { readPatternFile } from "./excludes.js";
-export { Prewalk } from "./prewalk.js";
+export { ExcludeMatcher, readPatternFile } from "./excludes.js";
+export { Prewalk, type WalkTotals } from "./prewalk.js";
+// For copy (engine/copy.ts), which uploads re-sealed blobs the way a backup does.
+export { BlobSaver, type UploadStats } from "./blob-saver.js";
+export { SealPool } from "./seal-pool.js";
+export {
+  checkStdinName,
+  DEFAULT_STDIN_NAME,
+  type StdinSource,
+} from "./stdin-source.js";

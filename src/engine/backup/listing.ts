@@ -171,6 +171,11 @@ export function packedIsDirectory(
   return (mode & TYPE_BITS) === DIRECTORY;
 }
 
+/** The lstat() of entry `index`, read from the packed fields (its lstat must have succeeded). */
+export function packedStat(packed: PackedListing, index: number): EntryStat {
+  return new PackedStat(packed.stats, index);
+}
+
 /**
  * The listing's names and stats, one object each, for the archiver. A child whose lstat
  * failed is stat-ed once more here, so the error (or, if it has changed, the stat) is Node's.

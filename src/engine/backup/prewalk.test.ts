@@ -69,6 +69,32 @@ describe("Prewalk", () => {
     );
   });
 
+  it("with scan, counts the files and bytes the walk keeps, past its bound and after stop()", async () => {
+    // f0..f5 of 7 bytes each but f4 (in skip/), and ign/.blindsyncignore ("hidden\n").
+    const prewalk = Prewalk.start([source], ["skip"], 4, { scan: true });
+    expect(prewalk.totals).toEqual({ files: 0, bytes: 0, complete: false });
+    prewalk.stop();
+    await prewalk.scanned;
+    expect(prewalk.totals).toEqual({ files: 6, bytes: 42, complete: true });
+    // It kept no listing after stop(), counting only.
+    expect(prewalk.take(at(""))).toBeUndefined();
+    const unscanned = Prewalk.start([source], []);
+    await unscanned.settled;
+    expect(unscanned.totals).toBeUndefined();
+  });
+
+  it("a cleared scan is not complete, and a file source counts as itself", async () => {
+    const cleared = Prewalk.start([source], [], undefined, { scan: true });
+    cleared.clear();
+    await cleared.scanned;
+    expect(cleared.totals?.complete).toBe(false);
+    const file = Prewalk.start([join(source, "f0")], [], undefined, {
+      scan: true,
+    });
+    await file.scanned;
+    expect(file.totals).toEqual({ files: 1, bytes: 7, complete: true });
+  });
+
   it("stop() ends it before it starts, and clear() lets every listing go", async () => {
     const stopped = Prewalk.start([source], []);
     stopped.stop();
@@ -133,6 +159,20 @@ describe("a backup that starts from the prewalk's listings", () => {
     await prewalk.settled;
     const withPrewalk = await backUp("cache-2", prewalk);
     expect(Buffer.from(withPrewalk.tree)).toEqual(Buffer.from(without.tree));
+  });
+
+  it("a scan's totals are the files and bytes the backup then stores", async () => {
+    await fsp.writeFile(join(source, "b", "big"), Buffer.alloc(100_000, 1));
+    const prewalk = Prewalk.start([source], ["skip"], undefined, {
+      scan: true,
+    });
+    await prewalk.scanned;
+    const snapshot = await backUp("cache", prewalk);
+    expect(prewalk.totals).toEqual({
+      files: snapshot.stats.files,
+      bytes: snapshot.stats.bytes,
+      complete: true,
+    });
   });
 
   it("a file changed after the prewalk listed it is stored as read, and read again next time", async () => {

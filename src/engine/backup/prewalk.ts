@@ -9,9 +9,15 @@
  *
  * It needs no key and sends nothing: it only reads metadata the archiver would read anyway,
  * and a directory it did not reach is listed by the archiver as before. What it holds is
- * bounded by PREWALK_MAX_ENTRIES, and it stops for good when the archiver starts.
+ * bounded by PREWALK_MAX_ENTRIES, and it stops keeping listings when the archiver starts.
+ *
+ * Asked to (`scan`, for a progress display), it also counts what the walk will find, files and
+ * bytes, with the same exclusion rules, and goes on counting the rest of the tree after it has
+ * stopped keeping listings, beside the archiver, as restic's scanner does: the total a
+ * progress bar and its ETA need. Without a display nothing is counted past the listings, so a
+ * scripted backup pays nothing for it.
  */
-import { readFileSync } from "node:fs";
+import { lstatSync, readFileSync, type BigIntStats } from "node:fs";
 import { basename, resolve } from "node:path";
 import { joinPath } from "../fs-names.js";
 import { scopeCacheTag } from "./cache-tags.js";
@@ -25,6 +31,7 @@ import { hasIgnoreFile } from "./dir-digest.js";
 import {
   packedIsDirectory,
   packedName,
+  packedStat,
   readPackedListing,
   type PackedListing,
 } from "./listing.js";
@@ -36,6 +43,19 @@ const SLICE_MS = 4;
 
 /** A directory's listing made ahead of time, or the error listing it gave. */
 export type PrewalkResult = PackedListing | { readonly error: unknown };
+
+export interface PrewalkOptions extends ExcludeOptions {
+  /** Count the files and bytes of the whole walk (WalkTotals), not only while listing. */
+  readonly scan?: boolean;
+}
+
+/** What the walk will find, as far as the scan has got. */
+export interface WalkTotals {
+  readonly files: number;
+  readonly bytes: number;
+  /** True once the whole tree is counted: until then the totals only grow. */
+  readonly complete: boolean;
+}
 
 interface Pending {
   readonly path: Buffer;
@@ -64,17 +84,42 @@ export class Prewalk {
   private readonly stack: Pending[];
   private readonly maxEntries: number;
   private entries = 0;
+  /** Listings are kept until the bound or stop(); a scan goes on counting after that. */
+  private keeping = true;
+  private readonly scan: boolean;
+  /** Counted so far (by a scan): regular files the walk keeps, and their sizes. */
+  private readonly counted: { files: number; bytes: number };
+  /** The tree was counted to its end (not merely cleared). */
+  private complete = false;
   private timer: NodeJS.Immediate | undefined;
   private markSettled: () => void = () => undefined;
-  /** Resolves once the prewalk has stopped: done, at its bound, or stopped. */
+  /** Resolves once the prewalk keeps no more listings: done, at its bound, or stopped. */
   readonly settled = new Promise<void>((resolve) => {
     this.markSettled = resolve;
   });
+  private markScanned: () => void = () => undefined;
+  /** Resolves once the scan has counted the whole tree, or was cleared (see `totals`). */
+  readonly scanned = new Promise<void>((resolve) => {
+    this.markScanned = resolve;
+  });
 
-  private constructor(roots: Pending[], maxEntries: number) {
+  private constructor(
+    roots: Pending[],
+    maxEntries: number,
+    scan: boolean,
+    rootFiles: { files: number; bytes: number },
+  ) {
     this.stack = roots.reverse();
     this.maxEntries = maxEntries;
+    this.scan = scan;
+    this.counted = rootFiles;
     this.schedule();
+  }
+
+  /** The walk's totals as counted so far; undefined unless started with `scan`. */
+  get totals(): WalkTotals | undefined {
+    if (!this.scan) return undefined;
+    return { ...this.counted, complete: this.complete };
   }
 
   /**
@@ -85,16 +130,34 @@ export class Prewalk {
     sources: readonly string[],
     excludes: readonly string[],
     maxEntries = PREWALK_MAX_ENTRIES,
-    options: ExcludeOptions = {},
+    options: PrewalkOptions = {},
   ): Prewalk {
     const matcher = ExcludeMatcher.fromPatterns(excludes, options);
     const resolved = sources.map((source) => resolve(source));
-    const roots = resolved.map((path) => ({
-      path: Buffer.from(path),
-      relative: resolved.length === 1 ? "" : basename(path),
-      matcher,
-    }));
-    return new Prewalk(roots, maxEntries);
+    const roots: Pending[] = [];
+    const rootFiles = { files: 0, bytes: 0 };
+    for (const path of resolved) {
+      const relative = resolved.length === 1 ? "" : basename(path);
+      let stat: BigIntStats;
+      try {
+        stat = lstatSync(path, { bigint: true });
+      } catch {
+        // The archiver reports it; listed here only to record the same error for it.
+        roots.push({ path: Buffer.from(path), relative, matcher });
+        continue;
+      }
+      if (stat.isDirectory()) {
+        roots.push({
+          path: Buffer.from(path),
+          relative,
+          matcher: matcher.forSource(stat),
+        });
+      } else if (stat.isFile() && !matcher.excludes(relative, stat)) {
+        rootFiles.files += 1;
+        rootFiles.bytes += Number(stat.size);
+      }
+    }
+    return new Prewalk(roots, maxEntries, options.scan === true, rootFiles);
   }
 
   /** The listing of `path` if the prewalk made one; it is handed over only once. */
@@ -105,25 +168,45 @@ export class Prewalk {
     return found;
   }
 
-  /** Ends the prewalk: nothing more is listed, and listings never taken are let go. */
+  /**
+   * Stops keeping listings (the archiver starts walking): a scan goes on counting, anything
+   * else ends here.
+   */
   stop(): void {
-    if (this.timer !== undefined) clearImmediate(this.timer);
-    this.timer = undefined;
-    this.stack.length = 0;
+    this.keeping = false;
     this.markSettled();
+    if (this.scan && this.stack.length > 0) return;
+    this.end();
   }
 
-  /** Drops every listing not taken yet (the archiver has finished walking). */
+  /** Ends everything and drops every listing not taken yet (the archiver has finished). */
   clear(): void {
-    this.stop();
+    this.end();
     this.listings.clear();
   }
 
+  private end(): void {
+    if (this.timer !== undefined) clearImmediate(this.timer);
+    this.timer = undefined;
+    this.stack.length = 0;
+    this.keeping = false;
+    this.markSettled();
+    this.markScanned();
+  }
+
+  /** Whether listing stops here: nothing left, or only counting left and no scan asked. */
+  private done(): boolean {
+    if (this.entries >= this.maxEntries) this.keeping = false;
+    return this.stack.length === 0 || (!this.keeping && !this.scan);
+  }
+
   private schedule(): void {
-    if (this.stack.length === 0 || this.entries >= this.maxEntries) {
-      this.stop();
+    if (this.stack.length === 0) this.complete = true;
+    if (this.done()) {
+      this.end();
       return;
     }
+    if (!this.keeping) this.markSettled();
     this.timer = setImmediate(() => {
       this.slice();
     });
@@ -131,11 +214,7 @@ export class Prewalk {
 
   private slice(): void {
     const until = performance.now() + SLICE_MS;
-    while (
-      this.stack.length > 0 &&
-      this.entries < this.maxEntries &&
-      performance.now() < until
-    ) {
+    while (!this.done() && performance.now() < until) {
       this.listOne(this.stack.pop() as Pending);
     }
     this.schedule();
@@ -147,11 +226,13 @@ export class Prewalk {
     try {
       listing = readPackedListing(directory.path);
     } catch (error) {
-      this.listings.set(key, { error });
+      if (this.keeping) this.listings.set(key, { error });
       return;
     }
-    this.listings.set(key, listing);
-    this.entries += listing.ends.length;
+    if (this.keeping) {
+      this.listings.set(key, listing);
+      this.entries += listing.ends.length;
+    }
     const matcher = scopeCacheTag(
       scoped(directory, listing),
       directory.path,
@@ -160,14 +241,22 @@ export class Prewalk {
     );
     const children: Pending[] = [];
     for (let index = 0; index < listing.ends.length; index++) {
-      if (!packedIsDirectory(listing, index)) continue;
+      // Without a scan only directories matter here: the listing's other entries cost nothing.
+      if (!this.scan && !packedIsDirectory(listing, index)) continue;
+      if (listing.errors[index] !== 0) continue;
+      const stat = packedStat(listing, index);
       const name = packedName(listing, index);
       const relative = childRelative(directory.relative, name);
-      if (matcher.excludes(relative, true)) continue;
+      if (matcher.excludes(relative, stat)) continue;
+      if (stat.isFile()) {
+        this.counted.files += 1;
+        this.counted.bytes += Number(stat.size);
+      }
+      if (!stat.isDirectory()) continue;
       children.push({
         path: joinPath(directory.path, name),
         relative,
-        matcher,
+        matcher: matcher.forDirectory(relative, stat),
       });
     }
     // Pushed last-first, so the first child is listed next: the archiver's order.

@@ -18,6 +18,8 @@ import type {
   CarryRequest,
   DigestJob,
   FileDigest,
+  SealBatchJob,
+  SealedBatch,
   SealJob,
   WorkerParams,
   WorkerReply,
@@ -26,8 +28,10 @@ import type {
 const WORKER_SCRIPT = new URL("./seal-worker.js", import.meta.url);
 const MAX_WORKERS = 8;
 
+type Reply = Uint8Array | SealedBatch | FileDigest | undefined;
+
 interface Pending {
-  resolve(result: Uint8Array | FileDigest | undefined): void;
+  resolve(result: Reply): void;
   reject(error: Error): void;
 }
 
@@ -125,7 +129,8 @@ export class SealPool {
             : new FileReadError(reply.error, reply.code),
         );
       else if ("tooNew" in reply) pending.resolve(undefined);
-      else pending.resolve("digest" in reply ? reply.digest : reply.bytes);
+      else if ("digest" in reply) pending.resolve(reply.digest);
+      else pending.resolve("batch" in reply ? reply.batch : reply.bytes);
     });
     const fail = (error: Error): void => {
       this.#failure ??= new BlindsyncError(
@@ -165,6 +170,85 @@ export class SealPool {
   }
 
   /**
+   * Seals many blobs, split into one message per worker by bytes: the sealed bytes, in the
+   * order given. For batches of small blobs, where a message per blob costs more than the
+   * sealing (docs/performance.md, many small files).
+   */
+  async sealMany(
+    blobs: readonly {
+      readonly kind: BlobKind;
+      readonly id: BlobId;
+      readonly plaintext: Uint8Array;
+    }[],
+    compression: CompressionMode = "auto",
+  ): Promise<Uint8Array[]> {
+    if (blobs.length === 0) return [];
+    let total = 0;
+    for (const blob of blobs) total += blob.plaintext.length;
+    const parts: (typeof blobs)[] = [];
+    const share = Math.ceil(total / this.size);
+    let start = 0;
+    let bytes = 0;
+    for (let index = 0; index < blobs.length; index++) {
+      bytes += (blobs[index] as (typeof blobs)[number]).plaintext.length;
+      if (bytes >= share || index === blobs.length - 1) {
+        parts.push(blobs.slice(start, index + 1));
+        start = index + 1;
+        bytes = 0;
+      }
+    }
+    const sealed = await Promise.all(
+      parts.map((part) => this.#sealBatch(part, compression)),
+    );
+    return sealed.flat();
+  }
+
+  async #sealBatch(
+    blobs: readonly {
+      readonly kind: BlobKind;
+      readonly id: BlobId;
+      readonly plaintext: Uint8Array;
+    }[],
+    compression: CompressionMode,
+  ): Promise<Uint8Array[]> {
+    const lengths = new Uint32Array(blobs.length);
+    let total = 0;
+    for (const [index, blob] of blobs.entries()) {
+      lengths[index] = blob.plaintext.length;
+      total += blob.plaintext.length;
+    }
+    const plaintexts = new Uint8Array(total);
+    const ids = new Uint8Array(blobs.length * 32);
+    let offset = 0;
+    for (const [index, blob] of blobs.entries()) {
+      plaintexts.set(blob.plaintext, offset);
+      offset += blob.plaintext.length;
+      ids.set(blob.id, index * 32);
+    }
+    const job: SealBatchJob = {
+      type: "seal-batch",
+      seq: ++this.#seq,
+      kinds: blobs.map((blob) => blob.kind),
+      ids,
+      plaintexts,
+      lengths,
+      compression,
+    };
+    const batch = (await this.#post(job, [
+      plaintexts.buffer,
+      ids.buffer,
+      lengths.buffer,
+    ])) as SealedBatch;
+    const result: Uint8Array[] = [];
+    let at = 0;
+    for (const length of batch.lengths) {
+      result.push(batch.bytes.subarray(at, at + length));
+      at += length;
+    }
+    return result;
+  }
+
+  /**
    * Reads and chunks a file in the least busy worker: its chunk ids, lengths and SHA-256, and
    * with `carry` the bytes of the chunks not among the recorded ids; undefined when those pass
    * `carry.maxBytes` (the worker stops there). A read error rejects with FileReadError; a
@@ -194,9 +278,9 @@ export class SealPool {
   }
 
   #post(
-    job: SealJob | DigestJob,
+    job: SealJob | SealBatchJob | DigestJob,
     transfer: ArrayBuffer[],
-  ): Promise<Uint8Array | FileDigest | undefined> {
+  ): Promise<Reply> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     if (this.#slots.length === 0) this.#startWorkers();
     let slot = this.#slots[0] as Slot;

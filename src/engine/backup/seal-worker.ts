@@ -33,6 +33,30 @@ export interface SealJob {
   readonly compression: CompressionMode;
 }
 
+/**
+ * Many blobs sealed in one message: a batch of small blobs costs one post and one reply
+ * instead of one each (a post, a clone and a promise per blob cost more than sealing a blob of
+ * a few hundred bytes). Plaintexts travel back to back in one transferred buffer.
+ */
+export interface SealBatchJob {
+  readonly type: "seal-batch";
+  readonly seq: number;
+  /** Each blob's kind, in order. */
+  readonly kinds: readonly BlobKind[];
+  /** The ids, 32 bytes each, in order. */
+  readonly ids: Uint8Array;
+  /** The plaintexts back to back; `lengths[i]` bytes each, in order. */
+  readonly plaintexts: Uint8Array;
+  readonly lengths: Uint32Array;
+  readonly compression: CompressionMode;
+}
+
+/** A sealed batch: the blobs' bytes back to back in one transferred buffer, `lengths` each. */
+export interface SealedBatch {
+  readonly bytes: Uint8Array;
+  readonly lengths: Uint32Array;
+}
+
 export interface DigestJob {
   readonly type: "digest";
   readonly seq: number;
@@ -75,6 +99,7 @@ export interface FileDigest {
 
 export type WorkerReply =
   | { readonly seq: number; readonly bytes: Uint8Array }
+  | { readonly seq: number; readonly batch: SealedBatch }
   | { readonly seq: number; readonly digest: FileDigest }
   /** A digest stopped: more than CarryRequest.maxBytes of the file is new. */
   | { readonly seq: number; readonly tooNew: true }
@@ -95,6 +120,35 @@ function seal(job: SealJob): void {
   const bytes = sealer.seal(job.kind, job.id, job.plaintext, job.compression);
   const reply: WorkerReply = { seq: job.seq, bytes };
   parentPort?.postMessage(reply, [bytes.buffer as ArrayBuffer]);
+}
+
+function sealBatch(job: SealBatchJob): void {
+  const count = job.kinds.length;
+  const sealed: Uint8Array[] = [];
+  const lengths = new Uint32Array(count);
+  let offset = 0;
+  let total = 0;
+  for (let index = 0; index < count; index++) {
+    const length = job.lengths[index] as number;
+    const bytes = sealer.seal(
+      job.kinds[index] as BlobKind,
+      job.ids.subarray(index * 32, index * 32 + 32),
+      job.plaintexts.subarray(offset, offset + length),
+      job.compression,
+    );
+    offset += length;
+    sealed.push(bytes);
+    lengths[index] = bytes.length;
+    total += bytes.length;
+  }
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const blob of sealed) {
+    bytes.set(blob, at);
+    at += blob.length;
+  }
+  const reply: WorkerReply = { seq: job.seq, batch: { bytes, lengths } };
+  parentPort?.postMessage(reply, [bytes.buffer, lengths.buffer]);
 }
 
 /** Chunks to carry back: those an earlier run did not record, up to a bound. */
@@ -198,7 +252,7 @@ function fail(seq: number, error: unknown, readingFile: boolean): void {
   parentPort?.postMessage(reply);
 }
 
-parentPort?.on("message", (job: SealJob | DigestJob) => {
+parentPort?.on("message", (job: SealJob | SealBatchJob | DigestJob) => {
   if (job.type === "digest") {
     digest(job).catch((error: unknown) => {
       fail(job.seq, error, true);
@@ -206,7 +260,8 @@ parentPort?.on("message", (job: SealJob | DigestJob) => {
     return;
   }
   try {
-    seal(job);
+    if (job.type === "seal-batch") sealBatch(job);
+    else seal(job);
   } catch (error) {
     fail(job.seq, error, false);
   }

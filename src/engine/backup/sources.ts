@@ -40,7 +40,11 @@ export async function walkSources(
   const first = sources[0] as string;
   const firstStat = statSource(first);
   if (sources.length === 1 && firstStat.isDirectory()) {
-    const tree = await walker.directory(Buffer.from(first), "", matcher);
+    const tree = await walker.directory(
+      Buffer.from(first),
+      "",
+      matcher.forSource(firstStat),
+    );
     if (tree === undefined)
       throw new BlindsyncError(
         "failed",
@@ -62,8 +66,11 @@ export async function walkSources(
       );
     }
     names.add(name);
-    statSource(source);
-    const entry = await walker.source(source, name, matcher);
+    const entry = await walker.source(
+      source,
+      name,
+      matcher.forSource(statSource(source)),
+    );
     if (entry !== undefined) entries.push(entry);
   }
   return { tree: await treeSaver.save(entries), root: undefined };

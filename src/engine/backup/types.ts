@@ -10,6 +10,7 @@ import type {
   Snapshot,
 } from "../../repo/index.js";
 import type { Prewalk } from "./prewalk.js";
+import type { StdinSource } from "./stdin-source.js";
 
 export interface BackupProgress {
   readonly files: number;
@@ -19,8 +20,27 @@ export interface BackupProgress {
   readonly current: string;
 }
 
+/** A file that was read because the cache did not know it unchanged (for -v). */
+export interface SavedFile {
+  /** The file's absolute path, as bytes. */
+  readonly path: Uint8Array;
+  /**
+   * "new" when this machine's files cache has no record of the path (every file of a first
+   * backup from here, or after a prune, which makes the cache forget), else "changed".
+   */
+  readonly change: "new" | "changed";
+}
+
 export interface BackupSink {
+  /** After each directory: the run's counters so far. */
   progress(progress: BackupProgress): void;
+  /**
+   * Optional, and called often (a file starts being read, then each chunk of it): the same
+   * counters, `current` naming the file, for a display that redraws on its own schedule.
+   */
+  reading?(progress: BackupProgress): void;
+  /** Optional: each new or changed file once it has been read (-v lists them). */
+  saved?(file: SavedFile): void;
   warn(message: string): void;
 }
 
@@ -30,9 +50,15 @@ export interface BackupOptions {
   /** The newest head the client knows: the new snapshot follows it in the chain. */
   readonly head: Snapshot | undefined;
   readonly sources: readonly string[];
+  /** Back up this stream as the snapshot's one file instead of `sources` (which must be empty). */
+  readonly stdin?: StdinSource;
   readonly excludes?: readonly string[];
   /** Skip the contents of directories holding a valid CACHEDIR.TAG (cache-tags.ts). */
   readonly excludeCaches?: boolean;
+  /** Skip regular files larger than this many bytes (--exclude-larger-than). */
+  readonly excludeLargerThan?: number;
+  /** Stay on each source's device: mount points are kept empty (--one-file-system). */
+  readonly oneFileSystem?: boolean;
   readonly tags?: readonly string[];
   readonly time?: Date;
   readonly host?: string;
@@ -60,6 +86,9 @@ export interface BackupResult {
   readonly blobsAdded: number;
   readonly bytesAdded: number;
   readonly bytesStored: number;
+  /** Of `files`: read as new, read as changed (SavedFile); the rest were unchanged. */
+  readonly filesNew: number;
+  readonly filesChanged: number;
   /** Files or directories that could not be read and were skipped. */
   readonly warnings: number;
 }
@@ -69,6 +98,9 @@ export interface BackupTally {
   files: number;
   dirs: number;
   bytes: number;
+  /** Files read as new or as changed (SavedFile), of `files`. */
+  filesNew: number;
+  filesChanged: number;
   /** Files or directories that could not be read and were skipped. */
   warnings: number;
   /** Entries skipped with a message but not counted as warnings (sockets, devices, fifos). */

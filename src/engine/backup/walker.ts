@@ -7,6 +7,9 @@
  *
  * Names are bytes from start to finish (Buffer paths), so any name Linux allows survives.
  * Memory holds one directory listing per level of depth: never the whole tree.
+ *
+ * Just over 400 lines with one job, the walk: its three listing sources (prewalk, listing,
+ * native) and two caches meet in one recursion, which reads worse split than whole.
  */
 import { readFile } from "node:fs/promises";
 import { lstatSync, readlinkSync } from "node:fs";
@@ -30,6 +33,7 @@ import { scopeCacheTag } from "./cache-tags.js";
 import { Limiter, mapConcurrently } from "./concurrency.js";
 import {
   packedName,
+  packedStat,
   readPackedListing,
   unpackListing,
   type EntryStat,
@@ -43,12 +47,18 @@ import {
   subtreesDigest,
   type SubtreeOf,
 } from "./dir-digest.js";
-import { dirEntry, fileEntry, symlinkEntry } from "./entries.js";
+import {
+  dirEntry,
+  fifoEntry,
+  fileEntry,
+  isFifo,
+  symlinkEntry,
+} from "./entries.js";
 import { identityOf } from "./file-identity.js";
 import { StoreFailure, type FileSaver } from "./file-saver.js";
 import type { Prewalk } from "./prewalk.js";
 import type { TreeSaver } from "./tree-saver.js";
-import type { BackupSink, BackupTally } from "./types.js";
+import type { BackupProgress, BackupSink, BackupTally } from "./types.js";
 
 /** Files read at once: enough to hide open/read latency of small files, few enough buffers. */
 const FILES_IN_FLIGHT = 4;
@@ -77,6 +87,8 @@ export class Walker {
   readonly #parts: WalkerParts;
   /** Files being read at once: overlaps opens, reads and hashing across small files. */
   readonly #fileSlots = new Limiter(FILES_IN_FLIGHT);
+  /** The file whose read started last, for a live display (BackupSink.reading). */
+  #reading: Buffer | undefined;
 
   constructor(parts: WalkerParts) {
     this.#parts = parts;
@@ -106,14 +118,25 @@ export class Walker {
   }
 
   #report(current: Buffer): void {
+    this.#parts.sink.progress(this.#progress(current));
+  }
+
+  #progress(current: Buffer): BackupProgress {
     const { files, dirs, bytes } = this.#tally;
-    this.#parts.sink.progress({
+    return {
       files,
       dirs,
       bytes,
       bytesAdded: this.#parts.bytesAdded(),
       current: printable(current),
-    });
+    };
+  }
+
+  /** Tells a live display the counters, naming the file being read (after each chunk read). */
+  reportReading(): void {
+    const { sink } = this.#parts;
+    if (sink.reading === undefined || this.#reading === undefined) return;
+    sink.reading(this.#progress(this.#reading));
   }
 
   /** The entry of a file the files cache knows unchanged, without reading it; else undefined. */
@@ -140,11 +163,15 @@ export class Walker {
     stat: EntryStat,
   ): Promise<FileEntry | undefined> {
     const identity = identityOf(stat);
+    // Asked before the read: the read's own record must not make a new file look known.
+    const change = this.#parts.cache.hasFile(path) ? "changed" : "new";
     let read: CachedContent & { size: number };
     try {
-      read = await this.#fileSlots.run(() =>
-        this.#parts.fileSaver.read(path, identity),
-      );
+      read = await this.#fileSlots.run(() => {
+        this.#reading = path;
+        this.reportReading();
+        return this.#parts.fileSaver.read(path, identity);
+      });
     } catch (error) {
       // Only the file's own read errors skip it; a failing store ends the backup.
       if (error instanceof StoreFailure) throw error.cause;
@@ -156,6 +183,9 @@ export class Walker {
     if (read.size === identity.size)
       this.#parts.treeSaver.fileRead(path, identity, cached);
     this.#tally.files += 1;
+    if (change === "new") this.#tally.filesNew += 1;
+    else this.#tally.filesChanged += 1;
+    this.#parts.sink.saved?.({ path, change });
     return fileEntry(name, stat, read.size, cached);
   }
 
@@ -259,10 +289,11 @@ export class Walker {
       CHILDREN_IN_FLIGHT,
       (index) => {
         const name = packedName(packed, index);
+        const childRelativePath = childRelative(relative, name);
         return this.directory(
           joinPath(path, name),
-          childRelative(relative, name),
-          matcher,
+          childRelativePath,
+          matcher.forDirectory(childRelativePath, packedStat(packed, index)),
         );
       },
     );
@@ -348,10 +379,14 @@ export class Walker {
       this.#warn(path, "cannot stat", error);
       return undefined;
     }
-    if (matcher.excludes(relative, stat.isDirectory())) return undefined;
+    if (matcher.excludes(relative, stat)) return undefined;
     if (stat.isDirectory()) {
       return async () => {
-        const subtree = await this.directory(path, relative, matcher);
+        const subtree = await this.directory(
+          path,
+          relative,
+          matcher.forDirectory(relative, stat),
+        );
         return subtree === undefined
           ? undefined
           : dirEntry(name, stat, subtree);
@@ -375,9 +410,12 @@ export class Walker {
         return undefined;
       }
     }
+    // A named pipe is stored as restic stores it, metadata only: never opened, since a read
+    // would wait for a writer that may never come.
+    if (isFifo(stat)) return fifoEntry(name, stat);
     this.#tally.notices += 1;
     this.#parts.sink.warn(
-      `Skipped "${printable(path)}": not a regular file, directory or symlink`,
+      `Skipped "${printable(path)}": not a regular file, directory, symlink or fifo`,
     );
     return undefined;
   }

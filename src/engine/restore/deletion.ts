@@ -25,12 +25,17 @@ import type { Tally } from "./tally.js";
 import type { Target } from "./target.js";
 
 export class Deletion {
-  /** `enabled`: the user asked for `--delete`; without it nothing in the target is removed. */
+  /**
+   * `enabled`: the user asked for `--delete`; without it nothing in the target is removed.
+   * `dryRun`: only report what would go (the protection checks still run, so a dry run refuses
+   * what the real one would).
+   */
   constructor(
     private readonly target: Target,
     private readonly tally: Tally,
     private readonly protection: Protection | undefined,
     readonly enabled: boolean,
+    private readonly dryRun = false,
   ) {}
 
   /**
@@ -57,7 +62,8 @@ export class Deletion {
       if (wanted.has(nameKey(name)) || !isSingleName(name)) continue;
       const path = joinPath(dirPath, name);
       try {
-        if (this.removeTree(path, dirIdentity)) this.tally.result.deleted++;
+        if (this.removeTree(path, dirIdentity))
+          this.tally.deleted(this.target.show(path));
       } catch (error) {
         this.tally.fail(
           `Cannot delete "${this.target.show(path)}": ${describeError(error)}`,
@@ -81,6 +87,7 @@ export class Deletion {
     if (!this.removeTree(path)) {
       throw new EntryFailure("something protected below it was kept");
     }
+    this.tally.deleted(this.target.show(path));
   }
 
   /** Renames a finished temporary file or link over `path`; a directory there needs `delete`. */
@@ -92,16 +99,21 @@ export class Deletion {
       const code = errnoCode(error);
       if (code !== "EISDIR" && code !== "ENOTEMPTY" && code !== "EEXIST")
         throw error;
-      if (!this.enabled) {
-        throw new EntryFailure(
-          "the target has a directory there (restore with --delete to replace it)",
-        );
-      }
       const existing = lstatSync(path);
-      if (!existing.isDirectory()) throw error;
-      this.inTheWay(path);
+      if (this.enabled && !existing.isDirectory()) throw error;
+      this.replaceDirectory(path);
       renameSync(temp, path);
     }
+  }
+
+  /** Removes the directory at `path` for an entry of another type; needs `delete`. */
+  replaceDirectory(path: Buffer): void {
+    if (!this.enabled) {
+      throw new EntryFailure(
+        "the target has a directory there (restore with --delete to replace it)",
+      );
+    }
+    this.inTheWay(path);
   }
 
   /**
@@ -121,6 +133,16 @@ export class Deletion {
     if (guarded !== undefined) {
       this.tally.warn(
         `Kept "${this.target.show(path)}": ${new ProtectedRefusal(guarded).message}`,
+      );
+      return false;
+    }
+    if (this.dryRun) {
+      // Not read through: a directory goes whole, unless it holds a protected path, which the
+      // real pass keeps together with the directories above it.
+      const held = this.protection?.holds(stats);
+      if (held === undefined) return true;
+      this.tally.warn(
+        `Kept "${this.target.show(path)}": ${new ProtectedRefusal(held, "holds").message}`,
       );
       return false;
     }

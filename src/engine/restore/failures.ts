@@ -6,6 +6,13 @@ import type { ProtectedPath } from "./protect.js";
 /** A failure that already names what went wrong, for the per-file warning. */
 export class EntryFailure extends Error {}
 
+/**
+ * The repository's data for an entry is missing or damaged (a blob, a tree, a name, a hash that
+ * does not match): the one kind of failure that makes a restore exit with the integrity code.
+ * Everything else (something in the way in the target, a permission) is an ordinary failure.
+ */
+export class DamagedData extends EntryFailure {}
+
 /** The entry would replace or remove a protected path (the repository, the cache). */
 export class ProtectedRefusal extends EntryFailure {
   constructor(protectedPath: ProtectedPath, relation: "is" | "holds" = "is") {

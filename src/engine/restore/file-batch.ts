@@ -1,19 +1,23 @@
 /**
  * Small files, already verified, written in batches by the native addon on a thread of the
- * libuv pool (native/writefiles.c): one call per batch instead of four or five synchronous
+ * libuv pool (native/writefiles.c): one call per batch instead of five or more synchronous
  * system calls per file on the main thread, which also decrypts and hashes. With a local
  * repository the second core otherwise idles while the main thread spends most of each small
- * file inside open, write and close (docs/performance.md, "Restore of many small files").
+ * file inside open, write, close and rename (docs/performance.md, "Restore of many small
+ * files").
  *
- * The addon creates each name with O_CREAT|O_EXCL|O_NOFOLLOW and unlinks it again when a later
- * step fails, as FileWriter's own way does; without the addon (or with a build of it that
- * predates writeFiles) FileWriter writes the file itself.
+ * The addon does what SmallFileWriter does without it: creates the file's temporary name with
+ * O_CREAT|O_EXCL|O_NOFOLLOW, writes it, sets owner, mode and times, closes it and renames it
+ * onto the real name, and unlinks the temporary name again when any step fails. Without the
+ * addon (or with a build of it that predates writeFiles) SmallFileWriter runs those steps.
  */
 import { getSystemErrorMap } from "node:util";
 import { native } from "../../util/native.js";
 
 /** One file of a batch: its verified content and the metadata to give it. */
 export interface BatchedFile {
+  /** The temporary name to create (Target.tempPath), renamed onto `path` once complete. */
+  readonly temp: Buffer;
   readonly path: Buffer;
   /** The bytes to write; fewer than `size` when the file ends in a hole (ftruncate). */
   readonly content: Uint8Array;
@@ -52,8 +56,8 @@ export class FileBatcher {
   }
 
   /**
-   * Writes `file` with the next batch: resolves with undefined once it is in place, or with
-   * the error that stopped it (its name then does not exist, or was never this restore's).
+   * Writes `file` with the next batch: resolves with undefined once it is renamed into place,
+   * or with the error that stopped it (its temporary name then no longer exists).
    */
   write(file: BatchedFile): Promise<Error | undefined> {
     return new Promise((done) => {
@@ -98,26 +102,32 @@ export class FileBatcher {
       seconds[index] = whole;
       sizes[index] = file.size;
     });
-    void writeFiles(
-      batch.map(({ file }) => file.path),
-      batch.map(({ file }) => file.content),
-      ints,
-      seconds,
-      sizes,
-      this.fsync,
-    ).then(
-      (errors) => {
-        batch.forEach(({ done }, index) => {
-          const errno = errors[index] ?? 0;
-          done(errno === 0 ? undefined : errnoError(errno));
-        });
-      },
-      (error: unknown) => {
-        const failure =
-          error instanceof Error ? error : new Error(String(error));
-        for (const { done } of batch) done(failure);
-      },
-    );
+    const fail = (error: unknown): void => {
+      const failure = error instanceof Error ? error : new Error(String(error));
+      for (const { done } of batch) done(failure);
+    };
+    let written: Promise<Int32Array>;
+    try {
+      written = writeFiles(
+        batch.map(({ file }) => file.temp),
+        batch.map(({ file }) => file.path),
+        batch.map(({ file }) => file.content),
+        ints,
+        seconds,
+        sizes,
+        this.fsync,
+      );
+    } catch (error) {
+      // Bad arguments (an addon built for another signature): each file fails, named.
+      fail(error);
+      return;
+    }
+    void written.then((errors) => {
+      batch.forEach(({ done }, index) => {
+        const errno = errors[index] ?? 0;
+        done(errno === 0 ? undefined : errnoError(errno));
+      });
+    }, fail);
   }
 }
 

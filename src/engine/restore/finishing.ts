@@ -2,7 +2,8 @@
  * What a restore does after every file is written: symlinks from the snapshot are created only
  * now, so none of them can redirect a write of this restore; then directory owners, modes and
  * mtimes, deepest first, so writing into a directory no longer touches its mtime and a read-only
- * directory could still be filled.
+ * directory could still be filled. A symlink already at an entry's name is judged by the
+ * overwrite policy as a file is.
  */
 import {
   fchmodSync,
@@ -20,7 +21,14 @@ import {
 } from "../../repo/index.js";
 import { parentPath } from "../fs-names.js";
 import type { Deletion } from "./deletion.js";
-import { asBuffer, closeQuietly, unlinkQuietly, type Owner } from "./fs-ops.js";
+import {
+  asBuffer,
+  closeQuietly,
+  lstatOrUndefined,
+  unlinkQuietly,
+  type Owner,
+} from "./fs-ops.js";
+import { fateOf, type OverwritePolicy } from "./overwrite.js";
 import type { Tally } from "./tally.js";
 import type { Target } from "./target.js";
 import { setTimes } from "./times.js";
@@ -36,11 +44,14 @@ export class Finishing {
     readonly entry: SymlinkEntry;
   }[] = [];
 
+  /** `dryRun`: symlinks are judged and counted, nothing is created or changed. */
   constructor(
     private readonly target: Target,
     private readonly tally: Tally,
     private readonly deletion: Deletion,
     private readonly owner: Owner,
+    private readonly overwrite: OverwritePolicy,
+    private readonly dryRun: boolean,
   ) {}
 
   /** A directory the walk created or reused; call in pre-order (a parent before its children). */
@@ -56,6 +67,7 @@ export class Finishing {
   finish(): void {
     for (const link of this.symlinks)
       this.restoreSymlink(link.path, link.entry);
+    if (this.dryRun) return;
     // Reverse pre-order puts every directory after all of its descendants: deepest first.
     for (let index = this.dirs.length - 1; index >= 0; index--) {
       const dir = this.dirs[index];
@@ -66,11 +78,26 @@ export class Finishing {
   private restoreSymlink(path: Buffer, entry: SymlinkEntry): void {
     const temp = this.target.tempPath(parentPath(path));
     try {
-      symlinkSync(asBuffer(entry.target), temp);
-      if (this.owner.isRoot) lchownSync(temp, entry.uid, entry.gid);
-      setTimes(temp, entry.mtimeNs);
-      this.deletion.replace(temp, path);
+      const existing = lstatOrUndefined(path);
+      const fate = fateOf(this.overwrite, entry.mtimeNs, existing);
+      if (fate === "keep") {
+        this.tally.item("keep", this.target.show(path));
+        return;
+      }
+      if (this.dryRun) {
+        if (existing?.isDirectory() === true)
+          this.deletion.replaceDirectory(path);
+      } else {
+        symlinkSync(asBuffer(entry.target), temp);
+        if (this.owner.isRoot) lchownSync(temp, entry.uid, entry.gid);
+        setTimes(temp, entry.mtimeNs);
+        this.deletion.replace(temp, path);
+      }
       this.tally.result.symlinks++;
+      this.tally.item(
+        fate === "create" ? "create" : "overwrite",
+        this.target.show(path),
+      );
     } catch (error) {
       unlinkQuietly(temp);
       this.tally.fail(

@@ -10,6 +10,7 @@ import { parentPath } from "../fs-names.js";
 import type { Deletion } from "./deletion.js";
 import { fileWeight, type FileWriter } from "./file-writer.js";
 import { asBuffer, lstatOrUndefined, unlinkQuietly } from "./fs-ops.js";
+import { fateOf } from "./overwrite.js";
 import type { FilePool } from "./scheduler.js";
 import type { Tally } from "./tally.js";
 import type { Target } from "./target.js";
@@ -39,7 +40,8 @@ export class Hardlinks {
   ): Promise<void> {
     const weight = fileWeight(entry);
     const hardlink = entry.hardlink;
-    if (hardlink === undefined) {
+    // A dry run links nothing: each entry is judged on its own, as a copy would be.
+    if (hardlink === undefined || this.writer.settings.dryRun) {
       await this.pool.schedule(weight, async () => {
         await this.writer.write(entry, path, fresh);
       });
@@ -69,14 +71,21 @@ export class Hardlinks {
       const sameContent =
         source.entry.size === entry.size &&
         asBuffer(source.entry.sha256).equals(entry.sha256);
-      if (firstPath !== undefined && sameContent && this.link(firstPath, path))
+      if (
+        firstPath !== undefined &&
+        sameContent &&
+        this.link(firstPath, path, entry)
+      )
         return;
       await this.writer.write(entry, path, fresh);
     });
   }
 
-  /** Creates `path` as a hardlink of `firstPath` (both inside the target); false to copy instead. */
-  private link(firstPath: Buffer, path: Buffer): boolean {
+  /**
+   * Creates `path` as a hardlink of `firstPath` (both inside the target), or leaves what stands
+   * there when the overwrite policy says so; false to copy instead.
+   */
+  private link(firstPath: Buffer, path: Buffer, entry: FileEntry): boolean {
     this.target.assertInside(firstPath);
     this.target.assertInside(path);
     const temp = this.target.tempPath(parentPath(path));
@@ -88,12 +97,24 @@ export class Hardlinks {
         existing.ino === first.ino &&
         existing.dev === first.dev
       ) {
-        this.tally.fileKept();
+        this.tally.fileKept(this.target.show(path));
+        return true;
+      }
+      const fate = fateOf(
+        this.writer.settings.overwrite,
+        entry.mtimeNs,
+        existing,
+      );
+      if (fate === "keep") {
+        this.tally.fileLeft(this.target.show(path));
         return true;
       }
       linkSync(firstPath, temp);
       this.deletion.replace(temp, path);
-      this.tally.fileLinked();
+      this.tally.fileLinked(
+        fate === "create" ? "create" : "overwrite",
+        this.target.show(path),
+      );
       return true;
     } catch {
       unlinkQuietly(temp);

@@ -13,9 +13,9 @@ import {
   fstatSync,
   openSync,
   readSync,
+  type BigIntStats,
 } from "node:fs";
 import { MODE_MASK, type FileEntry } from "../../repo/index.js";
-import { lstatOrUndefined } from "./fs-ops.js";
 import { restoredMtimeNs } from "./times.js";
 
 const READ_BLOCK = 1024 * 1024;
@@ -24,17 +24,18 @@ const READ_FLAGS =
   fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
 
 /**
- * True when the file at `path` already is `entry` (its owner, when `isRoot`, and mode now fixed);
- * false when it must be written. Throws only when fixing the owner or mode fails.
+ * True when the file at `path` (whose lstat is `existing`) already is `entry`, its owner (when
+ * `isRoot`) and mode then fixed unless `dryRun`; false when it must be written. Throws only when
+ * fixing the owner or mode fails.
  */
 export function keepIdentical(
   entry: FileEntry,
   path: Buffer,
+  existing: BigIntStats,
   isRoot: boolean,
+  dryRun = false,
 ): boolean {
-  const existing = lstatOrUndefined(path);
-  if (existing?.isFile() !== true || existing.size !== BigInt(entry.size))
-    return false;
+  if (!existing.isFile() || existing.size !== BigInt(entry.size)) return false;
   if (
     existing.mtimeNs !== entry.mtimeNs &&
     existing.mtimeNs !== restoredMtimeNs(entry.mtimeNs)
@@ -72,6 +73,7 @@ export function keepIdentical(
     }
     if (total !== entry.size || !hash.digest().equals(entry.sha256))
       return false;
+    if (dryRun) return true;
     if (isRoot) fchownSync(fd, entry.uid, entry.gid);
     fchmodSync(fd, entry.mode & MODE_MASK);
     return true;

@@ -4,18 +4,26 @@
  * This file is the folder's only import surface. Its parts, each with one job:
  *
  * - restore.ts: restoreSnapshot(), which joins the parts below and runs them in order;
- * - walker.ts: decides what to write (names checked again, --include, protected paths, each
- *   directory created or checked without following a symlink), stopped by expansion.ts's bound;
+ * - selection.ts: --include (plain paths through includes.ts's trie, or gitignore patterns)
+ *   and --exclude, with backup's matcher;
+ * - walker.ts: decides what to write (names checked again, the selection, protected paths,
+ *   each directory created when first needed or checked without following a symlink, the
+ *   temporary files of an interrupted restore removed), stopped by expansion.ts's bound;
  * - hardlinks.ts and scheduler.ts: files in flight (a weighted pool) and the entries that share
  *   one inode, written once and linked;
  * - file-writer.ts: one file fetched, written to a temporary name (sparse.ts keeps holes),
- *   verified and renamed over its final name, or, when small and in a directory this restore
- *   created, verified first and written straight to its name (file-batch.ts batches those
- *   through the native addon); in-place.ts keeps a file already identical;
+ *   verified and renamed over its final name; overwrite.ts says what happens to what already
+ *   stands there (--overwrite), in-place.ts keeps a file already identical; small-file.ts takes
+ *   a small file the same way, verified in memory first, and file-batch.ts batches those
+ *   through the native addon;
+ * - verify.ts: --verify, every written file read back and compared with the snapshot;
  * - deletion.ts: the --delete pass and what stands in an entry's way, never a protected path
  *   (protect.ts: the repository and the client cache, compared by device and inode);
  * - finishing.ts: symlinks after every file, so none can redirect a write, then directory
  *   metadata, deepest first.
+ *
+ * A dry run goes through the same parts, which then look (lstat, read) and count but change
+ * nothing.
  *
  * Residual risk, stated plainly: Node has no openat(), so a local attacker who can write into the
  * target *while* the restore runs could swap a checked directory for a symlink between the check
@@ -30,7 +38,14 @@
  * May import repo/, chunker/ and the shared leaves, and engine/fs-names.ts.
  */
 export { restoreSnapshot } from "./restore.js";
+export {
+  DEFAULT_OVERWRITE,
+  isOverwritePolicy,
+  OVERWRITE_POLICIES,
+  type OverwritePolicy,
+} from "./overwrite.js";
 export type {
+  RestoreAction,
   RestoreOptions,
   RestoreProgress,
   RestoreRepository,

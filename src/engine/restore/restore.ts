@@ -1,8 +1,8 @@
 /**
  * restoreSnapshot(): checks the options, reads the root tree, prepares the target, joins the
- * parts (walker, file pool, file writer, hard links, deletion, finishing) and runs them in order:
- * walk and write every file, then symlinks and directory metadata, then the include paths that
- * matched nothing.
+ * parts (selection, walker, file pool, file writer, hard links, deletion, verifier, finishing)
+ * and runs them in order: walk and write every file, read them back (`verify`), then symlinks
+ * and directory metadata, then the include paths and patterns that matched nothing.
  */
 import { lstatSync } from "node:fs";
 import {
@@ -16,13 +16,16 @@ import { FileWriter } from "./file-writer.js";
 import { Finishing } from "./finishing.js";
 import { currentOwner } from "./fs-ops.js";
 import { Hardlinks } from "./hardlinks.js";
-import { parseIncludes, unmatchedIncludes } from "./includes.js";
+import { DEFAULT_OVERWRITE } from "./overwrite.js";
+import { ownersForRestore } from "./owner-map.js";
 import { Protection } from "./protect.js";
 import { FilePool } from "./scheduler.js";
+import { Selection } from "./selection.js";
 import { Tally, type Totals } from "./tally.js";
-import { prepareTarget, Target } from "./target.js";
+import { inspectTarget, prepareTarget, Target } from "./target.js";
 import type { RestoreOptions, RestoreResult } from "./types.js";
-import { existingDirState, Walker } from "./walker.js";
+import { Verifier } from "./verify.js";
+import { existingDirState, Walker, type DirState } from "./walker.js";
 
 /**
  * Files in flight. Most files are one small blob, so this is what keeps requests pipelined:
@@ -56,52 +59,64 @@ function totalsOf(options: RestoreOptions, wholeSnapshot: boolean): Totals {
 /**
  * Restores `snapshot` into `target`. Per-entry problems (a missing or damaged blob, a damaged
  * tree, an unsafe name, something in the way) are warned through the sink and counted in
- * `errors`; restore goes on with everything else. Throws only when nothing can be done: an
- * unusable target ('failed'), a root tree that cannot be read, or a bad include path ('usage'),
- * or when the snapshot's trees expand past the bound ('integrity', expansion.ts).
+ * `errors` (the repository's own faults also in `damaged`); restore goes on with everything
+ * else. Include paths and patterns that selected nothing are returned in `unmatched`. Throws only
+ * when nothing can be done: an unusable target ('failed'), a root tree that cannot be read, or a
+ * bad include path ('usage'), or when the snapshot's trees expand past the bound ('integrity',
+ * expansion.ts).
  */
 export async function restoreSnapshot(
-  options: RestoreOptions,
+  given: RestoreOptions,
 ): Promise<RestoreResult> {
+  const options = ownersForRestore(given, currentOwner().isRoot);
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
   if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
     throw new RangeError(
       `Restore concurrency must be a positive integer, not ${concurrency}`,
     );
   }
-  const includes = parseIncludes(options.include);
+  const dryRun = options.dryRun === true;
+  const overwrite = options.overwrite ?? DEFAULT_OVERWRITE;
+  const selection = Selection.parse(options.include, options.exclude);
   const root = await loadRoot(options);
   const protection =
     options.protect === undefined || options.protect.length === 0
       ? undefined
       : new Protection(options.protect);
   protection?.checkTarget(options.target);
-  const target = new Target(await prepareTarget(options.target));
+  const { target, rootState } = await openTarget(options.target, dryRun);
 
-  const tally = new Tally(
-    options.sink,
-    totalsOf(options, includes === undefined),
-  );
+  const tally = new Tally(options.sink, totalsOf(options, !selection.narrowed));
   const owner = currentOwner();
   const deletion = new Deletion(
     target,
     tally,
     protection,
     options.delete === true,
+    dryRun,
   );
   const pool = new FilePool(concurrency, (message) => {
     tally.fail(message);
   });
-  const writer = new FileWriter(
-    options.repo,
+  const verifier =
+    options.verify === true && !dryRun
+      ? new Verifier(target, tally)
+      : undefined;
+  const writer = new FileWriter(options.repo, target, tally, deletion, owner, {
+    fsync: options.fsync === true,
+    overwrite,
+    dryRun,
+    verifier,
+  });
+  const files = new Hardlinks(pool, writer, target, tally, deletion);
+  const finishing = new Finishing(
     target,
     tally,
     deletion,
     owner,
-    options.fsync === true,
+    overwrite,
+    dryRun,
   );
-  const files = new Hardlinks(pool, writer, target, tally, deletion);
-  const finishing = new Finishing(target, tally, deletion, owner);
   const walker = new Walker(
     options.repo,
     target,
@@ -110,23 +125,48 @@ export async function restoreSnapshot(
     deletion,
     files,
     finishing,
+    selection,
+    dryRun,
   );
 
-  const rootState = existingDirState(lstatSync(target.root, { bigint: true }));
   await walker.walk(
     root,
     options.snapshot.tree,
-    target.root,
-    includes ?? "all",
-    rootState,
+    walker.rootPlace(rootState),
+    selection.root(),
   );
   await pool.drain();
   if (walker.stopped !== undefined) throw walker.stopped;
+  // Before the symlinks exist and the directory modes apply (verify.ts).
+  verifier?.run();
   finishing.finish();
-  if (includes !== undefined) {
-    for (const path of unmatchedIncludes(includes))
-      tally.fail(`Cannot restore "${path}": it is not in the snapshot`);
-  }
+  tally.result.unmatched = selection.unmatched();
+  for (const pattern of selection.unusedExcludes())
+    tally.warn(`Exclude pattern "${pattern}" matched nothing in the snapshot`);
   tally.report();
   return tally.result;
+}
+
+/**
+ * The target made ready (a dry run creates nothing: a missing target is then a directory it
+ * would create) and the state of its root.
+ */
+async function openTarget(
+  path: string,
+  dryRun: boolean,
+): Promise<{ target: Target; rootState: DirState }> {
+  if (!dryRun) {
+    const target = new Target(await prepareTarget(path));
+    return {
+      target,
+      rootState: existingDirState(lstatSync(target.root, { bigint: true })),
+    };
+  }
+  const { root, exists } = await inspectTarget(path);
+  return {
+    target: new Target(root),
+    rootState: exists
+      ? existingDirState(lstatSync(root, { bigint: true }))
+      : { fresh: true, setgid: false },
+  };
 }

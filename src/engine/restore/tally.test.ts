@@ -11,7 +11,7 @@ describe("Tally", () => {
     );
     for (let file = 0; file < 5000; file++) {
       tally.bytesWritten(10);
-      tally.fileWritten(10);
+      tally.fileWritten(10, "create", `f${file}`);
     }
     // 10,000 events in well under a second: the first is heard, then one per 50 ms at most.
     expect(heard.length).toBeGreaterThanOrEqual(1);

@@ -1,9 +1,10 @@
 /**
  * The counts of one restore and what the sink hears: every warning that means something was
- * not restored goes through fail(), so `errors` always matches the warnings.
+ * not restored goes through fail(), so `errors` always matches the warnings; every entry's fate
+ * goes through item(), so the counts match what -v lists.
  */
-import { ProtectedRefusal } from "./failures.js";
-import type { RestoreResult, RestoreSink } from "./types.js";
+import { DamagedData, ProtectedRefusal } from "./failures.js";
+import type { RestoreAction, RestoreResult, RestoreSink } from "./types.js";
 
 /** Progress reaches the sink this often at most (a terminal repaints about 10 times a second). */
 const REPORT_INTERVAL_MS = 50;
@@ -20,9 +21,16 @@ export class Tally {
     symlinks: 0,
     bytes: 0,
     skippedIdentical: 0,
+    written: 0,
+    overwritten: 0,
+    leftAlone: 0,
     deleted: 0,
+    verified: 0,
+    leftoversRemoved: 0,
     errors: 0,
     refused: 0,
+    damaged: 0,
+    unmatched: [],
   };
   /** Bytes written so far, of files that later failed verification too (result.bytes has not). */
   private progressBytes = 0;
@@ -34,11 +42,20 @@ export class Tally {
     private readonly totals: Totals,
   ) {}
 
-  /** Counts and warns one thing not restored; `error` tells a refusal from other causes. */
+  /**
+   * Counts and warns one thing not restored; `error` tells a refusal and damaged data from
+   * other causes (something in the way, a permission).
+   */
   fail(message: string, error?: unknown): void {
     this.result.errors++;
     if (error instanceof ProtectedRefusal) this.result.refused++;
+    if (error instanceof DamagedData) this.result.damaged++;
     this.sink.warn(message);
+  }
+
+  /** Counts and warns one thing not restored because the repository's data for it is bad. */
+  damaged(message: string): void {
+    this.fail(message, new DamagedData(message));
   }
 
   /** A warning that is not an error (a protected path kept by the delete pass). */
@@ -46,24 +63,49 @@ export class Tally {
     this.sink.warn(message);
   }
 
-  /** A file written and verified: `size` bytes of content. */
-  fileWritten(size: number): void {
+  /** Tells the sink what happens to one entry (`shown`: its path as target.show() gives it). */
+  item(action: RestoreAction, shown: string): void {
+    this.sink.item?.(action, shown);
+  }
+
+  /** A file written (or, in a dry run, that would be) over something or where nothing was. */
+  fileWritten(
+    size: number,
+    action: "create" | "overwrite",
+    shown: string,
+  ): void {
     this.result.files++;
     this.result.bytes += size;
+    this.countWrite(action, shown);
     this.reportThrottled();
   }
 
   /** A file already in place: found identical, or already the right hard link. */
-  fileKept(): void {
+  fileKept(shown: string): void {
     this.result.files++;
     this.result.skippedIdentical++;
+    this.result.leftAlone++;
+    this.item("unchanged", shown);
     this.reportThrottled();
   }
 
+  /** A file the overwrite policy leaves as it is (not the snapshot's, so not in `files`). */
+  fileLeft(shown: string): void {
+    this.result.leftAlone++;
+    this.item("keep", shown);
+  }
+
   /** A file made a hard link of one written earlier. */
-  fileLinked(): void {
+  fileLinked(action: "create" | "overwrite", shown: string): void {
     this.result.files++;
+    this.countWrite(action, shown);
     this.reportThrottled();
+  }
+
+  /** An entry removed from the target (a directory with what it holds counts once). */
+  deleted(shown: string): void {
+    this.result.deleted++;
+    this.item("delete", shown);
   }
 
   /** `count` bytes of some file's content written. */
@@ -90,5 +132,11 @@ export class Tally {
       bytes: this.progressBytes,
       ...this.totals,
     });
+  }
+
+  private countWrite(action: "create" | "overwrite", shown: string): void {
+    if (action === "create") this.result.written++;
+    else this.result.overwritten++;
+    this.item(action, shown);
   }
 }

@@ -2,11 +2,18 @@
  * The walk: decides what a restore writes, directory by directory, depth first. It checks every
  * name again (not empty, `.`, `..`, no `/`, no NUL) even though the tree decoder already refuses
  * them; a refused name is a warning and an error, and nothing below it is restored. It follows
- * `--include`, refuses entries that would land on a protected path, runs the delete pass of each
- * directory it fully restores, creates (or checks with lstat) each directory as it descends
- * (an existing non-directory in the way, a symlink above all, is never followed: it is refused,
- * or with `--delete` removed itself), and hands regular files to the scheduler, symlinks and
- * directory metadata to the finishing pass. It stops at the expansion bound (expansion.ts).
+ * `--include` and `--exclude` (selection.ts), refuses entries that would land on a protected
+ * path, runs the delete pass of each directory it fully restores, creates (or checks with lstat)
+ * each directory before anything goes into it (an existing non-directory in the way, a symlink
+ * above all, is never followed: it is refused, or with `--delete` removed itself), and hands
+ * regular files to the scheduler, symlinks and directory metadata to the finishing pass. It
+ * stops at the expansion bound (expansion.ts).
+ *
+ * A directory the walk enters only to look for include matches is created when the first entry
+ * in it is restored, so a pattern like `*.pdf` does not leave the snapshot's whole skeleton of
+ * empty directories behind. An existing directory loses the temporary files an interrupted
+ * restore left in it (target.ts) before anything is written into it. A dry run checks with
+ * lstat where a real one would create, and changes nothing.
  *
  * Memory stays bounded: the walk holds one tree per level, plus up to TREES_AHEAD subtrees of a
  * directory being fetched.
@@ -20,15 +27,16 @@ import {
   type TreeEntry,
 } from "../../repo/index.js";
 import { toHex } from "../../util/bytes.js";
-import { displayBytes, isSingleName, joinPath, nameKey } from "../fs-names.js";
+import { displayBytes, isSingleName, joinPath } from "../fs-names.js";
 import type { Deletion } from "./deletion.js";
 import { ExpansionBound } from "./expansion.js";
 import { ProtectedRefusal } from "./failures.js";
 import type { Finishing } from "./finishing.js";
-import { errnoCode, S_ISGID } from "./fs-ops.js";
+import { restoreFifo } from "./fifos.js";
+import { errnoCode, lstatOrUndefined, S_ISGID } from "./fs-ops.js";
 import type { Hardlinks } from "./hardlinks.js";
-import type { Selection } from "./includes.js";
 import { identityOf, type Protection } from "./protect.js";
+import type { Scope, Selection } from "./selection.js";
 import type { Tally } from "./tally.js";
 import type { Target } from "./target.js";
 import type { RestoreRepository } from "./types.js";
@@ -58,6 +66,15 @@ export function existingDirState(stats: BigIntStats): DirState {
   };
 }
 
+/**
+ * A directory of the target as the walk holds it: made (or checked) by ready() when something
+ * first goes into it, once; ready() gives undefined when it cannot be used (already reported).
+ */
+export interface Place {
+  readonly path: Buffer;
+  ready(): DirState | undefined;
+}
+
 export class Walker {
   private readonly bound = new ExpansionBound();
   /** Set when the walk must stop; thrown once the files in flight have finished. */
@@ -71,6 +88,8 @@ export class Walker {
     private readonly deletion: Deletion,
     private readonly files: Hardlinks,
     private readonly finishing: Finishing,
+    private readonly selection: Selection,
+    private readonly dryRun: boolean,
   ) {}
 
   /** A method, not a field test: the walk awaits, and another branch may stop it meanwhile. */
@@ -78,13 +97,19 @@ export class Walker {
     return this.stopped !== undefined;
   }
 
-  /** Walks `tree` (whose id is `treeId`), already in place at `dirPath`. */
+  /** The target's root as a Place; its leftovers are swept now (not in a dry run). */
+  rootPlace(state: DirState): Place {
+    if (!this.dryRun && state.identity !== undefined)
+      this.sweepLeftovers(this.target.root);
+    return { path: this.target.root, ready: () => state };
+  }
+
+  /** Walks `tree` (whose id is `treeId`), to be restored at `place`. */
   async walk(
     tree: Tree,
     treeId: Uint8Array,
-    dirPath: Buffer,
-    selection: Selection,
-    state: DirState,
+    place: Place,
+    scope: Scope,
   ): Promise<void> {
     if (this.halted()) return;
     const stop = this.bound.count(treeId, tree);
@@ -92,15 +117,29 @@ export class Walker {
       this.stopped = stop;
       return;
     }
-    if (selection === "all" && this.deletion.enabled)
-      await this.deletion.extras(tree, dirPath, state.identity);
+    if (scope.whole) {
+      const state = place.ready();
+      if (state === undefined) return;
+      // A directory this restore creates has nothing extra in it (nor, in a dry run, exists).
+      if (this.deletion.enabled && state.identity !== undefined)
+        await this.deletion.extras(tree, place.path, state.identity);
+    }
+    const scopes = new Map<TreeEntry, Scope>();
+    for (const entry of tree.entries) {
+      if (!isSingleName(entry.name) || !isSafeName(entry.name)) continue;
+      const child = this.selection.child(
+        scope,
+        entry.name,
+        entry.type === "dir",
+      );
+      if (child !== undefined) scopes.set(entry, child);
+    }
     // The subdirectories' trees are fetched together up front: over ssh that is one pipelined
     // burst instead of one round trip per directory.
     const subtrees = new Map<TreeEntry, Promise<Tree>>();
     for (const entry of tree.entries) {
       if (entry.type !== "dir" || subtrees.size >= TREES_AHEAD) continue;
-      if (selection !== "all" && !selection.children.has(nameKey(entry.name)))
-        continue;
+      if (!scopes.has(entry)) continue;
       const loading = this.repo.loadTree(entry.subtree);
       loading.catch(() => undefined);
       subtrees.set(entry, loading);
@@ -110,78 +149,109 @@ export class Walker {
       if (this.halted()) return;
       // Checked again on purpose: decodeTree refuses these too, but restore must not rely on it.
       if (!isSingleName(entry.name) || !isSafeName(entry.name)) {
-        this.tally.fail(
-          `Refusing an entry with an unsafe name "${displayBytes(entry.name)}" in "${this.target.show(dirPath)}"`,
+        this.tally.damaged(
+          `Refusing an entry with an unsafe name "${displayBytes(entry.name)}" in "${this.target.show(place.path)}"`,
         );
         continue;
       }
-      let childSelection: Selection = "all";
-      if (selection !== "all") {
-        const node = selection.children.get(nameKey(entry.name));
-        if (node === undefined) continue;
-        node.matched = true;
-        if (node.whole === undefined) {
-          // A leading directory only; a file or symlink here means the include path goes
-          // through something that is not a directory, reported as unmatched below it.
-          if (entry.type !== "dir") continue;
-          childSelection = node;
-        }
-      }
-      const path = joinPath(dirPath, entry.name);
-      // A directory this restore created holds nothing protected; elsewhere a protected name is
-      // refused here, before anything could be fetched, checked in place or renamed over it.
-      const guarded = state.fresh
-        ? undefined
-        : this.protection?.protects(state.identity, entry.name);
-      if (guarded !== undefined) {
-        const refusal = new ProtectedRefusal(guarded);
-        this.tally.fail(
-          `Refusing to restore "${this.target.show(path)}": ${refusal.message}`,
-          refusal,
+      const childScope = scopes.get(entry);
+      if (childScope === undefined) continue;
+      const path = joinPath(place.path, entry.name);
+      if (entry.type === "dir") {
+        await this.restoreDir(
+          entry,
+          path,
+          place,
+          childScope,
+          subtrees.get(entry),
         );
         continue;
       }
+      const state = this.enter(place, entry.name, path);
+      if (state === undefined) continue;
       switch (entry.type) {
-        case "dir":
-          await this.restoreDir(
-            entry,
-            path,
-            childSelection,
-            state,
-            subtrees.get(entry),
-          );
-          break;
         case "symlink":
           this.finishing.addSymlink(path, entry);
           break;
         case "file":
           await this.files.schedule(entry, path, state.fresh);
           break;
+        case "fifo":
+          // A dry run creates nothing; fifos are not among the files it reports.
+          if (this.dryRun) break;
+          restoreFifo(path, entry, {
+            target: this.target,
+            tally: this.tally,
+            deletion: this.deletion,
+          });
+          break;
       }
     }
+  }
+
+  /**
+   * Makes the directory `parent` ready for the entry `name` (at `path`): its state, or undefined
+   * when the entry must not be restored. A directory this restore created holds nothing
+   * protected; elsewhere a protected name is refused here, before anything could be fetched,
+   * checked in place or renamed over it.
+   */
+  private enter(
+    parent: Place,
+    name: Uint8Array,
+    path: Buffer,
+  ): DirState | undefined {
+    const state = parent.ready();
+    if (state === undefined) return undefined;
+    const guarded = state.fresh
+      ? undefined
+      : this.protection?.protects(state.identity, name);
+    if (guarded === undefined) return state;
+    const refusal = new ProtectedRefusal(guarded);
+    this.tally.fail(
+      `Refusing to restore "${this.target.show(path)}": ${refusal.message}`,
+      refusal,
+    );
+    return undefined;
   }
 
   private async restoreDir(
     entry: DirEntry,
     path: Buffer,
-    selection: Selection,
-    parent: DirState,
+    parent: Place,
+    scope: Scope,
     loading: Promise<Tree> = this.repo.loadTree(entry.subtree),
   ): Promise<void> {
     let tree: Tree;
     try {
       tree = await loading;
     } catch (error) {
-      this.tally.fail(
+      this.tally.damaged(
         `Cannot restore directory "${this.target.show(path)}": its tree ${toHex(entry.subtree)} cannot be read (${describeError(error)})`,
       );
       return;
     }
-    const state = this.ensureDir(path, parent);
-    if (state === undefined) return;
-    this.tally.result.dirs++;
-    this.finishing.addDir(path, entry);
-    await this.walk(tree, entry.subtree, path, selection, state);
+    let made = false;
+    let state: DirState | undefined;
+    const place: Place = {
+      path,
+      ready: () => {
+        if (made) return state;
+        made = true;
+        const parentState = this.enter(parent, entry.name, path);
+        state =
+          parentState === undefined
+            ? undefined
+            : this.ensureDir(path, parentState);
+        if (state !== undefined) {
+          this.tally.result.dirs++;
+          this.finishing.addDir(path, entry);
+          if (state.identity === undefined)
+            this.tally.item("create", `${this.target.show(path)}/`);
+        }
+        return state;
+      },
+    };
+    await this.walk(tree, entry.subtree, place, scope);
   }
 
   /**
@@ -194,18 +264,27 @@ export class Walker {
       setgid: parent.setgid,
     };
     try {
-      try {
-        // 0o700 while restoring, so a read-only directory in the snapshot can still be filled;
-        // its own mode is applied at the end.
-        mkdirSync(path, 0o700);
-        return created;
-      } catch (error) {
-        if (errnoCode(error) !== "EEXIST") throw error;
+      if (this.dryRun) {
+        // Below a directory this restore would create there is nothing to look at.
+        if (parent.identity === undefined) return created;
+        if (lstatOrUndefined(path) === undefined) return created;
+      } else {
+        try {
+          // 0o700 while restoring, so a read-only directory in the snapshot can still be
+          // filled; its own mode is applied at the end.
+          mkdirSync(path, 0o700);
+          return created;
+        } catch (error) {
+          if (errnoCode(error) !== "EEXIST") throw error;
+        }
       }
       const existing = lstatSync(path, { bigint: true });
       const guarded = this.protection?.exactly(existing);
       if (guarded !== undefined) throw new ProtectedRefusal(guarded);
-      if (existing.isDirectory()) return existingDirState(existing);
+      if (existing.isDirectory()) {
+        if (!this.dryRun) this.sweepLeftovers(path);
+        return existingDirState(existing);
+      }
       const what = existing.isSymbolicLink()
         ? "a symlink"
         : "a file that is not a directory";
@@ -216,7 +295,7 @@ export class Walker {
         return undefined;
       }
       this.deletion.inTheWay(path);
-      mkdirSync(path, 0o700);
+      if (!this.dryRun) mkdirSync(path, 0o700);
       return created;
     } catch (error) {
       this.tally.fail(
@@ -224,6 +303,17 @@ export class Walker {
         error,
       );
       return undefined;
+    }
+  }
+
+  /** Removes what an interrupted restore left in `dir`; a failure only warns. */
+  private sweepLeftovers(dir: Buffer): void {
+    try {
+      this.tally.result.leftoversRemoved += this.target.removeLeftovers(dir);
+    } catch (error) {
+      this.tally.warn(
+        `Cannot remove temporary files an earlier restore left in "${this.target.show(dir)}": ${describeError(error)}`,
+      );
     }
   }
 }

@@ -46,7 +46,14 @@ describe("the files cache across backup runs", () => {
     const cache = ClientCache.open(root, LOCATION);
     try {
       cache.beginRun();
-      for (const name of read) cache.recordFile(path(name), identity, cached);
+      // Many rows per statement (recordFiles), a repeated path updating its row.
+      cache.recordFiles(
+        [...read, ...read.slice(0, 1)].map((name) => ({
+          path: path(name),
+          identity,
+          cached,
+        })),
+      );
       for (const name of unchanged)
         expect(cache.reuseFile(path(name), identity)?.content).toEqual(
           cached.content,
@@ -125,6 +132,24 @@ describe("the files cache across backup runs", () => {
       ).toBeUndefined();
       expect(cache.hasFile(path("a"))).toBe(true);
       expect(cache.hasFile(path("b"))).toBe(false);
+    } finally {
+      cache.close();
+    }
+  });
+
+  it("asks nothing in a run that began with no file recorded, and finds its rows in the next", () => {
+    const cache = ClientCache.open(root, LOCATION);
+    try {
+      cache.beginRun();
+      cache.recordFile(path("a"), identity, cached);
+      // Recorded in this run, which began empty: not looked up (the walk never asks twice).
+      expect(cache.reuseFile(path("a"), identity)).toBeUndefined();
+      cache.finishRun();
+      cache.beginRun();
+      expect(cache.reuseFile(path("a"), identity)?.content).toEqual(
+        cached.content,
+      );
+      cache.finishRun();
     } finally {
       cache.close();
     }

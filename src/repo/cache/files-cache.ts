@@ -38,6 +38,24 @@ function cachedContent(row: {
   };
 }
 
+/** A file read in a run, as recorded: its path, identity and content. */
+export interface FileRecord {
+  readonly path: Uint8Array;
+  readonly identity: FileIdentity;
+  readonly cached: CachedContent;
+}
+
+/**
+ * Rows written per statement by recordMany(): a first backup of many small files records a row
+ * per file, and a statement per row cost about as much as the row itself.
+ */
+const ROWS_PER_UPSERT = 32;
+const UPSERT_COLUMNS =
+  "(path, ino, size, mtime_ns, ctime_ns, sha256, content, run)";
+const UPSERT_CONFLICT = `ON CONFLICT (path) DO UPDATE SET ino = excluded.ino, size = excluded.size,
+         mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, sha256 = excluded.sha256,
+         content = excluded.content, run = excluded.run`;
+
 export class FilesCache {
   // Prepared once: a re-run looks up every file, and preparing per call costs more than the query.
   private readonly selectFilePath: Database.Statement;
@@ -45,6 +63,7 @@ export class FilesCache {
   private readonly selectUnchangedFile: Database.Statement;
   private readonly touchUnchangedFile: Database.Statement;
   private readonly upsertFile: Database.Statement;
+  private readonly upsertFiles: Database.Statement;
 
   constructor(
     db: Database.Database,
@@ -66,11 +85,10 @@ export class FilesCache {
        RETURNING sha256, content`,
     );
     this.upsertFile = db.prepare(
-      `INSERT INTO files (path, ino, size, mtime_ns, ctime_ns, sha256, content, run)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (path) DO UPDATE SET ino = excluded.ino, size = excluded.size,
-         mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, sha256 = excluded.sha256,
-         content = excluded.content, run = excluded.run`,
+      `INSERT INTO files ${UPSERT_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?) ${UPSERT_CONFLICT}`,
+    );
+    this.upsertFiles = db.prepare(
+      `INSERT INTO files ${UPSERT_COLUMNS} VALUES ${Array(ROWS_PER_UPSERT).fill("(?, ?, ?, ?, ?, ?, ?, ?)").join(", ")} ${UPSERT_CONFLICT}`,
     );
   }
 
@@ -107,6 +125,9 @@ export class FilesCache {
    * every file: one statement each.
    */
   reuse(path: Uint8Array, identity: FileIdentity): CachedContent | undefined {
+    // Rows recorded since are of files this run read already, which it does not ask about
+    // again (a file named twice is at worst read twice).
+    if (this.run.beganEmpty) return undefined;
     let found: CachedContent | undefined;
     if (this.run.sweeping) {
       const row = this.touchUnchangedFile.get(
@@ -129,7 +150,26 @@ export class FilesCache {
     identity: FileIdentity,
     cached: CachedContent,
   ): void {
-    this.upsertFile.run(
+    this.upsertFile.run(this.#row({ path, identity, cached }));
+    this.run.countSeen(1);
+  }
+
+  /** Records many files as record() does each, a few dozen rows per statement. */
+  recordMany(records: readonly FileRecord[]): void {
+    let index = 0;
+    for (; index + ROWS_PER_UPSERT <= records.length; index += ROWS_PER_UPSERT)
+      this.upsertFiles.run(
+        records
+          .slice(index, index + ROWS_PER_UPSERT)
+          .flatMap((record) => this.#row(record)),
+      );
+    for (; index < records.length; index++)
+      this.upsertFile.run(this.#row(records[index] as FileRecord));
+    this.run.countSeen(records.length);
+  }
+
+  #row({ path, identity, cached }: FileRecord): unknown[] {
+    return [
       path,
       BigInt.asIntN(64, identity.ino),
       identity.size,
@@ -138,7 +178,6 @@ export class FilesCache {
       cached.sha256,
       Buffer.concat(cached.content),
       this.run.id,
-    );
-    this.run.countSeen(1);
+    ];
   }
 }

@@ -59,4 +59,26 @@ describe("known blobs", () => {
     expect(dirs()).toBe(0);
     expect(readPin(root, LOCATION)).toEqual(pin(5));
   });
+
+  it("records every id of a batch longer than one statement's rows, repeats included", () => {
+    // 200 ids: three statements of 64 rows and 8 single rows, with a repeat across them.
+    const many = Array.from({ length: 200 }, (_, index) => {
+      const bytes = new Uint8Array(32);
+      new DataView(bytes.buffer).setUint32(
+        0,
+        index === 150 ? 100 : index + 100,
+      );
+      return bytes;
+    });
+    blobs.add(many);
+    for (const blob of many) expect(blobs.has(blob)).toBe(true);
+    expect(db.prepare("SELECT count(*) FROM blobs").pluck().get()).toBe(
+      2 + 199,
+    );
+  });
+
+  it("live in a cache whose statement journals stay in memory, not in temporary files", () => {
+    // 2 is MEMORY: a backup's upserts and multi-row inserts each need a statement journal.
+    expect(db.pragma("temp_store", { simple: true })).toBe(2);
+  });
 });

@@ -19,6 +19,8 @@ export class CacheRun {
   private sweepingRun = false;
   /** Rows this run found unchanged or recorded: the others are stale. */
   private rowsSeen = 0;
+  /** The files table was empty when this run began (a first backup, or after a prune). */
+  private filesEmptyAtBegin = false;
 
   constructor(private readonly db: Database.Database) {}
 
@@ -30,6 +32,14 @@ export class CacheRun {
   /** Whether this run marks what it sees and forgets the rest (so must see everything). */
   get sweeping(): boolean {
     return this.sweepingRun;
+  }
+
+  /**
+   * Whether this run began with no file recorded: then no file can be found unchanged, and a
+   * first backup of many small files skips a lookup per file (docs/performance.md).
+   */
+  get beganEmpty(): boolean {
+    return this.filesEmptyAtBegin;
   }
 
   /** Counts rows found unchanged or recorded in this run. */
@@ -61,6 +71,8 @@ export class CacheRun {
       this.db.prepare("SELECT 1 FROM sweep_next_run").get() !== undefined;
     this.rowsSeen = 0;
     this.db.exec("BEGIN");
+    this.filesEmptyAtBegin =
+      this.db.prepare("SELECT rows FROM file_count").pluck().get() === 0;
     this.db
       .prepare(
         `INSERT INTO last_run (only, run) VALUES (1, ?)
@@ -74,6 +86,7 @@ export class CacheRun {
    * the next one to sweep when too many rows are stale.
    */
   finish(): void {
+    this.filesEmptyAtBegin = false;
     if (this.sweepingRun) {
       this.db.prepare("DELETE FROM files WHERE run < ?").run(this.runId);
       this.db.prepare("DELETE FROM dirs WHERE run < ?").run(this.runId);
@@ -92,6 +105,7 @@ export class CacheRun {
 
   /** Gives up a run without forgetting anything. */
   abort(): void {
+    this.filesEmptyAtBegin = false;
     if (this.db.inTransaction) this.db.exec("ROLLBACK");
   }
 

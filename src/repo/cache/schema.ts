@@ -105,6 +105,11 @@ export function openCacheDatabase(
   // generation moves on: that forgetting must survive a power loss, or the cache would
   // vouch for blobs a prune deleted.
   db.pragma("synchronous = FULL");
+  // Statement journals in memory: every files-cache upsert (its count trigger) and multi-row
+  // insert inside a backup's long transaction wrote one, a temporary file in /var/tmp; with
+  // many small files that was about one page write per file (docs/performance.md). Each lives
+  // for one statement, a few pages.
+  db.pragma("temp_store = MEMORY");
   db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   db.exec(SCHEMA);
   countFilesOnce(db);

@@ -12,6 +12,7 @@ import { BlindsyncError } from "../../errors.js";
 import type { BlobId } from "../store.js";
 import type { PackUsage } from "./index-cache.js";
 import { contentId, packName, segmentName } from "./layout.js";
+import { decodeSegment } from "./segment.js";
 import type { PackedKind } from "./wire.js";
 import {
   packRecord,
@@ -60,13 +61,16 @@ export function planCompaction(
 export async function compactPacks(context: WriterContext): Promise<void> {
   const { cache, objects } = context;
   const oldSegments = cache.applied();
+  const refused = cache.rejected();
   const plan = planCompaction(cache.packUsage(), context.packSize);
   if (
     plan.repack.length === 0 &&
     plan.drop.length === 0 &&
     oldSegments.length <= 1
-  )
+  ) {
+    await removeRefused(context, refused);
     return;
+  }
 
   const pending: PackRecord[] = [];
   let pendingEntries = 0;
@@ -132,9 +136,37 @@ export async function compactPacks(context: WriterContext): Promise<void> {
   await flush(true);
 
   for (const segment of oldSegments) await objects.delete(segmentName(segment));
+  await removeRefused(context, refused);
   const kept = new Set(damaged);
   for (const pack of [...plan.drop, ...plan.repack])
     if (!kept.has(pack.pack)) await objects.delete(packName(pack.pack));
+}
+
+/**
+ * Deletes the segments the index refused (check names them): no client believes any of their
+ * entries, and the packs they name are indexed from their trailers by the next backup if no
+ * other segment names them. Each is read again first, and kept if it authenticates now (a
+ * refusal of bytes that storage served damaged once).
+ */
+async function removeRefused(
+  context: WriterContext,
+  refused: readonly string[],
+): Promise<void> {
+  for (const id of refused) {
+    const name = segmentName(id);
+    try {
+      const bytes = await context.objects.get(name);
+      if (contentId(bytes) === id) {
+        decodeSegment(bytes, context.authenticator, `Index segment ${name}`);
+        continue;
+      }
+    } catch (error) {
+      if (!(error instanceof BlindsyncError)) throw error;
+      if (error.kind === "not-found") continue;
+      if (error.kind !== "integrity") throw error;
+    }
+    await context.objects.delete(name);
+  }
 }
 
 /** The whole pack, or undefined when storage lost it (its blobs then read as missing). */

@@ -281,6 +281,23 @@ export class IndexCache {
     return rows.map(location);
   }
 
+  /**
+   * Where the blobs the index places in `pack` wholly within [low, high) start and end, or
+   * undefined when none: how far a read ahead may go (read-ahead.ts).
+   */
+  span(
+    pack: string,
+    low: number,
+    high: number,
+  ): { start: number; end: number } | undefined {
+    const row = this.#get(
+      "SELECT MIN(offset) AS start, MAX(offset + length) AS end FROM blobs WHERE pack = ? AND offset >= ? AND offset + length <= ?",
+    ).get(pack, low, high) as { start: number | null; end: number | null };
+    return row.start === null || row.end === null
+      ? undefined
+      : { start: row.start, end: row.end };
+  }
+
   /** Every pack the blob is in (duplicates from concurrent writers included). */
   packsOf(id: BlobId): { pack: string; kind: PackedKind }[] {
     const rows = this.#get(
@@ -362,6 +379,18 @@ export class IndexCache {
       `SELECT b.id AS id, b.offset AS offset, b.length AS length FROM blobs b
        WHERE b.pack = ? AND b.rowid = (SELECT MIN(c.rowid) FROM blobs c WHERE c.id = b.id)
        ORDER BY b.offset`,
+    ).all(pack) as { id: Buffer; offset: number; length: number }[];
+    return rows.map((row) => ({
+      id: new Uint8Array(row.id),
+      offset: row.offset,
+      length: row.length,
+    }));
+  }
+
+  /** Every entry any applied segment gives for `pack` (duplicates once), for check. */
+  entriesOf(pack: string): { id: BlobId; offset: number; length: number }[] {
+    const rows = this.#get(
+      "SELECT DISTINCT id, offset, length FROM blobs WHERE pack = ? ORDER BY offset",
     ).all(pack) as { id: Buffer; offset: number; length: number }[];
     return rows.map((row) => ({
       id: new Uint8Array(row.id),

@@ -152,18 +152,26 @@ export class IndexSync {
     packs: readonly ObjectInfo[],
   ): Promise<void> {
     const records: PackRecord[] = [];
+    const unindexed: { info: ObjectInfo; id: string }[] = [];
     for (const info of packs) {
       const id = packIdOf(info.name);
-      if (id === undefined || this.#cache.knowsPack(id)) continue;
+      if (id !== undefined && !this.#cache.knowsPack(id))
+        unindexed.push({ info, id });
+    }
+    // A few trailers at once: a killed backup leaves up to SEGMENT_PACKS of them per client.
+    await inParallel(unindexed, SEGMENT_READS, async ({ info, id }) => {
       try {
         const contents = await readTrailer(context, info);
         records.push(packRecord({ id, ...contents }));
       } catch (error) {
+        if (isNotFound(error)) return; // Pruned since the listing.
         if (!(error instanceof BlindsyncError && error.kind === "integrity"))
           throw error;
         this.rejectedPacks.add(id);
       }
-    }
+    });
+    // In pack order, not the order the reads finished: the same packs give the same segment.
+    records.sort((a, b) => (a.pack.id < b.pack.id ? -1 : 1));
     if (records.length > 0) await writeSegments(context, records);
   }
 }
@@ -173,7 +181,7 @@ function isNotFound(error: unknown): boolean {
 }
 
 /** Runs `work` on every item, at most `limit` at a time. */
-async function inParallel<T>(
+export async function inParallel<T>(
   items: readonly T[],
   limit: number,
   work: (item: T) => Promise<void>,

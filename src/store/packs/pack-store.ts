@@ -8,8 +8,8 @@
  * Keyless until authenticate(): the config, key slots, locks, the generation, snapshot blobs
  * and scrub work on storage alone; everything that needs the index needs its MAC key.
  *
- * About 400 lines: one method per Store call; index syncing, writing, compaction and leases
- * already live in modules of their own.
+ * Over 400 lines: one method per Store call, each short; index syncing, filling packs,
+ * writing, compaction, the storage check and leases already live in modules of their own.
  */
 import { BlindsyncError } from "../../errors.js";
 import { toHex } from "../../util/bytes.js";
@@ -32,6 +32,9 @@ import type {
   LockAttempt,
   LockRequest,
   LocksRemoved,
+  PutOptions,
+  StorageCheck,
+  StorageCheckOptions,
   Store,
 } from "../store.js";
 import { compactPacks } from "./compact.js";
@@ -48,12 +51,13 @@ import {
   snapshotName,
 } from "./layout.js";
 import { Leases } from "./leases.js";
+import { PackReadAhead } from "./read-ahead.js";
+import { PackFiller } from "./pack-filler.js";
 import { PackRecords } from "./records.js";
 import { IndexSync } from "./index-sync.js";
+import { checkPackStorage } from "./storage-check.js";
 import { labelledMac } from "./wire.js";
 import {
-  packRecord,
-  writePacks,
   writeSegments,
   type PackRecord,
   type WriterContext,
@@ -63,7 +67,7 @@ export interface PackStoreOptions {
   readonly appendOnly?: boolean;
   /** The merged index's SQLite file in the client's cache; in memory when absent. */
   readonly indexCachePath?: string;
-  /** Bytes of blobs per pack (default 16 MiB, as restic's default pack size). */
+  /** Bytes of blobs per pack (default 8 MiB: docs/pack-format.md, "Why 8 MiB"). */
   readonly packSize?: number;
   /** Entries per index segment (default 65536: a segment of about 3 MiB). */
   readonly segmentEntries?: number;
@@ -74,7 +78,7 @@ export interface PackStoreOptions {
   readonly refreshIntervalMs?: number;
 }
 
-export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
+export const DEFAULT_PACK_SIZE = 8 * 1024 * 1024;
 const DEFAULT_SEGMENT_ENTRIES = 65_536;
 const DEFAULT_REFRESH_MS = 10_000;
 /** Rows per query of list(): bounded memory. */
@@ -98,6 +102,8 @@ export class PackStore implements Store {
   readonly #segmentEntries: number;
   #authenticator: IndexAuthenticator | undefined;
   readonly #sync: IndexSync;
+  readonly #readAhead: PackReadAhead;
+  readonly #filler = new PackFiller();
   #closed = false;
 
   constructor(objects: ObjectStore, options: PackStoreOptions = {}) {
@@ -112,6 +118,10 @@ export class PackStore implements Store {
       this.#cache,
       options.refreshIntervalMs ?? DEFAULT_REFRESH_MS,
     );
+    this.#readAhead = new PackReadAhead({
+      read: (region) => objects.get(packName(region.pack), region),
+      span: (pack, low, high) => this.#cache.span(pack, low, high),
+    });
   }
 
   /** Where the objects live, for messages. */
@@ -203,13 +213,15 @@ export class PackStore implements Store {
         this.#context();
       }
       await this.#sync.opened(this.#context());
+      const unindexed = await this.#filler.read(this.#context(), id);
+      if (unindexed !== undefined) return unindexed;
       for (let attempt = 0; attempt < 2; attempt++) {
         const locations = this.#cache.locateAll(id);
         // Any location may be read (duplicates from resume or concurrent writers): a pack that
         // is gone (another client's prune, or storage that lost it) is passed for the next.
         for (const location of locations) {
           try {
-            return await this.#objects.get(packName(location.pack), location);
+            return await this.#readAhead.read(location);
           } catch (error) {
             if (!isNotFound(error)) throw error;
           }
@@ -250,7 +262,12 @@ export class PackStore implements Store {
     }
   }
 
-  put(blobs: readonly BlobToPut[]): Promise<void> {
+  /**
+   * Blobs go into packs of about the pack size: with `{ buffer: true }` (a backup's batches)
+   * they may wait in an open pack until flush(); without it, or with a snapshot among them,
+   * everything put so far is stored and indexed before this resolves (pack-filler.ts).
+   */
+  put(blobs: readonly BlobToPut[], options: PutOptions = {}): Promise<void> {
     return this.#run(async () => {
       checkBlobs(blobs);
       if (blobs.length === 0) return;
@@ -263,21 +280,22 @@ export class PackStore implements Store {
       for (const blob of blobs) {
         const key = toHex(blob.id);
         if (fresh.has(key)) continue;
-        if (this.#authenticator !== undefined && this.#cache.has(blob.id))
+        if (
+          this.#authenticator !== undefined &&
+          (this.#cache.has(blob.id) || this.#filler.has(blob.id))
+        )
           continue;
         fresh.set(key, blob);
       }
-      const records: PackRecord[] = [];
-      for (const kind of ["data", "tree"] as const) {
-        const ofKind = [...fresh.values()].filter((blob) => blob.kind === kind);
-        if (ofKind.length === 0) continue;
-        const packs = await writePacks(this.#context(), kind, ofKind);
-        records.push(...packs.map(packRecord));
-      }
+      const snapshots = [...fresh.values()].filter(
+        (blob) => blob.kind === "snapshot",
+      );
+      if (packed) await this.#filler.add(this.#context(), [...fresh.values()]);
       // Pack, then segment, then snapshot: a snapshot never names a blob no segment indexes.
-      if (records.length > 0) await writeSegments(this.#context(), records);
-      for (const blob of fresh.values()) {
-        if (blob.kind !== "snapshot") continue;
+      const syncPoint = options.buffer !== true || snapshots.length > 0;
+      if (syncPoint && this.#authenticator !== undefined)
+        await this.#filler.flush(this.#context());
+      for (const blob of snapshots) {
         const name = snapshotName(blob.id);
         if ((await this.#objects.stat(name)) === undefined)
           await this.#objects.put(name, blob.bytes);
@@ -286,11 +304,19 @@ export class PackStore implements Store {
     });
   }
 
+  /** Stores and indexes every blob put with `{ buffer: true }` so far. */
+  flush(): Promise<void> {
+    return this.#run(async () => {
+      if (this.#authenticator !== undefined)
+        await this.#filler.flush(this.#context());
+    });
+  }
+
   delete(ids: readonly BlobId[]): Promise<void> {
     return this.#run(async () => {
       refuseIfAppendOnly(this.appendOnly, "delete blobs");
       ids.forEach(checkId);
-      this.#context();
+      await this.#filler.flush(this.#context());
       await this.#sync.opened(this.#context());
       if (!this.#sync.fresh()) await this.#sync.refresh(this.#context());
       // Tombstones name each (blob, pack), so a later put of the same id stays alive.
@@ -325,6 +351,7 @@ export class PackStore implements Store {
     return this.#run(async () => {
       refuseIfAppendOnly(this.appendOnly, "compact");
       const context = this.#context();
+      await this.#filler.flush(context);
       await this.#sync.opened(this.#context());
       await this.#sync.refresh(this.#context());
       await compactPacks(context);
@@ -346,6 +373,12 @@ export class PackStore implements Store {
         if (id === undefined || contentId(bytes) !== id) yield info.name;
       }
     }
+  }
+
+  checkStorage(options: StorageCheckOptions): Promise<StorageCheck> {
+    return this.#run(() =>
+      checkPackStorage(this.#context(), this.#sync, options),
+    );
   }
 
   /** What the index refused to believe so far. */
@@ -383,7 +416,7 @@ export class PackStore implements Store {
 
   #table(): BlobTable {
     return {
-      has: (id) => this.#cache.has(id),
+      has: (id) => this.#cache.has(id) || this.#filler.has(id),
       insert: () => undefined,
       remove: () => undefined,
     };

@@ -3,6 +3,8 @@
  * environment, and open.ts hands it whole to ssh.ts.
  */
 
+import type { TransferLimits } from "../limits/index.js";
+
 /**
  * The memory behind the ssh cipher choice (ssh-ciphers.ts): AES-GCM is asked for first only
  * when this machine has AES instructions and the server said on an earlier connection that its
@@ -29,4 +31,9 @@ export interface ConnectionOptions {
   readonly s3Endpoint?: string;
   /** S3 repositories: path-style addressing (--s3-path-style); else chosen by the endpoint. */
   readonly s3PathStyle?: boolean;
+  /**
+   * --limit-upload / --limit-download, applied where the store's bytes cross the link (the ssh
+   * pipe, the object store under packs; for a local SQLite repository, its blobs).
+   */
+  readonly limits?: TransferLimits;
 }

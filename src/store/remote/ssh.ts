@@ -14,13 +14,42 @@ import {
 import type { OpenMode } from "../../protocol/index.js";
 import { childEnvironment } from "../../util/child-env.js";
 import { cpuHasAes } from "../../util/cpu-features.js";
-import { RemoteStore } from "./client.js";
+import { throttledStream, type Limiters } from "../limits/index.js";
+import { RemoteStore, type RemoteTransport } from "./client.js";
 import type { ConnectionOptions } from "./connection.js";
 import { formatLocation, type Location } from "./location.js";
 import { aesFirstCipherArguments } from "./ssh-ciphers.js";
 
 export interface SshStoreOptions extends ConnectionOptions {
   readonly mode: OpenMode;
+  /** Made by open.ts from ConnectionOptions.limits: the pipe to serve is held to them. */
+  readonly limiters?: Limiters | undefined;
+}
+
+/**
+ * ssh's stdin and stdout, each through a throttled stream when its direction is limited.
+ * Errors of the pipes beneath are reported as before, through the lost connection. Exported
+ * for its test.
+ */
+export function limitedTransport(
+  child: Pick<ChildProcessWithoutNullStreams, "stdin" | "stdout">,
+  limiters: Limiters | undefined,
+): RemoteTransport {
+  let readable: RemoteTransport["readable"] = child.stdout;
+  let writable: RemoteTransport["writable"] = child.stdin;
+  if (limiters?.download !== undefined) {
+    const down = throttledStream(limiters.download);
+    child.stdout.on("error", (error) => {
+      down.destroy(error);
+    });
+    readable = child.stdout.pipe(down);
+  }
+  if (limiters?.upload !== undefined) {
+    const up = throttledStream(limiters.upload);
+    up.pipe(child.stdin);
+    writable = up;
+  }
+  return { readable, writable };
 }
 
 const DEFAULT_SSH = "ssh";
@@ -210,7 +239,7 @@ export async function openSshStore(
 
   try {
     const store = await RemoteStore.connect(
-      { readable: child.stdout, writable: child.stdin },
+      limitedTransport(child, options.limiters),
       {
         path: location.path,
         mode: options.mode,

@@ -242,11 +242,65 @@ describe("SftpObjectStore through a replaced ssh command", () => {
         onStderr: (line) => shown.push(line),
       }),
     );
-    expect(shown).toEqual(["first", "Permission denied (publickey)."]);
+    // The last line is in the message; shown again it would be printed twice.
+    expect(shown).toEqual(["first"]);
     expect(isBlindsyncError(failed, "failed")).toBe(true);
     expect((failed as Error).message).toBe(
       'Cannot connect to "h" with ssh to reach sftp:h:v: Permission denied (publickey).',
     );
+    expect((failed as { hint?: string }).hint).toBe(
+      "Check the host name, port and keys by running: ssh h",
+    );
+  });
+
+  it("a failure on another port names the port in the message and in the command it suggests", async () => {
+    const shown: string[] = [];
+    const failed = await rejection(
+      SftpObjectStore.open({
+        host: "h",
+        user: "me",
+        port: 2222,
+        path: "v",
+        create: false,
+        sshCommand: `sh -c 'echo "Connection refused" >&2; exit 255'`,
+        onStderr: (line) => shown.push(line),
+      }),
+    );
+    expect(shown).toEqual([]);
+    expect((failed as Error).message).toBe(
+      'Cannot connect to "me@h" (port 2222) with ssh to reach sftp://me@h:2222/~/v: Connection refused',
+    );
+    expect((failed as { hint?: string }).hint).toBe(
+      "Check the host name, port and keys by running: ssh -p 2222 me@h",
+    );
+    const noSftp = await rejection(
+      SftpObjectStore.open({
+        host: "h",
+        port: 2222,
+        path: "v",
+        create: false,
+        sshCommand: `sh -c 'exit 3'`,
+      }),
+    );
+    expect((noSftp as { hint?: string }).hint).toBe(
+      'Check that "sftp -P 2222 h" works from this machine',
+    );
+  });
+
+  it("ssh runs with SIGINT ignored, so a terminal's Ctrl-C leaves the session up for the client to release its lease", async () => {
+    const home = await temporaryDir();
+    // The stand-in sends itself SIGINT before it becomes the sftp server: with SIGINT at its
+    // default it dies there and the store cannot open.
+    const store = await SftpObjectStore.open({
+      host: "h",
+      path: `${home}/vault`,
+      create: true,
+      sshCommand: `sh -c 'kill -INT $$; exec ${SFTP_SERVER}'`,
+    });
+    await store.put("a", new Uint8Array(1));
+    process.kill(store.sshPid!, "SIGINT");
+    expect(await store.get("a")).toEqual(new Uint8Array(1));
+    await store.close();
   });
 
   it("a connection lost midway fails the calls as 'transient' and shows ssh's stderr", async () => {

@@ -71,13 +71,17 @@ export class SftpObjectStore implements ObjectStore {
       started = true;
     } catch (error) {
       await ssh.stop();
+      // Explained before ssh's stderr is shown, so that the line the message quotes is not
+      // shown again.
+      const explained =
+        isBlindsyncError(error) && error.kind === "protocol"
+          ? new BlindsyncError(error.kind, error.message, {
+              cause: error,
+              hint: "A login script on the server that prints text breaks sftp: check that `ssh HOST true` prints nothing",
+            })
+          : ssh.explainStartFailure(error, where);
       await ssh.showStderr();
-      if (isBlindsyncError(error) && error.kind === "protocol")
-        throw new BlindsyncError(error.kind, error.message, {
-          cause: error,
-          hint: "A login script on the server that prints text breaks sftp: check that `ssh HOST true` prints nothing",
-        });
-      throw ssh.explainStartFailure(error, where);
+      throw explained;
     }
     const store = new SftpObjectStore(where, root, client, ssh);
     try {

@@ -29,6 +29,23 @@ export interface SftpEndpoint {
   readonly onStderr?: ((line: string) => void) | undefined;
 }
 
+/**
+ * ssh is started with SIGINT ignored. A terminal's Ctrl-C reaches the whole foreground process
+ * group; an ssh that died of it took the session with it, so the interrupted client could not
+ * delete its lease and a prune waited for the lease to run out. OpenSSH leaves an inherited
+ * SIG_IGN for SIGINT as it is (clientloop.c), so the session stays up while the client
+ * releases its lease, then ends when the client closes ssh's input (or dies: the pipe closes).
+ * Not a detached ssh (setsid), as the brief first suggested: that drops the controlling
+ * terminal, and ssh could no longer ask for a password or a host key confirmation there
+ * (restic instead moves ssh to a process group of its own and hands it the terminal with
+ * tcsetpgrp, which Node cannot do). Node resets signal dispositions in a child, hence the
+ * shell: its `trap ""` survives the exec. `command -v` first tells a missing ssh command apart.
+ */
+const IGNORE_SIGINT_AND_EXEC =
+  'trap "" INT; command -v "$0" >/dev/null 2>&1 || { echo "$0: command not found" >&2; exit 127; }; exec "$0" "$@"';
+/** What the shell above says and exits with when the ssh command does not exist. */
+const NOT_FOUND_STATUS = 127;
+
 /** How long stop() waits for ssh to exit after its input ends before killing it. */
 const EXIT_GRACE_MS = 5000;
 /** How many stderr lines are kept to explain a failure. */
@@ -48,6 +65,11 @@ export function sftpSshArguments(endpoint: SftpEndpoint): string[] {
 export class SshSftpProcess {
   private readonly stderrLines: string[] = [];
   private stderrShown = false;
+  /**
+   * The stderr line an error message already quotes (describeExit, explainStartFailure), so
+   * showStderr does not print it a second time.
+   */
+  private quoted: string | undefined;
   private spawnError: Error | undefined;
   private exit: { code: number | null; signal: string | null } | undefined;
   private readonly exited: Promise<void>;
@@ -88,10 +110,11 @@ export class SshSftpProcess {
       throw new TypeError("sftpSshArguments() returned nothing");
     // Without our passphrases: ssh hands its environment to a ProxyCommand, and to the server
     // for every variable a SendEnv pattern matches (util/child-env.ts).
-    const child = spawn(command, args, {
-      stdio: ["pipe", "pipe", "pipe"],
-      env: childEnvironment(),
-    });
+    const child = spawn(
+      "/bin/sh",
+      ["-c", IGNORE_SIGINT_AND_EXEC, command, ...args],
+      { stdio: ["pipe", "pipe", "pipe"], env: childEnvironment() },
+    );
     return new SshSftpProcess(child, endpoint);
   }
 
@@ -112,19 +135,25 @@ export class SshSftpProcess {
         ? `ssh was killed by ${this.exit.signal}`
         : `ssh exited with status ${String(this.exit.code)}`;
     const last = this.lastLine();
-    return last === undefined ? status : `${status} (${last})`;
+    if (last === undefined) return status;
+    this.quoted = last;
+    return `${status} (${last})`;
   }
 
   /**
    * Hands the kept stderr lines to onStderr, once, when the session failed: after ssh has
-   * exited and its stderr has been read to the end.
+   * exited and its stderr has been read to the end. The line an error message quotes is left
+   * out: the user would read it twice.
    */
   async showStderr(): Promise<void> {
     await this.exited;
     await this.stderrDone;
     if (this.stderrShown) return;
     this.stderrShown = true;
-    for (const line of this.stderrLines) this.endpoint.onStderr?.(line);
+    const lines = [...this.stderrLines];
+    const quoted = lines.findLastIndex((line) => line.trim() === this.quoted);
+    if (quoted >= 0) lines.splice(quoted, 1);
+    for (const line of lines) this.endpoint.onStderr?.(line);
   }
 
   /** Ends ssh's input, waits for it to exit (killing it after a grace period). */
@@ -148,12 +177,32 @@ export class SshSftpProcess {
     if (this.spawnError !== undefined)
       return sshSpawnError(sshCommand, this.spawnError);
     const last = this.lastLine();
+    if (
+      this.exit?.code === NOT_FOUND_STATUS &&
+      last?.endsWith(": command not found") === true
+    )
+      return sshSpawnError(sshCommand, new Error("command not found"));
+    this.quoted = last;
     const said = last === undefined ? "" : `: ${last}`;
     const destination = sshDestination(this.endpoint);
+    // The port, when REPO gave one (sftp://host:port/path), belongs in every command we suggest.
+    const { port } = this.endpoint;
+    const shown =
+      port === undefined
+        ? `"${destination}"`
+        : `"${destination}" (port ${port})`;
+    const ssh =
+      port === undefined
+        ? `ssh ${destination}`
+        : `ssh -p ${port} ${destination}`;
+    const sftp =
+      port === undefined
+        ? `sftp ${destination}`
+        : `sftp -P ${port} ${destination}`;
     if (this.stderrLines.some((line) => /subsystem request failed/i.test(line)))
       return new BlindsyncError(
         "failed",
-        `The server "${destination}" offers no sftp subsystem, so ${where} cannot be reached${said}`,
+        `The server ${shown} offers no sftp subsystem, so ${where} cannot be reached${said}`,
         {
           cause,
           hint: "Enable sftp on the server (Subsystem sftp in sshd_config), or use blindsync serve",
@@ -162,10 +211,10 @@ export class SshSftpProcess {
     if (this.exit?.code === 255)
       return new BlindsyncError(
         "failed",
-        `Cannot connect to "${destination}" with ssh to reach ${where}${said}`,
+        `Cannot connect to ${shown} with ssh to reach ${where}${said}`,
         {
           cause,
-          hint: `Check the host name, port and keys by running: ssh ${destination}`,
+          hint: `Check the host name, port and keys by running: ${ssh}`,
         },
       );
     const status =
@@ -176,10 +225,10 @@ export class SshSftpProcess {
           : `exited with status ${this.exit.code}`;
     return new BlindsyncError(
       "failed",
-      `ssh to "${destination}" ${status} before the sftp server answered, so ${where} cannot be reached${said}`,
+      `ssh to ${shown} ${status} before the sftp server answered, so ${where} cannot be reached${said}`,
       {
         cause,
-        hint: `Check that "sftp ${destination}" works from this machine`,
+        hint: `Check that "${sftp}" works from this machine`,
       },
     );
   }

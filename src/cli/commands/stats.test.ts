@@ -1,0 +1,97 @@
+import { describe, expect, it } from "vitest";
+import { sharedRepository } from "../../../test/helpers/command-context.js";
+import { runStats } from "./stats.js";
+
+// The second backup adds c.txt with a.txt's content: one data blob serves both.
+const shared = sharedRepository([
+  { "a.txt": "alpha\n", "sub/b.txt": "beta\n" },
+  { "c.txt": "alpha\n" },
+]);
+
+describe("runStats()", () => {
+  it("counts the repository's blobs by kind and the deduplication ratio, as one JSON object", async () => {
+    const stats = shared.context.with({ json: true });
+    const result = await runStats(stats, { repository: shared.repository });
+    const [printed] = stats.json() as [typeof result];
+    expect(printed).toEqual(JSON.parse(JSON.stringify(result)));
+    const repository = result.repository!;
+    expect(repository.snapshots).toBe(2);
+    // "alpha\n" and "beta\n": the copy of a.txt stored nothing new.
+    expect(repository.blobs.data.count).toBe(2);
+    expect(repository.blobs.snapshot.count).toBe(2);
+    const { data, tree, snapshot } = repository.blobs;
+    expect(repository.storedBytes).toBe(
+      data.bytes + tree.bytes + snapshot.bytes,
+    );
+    // 11 bytes in the first snapshot, 17 in the second.
+    expect(repository.logicalBytes).toBe(28);
+    expect(repository.files).toBe(5);
+    expect(repository.dedupRatio).toBe(
+      Math.round((28 / repository.storedBytes) * 100) / 100,
+    );
+    expect(result.restoreSize).toBeUndefined();
+  });
+
+  it("prints the repository in lines a person reads", async () => {
+    const stats = shared.context.with();
+    await runStats(stats, { repository: shared.repository });
+    const lines = stats.take();
+    expect(lines[0]).toBe("Snapshots:      2");
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        /^Deduplication: +\d+\.\d\dx \(logical \/ stored\)$/,
+      ),
+    );
+  });
+
+  it("counts a snapshot's restore size from its trees, the default with a snapshot", async () => {
+    const stats = shared.context.with();
+    const result = await runStats(stats, {
+      repository: shared.repository,
+      snapshot: "latest",
+    });
+    expect(result.snapshot?.id).toBeDefined();
+    expect(result.restoreSize).toEqual({
+      files: 3,
+      dirs: 1,
+      symlinks: 0,
+      others: 0,
+      bytes: 17,
+    });
+    expect(result.repository).toBeUndefined();
+    expect(stats.take()).toContainEqual(
+      "  Restore size: 17 B in 3 files, 1 directory, 0 symlinks",
+    );
+  });
+
+  it("over all snapshots the trees give the sizes the backups recorded", async () => {
+    const result = await runStats(shared.context.with(), {
+      repository: shared.repository,
+      mode: "restore-size",
+    });
+    expect(result.restoreSize?.bytes).toBe(result.repository?.logicalBytes);
+    expect(result.restoreSize?.files).toBe(result.repository?.files);
+  });
+
+  it("raw-data counts the distinct blobs referenced and their stored bytes", async () => {
+    const latest = await runStats(shared.context.with(), {
+      repository: shared.repository,
+      snapshot: shared.ids[1]!,
+      mode: "raw-data",
+    });
+    // Two data blobs, the root tree and sub's tree.
+    expect(latest.rawData).toMatchObject({ blobs: 4, missing: 0 });
+    const all = await runStats(shared.context.with(), {
+      repository: shared.repository,
+      mode: "raw-data",
+    });
+    // Both roots; sub's tree is shared. Everything stored but the snapshots is referenced.
+    expect(all.rawData).toEqual({
+      blobs: 5,
+      missing: 0,
+      storedBytes:
+        all.repository!.blobs.data.bytes + all.repository!.blobs.tree.bytes,
+    });
+    expect(latest.rawData!.storedBytes).toBeLessThan(all.rawData!.storedBytes);
+  });
+});

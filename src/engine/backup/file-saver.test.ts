@@ -1,0 +1,84 @@
+/**
+ * A file shorter than the chunker's minimum size is read as one chunk without a chunker or a
+ * streaming hash (the many-small-files route): its ids, SHA-256 and size must be exactly what
+ * the chunk stream gives for the same bytes, on both sides of the minimum, and for an empty
+ * file.
+ */
+import { lstatSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ClientCache, Repository } from "../../repo/index.js";
+import { MemoryStore } from "../../store/index.js";
+import { seededBytes } from "../../../test/helpers/prng.js";
+import { removeDir, tempDir } from "../../../test/helpers/trees.js";
+import { toHex } from "../../util/bytes.js";
+import { BlobSaver } from "./blob-saver.js";
+import { ChunkStream } from "./chunk-stream.js";
+import { identityOf } from "./file-identity.js";
+import { FileSaver } from "./file-saver.js";
+
+const PASSWORD = new TextEncoder().encode("file saver test passphrase");
+const FAST_KDF = { scrypt: { logN: 15, r: 8, p: 1 } };
+const CHUNKER = { minSize: 4096, avgSize: 8192, maxSize: 32768 };
+
+let work: string;
+let cache: ClientCache;
+let repo: Repository;
+
+beforeEach(async () => {
+  work = await tempDir();
+  repo = await Repository.create(new MemoryStore(), PASSWORD, {
+    ...FAST_KDF,
+    chunker: CHUNKER,
+  });
+  cache = ClientCache.open(join(work, "cache"), "file-saver");
+});
+
+afterEach(async () => {
+  cache.close();
+  await removeDir(work);
+});
+
+function streamed(data: Uint8Array): { content: string[]; sha256: string } {
+  const stream = new ChunkStream(repo.gear, repo.config.chunker, (view) =>
+    repo.blobId(view),
+  );
+  const content = stream.push(data).map((chunk) => toHex(chunk.id));
+  const { chunks, sha256 } = stream.finish();
+  content.push(...chunks.map((chunk) => toHex(chunk.id)));
+  return { content, sha256: toHex(sha256) };
+}
+
+describe("FileSaver.read()", () => {
+  it("reads a file below the chunker's minimum as the one chunk the chunk stream makes of it", async () => {
+    const blobSaver = new BlobSaver(repo, cache);
+    const saver = new FileSaver({
+      repo,
+      cache,
+      pool: undefined,
+      blobSaver,
+      countBytes: () => undefined,
+    });
+    const sizes = [0, 1, 700, CHUNKER.minSize - 1, CHUNKER.minSize];
+    sizes.push(CHUNKER.minSize + 1, 3 * CHUNKER.maxSize + 5);
+    for (const [index, size] of sizes.entries()) {
+      const data = seededBytes(index + 1, size);
+      const path = join(work, `f${index}`);
+      writeFileSync(path, data);
+      const read = await saver.read(
+        Buffer.from(path),
+        identityOf(lstatSync(path, { bigint: true })),
+      );
+      expect(read.size).toBe(size);
+      expect({
+        content: read.content.map(toHex),
+        sha256: toHex(read.sha256),
+      }).toEqual(streamed(data));
+      if (size > 0 && size < CHUNKER.minSize)
+        expect(read.content).toHaveLength(1);
+    }
+    // Every chunk was queued and lands in the store.
+    await blobSaver.flush();
+    expect(blobSaver.stats.blobsAdded).toBeGreaterThan(sizes.length);
+  });
+});

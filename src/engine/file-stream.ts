@@ -1,0 +1,49 @@
+/**
+ * A file's content streamed with its next blobs already on their way: over ssh or S3 each
+ * blob is a round trip, and one at a time leaves the link idle while the previous chunk is
+ * written out. At most AHEAD blobs are held (each at most the chunker's maximum, 8 MiB).
+ * The whole file's SHA-256 is checked at its end, as browse.ts's streamFile does.
+ */
+import { createHash } from "node:crypto";
+import { BlindsyncError } from "../errors.js";
+import type { FileEntry, Repository } from "../repo/index.js";
+import { bytesEqual } from "../util/bytes.js";
+
+/** Blobs requested ahead of the one being written. */
+const AHEAD = 3;
+
+export async function streamFileAhead(
+  repo: Repository,
+  entry: FileEntry,
+  write: (chunk: Uint8Array) => Promise<void>,
+): Promise<void> {
+  const hash = createHash("sha256");
+  const pending: Promise<Uint8Array>[] = [];
+  let next = 0;
+  const requestMore = (): void => {
+    while (pending.length <= AHEAD && next < entry.content.length) {
+      const loading = repo.load("data", entry.content[next] as Uint8Array);
+      // Awaited in order below; this only keeps a failure after an earlier one from being
+      // reported as unhandled.
+      loading.catch(() => undefined);
+      pending.push(loading);
+      next++;
+    }
+  };
+  requestMore();
+  for (
+    let loading = pending.shift();
+    loading !== undefined;
+    loading = pending.shift()
+  ) {
+    const chunk = await loading;
+    requestMore();
+    hash.update(chunk);
+    await write(chunk);
+  }
+  if (!bytesEqual(new Uint8Array(hash.digest()), entry.sha256))
+    throw new BlindsyncError(
+      "integrity",
+      "The file content does not match its recorded SHA-256",
+    );
+}
