@@ -18,7 +18,7 @@ import {
   rm,
   writeFile,
 } from "node:fs/promises";
-import { createServer, connect } from "node:net";
+import { createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -65,40 +65,59 @@ export async function startSshd(): Promise<Sshd> {
   const authorizedKeysPath = join(dir, "authorized_keys");
   await writeFile(authorizedKeysPath, `${publicKey}\n`, { mode: 0o600 });
 
-  const port = await freePort();
   const user = userInfo().username;
   const homeDir = userInfo().homedir;
   const pidFile = join(dir, "sshd.pid");
   const config = join(dir, "sshd_config");
-  await writeFile(
-    config,
-    [
-      `ListenAddress 127.0.0.1`,
-      `Port ${port}`,
-      `HostKey ${hostKey}`,
-      `PidFile ${pidFile}`,
-      `AuthorizedKeysFile ${authorizedKeysPath}`,
-      // The temporary directory's modes are not what sshd expects of a home directory.
-      `StrictModes no`,
-      `UsePAM no`,
-      `PasswordAuthentication no`,
-      `KbdInteractiveAuthentication no`,
-      `PubkeyAuthentication yes`,
-      // Tests run as root in CI containers.
-      `PermitRootLogin prohibit-password`,
-      `AllowUsers ${user}`,
-      `LogLevel VERBOSE`,
-      // Keep the test environment's PATH and HOME out of the picture: commands use absolute paths.
-      `PermitUserEnvironment no`,
-      // Debian's bash sources ~/.bashrc for every ssh command when SHLVL is unset, and this
-      // machine's root .bashrc runs pyenv (about 1.5 s a connection). SHLVL=1 skips it, as a
-      // server with a plain .bashrc would; blindsync itself never depends on it.
-      `SetEnv SHLVL=1`,
-      `Subsystem sftp internal-sftp`,
-      "",
-    ].join("\n"),
-  );
-  await chmod(config, 0o600);
+  const writeServerConfig = async (port: number): Promise<void> => {
+    await writeFile(
+      config,
+      [
+        `ListenAddress 127.0.0.1`,
+        `Port ${port}`,
+        `HostKey ${hostKey}`,
+        `PidFile ${pidFile}`,
+        `AuthorizedKeysFile ${authorizedKeysPath}`,
+        // The temporary directory's modes are not what sshd expects of a home directory.
+        `StrictModes no`,
+        `UsePAM no`,
+        `PasswordAuthentication no`,
+        `KbdInteractiveAuthentication no`,
+        `PubkeyAuthentication yes`,
+        // Tests run as root in CI containers.
+        `PermitRootLogin prohibit-password`,
+        `AllowUsers ${user}`,
+        `LogLevel VERBOSE`,
+        // Keep the test environment's PATH and HOME out of the picture: commands use absolute paths.
+        `PermitUserEnvironment no`,
+        // Debian's bash sources ~/.bashrc for every ssh command when SHLVL is unset, and this
+        // machine's root .bashrc runs pyenv (about 1.5 s a connection). SHLVL=1 skips it, as a
+        // server with a plain .bashrc would; blindsync itself never depends on it.
+        `SetEnv SHLVL=1`,
+        `Subsystem sftp internal-sftp`,
+        "",
+      ].join("\n"),
+    );
+    await chmod(config, 0o600);
+  };
+
+  // Test files run in parallel: a port free when asked can be taken by another file's sshd
+  // before this one binds it, so a bind failure is retried on a new port.
+  let daemon: Launched | undefined;
+  let port = 0;
+  for (let attempt = 1; daemon === undefined; attempt += 1) {
+    port = await freePort();
+    await writeServerConfig(port);
+    try {
+      daemon = await launch(config, port);
+    } catch (error) {
+      if (!(error instanceof PortTaken) || attempt === 5) {
+        await rm(dir, { recursive: true, force: true });
+        throw error;
+      }
+    }
+  }
+  const { exited, log } = daemon;
 
   const knownHosts = join(dir, "known_hosts");
   await writeFile(knownHosts, `[127.0.0.1]:${port} ${hostPublicKey}\n`);
@@ -121,28 +140,6 @@ export async function startSshd(): Promise<Sshd> {
     ].join("\n"),
   );
 
-  let log = "";
-  const daemon: ChildProcess = spawn(SSHD_PATH, ["-D", "-e", "-f", config], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  daemon.stderr?.setEncoding("utf8");
-  daemon.stderr?.on("data", (text: string) => {
-    log += text;
-  });
-  const exited = new Promise<void>((resolve) =>
-    daemon.once("exit", () => {
-      resolve();
-    }),
-  );
-  try {
-    await waitForListener(port, daemon, () => log);
-  } catch (error) {
-    daemon.kill("SIGTERM");
-    await exited;
-    await rm(dir, { recursive: true, force: true });
-    throw error;
-  }
-
   return {
     port,
     sshCommand: `ssh -F ${clientConfig}`,
@@ -158,10 +155,13 @@ export async function startSshd(): Promise<Sshd> {
           : `command="${command.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}",restrict ${publicKey}`;
       await writeFile(authorizedKeysPath, `${line}\n`, { mode: 0o600 });
     },
-    log: () => log,
+    log,
     stop: async () => {
-      if (daemon.exitCode === null && daemon.signalCode === null) {
-        daemon.kill("SIGTERM");
+      if (
+        daemon.process.exitCode === null &&
+        daemon.process.signalCode === null
+      ) {
+        daemon.process.kill("SIGTERM");
         await exited;
       }
       await rm(dir, { recursive: true, force: true });
@@ -185,34 +185,50 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function waitForListener(
-  port: number,
-  daemon: ChildProcess,
-  log: () => string,
-): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    if (daemon.exitCode !== null)
-      throw new Error(
-        `sshd exited with status ${daemon.exitCode} at start:\n${log()}`,
-      );
-    if (await canConnect(port)) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(
-    `sshd did not listen on 127.0.0.1:${port} within 15 s:\n${log()}`,
-  );
+interface Launched {
+  readonly process: ChildProcess;
+  readonly exited: Promise<void>;
+  readonly log: () => string;
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1");
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => {
-      resolve(false);
-    });
+/** Another sshd (another test file's) took the port between freePort() and the bind. */
+class PortTaken extends Error {}
+
+/**
+ * Starts sshd and resolves once it logs that it listens on `port`: its own line, not a
+ * successful connect, which another file's sshd on the same port would also answer.
+ */
+async function launch(config: string, port: number): Promise<Launched> {
+  let text = "";
+  const child = spawn(SSHD_PATH, ["-D", "-e", "-f", config], {
+    stdio: ["ignore", "ignore", "pipe"],
   });
+  child.stderr.setEncoding("utf8");
+  child.stderr.on("data", (chunk: string) => {
+    text += chunk;
+  });
+  const exited = new Promise<void>((resolve) =>
+    child.once("exit", () => {
+      resolve();
+    }),
+  );
+  const listening = `Server listening on 127.0.0.1 port ${port}.`;
+  const deadline = Date.now() + 15_000;
+  while (!text.includes(listening)) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      if (text.includes("Address already in use")) throw new PortTaken(text);
+      throw new Error(
+        `sshd exited with status ${String(child.exitCode)} at start:\n${text}`,
+      );
+    }
+    if (Date.now() > deadline) {
+      child.kill("SIGTERM");
+      await exited;
+      throw new Error(
+        `sshd did not listen on 127.0.0.1:${port} within 15 s:\n${text}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return { process: child, exited, log: () => text };
 }

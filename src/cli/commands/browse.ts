@@ -47,6 +47,10 @@ export function snapshotJson(snapshot: Snapshot): Record<string, unknown> {
     seq: snapshot.seq,
     files: snapshot.stats.files,
     bytes: snapshot.stats.bytes,
+    // A copied snapshot names the one it was copied from (restic's `original`).
+    ...(snapshot.original === undefined
+      ? {}
+      : { original: toHex(snapshot.original) }),
   };
 }
 

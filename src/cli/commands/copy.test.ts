@@ -109,6 +109,17 @@ describe("runCopy()", () => {
         (copy) => copy.original && Buffer.from(copy.original).toString("hex"),
       ),
     ).toEqual(ids);
+    // `snapshots --json` names each copy's original; the source's snapshots have none.
+    const listed = copyContext(true);
+    await runSnapshots(listed, to);
+    const [copiesJson] = listed.json() as { original?: string }[][];
+    expect(copiesJson?.map((copy) => copy.original)).toEqual(ids);
+    const sourceListed = context.with({ json: true });
+    await runSnapshots(sourceListed, from);
+    const [sourceJson] = sourceListed.json() as { original?: string }[][];
+    expect(sourceJson?.map((snapshot) => snapshot.original)).toEqual(
+      ids.map(() => undefined),
+    );
     expect(await restoredDifferences(to)).toEqual([]);
 
     const again = copyContext(true);
