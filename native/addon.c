@@ -4,7 +4,8 @@
  * handing large buffers back to the kernel after every use; listDirectory (listdir.c) lists a
  * directory with every child's lstat without an object per child; scryptMix (scrypt.c) runs
  * scrypt's memory-hard step in huge pages; makeFifo (mkfifo.c) creates a named pipe for
- * restore. Built by node-gyp at
+ * restore; writeFiles (writefiles.c) writes a batch of small restored files in the thread
+ * pool. Built by node-gyp at
  * install; without it blindsync still works (times to about 240 ns, default malloc behaviour,
  * the walk through Node's readdir and lstat, fifos through the mkfifo command).
  */
@@ -24,5 +25,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "scryptMix", function);
   napi_create_function(env, "makeFifo", NAPI_AUTO_LENGTH, make_fifo, NULL, &function);
   napi_set_named_property(env, exports, "makeFifo", function);
+  napi_create_function(env, "writeFiles", NAPI_AUTO_LENGTH, write_files, NULL, &function);
+  napi_set_named_property(env, exports, "writeFiles", function);
   return exports;
 }

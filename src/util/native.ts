@@ -2,7 +2,8 @@
  * blindsync's optional native addon (native/, built by node-gyp at install): nanosecond file
  * times (file-times.ts), malloc tuning (allocator.ts), directory listings with stats
  * (engine/backup/listing.ts), scrypt's memory-hard step in huge pages (crypto/kdf.ts) and
- * named pipes for restore (engine/restore/fifos.ts).
+ * named pipes for restore (engine/restore/fifos.ts) and batches of small restored files written
+ * in the thread pool (engine/restore/file-batch.ts).
  * Undefined when it did not build (no compiler on the machine); every caller has a fallback.
  *
  * Shared leaf: imports nothing from any layer.
@@ -36,6 +37,20 @@ export interface NativeAddon {
    * lacks it, and the caller then runs the mkfifo command.
    */
   readonly makeFifo?: (path: Buffer, mode: number) => void;
+  /**
+   * Creates and writes a batch of small files in the thread pool (native/writefiles.c, which
+   * documents the arguments); each file's errno, 0 when written. Optional: a build of the
+   * addon from before it was added lacks it.
+   */
+  readonly writeFiles?: (
+    temps: readonly Buffer[],
+    paths: readonly Buffer[],
+    contents: readonly Uint8Array[],
+    ints: Int32Array,
+    seconds: BigInt64Array,
+    sizes: Float64Array,
+    fsync: boolean,
+  ) => Promise<Int32Array>;
 }
 
 function loadNative(): NativeAddon | undefined {

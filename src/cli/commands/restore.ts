@@ -299,11 +299,12 @@ export function restoreCommand(
     .addHelpText(
       "after",
       `
-Every file is written under a temporary name, checked against its SHA-256, then renamed:
-nothing unverified ever appears under a real name (the temporary names a killed restore
-leaves, ".blindsync-*.tmp", go with the next restore into the target). Names that could
-escape the target are refused. A local repository and the client cache are never
-deleted or overwritten, with or without --delete.
+Every file is checked against its SHA-256, written under a temporary name, then renamed
+(a small file is checked in memory before it is written; a large one as it is written):
+nothing unverified or incomplete ever appears under a real name (the temporary names a
+killed restore leaves, ".blindsync-*.tmp", go with the next restore into the target).
+Names that could escape the target are refused. A local repository and the client cache
+are never deleted or overwritten, with or without --delete.
 
 --include and --exclude: a plain path ("docs/report.odt", "photos/2023") restores exactly
 that path of the snapshot; anything with *, ?, [ or a leading ! is a gitignore-style

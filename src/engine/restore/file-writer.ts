@@ -5,6 +5,10 @@
  * the final name (rename() replaces a symlink there; it never follows it). On any failure the
  * temporary file is removed, so nothing unverified ever appears under a real name. What already
  * stands at the name is first judged by the overwrite policy (overwrite.ts).
+ *
+ * A file of at most BLOBS_AHEAD blobs that the policy lets be written (most files of a tree of
+ * small files) goes the same way in small-file.ts, verified in memory before its temporary name
+ * is created and, with the native addon, written and renamed in batches on the thread pool.
  */
 import { createHash } from "node:crypto";
 import {
@@ -15,6 +19,7 @@ import {
   fsyncSync,
   ftruncateSync,
   openSync,
+  type BigIntStats,
 } from "node:fs";
 import { describeError } from "../../errors.js";
 import { DEFAULT_CHUNKER_PARAMS } from "../../chunker/index.js";
@@ -31,6 +36,7 @@ import {
 } from "./fs-ops.js";
 import { keepIdentical } from "./in-place.js";
 import { fateOf, type OverwritePolicy } from "./overwrite.js";
+import { checkVerified, SmallFileWriter } from "./small-file.js";
 import { writeSparse } from "./sparse.js";
 import type { Tally } from "./tally.js";
 import type { Target } from "./target.js";
@@ -68,6 +74,8 @@ export interface WriteSettings {
 }
 
 export class FileWriter {
+  private readonly small: SmallFileWriter;
+
   constructor(
     private readonly repo: RestoreRepository,
     private readonly target: Target,
@@ -75,7 +83,19 @@ export class FileWriter {
     private readonly deletion: Deletion,
     private readonly owner: Owner,
     readonly settings: WriteSettings,
-  ) {}
+    /** False to write small files without the addon's batches even where it has them (tests). */
+    batch = true,
+  ) {
+    this.small = new SmallFileWriter(
+      repo,
+      target,
+      tally,
+      deletion,
+      owner,
+      settings.fsync,
+      batch,
+    );
+  }
 
   /**
    * Restores one regular file; returns true when it is in place and verified, false when it
@@ -92,9 +112,10 @@ export class FileWriter {
     fresh: boolean,
   ): Promise<boolean> {
     let action: "create" | "overwrite" = "create";
+    let existing: BigIntStats | undefined;
     try {
       if (!fresh) {
-        const existing = lstatOrUndefined(path);
+        existing = lstatOrUndefined(path);
         const fate = fateOf(this.settings.overwrite, entry.mtimeNs, existing);
         if (fate === "keep") {
           this.tally.fileLeft(this.target.show(path));
@@ -131,12 +152,32 @@ export class FileWriter {
       this.tally.fileWritten(entry.size, action, this.target.show(path));
       return true;
     }
+    // A directory in the way goes through Deletion.replace's checks on the general way.
+    if (
+      entry.content.length <= BLOBS_AHEAD &&
+      existing?.isDirectory() !== true
+    ) {
+      try {
+        await this.small.write(entry, path, fresh);
+      } catch (error) {
+        this.tally.fail(
+          `Cannot restore "${this.target.show(path)}": ${describeError(error)}`,
+          error,
+        );
+        return false;
+      }
+      this.tally.fileWritten(entry.size, action, this.target.show(path));
+      this.settings.verifier?.add(path, entry);
+      return true;
+    }
     const temp = this.target.tempPath(parentPath(path));
     let fd: number | undefined;
+    let created = false;
     try {
       // Fetching starts before the file is created, so a failed fetch leaves nothing to undo.
       const content = this.fetchContent(entry);
       fd = openSync(temp, WRITE_FLAGS, 0o600);
+      created = true;
       await this.writeContent(fd, entry, content);
       if (this.settings.fsync) fsyncSync(fd);
       // chown before chmod: chown clears the setuid and setgid bits.
@@ -150,7 +191,8 @@ export class FileWriter {
       this.deletion.replace(temp, path);
     } catch (error) {
       if (fd !== undefined) closeQuietly(fd);
-      unlinkQuietly(temp);
+      // Only a name this call made: O_EXCL refused one that stood there, which stays.
+      if (created) unlinkQuietly(temp);
       this.tally.fail(
         `Cannot restore "${this.target.show(path)}": ${describeError(error)}`,
         error,
@@ -221,16 +263,7 @@ export class FileWriter {
       position += chunk.length;
       this.tally.bytesWritten(chunk.length);
     }
-    if (position !== entry.size) {
-      throw new DamagedData(
-        `its data has ${position} bytes where the snapshot records ${entry.size}`,
-      );
-    }
-    if (!hash.digest().equals(entry.sha256)) {
-      throw new DamagedData(
-        "its content does not match the SHA-256 the snapshot records",
-      );
-    }
+    checkVerified(entry, position, hash.digest());
     // Only a file that ends in a hole needs its size set: the temporary file started empty.
     if (writtenEnd !== entry.size) ftruncateSync(fd, entry.size);
   }

@@ -1,5 +1,11 @@
 /** Small file-system helpers shared by the restore modules; byte paths throughout. */
-import { closeSync, lstatSync, unlinkSync, type BigIntStats } from "node:fs";
+import {
+  closeSync,
+  lstatSync,
+  readFileSync,
+  unlinkSync,
+  type BigIntStats,
+} from "node:fs";
 
 /** Linux's setgid bit on a directory: new entries inherit its group (and subdirectories the bit). */
 export const S_ISGID = 0o2000;
@@ -50,6 +56,8 @@ export interface Owner {
   readonly isRoot: boolean;
   readonly uid: number;
   readonly gid: number;
+  /** The process's umask: mode bits that open() would drop from a new file's mode. */
+  readonly umask: number;
 }
 
 export function currentOwner(): Owner {
@@ -57,5 +65,23 @@ export function currentOwner(): Owner {
     isRoot: process.getuid?.() === 0,
     uid: process.geteuid?.() ?? -1,
     gid: process.getegid?.() ?? -1,
+    umask: readUmask(),
   };
+}
+
+/**
+ * The umask, read from /proc (Linux) rather than with process.umask(), which reads it by
+ * setting it twice: a file another thread creates in between would get the wrong mode. Where
+ * it cannot be read, every bit counts as masked, so that every file is created 0600 and gets
+ * its mode from fchmod, as before.
+ */
+function readUmask(): number {
+  try {
+    const match = /^Umask:\s*([0-7]+)$/m.exec(
+      readFileSync("/proc/self/status", "latin1"),
+    );
+    return match?.[1] === undefined ? 0o777 : parseInt(match[1], 8);
+  } catch {
+    return 0o777;
+  }
 }

@@ -13,7 +13,9 @@
  *   one inode, written once and linked;
  * - file-writer.ts: one file fetched, written to a temporary name (sparse.ts keeps holes),
  *   verified and renamed over its final name; overwrite.ts says what happens to what already
- *   stands there (--overwrite), in-place.ts keeps a file already identical;
+ *   stands there (--overwrite), in-place.ts keeps a file already identical; small-file.ts takes
+ *   a small file the same way, verified in memory first, and file-batch.ts batches those
+ *   through the native addon;
  * - verify.ts: --verify, every written file read back and compared with the snapshot;
  * - deletion.ts: the --delete pass and what stands in an entry's way, never a protected path
  *   (protect.ts: the repository and the client cache, compared by device and inode);

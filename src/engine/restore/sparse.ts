@@ -9,6 +9,15 @@ function isZero(bytes: Buffer, start: number, end: number): boolean {
   return bytes.subarray(start, end).equals(ZERO_BLOCK.subarray(0, end - start));
 }
 
+/** True for a non-empty buffer of at most HOLE_BLOCK bytes that holds only zeros: one hole. */
+export function isAllZero(bytes: Buffer): boolean {
+  return (
+    bytes.length > 0 &&
+    bytes.length <= HOLE_BLOCK &&
+    isZero(bytes, 0, bytes.length)
+  );
+}
+
 function writeAll(
   fd: number,
   bytes: Buffer,
