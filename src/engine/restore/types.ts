@@ -32,8 +32,14 @@ export interface RestoreSink {
   item?(action: RestoreAction, path: string): void;
 }
 
-/** What restore needs from a repository: authenticated trees and data blobs. */
-export type RestoreRepository = Pick<Repository, "load" | "loadTree">;
+/**
+ * What restore needs from a repository: authenticated trees and data blobs, and the keyed
+ * hashes and chunker that check a file against its recorded checksum (content-check.ts).
+ */
+export type RestoreRepository = Pick<
+  Repository,
+  "load" | "loadTree" | "blobId" | "fileChecksum" | "gear" | "config"
+>;
 
 export interface RestoreOptions {
   readonly repo: RestoreRepository;
