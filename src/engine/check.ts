@@ -7,8 +7,8 @@
  * PRESENCE_BATCH ids, never one round trip per blob); and the head chain is consistent.
  *
  * Data (with `readData`): every selected data blob is fetched, decrypted and its id verified;
- * every file whose blobs were all selected is also streamed blob by blob through SHA-256 and
- * compared with the hash its tree records (never holding a whole file in memory).
+ * every file whose blobs were all selected is also streamed blob by blob through its whole-file
+ * checksum (content-check.ts) and compared with the checksum its tree records (never holding a whole file in memory).
  *
  * Each tree is visited once and each data blob's presence asked once, whatever number of
  * snapshots share them. Problems are collected first and only then attributed: a second walk,
@@ -98,7 +98,7 @@ export interface CheckProblem {
   readonly severity: "error" | "warning";
   /**
    * What is wrong: the full hex id of the blob (data, tree, or an undecodable snapshot blob),
-   * of the snapshot for a broken link, or of the recorded SHA-256 for a file hash mismatch;
+   * of the snapshot for a broken link, or of the recorded checksum for a file hash mismatch;
    * the slot's name for an unreadable key slot; the object's name on storage ("packs/3f/3f…",
    * "index/…") for a pack or index segment.
    */
@@ -155,7 +155,7 @@ export interface CheckReport {
   readonly blobsRead: number;
   /** Plaintext bytes read. */
   readonly bytesRead: number;
-  /** Distinct file contents whose whole-file SHA-256 was verified. */
+  /** Distinct file contents whose whole-file checksum was verified. */
   readonly filesVerified: number;
   readonly problems: readonly CheckProblem[];
   readonly errors: number;
@@ -292,7 +292,7 @@ class Checker {
 
   /** Missing or damaged blobs (data and tree), by hex id. */
   private readonly badBlobs = new Map<string, Found>();
-  /** Files whose content does not hash to the recorded SHA-256, by fileKey(). */
+  /** Files whose content does not match the recorded checksum, by fileKey(). */
   private readonly badFiles = new Map<string, Found>();
   private readonly chainProblems: Found[] = [];
   /** Undecodable snapshot blobs and unreadable key slots. */

@@ -17,7 +17,7 @@ const idOf = (plaintext: Uint8Array): Uint8Array =>
   keyedId(fixedKey, plaintext);
 
 describe("ChunkStream", () => {
-  it("gives the chunker's cut points, each chunk's keyed id, the size and SHA-256, however the bytes arrive", () => {
+  it("gives the chunker's cut points, each chunk's keyed id and the size, however the bytes arrive", () => {
     const data = randomBytes(50_000);
     const lengths = chunkBuffer(gear, params, data);
     expect(lengths.length).toBeGreaterThan(10);

@@ -1,6 +1,6 @@
 /**
  * A file shorter than the chunker's minimum size is read as one chunk without a chunker or a
- * streaming hash (the many-small-files route): its ids, SHA-256 and size must be exactly what
+ * streaming hash (the many-small-files route): its ids, checksum and size must be exactly what
  * the chunk stream gives for the same bytes, on both sides of the minimum, and for an empty
  * file.
  */

@@ -5,7 +5,7 @@
  * Plaintext arrives and ciphertext leaves as transferred buffers: no copies between threads.
  *
  * It also digests changed files (DigestJob): reads one, chunks it and returns the chunk ids,
- * lengths and whole-file SHA-256, with the bytes of the chunks an earlier run did not record
+ * lengths, with the bytes of the chunks an earlier run did not record
  * (copied as they pass, up to a bound). A re-run of a large file with a small edit then spends
  * its reading and hashing here, beside the walk on the main thread, which queues the new
  * chunks without reading or hashing them again. Between reads it yields, so seal jobs are not

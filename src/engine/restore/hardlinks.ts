@@ -1,7 +1,7 @@
 /**
  * Scheduling regular files, and hard links among them. The entries a snapshot records with one
  * (dev, ino) are written once, by the first; each later one waits for it and becomes a hard link
- * of it, but only when the two agree on size and SHA-256 (a hostile tree may give unrelated files
+ * of it, but only when the two agree on size and checksum (a hostile tree may give unrelated files
  * one identity) and the first was restored; otherwise it is written as a copy of its own.
  */
 import { linkSync, lstatSync } from "node:fs";

@@ -88,7 +88,7 @@ export interface RestoreResult {
   symlinks: number;
   /** Bytes of file content written (files skipped as identical or hardlinked count nothing). */
   bytes: number;
-  /** Files already present with the same size, mtime and SHA-256; only their mode was fixed. */
+  /** Files already present with the same size, mtime and checksum; only their mode was fixed. */
   skippedIdentical: number;
   /** Files written where the target had nothing (hard links included). */
   written: number;
