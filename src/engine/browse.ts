@@ -3,13 +3,15 @@
  * file's verified content, and compare two snapshots. Identical subtree ids are skipped
  * without loading them, so a diff of two close snapshots reads only what changed.
  */
-import { createHash } from "node:crypto";
 import { BlindsyncError } from "../errors.js";
 import {
   compareNames,
+  sameChecksum,
+  type FileEntry,
   type Repository,
   type TreeEntry,
 } from "../repo/index.js";
+import { BlobContentCheck, checksumName } from "./content-check.js";
 import type { BlobId } from "../store/index.js";
 import { bytesEqual } from "../util/bytes.js";
 
@@ -76,7 +78,7 @@ export async function* listTree(
 }
 
 /**
- * Streams a file's content, blob by blob, to `write`. The whole-file SHA-256 is checked at the
+ * Streams a file's content, blob by blob, to `write`. The whole-file checksum is checked at the
  * end; a mismatch throws an integrity error (the caller has then received unverified bytes,
  * which is acceptable for `cat` to a pipe but not for restore).
  */
@@ -87,16 +89,17 @@ export async function streamFile(
 ): Promise<void> {
   if (entry.type !== "file")
     throw new BlindsyncError("usage", "Only files have content to print");
-  const hash = createHash("sha256");
+  // Each blob's id is re-checked as it opens, which a checksum over chunk ids relies on.
+  const check = new BlobContentCheck(repo, entry, { idsChecked: true });
   for (const id of entry.content) {
     const chunk = await repo.load("data", id);
-    hash.update(chunk);
+    check.add(chunk);
     await write(chunk);
   }
-  if (!bytesEqual(new Uint8Array(hash.digest()), entry.sha256)) {
+  if (!check.matches()) {
     throw new BlindsyncError(
       "integrity",
-      "The file content does not match its recorded SHA-256",
+      `The file content does not match its recorded ${checksumName(entry.checksum)}`,
     );
   }
 }
@@ -109,12 +112,27 @@ export interface Change {
   readonly entry: TreeEntry;
 }
 
+/**
+ * Whether two files of one repository hold the same content. Checksums of one kind say so; a
+ * file an older version recorded with a SHA-256 and a newer one with a checksum over chunk ids
+ * (an unchanged file across the upgrade) are compared by their chunk ids, which the
+ * repository's keyed chunker makes the same for the same content.
+ */
+function sameContent(a: FileEntry, b: FileEntry): boolean {
+  if (a.checksum.kind === b.checksum.kind)
+    return sameChecksum(a.checksum, b.checksum);
+  return (
+    a.content.length === b.content.length &&
+    a.content.every((id, index) => bytesEqual(id, b.content[index] as BlobId))
+  );
+}
+
 function sameEntry(a: TreeEntry, b: TreeEntry): boolean {
   if (a.type !== b.type || a.mode !== b.mode || a.mtimeNs !== b.mtimeNs)
     return false;
   if (a.uid !== b.uid || a.gid !== b.gid) return false;
   if (a.type === "file" && b.type === "file")
-    return bytesEqual(a.sha256, b.sha256) && a.size === b.size;
+    return a.size === b.size && sameContent(a, b);
   if (a.type === "symlink" && b.type === "symlink")
     return bytesEqual(a.target, b.target);
   return true;

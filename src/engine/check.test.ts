@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   ClientCache,
   Repository,
+  type FileChecksum,
   type FileEntry,
   type Snapshot,
 } from "../repo/index.js";
@@ -194,23 +195,38 @@ describe("checkRepository", () => {
     expect(paths(report.problems[0])).toStrictEqual([""]);
   });
 
-  it("reports a file whose blobs are sound but whose recorded SHA-256 lies", async () => {
+  it("verifies files of both checksum kinds and reports one of each kind whose recorded checksum lies", async () => {
     const { repo, store } = fixture;
     const plaintext = new TextEncoder().encode("the real content");
     const id = repo.blobId(plaintext);
+    const other = repo.blobId(new TextEncoder().encode("something else"));
     await store.put([repo.seal("data", id, plaintext)]);
-    const lie: FileEntry = {
+    const file = (name: string, checksum: FileChecksum): FileEntry => ({
       type: "file",
-      name: Buffer.from("liar.txt"),
+      name: Buffer.from(name),
       mode: 0o644,
       mtimeNs: 0n,
       uid: 0,
       gid: 0,
       size: plaintext.length,
-      sha256: createHash("sha256").update("something else").digest(),
+      checksum,
       content: [id],
-    };
-    const tree = repo.sealTree({ entries: [lie] });
+    });
+    const sha256Of = (text: Uint8Array | string): FileChecksum => ({
+      kind: "sha256",
+      digest: createHash("sha256").update(text).digest(),
+    });
+    const lies = [
+      file("liar-ids.txt", repo.fileChecksum(plaintext.length, [other])),
+      file("liar-sha256.txt", sha256Of("something else")),
+    ];
+    const tree = repo.sealTree({
+      entries: [
+        file("honest-ids.txt", repo.fileChecksum(plaintext.length, [id])),
+        file("honest-sha256.txt", sha256Of(plaintext)),
+        ...lies,
+      ],
+    });
     await store.put([tree]);
     const snap = await repo.saveSnapshot({
       seq: 1,
@@ -221,17 +237,22 @@ describe("checkRepository", () => {
       username: "u",
       paths: ["/x"],
       tags: [],
-      stats: { files: 1, dirs: 0, bytes: 16, blobsAdded: 1, bytesAdded: 16 },
+      stats: { files: 4, dirs: 0, bytes: 64, blobsAdded: 1, bytesAdded: 16 },
     });
     expect((await check("none")).report.problems).toStrictEqual([]);
     const { report } = await check("all");
-    expect(report.problems).toHaveLength(1);
-    expect(report.problems[0]).toMatchObject({
-      kind: "file-hash-mismatch",
-      id: toHex(lie.sha256),
-      snapshots: [toHex(snap.id).slice(0, 8)],
-    });
-    expect(paths(report.problems[0])).toStrictEqual(["liar.txt"]);
+    expect(report.filesVerified).toBe(2);
+    expect(report.problems).toHaveLength(2);
+    for (const [index, lie] of lies.entries()) {
+      expect(report.problems[index]).toMatchObject({
+        kind: "file-hash-mismatch",
+        id: toHex(lie.checksum.digest),
+        snapshots: [toHex(snap.id).slice(0, 8)],
+      });
+      expect(paths(report.problems[index])).toStrictEqual([
+        Buffer.from(lie.name).toString(),
+      ]);
+    }
   });
 
   it("caps the listed paths of one blob and counts the rest", async () => {

@@ -7,8 +7,8 @@
  * PRESENCE_BATCH ids, never one round trip per blob); and the head chain is consistent.
  *
  * Data (with `readData`): every selected data blob is fetched, decrypted and its id verified;
- * every file whose blobs were all selected is also streamed blob by blob through SHA-256 and
- * compared with the hash its tree records (never holding a whole file in memory).
+ * every file whose blobs were all selected is also streamed blob by blob through its whole-file
+ * checksum (content-check.ts) and compared with the checksum its tree records (never holding a whole file in memory).
  *
  * Each tree is visited once and each data blob's presence asked once, whatever number of
  * snapshots share them. Problems are collected first and only then attributed: a second walk,
@@ -59,7 +59,8 @@ import {
   type StorageProblemKind,
   type StorageReport,
 } from "./check-storage.js";
-import { bytesEqual, toHex } from "../util/bytes.js";
+import { toHex } from "../util/bytes.js";
+import { BlobContentCheck, checksumName } from "./content-check.js";
 
 /** How many ids one `store.missing()` call asks about. */
 export const PRESENCE_BATCH = 1000;
@@ -97,7 +98,7 @@ export interface CheckProblem {
   readonly severity: "error" | "warning";
   /**
    * What is wrong: the full hex id of the blob (data, tree, or an undecodable snapshot blob),
-   * of the snapshot for a broken link, or of the recorded SHA-256 for a file hash mismatch;
+   * of the snapshot for a broken link, or of the recorded checksum for a file hash mismatch;
    * the slot's name for an unreadable key slot; the object's name on storage ("packs/3f/3f…",
    * "index/…") for a pack or index segment.
    */
@@ -154,7 +155,7 @@ export interface CheckReport {
   readonly blobsRead: number;
   /** Plaintext bytes read. */
   readonly bytesRead: number;
-  /** Distinct file contents whose whole-file SHA-256 was verified. */
+  /** Distinct file contents whose whole-file checksum was verified. */
   readonly filesVerified: number;
   readonly problems: readonly CheckProblem[];
   readonly errors: number;
@@ -256,9 +257,14 @@ function joinPath(prefix: Buffer, name: Uint8Array): Buffer {
     : Buffer.concat([prefix, Buffer.from("/"), name]);
 }
 
-/** Identifies a file's content as its tree records it: the claimed hash, size and blob list. */
+/**
+ * Identifies a file's content as its tree records it: the claimed checksum (kind and digest),
+ * size and blob list.
+ */
 function fileKey(entry: FileEntry): string {
-  const hash = createHash("sha256").update(entry.sha256);
+  const hash = createHash("sha256")
+    .update(entry.checksum.kind)
+    .update(entry.checksum.digest);
   hash.update(String(entry.size));
   for (const id of entry.content) hash.update(id);
   return hash.digest("hex");
@@ -286,7 +292,7 @@ class Checker {
 
   /** Missing or damaged blobs (data and tree), by hex id. */
   private readonly badBlobs = new Map<string, Found>();
-  /** Files whose content does not hash to the recorded SHA-256, by fileKey(). */
+  /** Files whose content does not match the recorded checksum, by fileKey(). */
   private readonly badFiles = new Map<string, Found>();
   private readonly chainProblems: Found[] = [];
   /** Undecodable snapshot blobs and unreadable key slots. */
@@ -551,11 +557,12 @@ class Checker {
 
   /**
    * Reads a file's blobs in order, a few ahead, hashing as they arrive, and compares the result
-   * with the recorded SHA-256 and size. A blob already read for another file is read again: the
+   * with the recorded checksum and size (each blob's id re-checked as it opens, which a
+   * checksum over chunk ids relies on). A blob already read for another file is read again: the
    * hash needs its bytes, and keeping plaintext around would cost memory for a rare case.
    */
   private async verifyFile(entry: FileEntry, key: string): Promise<void> {
-    const hash = createHash("sha256");
+    const check = new BlobContentCheck(this.repo, entry, { idsChecked: true });
     let size = 0;
     let complete = true;
     const ids = entry.content;
@@ -580,7 +587,7 @@ class Checker {
       }
       const result = await pending;
       if (result.ok) {
-        hash.update(result.plaintext);
+        check.add(result.plaintext);
         size += result.plaintext.length;
       } else {
         complete = false;
@@ -589,12 +596,11 @@ class Checker {
       this.report();
     }
     if (!complete) return;
-    const digest = new Uint8Array(hash.digest());
-    if (bytesEqual(digest, entry.sha256) && size === entry.size) {
+    if (check.matches()) {
       this.filesVerified++;
       return;
     }
-    const recorded = toHex(entry.sha256);
+    const recorded = toHex(entry.checksum.digest);
     this.badFiles.set(
       key,
       new Found(
@@ -602,7 +608,7 @@ class Checker {
         "error",
         recorded,
         size === entry.size
-          ? `the content does not match its recorded SHA-256 ${shortId(recorded)}`
+          ? `the content does not match its recorded ${checksumName(entry.checksum)} ${shortId(recorded)}`
           : `the content is ${size} bytes, its tree records ${entry.size}`,
       ),
     );

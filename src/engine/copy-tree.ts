@@ -6,6 +6,9 @@
  * what the destination lacks. The source's chunk boundaries are kept: re-chunking would cost a
  * whole-file pass for nothing, and copies of copies stay byte-identical chunk for chunk.
  *
+ * A file's checksum over chunk ids is keyed too: it is checked against the source's ids and
+ * computed again over the destination's (a SHA-256 of the plaintext stays as it is).
+ *
  * Each tree is rewritten with its entries' new ids and saved only after every blob it names is
  * queued (the BlobSaver flushes batches in order before the snapshot is written). The walk is
  * depth-first, holding per level of depth one tree and at most SUBTREES_AHEAD of its subtrees
@@ -18,11 +21,15 @@
  * blob they vouch for durable, so a copy killed at any point leaves no row naming a blob the
  * destination lacks.
  */
+import { BlindsyncError } from "../errors.js";
 import {
   decodeTree,
   encodeTree,
+  sameChecksum,
   type ClientCache,
   type CopyIds,
+  type FileChecksum,
+  type FileEntry,
   type Repository,
   type TreeEntry,
 } from "../repo/index.js";
@@ -55,6 +62,30 @@ export interface TreeCopierOptions {
   readonly ids: CopyIds;
   /** Called after each directory and each data blob read, for progress. */
   readonly onProgress?: (stats: TreeCopyStats) => void;
+}
+
+/**
+ * A file's checksum in the destination. One over chunk ids is checked under the source's key
+ * first, so a copy never vouches anew for a file whose recorded checksum was wrong.
+ */
+function copiedChecksum(
+  source: Pick<Repository, "fileChecksum">,
+  destination: Pick<Repository, "fileChecksum">,
+  entry: FileEntry,
+  content: readonly BlobId[],
+): FileChecksum {
+  if (entry.checksum.kind === "sha256") return entry.checksum;
+  if (
+    !sameChecksum(
+      source.fileChecksum(entry.size, entry.content),
+      entry.checksum,
+    )
+  )
+    throw new BlindsyncError(
+      "integrity",
+      "A file's chunk ids do not match the checksum over them its tree records",
+    );
+  return destination.fileChecksum(entry.size, content);
 }
 
 export class TreeCopier {
@@ -96,7 +127,8 @@ export class TreeCopier {
         entries.push({ ...entry, subtree });
       } else if (entry.type === "file") {
         const content = await this.#copyContent(entry.content);
-        entries.push({ ...entry, content });
+        const checksum = copiedChecksum(source, destination, entry, content);
+        entries.push({ ...entry, content, checksum });
       } else entries.push(entry);
     }
     // The names are unchanged, so the source's order is still the sorted order.

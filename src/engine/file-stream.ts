@@ -2,12 +2,12 @@
  * A file's content streamed with its next blobs already on their way: over ssh or S3 each
  * blob is a round trip, and one at a time leaves the link idle while the previous chunk is
  * written out. At most AHEAD blobs are held (each at most the chunker's maximum, 8 MiB).
- * The whole file's SHA-256 is checked at its end, as browse.ts's streamFile does.
+ * The whole file's checksum is checked at its end, as browse.ts's streamFile does; each blob's
+ * id is re-checked as it opens (Repository.load), which a checksum over chunk ids relies on.
  */
-import { createHash } from "node:crypto";
 import { BlindsyncError } from "../errors.js";
 import type { FileEntry, Repository } from "../repo/index.js";
-import { bytesEqual } from "../util/bytes.js";
+import { BlobContentCheck, checksumName } from "./content-check.js";
 
 /** Blobs requested ahead of the one being written. */
 const AHEAD = 3;
@@ -17,7 +17,7 @@ export async function streamFileAhead(
   entry: FileEntry,
   write: (chunk: Uint8Array) => Promise<void>,
 ): Promise<void> {
-  const hash = createHash("sha256");
+  const check = new BlobContentCheck(repo, entry, { idsChecked: true });
   const pending: Promise<Uint8Array>[] = [];
   let next = 0;
   const requestMore = (): void => {
@@ -38,12 +38,12 @@ export async function streamFileAhead(
   ) {
     const chunk = await loading;
     requestMore();
-    hash.update(chunk);
+    check.add(chunk);
     await write(chunk);
   }
-  if (!bytesEqual(new Uint8Array(hash.digest()), entry.sha256))
+  if (!check.matches())
     throw new BlindsyncError(
       "integrity",
-      "The file content does not match its recorded SHA-256",
+      `The file content does not match its recorded ${checksumName(entry.checksum)}`,
     );
 }

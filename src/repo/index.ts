@@ -57,6 +57,13 @@ export {
   type HardlinkKey,
 } from "./tree.js";
 export {
+  chunkIdsChecksum,
+  fileChecksumMessage,
+  sameChecksum,
+  type FileChecksum,
+  type FileChecksumKind,
+} from "./file-checksum.js";
+export {
   assessChain,
   chainFrom,
   compareChainOrder,

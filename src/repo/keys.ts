@@ -91,6 +91,25 @@ export function indexAuthenticator(
 }
 
 /**
+ * The key of the whole-file checksums of kind `chunk-ids` (file-checksum.ts):
+ * HKDF(master, salt = repository id, info = "blindsync/v1/file-checksum"). Its own subkey, so
+ * a checksum can never be mistaken for a blob id (both are HMAC-SHA256 over bytes).
+ */
+export function fileChecksumKey(
+  master: Uint8Array,
+  repositoryId: Uint8Array,
+): Uint8Array {
+  checkLength("Master key", master, masterKeyLength);
+  checkLength("Repository id", repositoryId, repositoryIdLength);
+  return hkdfSha256(
+    master,
+    repositoryId,
+    "blindsync/v1/file-checksum",
+    subkeyLength,
+  );
+}
+
+/**
  * A public fingerprint of the keys, pinned by clients on first use: another master behind the
  * same repository id shows as a different value. Reveals nothing about the keys themselves.
  */

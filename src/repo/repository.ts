@@ -33,6 +33,7 @@ import {
   classifyKeySlots,
   createKeySlot,
   deriveSubkeys,
+  fileChecksumKey,
   indexAuthenticator,
   keyCheckValue,
   openKeySlot,
@@ -50,6 +51,7 @@ import {
 } from "./snapshot.js";
 import { Sealer, type SealerSpec } from "./sealer.js";
 import { decodeTree, encodeTree, type Tree } from "./tree.js";
+import { chunkIdsChecksum, type FileChecksum } from "./file-checksum.js";
 
 type Subkeys = ReturnType<typeof deriveSubkeys>;
 
@@ -108,6 +110,7 @@ export class Repository {
   private readonly master: Uint8Array;
   private readonly keys: Subkeys;
   private readonly sealer: Sealer;
+  private readonly fileChecksumKey: Uint8Array;
   private readonly onWarning: (message: string) => void;
   /** Hex ids of the undecodable snapshot blobs already warned about. */
   private readonly warned = new Set<string>();
@@ -125,6 +128,7 @@ export class Repository {
     this.master = master;
     this.keys = deriveSubkeys(master, config.repositoryId);
     this.sealer = new Sealer(this.keys, config.repositoryId);
+    this.fileChecksumKey = fileChecksumKey(master, config.repositoryId);
     this.keySlotName = keySlotName;
     this.keySlotBytes = keySlotBytes;
     this.gear = gearTableFromKey(this.keys.chunkerKey);
@@ -254,6 +258,14 @@ export class Repository {
   /** The keyed id of a plaintext: HMAC-SHA256 under the id key. */
   blobId(plaintext: Uint8Array): BlobId {
     return this.sealer.blobId(plaintext);
+  }
+
+  /**
+   * The whole-file checksum backups record (kind `chunk-ids`, file-checksum.ts): a keyed hash
+   * over the file's size and ordered chunk ids, so no second pass over the file's bytes.
+   */
+  fileChecksum(size: number, content: readonly BlobId[]): FileChecksum {
+    return chunkIdsChecksum(this.fileChecksumKey, size, content);
   }
 
   /** Encrypts a plaintext whose id the caller computed with blobId(). */

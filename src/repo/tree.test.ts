@@ -8,6 +8,7 @@ import {
   isSafeName,
   sortEntries,
   TREE_FORMAT_V1,
+  TREE_FORMAT_V2,
   TREE_FORMAT_VERSION,
   type TreeEntry,
 } from "./tree.js";
@@ -36,7 +37,10 @@ const plainEntryArbitrary: fc.Arbitrary<TreeEntry> = fc.oneof(
     uid: fc.nat(),
     gid: fc.nat(),
     size: fc.nat(),
-    sha256: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+    checksum: fc.record({
+      kind: fc.constantFrom("sha256" as const, "chunk-ids" as const),
+      digest: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+    }),
     content: fc.array(fc.uint8Array({ minLength: 32, maxLength: 32 }), {
       maxLength: 5,
     }),
@@ -112,7 +116,7 @@ describe("tree codec", () => {
       uid: 0,
       gid: 0,
       size: 3,
-      sha256: id(1),
+      checksum: { kind: "chunk-ids", digest: id(1) },
       content: [id(2)],
       hardlink: { dev: 5n, ino: 77n },
     };
@@ -130,7 +134,7 @@ describe("tree codec", () => {
       uid: 1000,
       gid: 100,
       size: 0,
-      sha256: id(1),
+      checksum: { kind: "sha256", digest: id(1) },
       content: [],
     };
     const bytes = encodeTree({ entries: [file] }, TREE_FORMAT_V1);
@@ -138,8 +142,38 @@ describe("tree codec", () => {
     const [decoded] = decodeTree(bytes).entries;
     expect(decoded).toEqual(file);
     expect(decoded).not.toHaveProperty("user");
-    // Format 2 of the same entry is two bytes longer per entry: the two empty name lengths.
-    expect(encodeTree({ entries: [file] }).length).toBe(bytes.length + 2);
+    // Format 2 of the same entry is two bytes longer per entry: the two empty name lengths;
+    // format 3 one more: the checksum's kind.
+    const v2 = encodeTree({ entries: [file] }, TREE_FORMAT_V2);
+    expect(v2.length).toBe(bytes.length + 2);
+    expect(decodeTree(v2).entries[0]).toEqual(file);
+    expect(encodeTree({ entries: [file] }).length).toBe(bytes.length + 3);
+  });
+
+  it("records a file checksum's kind in format 3 only: older formats hold SHA-256s alone", () => {
+    const file: TreeEntry = {
+      name: new Uint8Array(Buffer.from("f")),
+      type: "file",
+      mode: 0o600,
+      mtimeNs: 0n,
+      uid: 0,
+      gid: 0,
+      size: 1,
+      checksum: { kind: "chunk-ids", digest: id(7) },
+      content: [id(8)],
+    };
+    const v3 = Buffer.from(encodeTree({ entries: [file] }));
+    expect(v3[0]).toBe(3);
+    expect(decodeTree(v3).entries[0]).toEqual(file);
+    for (const version of [TREE_FORMAT_V1, TREE_FORMAT_V2] as const)
+      expect(() => encodeTree({ entries: [file] }, version)).toThrow(
+        /SHA-256 checksums only/,
+      );
+    // The kind byte follows the size: an unknown kind is damage, not a guess.
+    const kindAt = v3.indexOf(id(7)) - 1;
+    expect(v3[kindAt]).toBe(2);
+    v3[kindAt] = 9;
+    expect(() => decodeTree(v3)).toThrow(/unknown file checksum kind/);
   });
 
   it("keeps owner and group names and fifos, which format 1 cannot hold", () => {

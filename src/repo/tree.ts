@@ -7,19 +7,33 @@
  * the key can craft any tree. It rejects every name restore could misuse, unsorted or
  * duplicate names, out-of-range lengths and trailing bytes, always with an integrity error.
  *
- * Over 400 lines because both format versions (1, and 2 with owner names and fifos) are decoded
- * here beside the one encoder, so the rules a tree must meet are written once.
+ * Over 400 lines because all three format versions (1; 2 with owner names and fifos; 3 with
+ * the whole-file checksum's kind) are decoded here beside the one encoder, so the rules a tree
+ * must meet are written once.
  */
 import { BlindsyncError } from "../errors.js";
 import { BLOB_ID_LENGTH, type BlobId } from "../store/index.js";
+import {
+  FILE_CHECKSUM_CODES,
+  FILE_CHECKSUM_LENGTH,
+  checksumKindOf,
+  type FileChecksum,
+} from "./file-checksum.js";
 
 /**
  * The version encodeTree writes. Version 2 added owner and group names beside the numeric ids
- * and the fifo type; decodeTree reads version 1 too, so older repositories stay readable.
+ * and the fifo type; version 3 a kind byte before each file's checksum (file-checksum.ts), so
+ * a file may carry the keyed hash over its chunk ids instead of its SHA-256. decodeTree reads
+ * versions 1 and 2 too, so older repositories stay readable.
  */
-export const TREE_FORMAT_VERSION = 2;
-/** The first format: no owner names, no fifos. */
+export const TREE_FORMAT_VERSION = 3;
+/** The first format: no owner names, no fifos, SHA-256 checksums only. */
 export const TREE_FORMAT_V1 = 1;
+/** Owner names and fifos; SHA-256 checksums only. */
+export const TREE_FORMAT_V2 = 2;
+
+export type TreeFormatVersion =
+  typeof TREE_FORMAT_V1 | typeof TREE_FORMAT_V2 | typeof TREE_FORMAT_VERSION;
 
 /** Permission bits plus setuid, setgid and sticky: what restore may apply. */
 export const MODE_MASK = 0o7777;
@@ -27,7 +41,6 @@ export const MODE_MASK = 0o7777;
 const TYPE_CODES = { file: 1, dir: 2, symlink: 3, fifo: 4 } as const;
 const MAX_NAME_LENGTH = 4096;
 const MAX_SYMLINK_TARGET = 65536;
-const SHA256_LENGTH = 32;
 
 interface EntryBase {
   /** The name's bytes exactly as the file system gave them (Linux names are bytes). */
@@ -53,8 +66,8 @@ export interface HardlinkKey {
 export interface FileEntry extends EntryBase {
   readonly type: "file";
   readonly size: number;
-  /** SHA-256 of the whole plaintext file: restore verifies it end to end before renaming. */
-  readonly sha256: Uint8Array;
+  /** Of the whole plaintext file: restore verifies it end to end before renaming. */
+  readonly checksum: FileChecksum;
   /** Ordered data-blob ids; their plaintexts concatenated are the file. */
   readonly content: readonly BlobId[];
   /** Set when the file had more than one link, so restore can recreate the hardlink. */
@@ -249,22 +262,24 @@ class Reader {
 }
 
 /**
- * Encodes a directory, as version 2 unless told otherwise. Byte layout (all integers big-endian):
+ * Encodes a directory, as version 3 unless told otherwise. Byte layout (all integers big-endian):
  * version u8 | entry count u32 | entries, each:
  * name length u16 | name | type u8 (1 file, 2 dir, 3 symlink, 4 fifo) | mode u32 | mtime ns i64 |
  * uid u32 | gid u32 | user length u8 | user | group length u8 | group | then by type —
- * file: size u64 | sha256 (32) | hardlink flag u8 [| dev u64 | ino u64] | count u32 | ids (32 each);
+ * file: size u64 | checksum kind u8 (1 sha256, 2 chunk-ids) | checksum (32) |
+ * hardlink flag u8 [| dev u64 | ino u64] | count u32 | ids (32 each);
  * dir: subtree id (32); symlink: target length u32 | target; fifo: nothing.
- * Version 1 is the same without the two names (and without fifos). Backups always write
- * version 2; `version` 1 exists so that tests can make the trees older repositories hold and
- * check that what decodeTree accepts is canonical (it re-encodes to the same bytes).
+ * Version 2 is the same without the checksum kind (always sha256); version 1 also without the
+ * two names (and without fifos). Backups always write version 3; the older versions exist so
+ * that tests can make the trees older repositories hold and check that what decodeTree accepts
+ * is canonical (it re-encodes to the same bytes).
  */
 export function encodeTree(
   tree: Tree,
-  version:
-    typeof TREE_FORMAT_V1 | typeof TREE_FORMAT_VERSION = TREE_FORMAT_VERSION,
+  version: TreeFormatVersion = TREE_FORMAT_VERSION,
 ): Uint8Array {
   const hasNames = version !== TREE_FORMAT_V1;
+  const hasChecksumKind = version === TREE_FORMAT_VERSION;
   const writer = new Writer();
   writer.u8(version);
   writer.u32(tree.entries.length);
@@ -296,7 +311,15 @@ export function encodeTree(
     switch (entry.type) {
       case "file":
         writer.u64(BigInt(entry.size));
-        writer.bytes(entry.sha256);
+        if (hasChecksumKind)
+          writer.u8(FILE_CHECKSUM_CODES[entry.checksum.kind]);
+        else if (entry.checksum.kind !== "sha256")
+          throw new RangeError(
+            `Tree format ${version} has SHA-256 checksums only`,
+          );
+        if (entry.checksum.digest.length !== FILE_CHECKSUM_LENGTH)
+          throw new RangeError("A file checksum is 32 bytes");
+        writer.bytes(entry.checksum.digest);
         if (entry.hardlink === undefined) {
           writer.u8(0);
         } else {
@@ -325,9 +348,14 @@ export function encodeTree(
 export function decodeTree(bytes: Uint8Array): Tree {
   const reader = new Reader(bytes);
   const version = reader.u8();
-  if (version !== TREE_FORMAT_VERSION && version !== TREE_FORMAT_V1)
+  if (
+    version !== TREE_FORMAT_VERSION &&
+    version !== TREE_FORMAT_V2 &&
+    version !== TREE_FORMAT_V1
+  )
     throw invalid(`unknown version ${version}`);
   const hasNames = version !== TREE_FORMAT_V1;
+  const hasChecksumKind = version === TREE_FORMAT_VERSION;
   const count = reader.u32();
   // Each entry takes at least 24 bytes, so a count beyond that is a lie, not a reason to allocate.
   if (count > reader.remaining / 24)
@@ -349,7 +377,9 @@ export function decodeTree(bytes: Uint8Array): Tree {
       const size = reader.u64();
       if (size > BigInt(Number.MAX_SAFE_INTEGER))
         throw invalid("file size out of range");
-      const sha256 = reader.bytes(SHA256_LENGTH);
+      const kind = hasChecksumKind ? checksumKindOf(reader.u8()) : "sha256";
+      if (kind === undefined) throw invalid("unknown file checksum kind");
+      const checksum = { kind, digest: reader.bytes(FILE_CHECKSUM_LENGTH) };
       const linkFlag = reader.u8();
       if (linkFlag > 1) throw invalid("bad hardlink flag");
       const hardlink =
@@ -364,7 +394,7 @@ export function decodeTree(bytes: Uint8Array): Tree {
         ...base,
         type: "file",
         size: Number(size),
-        sha256,
+        checksum,
         content,
       };
       entries.push(hardlink === undefined ? file : { ...file, hardlink });

@@ -44,7 +44,9 @@ import {
   decodeTree,
   encodeTree,
   TREE_FORMAT_V1,
+  TREE_FORMAT_V2,
   type Tree,
+  type TreeFormatVersion,
 } from "../../src/repo/tree.js";
 import type { BlobKind } from "../../src/store/index.js";
 import { blindsyncCommand } from "../helpers/serve-process.js";
@@ -366,7 +368,8 @@ describe("fuzzing the decoders that read untrusted bytes (T12)", () => {
   it(`the tree decoder accepts only canonical trees with safe names and rejects the rest as integrity errors (${RUNS} cases)`, () => {
     const seeds = [
       encodeTree(sampleTree()),
-      encodeTree(sampleTree(), TREE_FORMAT_V1),
+      encodeTree(sha256Only(sampleTree()), TREE_FORMAT_V1),
+      encodeTree(sha256Only(sampleTree()), TREE_FORMAT_V2),
       encodeTree({ entries: [] }),
       encodeTree({
         entries: [
@@ -397,8 +400,8 @@ describe("fuzzing the decoders that read untrusted bytes (T12)", () => {
       }),
     ];
     const result = fuzz(seeds, ["integrity"], decodeTree, (bytes, tree) => {
-      // Canonical within its version: format 1 trees (older repositories) are still read.
-      const version = bytes[0] === TREE_FORMAT_V1 ? TREE_FORMAT_V1 : 2;
+      // Canonical within its version: format 1 and 2 trees (older repositories) are still read.
+      const version = bytes[0] as TreeFormatVersion;
       expect(same(encodeTree(tree as Tree, version), bytes)).toBe(true);
     });
     expect(result.accepted).toBeGreaterThan(0);
@@ -478,6 +481,20 @@ describe("fuzzing the decoders that read untrusted bytes (T12)", () => {
   });
 });
 
+/** The same tree with SHA-256 checksums only, as formats 1 and 2 hold them. */
+function sha256Only(tree: Tree): Tree {
+  return {
+    entries: tree.entries.map((entry) =>
+      entry.type === "file"
+        ? {
+            ...entry,
+            checksum: { kind: "sha256", digest: entry.checksum.digest },
+          }
+        : entry,
+    ),
+  };
+}
+
 function sampleTree(): Tree {
   const base = {
     mode: 0o644,
@@ -498,7 +515,7 @@ function sampleTree(): Tree {
         type: "file",
         name: Buffer.from("file"),
         size: 10,
-        sha256: id(0x22),
+        checksum: { kind: "chunk-ids", digest: id(0x22) },
         content: [id(0x33), id(0x44)],
         hardlink: { dev: 1n, ino: 2n },
       },
@@ -513,7 +530,7 @@ function sampleTree(): Tree {
         type: "file",
         name: Buffer.from([0xff, 0xfe]),
         size: 0,
-        sha256: id(0x55),
+        checksum: { kind: "sha256", digest: id(0x55) },
         content: [],
       },
     ],

@@ -65,6 +65,7 @@ async function archive(
     },
   });
   const walker = new Walker({
+    repo,
     tally,
     sink: options.sink,
     cache,

@@ -1,9 +1,10 @@
 /**
- * The chunk stream: a file's bytes in, its chunks out as (id, view), with the whole file's
- * SHA-256 and size. The one read → chunk → id loop of a backup, used by the main thread
- * (file-saver) and the workers that digest changed files (seal-worker) alike.
+ * The chunk stream: a file's bytes in, its chunks out as (id, view), with the file's size. The
+ * one read → chunk → id loop of a backup, used by the main thread (file-saver) and the workers
+ * that digest changed files (seal-worker) alike, and by restore's read-back checks. No
+ * whole-file hash: the file's checksum is a keyed hash over the chunk ids (file-checksum.ts in
+ * repo/), so each byte is hashed once, to its chunk's id.
  */
-import { createHash, type Hash } from "node:crypto";
 import { Chunker, type ChunkerParams } from "../../chunker/index.js";
 import type { BlobId } from "../../store/index.js";
 
@@ -19,7 +20,6 @@ export interface Chunk {
 export class ChunkStream {
   readonly #chunker: Chunker;
   readonly #idOf: (plaintext: Uint8Array) => BlobId;
-  readonly #whole: Hash = createHash("sha256");
   #size = 0;
 
   /** `idOf` is the repository's keyed id (Repository.blobId or a worker's Sealer.blobId). */
@@ -39,15 +39,13 @@ export class ChunkStream {
 
   /** Takes the next bytes of the file; returns the chunks they complete. */
   push(data: Uint8Array): Chunk[] {
-    this.#whole.update(data);
     this.#size += data.length;
     return this.#identify(this.#chunker.pushViews(data));
   }
 
-  /** Ends the file: its last chunks and the whole file's SHA-256. */
-  finish(): { readonly chunks: Chunk[]; readonly sha256: Uint8Array } {
-    const chunks = this.#identify(this.#chunker.finishViews());
-    return { chunks, sha256: new Uint8Array(this.#whole.digest()) };
+  /** Ends the file: its last chunks. */
+  finish(): { readonly chunks: Chunk[] } {
+    return { chunks: this.#identify(this.#chunker.finishViews()) };
   }
 
   #identify(views: Uint8Array[]): Chunk[] {

@@ -30,7 +30,9 @@ import {
 /** Changes whenever what the digest covers does, so old records simply stop matching. */
 // v2: trees of format 2 (owner names, fifos), so a directory recorded with a version 1 tree is
 // encoded again once, as format 2, rather than kept as it was.
-const LISTING_TAG = Buffer.from("blindsync directory listing v2\0");
+// v3: trees of format 3 (files' checksums over chunk ids), likewise: a snapshot holds the kind
+// of checksum backups write, not SHA-256s kept from directories an older version recorded.
+const LISTING_TAG = Buffer.from("blindsync directory listing v3\0");
 
 const TYPE_BITS = BigInt(fsConstants.S_IFMT);
 const FIFO = BigInt(fsConstants.S_IFIFO);

@@ -67,7 +67,7 @@ export function fileEntry(
     group: systemOwnerNames.group(gid),
     type: "file",
     size,
-    sha256: cached.sha256,
+    checksum: cached.checksum,
     content: cached.content,
   } as const;
   return stat.nlink > 1n

@@ -1,6 +1,6 @@
 /**
  * A file shorter than the chunker's minimum size is read as one chunk without a chunker or a
- * streaming hash (the many-small-files route): its ids, SHA-256 and size must be exactly what
+ * streaming hash (the many-small-files route): its ids, checksum and size must be exactly what
  * the chunk stream gives for the same bytes, on both sides of the minimum, and for an empty
  * file.
  */
@@ -39,14 +39,21 @@ afterEach(async () => {
   await removeDir(work);
 });
 
-function streamed(data: Uint8Array): { content: string[]; sha256: string } {
+/** The chunk ids the chunk stream makes of `data`, and the checksum over them backups record. */
+function streamed(data: Uint8Array): {
+  content: string[];
+  checksum: { kind: string; digest: string };
+} {
   const stream = new ChunkStream(repo.gear, repo.config.chunker, (view) =>
     repo.blobId(view),
   );
-  const content = stream.push(data).map((chunk) => toHex(chunk.id));
-  const { chunks, sha256 } = stream.finish();
-  content.push(...chunks.map((chunk) => toHex(chunk.id)));
-  return { content, sha256: toHex(sha256) };
+  const ids = stream.push(data).map((chunk) => chunk.id);
+  ids.push(...stream.finish().chunks.map((chunk) => chunk.id));
+  const checksum = repo.fileChecksum(data.length, ids);
+  return {
+    content: ids.map(toHex),
+    checksum: { kind: "chunk-ids", digest: toHex(checksum.digest) },
+  };
 }
 
 describe("FileSaver.read()", () => {
@@ -72,7 +79,10 @@ describe("FileSaver.read()", () => {
       expect(read.size).toBe(size);
       expect({
         content: read.content.map(toHex),
-        sha256: toHex(read.sha256),
+        checksum: {
+          kind: read.checksum.kind,
+          digest: toHex(read.checksum.digest),
+        },
       }).toEqual(streamed(data));
       if (size > 0 && size < CHUNKER.minSize)
         expect(read.content).toHaveLength(1);

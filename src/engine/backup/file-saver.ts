@@ -7,7 +7,6 @@
  */
 import { closeSync, openSync, readSync } from "node:fs";
 import { open } from "node:fs/promises";
-import { sha256 } from "../../crypto/index.js";
 import { describeError } from "../../errors.js";
 import type {
   CachedContent,
@@ -79,7 +78,7 @@ export class FileSaver {
 
   /**
    * Chunks, hashes and queues one file's bytes as they are read; `finish` returns its content
-   * list and whole-file SHA-256. Chunks are views, copied only when the blob saver queues them,
+   * list and whole-file checksum (over the chunk ids: no second hash of the bytes). Chunks are views, copied only when the blob saver queues them,
    * so the caller may reuse a buffer as soon as the promise of `push` settles.
    */
   #contentBuilder(): {
@@ -108,9 +107,10 @@ export class FileSaver {
         return queue(stream.push(data));
       },
       finish: async () => {
-        const { chunks, sha256 } = stream.finish();
+        const { chunks } = stream.finish();
         await queue(chunks);
-        return { content, sha256, size: stream.size };
+        const size = stream.size;
+        return { content, checksum: repo.fileChecksum(size, content), size };
       },
     };
   }
@@ -164,8 +164,7 @@ export class FileSaver {
   }
 
   /**
-   * A changed file, digested in a worker, which reads it once: the chunk ids, the whole file's
-   * SHA-256 and the bytes of the chunks `recorded` (the earlier run's) does not name. Those
+   * A changed file, digested in a worker, which reads it once: the chunk ids and the bytes of the chunks `recorded` (the earlier run's) does not name. Those
    * are queued here as they are; nothing is read or hashed again. Undefined, and the caller
    * reads the file itself, when the worker found too much new data to carry, when the file's
    * identity (inode, size, mtime, ctime) is no longer the one the walk saw, or when a chunk the
@@ -206,7 +205,11 @@ export class FileSaver {
       }
     }
     this.#countBytes(digest.size);
-    return { content, sha256: digest.sha256, size: digest.size };
+    return {
+      content,
+      checksum: this.#repo.fileChecksum(digest.size, content),
+      size: digest.size,
+    };
   }
 
   /**
@@ -265,6 +268,11 @@ export class FileSaver {
     } catch (error) {
       throw new StoreFailure(error);
     }
-    return { content: [id], sha256: sha256(data), size: data.length };
+    const content = [id];
+    return {
+      content,
+      checksum: this.#repo.fileChecksum(data.length, content),
+      size: data.length,
+    };
   }
 }

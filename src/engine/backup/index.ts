@@ -39,3 +39,4 @@ export {
   DEFAULT_STDIN_NAME,
   type StdinSource,
 } from "./stdin-source.js";
+export { ChunkStream, type Chunk } from "./chunk-stream.js";

@@ -249,7 +249,7 @@ export class SealPool {
   }
 
   /**
-   * Reads and chunks a file in the least busy worker: its chunk ids, lengths and SHA-256, and
+   * Reads and chunks a file in the least busy worker: its chunk ids and lengths, and
    * with `carry` the bytes of the chunks not among the recorded ids; undefined when those pass
    * `carry.maxBytes` (the worker stops there). A read error rejects with FileReadError; a
    * failed worker with a BlindsyncError.

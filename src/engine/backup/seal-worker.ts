@@ -5,7 +5,7 @@
  * Plaintext arrives and ciphertext leaves as transferred buffers: no copies between threads.
  *
  * It also digests changed files (DigestJob): reads one, chunks it and returns the chunk ids,
- * lengths and whole-file SHA-256, with the bytes of the chunks an earlier run did not record
+ * lengths, with the bytes of the chunks an earlier run did not record
  * (copied as they pass, up to a bound). A re-run of a large file with a small edit then spends
  * its reading and hashing here, beside the walk on the main thread, which queues the new
  * chunks without reading or hashing them again. Between reads it yields, so seal jobs are not
@@ -90,8 +90,6 @@ export interface FileDigest {
   /** The chunk ids, 32 bytes each, in file order. */
   readonly ids: Uint8Array;
   readonly lengths: number[];
-  /** The whole file's SHA-256. */
-  readonly sha256: Uint8Array;
   readonly size: number;
   /** The chunks not among the recorded ids, in file order (none without a CarryRequest). */
   readonly carried: CarriedChunk[];
@@ -210,7 +208,7 @@ async function digest(job: DigestJob): Promise<void> {
       if (reads % READS_PER_SLICE === 0)
         await new Promise((resolve) => setImmediate(resolve));
     }
-    const { chunks, sha256 } = stream.finish();
+    const { chunks } = stream.finish();
     if (!take(chunks)) {
       tooNew();
       return;
@@ -219,7 +217,6 @@ async function digest(job: DigestJob): Promise<void> {
     const result: FileDigest = {
       ids: Buffer.concat(ids),
       lengths,
-      sha256,
       size: stream.size,
       carried,
     };

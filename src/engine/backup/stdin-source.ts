@@ -119,7 +119,7 @@ export async function saveStdin(
     group: systemOwnerNames.group(gid),
     type: "file",
     size: read.size,
-    sha256: read.sha256,
+    checksum: read.checksum,
     content: read.content,
   };
   return { tree: await parts.treeSaver.save([entry]), root: undefined };

@@ -20,6 +20,7 @@ import {
   type ClientCache,
   type DirRecord,
   type FileEntry,
+  type Repository,
   type TreeEntry,
 } from "../../repo/index.js";
 import type { BlobId } from "../../store/index.js";
@@ -71,6 +72,8 @@ function printable(path: Buffer): string {
 
 /** What a walker works with: the run's counters and sink, the caches, the other stages. */
 export interface WalkerParts {
+  /** Computes the checksum of a file the files cache knows with an older kind. */
+  readonly repo: Pick<Repository, "fileChecksum">;
   readonly tally: BackupTally;
   readonly sink: BackupSink;
   readonly cache: ClientCache;
@@ -153,6 +156,13 @@ export class Walker {
     const size = Number(stat.size);
     this.#tally.bytes += size;
     this.#tally.files += 1;
+    // A row from before the chunk-ids kind holds a SHA-256: the snapshot gets the kind backups
+    // write, computed from the recorded chunk ids (32 bytes a chunk, the file is not read).
+    if (cached.checksum.kind !== "chunk-ids")
+      return fileEntry(name, stat, size, {
+        content: cached.content,
+        checksum: this.#parts.repo.fileChecksum(size, cached.content),
+      });
     return fileEntry(name, stat, size, cached);
   }
 
@@ -178,7 +188,7 @@ export class Walker {
       this.#warn(path, "cannot read file", error);
       return undefined;
     }
-    const cached = { content: read.content, sha256: read.sha256 };
+    const cached = { content: read.content, checksum: read.checksum };
     // A file that changed while being read is stored as read, but not cached as unchanged.
     if (read.size === identity.size)
       this.#parts.treeSaver.fileRead(path, identity, cached);

@@ -1,7 +1,7 @@
 /**
  * Writes one regular file: fetches its data blobs a few ahead, writes them to a fresh temporary
  * name in the file's directory (O_CREAT|O_EXCL|O_NOFOLLOW), keeping holes, verifies the size and
- * the SHA-256 the snapshot records, sets owner, mode and mtime, and only then renames it over
+ * the whole-file checksum the snapshot records (content-check.ts), sets owner, mode and mtime, and only then renames it over
  * the final name (rename() replaces a symlink there; it never follows it). On any failure the
  * temporary file is removed, so nothing unverified ever appears under a real name. What already
  * stands at the name is first judged by the overwrite policy (overwrite.ts).
@@ -10,7 +10,6 @@
  * small files) goes the same way in small-file.ts, verified in memory before its temporary name
  * is created and, with the native addon, written and renamed in batches on the thread pool.
  */
-import { createHash } from "node:crypto";
 import {
   closeSync,
   constants as fsConstants,
@@ -24,6 +23,7 @@ import {
 import { describeError } from "../../errors.js";
 import { DEFAULT_CHUNKER_PARAMS } from "../../chunker/index.js";
 import { MODE_MASK, type FileEntry } from "../../repo/index.js";
+import { BlobContentCheck, checksumName } from "../content-check.js";
 import { parentPath } from "../fs-names.js";
 import type { Deletion } from "./deletion.js";
 import { DamagedData, describeBlobFailure } from "./failures.js";
@@ -36,7 +36,7 @@ import {
 } from "./fs-ops.js";
 import { keepIdentical } from "./in-place.js";
 import { fateOf, type OverwritePolicy } from "./overwrite.js";
-import { checkVerified, SmallFileWriter } from "./small-file.js";
+import { SmallFileWriter } from "./small-file.js";
 import { writeSparse } from "./sparse.js";
 import type { Tally } from "./tally.js";
 import type { Target } from "./target.js";
@@ -125,6 +125,7 @@ export class FileWriter {
           if (
             this.settings.overwrite === "if-changed" &&
             keepIdentical(
+              this.repo,
               entry,
               path,
               existing,
@@ -157,8 +158,9 @@ export class FileWriter {
       entry.content.length <= BLOBS_AHEAD &&
       existing?.isDirectory() !== true
     ) {
+      let lengths: number[];
       try {
-        await this.small.write(entry, path, fresh);
+        lengths = await this.small.write(entry, path, fresh);
       } catch (error) {
         this.tally.fail(
           `Cannot restore "${this.target.show(path)}": ${describeError(error)}`,
@@ -167,18 +169,19 @@ export class FileWriter {
         return false;
       }
       this.tally.fileWritten(entry.size, action, this.target.show(path));
-      this.settings.verifier?.add(path, entry);
+      this.settings.verifier?.add(path, entry, lengths);
       return true;
     }
     const temp = this.target.tempPath(parentPath(path));
     let fd: number | undefined;
     let created = false;
+    let lengths: number[];
     try {
       // Fetching starts before the file is created, so a failed fetch leaves nothing to undo.
       const content = this.fetchContent(entry);
       fd = openSync(temp, WRITE_FLAGS, 0o600);
       created = true;
-      await this.writeContent(fd, entry, content);
+      lengths = await this.writeContent(fd, entry, content);
       if (this.settings.fsync) fsyncSync(fd);
       // chown before chmod: chown clears the setuid and setgid bits.
       const ours =
@@ -200,7 +203,7 @@ export class FileWriter {
       return false;
     }
     this.tally.fileWritten(entry.size, action, this.target.show(path));
-    this.settings.verifier?.add(path, entry);
+    this.settings.verifier?.add(path, entry, lengths);
     return true;
   }
 
@@ -216,8 +219,9 @@ export class FileWriter {
     const refill = (): void => {
       while (queue.length < BLOBS_AHEAD && next < ids.length) {
         const id = ids[next++] as Uint8Array;
-        // The whole file's SHA-256 is verified below, so the per-blob id check would only hash
-        // the same bytes a second time (docs/threat-model.md).
+        // The whole file's checksum is verified below, recomputing each chunk's id where it is
+        // a checksum over them, so the per-blob id check would only hash the same bytes a
+        // second time (docs/threat-model.md).
         const loading = repo.load("data", id, { checkId: false });
         // Handled here so that a fetch left behind by an earlier failure is never "unhandled".
         loading.catch(() => undefined);
@@ -236,13 +240,16 @@ export class FileWriter {
     };
   }
 
-  /** Writes and verifies the content; throws DamagedData naming the problem. */
+  /**
+   * Writes and verifies the content; throws DamagedData naming the problem. Returns the chunks'
+   * lengths, which `--verify` needs to read the file back chunk by chunk.
+   */
   private async writeContent(
     fd: number,
     entry: FileEntry,
     content: Content,
-  ): Promise<void> {
-    const hash = createHash("sha256");
+  ): Promise<number[]> {
+    const check = new BlobContentCheck(this.repo, entry, { idsChecked: false });
     let position = 0;
     let writtenEnd = 0;
     for (let item = content.next(); item.done !== true; item = content.next()) {
@@ -258,13 +265,23 @@ export class FileWriter {
           `its data is longer than the recorded size of ${entry.size} bytes`,
         );
       }
-      hash.update(chunk);
+      check.add(chunk);
       writtenEnd = writeSparse(fd, chunk, position);
       position += chunk.length;
       this.tally.bytesWritten(chunk.length);
     }
-    checkVerified(entry, position, hash.digest());
+    if (position !== entry.size) {
+      throw new DamagedData(
+        `its data has ${position} bytes where the snapshot records ${entry.size}`,
+      );
+    }
+    if (!check.matches()) {
+      throw new DamagedData(
+        `its content does not match the ${checksumName(entry.checksum)} the snapshot records`,
+      );
+    }
     // Only a file that ends in a hole needs its size set: the temporary file started empty.
     if (writtenEnd !== entry.size) ftruncateSync(fd, entry.size);
+    return check.lengths;
   }
 }

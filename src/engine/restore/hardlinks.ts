@@ -1,15 +1,15 @@
 /**
  * Scheduling regular files, and hard links among them. The entries a snapshot records with one
  * (dev, ino) are written once, by the first; each later one waits for it and becomes a hard link
- * of it, but only when the two agree on size and SHA-256 (a hostile tree may give unrelated files
+ * of it, but only when the two agree on size and checksum (a hostile tree may give unrelated files
  * one identity) and the first was restored; otherwise it is written as a copy of its own.
  */
 import { linkSync, lstatSync } from "node:fs";
-import type { FileEntry } from "../../repo/index.js";
+import { sameChecksum, type FileEntry } from "../../repo/index.js";
 import { parentPath } from "../fs-names.js";
 import type { Deletion } from "./deletion.js";
 import { fileWeight, type FileWriter } from "./file-writer.js";
-import { asBuffer, lstatOrUndefined, unlinkQuietly } from "./fs-ops.js";
+import { lstatOrUndefined, unlinkQuietly } from "./fs-ops.js";
 import { fateOf } from "./overwrite.js";
 import type { FilePool } from "./scheduler.js";
 import type { Tally } from "./tally.js";
@@ -70,7 +70,7 @@ export class Hardlinks {
       const firstPath = await source.done;
       const sameContent =
         source.entry.size === entry.size &&
-        asBuffer(source.entry.sha256).equals(entry.sha256);
+        sameChecksum(source.entry.checksum, entry.checksum);
       if (
         firstPath !== undefined &&
         sameContent &&

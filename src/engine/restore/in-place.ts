@@ -1,10 +1,12 @@
 /**
  * The in-place check. A regular file (never a symlink) with the same size and mtime is read and
- * hashed, and kept only when its SHA-256 matches too; rsync trusts size and mtime alone, but a
- * local read is far cheaper than fetching and decrypting, and the snapshot's hash makes the skip
- * as safe as a rewrite. Its owner and mode are fixed; its mtime already matches.
+ * hashed, and kept only when its whole-file checksum matches too (for a checksum over chunk
+ * ids: its chunks, cut by the repository's chunker, have the recorded ids); rsync trusts size
+ * and mtime alone, but a local read is far cheaper than fetching and decrypting, and the
+ * snapshot's checksum makes the skip as safe as a rewrite. Its owner and mode are fixed; its
+ * mtime already matches. A file of a snapshot copied from another repository keeps that
+ * repository's chunk boundaries, so it never matches here and is rewritten: slower, not wrong.
  */
-import { createHash } from "node:crypto";
 import {
   closeSync,
   constants as fsConstants,
@@ -16,6 +18,7 @@ import {
   type BigIntStats,
 } from "node:fs";
 import { MODE_MASK, type FileEntry } from "../../repo/index.js";
+import { DiskContentCheck, type ChunkingRepository } from "../content-check.js";
 import { restoredMtimeNs } from "./times.js";
 
 const READ_BLOCK = 1024 * 1024;
@@ -29,6 +32,7 @@ const READ_FLAGS =
  * fixing the owner or mode fails.
  */
 export function keepIdentical(
+  repo: ChunkingRepository,
   entry: FileEntry,
   path: Buffer,
   existing: BigIntStats,
@@ -59,7 +63,7 @@ export function keepIdentical(
     // A file with other links may share its inode with something outside the target (a
     // planted hardlink): fixing its owner or mode in place would change that too. Rewrite it.
     if (stats.nlink !== 1n) return false;
-    const hash = createHash("sha256");
+    const check = new DiskContentCheck(repo, entry);
     const buffer = Buffer.allocUnsafe(
       Math.min(READ_BLOCK, Math.max(1, entry.size)),
     );
@@ -67,12 +71,11 @@ export function keepIdentical(
     for (;;) {
       const bytesRead = readSync(fd, buffer, 0, buffer.length, null);
       if (bytesRead === 0) break;
-      hash.update(buffer.subarray(0, bytesRead));
+      check.push(buffer.subarray(0, bytesRead));
       total += bytesRead;
       if (total > entry.size) return false;
     }
-    if (total !== entry.size || !hash.digest().equals(entry.sha256))
-      return false;
+    if (!check.matches()) return false;
     if (dryRun) return true;
     if (isRoot) fchownSync(fd, entry.uid, entry.gid);
     fchmodSync(fd, entry.mode & MODE_MASK);

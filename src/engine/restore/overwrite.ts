@@ -4,7 +4,7 @@
  *
  * - `always`: replace it, even when it already is the snapshot's file;
  * - `if-changed` (the default): replace it unless it already is the snapshot's file (same size
- *   and mtime, and, stricter than restic, which trusts those two, the same SHA-256: in-place.ts);
+ *   and mtime, and, stricter than restic, which trusts those two, the same whole-file checksum: in-place.ts);
  * - `if-newer`: replace it only when the snapshot's mtime is later than its own;
  * - `never`: leave it as it is.
  *

@@ -30,6 +30,10 @@ export function withLocalOwners(
   return {
     load: (...args) => repo.load(...args),
     loadTree: async (id) => localTree(await repo.loadTree(id), names),
+    blobId: (plaintext) => repo.blobId(plaintext),
+    fileChecksum: (size, content) => repo.fileChecksum(size, content),
+    gear: repo.gear,
+    config: repo.config,
   };
 }
 

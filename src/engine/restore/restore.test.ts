@@ -9,6 +9,7 @@ import {
   isSafeName,
   Repository,
   sortEntries,
+  type FileChecksum,
   type HardlinkKey,
   type Tree,
   type TreeEntry,
@@ -47,9 +48,15 @@ interface FileSpec extends Common {
   readonly tamper?: readonly number[];
   /** Chunk indices that are never stored. */
   readonly drop?: readonly number[];
+  /** Chunk indices stored under an id that is not their keyed hash (a key holder's forgery). */
+  readonly forgeIds?: readonly number[];
+  /** Record the SHA-256 of the content, as trees of format 1 and 2 do. */
+  readonly sha256Checksum?: boolean;
   /** Overrides of what the tree records, to make it lie. */
-  readonly sha256?: Uint8Array;
+  readonly checksum?: FileChecksum;
   readonly size?: number;
+  /** The chunk list the tree records, made from the stored one after its checksum was taken. */
+  readonly listed?: (ids: BlobId[]) => BlobId[];
 }
 interface DirSpec extends Common {
   readonly type: "dir";
@@ -116,7 +123,10 @@ async function putDataChunks(spec: FileSpec): Promise<BlobId[]> {
     offset += chunkSize, index++
   ) {
     const chunk = spec.data.subarray(offset, offset + chunkSize);
-    const id = repo.blobId(chunk);
+    const id =
+      spec.forgeIds?.includes(index) === true
+        ? repo.blobId(Buffer.from(`not chunk ${index}`))
+        : repo.blobId(chunk);
     ids.push(id);
     if (spec.drop?.includes(index) === true) continue;
     const blob = repo.seal("data", id, chunk);
@@ -139,14 +149,21 @@ async function toEntry(spec: Spec): Promise<TreeEntry> {
   };
   switch (spec.type) {
     case "file": {
+      const ids = await putDataChunks(spec);
+      const checksum: FileChecksum =
+        spec.checksum ??
+        (spec.sha256Checksum === true
+          ? {
+              kind: "sha256",
+              digest: createHash("sha256").update(spec.data).digest(),
+            }
+          : repo.fileChecksum(spec.data.length, ids));
       const entry = {
         ...base,
         type: "file" as const,
         size: spec.size ?? spec.data.length,
-        sha256:
-          spec.sha256 ??
-          new Uint8Array(createHash("sha256").update(spec.data).digest()),
-        content: await putDataChunks(spec),
+        checksum,
+        content: spec.listed?.(ids) ?? ids,
       };
       return spec.hardlink === undefined
         ? entry
@@ -178,6 +195,10 @@ function rawTreeRepo(rawTrees: ReadonlyMap<string, Tree>): RestoreRepository {
   return {
     load: (kind, id) => repo.load(kind, id),
     loadTree: async (id) => rawTrees.get(toHex(id)) ?? repo.loadTree(id),
+    blobId: (plaintext) => repo.blobId(plaintext),
+    fileChecksum: (size, content) => repo.fileChecksum(size, content),
+    gear: repo.gear,
+    config: repo.config,
   };
 }
 
@@ -429,7 +450,9 @@ describe("restoreSnapshot()", () => {
           chunkSize: 50_000,
           drop: [1],
         }),
-        file("lying-hash", "real content", { sha256: new Uint8Array(32) }),
+        file("lying-hash", "real content", {
+          checksum: { kind: "chunk-ids", digest: new Uint8Array(32) },
+        }),
         file("lying-size", "twelve bytes", { size: 5 }),
         dir("sub", [file("good-2", "two")]),
       ]),
@@ -483,8 +506,55 @@ describe("restoreSnapshot()", () => {
     );
     expect(result).toMatchObject({ verified: 1, errors: 1, damaged: 1 });
     expect(warnings).toEqual([
-      'Verification failed for "sub/changed": its content differs from the snapshot\'s (SHA-256 mismatch)',
+      'Verification failed for "sub/changed": its content differs from the snapshot\'s (checksum over its chunk ids mismatch)',
     ]);
+  });
+
+  it("restores and verifies files of both checksum kinds: over chunk ids and the SHA-256 older trees hold", async () => {
+    const data = randomData(300_000, 7);
+    const result = await restore(
+      [
+        file("by-ids", data, { chunkSize: 70_000 }),
+        file("by-sha256", data, { chunkSize: 70_000, sha256Checksum: true }),
+        file("empty", ""),
+        file("empty-sha256", "", { sha256Checksum: true }),
+      ],
+      { verify: true },
+    );
+    expect(result).toMatchObject({ files: 4, verified: 4, errors: 0 });
+    expect(warnings).toEqual([]);
+    for (const name of ["by-ids", "by-sha256"])
+      // equals(), not toEqual(): a deep comparison of 300 kB takes seconds.
+      expect((await fsp.readFile(at(name))).equals(data)).toBe(true);
+  });
+
+  it("refuses a file whose tree lists its chunks swapped, one short, or under an id that is not their hash", async () => {
+    const data = randomData(200_000, 8);
+    const swap = (ids: BlobId[]): BlobId[] => [
+      ids[1] as BlobId,
+      ids[0] as BlobId,
+      ...ids.slice(2),
+    ];
+    const result = await hostile(() =>
+      restore([
+        file("swapped", data, { chunkSize: 50_000, listed: swap }),
+        file("dropped", data, {
+          chunkSize: 50_000,
+          size: 150_000,
+          listed: (ids) => ids.slice(0, 3),
+        }),
+        file("forged", data, { chunkSize: 50_000, forgeIds: [2] }),
+        file("intact", data, { chunkSize: 50_000 }),
+      ]),
+    );
+    expect(result).toMatchObject({ files: 1, errors: 3, damaged: 3 });
+    for (const name of ["swapped", "dropped", "forged"]) {
+      expect(await exists(at(name))).toBe(false);
+      expect(warnings.find((message) => message.includes(`"${name}"`))).toMatch(
+        /does not match the checksum over its chunk ids/,
+      );
+    }
+    expect(await debris(target)).toEqual([]);
   });
 
   it("skips a subtree whose tree blob is damaged, naming the directory", async () => {
@@ -511,7 +581,13 @@ describe("restoreSnapshot()", () => {
       };
       return type === "dir"
         ? { ...common, type, subtree: child }
-        : { ...common, type, size: 3, sha256: new Uint8Array(32), content: [] };
+        : {
+            ...common,
+            type,
+            size: 3,
+            checksum: { kind: "sha256", digest: new Uint8Array(32) },
+            content: [],
+          };
     };
     const rawTrees = new Map<string, Tree>([
       [

@@ -100,7 +100,7 @@ export async function restoreSnapshot(
   });
   const verifier =
     options.verify === true && !dryRun
-      ? new Verifier(target, tally)
+      ? new Verifier(options.repo, target, tally)
       : undefined;
   const writer = new FileWriter(options.repo, target, tally, deletion, owner, {
     fsync: options.fsync === true,

@@ -14,7 +14,6 @@
  * thread, which also decrypts and hashes (docs/performance.md, "Restore of many small files").
  * Without the addon the same steps run here, synchronously, to the same result.
  */
-import { createHash } from "node:crypto";
 import {
   closeSync,
   constants as fsConstants,
@@ -25,6 +24,7 @@ import {
   openSync,
 } from "node:fs";
 import { MODE_MASK, type FileEntry } from "../../repo/index.js";
+import { BlobContentCheck, checksumName } from "../content-check.js";
 import { parentPath } from "../fs-names.js";
 import type { Deletion } from "./deletion.js";
 import { DamagedData, describeBlobFailure } from "./failures.js";
@@ -67,10 +67,15 @@ export class SmallFileWriter {
   /**
    * Verifies, writes and renames one small file onto `path`; throws (DamagedData for the
    * repository's data) with no temporary name left behind. `fresh`: `path` is in a directory
-   * this restore created, so a file created there is already ours (no chown).
+   * this restore created, so a file created there is already ours (no chown). Returns the
+   * chunks' lengths, which `--verify` needs to read the file back chunk by chunk.
    */
-  async write(entry: FileEntry, path: Buffer, fresh: boolean): Promise<void> {
-    const chunks = await this.fetchVerified(entry);
+  async write(
+    entry: FileEntry,
+    path: Buffer,
+    fresh: boolean,
+  ): Promise<number[]> {
+    const { chunks, lengths } = await this.fetchVerified(entry);
     const mode = this.creationMode(entry, fresh);
     const temp = this.target.tempPath(parentPath(path));
     // rename() replaces a file or symlink at `path` and never follows one; what may stand
@@ -82,7 +87,7 @@ export class SmallFileWriter {
       );
       if (failure !== undefined) throw failure;
       this.tally.bytesWritten(entry.size);
-      return;
+      return lengths;
     }
     let fd: number | undefined;
     let created = false;
@@ -111,6 +116,7 @@ export class SmallFileWriter {
       throw error;
     }
     this.tally.bytesWritten(entry.size);
+    return lengths;
   }
 
   /**
@@ -161,19 +167,23 @@ export class SmallFileWriter {
   }
 
   /**
-   * Every data blob of the file, fetched together, with their total size and SHA-256 checked
-   * against the snapshot; throws DamagedData naming the problem.
+   * Every data blob of the file, fetched together, with their total size and the whole-file
+   * checksum checked against the snapshot (content-check.ts); throws DamagedData naming the
+   * problem.
    */
-  private async fetchVerified(entry: FileEntry): Promise<Buffer[]> {
+  private async fetchVerified(
+    entry: FileEntry,
+  ): Promise<{ chunks: Buffer[]; lengths: number[] }> {
     const loads = entry.content.map((id) => {
-      // The whole file's SHA-256 is verified below, so the per-blob id check would only hash
-      // the same bytes a second time (docs/threat-model.md).
+      // The content check below verifies the whole file (a SHA-256, or each chunk's id
+      // recomputed for a checksum over chunk ids), so the load's own id check would only
+      // hash the same bytes a second time (docs/threat-model.md).
       const loading = this.repo.load("data", id, { checkId: false });
       // Handled here so that a fetch left behind by an earlier failure is never "unhandled".
       loading.catch(() => undefined);
       return loading;
     });
-    const hash = createHash("sha256");
+    const check = new BlobContentCheck(this.repo, entry, { idsChecked: false });
     const chunks: Buffer[] = [];
     let size = 0;
     for (const [index, loading] of loads.entries()) {
@@ -191,28 +201,19 @@ export class SmallFileWriter {
           `its data is longer than the recorded size of ${entry.size} bytes`,
         );
       }
-      hash.update(chunk);
+      check.add(chunk);
       chunks.push(chunk);
     }
-    checkVerified(entry, size, hash.digest());
-    return chunks;
-  }
-}
-
-/** Throws DamagedData unless `size` and `sha256` are what the snapshot records for `entry`. */
-export function checkVerified(
-  entry: FileEntry,
-  size: number,
-  sha256: Buffer,
-): void {
-  if (size !== entry.size) {
-    throw new DamagedData(
-      `its data has ${size} bytes where the snapshot records ${entry.size}`,
-    );
-  }
-  if (!sha256.equals(entry.sha256)) {
-    throw new DamagedData(
-      "its content does not match the SHA-256 the snapshot records",
-    );
+    if (size !== entry.size) {
+      throw new DamagedData(
+        `its data has ${size} bytes where the snapshot records ${entry.size}`,
+      );
+    }
+    if (!check.matches()) {
+      throw new DamagedData(
+        `its content does not match the ${checksumName(entry.checksum)} the snapshot records`,
+      );
+    }
+    return { chunks, lengths: check.lengths };
   }
 }

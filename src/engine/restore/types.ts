@@ -32,8 +32,14 @@ export interface RestoreSink {
   item?(action: RestoreAction, path: string): void;
 }
 
-/** What restore needs from a repository: authenticated trees and data blobs. */
-export type RestoreRepository = Pick<Repository, "load" | "loadTree">;
+/**
+ * What restore needs from a repository: authenticated trees and data blobs, and the keyed
+ * hashes and chunker that check a file against its recorded checksum (content-check.ts).
+ */
+export type RestoreRepository = Pick<
+  Repository,
+  "load" | "loadTree" | "blobId" | "fileChecksum" | "gear" | "config"
+>;
 
 export interface RestoreOptions {
   readonly repo: RestoreRepository;
@@ -82,7 +88,7 @@ export interface RestoreResult {
   symlinks: number;
   /** Bytes of file content written (files skipped as identical or hardlinked count nothing). */
   bytes: number;
-  /** Files already present with the same size, mtime and SHA-256; only their mode was fixed. */
+  /** Files already present with the same size, mtime and checksum; only their mode was fixed. */
   skippedIdentical: number;
   /** Files written where the target had nothing (hard links included). */
   written: number;

@@ -1,11 +1,11 @@
 /**
  * `--verify`: once every file is written, each is read back from the target and compared with
- * the size and SHA-256 the snapshot records, so what the disk holds now (not what restore meant
+ * the size and whole-file checksum the snapshot records (a checksum over chunk ids is checked
+ * by cutting the file where restore wrote each chunk and recomputing the chunks' ids), so what the disk holds now (not what restore meant
  * to write) is checked. It runs before symlinks exist and before directory modes are applied,
  * so no snapshot symlink can redirect a read and a read-only directory can still be opened.
  * A file that differs is a damaged entry (exit 13), named in the warning.
  */
-import { createHash } from "node:crypto";
 import {
   closeSync,
   constants as fsConstants,
@@ -14,8 +14,12 @@ import {
   readSync,
 } from "node:fs";
 import { describeError } from "../../errors.js";
-import type { FileEntry } from "../../repo/index.js";
-import { asBuffer } from "./fs-ops.js";
+import type { FileChecksum, FileEntry } from "../../repo/index.js";
+import {
+  checksumName,
+  DiskContentCheck,
+  type ChunkingRepository,
+} from "../content-check.js";
 import type { Tally } from "./tally.js";
 import type { Target } from "./target.js";
 
@@ -26,7 +30,9 @@ const READ_FLAGS =
 interface Written {
   readonly path: Buffer;
   readonly size: number;
-  readonly sha256: Buffer;
+  readonly checksum: FileChecksum;
+  /** The chunks' lengths as written; only a checksum over chunk ids needs them. */
+  readonly lengths: readonly number[] | undefined;
 }
 
 export class Verifier {
@@ -34,16 +40,18 @@ export class Verifier {
   private readonly written: Written[] = [];
 
   constructor(
+    private readonly repo: ChunkingRepository,
     private readonly target: Target,
     private readonly tally: Tally,
   ) {}
 
-  /** A file just renamed into place at `path`. */
-  add(path: Buffer, entry: FileEntry): void {
+  /** A file just renamed into place at `path`, written as chunks of `lengths`. */
+  add(path: Buffer, entry: FileEntry, lengths: readonly number[]): void {
     this.written.push({
       path,
       size: entry.size,
-      sha256: asBuffer(entry.sha256),
+      checksum: entry.checksum,
+      lengths: entry.checksum.kind === "sha256" ? undefined : lengths,
     });
   }
 
@@ -53,7 +61,7 @@ export class Verifier {
     for (const file of this.written.splice(0)) {
       let problem: string | undefined;
       try {
-        problem = differenceOf(file, buffer);
+        problem = differenceOf(this.repo, file, buffer);
       } catch (error) {
         problem = `it cannot be read back (${describeError(error)})`;
       }
@@ -67,22 +75,26 @@ export class Verifier {
 }
 
 /** Why the file on disk is not the snapshot's, or undefined when it is. */
-function differenceOf(file: Written, buffer: Buffer): string | undefined {
+function differenceOf(
+  repo: ChunkingRepository,
+  file: Written,
+  buffer: Buffer,
+): string | undefined {
   const fd = openSync(file.path, READ_FLAGS);
   try {
     if (!fstatSync(fd).isFile()) return "it is no longer a regular file";
-    const hash = createHash("sha256");
+    const check = new DiskContentCheck(repo, file, file.lengths);
     let total = 0;
     for (;;) {
       const bytesRead = readSync(fd, buffer, 0, buffer.length, null);
       if (bytesRead === 0) break;
-      hash.update(buffer.subarray(0, bytesRead));
+      check.push(buffer.subarray(0, bytesRead));
       total += bytesRead;
     }
     if (total !== file.size)
       return `it holds ${total} bytes where the snapshot records ${file.size}`;
-    if (!hash.digest().equals(file.sha256))
-      return "its content differs from the snapshot's (SHA-256 mismatch)";
+    if (!check.matches())
+      return `its content differs from the snapshot's (${checksumName(file.checksum)} mismatch)`;
     return undefined;
   } finally {
     closeSync(fd);

@@ -20,7 +20,7 @@ const identity: FileIdentity = {
 };
 const cached = {
   content: [new Uint8Array(32).fill(1)],
-  sha256: new Uint8Array(32).fill(2),
+  checksum: { kind: "chunk-ids" as const, digest: new Uint8Array(32).fill(2) },
 };
 const path = (name: string): Uint8Array =>
   new TextEncoder().encode(`/src/${name}`);
@@ -132,6 +132,29 @@ describe("the files cache across backup runs", () => {
       ).toBeUndefined();
       expect(cache.hasFile(path("a"))).toBe(true);
       expect(cache.hasFile(path("b"))).toBe(false);
+    } finally {
+      cache.close();
+    }
+  });
+
+  it("keeps each file's checksum kind, and reads a bare 32-byte column (older versions') as a SHA-256", () => {
+    const cache = ClientCache.open(root, LOCATION);
+    try {
+      const legacy = {
+        content: cached.content,
+        checksum: {
+          kind: "sha256" as const,
+          digest: new Uint8Array(32).fill(3),
+        },
+      };
+      cache.recordFile(path("new"), identity, cached);
+      cache.recordFile(path("old"), identity, legacy);
+      expect(cache.lookupFile(path("new"), identity)?.checksum).toEqual(
+        cached.checksum,
+      );
+      expect(cache.lookupFile(path("old"), identity)?.checksum).toEqual(
+        legacy.checksum,
+      );
     } finally {
       cache.close();
     }

@@ -5,6 +5,11 @@
  */
 import type Database from "better-sqlite3";
 import type { BlobId } from "../../store/index.js";
+import {
+  decodeCachedChecksum,
+  encodeCachedChecksum,
+  type FileChecksum,
+} from "../file-checksum.js";
 import type { CacheRun } from "./run.js";
 
 export interface FileIdentity {
@@ -16,7 +21,11 @@ export interface FileIdentity {
 
 export interface CachedContent {
   readonly content: BlobId[];
-  readonly sha256: Uint8Array;
+  /**
+   * As the run that read the file computed it: rows from before the `chunk-ids` kind hold a
+   * SHA-256, which a backup replaces with the kind it writes (see the walker's known files).
+   */
+  readonly checksum: FileChecksum;
 }
 
 /** A content column (chunk ids back to back) as ids. */
@@ -28,14 +37,16 @@ function contentIds(column: Buffer): BlobId[] {
   return content;
 }
 
+/** A row as content, or undefined (a miss) for a checksum column this code did not write. */
 function cachedContent(row: {
   sha256: Buffer;
   content: Buffer;
-}): CachedContent {
-  return {
-    content: contentIds(row.content),
-    sha256: new Uint8Array(row.sha256),
-  };
+}): CachedContent | undefined {
+  // The column keeps its old name: it holds a tagged checksum (encodeCachedChecksum).
+  const checksum = decodeCachedChecksum(new Uint8Array(row.sha256));
+  return checksum === undefined
+    ? undefined
+    : { content: contentIds(row.content), checksum };
 }
 
 /** A file read in a run, as recorded: its path, identity and content. */
@@ -175,7 +186,7 @@ export class FilesCache {
       identity.size,
       identity.mtimeNs,
       identity.ctimeNs,
-      cached.sha256,
+      encodeCachedChecksum(cached.checksum),
       Buffer.concat(cached.content),
       this.run.id,
     ];
