@@ -23,8 +23,8 @@ export const GENERATION_KEY = "generation";
 /** 64 KiB pages: 1 MiB blobs stored ~2.6x faster than with 4 KiB pages (docs/storage.md). */
 export const PAGE_SIZE = 65536;
 
-/** In KiB (negative means KiB to SQLite): enough to keep the id b-tree hot in large repositories. */
-export const CACHE_SIZE_KIB = 65536;
+/** In KiB (negative means KiB to SQLite); held by a local repository's client too (docs/performance.md, "Memory with many files"). */
+export const CACHE_SIZE_KIB = 16384;
 
 /**
  * Blob metadata is kept apart from blob bytes: `blobs` stays a dense b-tree of ~90-byte rows, so
