@@ -2,10 +2,13 @@
  * The blindsync executable's entry point, and the only place that exits the process.
  */
 import { tuneAllocator } from "../util/allocator.js";
+import { limitHeapGrowth } from "../util/heap-growth.js";
 import { watchStream, writeQuietly } from "./output/streams.js";
 
 // Before the first large buffer: both the client and `serve` churn through them.
 tuneAllocator();
+// Before the walk promotes its first garbage: the heap stays near its live data (heap-growth.ts).
+limitHeapGrowth();
 const args = process.argv.slice(2);
 const serving = args[0] === "serve";
 // `serve` runs once per ssh connection: it loads only what a server needs.

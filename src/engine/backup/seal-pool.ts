@@ -10,7 +10,7 @@
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
+import { Worker, type ResourceLimits } from "node:worker_threads";
 import { BlindsyncError } from "../../errors.js";
 import type { CompressionMode, Repository } from "../../repo/index.js";
 import type { BlobId, BlobKind } from "../../store/index.js";
@@ -27,6 +27,15 @@ import type {
 
 const WORKER_SCRIPT = new URL("./seal-worker.js", import.meta.url);
 const MAX_WORKERS = 8;
+/**
+ * Each worker is an isolate with a heap of its own. Its live data is small (one batch's
+ * messages; plaintext and sealed bytes live outside the heap, in transferred buffers), but by
+ * default V8 lets its young generation grow to 48 MiB of semi-spaces, all of it resident after
+ * a backup of many small files (docs/performance.md, "Memory with many files"). This bounds it,
+ * whatever the size of the tree or the repository; the old generation keeps V8's default limit,
+ * so a worker never fails for want of heap.
+ */
+export const WORKER_YOUNG_GENERATION_MB = 4;
 
 type Reply = Uint8Array | SealedBatch | FileDigest | undefined;
 
@@ -101,6 +110,11 @@ export class SealPool {
     return new SealPool(workerData, count);
   }
 
+  /** The heap limits each started worker runs with (empty until the first job). */
+  get workerLimits(): ResourceLimits[] {
+    return this.#slots.map((slot) => slot.worker.resourceLimits ?? {});
+  }
+
   /** Whether any worker has been started (the first job starts them all). */
   get started(): boolean {
     return this.#slots.length > 0;
@@ -110,6 +124,9 @@ export class SealPool {
     for (let index = 0; index < this.size; index++) {
       const worker = new Worker(WORKER_SCRIPT, {
         workerData: this.#workerData,
+        resourceLimits: {
+          maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB,
+        },
       });
       const slot = { worker, pending: new Map<number, Pending>() };
       this.#slots.push(slot);

@@ -23,8 +23,15 @@ export const GENERATION_KEY = "generation";
 /** 64 KiB pages: 1 MiB blobs stored ~2.6x faster than with 4 KiB pages (docs/storage.md). */
 export const PAGE_SIZE = 65536;
 
-/** In KiB (negative means KiB to SQLite): enough to keep the id b-tree hot in large repositories. */
-export const CACHE_SIZE_KIB = 65536;
+/**
+ * In KiB (negative means KiB to SQLite). The `blobs` b-tree is about 82 bytes per blob (25 MiB
+ * at 300,000 blobs), and a batch's inserts land all over it, so a cache below it spills dirty
+ * pages in mid-transaction: 16 MiB cost a 300,000-file first backup about 12 s more CPU than
+ * 32 MiB. A local repository's client holds this cache too, so it is the first thing past its
+ * memory target: once the database outgrows it, 64 MiB holds 32 MiB more at the peak
+ * (docs/performance.md, "Memory with many files"; docs/storage.md).
+ */
+export const CACHE_SIZE_KIB = 32768;
 
 /**
  * Blob metadata is kept apart from blob bytes: `blobs` stays a dense b-tree of ~90-byte rows, so
