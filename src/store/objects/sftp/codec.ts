@@ -73,7 +73,7 @@ export const S_IFLNK = 0o120000;
 
 /**
  * The largest frame accepted from a server. OpenSSH never sends more than 256 KiB
- * (SFTP_MAX_MSG_LENGTH) and this client never asks for more than 64 KiB of data per READ; a
+ * (SFTP_MAX_MSG_LENGTH) and this client never asks for more than 255 KiB of data per READ; a
  * length beyond this is a broken or hostile server, refused before any byte is buffered for it.
  */
 export const MAX_FRAME = 4 * 1024 * 1024;
