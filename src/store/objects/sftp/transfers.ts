@@ -131,7 +131,10 @@ async function readOne(
     out.set(rest, data.length);
     return out;
   }
-  return data.byteLength * 2 < data.buffer.byteLength ? data.slice() : data;
+  // A plain Uint8Array either way, as every backend returns (a pipe chunk is a Buffer).
+  return data.byteLength * 2 < data.buffer.byteLength
+    ? new Uint8Array(data)
+    : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
 /**
