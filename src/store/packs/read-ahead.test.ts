@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import {
   BUSY_AFTER,
+  MAX_OVER_READ,
   PackReadAhead,
   READ_ALONE_BYTES,
   WINDOW_BYTES_KEPT,
@@ -161,6 +162,26 @@ describe("PackReadAhead", () => {
       blobs[5],
       blobs[16],
     ]);
+  });
+
+  it("reads at most MAX_OVER_READ times the bytes asked for (plus the kept windows), whatever the order", async () => {
+    // 24 packs of 3 MB, every blob asked for once in random order: windows are evicted before
+    // most of their blobs are asked for.
+    const blobSize = 10_000;
+    const { packs, reads, source } = packsOf(24, 300, blobSize);
+    const readAhead = new PackReadAhead(source);
+    const blobs = shuffled([...packs.values()].flatMap((pack) => pack.blobs));
+    for (let i = 0; i < blobs.length; i += 8)
+      await Promise.all(
+        blobs.slice(i, i + 8).map((blob) => readAhead.read(blob)),
+      );
+    const asked = blobs.length * blobSize;
+    const read = reads.reduce((sum, region) => sum + region.length, 0);
+    expect(read).toBeLessThanOrEqual(MAX_OVER_READ * asked + WINDOW_BYTES_KEPT);
+    // Unbounded, this read 17 GB for the 72 MB asked for.
+    expect(MAX_OVER_READ).toBeLessThanOrEqual(2);
+    // Windows still opened: it is a bound, not an end to reading ahead.
+    expect(reads.some((region) => region.length > blobSize)).toBe(true);
   });
 
   it("falls back to the blob alone when a window fails to read", async () => {
