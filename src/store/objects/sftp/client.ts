@@ -243,8 +243,9 @@ export class SftpClient {
     return this.request(
       Packet.WRITE,
       `write "${path}"`,
-      [handle, { u64: offset }, data],
+      [handle, { u64: offset }],
       expectOk,
+      data,
     );
   }
 
@@ -363,13 +364,17 @@ export class SftpClient {
     what: string,
     fields: readonly Field[],
     parse: (reply: Reply) => T,
+    trailing?: Uint8Array,
   ): Promise<T> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     const id = this.nextId;
     this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1;
     return new Promise<Reply>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      this.send(encodePacket(type, id, fields));
+      this.send(encodePacket(type, id, fields, trailing));
+      // A WRITE's data goes as it is, after its header: not copied into the packet. The caller
+      // leaves it unchanged until the reply, which the server sends after reading it all.
+      if (trailing !== undefined && trailing.length > 0) this.send(trailing);
     }).then((reply) =>
       this.parse(reply, (checked) => {
         this.checkStatus(checked, what);
