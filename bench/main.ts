@@ -310,6 +310,10 @@ async function main(): Promise<void> {
     root,
     blindsync: [process.execPath, cli],
     projectRoot,
+    baseline:
+      process.env.BLINDSYNC_BENCH_BASELINE === undefined
+        ? undefined
+        : [process.execPath, process.env.BLINDSYNC_BENCH_BASELINE],
   });
   const tools = allTools.filter((tool) => wanted.includes(tool.name));
   const versions: Record<string, string> = {};
@@ -477,8 +481,16 @@ async function main(): Promise<void> {
   const sftpTables = names.includes("blindsync-sftp")
     ? buildTables(
         summary,
-        ratios(samples, "blindsync-sftp", ["restic"]),
-        ["blindsync-sftp", "restic"],
+        ratios(
+          samples,
+          "blindsync-sftp",
+          ["restic", "blindsync-sftp-before"].filter((name) =>
+            names.includes(name),
+          ),
+        ),
+        ["blindsync-sftp", "blindsync-sftp-before", "restic"].filter((name) =>
+          names.includes(name),
+        ),
         "blindsync-sftp",
         new Set(),
       )

@@ -24,6 +24,12 @@ export interface ToolContext {
   readonly blindsync: readonly string[];
   /** The blindsync checkout (for the version: its commit). */
   readonly projectRoot: string;
+  /**
+   * Another build's `node /abs/dist/cli/main.js` (BLINDSYNC_BENCH_BASELINE), run as the tool
+   * `blindsync-sftp-before` in the same run, so a change is measured against its base
+   * interleaved, on the same machine load.
+   */
+  readonly baseline?: readonly string[] | undefined;
 }
 
 export type BackupLabel = "a" | "b" | "c";
@@ -106,12 +112,16 @@ export function makeTools(context: ToolContext): Tool[] {
   // blindsync: ssh://user@host:port/abs/path (blindsync serve on the server), or with
   // sftp://user@host:port/abs/path a pack repository through the server's sftp-server alone;
   // --ssh and --remote-cmd through the environment.
-  const blindsyncTool = (name: string, repo: string): Tool => {
+  const blindsyncTool = (
+    name: string,
+    repo: string,
+    cli: readonly string[] = context.blindsync,
+  ): Tool => {
     const env = baseEnv({
       BLINDSYNC_PASSWORD: PASSPHRASE,
       BLINDSYNC_CACHE_DIR: join(client, name),
       BLINDSYNC_SSH: sshLine,
-      BLINDSYNC_REMOTE_CMD: context.blindsync.join(" "),
+      BLINDSYNC_REMOTE_CMD: cli.join(" "),
     });
     return {
       name,
@@ -128,29 +138,18 @@ export function makeTools(context: ToolContext): Tool[] {
       },
       setup: async () => {
         await fresh(name);
-        await checked(
-          [...context.blindsync, "init", repo],
-          env,
-          `${name} init`,
-        );
+        await checked([...cli, "init", repo], env, `${name} init`);
       },
       backup: (source) => ({
-        argv: [...context.blindsync, "backup", "--json", source, repo],
+        argv: [...cli, "backup", "--json", source, repo],
         env,
       }),
       restoreAll: (target) => ({
-        argv: [...context.blindsync, "restore", repo, target],
+        argv: [...cli, "restore", repo, target],
         env,
       }),
       restoreOne: (path, target) => ({
-        argv: [
-          ...context.blindsync,
-          "restore",
-          repo,
-          target,
-          "--include",
-          path,
-        ],
+        argv: [...cli, "restore", repo, target, "--include", path],
         env,
       }),
       restoredOne: (path, target) => join(target, path),
@@ -314,5 +313,15 @@ export function makeTools(context: ToolContext): Tool[] {
     teardown: () => removeAll("rsync"),
   };
 
-  return [blindsync, blindsyncSftp, resticTool, borg, rsync];
+  const before =
+    context.baseline === undefined
+      ? []
+      : [
+          blindsyncTool(
+            "blindsync-sftp-before",
+            `sftp://${host}:${context.proxyPort}${join(server, "blindsync-sftp-before")}`,
+            context.baseline,
+          ),
+        ];
+  return [blindsync, blindsyncSftp, ...before, resticTool, borg, rsync];
 }

@@ -282,20 +282,17 @@ export class IndexCache {
   }
 
   /**
-   * Where the blobs the index places in `pack` wholly within [low, high) start and end, or
-   * undefined when none: how far a read ahead may go (read-ahead.ts).
+   * The blobs the index places in `pack` wholly within [low, high), by offset: where a read
+   * ahead may go (read-ahead.ts).
    */
-  span(
+  extents(
     pack: string,
     low: number,
     high: number,
-  ): { start: number; end: number } | undefined {
-    const row = this.#get(
-      "SELECT MIN(offset) AS start, MAX(offset + length) AS end FROM blobs WHERE pack = ? AND offset >= ? AND offset + length <= ?",
-    ).get(pack, low, high) as { start: number | null; end: number | null };
-    return row.start === null || row.end === null
-      ? undefined
-      : { start: row.start, end: row.end };
+  ): { offset: number; length: number }[] {
+    return this.#get(
+      "SELECT offset, length FROM blobs WHERE pack = ? AND offset >= ? AND offset + length <= ? ORDER BY offset",
+    ).all(pack, low, high) as { offset: number; length: number }[];
   }
 
   /** Every pack the blob is in (duplicates from concurrent writers included). */

@@ -120,7 +120,7 @@ export class PackStore implements Store {
     );
     this.#readAhead = new PackReadAhead({
       read: (region) => objects.get(packName(region.pack), region),
-      span: (pack, low, high) => this.#cache.span(pack, low, high),
+      extents: (pack, low, high) => this.#cache.extents(pack, low, high),
     });
   }
 

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import {
   BUSY_AFTER,
+  MAX_OVER_READ,
   PackReadAhead,
   READ_ALONE_BYTES,
   WINDOW_BYTES_KEPT,
@@ -31,15 +32,10 @@ function packsOf(count: number, blobsPerPack: number, blobSize = 10_000) {
         pack.bytes.slice(region.offset, region.offset + region.length),
       );
     },
-    span(pack: string, low: number, high: number) {
-      const inside = (packs.get(pack)?.blobs ?? []).filter(
+    extents(pack: string, low: number, high: number) {
+      return (packs.get(pack)?.blobs ?? []).filter(
         (blob) => blob.offset >= low && blob.offset + blob.length <= high,
       );
-      if (inside.length === 0) return undefined;
-      return {
-        start: Math.min(...inside.map((blob) => blob.offset)),
-        end: Math.max(...inside.map((blob) => blob.offset + blob.length)),
-      };
     },
   };
   const expected = (region: PackRegion): Uint8Array =>
@@ -112,6 +108,80 @@ describe("PackReadAhead", () => {
     const large = { pack: "pack0", offset: 0, length: READ_ALONE_BYTES };
     for (let i = 0; i < 5; i++) await readAhead.read(large);
     expect(reads).toEqual(Array.from({ length: 5 }, () => large));
+  });
+
+  it("stops a window at a large blob either way, which is read alone once", async () => {
+    // small ×5, large, small ×10, large, small ×5: laid end to end.
+    const sizes = [
+      ...Array<number>(5).fill(10_000),
+      READ_ALONE_BYTES,
+      ...Array<number>(10).fill(10_000),
+      READ_ALONE_BYTES,
+      ...Array<number>(5).fill(10_000),
+    ];
+    const blobs: PackRegion[] = [];
+    let at = 0;
+    for (const length of sizes) {
+      blobs.push({ pack: "p", offset: at, length });
+      at += length;
+    }
+    const bytes = new Uint8Array(randomBytes(at));
+    const reads: PackRegion[] = [];
+    const readAhead = new PackReadAhead({
+      read: (region) => {
+        reads.push(region);
+        return Promise.resolve(
+          bytes.slice(region.offset, region.offset + region.length),
+        );
+      },
+      extents: (_pack, low, high) =>
+        blobs.filter(
+          (blob) => blob.offset >= low && blob.offset + blob.length <= high,
+        ),
+    });
+    // The small blobs between the two large ones, asked out of order, then the large ones.
+    for (const b of [8, 12, 7, 10, 14, 6, 9, 11, 13, 15, 5, 16])
+      expect(
+        same(
+          await readAhead.read(blobs[b] as PackRegion),
+          bytes.subarray(
+            (blobs[b] as PackRegion).offset,
+            (blobs[b] as PackRegion).offset + (blobs[b] as PackRegion).length,
+          ),
+        ),
+      ).toBe(true);
+    const first = blobs[6] as PackRegion;
+    const last = blobs[15] as PackRegion;
+    // Three asked alone, then one window over blobs 6-15 (the small run), and the large two.
+    expect(reads.filter((region) => region.length > 10_000)).toEqual([
+      {
+        pack: "p",
+        offset: first.offset,
+        length: last.offset + last.length - first.offset,
+      },
+      blobs[5],
+      blobs[16],
+    ]);
+  });
+
+  it("reads at most MAX_OVER_READ times the bytes asked for (plus the kept windows), whatever the order", async () => {
+    // 24 packs of 3 MB, every blob asked for once in random order: windows are evicted before
+    // most of their blobs are asked for.
+    const blobSize = 10_000;
+    const { packs, reads, source } = packsOf(24, 300, blobSize);
+    const readAhead = new PackReadAhead(source);
+    const blobs = shuffled([...packs.values()].flatMap((pack) => pack.blobs));
+    for (let i = 0; i < blobs.length; i += 8)
+      await Promise.all(
+        blobs.slice(i, i + 8).map((blob) => readAhead.read(blob)),
+      );
+    const asked = blobs.length * blobSize;
+    const read = reads.reduce((sum, region) => sum + region.length, 0);
+    expect(read).toBeLessThanOrEqual(MAX_OVER_READ * asked + WINDOW_BYTES_KEPT);
+    // Unbounded, this read 17 GB for the 72 MB asked for.
+    expect(MAX_OVER_READ).toBeLessThanOrEqual(2);
+    // Windows still opened: it is a bound, not an end to reading ahead.
+    expect(reads.some((region) => region.length > blobSize)).toBe(true);
   });
 
   it("falls back to the blob alone when a window fails to read", async () => {

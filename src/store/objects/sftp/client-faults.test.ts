@@ -9,7 +9,7 @@ import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { isBlindsyncError } from "../../../errors.js";
 import { SftpClient } from "./client.js";
-import { writeAll } from "./transfers.js";
+import { readRange, writeAll } from "./transfers.js";
 import {
   encodePacket,
   FrameSplitter,
@@ -188,6 +188,57 @@ describe("SftpClient against a broken peer", () => {
     }
     await writing;
     expect(sizes).toEqual([32768, 32768, 32768, 1696]);
+  });
+
+  it("a range one READ covers, answered short, is asked on from where the reply stopped", async () => {
+    const { peer, client } = await started();
+    const reading = readRange(client, new Uint8Array([9]), "/f", 5000, 1000);
+    const first = await peer.request(1);
+    first.reader.bytesField(); // handle
+    expect([first.reader.u64(), first.reader.u32()]).toEqual([5000, 1000]);
+    peer.send(
+      encodePacket(Packet.DATA, first.id, [new Uint8Array(400).fill(1)]),
+    );
+    const second = await peer.request(2);
+    second.reader.bytesField();
+    expect([second.reader.u64(), second.reader.u32()]).toEqual([5400, 600]);
+    peer.send(
+      encodePacket(Packet.DATA, second.id, [new Uint8Array(600).fill(2)]),
+    );
+    const bytes = await reading;
+    expect(bytes.length).toBe(1000);
+    expect([bytes[399], bytes[400], bytes[999]]).toEqual([1, 2, 2]);
+  });
+
+  it("obeys the read and write limits a server gives through limits@openssh.com", async () => {
+    const peer = fakePeer();
+    const starting = SftpClient.start(peer.transport, { where: "the fake" });
+    await peer.request(0);
+    peer.send(
+      encodePacket(Packet.VERSION, undefined, [
+        { u32: 3 },
+        "posix-rename@openssh.com",
+        "1",
+        "limits@openssh.com",
+        "1",
+      ]),
+    );
+    const { type, id, reader } = await peer.request(1);
+    expect(type).toBe(Packet.EXTENDED);
+    expect(reader.text()).toBe("limits@openssh.com");
+    // packet, read, write, open handles
+    peer.send(
+      encodePacket(Packet.EXTENDED_REPLY, id, [
+        { u64: 40_000 },
+        { u64: 20_000 },
+        { u64: 50_000 },
+        { u64: 0 },
+      ]),
+    );
+    const client = await starting;
+    expect(client.readPiece).toBe(20_000);
+    // The write limit is cut to fit a WRITE's header in the 40,000-byte packet.
+    expect(client.writePiece).toBe(40_000 - 1024);
   });
 
   it("a server of another version is refused at the start", async () => {

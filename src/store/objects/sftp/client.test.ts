@@ -72,6 +72,14 @@ describe("SftpClient against OpenSSH's sftp-server", () => {
     expect(client.hasExtension("no-such-extension@example.com")).toBe(false);
   });
 
+  it("asks OpenSSH for its limits and reads and writes 255 KiB a request", async () => {
+    const { client } = await session();
+    // OpenSSH 8.6 and later answer limits@openssh.com with 255 KiB reads and writes.
+    expect(client.hasExtension("limits@openssh.com")).toBe(true);
+    expect(client.readPiece).toBe(255 * 1024);
+    expect(client.writePiece).toBe(255 * 1024);
+  });
+
   it("writes 5 MiB pipelined and reads it back whole and in a range", async () => {
     const { client, dir } = await session();
     const bytes = new Uint8Array(randomBytes(5 * 1024 * 1024 + 17));

@@ -73,7 +73,7 @@ export const S_IFLNK = 0o120000;
 
 /**
  * The largest frame accepted from a server. OpenSSH never sends more than 256 KiB
- * (SFTP_MAX_MSG_LENGTH) and this client never asks for more than 64 KiB of data per READ; a
+ * (SFTP_MAX_MSG_LENGTH) and this client never asks for more than 255 KiB of data per READ; a
  * length beyond this is a broken or hostile server, refused before any byte is buffered for it.
  */
 export const MAX_FRAME = 4 * 1024 * 1024;
@@ -117,20 +117,23 @@ export type Field =
 const textEncoder = new TextEncoder();
 
 /**
- * One whole packet: length, type, `id` (omitted for INIT) and the fields, in one allocation
- * (a WRITE's data is copied once, into the packet).
+ * One whole packet: length, type, `id` (omitted for INIT) and the fields, in one allocation.
+ * With `trailing` (a WRITE's data), the packet returned ends with that string's length and the
+ * caller sends `trailing` itself right after it: the data is never copied.
  */
 export function encodePacket(
   type: number,
   id: number | undefined,
   fields: readonly Field[],
+  trailing?: Uint8Array,
 ): Uint8Array {
   const encoded = fields.map((field) =>
     typeof field === "string" ? textEncoder.encode(field) : field,
   );
   let length = 1 + (id === undefined ? 0 : 4);
   for (const field of encoded) length += fieldSize(field);
-  const packet = new Uint8Array(4 + length);
+  const packet = new Uint8Array(4 + length + (trailing === undefined ? 0 : 4));
+  if (trailing !== undefined) length += 4 + trailing.length;
   const view = new DataView(packet.buffer);
   view.setUint32(0, length);
   packet[4] = type;
@@ -159,6 +162,7 @@ export function encodePacket(
       at += 8;
     }
   }
+  if (trailing !== undefined) view.setUint32(at, trailing.length);
   return packet;
 }
 

@@ -6,23 +6,15 @@
 
 import type { SftpClient } from "./client.js";
 
-/**
- * Bytes per WRITE or READ. The draft promises only packets of 34,000 bytes, so 32 KiB for an
- * unknown server; OpenSSH (known by its extensions) takes 256 KiB, and 64 KiB halves the
- * requests its own client's 32 KiB would need.
- */
-export const PIECE = 64 * 1024;
-const SMALL_PIECE = 32 * 1024;
+/** Bytes of WRITEs in flight per put: 1 MiB, half of ssh's default 2 MiB channel window. */
+export const WRITE_BYTES_IN_FLIGHT = 1024 * 1024;
 
-function pieceFor(client: SftpClient): number {
-  return client.hasExtension("posix-rename@openssh.com") ? PIECE : SMALL_PIECE;
+/** Bytes of READs in flight per get: 2 MiB of replies, ssh's default channel window. */
+export const READ_BYTES_IN_FLIGHT = 2 * 1024 * 1024;
+
+function requestsInFlight(bytes: number, piece: number): number {
+  return Math.max(1, Math.floor(bytes / piece));
 }
-
-/** WRITEs in flight per put: 1 MiB, half of ssh's default 2 MiB channel window. */
-export const WRITES_IN_FLIGHT = 16;
-
-/** READs in flight per get: 2 MiB of replies, ssh's default channel window. */
-export const READS_IN_FLIGHT = 32;
 
 /** Writes `bytes` at offset 0 of `handle`, every piece acknowledged when this resolves. */
 export async function writeAll(
@@ -31,7 +23,7 @@ export async function writeAll(
   path: string,
   bytes: Uint8Array,
 ): Promise<void> {
-  const piece = pieceFor(client);
+  const piece = client.writePiece;
   let next = 0;
   let failed = false;
   const worker = async (): Promise<void> => {
@@ -51,7 +43,10 @@ export async function writeAll(
       }
     }
   };
-  const workers = Math.min(WRITES_IN_FLIGHT, Math.ceil(bytes.length / piece));
+  const workers = Math.min(
+    requestsInFlight(WRITE_BYTES_IN_FLIGHT, piece),
+    Math.ceil(bytes.length / piece),
+  );
   await settleAll(Array.from({ length: workers }, worker));
 }
 
@@ -67,7 +62,9 @@ export async function readRange(
   offset: number,
   length: number,
 ): Promise<Uint8Array> {
-  const piece = pieceFor(client);
+  const piece = client.readPiece;
+  if (length <= piece)
+    return await readOne(client, handle, path, offset, length);
   const out = new Uint8Array(length);
   /** The first offset (relative to `offset`) where the file was found to end. */
   let end = length;
@@ -97,9 +94,47 @@ export async function readRange(
       }
     }
   };
-  const workers = Math.min(READS_IN_FLIGHT, Math.ceil(length / piece));
+  const workers = Math.min(
+    requestsInFlight(READ_BYTES_IN_FLIGHT, piece),
+    Math.ceil(length / piece),
+  );
   await settleAll(Array.from({ length: workers }, worker));
   return end === length ? out : out.subarray(0, end);
+}
+
+/**
+ * A range one READ can answer: the reply's bytes are returned as they are, not copied into a
+ * buffer of their own, unless they are a small part of a larger one (a pipe chunk that other
+ * replies share), which they would keep alive.
+ */
+async function readOne(
+  client: SftpClient,
+  handle: Uint8Array,
+  path: string,
+  offset: number,
+  length: number,
+): Promise<Uint8Array> {
+  if (length === 0) return new Uint8Array(0);
+  const data = await client.read(handle, path, offset, length);
+  if (data === undefined || data.length === 0) return new Uint8Array(0);
+  if (data.length < length) {
+    // A short read: the rest is asked for again, as readRange does for every piece.
+    const rest = await readOne(
+      client,
+      handle,
+      path,
+      offset + data.length,
+      length - data.length,
+    );
+    const out = new Uint8Array(data.length + rest.length);
+    out.set(data);
+    out.set(rest, data.length);
+    return out;
+  }
+  // A plain Uint8Array either way, as every backend returns (a pipe chunk is a Buffer).
+  return data.byteLength * 2 < data.buffer.byteLength
+    ? new Uint8Array(data)
+    : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
 /**
