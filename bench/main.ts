@@ -7,6 +7,10 @@
  * by tool within each run, medians over runs, ratios within runs; every restore is verified
  * against the corpus. Prints a table and writes bench/results/<timestamp>.json (and .md).
  * See docs/performance.md for the method.
+ *
+ * Length: over 400 lines with one job, running the benchmark (options, set-up of the loop fs and
+ * sshd, the scenario loop, the report); each step is a function here, the tools and the
+ * measuring live in their own modules.
  */
 import { existsSync } from "node:fs";
 import { cp, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
