@@ -11,18 +11,14 @@
  * is created and, with the native addon, written and renamed in batches on the thread pool.
  */
 import {
-  closeSync,
   constants as fsConstants,
-  fchmodSync,
-  fchownSync,
-  fsyncSync,
   ftruncateSync,
   openSync,
   type BigIntStats,
 } from "node:fs";
 import { describeError } from "../../errors.js";
 import { DEFAULT_CHUNKER_PARAMS } from "../../chunker/index.js";
-import { MODE_MASK, type FileEntry } from "../../repo/index.js";
+import type { FileEntry } from "../../repo/index.js";
 import { BlobContentCheck, checksumName } from "../content-check.js";
 import { parentPath } from "../fs-names.js";
 import type { Deletion } from "./deletion.js";
@@ -40,7 +36,7 @@ import { SmallFileWriter } from "./small-file.js";
 import { writeSparse } from "./sparse.js";
 import type { Tally } from "./tally.js";
 import type { Target } from "./target.js";
-import { setTimes } from "./times.js";
+import { finishTemporary } from "./temp-file.js";
 import type { RestoreRepository } from "./types.js";
 import type { Verifier } from "./verify.js";
 
@@ -182,16 +178,22 @@ export class FileWriter {
       fd = openSync(temp, WRITE_FLAGS, 0o600);
       created = true;
       lengths = await this.writeContent(fd, entry, content);
-      if (this.settings.fsync) fsyncSync(fd);
-      // chown before chmod: chown clears the setuid and setgid bits.
       const ours =
         fresh && entry.uid === this.owner.uid && entry.gid === this.owner.gid;
-      if (this.owner.isRoot && !ours) fchownSync(fd, entry.uid, entry.gid);
-      fchmodSync(fd, entry.mode & MODE_MASK);
-      setTimes(temp, entry.mtimeNs, fd);
-      closeSync(fd);
+      const open = fd;
       fd = undefined;
-      this.deletion.replace(temp, path);
+      finishTemporary(
+        open,
+        temp,
+        path,
+        entry,
+        {
+          fsync: this.settings.fsync,
+          chown: this.owner.isRoot && !ours,
+          chmod: true,
+        },
+        this.deletion,
+      );
     } catch (error) {
       if (fd !== undefined) closeQuietly(fd);
       // Only a name this call made: O_EXCL refused one that stood there, which stays.

@@ -14,15 +14,7 @@
  * thread, which also decrypts and hashes (docs/performance.md, "Restore of many small files").
  * Without the addon the same steps run here, synchronously, to the same result.
  */
-import {
-  closeSync,
-  constants as fsConstants,
-  fchmodSync,
-  fchownSync,
-  fsyncSync,
-  ftruncateSync,
-  openSync,
-} from "node:fs";
+import { constants as fsConstants, ftruncateSync, openSync } from "node:fs";
 import { MODE_MASK, type FileEntry } from "../../repo/index.js";
 import { BlobContentCheck, checksumName } from "../content-check.js";
 import { parentPath } from "../fs-names.js";
@@ -33,7 +25,7 @@ import { asBuffer, closeQuietly, unlinkQuietly, type Owner } from "./fs-ops.js";
 import { HOLE_BLOCK, isAllZero, writeSparse } from "./sparse.js";
 import type { Tally } from "./tally.js";
 import type { Target } from "./target.js";
-import { setTimes } from "./times.js";
+import { finishTemporary } from "./temp-file.js";
 import type { RestoreRepository } from "./types.js";
 
 const EMPTY = Buffer.alloc(0);
@@ -101,14 +93,20 @@ export class SmallFileWriter {
         position += chunk.length;
       }
       if (writtenEnd !== entry.size) ftruncateSync(fd, entry.size);
-      if (this.fsync) fsyncSync(fd);
-      // chown before chmod: chown clears the setuid and setgid bits.
-      if (this.needsChown(entry, fresh)) fchownSync(fd, entry.uid, entry.gid);
-      if (mode === undefined) fchmodSync(fd, entry.mode & MODE_MASK);
-      setTimes(temp, entry.mtimeNs, fd);
-      closeSync(fd);
+      const open = fd;
       fd = undefined;
-      this.deletion.replace(temp, path);
+      finishTemporary(
+        open,
+        temp,
+        path,
+        entry,
+        {
+          fsync: this.fsync,
+          chown: this.needsChown(entry, fresh),
+          chmod: mode === undefined,
+        },
+        this.deletion,
+      );
     } catch (error) {
       if (fd !== undefined) closeQuietly(fd);
       // Only a name this call made: O_EXCL refused one that stood there, which stays.
