@@ -215,7 +215,7 @@ export function checkCommand(): Command {
     .argument("<repo>", "the repository")
     .option(
       "--read-data",
-      "also read, decrypt and verify every data blob, and every file's SHA-256",
+      "also read, decrypt and verify every data blob, and every file's checksum",
     )
     .option(
       "--read-data-subset <subset>",
@@ -227,7 +227,8 @@ export function checkCommand(): Command {
 Without --read-data, check loads and authenticates every tree of every snapshot, asks the
 store (in batches) whether every data blob a file needs is present, and checks the head chain.
 With --read-data it also downloads and decrypts every data blob (its id must equal the keyed
-hash of its plaintext) and verifies each file's recorded SHA-256, streaming blob by blob.
+hash of its plaintext) and verifies each file's recorded checksum (a keyed hash over its
+chunk ids, or its SHA-256 in snapshots older than tree format 3), streaming blob by blob.
 
 Each problem is printed on its own line, naming the blob and the files and snapshots it
 affects (with --json: one object per line, then a summary). Snapshot blobs that do not

@@ -110,7 +110,7 @@ export function dumpCommand(): Command {
 A file is written as it is; a directory as a POSIX (pax) tar archive whose entries start
 with the directory's own name (the whole snapshot, "/": its contents at the top), keeping
 modes, owners, nanosecond mtimes, symlinks and hardlinks. Every file is checked against its
-SHA-256 as it streams: on a mismatch dump stops with exit 13, after the bytes already
+recorded checksum as it streams: on a mismatch dump stops with exit 13, after the bytes already
 written. A directory is not written to a terminal.
 
 ${FILTER_RULES}

@@ -299,7 +299,9 @@ export function restoreCommand(
     .addHelpText(
       "after",
       `
-Every file is checked against its SHA-256, written under a temporary name, then renamed
+Every file is checked against its recorded checksum (a keyed hash over its chunk ids, each
+recomputed from the decrypted bytes; the SHA-256 in snapshots older than tree format 3),
+written under a temporary name, then renamed
 (a small file is checked in memory before it is written; a large one as it is written):
 nothing unverified or incomplete ever appears under a real name (the temporary names a
 killed restore leaves, ".blindsync-*.tmp", go with the next restore into the target).
@@ -314,7 +316,7 @@ include that matches nothing is an error (exit 1).
 
 --overwrite, for a file or symlink already in the target (restic's meanings):
   always      replace it, even when it is already identical
-  if-changed  replace it unless it already has the snapshot's size, mtime and SHA-256
+  if-changed  replace it unless it already has the snapshot's size, mtime and checksum
               (the default; an identical file only gets its mode fixed)
   if-newer    replace it only when the snapshot's copy has a later mtime
   never       leave it as it is
