@@ -7,8 +7,10 @@
  *
  * - at a sync point: flush(), or any durable write (a put without `buffer`, a snapshot, a key
  *   slot, a lock, a delete), which commits the batch before its own transaction;
- * - once MAX_BATCH_BYTES are in it, so the journal and SQLite's dirty pages stay small (below
- *   the 64 MiB page cache, so nothing spills into the database before the commit);
+ * - once MAX_BATCH_BYTES are in it, so the journal and SQLite's dirty pages stay small: half
+ *   the 32 MiB page cache (schema.ts), so nothing spills into the database before the commit.
+ *   A spill takes the exclusive lock until the commit, and a reader in another process (or in
+ *   this one, whose wait then blocks the timer that would commit) waits for it;
  * - MAX_BATCH_AGE_MS after it began, so that another process waiting to write (its busy
  *   timeout is 10 s) or a reader in another process sees the blobs soon.
  *
@@ -21,7 +23,7 @@
 import type Database from "better-sqlite3";
 
 /** Bytes of blobs after which the open batch commits without waiting for a sync point. */
-export const MAX_BATCH_BYTES = 32 * 1024 * 1024;
+export const MAX_BATCH_BYTES = 16 * 1024 * 1024;
 
 /** How long a batch may stay open before it commits by itself. */
 export const MAX_BATCH_AGE_MS = 1000;
