@@ -1,6 +1,8 @@
 /** The per-entry failures of a restore: each becomes one warning and one counted error. */
 import { describeError, isBlindsyncError } from "../../errors.js";
+import type { FileEntry } from "../../repo/index.js";
 import { toHex } from "../../util/bytes.js";
+import { checksumName, type BlobContentCheck } from "../content-check.js";
 import type { ProtectedPath } from "./protect.js";
 
 /** A failure that already names what went wrong, for the per-file warning. */
@@ -12,6 +14,28 @@ export class EntryFailure extends Error {}
  * Everything else (something in the way in the target, a permission) is an ordinary failure.
  */
 export class DamagedData extends EntryFailure {}
+
+/**
+ * Throws DamagedData unless the `size` bytes fed to `check` are the whole file `entry` records:
+ * its size, then its checksum. Both ways of writing a file (file-writer.ts, small-file.ts) end
+ * with this.
+ */
+export function assertWholeFile(
+  entry: FileEntry,
+  size: number,
+  check: BlobContentCheck,
+): void {
+  if (size !== entry.size) {
+    throw new DamagedData(
+      `its data has ${size} bytes where the snapshot records ${entry.size}`,
+    );
+  }
+  if (!check.matches()) {
+    throw new DamagedData(
+      `its content does not match the ${checksumName(entry.checksum)} the snapshot records`,
+    );
+  }
+}
 
 /** The entry would replace or remove a protected path (the repository, the cache). */
 export class ProtectedRefusal extends EntryFailure {

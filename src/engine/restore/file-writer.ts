@@ -19,10 +19,14 @@ import {
 import { describeError } from "../../errors.js";
 import { DEFAULT_CHUNKER_PARAMS } from "../../chunker/index.js";
 import type { FileEntry } from "../../repo/index.js";
-import { BlobContentCheck, checksumName } from "../content-check.js";
+import { BlobContentCheck } from "../content-check.js";
 import { parentPath } from "../fs-names.js";
 import type { Deletion } from "./deletion.js";
-import { DamagedData, describeBlobFailure } from "./failures.js";
+import {
+  assertWholeFile,
+  DamagedData,
+  describeBlobFailure,
+} from "./failures.js";
 import {
   asBuffer,
   closeQuietly,
@@ -272,16 +276,7 @@ export class FileWriter {
       position += chunk.length;
       this.tally.bytesWritten(chunk.length);
     }
-    if (position !== entry.size) {
-      throw new DamagedData(
-        `its data has ${position} bytes where the snapshot records ${entry.size}`,
-      );
-    }
-    if (!check.matches()) {
-      throw new DamagedData(
-        `its content does not match the ${checksumName(entry.checksum)} the snapshot records`,
-      );
-    }
+    assertWholeFile(entry, position, check);
     // Only a file that ends in a hole needs its size set: the temporary file started empty.
     if (writtenEnd !== entry.size) ftruncateSync(fd, entry.size);
     return check.lengths;

@@ -16,10 +16,14 @@
  */
 import { constants as fsConstants, ftruncateSync, openSync } from "node:fs";
 import { MODE_MASK, type FileEntry } from "../../repo/index.js";
-import { BlobContentCheck, checksumName } from "../content-check.js";
+import { BlobContentCheck } from "../content-check.js";
 import { parentPath } from "../fs-names.js";
 import type { Deletion } from "./deletion.js";
-import { DamagedData, describeBlobFailure } from "./failures.js";
+import {
+  assertWholeFile,
+  DamagedData,
+  describeBlobFailure,
+} from "./failures.js";
 import { FileBatcher, type BatchedFile } from "./file-batch.js";
 import { asBuffer, closeQuietly, unlinkQuietly, type Owner } from "./fs-ops.js";
 import { HOLE_BLOCK, isAllZero, writeSparse } from "./sparse.js";
@@ -202,16 +206,7 @@ export class SmallFileWriter {
       check.add(chunk);
       chunks.push(chunk);
     }
-    if (size !== entry.size) {
-      throw new DamagedData(
-        `its data has ${size} bytes where the snapshot records ${entry.size}`,
-      );
-    }
-    if (!check.matches()) {
-      throw new DamagedData(
-        `its content does not match the ${checksumName(entry.checksum)} the snapshot records`,
-      );
-    }
+    assertWholeFile(entry, size, check);
     return { chunks, lengths: check.lengths };
   }
 }
