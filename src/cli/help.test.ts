@@ -1,3 +1,6 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { describe, expect, it } from "vitest";
 import { buildProgram } from "./program.js";
@@ -71,4 +74,28 @@ describe("--help", () => {
     expect(help).toMatch(/\nExamples:\n {2}blindsync /);
     for (const option of GLOBAL_OPTIONS) expect(help).toContain(option);
   });
+
+  it("of blindsync itself names every BLINDSYNC_ variable the program reads", () => {
+    const help = helpOf(program);
+    const read = variablesReadIn(fileURLToPath(new URL("..", import.meta.url)));
+    // A test that would pass on an empty source tree proves nothing.
+    expect(read).toContain("BLINDSYNC_PACK_SIZE");
+    expect(read.filter((name) => !help.includes(name))).toEqual([]);
+  });
 });
+
+/** The BLINDSYNC_ variables named in the program's own sources (tests left out). */
+function variablesReadIn(sourceRoot: string): string[] {
+  const names = new Set<string>();
+  for (const entry of readdirSync(sourceRoot, {
+    recursive: true,
+    withFileTypes: true,
+  })) {
+    if (!entry.isFile() || !entry.name.endsWith(".ts")) continue;
+    if (entry.name.endsWith(".test.ts")) continue;
+    const text = readFileSync(join(entry.parentPath, entry.name), "utf8");
+    for (const match of text.matchAll(/\bBLINDSYNC_[A-Z_]*[A-Z]\b/g))
+      names.add(match[0]);
+  }
+  return [...names].sort();
+}

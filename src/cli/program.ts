@@ -100,6 +100,21 @@ Examples:
   blindsync backup ~/photos me@host:vault --limit-upload 2048     (2 MiB/s up)
   blindsync restore me@host:vault ~/photos --limit-download 4096  (4 MiB/s down)
 
+Environment:
+  BLINDSYNC_PASSWORD       the passphrase (BLINDSYNC_NEW_PASSWORD: key add/passwd's new one;
+                           BLINDSYNC_FROM_PASSWORD: copy's source repository's)
+  BLINDSYNC_KEY_SLOT       the key slot to try first (BLINDSYNC_FROM_KEY_SLOT: copy's source)
+  BLINDSYNC_CACHE_DIR      as --cache-dir
+  BLINDSYNC_SSH            as --ssh;  BLINDSYNC_REMOTE_CMD  as --remote-cmd
+  BLINDSYNC_COMPRESSION    backup's --compression: auto, off or max
+  BLINDSYNC_PACK_SIZE      pack size in MiB for sftp:, s3: and --packs repositories (1 to 128,
+                           default 8; larger packs: fewer objects, more memory)
+  BLINDSYNC_WORKERS        a backup's sealing threads (default one per core besides the main
+                           one; 0 seals on the main thread)
+  BLINDSYNC_KDF_LOGN       scrypt cost of new key slots as log2 N (default 16: 64 MiB)
+  AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_PROFILE
+                           S3 settings, read as the AWS SDK reads them
+
 Exit codes: 0 ok, 1 error, 2 usage, 3 some files unreadable, 10 no repository,
 11 locked, 12 wrong passphrase, 13 integrity error, 14 rollback or foreign repository
 (restored on purpose? blindsync accept-rollback REPO), 130 and 143 stopped by Ctrl-C or
