@@ -3,7 +3,7 @@
  * before what it holds, every file's content verified against its SHA-256 as it streams (as
  * `cat` does: a mismatch stops the stream with an integrity error, after the bytes already
  * sent). A file with more than one link in the snapshot is stored once, and its later names
- * as tar hardlinks to the first, so `tar -x` recreates the link.
+ * as tar hardlinks to the first, so `tar -x` recreates the link; a fifo is a tar FIFO entry.
  */
 import { BlindsyncError } from "../errors.js";
 import type { Repository, TreeEntry } from "../repo/index.js";
@@ -54,6 +54,10 @@ export async function dumpTree(
           size: 0,
           link: entry.target,
         });
+        return;
+      case "fifo":
+        // A named pipe has no content: tar's FIFO type recreates it, as restore does.
+        await tar.add({ ...base, type: "fifo", size: 0 });
         return;
       case "file": {
         const linkKey =

@@ -64,6 +64,7 @@ export interface RestoreSize {
   readonly files: number;
   readonly dirs: number;
   readonly symlinks: number;
+  readonly fifos: number;
   /** Entries of any other type (a newer format's), counted but without bytes. */
   readonly others: number;
   readonly bytes: number;
@@ -123,6 +124,7 @@ const ZERO: RestoreSize = {
   files: 0,
   dirs: 0,
   symlinks: 0,
+  fifos: 0,
   others: 0,
   bytes: 0,
 };
@@ -132,6 +134,7 @@ function add(a: RestoreSize, b: RestoreSize): RestoreSize {
     files: a.files + b.files,
     dirs: a.dirs + b.dirs,
     symlinks: a.symlinks + b.symlinks,
+    fifos: a.fifos + b.fifos,
     others: a.others + b.others,
     bytes: a.bytes + b.bytes,
   };
@@ -163,6 +166,9 @@ export async function restoreSize(
             break;
           case "symlink":
             local = add(local, { ...ZERO, symlinks: 1 });
+            break;
+          case "fifo":
+            local = add(local, { ...ZERO, fifos: 1 });
             break;
           default:
             // A type a newer snapshot format added: counted, without bytes.

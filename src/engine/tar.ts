@@ -12,7 +12,7 @@ const BLOCK = 512;
 /** Small pieces (headers, padding) are gathered up to this before one write. */
 const GATHER = 64 * 1024;
 
-export type TarEntryType = "file" | "hardlink" | "symlink" | "dir";
+export type TarEntryType = "file" | "hardlink" | "symlink" | "dir" | "fifo";
 
 export interface TarEntry {
   /** Relative path, components joined by '/'; a directory's without the trailing '/'. */
@@ -35,6 +35,7 @@ const TYPE_FLAGS: Readonly<Record<TarEntryType, string>> = {
   hardlink: "1",
   symlink: "2",
   dir: "5",
+  fifo: "6",
 };
 
 /** The largest value an octal field of `width` bytes holds (width - 1 digits and a NUL). */

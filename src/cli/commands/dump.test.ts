@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import {
   chmodSync,
   linkSync,
+  lstatSync,
   mkdirSync,
   readFileSync,
   symlinkSync,
@@ -20,6 +21,7 @@ import {
   directoryDifferences,
   treeDifferences,
 } from "../../../test/helpers/trees.js";
+import { makeFifoSync } from "../../util/make-fifo.js";
 import { runBackup } from "./backup.js";
 import { runDump } from "./dump.js";
 import { runInit } from "./init.js";
@@ -140,5 +142,36 @@ describe("runDump()", () => {
     await expect(
       runDump(context.with(), { repository, snapshot: "latest", path: "nope" }),
     ).rejects.toMatchObject({ kind: "not-found" });
+  });
+});
+
+describe("runDump() of a directory holding a fifo", () => {
+  it("writes the fifo as a tar FIFO entry, which tar recreates with its mode and mtime", async () => {
+    const piped = join(dir, "piped");
+    mkdirSync(join(piped, "spool"), { recursive: true });
+    writeFileSync(join(piped, "spool", "before.txt"), "before\n");
+    makeFifoSync(Buffer.from(join(piped, "spool", "queue")), 0o640);
+    chmodSync(join(piped, "spool", "queue"), 0o640);
+    utimesSync(join(piped, "spool", "queue"), 1_200_000_000, 1_200_000_000);
+    const pipedRepository = join(dir, "piped-repo");
+    await runInit(context.with(), { repository: pipedRepository });
+    await runBackup(context.with(), {
+      repository: pipedRepository,
+      sources: [piped],
+    });
+    const dumped = context.with();
+    await runDump(dumped, {
+      repository: pipedRepository,
+      snapshot: "latest",
+      path: "spool",
+    });
+    const out = extract(dumped, "extracted-fifo");
+    const fifo = lstatSync(join(out, "spool", "queue"));
+    expect(fifo.isFIFO()).toBe(true);
+    expect(fifo.mode & 0o7777).toBe(0o640);
+    expect(fifo.mtimeMs).toBe(1_200_000_000_000);
+    expect(readFileSync(join(out, "spool", "before.txt"), "utf8")).toBe(
+      "before\n",
+    );
   });
 });

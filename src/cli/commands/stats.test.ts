@@ -1,5 +1,13 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { sharedRepository } from "../../../test/helpers/command-context.js";
+import {
+  sharedRepository,
+  testContext,
+} from "../../../test/helpers/command-context.js";
+import { makeFifoSync } from "../../util/make-fifo.js";
+import { runBackup } from "./backup.js";
+import { runInit } from "./init.js";
 import { runStats } from "./stats.js";
 
 // The second backup adds c.txt with a.txt's content: one data blob serves both.
@@ -55,6 +63,7 @@ describe("runStats()", () => {
       files: 3,
       dirs: 1,
       symlinks: 0,
+      fifos: 0,
       others: 0,
       bytes: 17,
     });
@@ -93,5 +102,33 @@ describe("runStats()", () => {
         all.repository!.blobs.data.bytes + all.repository!.blobs.tree.bytes,
     });
     expect(latest.rawData!.storedBytes).toBeLessThan(all.rawData!.storedBytes);
+  });
+});
+
+describe("runStats() of a snapshot holding a fifo", () => {
+  it("counts the fifo as one, without bytes", async () => {
+    const { context, dir, cleanup } = testContext();
+    try {
+      const source = join(dir, "source");
+      mkdirSync(source);
+      writeFileSync(join(source, "note.txt"), "note\n");
+      makeFifoSync(Buffer.from(join(source, "queue")), 0o600);
+      const repository = join(dir, "repo");
+      await runInit(context.with(), { repository });
+      await runBackup(context.with(), { repository, sources: [source] });
+      const stats = context.with();
+      const result = await runStats(stats, { repository, snapshot: "latest" });
+      expect(result.restoreSize).toMatchObject({
+        files: 1,
+        fifos: 1,
+        others: 0,
+        bytes: 5,
+      });
+      expect(stats.take()).toContainEqual(
+        expect.stringMatching(/ 1 file, .*, 1 fifo$/),
+      );
+    } finally {
+      cleanup();
+    }
   });
 });

@@ -86,10 +86,11 @@ function printSelection(context: CommandContext, result: StatsResult): void {
   );
   const size = result.restoreSize;
   if (size !== undefined) {
+    const fifos = size.fifos > 0 ? `, ${plural(size.fifos, "fifo")}` : "";
     const others = size.others > 0 ? `, ${plural(size.others, "other")}` : "";
     output.line(
       `  Restore size: ${formatBytes(size.bytes)} in ${plural(size.files, "file")}, ` +
-        `${plural(size.dirs, "directory", "directories")}, ${plural(size.symlinks, "symlink")}${others}`,
+        `${plural(size.dirs, "directory", "directories")}, ${plural(size.symlinks, "symlink")}${fifos}${others}`,
     );
   }
   const raw = result.rawData;
@@ -213,7 +214,7 @@ They choose "latest"; a snapshot named by id is taken as named.
 With --json: one object, {repository: {snapshots, blobs: {data, tree, snapshot: {count,
 bytes}}, storedBytes, logicalBytes, files, dedupRatio}} without a snapshot, and
 {snapshot: {id, time, host, paths, blobsAdded, bytesAdded}} with one; restoreSize {files,
-dirs, symlinks, others, bytes} and rawData {blobs, storedBytes, missing} by mode.
+dirs, symlinks, fifos, others, bytes} and rawData {blobs, storedBytes, missing} by mode.
 
 Examples:
   blindsync stats me@host:vault
