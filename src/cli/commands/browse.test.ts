@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { BlindsyncError } from "../../errors.js";
 import { sharedRepository } from "../../../test/helpers/command-context.js";
 import { runCat, runDiff, runLs, runSnapshots } from "./browse.js";
 
@@ -59,6 +60,47 @@ describe("runLs()", () => {
       kind: "usage",
       message: '"yesterday" is not a snapshot id (hex digits or "latest")',
     });
+  });
+});
+
+describe("a snapshot named where ls and cat take a path", () => {
+  /** What `run` rejects with; fails the test when it resolves. */
+  async function refusal(run: Promise<unknown>): Promise<BlindsyncError> {
+    const caught: unknown = await run.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(caught).toBeInstanceOf(BlindsyncError);
+    return caught as BlindsyncError;
+  }
+
+  it("is not-found, with a hint that says how to name a snapshot", async () => {
+    const latest = await refusal(
+      runLs(shared.context.with(), {
+        repository: shared.repository,
+        path: "latest",
+      }),
+    );
+    expect(latest.kind).toBe("not-found");
+    expect(latest.message).toBe('"latest" is not in the snapshot');
+    expect(latest.hint).toContain("blindsync ls --snapshot latest REPO");
+    const prefix = shared.ids[0]!.slice(0, 8);
+    const byId = await refusal(
+      runCat(shared.context.with(), {
+        repository: shared.repository,
+        path: prefix,
+      }),
+    );
+    expect(byId.hint).toContain(`blindsync cat --snapshot ${prefix} REPO PATH`);
+    // A missing path that names no snapshot gets no such hint.
+    const missing = await refusal(
+      runLs(shared.context.with(), {
+        repository: shared.repository,
+        path: "nope",
+      }),
+    );
+    expect(missing.kind).toBe("not-found");
+    expect(missing.hint).toBeUndefined();
   });
 });
 

@@ -1,6 +1,6 @@
 /** `snapshots`, `ls`, `cat` and `diff`: reading a repository without restoring it. */
 import { Command } from "commander";
-import { BlindsyncError } from "../../errors.js";
+import { BlindsyncError, isBlindsyncError } from "../../errors.js";
 import {
   diffTrees,
   findEntry,
@@ -130,7 +130,7 @@ export async function runLs(
         options.filter ?? NO_FILTER,
       );
       const path = options.path ?? "";
-      const found = await findEntry(repo, snapshot.tree, path);
+      const found = await findNamedPath(repo, snapshot, snapshots, path, "ls");
       const { output } = context;
       const print = (listed: { path: Buffer; entry: TreeEntry }): void => {
         if (output.json) {
@@ -197,7 +197,13 @@ export async function runCat(
         options.snapshot ?? "latest",
         options.filter ?? NO_FILTER,
       );
-      const { entry } = await findEntry(repo, snapshot.tree, options.path);
+      const { entry } = await findNamedPath(
+        repo,
+        snapshot,
+        snapshots,
+        options.path,
+        "cat",
+      );
       if (entry?.type !== "file")
         throw new BlindsyncError("usage", `"${options.path}" is not a file`);
       await streamFile(repo, entry, (chunk) => context.output.write(chunk));
@@ -382,4 +388,30 @@ Examples:
       },
     );
   return [snapshots, ls, cat, diff];
+}
+
+/**
+ * findEntry for a path the user typed after REPO. A path that is not in the snapshot but names
+ * a snapshot ("latest", or a prefix of an id) was most likely meant as one, as restic's
+ * `ls latest` takes it: the error says how to name a snapshot here.
+ */
+async function findNamedPath(
+  repo: Parameters<typeof findEntry>[0],
+  snapshot: Snapshot,
+  snapshots: readonly Snapshot[],
+  path: string,
+  command: "ls" | "cat",
+): ReturnType<typeof findEntry> {
+  try {
+    return await findEntry(repo, snapshot.tree, path);
+  } catch (error) {
+    const namesSnapshot =
+      path === "latest" ||
+      (/^[0-9a-f]{4,64}$/.test(path) &&
+        snapshots.some((candidate) => toHex(candidate.id).startsWith(path)));
+    if (!isBlindsyncError(error, "not-found") || !namesSnapshot) throw error;
+    throw new BlindsyncError("not-found", error.message, {
+      hint: `To pick a snapshot, name it with --snapshot: blindsync ${command} --snapshot ${path} REPO${command === "cat" ? " PATH" : " [PATH]"}`,
+    });
+  }
 }
