@@ -7,6 +7,8 @@
  * counts the calls it passes on.
  */
 import { createHmac, randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { BlindsyncError } from "../../src/errors.js";
@@ -17,7 +19,10 @@ import {
   type ObjectInfo,
   type ObjectStore,
 } from "../../src/store/objects/index.js";
-import { PackStore } from "../../src/store/packs/pack-store.js";
+import {
+  PackStore,
+  TEMPORARY_AGE_MS,
+} from "../../src/store/packs/pack-store.js";
 import { decodeSegment, encodeSegment } from "../../src/store/packs/segment.js";
 import type {
   BlobKind,
@@ -322,6 +327,26 @@ describe("PackStore on storage it does not trust", () => {
     const again = open({ on: puts, packSize: 20_000 });
     await again.compact();
     expect(puts.puts).toEqual([]);
+  });
+
+  it("compact removes the temporary files of writers that died in a put, an hour old, and no other", async () => {
+    const root = join(dir, "pack-dir");
+    const onDisk = await DirObjectStore.open(root, { create: true });
+    const store = open({ on: onDisk });
+    await store.create(new Uint8Array([1]), slot);
+    const kept = blob("data", 1000);
+    await store.put([kept]);
+    const dead = join(root, "index", ".segment.0123456789ab.tmp");
+    const live = join(root, "index", ".segment.ba9876543210.tmp");
+    await writeFile(dead, "half a segment");
+    await writeFile(live, "a put going on");
+    const old = (Date.now() - TEMPORARY_AGE_MS - 60_000) / 1000;
+    await utimes(dead, old, old);
+    await store.compact();
+    expect(existsSync(dead)).toBe(false);
+    expect(existsSync(live)).toBe(true);
+    expect(await store.get(kept.id)).toEqual(kept.bytes);
+    await onDisk.close();
   });
 
   it("a client with an older cache sees blobs another client's compact moved", async () => {

@@ -47,6 +47,10 @@ export class LimitedObjectStore implements ObjectStore {
     return this.#inner.delete(name);
   }
 
+  sweepTemporaries(olderThanMs: number): Promise<number> {
+    return this.#inner.sweepTemporaries?.(olderThanMs) ?? Promise.resolve(0);
+  }
+
   close(): Promise<void> {
     return this.#inner.close();
   }

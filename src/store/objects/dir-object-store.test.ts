@@ -9,6 +9,7 @@ import {
   rm,
   stat,
   symlink,
+  utimes,
   writeFile,
 } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -193,6 +194,32 @@ describe("DirObjectStore on disk", () => {
         ),
       );
       expect(await readdir(join(root, "index"))).toEqual(["same"]);
+    });
+
+    it("sweepTemporaries removes the temporaries of dead writers only: old ones, put's own names, no link followed", async () => {
+      const root = join(await tempDir(), "packs");
+      const outside = await tempDir();
+      const store = await opened(root);
+      await store.put("packs/ab/abcd", new Uint8Array([1]));
+      const hourAgo = (Date.now() - 2 * 60 * 60 * 1000) / 1000;
+      const plant = async (path: string, old: boolean): Promise<void> => {
+        await writeFile(path, "half");
+        if (old) await utimes(path, hourAgo, hourAgo);
+      };
+      const dead = join(root, "packs", "ab", ".abcd.0123456789ab.tmp");
+      const live = join(root, "index", ".seg.abcdef012345.tmp");
+      const hidden = join(root, "packs", ".not-a-temporary");
+      const far = join(outside, ".x.0123456789ab.tmp");
+      await mkdir(join(root, "index"));
+      await plant(dead, true);
+      await plant(live, false);
+      await plant(hidden, true);
+      await plant(far, true);
+      await symlink(outside, join(root, "packs", "cd"));
+      expect(await store.sweepTemporaries(60 * 60 * 1000)).toBe(1);
+      await expect(stat(dead)).rejects.toThrow(/ENOENT/);
+      for (const kept of [live, hidden, far]) await stat(kept);
+      expect(await store.get("packs/ab/abcd")).toEqual(new Uint8Array([1]));
     });
 
     it("a crashed writer's temporary file is never listed and does not break a later put", async () => {

@@ -9,7 +9,8 @@
  * and fsyncs the folder: a crash leaves the old object or the new one, never a part, and a power
  * loss after put resolved keeps the new one. Folders it makes are fsynced into their parent for
  * the same reason. A crashed writer's temporary stays behind under its dot name, which list
- * never shows and no later put reuses (each has a random suffix).
+ * never shows and no later put reuses (each has a random suffix); sweepTemporaries (a prune's
+ * compact) removes those an hour old.
  *
  * Symbolic links: only regular files and real folders inside the root are objects, so nothing
  * read or written through the store can reach outside it. list skips links and anything else
@@ -23,7 +24,7 @@
  * putting one where the other is fails with 'failed'. The pack store's layout never does.
  */
 import { randomBytes } from "node:crypto";
-import type { Stats } from "node:fs";
+import type { Dirent, Stats } from "node:fs";
 import {
   chmod,
   constants,
@@ -58,6 +59,9 @@ import type { ByteRange, ObjectInfo, ObjectStore } from "./object-store.js";
 
 /** How many files of one folder list() stats at once. */
 const STAT_BATCH = 64;
+
+/** The name put gives its temporary file: `.NAME.RANDOM.tmp`, RANDOM 12 hex digits. */
+const TEMPORARY_NAME = /^\..+\.[0-9a-f]{12}\.tmp$/;
 
 export interface DirObjectStoreOptions {
   /** Make the root (and missing parents, 0700) when it does not exist. */
@@ -203,6 +207,38 @@ export class DirObjectStore implements ObjectStore {
       if (isMissing(error) || codeOf(error) === "EISDIR") return;
       throw fsError(`delete object ${name} at "${path}"`, error);
     }
+  }
+
+  async sweepTemporaries(olderThanMs: number): Promise<number> {
+    this.#assertOpen();
+    const before = Date.now() - olderThanMs;
+    let removed = 0;
+    const sweep = async (folder: string): Promise<void> => {
+      let entries: Dirent[];
+      try {
+        entries = await readdir(folder, { withFileTypes: true });
+      } catch (error) {
+        if (isMissing(error)) return;
+        throw fsError(`list "${folder}"`, error);
+      }
+      for (const entry of entries) {
+        const path = join(folder, entry.name);
+        // A link is neither: nothing outside the root is looked at, let alone removed.
+        if (entry.isDirectory()) await sweep(path);
+        if (!entry.isFile() || !TEMPORARY_NAME.test(entry.name)) continue;
+        const stats = await lstatOrUndefined(path, "look at a temporary file");
+        if (stats?.isFile() !== true || stats.mtimeMs > before) continue;
+        try {
+          await unlink(path);
+          removed++;
+        } catch (error) {
+          if (!isMissing(error))
+            throw fsError(`remove the temporary file "${path}"`, error);
+        }
+      }
+    };
+    await sweep(this.where);
+    return removed;
   }
 
   close(): Promise<void> {

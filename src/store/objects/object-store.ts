@@ -58,6 +58,13 @@ export interface ObjectStore {
   /** Deletes the object; a name that does not exist is ignored. */
   delete(name: string): Promise<void>;
 
+  /**
+   * Removes what writers that died in a put left behind (their temporary files), unchanged for
+   * `olderThanMs` at least: a put in progress keeps writing its temporary, so it is younger.
+   * Returns how many were removed. Absent where a put leaves nothing behind (S3's PUT, memory).
+   */
+  sweepTemporaries?(olderThanMs: number): Promise<number>;
+
   /** Releases connections and handles. Idempotent; no other method may be called after. */
   close(): Promise<void>;
 }

@@ -84,6 +84,13 @@ const DEFAULT_REFRESH_MS = 10_000;
 /** Rows per query of list(): bounded memory. */
 const PAGE_ROWS = 1000;
 
+/**
+ * Temporary files untouched this long are a dead writer's, and compact removes them. A put
+ * writes its temporary from start to end, so a live one was written to moments ago; an hour
+ * is far beyond any stall a writer survives (its lease lapses after a minute unrenewed).
+ */
+export const TEMPORARY_AGE_MS = 60 * 60 * 1000;
+
 /** What a pack repository's index refused to believe (for `check`). */
 export interface PackIndexReport {
   /** Segments whose MAC or layout failed: none of their entries is believed. */
@@ -355,6 +362,7 @@ export class PackStore implements Store {
       await this.#sync.opened(this.#context());
       await this.#sync.refresh(this.#context());
       await compactPacks(context);
+      await this.#objects.sweepTemporaries?.(TEMPORARY_AGE_MS);
     });
   }
 
