@@ -187,15 +187,19 @@ export class Walker {
     const change = this.#parts.cache.hasFile(path) ? "changed" : "new";
     let read: CachedContent & { size: number };
     try {
-      read = await this.#fileSlots.run(async () => {
+      const { fileSaver } = this.#parts;
+      // Bytes read by the batch need no read buffer, so no file slot either.
+      const bytes = await batched?.batches.take(batched.ticket);
+      if (bytes !== undefined) {
         this.#reading = path;
         this.reportReading();
-        const { fileSaver } = this.#parts;
-        const bytes = await batched?.batches.take(batched.ticket);
-        return bytes === undefined
-          ? await fileSaver.read(path, identity)
-          : await fileSaver.saveRead(bytes);
-      });
+        read = await fileSaver.saveRead(bytes);
+      } else
+        read = await this.#fileSlots.run(() => {
+          this.#reading = path;
+          this.reportReading();
+          return fileSaver.read(path, identity);
+        });
     } catch (error) {
       // Only the file's own read errors skip it; a failing store ends the backup.
       if (error instanceof StoreFailure) throw error.cause;
