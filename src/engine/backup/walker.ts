@@ -8,7 +8,7 @@
  * Names are bytes from start to finish (Buffer paths), so any name Linux allows survives.
  * Memory holds one directory listing per level of depth: never the whole tree.
  *
- * Just over 400 lines with one job, the walk: its three listing sources (prewalk, listing,
+ * About 450 lines with one job, the walk: its three listing sources (prewalk, listing,
  * native) and two caches meet in one recursion, which reads worse split than whole.
  */
 import { readFile } from "node:fs/promises";
