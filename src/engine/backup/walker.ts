@@ -188,18 +188,16 @@ export class Walker {
     let read: CachedContent & { size: number };
     try {
       const { fileSaver } = this.#parts;
-      // Bytes read by the batch need no read buffer, so no file slot either.
+      // The batch reads ahead outside the slots; a file's slot still bounds how many files
+      // queue chunks in the blob saver at once (each may hold a batch past its bounds).
       const bytes = await batched?.batches.take(batched.ticket);
-      if (bytes !== undefined) {
+      read = await this.#fileSlots.run(() => {
         this.#reading = path;
         this.reportReading();
-        read = await fileSaver.saveRead(bytes);
-      } else
-        read = await this.#fileSlots.run(() => {
-          this.#reading = path;
-          this.reportReading();
-          return fileSaver.read(path, identity);
-        });
+        return bytes === undefined
+          ? fileSaver.read(path, identity)
+          : fileSaver.saveRead(bytes);
+      });
     } catch (error) {
       // Only the file's own read errors skip it; a failing store ends the backup.
       if (error instanceof StoreFailure) throw error.cause;
