@@ -5,9 +5,10 @@
  * directory with every child's lstat without an object per child; scryptMix (scrypt.c) runs
  * scrypt's memory-hard step in huge pages; makeFifo (mkfifo.c) creates a named pipe for
  * restore; writeFiles (writefiles.c) writes a batch of small restored files in the thread
- * pool. Built by node-gyp at
+ * pool, and readFiles (readfiles.c) reads a batch of small files there for backup. Built by node-gyp at
  * install; without it blindsync still works (times to about 240 ns, default malloc behaviour,
- * the walk through Node's readdir and lstat, fifos through the mkfifo command).
+ * the walk through Node's readdir and lstat, small files read one by one on the main thread,
+ * fifos through the mkfifo command).
  */
 #include "addon.h"
 
@@ -27,5 +28,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "makeFifo", function);
   napi_create_function(env, "writeFiles", NAPI_AUTO_LENGTH, write_files, NULL, &function);
   napi_set_named_property(env, exports, "writeFiles", function);
+  napi_create_function(env, "readFiles", NAPI_AUTO_LENGTH, read_files, NULL, &function);
+  napi_set_named_property(env, exports, "readFiles", function);
   return exports;
 }

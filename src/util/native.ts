@@ -3,7 +3,8 @@
  * times (file-times.ts), malloc tuning (allocator.ts), directory listings with stats
  * (engine/backup/listing.ts), scrypt's memory-hard step in huge pages (crypto/kdf.ts) and
  * named pipes for restore (engine/restore/fifos.ts) and batches of small restored files written
- * in the thread pool (engine/restore/file-batch.ts).
+ * in the thread pool (engine/restore/file-batch.ts), and batches of small files read there for
+ * backup (engine/backup/small-file-batch.ts).
  * Undefined when it did not build (no compiler on the machine); every caller has a fallback.
  *
  * Shared leaf: imports nothing from any layer.
@@ -50,6 +51,17 @@ export interface NativeAddon {
     seconds: BigInt64Array,
     sizes: Float64Array,
     fsync: boolean,
+  ) => Promise<Int32Array>;
+  /**
+   * Reads a batch of small files in the thread pool into slots of `into` (native/readfiles.c,
+   * which documents the arguments); each file's byte count, or its negated errno. Optional:
+   * a build of the addon from before it was added lacks it.
+   */
+  readonly readFiles?: (
+    paths: readonly Buffer[],
+    flags: number,
+    into: Buffer,
+    capacities: Uint32Array,
   ) => Promise<Int32Array>;
 }
 

@@ -56,8 +56,8 @@ function streamed(data: Uint8Array): {
   };
 }
 
-describe("FileSaver.read()", () => {
-  it("reads a file below the chunker's minimum as the one chunk the chunk stream makes of it", async () => {
+describe("FileSaver.read() and saveRead()", () => {
+  it("reads a file below the chunker's minimum as the one chunk the chunk stream makes of it, and saveRead() of its bytes gives the same", async () => {
     const blobSaver = new BlobSaver(repo, cache);
     const saver = new FileSaver({
       repo,
@@ -86,6 +86,11 @@ describe("FileSaver.read()", () => {
       }).toEqual(streamed(data));
       if (size > 0 && size < CHUNKER.minSize)
         expect(read.content).toHaveLength(1);
+      // The batched route (bytes read by SmallFileBatches) makes the very same record.
+      const saved = await saver.saveRead(Buffer.from(data));
+      expect(saved.size).toBe(size);
+      expect(saved.content.map(toHex)).toEqual(read.content.map(toHex));
+      expect(toHex(saved.checksum.digest)).toBe(toHex(read.checksum.digest));
     }
     // Every chunk was queued and lands in the store.
     await blobSaver.flush();

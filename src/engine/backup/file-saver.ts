@@ -227,6 +227,18 @@ export class FileSaver {
     return await builder.finish();
   }
 
+  /**
+   * Chunks and queues a file's whole content, read already (SmallFileBatches): the same
+   * routes, and so the same ids and checksum, as read() takes for those bytes.
+   */
+  async saveRead(data: Buffer): Promise<CachedContent & { size: number }> {
+    if (data.length > 0 && data.length < this.#repo.config.chunker.minSize)
+      return await this.#oneChunkFile(data);
+    const builder = this.#contentBuilder();
+    if (data.length > 0) await builder.push(data);
+    return await builder.finish();
+  }
+
   async #readSmallFile(
     path: Buffer,
   ): Promise<CachedContent & { size: number }> {

@@ -8,7 +8,7 @@
  * Names are bytes from start to finish (Buffer paths), so any name Linux allows survives.
  * Memory holds one directory listing per level of depth: never the whole tree.
  *
- * Just over 400 lines with one job, the walk: its three listing sources (prewalk, listing,
+ * About 450 lines with one job, the walk: its three listing sources (prewalk, listing,
  * native) and two caches meet in one recursion, which reads worse split than whole.
  */
 import { readFile } from "node:fs/promises";
@@ -58,11 +58,17 @@ import {
 import { identityOf } from "./file-identity.js";
 import { StoreFailure, type FileSaver } from "./file-saver.js";
 import type { Prewalk } from "./prewalk.js";
+import {
+  BATCHED_FILE_MAX,
+  SmallFileBatches,
+  type BatchTicket,
+} from "./small-file-batch.js";
 import type { TreeSaver } from "./tree-saver.js";
 import type { BackupProgress, BackupSink, BackupTally } from "./types.js";
 
 /** Files read at once: enough to hide open/read latency of small files, few enough buffers. */
 const FILES_IN_FLIGHT = 4;
+const BATCHED_FILE_MAX_BIG = BigInt(BATCHED_FILE_MAX);
 /** Entries of one directory stat-ed and walked at once. */
 const CHILDREN_IN_FLIGHT = 8;
 
@@ -166,21 +172,31 @@ export class Walker {
     return fileEntry(name, stat, size, cached);
   }
 
-  /** Reads a new or changed file; undefined (with a warning) when it cannot be read. */
+  /**
+   * Reads a new or changed file; undefined (with a warning) when it cannot be read. A small
+   * file's bytes come from its directory's batch (`batched`) when the batch read it in full.
+   */
   async #readFileEntry(
     path: Buffer,
     name: Uint8Array,
     stat: EntryStat,
+    batched?: { batches: SmallFileBatches; ticket: BatchTicket },
   ): Promise<FileEntry | undefined> {
     const identity = identityOf(stat);
     // Asked before the read: the read's own record must not make a new file look known.
     const change = this.#parts.cache.hasFile(path) ? "changed" : "new";
     let read: CachedContent & { size: number };
     try {
+      const { fileSaver } = this.#parts;
+      // The batch reads ahead outside the slots; a file's slot still bounds how many files
+      // queue chunks in the blob saver at once (each may hold a batch past its bounds).
+      const bytes = await batched?.batches.take(batched.ticket);
       read = await this.#fileSlots.run(() => {
         this.#reading = path;
         this.reportReading();
-        return this.#parts.fileSaver.read(path, identity);
+        return bytes === undefined
+          ? fileSaver.read(path, identity)
+          : fileSaver.saveRead(bytes);
       });
     } catch (error) {
       // Only the file's own read errors skip it; a failing store ends the backup.
@@ -341,7 +357,9 @@ export class Walker {
   ): Promise<TreeEntry[]> {
     const listing = unpackListing(path, packed);
     // Everything that needs no I/O beyond lstat (unchanged files, symlinks, exclusions) is
-    // settled here without a promise; only subdirectories and files to read wait their turn.
+    // settled here without a promise; only subdirectories and files to read wait their turn,
+    // the small files among those read in batches ahead of their turn.
+    const batches = new SmallFileBatches();
     const entries: TreeEntry[] = [];
     const later: (() => Promise<TreeEntry | undefined>)[] = [];
     for (const [index, name] of listing.names.entries()) {
@@ -358,10 +376,12 @@ export class Walker {
         childRelative(relative, name),
         matcher,
         stat,
+        batches,
       );
       if (typeof inspected === "function") later.push(inspected);
       else if (inspected !== undefined) entries.push(inspected);
     }
+    batches.start();
     const found = await mapConcurrently(later, CHILDREN_IN_FLIGHT, (job) =>
       job(),
     );
@@ -372,7 +392,8 @@ export class Walker {
   /**
    * One directory entry: its tree entry when it is settled at once (undefined when it is
    * skipped, with any warning given), or the asynchronous work that will produce it.
-   * `listed` is what the prewalk's lstat() gave, if it reached this entry.
+   * `listed` is what the prewalk's lstat() gave, if it reached this entry; a small file to read
+   * joins `batches`, if given.
    */
   #inspect(
     path: Buffer,
@@ -380,6 +401,7 @@ export class Walker {
     relative: string,
     matcher: ExcludeMatcher,
     listed?: EntryStat | Error,
+    batches?: SmallFileBatches,
   ): TreeEntry | undefined | (() => Promise<TreeEntry | undefined>) {
     let stat: EntryStat;
     try {
@@ -403,10 +425,12 @@ export class Walker {
       };
     }
     if (stat.isFile()) {
-      return (
-        this.#knownFile(path, name, stat) ??
-        (() => this.#readFileEntry(path, name, stat))
-      );
+      const known = this.#knownFile(path, name, stat);
+      if (known !== undefined) return known;
+      if (batches === undefined || stat.size > BATCHED_FILE_MAX_BIG)
+        return () => this.#readFileEntry(path, name, stat);
+      const ticket = batches.add(path, Number(stat.size));
+      return () => this.#readFileEntry(path, name, stat, { batches, ticket });
     }
     if (stat.isSymbolicLink()) {
       try {

@@ -105,6 +105,8 @@ export class FilesCache {
 
   /** Whether a file was recorded at this path by an earlier run (whatever its identity now). */
   has(path: Uint8Array): boolean {
+    // A run that began empty follows no earlier run: a first backup asks once per file.
+    if (this.run.beganEmpty) return false;
     return this.selectFilePath.get(path) !== undefined;
   }
 

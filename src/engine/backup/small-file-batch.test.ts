@@ -1,0 +1,203 @@
+/**
+ * Small files read in batches (native/readfiles.c, or Node's calls without the addon) must
+ * give the backup exactly what reading each file alone gives: the same bytes, the same refusal
+ * of a symlink or a FIFO, and every file the batch could not read in full handed back to be
+ * read the usual way, so its error (or its new length) is what it always was.
+ */
+import { execFileSync } from "node:child_process";
+import {
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { ClientCache, Repository, headOf } from "../../repo/index.js";
+import { SqliteStore } from "../../store/index.js";
+import { toHex } from "../../util/bytes.js";
+import { native } from "../../util/native.js";
+import { seededBytes } from "../../../test/helpers/prng.js";
+import { OPEN_FLAGS } from "./file-reading.js";
+import {
+  BATCHED_FILE_MAX,
+  SmallFileBatches,
+  readBatchInNode,
+  type ReadBatch,
+} from "./small-file-batch.js";
+
+let root: string;
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), "blindsync-batch-"));
+});
+afterEach(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+/** Files of every kind a batch meets, with the capacity the walker would give each. */
+function edgeCases(): { paths: Buffer[]; capacities: Uint32Array } {
+  writeFileSync(join(root, "text"), "hello\n");
+  writeFileSync(join(root, "empty"), "");
+  writeFileSync(join(root, "grown"), "longer than lstat said");
+  writeFileSync(Buffer.from(join(root, "caf\xe9"), "latin1"), "latin1 name");
+  symlinkSync(join(root, "text"), join(root, "link"));
+  mkdirSync(join(root, "dir"));
+  execFileSync("mkfifo", [join(root, "fifo")]);
+  const names = ["text", "empty", "grown", "link", "dir", "missing", "fifo"];
+  const paths = names.map((name) => Buffer.from(join(root, name)));
+  paths.push(Buffer.from(join(root, "caf\xe9"), "latin1"));
+  // "grown" gets a slot smaller than its bytes, as a file that grew after its lstat.
+  return { paths, capacities: Uint32Array.from([7, 1, 5, 1, 1, 1, 1, 12]) };
+}
+
+describe("reading a batch of small files", () => {
+  it.skipIf(native?.readFiles === undefined)(
+    "the addon and Node's calls give the same answers and bytes, errors as negated errnos",
+    async () => {
+      const { paths, capacities } = edgeCases();
+      const total = capacities.reduce((sum, capacity) => sum + capacity, 0);
+      const fromNode = Buffer.alloc(total);
+      const fromAddon = Buffer.alloc(total);
+      const inNode = readBatchInNode(paths, fromNode, capacities);
+      const readFiles = native?.readFiles;
+      if (readFiles === undefined) throw new Error("unreachable");
+      const inAddon = await readFiles(paths, OPEN_FLAGS, fromAddon, capacities);
+      expect([...inAddon]).toEqual([...inNode]);
+      expect(fromAddon.equals(fromNode)).toBe(true);
+      // text, empty, grown (slot full), link (ELOOP), dir (EISDIR), missing (ENOENT), a FIFO
+      // without a writer (opened without blocking: end of file at once), a latin1 name.
+      expect([...inNode]).toEqual([6, 0, 5, -40, -21, -2, 0, 11]);
+      expect(fromNode.subarray(0, 6).toString()).toBe("hello\n");
+    },
+  );
+
+  it("SmallFileBatches hands out whole files, and undefined for one it could not read in full", async () => {
+    const { paths, capacities } = edgeCases();
+    const batches = new SmallFileBatches((batchPaths, into, slots) =>
+      Promise.resolve(readBatchInNode(batchPaths, into, slots)),
+    );
+    // The walker passes lstat's size; the batch adds the byte that detects growth.
+    const tickets = paths.map((path, index) =>
+      batches.add(path, (capacities[index] as number) - 1),
+    );
+    const taken = await Promise.all(
+      tickets.map(async (ticket) => (await batches.take(ticket))?.toString()),
+    );
+    expect(taken).toEqual([
+      "hello\n",
+      "",
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      "",
+      "latin1 name",
+    ]);
+  });
+
+  it("reads one batch ahead of the files taken, and a failed batch sends its files the usual way", async () => {
+    const sizes: number[] = [];
+    let failNext = false;
+    const reader: ReadBatch = (paths, into, slots) => {
+      sizes.push(paths.length);
+      if (failNext) return Promise.reject(new Error("out of memory"));
+      return Promise.resolve(readBatchInNode(paths, into, slots));
+    };
+    const data = seededBytes(7, 600);
+    const path = join(root, "f");
+    writeFileSync(path, data);
+    const batches = new SmallFileBatches(reader);
+    // 600 files of 600 bytes: three batches of at most 256 files.
+    const tickets = Array.from({ length: 600 }, () =>
+      batches.add(Buffer.from(path), data.length),
+    );
+    expect(sizes).toEqual([]);
+    batches.start();
+    expect(sizes).toEqual([256]);
+    expect((await batches.take(tickets[0] as never))?.equals(data)).toBe(true);
+    // Taking from the first batch started the second, not the third.
+    expect(sizes).toEqual([256, 256]);
+    failNext = true;
+    expect((await batches.take(tickets[256] as never))?.equals(data)).toBe(
+      true,
+    );
+    expect(sizes).toEqual([256, 256, 88]);
+    await expect(batches.take(tickets[599] as never)).resolves.toBeUndefined();
+  });
+});
+
+describe("a backup with and without the addon's batch reads", () => {
+  it("stores the same tree and warns alike for empty, unreadable, symlinked and larger files", async () => {
+    const source = join(root, "source");
+    mkdirSync(join(source, "sub"), { recursive: true });
+    writeFileSync(join(source, "empty"), "");
+    writeFileSync(join(source, "small"), seededBytes(1, 900));
+    writeFileSync(
+      join(source, "sub", "edge"),
+      seededBytes(2, BATCHED_FILE_MAX),
+    );
+    writeFileSync(join(source, "sub", "large"), seededBytes(3, 300_000));
+    symlinkSync("small", join(source, "link"));
+    execFileSync("mkfifo", [join(source, "sub", "fifo")]);
+    // Root reads every file whatever its mode: the unreadable case needs another user.
+    if (process.getuid?.() !== 0)
+      writeFileSync(join(source, "secret"), "x", { mode: 0o000 });
+    const store = await SqliteStore.open(join(root, "repo"), { create: true });
+    try {
+      const repo = await Repository.create(
+        store,
+        new TextEncoder().encode("batch test passphrase"),
+        { scrypt: { logN: 15, r: 8, p: 1 } },
+      );
+      const run = async (
+        name: string,
+        archiver: typeof import("./archiver.js"),
+      ): Promise<{ tree: string; files: number; warnings: string[] }> => {
+        const warnings: string[] = [];
+        const cache = ClientCache.open(join(root, "cache"), name);
+        try {
+          const result = await archiver.backup({
+            repo,
+            cache,
+            head: headOf(await repo.listSnapshots()),
+            sources: [source],
+            sink: { progress: () => undefined, warn: (w) => warnings.push(w) },
+          });
+          return {
+            tree: toHex(result.snapshot?.tree ?? new Uint8Array()),
+            files: result.files,
+            warnings,
+          };
+        } finally {
+          cache.close();
+        }
+      };
+      const withAddon = await run("addon", await import("./archiver.js"));
+      vi.resetModules();
+      let fallbackLoaded = false;
+      vi.doMock("../../util/native.js", () => ({
+        get native() {
+          fallbackLoaded = true;
+          return undefined;
+        },
+      }));
+      try {
+        const without = await run("node", await import("./archiver.js"));
+        expect(fallbackLoaded).toBe(true);
+        expect(without).toEqual(withAddon);
+      } finally {
+        vi.doUnmock("../../util/native.js");
+        vi.resetModules();
+      }
+      expect(withAddon.files).toBe(4);
+      if (process.getuid?.() !== 0)
+        expect(withAddon.warnings).toEqual([
+          expect.stringMatching(/secret.*cannot read file.*EACCES/),
+        ]);
+    } finally {
+      await store.close();
+    }
+  });
+});

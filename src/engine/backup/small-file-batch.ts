@@ -1,0 +1,195 @@
+/**
+ * Small files read in batches, off the main thread. A first backup of many small files spent
+ * about a sixth of its main thread in each file's open, read and close (docs/performance.md,
+ * "Small files, per-file cost, round three"); the native addon (native/readfiles.c) does them
+ * for a whole batch in one call on a thread of the libuv pool, one batch ahead of the files
+ * being hashed and queued. Without the addon the same batches are read here with synchronous
+ * calls, with the same flags and the same answers.
+ *
+ * A batch answers only for what it read in full: a file it could not open or read, or one that
+ * grew past the size lstat() gave, is read again its usual way (FileSaver.read), so errors are
+ * Node's own and a growing file is read to its end exactly as before.
+ */
+import { closeSync, openSync, readSync } from "node:fs";
+import { native } from "../../util/native.js";
+import { OPEN_FLAGS } from "./file-reading.js";
+
+/** Files up to this size (as lstat gave it) are read in batches; larger ones one by one. */
+export const BATCHED_FILE_MAX = 128 * 1024;
+/** A batch closes at this many bytes of slots or this many files, whichever comes first. */
+const BATCH_BYTES = 1024 * 1024;
+const BATCH_FILES = 256;
+
+/**
+ * Reads `paths` into consecutive slots of `into` (slot i holds capacities[i] bytes): each
+ * file's byte count, or its negated errno, as native/readfiles.c answers.
+ */
+export type ReadBatch = (
+  paths: readonly Buffer[],
+  into: Buffer,
+  capacities: Uint32Array,
+) => Promise<Int32Array>;
+
+/** The addon's answer, computed with Node's synchronous calls (exported for its test). */
+export function readBatchInNode(
+  paths: readonly Buffer[],
+  into: Buffer,
+  capacities: Uint32Array,
+): Int32Array {
+  const results = new Int32Array(paths.length);
+  let offset = 0;
+  for (const [index, path] of paths.entries()) {
+    const capacity = capacities[index] as number;
+    results[index] = readOneInNode(path, into, offset, capacity);
+    offset += capacity;
+  }
+  return results;
+}
+
+function readOneInNode(
+  path: Buffer,
+  into: Buffer,
+  offset: number,
+  capacity: number,
+): number {
+  let fd: number;
+  try {
+    fd = openSync(path, OPEN_FLAGS);
+  } catch (error) {
+    return negatedErrno(error);
+  }
+  try {
+    let done = 0;
+    while (done < capacity) {
+      const read = readSync(fd, into, offset + done, capacity - done, null);
+      if (read === 0) break;
+      done += read;
+    }
+    return done;
+  } catch (error) {
+    return negatedErrno(error);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Node's errno is already negative (-2 for ENOENT); anything else becomes EIO's. */
+function negatedErrno(error: unknown): number {
+  const errno = (error as { errno?: unknown }).errno;
+  return typeof errno === "number" && errno < 0 ? errno : -5;
+}
+
+/** The addon's batch read where it was built with one, else Node's. */
+export const readBatch: ReadBatch = (() => {
+  const readFiles = native?.readFiles;
+  if (readFiles === undefined)
+    return (paths, into, capacities) =>
+      Promise.resolve(readBatchInNode(paths, into, capacities));
+  return (paths, into, capacities) =>
+    readFiles(paths, OPEN_FLAGS, into, capacities);
+})();
+
+interface Batch {
+  readonly paths: Buffer[];
+  readonly capacities: number[];
+  /** Where each file's slot starts in the batch's buffer. */
+  readonly offsets: number[];
+  bytes: number;
+  /** Files not yet taken; the batch's buffer is let go when none are left. */
+  untaken: number;
+  read?: Promise<BatchRead | undefined>;
+}
+
+/** A batch's buffer and answers; undefined when the read as a whole failed. */
+interface BatchRead {
+  readonly into: Buffer;
+  readonly results: Int32Array;
+}
+
+/** Where one file's bytes will be: its batch and its place in it. */
+export interface BatchTicket {
+  readonly batch: number;
+  readonly index: number;
+}
+
+/**
+ * One directory's small files, read in batches in the order they are added, each batch started
+ * when the one before it is first taken from: one batch ahead of the hashing, so memory holds
+ * at most two batches per directory being walked.
+ */
+export class SmallFileBatches {
+  readonly #read: ReadBatch;
+  readonly #batches: Batch[] = [];
+
+  constructor(read: ReadBatch = readBatch) {
+    this.#read = read;
+  }
+
+  /** Plans to read a file of `size` bytes (as lstat gave it, at most BATCHED_FILE_MAX). */
+  add(path: Buffer, size: number): BatchTicket {
+    // One byte more than lstat said: a full slot means the file grew, and is read again.
+    const capacity = size + 1;
+    let last = this.#batches.at(-1);
+    if (
+      last === undefined ||
+      last.paths.length >= BATCH_FILES ||
+      (last.bytes + capacity > BATCH_BYTES && last.paths.length > 0)
+    ) {
+      last = { paths: [], capacities: [], offsets: [], bytes: 0, untaken: 0 };
+      this.#batches.push(last);
+    }
+    last.paths.push(path);
+    last.capacities.push(capacity);
+    last.offsets.push(last.bytes);
+    last.bytes += capacity;
+    last.untaken += 1;
+    return { batch: this.#batches.length - 1, index: last.paths.length - 1 };
+  }
+
+  /**
+   * Starts reading the first batch, before any file's turn: files wait for a slot of the
+   * walker's, and the batch reads meanwhile.
+   */
+  start(): void {
+    const first = this.#batches[0];
+    if (first !== undefined) void this.#start(first);
+  }
+
+  /**
+   * The file's whole content, a view valid for as long as the caller holds it; undefined when
+   * the batch could not read it in full (an error, or it grew), and the caller reads it itself.
+   * Each ticket is taken once.
+   */
+  async take(ticket: BatchTicket): Promise<Buffer | undefined> {
+    const batch = this.#batches[ticket.batch];
+    if (batch === undefined) throw new RangeError("Unknown batch ticket");
+    const read = this.#start(batch);
+    const next = this.#batches[ticket.batch + 1];
+    if (next !== undefined) void this.#start(next);
+    const answer = await read;
+    batch.untaken -= 1;
+    // The views handed out keep the bytes alive; the batch no longer needs to.
+    if (batch.untaken === 0) batch.read = Promise.resolve(undefined);
+    if (answer === undefined) return undefined;
+    const length = answer.results[ticket.index] as number;
+    if (length < 0 || length >= (batch.capacities[ticket.index] as number))
+      return undefined;
+    const offset = batch.offsets[ticket.index] as number;
+    return answer.into.subarray(offset, offset + length);
+  }
+
+  #start(batch: Batch): Promise<BatchRead | undefined> {
+    if (batch.read !== undefined) return batch.read;
+    const into = Buffer.allocUnsafe(batch.bytes);
+    // A failed batch (the addon out of memory) only sends its files their usual way.
+    batch.read = this.#read(
+      batch.paths,
+      into,
+      Uint32Array.from(batch.capacities),
+    ).then(
+      (results) => ({ into, results }),
+      () => undefined,
+    );
+    return batch.read;
+  }
+}
