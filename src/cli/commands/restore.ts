@@ -9,6 +9,7 @@ import {
   restoreSnapshot,
   type OverwritePolicy,
   type ProtectedPath,
+  type RestoreAction,
   type RestoreResult,
 } from "../../engine/index.js";
 import {
@@ -149,11 +150,16 @@ export async function runRestore(
           warn(message) {
             output.warn(message);
           },
-          item(action, path) {
-            if (!output.verbose) return;
-            if (output.json) output.jsonLine({ type: "item", action, path });
-            else output.line(`${action.padEnd(ACTION_WIDTH)} ${path}`);
-          },
+          // Only with -v: without a listener the restore does not make each path's text.
+          ...(output.verbose
+            ? {
+                item(action: RestoreAction, path: string): void {
+                  if (output.json)
+                    output.jsonLine({ type: "item", action, path });
+                  else output.line(`${action.padEnd(ACTION_WIDTH)} ${path}`);
+                },
+              }
+            : {}),
         },
       });
       if (!dryRun && include.length === 0 && snapshot.root !== undefined)

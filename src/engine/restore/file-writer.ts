@@ -150,7 +150,7 @@ export class FileWriter {
       return false;
     }
     if (this.settings.dryRun) {
-      this.tally.fileWritten(entry.size, action, this.target.show(path));
+      this.tally.fileWritten(entry.size, action, () => this.target.show(path));
       return true;
     }
     // A directory in the way goes through Deletion.replace's checks on the general way.
@@ -168,7 +168,7 @@ export class FileWriter {
         );
         return false;
       }
-      this.tally.fileWritten(entry.size, action, this.target.show(path));
+      this.tally.fileWritten(entry.size, action, () => this.target.show(path));
       this.settings.verifier?.add(path, entry, lengths);
       return true;
     }
@@ -208,7 +208,7 @@ export class FileWriter {
       );
       return false;
     }
-    this.tally.fileWritten(entry.size, action, this.target.show(path));
+    this.tally.fileWritten(entry.size, action, () => this.target.show(path));
     this.settings.verifier?.add(path, entry, lengths);
     return true;
   }

@@ -2,8 +2,17 @@ import { createHash } from "node:crypto";
 import { promises as fsp, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setFlagsFromString } from "node:v8";
 import fc from "fast-check";
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import {
+  afterEach,
+  beforeAll,
+  beforeEach,
+  describe,
+  expect,
+  it,
+  vi,
+} from "vitest";
 import { BlindsyncError } from "../../errors.js";
 import {
   isSafeName,
@@ -25,6 +34,12 @@ import {
   type RestoreResult,
 } from "./index.js";
 import { utimesSeconds } from "./times.js";
+
+// Still sets V8's flags; the spy lets a test see the heap growth a restore asks for.
+vi.mock("node:v8", async (importOriginal) => {
+  const v8 = await importOriginal<typeof import("node:v8")>();
+  return { ...v8, setFlagsFromString: vi.fn(v8.setFlagsFromString) };
+});
 
 // ---------------------------------------------------------------------------------------------
 // An in-memory description of a snapshot, turned into real sealed blobs, so tests can craft
@@ -430,6 +445,17 @@ describe("restoreSnapshot()", () => {
         link.gid,
       ]).toEqual([1234n, 4321n, 1234n, 4321n, 1234n, 4321n]);
     }
+  });
+
+  it("runs with heap headroom (a growth above the CLI's 25 %) and gives the usual growth back afterwards", async () => {
+    const flags = vi.mocked(setFlagsFromString);
+    flags.mockClear();
+    await restore([file("a.txt", "alpha\n")]);
+    const set = flags.mock.calls.map(([flag]) => flag);
+    const first = /^--heap-growing-percent=(\d+)$/.exec(set[0] ?? "");
+    expect(Number(first?.[1])).toBeGreaterThan(25);
+    // This process never called limitHeapGrowth: V8's own growth (0) is back.
+    expect(set.at(-1)).toBe("--heap-growing-percent=0");
   });
 
   it("restores mtimes before 1970 exactly when the nanosecond addon is present", async () => {

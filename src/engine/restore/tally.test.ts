@@ -24,4 +24,34 @@ describe("Tally", () => {
     });
     expect(tally.result.files).toBe(5000);
   });
+
+  it("makes a file's shown path only for a sink that lists items", () => {
+    let made = 0;
+    const show = (): string => {
+      made++;
+      return "a.txt";
+    };
+    const quiet = new Tally(
+      { progress: () => undefined, warn: () => undefined },
+      {},
+    );
+    quiet.fileWritten(1, "create", show);
+    quiet.fileKept(show);
+    expect(made).toBe(0);
+    expect(quiet.result).toMatchObject({ files: 2, written: 1 });
+
+    const listed: string[] = [];
+    const verbose = new Tally(
+      {
+        progress: () => undefined,
+        warn: () => undefined,
+        item: (action, path) => listed.push(`${action} ${path}`),
+      },
+      {},
+    );
+    verbose.fileWritten(1, "overwrite", show);
+    verbose.fileKept("b.txt");
+    expect(listed).toEqual(["overwrite a.txt", "unchanged b.txt"]);
+    expect(made).toBe(1);
+  });
 });
