@@ -8,6 +8,7 @@
 import { BlindsyncError } from "../errors.js";
 import type { Repository, TreeEntry } from "../repo/index.js";
 import type { BlobId } from "../store/index.js";
+import { withHeapHeadroom } from "../util/heap-growth.js";
 import { streamFileAhead } from "./file-stream.js";
 import { TarWriter } from "./tar.js";
 
@@ -95,9 +96,12 @@ export async function dumpTree(
     }
   };
 
-  if (top === undefined) await walk(tree, Buffer.alloc(0));
-  else await addEntry(top.name, top.entry);
-  await tar.finish();
+  // Blobs stream through a small live heap: headroom spares the collections (browse.ts).
+  await withHeapHeadroom(async () => {
+    if (top === undefined) await walk(tree, Buffer.alloc(0));
+    else await addEntry(top.name, top.entry);
+    await tar.finish();
+  });
 }
 
 function sizeMismatch(path: Buffer): BlindsyncError {

@@ -2,8 +2,8 @@
  * A file's content streamed with its next blobs already on their way: over ssh or S3 each
  * blob is a round trip, and one at a time leaves the link idle while the previous chunk is
  * written out. At most AHEAD blobs are held (each at most the chunker's maximum, 8 MiB).
- * The whole file's checksum is checked at its end, as browse.ts's streamFile does; each blob's
- * id is re-checked as it opens (Repository.load), which a checksum over chunk ids relies on.
+ * The whole file's checksum is checked at its end (`cat` through browse.ts's streamFile, and
+ * `dump`); each blob's id is re-checked as it opens (Repository.load), which a checksum over chunk ids relies on.
  */
 import { BlindsyncError } from "../errors.js";
 import type { FileEntry, Repository } from "../repo/index.js";
