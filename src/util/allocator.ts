@@ -31,7 +31,11 @@ export const ARENA_MAX = 1;
 
 /** Applies the thresholds; false without the addon or on a C library other than glibc. */
 export function tuneAllocator(): boolean {
-  return (
-    native?.tuneAllocator(MMAP_THRESHOLD, TRIM_THRESHOLD, ARENA_MAX) ?? false
-  );
+  if (native === undefined) return false;
+  try {
+    return native.tuneAllocator(MMAP_THRESHOLD, TRIM_THRESHOLD, ARENA_MAX);
+  } catch {
+    // An addon built before arenaMax refuses a third argument: the thresholds alone, then.
+    return native.tuneAllocator(MMAP_THRESHOLD, TRIM_THRESHOLD);
+  }
 }
