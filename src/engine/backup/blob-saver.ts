@@ -6,7 +6,9 @@
  *
  * Batches are pipelined: while one batch is being asked about, sealed or uploaded, the
  * archiver keeps reading and chunking into the next. At most MAX_BATCHES_IN_FLIGHT batches
- * are under way, so memory stays bounded whatever the size of the file or the repository.
+ * and IN_FLIGHT_BYTES of plaintext are under way, so memory stays bounded whatever the size of
+ * the file or the repository; the bytes of finished batches count toward a collection of the
+ * heap (GARBAGE_BUDGET_BYTES), so dead buffers do not pile up either.
  *
  * While the store keeps answering that it lacks every blob it is asked about (new data, the
  * usual case for a blob the cache does not know), a batch is sealed while its question is
@@ -23,6 +25,7 @@ import type {
 } from "../../repo/index.js";
 import type { BlobId, BlobKind, BlobToPut } from "../../store/index.js";
 import { toHex } from "../../util/bytes.js";
+import { GarbageBudget } from "../../util/garbage-budget.js";
 import type { SealPool } from "./seal-pool.js";
 
 /**
@@ -40,6 +43,14 @@ const BATCH_BLOBS = 4096;
  */
 const MAX_BATCHES_IN_FLIGHT = 4;
 /**
+ * Plaintext bytes of the batches under way at most (each is also held sealed until its upload
+ * is done); no new batch starts while they reach it. Batches of files of a few hundred bytes
+ * (4096 blobs, about 2 MiB) still go four at a time; batches of a large file's chunks (4 MiB
+ * and up to a chunk more each) two, which kept the worker and the connection as busy and the
+ * peak RSS 15-20 MiB lower (docs/performance.md, "Memory of the initial backup").
+ */
+export const IN_FLIGHT_BYTES = 8 * 1024 * 1024;
+/**
  * The walk reaches the blob saver through promise continuations that never wait while batches
  * have room (small files are read with synchronous calls, a local store answers at once), so
  * without a yield the event loop would run no timer and take no worker reply until four
@@ -55,6 +66,13 @@ const YIELD_EVERY_MS = 20;
  * them into one buffer.
  */
 const SEAL_TOGETHER_BELOW = 64 * 1024;
+
+/**
+ * Once batches have dropped this many bytes (plaintext and sealed, counted when their upload
+ * is done), the main thread's heap is collected: V8 would otherwise let about 64 MiB of dead
+ * buffers pile up first, and malloc keeps their pages (util/garbage-budget.ts).
+ */
+export const GARBAGE_BUDGET_BYTES = 32 * 1024 * 1024;
 
 export interface UploadStats {
   blobsAdded: number;
@@ -87,8 +105,11 @@ export class BlobSaver {
   /** Ids queued or under way, so one blob is never sent twice by overlapping batches. */
   private readonly queued = new Set<string>();
   private readonly inFlight = new Set<Promise<void>>();
+  /** Plaintext bytes of the batches in inFlight. */
+  #inFlightBytes = 0;
   private failure: Error | undefined;
   #lastYield = performance.now();
+  readonly #garbage: GarbageBudget;
   private readonly repo: Repository;
   private readonly cache: ClientCache;
   private readonly dryRun: boolean;
@@ -103,8 +124,12 @@ export class BlobSaver {
       pool?: SealPool | undefined;
       /** For every blob this saver seals, data and trees alike (default "auto"). */
       compression?: CompressionMode;
+      /** Where dropped bytes are counted (default: GARBAGE_BUDGET_BYTES, minor collections). */
+      garbage?: GarbageBudget;
     } = {},
   ) {
+    this.#garbage =
+      options.garbage ?? new GarbageBudget(GARBAGE_BUDGET_BYTES, "minor");
     this.repo = repo;
     this.cache = cache;
     this.dryRun = options.dryRun ?? false;
@@ -179,6 +204,7 @@ export class BlobSaver {
   /** Starts the pending batch and waits only while too many batches are under way. */
   private async send(): Promise<void> {
     const batch = this.pending;
+    const bytes = this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
     const work: Promise<void> = this.upload(batch)
@@ -188,10 +214,15 @@ export class BlobSaver {
       })
       .finally(() => {
         this.inFlight.delete(work);
+        this.#inFlightBytes -= bytes;
         for (const blob of batch) this.queued.delete(blob.key);
       });
     this.inFlight.add(work);
-    while (this.inFlight.size >= MAX_BATCHES_IN_FLIGHT)
+    this.#inFlightBytes += bytes;
+    while (
+      this.inFlight.size >= MAX_BATCHES_IN_FLIGHT ||
+      this.#inFlightBytes >= IN_FLIGHT_BYTES
+    )
       await Promise.race(this.inFlight);
     this.throwIfFailed();
   }
@@ -226,6 +257,10 @@ export class BlobSaver {
     // Durable at flush(), which comes before anything records these blobs as stored.
     if (sealed.length > 0) await this.repo.store.put(sealed, { buffer: true });
     this.cache.addBlobs(batch.map((blob) => blob.id));
+    let dropped = 0;
+    for (const blob of batch) dropped += blob.length;
+    for (const blob of sealed) dropped += blob.bytes.length;
+    this.#garbage.dropped(dropped);
   }
 
   async #sealAll(blobs: readonly Pending[]): Promise<BlobToPut[]> {

@@ -21,6 +21,7 @@ import {
 } from "../../repo/index.js";
 import type { BlobKind } from "../../store/index.js";
 import { toHex } from "../../util/bytes.js";
+import { GarbageBudget } from "../../util/garbage-budget.js";
 import { ChunkStream, type Chunk } from "./chunk-stream.js";
 import { OPEN_FLAGS, READ_SIZE } from "./file-reading.js";
 
@@ -111,13 +112,25 @@ export type WorkerReply =
 /** Reads between yields to the message queue: 8 MiB, a few milliseconds of hashing. */
 const READS_PER_SLICE = 8;
 
+/**
+ * Sealing a blob leaves its plaintext and two or three intermediate copies (compressed, padded,
+ * the cipher's output) as garbage, and a worker makes almost no JavaScript objects, so V8
+ * would collect them only under external memory pressure, with about 64 MiB dead (see
+ * util/garbage-budget.ts). A young-generation collection once this many plaintext bytes are
+ * sealed frees them: the worker's young generation is 4 MiB, so each takes well under a
+ * millisecond.
+ */
+const WORKER_GARBAGE_BUDGET = 8 * 1024 * 1024;
+
 const params = workerData as WorkerParams;
 const sealer = Sealer.fromSpec(params.sealer);
+const garbage = new GarbageBudget(WORKER_GARBAGE_BUDGET, "minor");
 
 function seal(job: SealJob): void {
   const bytes = sealer.seal(job.kind, job.id, job.plaintext, job.compression);
   const reply: WorkerReply = { seq: job.seq, bytes };
   parentPort?.postMessage(reply, [bytes.buffer as ArrayBuffer]);
+  garbage.dropped(job.plaintext.length);
 }
 
 function sealBatch(job: SealBatchJob): void {
@@ -147,6 +160,8 @@ function sealBatch(job: SealBatchJob): void {
   }
   const reply: WorkerReply = { seq: job.seq, batch: { bytes, lengths } };
   parentPort?.postMessage(reply, [bytes.buffer, lengths.buffer]);
+  // The plaintexts and each blob's sealed bytes, copied into the reply, are garbage now.
+  garbage.dropped(job.plaintexts.length + total);
 }
 
 /** Chunks to carry back: those an earlier run did not record, up to a bound. */
