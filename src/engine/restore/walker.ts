@@ -30,6 +30,7 @@ import { toHex } from "../../util/bytes.js";
 import { displayBytes, isSingleName, joinPath } from "../fs-names.js";
 import type { Deletion } from "./deletion.js";
 import { ExpansionBound } from "./expansion.js";
+import { ExpectAhead } from "./expect-ahead.js";
 import { ProtectedRefusal } from "./failures.js";
 import type { Finishing } from "./finishing.js";
 import { restoreFifo } from "./fifos.js";
@@ -135,11 +136,17 @@ export class Walker {
       if (child !== undefined) scopes.set(entry, child);
     }
     // The subdirectories' trees are fetched together up front: over ssh that is one pipelined
-    // burst instead of one round trip per directory.
+    // burst instead of one round trip per directory; hinted first, so a pack store reads
+    // those of one pack together (expect-ahead.ts), as it reads the small files' blobs.
+    const subdirs = [...scopes.keys()]
+      .filter((entry): entry is DirEntry => entry.type === "dir")
+      .slice(0, TREES_AHEAD);
+    if (!this.dryRun) this.repo.expect?.(subdirs.map((dir) => dir.subtree));
+    const ahead = this.dryRun
+      ? undefined
+      : new ExpectAhead(this.repo, scopes.keys());
     const subtrees = new Map<TreeEntry, Promise<Tree>>();
-    for (const entry of tree.entries) {
-      if (entry.type !== "dir" || subtrees.size >= TREES_AHEAD) continue;
-      if (!scopes.has(entry)) continue;
+    for (const entry of subdirs) {
       const loading = this.repo.loadTree(entry.subtree);
       loading.catch(() => undefined);
       subtrees.set(entry, loading);
@@ -174,6 +181,7 @@ export class Walker {
           this.finishing.addSymlink(path, entry);
           break;
         case "file":
+          ahead?.passed(entry);
           await this.files.schedule(entry, path, state.fresh);
           break;
         case "fifo":
