@@ -281,6 +281,20 @@ export class IndexCache {
     return rows.map(location);
   }
 
+  /**
+   * The blobs the index places in `pack` wholly within [low, high), by offset: the blobs in a
+   * gap a read ahead read over (read-ahead.ts).
+   */
+  extents(
+    pack: string,
+    low: number,
+    high: number,
+  ): { offset: number; length: number }[] {
+    return this.#get(
+      "SELECT offset, length FROM blobs WHERE pack = ? AND offset >= ? AND offset + length <= ? ORDER BY offset",
+    ).all(pack, low, high) as { offset: number; length: number }[];
+  }
+
   /** Every pack the blob is in (duplicates from concurrent writers included). */
   packsOf(id: BlobId): { pack: string; kind: PackedKind }[] {
     const rows = this.#get(

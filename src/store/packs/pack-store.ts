@@ -121,6 +121,7 @@ export class PackStore implements Store {
     this.#readAhead = new PackReadAhead({
       read: (region) => objects.get(packName(region.pack), region),
       locate: (id) => this.#cache.locate(id),
+      extents: (pack, low, high) => this.#cache.extents(pack, low, high),
     });
   }
 

@@ -53,6 +53,16 @@ function packsOf(sizes: readonly (readonly number[])[]) {
       const end = region.offset + region.length - (shortReads ? 1 : 0);
       return Promise.resolve(pack.slice(region.offset, end));
     },
+    extents(pack: string, low: number, high: number): PackRegion[] {
+      return blobs
+        .filter(
+          (blob) =>
+            blob.pack === pack &&
+            blob.offset >= low &&
+            blob.offset + blob.length <= high,
+        )
+        .map(regionOf);
+    },
     locate(id: Uint8Array): PackRegion | undefined {
       const blob = byId.get(Buffer.from(id).toString("hex"));
       return (

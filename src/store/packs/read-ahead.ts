@@ -31,6 +31,14 @@ export const GAP_BYTES = 64 * 1024;
 /** Bytes of expected blobs read but not yet asked for, at most (a window may add the one asked). */
 export const HELD_BYTES = 32 * 1024 * 1024;
 
+/**
+ * Bytes kept at most of the blobs in the gaps a read bridged (the oldest go first). A backup
+ * seals the small files of neighbouring directories in no strict order, so a pack's blobs of
+ * the directory being restored lie between those of the next ones, which the walk hints
+ * later: kept, they are not read a second time.
+ */
+export const SPARE_BYTES = 16 * 1024 * 1024;
+
 /** Expected blobs remembered at most; later hints are dropped until asks or staleness make room. */
 export const MAX_EXPECTED = 32_768;
 
@@ -39,6 +47,9 @@ export const MAX_EXPECTED = 32_768;
  * restore went past it (a file it found unchanged, or failed) and will not ask for it.
  */
 export const STALE_BEHIND = 8_192;
+
+/** Packs whose read stretches are remembered (read-spans), the most recently read. */
+const PACKS_REMEMBERED = 256;
 
 /** A byte range of a pack object. */
 export interface PackRegion {
@@ -52,6 +63,14 @@ export interface ReadAheadSource {
   read(region: PackRegion): Promise<Uint8Array>;
   /** Where the index places the blob (its first location, as get() tries first), if anywhere. */
   locate(id: Uint8Array): PackRegion | undefined;
+  /** The blobs the index places in `pack` wholly within [low, high), by offset. */
+  extents(pack: string, low: number, high: number): readonly Extent[];
+}
+
+/** Where one blob lies in its pack. */
+export interface Extent {
+  readonly offset: number;
+  readonly length: number;
 }
 
 interface Expectation {
@@ -73,6 +92,14 @@ export class PackReadAhead {
   readonly #expected = new Map<string, Expectation>();
   /** Per pack, the expected blobs no read covers yet. */
   readonly #unread = new Map<string, Set<Expectation>>();
+  /**
+   * Per pack, the stretches already read (insertion order is age): a gap that overlaps one is
+   * not read again, since the blobs there were expected and read, and are not coming back.
+   */
+  readonly #readSpans = new Map<string, { start: number; end: number }[]>();
+  /** Blobs read in bridged gaps, by region key; insertion order is age. */
+  readonly #spare = new Map<string, Uint8Array>();
+  #spareBytes = 0;
   #heldBytes = 0;
   #seq = 0;
   /** The latest hint asked for. */
@@ -119,6 +146,12 @@ export class PackReadAhead {
         held: 0,
       };
       this.#expected.set(key, expectation);
+      const spare = this.#takeSpare(region);
+      if (spare !== undefined) {
+        expectation.bytes = Promise.resolve(spare);
+        this.#hold(expectation);
+        continue;
+      }
       let unread = this.#unread.get(region.pack);
       if (unread === undefined) {
         unread = new Set();
@@ -134,8 +167,10 @@ export class PackReadAhead {
     if (
       expectation === undefined ||
       expectation.region.length !== region.length
-    )
-      return await this.#source.read(region);
+    ) {
+      const spare = this.#takeSpare(region);
+      return spare ?? (await this.#source.read(region));
+    }
     if (expectation.seq > this.#frontier) {
       this.#frontier = expectation.seq;
       // Cheap: it stops at the first expected blob that is not stale.
@@ -175,7 +210,10 @@ export class PackReadAhead {
     for (const expectation of chosen) {
       const start = expectation.region.offset;
       const end = start + expectation.region.length;
-      if (run.length > 0 && start - runEnd > GAP_BYTES) {
+      if (
+        run.length > 0 &&
+        (start - runEnd > GAP_BYTES || this.#wasRead(pack, runEnd, start))
+      ) {
         this.#readRun(pack, run);
         run = [];
       }
@@ -196,11 +234,12 @@ export class PackReadAhead {
     for (const { region } of run)
       end = Math.max(end, region.offset + region.length);
     const reading = this.#source.read({ pack, offset, length: end - offset });
+    this.#remember(pack, offset, end);
+    if (run.length > 1) this.#keepGaps(pack, run, reading);
     for (const expectation of run) {
       const start = expectation.region.offset - offset;
       const stop = start + expectation.region.length;
-      expectation.held = expectation.region.length;
-      this.#heldBytes += expectation.held;
+      this.#hold(expectation);
       expectation.bytes = reading.then(
         // A copy: the window's buffer goes as soon as its blobs are cut out of it.
         (bytes) =>
@@ -211,6 +250,74 @@ export class PackReadAhead {
         },
       );
     }
+  }
+
+  #hold(expectation: Expectation): void {
+    expectation.held = expectation.region.length;
+    this.#heldBytes += expectation.held;
+  }
+
+  /** Keeps a copy of each blob in the gaps between the run's blobs, once the read is in. */
+  #keepGaps(
+    pack: string,
+    run: readonly Expectation[],
+    reading: Promise<Uint8Array>,
+  ): void {
+    const offset = (run[0] as Expectation).region.offset;
+    const gaps: Extent[] = [];
+    let end = offset;
+    for (const { region } of run) {
+      if (region.offset > end)
+        gaps.push(...this.#source.extents(pack, end, region.offset));
+      end = Math.max(end, region.offset + region.length);
+    }
+    if (gaps.length === 0) return;
+    reading.then(
+      (bytes) => {
+        for (const gap of gaps) {
+          const start = gap.offset - offset;
+          if (bytes.length < start + gap.length) break;
+          const key = keyOf({ pack, ...gap });
+          // Hinted meanwhile (its directory reached): its own read is on the way already.
+          if (this.#expected.has(key) || this.#spare.has(key)) continue;
+          this.#spare.set(key, bytes.slice(start, start + gap.length));
+          this.#spareBytes += gap.length;
+        }
+        for (const [key, kept] of this.#spare) {
+          if (this.#spareBytes <= SPARE_BYTES) break;
+          this.#spare.delete(key);
+          this.#spareBytes -= kept.length;
+        }
+      },
+      () => undefined,
+    );
+  }
+
+  /** The kept copy of a blob read in a gap, given up to the caller. */
+  #takeSpare(region: PackRegion): Uint8Array | undefined {
+    const key = keyOf(region);
+    const kept = this.#spare.get(key);
+    if (kept === undefined) return undefined;
+    this.#spare.delete(key);
+    this.#spareBytes -= kept.length;
+    return kept.length === region.length ? kept : undefined;
+  }
+
+  /** Whether some of [start, end) of the pack was read before. */
+  #wasRead(pack: string, start: number, end: number): boolean {
+    if (end <= start) return false;
+    return (this.#readSpans.get(pack) ?? []).some(
+      (span) => span.start < end && start < span.end,
+    );
+  }
+
+  #remember(pack: string, start: number, end: number): void {
+    const spans = this.#readSpans.get(pack) ?? [];
+    this.#readSpans.delete(pack);
+    spans.push({ start, end });
+    this.#readSpans.set(pack, spans);
+    if (this.#readSpans.size > PACKS_REMEMBERED)
+      this.#readSpans.delete(this.#readSpans.keys().next().value as string);
   }
 
   /** Forgets the expected blobs hinted STALE_BEHIND or more before the latest one asked for. */
