@@ -6,7 +6,7 @@
  * files scheduled, so a directory of 100,000 files never hands the store 100,000 ids at once
  * (the store bounds what it remembers, and would drop the rest).
  */
-import type { TreeEntry } from "../../repo/index.js";
+import type { DirEntry, Tree, TreeEntry } from "../../repo/index.js";
 import type { RestoreRepository } from "./types.js";
 
 /**
@@ -19,6 +19,79 @@ export const SMALL_FILE_BLOBS = 3;
 /** Files hinted ahead of the last one scheduled, at most. */
 export const HINT_AHEAD = 2048;
 
+/**
+ * Files of a subdirectory hinted as soon as its tree is loaded ahead, before the walk reaches
+ * it: a backup does not keep a directory's files together in its packs, so the first ask in a
+ * pack finds the neighbouring directories' blobs expected too.
+ */
+export const PRE_HINT = 256;
+
+/** How many of each loaded-ahead tree's small files were hinted already. */
+const preHinted = new WeakMap<Tree, number>();
+
+/**
+ * The subdirectory trees of a directory, loaded `ahead` at a time in walk order (a window that
+ * slides as the walk takes them), their ids hinted before they load and, where the whole
+ * subdirectory is restored, their first PRE_HINT small files hinted as they arrive.
+ */
+export class TreesAhead {
+  readonly #repo: RestoreRepository;
+  readonly #dirs: readonly { entry: DirEntry; whole: boolean }[];
+  readonly #ahead: number;
+  readonly #hint: boolean;
+  readonly #loading = new Map<DirEntry, Promise<Tree>>();
+  #next = 0;
+  #treesHinted = 0;
+
+  constructor(
+    repo: RestoreRepository,
+    dirs: readonly { entry: DirEntry; whole: boolean }[],
+    ahead: number,
+    hint: boolean,
+  ) {
+    this.#repo = repo;
+    this.#dirs = dirs;
+    this.#ahead = ahead;
+    this.#hint = hint && repo.expect !== undefined;
+    while (this.#next < Math.min(ahead, dirs.length)) this.#loadNext();
+  }
+
+  /** The tree of `entry`, loading; the next one beyond the window starts loading. */
+  take(entry: DirEntry): Promise<Tree> | undefined {
+    const loading = this.#loading.get(entry);
+    this.#loading.delete(entry);
+    if (loading !== undefined && this.#next < this.#dirs.length)
+      this.#loadNext();
+    return loading;
+  }
+
+  #loadNext(): void {
+    if (this.#hint && this.#next >= this.#treesHinted) {
+      const end = Math.min(this.#dirs.length, this.#next + this.#ahead);
+      this.#repo.expect?.(
+        this.#dirs.slice(this.#next, end).map((dir) => dir.entry.subtree),
+      );
+      this.#treesHinted = end;
+    }
+    const { entry, whole } = this.#dirs[this.#next++] as {
+      entry: DirEntry;
+      whole: boolean;
+    };
+    const loading = this.#repo.loadTree(entry.subtree);
+    if (this.#hint && whole)
+      void loading.then(
+        (tree) => {
+          const files = smallFiles(tree.entries).slice(0, PRE_HINT);
+          this.#repo.expect?.(files.flat());
+          preHinted.set(tree, files.length);
+        },
+        () => undefined,
+      );
+    loading.catch(() => undefined);
+    this.#loading.set(entry, loading);
+  }
+}
+
 export class ExpectAhead {
   readonly #repo: RestoreRepository;
   /** The small files' blob ids, one list per file, in the order the walk schedules them. */
@@ -27,14 +100,18 @@ export class ExpectAhead {
   #hinted = 0;
   #passed = 0;
 
-  /** `entries` are the directory's entries to be restored, in walk order. */
-  constructor(repo: RestoreRepository, entries: Iterable<TreeEntry>) {
+  /**
+   * `entries` are the directory's entries to be restored, in walk order; `tree` the tree they
+   * come from, whose first files TreesAhead may have hinted already.
+   */
+  constructor(
+    repo: RestoreRepository,
+    tree: Tree,
+    entries: Iterable<TreeEntry>,
+  ) {
     this.#repo = repo;
-    const files: (readonly Uint8Array[])[] = [];
-    if (repo.expect !== undefined)
-      for (const entry of entries)
-        if (isSmallFile(entry)) files.push(entry.content);
-    this.#files = files;
+    this.#files = repo.expect === undefined ? [] : smallFiles(entries);
+    this.#hinted = Math.min(preHinted.get(tree) ?? 0, this.#files.length);
     this.#hintUpTo(HINT_AHEAD);
   }
 
@@ -63,4 +140,11 @@ function isSmallFile(
     entry.content.length > 0 &&
     entry.content.length <= SMALL_FILE_BLOBS
   );
+}
+
+function smallFiles(entries: Iterable<TreeEntry>): (readonly Uint8Array[])[] {
+  const files: (readonly Uint8Array[])[] = [];
+  for (const entry of entries)
+    if (isSmallFile(entry)) files.push(entry.content);
+  return files;
 }

@@ -16,7 +16,7 @@
  * lstat where a real one would create, and changes nothing.
  *
  * Memory stays bounded: the walk holds one tree per level, plus up to TREES_AHEAD subtrees of a
- * directory being fetched.
+ * directory fetched ahead (a window that slides as the walk takes them).
  */
 import { lstatSync, mkdirSync, type BigIntStats } from "node:fs";
 import { type BlindsyncError, describeError } from "../../errors.js";
@@ -30,7 +30,7 @@ import { toHex } from "../../util/bytes.js";
 import { displayBytes, isSingleName, joinPath } from "../fs-names.js";
 import type { Deletion } from "./deletion.js";
 import { ExpansionBound } from "./expansion.js";
-import { ExpectAhead } from "./expect-ahead.js";
+import { ExpectAhead, TreesAhead } from "./expect-ahead.js";
 import { ProtectedRefusal } from "./failures.js";
 import type { Finishing } from "./finishing.js";
 import { restoreFifo } from "./fifos.js";
@@ -135,22 +135,21 @@ export class Walker {
       );
       if (child !== undefined) scopes.set(entry, child);
     }
-    // The subdirectories' trees are fetched together up front: over ssh that is one pipelined
-    // burst instead of one round trip per directory; hinted first, so a pack store reads
-    // those of one pack together (expect-ahead.ts), as it reads the small files' blobs.
-    const subdirs = [...scopes.keys()]
-      .filter((entry): entry is DirEntry => entry.type === "dir")
-      .slice(0, TREES_AHEAD);
-    if (!this.dryRun) this.repo.expect?.(subdirs.map((dir) => dir.subtree));
+    // The subdirectories' trees are fetched TREES_AHEAD at a time ahead of the walk: over ssh
+    // that is one pipelined burst instead of one round trip per directory. They and the small
+    // files' blobs are hinted to the store first, so a pack store reads what it expects of a
+    // pack together (expect-ahead.ts).
+    const subtrees = new TreesAhead(
+      this.repo,
+      [...scopes]
+        .filter((pair): pair is [DirEntry, Scope] => pair[0].type === "dir")
+        .map(([entry, child]) => ({ entry, whole: child.whole })),
+      TREES_AHEAD,
+      !this.dryRun,
+    );
     const ahead = this.dryRun
       ? undefined
-      : new ExpectAhead(this.repo, scopes.keys());
-    const subtrees = new Map<TreeEntry, Promise<Tree>>();
-    for (const entry of subdirs) {
-      const loading = this.repo.loadTree(entry.subtree);
-      loading.catch(() => undefined);
-      subtrees.set(entry, loading);
-    }
+      : new ExpectAhead(this.repo, tree, scopes.keys());
     for (const entry of tree.entries) {
       // A deeper walk may have stopped the restore while this one awaited it.
       if (this.halted()) return;
@@ -170,7 +169,7 @@ export class Walker {
           path,
           place,
           childScope,
-          subtrees.get(entry),
+          subtrees.take(entry),
         );
         continue;
       }

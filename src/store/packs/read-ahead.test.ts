@@ -179,6 +179,32 @@ describe("PackReadAhead", () => {
     expect(reads.length).toBeLessThan(wanted.size / 2);
   });
 
+  it("keeps the blobs of a bridged gap for the directory hinted next, and never reads a pack's bytes twice", async () => {
+    // Two directories' files interleaved in one pack, as a backup seals them: even blobs are
+    // the first directory's, odd ones the second's.
+    const { blobs, reads, source, expected } = packsOf([
+      Array<number>(20).fill(1_000),
+    ]);
+    const readAhead = new PackReadAhead(source);
+    const even = blobs.filter((_, i) => i % 2 === 0);
+    const odd = blobs.filter((_, i) => i % 2 === 1);
+    readAhead.expect(even.map((blob) => blob.id));
+    for (const blob of even)
+      expect(same(await readAhead.read(regionOf(blob)), expected(blob))).toBe(
+        true,
+      );
+    expect(reads).toEqual([{ pack: "pack0", offset: 0, length: 19_000 }]);
+    readAhead.expect(odd.map((blob) => blob.id));
+    for (const blob of odd)
+      expect(same(await readAhead.read(regionOf(blob)), expected(blob))).toBe(
+        true,
+      );
+    // Only the last blob lay beyond the first read.
+    expect(reads.slice(1)).toEqual([regionOf(blobs[19] as Blob)]);
+    expect(bytesOf(reads)).toBe(bytesOf(blobs));
+    expect(readAhead.heldBytes).toBe(0);
+  });
+
   it("holds at most HELD_BYTES of blobs not yet asked for, and lets each go as it is asked for", async () => {
     // Four packs of 20 MiB, all expected: one pack's blobs fit, two do not.
     const perPack = Array<number>(80).fill(256 * 1024);
