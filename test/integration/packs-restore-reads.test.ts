@@ -133,7 +133,8 @@ describe("a full restore of a pack repository", () => {
     const packBytes = await sizeUnder(join(repoDir(), "packs"));
     expect(counting.reads.bytes).toBeLessThanOrEqual(1.1 * packBytes);
     // Each small file alone would be a request per file (and is, without the hint); the
-    // directories' blobs interleave in the packs, so a pack takes a few requests.
-    expect(counting.reads.requests).toBeLessThan(files / 3);
+    // directories' blobs interleave in the packs, so hints one directory at a time took 135
+    // requests here, hints across directories about 70.
+    expect(counting.reads.requests).toBeLessThan(files / 5);
   });
 });
