@@ -5,9 +5,10 @@
  * tree of many small files that was most of a restore's time (docs/performance.md, "Reading
  * packs ahead").
  *
- * The restore knows what it will read: before it schedules a directory's small files it hands
- * their blob ids down through Store.expect() (a hint: ids only, roughly in the order they will
- * be asked for). This module remembers where the index places them, and when one of them is
+ * The restore knows what it will read: before it fetches a directory's trees and small files
+ * it hands their blob ids down through Store.expect() (a hint: ids only, roughly in the order
+ * they will be asked for; the next subdirectories' first files too, engine/restore/
+ * expect-ahead.ts). This module remembers where the index places them, and when one of them is
  * asked for it reads, in the same go, every other expected blob of that pack: one ranged read
  * per run of expected blobs whose gaps are at most GAP_BYTES (the gap's bytes, another blob's
  * or a trailer's, are read and thrown away). Each expected blob keeps a copy of its own bytes
