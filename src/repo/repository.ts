@@ -318,6 +318,11 @@ export class Repository {
     return this.open(kind, id, await this.store.get(id), options);
   }
 
+  /** Tells the store these blobs will be loaded soon, roughly in this order (Store.expect). */
+  expect(ids: readonly BlobId[]): void {
+    this.store.expect?.(ids);
+  }
+
   async loadTree(id: BlobId): Promise<Tree> {
     return decodeTree(await this.load("tree", id));
   }

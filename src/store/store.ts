@@ -301,6 +301,16 @@ export interface Store
    */
   flush?(): Promise<void>;
 
+  /**
+   * A read hint: these blobs will be asked for with get() soon, roughly in this order (a
+   * restore names a directory's small files before it fetches them). Ids only, so the seam
+   * stays keyless and learns nothing `get` would not tell it. Never a promise: a store may
+   * drop any hint, and a blob hinted but never asked for, or asked for without a hint, reads as
+   * always. Only the pack store implements it (it reads a pack's expected blobs together);
+   * SQLite, memory and remote stores gain nothing from it, and no protocol message carries it.
+   */
+  expect?(ids: readonly BlobId[]): void;
+
   /** Releases the store. Idempotent; no other method may be called afterwards. */
   close(): Promise<void>;
 }

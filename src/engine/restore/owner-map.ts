@@ -29,6 +29,7 @@ export function withLocalOwners(
 ): RestoreRepository {
   return {
     load: (...args) => repo.load(...args),
+    expect: (ids) => repo.expect?.(ids),
     loadTree: async (id) => localTree(await repo.loadTree(id), names),
     blobId: (plaintext) => repo.blobId(plaintext),
     fileChecksum: (size, content) => repo.fileChecksum(size, content),

@@ -34,12 +34,14 @@ export interface RestoreSink {
 
 /**
  * What restore needs from a repository: authenticated trees and data blobs, and the keyed
- * hashes and chunker that check a file against its recorded checksum (content-check.ts).
+ * hashes and chunker that check a file against its recorded checksum (content-check.ts), and
+ * the read hint the walk gives before it fetches a directory's files (expect-ahead.ts).
  */
 export type RestoreRepository = Pick<
   Repository,
   "load" | "loadTree" | "blobId" | "fileChecksum" | "gear" | "config"
->;
+> &
+  Partial<Pick<Repository, "expect">>;
 
 export interface RestoreOptions {
   readonly repo: RestoreRepository;

@@ -16,7 +16,7 @@
  * lstat where a real one would create, and changes nothing.
  *
  * Memory stays bounded: the walk holds one tree per level, plus up to TREES_AHEAD subtrees of a
- * directory being fetched.
+ * directory fetched ahead (a window that slides as the walk takes them).
  */
 import { lstatSync, mkdirSync, type BigIntStats } from "node:fs";
 import { type BlindsyncError, describeError } from "../../errors.js";
@@ -30,6 +30,7 @@ import { toHex } from "../../util/bytes.js";
 import { displayBytes, isSingleName, joinPath } from "../fs-names.js";
 import type { Deletion } from "./deletion.js";
 import { ExpansionBound } from "./expansion.js";
+import { ExpectAhead, TreesAhead } from "./expect-ahead.js";
 import { ProtectedRefusal } from "./failures.js";
 import type { Finishing } from "./finishing.js";
 import { restoreFifo } from "./fifos.js";
@@ -134,16 +135,21 @@ export class Walker {
       );
       if (child !== undefined) scopes.set(entry, child);
     }
-    // The subdirectories' trees are fetched together up front: over ssh that is one pipelined
-    // burst instead of one round trip per directory.
-    const subtrees = new Map<TreeEntry, Promise<Tree>>();
-    for (const entry of tree.entries) {
-      if (entry.type !== "dir" || subtrees.size >= TREES_AHEAD) continue;
-      if (!scopes.has(entry)) continue;
-      const loading = this.repo.loadTree(entry.subtree);
-      loading.catch(() => undefined);
-      subtrees.set(entry, loading);
-    }
+    // The subdirectories' trees are fetched TREES_AHEAD at a time ahead of the walk: over ssh
+    // that is one pipelined burst instead of one round trip per directory. They and the small
+    // files' blobs are hinted to the store first, so a pack store reads what it expects of a
+    // pack together (expect-ahead.ts).
+    const subtrees = new TreesAhead(
+      this.repo,
+      [...scopes]
+        .filter((pair): pair is [DirEntry, Scope] => pair[0].type === "dir")
+        .map(([entry, child]) => ({ entry, whole: child.whole })),
+      TREES_AHEAD,
+      !this.dryRun,
+    );
+    const ahead = this.dryRun
+      ? undefined
+      : new ExpectAhead(this.repo, tree, scopes.keys());
     for (const entry of tree.entries) {
       // A deeper walk may have stopped the restore while this one awaited it.
       if (this.halted()) return;
@@ -163,7 +169,7 @@ export class Walker {
           path,
           place,
           childScope,
-          subtrees.get(entry),
+          subtrees.take(entry),
         );
         continue;
       }
@@ -174,6 +180,7 @@ export class Walker {
           this.finishing.addSymlink(path, entry);
           break;
         case "file":
+          ahead?.passed(entry);
           await this.files.schedule(entry, path, state.fresh);
           break;
         case "fifo":

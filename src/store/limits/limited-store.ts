@@ -44,6 +44,10 @@ export class LimitedStore implements Store {
     await this.#inner.flush?.();
   }
 
+  expect(ids: readonly BlobId[]): void {
+    this.#inner.expect?.(ids);
+  }
+
   async get(id: BlobId): Promise<Uint8Array> {
     const bytes = await this.#inner.get(id);
     await this.#limiters.download?.take(bytes.length);

@@ -282,8 +282,8 @@ export class IndexCache {
   }
 
   /**
-   * The blobs the index places in `pack` wholly within [low, high), by offset: where a read
-   * ahead may go (read-ahead.ts).
+   * The blobs the index places in `pack` wholly within [low, high), by offset: the blobs in a
+   * gap a read ahead read over (read-ahead.ts).
    */
   extents(
     pack: string,

@@ -127,6 +127,7 @@ export class PackStore implements Store {
     );
     this.#readAhead = new PackReadAhead({
       read: (region) => objects.get(packName(region.pack), region),
+      locate: (id) => this.#cache.locate(id),
       extents: (pack, low, high) => this.#cache.extents(pack, low, high),
     });
   }
@@ -241,6 +242,16 @@ export class PackStore implements Store {
       }
       throw blobNotFoundError(id);
     });
+  }
+
+  /**
+   * Blobs a restore will ask for soon: read together with the first of them asked for, each
+   * pack's at once (read-ahead.ts). Ids the index does not know yet are passed over; needs the
+   * index, so a hint before authenticate() or after close() is dropped.
+   */
+  expect(ids: readonly BlobId[]): void {
+    if (this.#closed || this.#authenticator === undefined) return;
+    this.#readAhead.expect(ids);
   }
 
   async *list(kind?: BlobKind): AsyncIterable<BlobInfo> {

@@ -1,49 +1,56 @@
 /**
- * Reading a pack's neighbouring blobs with the one asked for. A restore asks for blobs one at a
- * time; asking storage for each alone costs a request per blob whatever its size: an open, a
- * stat, a read and a close on a directory, two round trips over sftp, one HTTP request on S3.
- * For a tree of many small files that was most of a restore's time (docs/performance.md,
- * "Reading packs ahead").
+ * Reading ahead what a restore said it will ask for. A restore asks for blobs one at a time;
+ * asking storage for each alone costs a request per blob whatever its size: an open, a stat, a
+ * read and a close on a directory, two round trips over sftp, one HTTP request on S3. For a
+ * tree of many small files that was most of a restore's time (docs/performance.md, "Reading
+ * packs ahead").
  *
- * A backup packs small files together (in the order its sealing finished, not the walk's), so
- * a restore that asks for several small blobs of one pack will ask for more of them soon. Two
- * signs open a window, a read of the blobs the index places around the one asked for, kept
- * for the blobs asked for next:
- * - the blob starts where the last region asked for in its pack, or a window of it, ended
- *   (a sequential read): the window runs forward, READ_AHEAD_BYTES at most;
- * - it is at least the BUSY_AFTER-th small blob asked for in its pack lately: the window is
- *   centred on it, READ_AHEAD_BYTES at most each way.
- * Any other blob, and every large one, is read alone, so restoring one file reads little more
- * than that file. A window holds small blobs only: it stops at a large blob either way. Windows in flight are shared: blobs asked for at once wait for one read.
+ * The restore knows what it will read: before it fetches a directory's trees and small files
+ * it hands their blob ids down through Store.expect() (a hint: ids only, roughly in the order
+ * they will be asked for; the next subdirectories' first files too, engine/restore/
+ * expect-ahead.ts). This module remembers where the index places them, and when one of them is
+ * asked for it reads, in the same go, every other expected blob of that pack: one ranged read
+ * per run of expected blobs whose gaps are at most GAP_BYTES (the gap's bytes, another blob's
+ * or a trailer's, are read and thrown away). Each expected blob keeps a copy of its own bytes
+ * until it is asked for, so what is held shrinks blob by blob as the restore consumes it,
+ * bounded by HELD_BYTES. A blob nobody said to expect is read alone: a one-file restore, `cat`
+ * or a tree load reads what it asks for and nothing else.
  *
- * Nothing here is trusted more than a read of the blob alone: the bytes go up to the
- * repository layer, which authenticates every blob. A window that fails to read (a pack cut
- * short or changed on storage) is dropped and the blob read alone, so damage beside the blob
+ * Guessing instead (windows opened on "sequential" or "busy pack" signs, the eleventh round)
+ * read 1,959 MiB for a 1,278 MiB repository over sftp: windows were evicted before the restore
+ * asked for their blobs, or held blobs it never asked for.
+ *
+ * Nothing here is trusted: a hint only decides which bytes are read together. The bytes go up
+ * to the repository layer, which authenticates every blob, and a read that fails or comes back
+ * short leaves each of its blobs to be read alone when asked for, so damage beside the blob
  * asked for never hides a blob that is intact.
  */
 
-/** The most bytes a window reaches past the blob asked for, in each direction it runs. */
-export const READ_AHEAD_BYTES = 2 * 1024 * 1024;
+/** Unexpected bytes at most between two expected blobs read in one request. */
+export const GAP_BYTES = 64 * 1024;
 
-/** Blobs at least this long are read alone: a window would save a request's worth at most. */
-export const READ_ALONE_BYTES = 256 * 1024;
-
-/** The small blobs asked for in one pack, without a window, after which a window opens. */
-export const BUSY_AFTER = 3;
-
-/** Bytes of windows kept (the oldest go first). */
-export const WINDOW_BYTES_KEPT = 16 * 1024 * 1024;
+/** Bytes of expected blobs read but not yet asked for, at most (a window may add the one asked). */
+export const HELD_BYTES = 32 * 1024 * 1024;
 
 /**
- * Bytes read from storage at most per byte asked for, beyond WINDOW_BYTES_KEPT: past it no window
- * opens (blobs are read alone) until reads alone bring the ratio back under. A full restore of
- * many small files spread over many packs evicts windows before their blobs are asked for, and
- * read the full benchmark corpus 2.9 times over sftp; this bounds what any order of asks costs.
+ * Bytes kept at most of the blobs in the gaps a read bridged (the oldest go first). A backup
+ * seals the small files of neighbouring directories in no strict order, so a pack's blobs of
+ * the directory being restored lie between those of the next ones, which the walk hints
+ * later: kept, they are not read a second time.
  */
-export const MAX_OVER_READ = 1.5;
+export const SPARE_BYTES = 16 * 1024 * 1024;
 
-/** Packs whose recent asks are remembered. */
-const PACKS_FOLLOWED = 64;
+/** Expected blobs remembered at most; later hints are dropped until asks or staleness make room. */
+export const MAX_EXPECTED = 32_768;
+
+/**
+ * An expected blob hinted this many hints before the latest one asked for is forgotten: the
+ * restore went past it (a file it found unchanged, or failed) and will not ask for it.
+ */
+export const STALE_BEHIND = 8_192;
+
+/** Packs whose read stretches are remembered (read-spans), the most recently read. */
+const PACKS_REMEMBERED = 256;
 
 /** A byte range of a pack object. */
 export interface PackRegion {
@@ -55,10 +62,9 @@ export interface PackRegion {
 export interface ReadAheadSource {
   /** Reads a range of a pack object (the ObjectStore's ranged get). */
   read(region: PackRegion): Promise<Uint8Array>;
-  /**
-   * The blobs the index places in `pack` wholly within [low, high), by offset: a window never
-   * reaches past what the index knows is there.
-   */
+  /** Where the index places the blob (its first location, as get() tries first), if anywhere. */
+  locate(id: Uint8Array): PackRegion | undefined;
+  /** The blobs the index places in `pack` wholly within [low, high), by offset. */
   extents(pack: string, low: number, high: number): readonly Extent[];
 }
 
@@ -68,221 +74,276 @@ export interface Extent {
   readonly length: number;
 }
 
-interface Window extends PackRegion {
-  readonly bytes: Promise<Uint8Array>;
-}
-
-/** What is remembered of a pack's recent asks. */
-interface PackTrail {
-  /** Where the last region asked for ended. */
-  nextOffset: number;
-  /** Small regions asked for that no window held. */
+interface Expectation {
+  readonly key: string;
+  readonly region: PackRegion;
+  /** Order of the hint; the latest hint of an id counts. */
+  seq: number;
+  /** Asks still expected: files with the same content ask for the same blob. */
   asks: number;
+  /** Its own copy of its bytes once a read covers it; undefined when that read failed. */
+  bytes?: Promise<Uint8Array | undefined>;
+  /** Bytes counted in HELD_BYTES: its length from its read until it is asked for or forgotten. */
+  held: number;
 }
 
 export class PackReadAhead {
   readonly #source: ReadAheadSource;
-  /** Most recently used last. */
-  readonly #windows: Window[] = [];
-  #windowBytes = 0;
-  /** Insertion order is age. */
-  readonly #trails = new Map<string, PackTrail>();
-  /** Bytes of blobs asked for, and bytes read from storage (windows and blobs alone). */
-  #asked = 0;
-  #fetched = 0;
+  /** By region; insertion order is hint order (seq ascending). */
+  readonly #expected = new Map<string, Expectation>();
+  /** Per pack, the expected blobs no read covers yet. */
+  readonly #unread = new Map<string, Set<Expectation>>();
+  /**
+   * Per pack, the stretches already read (insertion order is age): a gap that overlaps one is
+   * not read again, since the blobs there were expected and read, and are not coming back.
+   */
+  readonly #readSpans = new Map<string, { start: number; end: number }[]>();
+  /** Blobs read in bridged gaps, by region key; insertion order is age. */
+  readonly #spare = new Map<string, Uint8Array>();
+  #spareBytes = 0;
+  #heldBytes = 0;
+  #seq = 0;
+  /** The latest hint asked for. */
+  #frontier = 0;
 
   constructor(source: ReadAheadSource) {
     this.#source = source;
   }
 
+  /** Bytes of expected blobs read and not yet asked for (for tests and measurements). */
+  get heldBytes(): number {
+    return this.#heldBytes;
+  }
+
+  /** Expected blobs remembered (for tests). */
+  get expectedCount(): number {
+    return this.#expected.size;
+  }
+
+  /** Remembers that these blobs will be asked for soon, roughly in this order. */
+  expect(ids: readonly Uint8Array[]): void {
+    for (const id of ids) {
+      const region = this.#source.locate(id);
+      if (region === undefined) continue;
+      const key = keyOf(region);
+      const known = this.#expected.get(key);
+      if (known !== undefined) {
+        // Asked for once more, and later: moved to the end so hint order stays seq order.
+        known.asks++;
+        known.seq = ++this.#seq;
+        this.#expected.delete(key);
+        this.#expected.set(key, known);
+        continue;
+      }
+      if (this.#expected.size >= MAX_EXPECTED) {
+        this.#forgetStale();
+        if (this.#expected.size >= MAX_EXPECTED) return;
+      }
+      const expectation: Expectation = {
+        key,
+        region,
+        seq: ++this.#seq,
+        asks: 1,
+        held: 0,
+      };
+      this.#expected.set(key, expectation);
+      const spare = this.#takeSpare(region);
+      if (spare !== undefined) {
+        expectation.bytes = Promise.resolve(spare);
+        this.#hold(expectation);
+        continue;
+      }
+      let unread = this.#unread.get(region.pack);
+      if (unread === undefined) {
+        unread = new Set();
+        this.#unread.set(region.pack, unread);
+      }
+      unread.add(expectation);
+    }
+  }
+
   /** The bytes of `region`, exactly, as a buffer of its own. */
   async read(region: PackRegion): Promise<Uint8Array> {
-    const held = this.#windowHolding(region);
-    const trail = this.#follow(region, held !== undefined);
-    this.#asked += region.length;
-    if (held !== undefined) return await this.#fromWindow(held, region);
-    if (region.length >= READ_ALONE_BYTES) return await this.#alone(region);
-    const end = region.offset + region.length;
-    // Never again over what a kept window of the pack holds.
-    const { low, high } = this.#room(region);
-    let span: { start: number; end: number } | undefined;
-    if (trail.sequential || this.#windowEndingAt(region))
-      span = smallRun(
-        this.#source.extents(
-          region.pack,
-          end,
-          Math.min(high, end + READ_AHEAD_BYTES),
-        ),
-        region,
-        "forward",
-      );
-    else if (trail.asks >= BUSY_AFTER) {
-      // A busy pack's small blobs are read whole when they lie close enough together (a full
-      // restore needs all of them), else around the blob.
-      span = smallRun(
-        this.#source.extents(region.pack, low, high),
-        region,
-        "both",
-      );
-      if (span !== undefined && span.end - span.start > 2 * READ_AHEAD_BYTES)
-        span = smallRun(
-          this.#source.extents(
-            region.pack,
-            Math.max(low, region.offset - READ_AHEAD_BYTES),
-            Math.min(high, end + READ_AHEAD_BYTES),
-          ),
-          region,
-          "both",
-        );
-    }
-    if (span === undefined) return await this.#alone(region);
-    const start = Math.min(span.start, region.offset);
-    const length = Math.max(span.end, end) - start;
+    const expectation = this.#expected.get(keyOf(region));
     if (
-      length === region.length ||
-      this.#fetched + length > MAX_OVER_READ * this.#asked + WINDOW_BYTES_KEPT
-    )
-      return await this.#alone(region);
-    this.#fetched += length;
-    const window: Window = {
-      pack: region.pack,
-      offset: start,
-      length,
-      bytes: this.#source.read({ pack: region.pack, offset: start, length }),
-    };
-    this.#keep(window);
-    return await this.#fromWindow(window, region);
-  }
-
-  /** The region read alone, counted. */
-  #alone(region: PackRegion): Promise<Uint8Array> {
-    this.#fetched += region.length;
-    return this.#source.read(region);
-  }
-
-  async #fromWindow(window: Window, region: PackRegion): Promise<Uint8Array> {
-    let bytes: Uint8Array;
-    try {
-      bytes = await window.bytes;
-    } catch {
-      // The window failed as a whole; the blob alone may still read (and fails on its own
-      // terms if not).
-      this.#drop(window);
-      return await this.#alone(region);
+      expectation === undefined ||
+      expectation.region.length !== region.length
+    ) {
+      const spare = this.#takeSpare(region);
+      return spare ?? (await this.#source.read(region));
     }
-    const start = region.offset - window.offset;
-    if (bytes.length < start + region.length) {
-      this.#drop(window);
-      return await this.#alone(region);
+    if (expectation.seq > this.#frontier) {
+      this.#frontier = expectation.seq;
+      // Cheap: it stops at the first expected blob that is not stale.
+      this.#forgetStale();
     }
-    // A copy: the caller may keep the blob, and must not keep the whole window alive with it.
-    return bytes.slice(start, start + region.length);
+    expectation.bytes ??= this.#readPack(expectation);
+    const bytes = expectation.bytes;
+    // Counted before the wait, so that two asks at once agree on which one is the last.
+    const asksLeft = --expectation.asks;
+    if (asksLeft <= 0) this.#forget(expectation);
+    const held = await bytes;
+    if (held === undefined) return await this.#source.read(region);
+    // The last ask takes the copy; earlier ones get copies of their own.
+    return asksLeft > 0 ? held.slice() : held;
   }
 
-  #windowHolding(region: PackRegion): Window | undefined {
-    for (let i = this.#windows.length - 1; i >= 0; i--) {
-      const window = this.#windows[i] as Window;
+  /**
+   * Reads `asked` together with the pack's other expected blobs that no read covers yet,
+   * soonest hinted first while HELD_BYTES allows, one request per run of them.
+   */
+  #readPack(asked: Expectation): Promise<Uint8Array | undefined> {
+    const pack = asked.region.pack;
+    const unread = this.#unread.get(pack) ?? new Set<Expectation>();
+    const chosen = [asked];
+    let room = HELD_BYTES - this.#heldBytes - asked.region.length;
+    const others = [...unread]
+      .filter((other) => other !== asked)
+      .sort((a, b) => a.seq - b.seq);
+    for (const other of others) {
+      if (other.region.length > room) continue;
+      chosen.push(other);
+      room -= other.region.length;
+    }
+    chosen.sort((a, b) => a.region.offset - b.region.offset);
+    let run: Expectation[] = [];
+    let runEnd = 0;
+    for (const expectation of chosen) {
+      const start = expectation.region.offset;
+      const end = start + expectation.region.length;
       if (
-        window.pack === region.pack &&
-        region.offset >= window.offset &&
-        region.offset + region.length <= window.offset + window.length
+        run.length > 0 &&
+        (start - runEnd > GAP_BYTES || this.#wasRead(pack, runEnd, start))
       ) {
-        if (i !== this.#windows.length - 1) {
-          this.#windows.splice(i, 1);
-          this.#windows.push(window);
-        }
-        return window;
+        this.#readRun(pack, run);
+        run = [];
       }
+      runEnd = run.length === 0 ? end : Math.max(runEnd, end);
+      run.push(expectation);
     }
-    return undefined;
+    this.#readRun(pack, run);
+    for (const expectation of chosen) unread.delete(expectation);
+    if (unread.size === 0) this.#unread.delete(pack);
+    return asked.bytes as Promise<Uint8Array | undefined>;
   }
 
-  /** The stretch of the region's pack around it that no kept window holds. */
-  #room(region: PackRegion): { low: number; high: number } {
-    let low = 0;
-    let high = Number.MAX_SAFE_INTEGER;
-    for (const window of this.#windows) {
-      if (window.pack !== region.pack) continue;
-      const windowEnd = window.offset + window.length;
-      if (windowEnd <= region.offset) low = Math.max(low, windowEnd);
-      else if (window.offset >= region.offset + region.length)
-        high = Math.min(high, window.offset);
+  /** One ranged read over `run` (sorted by offset); each blob of it gets a copy of its bytes. */
+  #readRun(pack: string, run: readonly Expectation[]): void {
+    const first = run[0] as Expectation;
+    const offset = first.region.offset;
+    let end = offset;
+    for (const { region } of run)
+      end = Math.max(end, region.offset + region.length);
+    const reading = this.#source.read({ pack, offset, length: end - offset });
+    this.#remember(pack, offset, end);
+    if (run.length > 1) this.#keepGaps(pack, run, reading);
+    for (const expectation of run) {
+      const start = expectation.region.offset - offset;
+      const stop = start + expectation.region.length;
+      this.#hold(expectation);
+      expectation.bytes = reading.then(
+        // A copy: the window's buffer goes as soon as its blobs are cut out of it.
+        (bytes) =>
+          bytes.length >= stop ? bytes.slice(start, stop) : undefined,
+        () => {
+          this.#release(expectation);
+          return undefined;
+        },
+      );
     }
-    return { low, high };
   }
 
-  /** Whether a window of the region's pack ends where it starts (asks finish out of order). */
-  #windowEndingAt(region: PackRegion): boolean {
-    return this.#windows.some(
-      (window) =>
-        window.pack === region.pack &&
-        window.offset + window.length === region.offset,
+  #hold(expectation: Expectation): void {
+    expectation.held = expectation.region.length;
+    this.#heldBytes += expectation.held;
+  }
+
+  /** Keeps a copy of each blob in the gaps between the run's blobs, once the read is in. */
+  #keepGaps(
+    pack: string,
+    run: readonly Expectation[],
+    reading: Promise<Uint8Array>,
+  ): void {
+    const offset = (run[0] as Expectation).region.offset;
+    const gaps: Extent[] = [];
+    let end = offset;
+    for (const { region } of run) {
+      if (region.offset > end)
+        gaps.push(...this.#source.extents(pack, end, region.offset));
+      end = Math.max(end, region.offset + region.length);
+    }
+    if (gaps.length === 0) return;
+    reading.then(
+      (bytes) => {
+        for (const gap of gaps) {
+          const start = gap.offset - offset;
+          if (bytes.length < start + gap.length) break;
+          const key = keyOf({ pack, ...gap });
+          // Hinted meanwhile (its directory reached): its own read is on the way already.
+          if (this.#expected.has(key) || this.#spare.has(key)) continue;
+          this.#spare.set(key, bytes.slice(start, start + gap.length));
+          this.#spareBytes += gap.length;
+        }
+        for (const [key, kept] of this.#spare) {
+          if (this.#spareBytes <= SPARE_BYTES) break;
+          this.#spare.delete(key);
+          this.#spareBytes -= kept.length;
+        }
+      },
+      () => undefined,
     );
   }
 
-  /** Records `region` as asked for in its pack; whether it continues the last one, and how busy the pack is. */
-  #follow(
-    region: PackRegion,
-    held: boolean,
-  ): { sequential: boolean; asks: number } {
-    const trail = this.#trails.get(region.pack);
-    const sequential = trail?.nextOffset === region.offset;
-    const asks =
-      (trail?.asks ?? 0) + (held || region.length >= READ_ALONE_BYTES ? 0 : 1);
-    this.#trails.delete(region.pack);
-    this.#trails.set(region.pack, {
-      nextOffset: region.offset + region.length,
-      asks,
-    });
-    if (this.#trails.size > PACKS_FOLLOWED) {
-      const oldest = this.#trails.keys().next().value as string;
-      this.#trails.delete(oldest);
+  /** The kept copy of a blob read in a gap, given up to the caller. */
+  #takeSpare(region: PackRegion): Uint8Array | undefined {
+    const key = keyOf(region);
+    const kept = this.#spare.get(key);
+    if (kept === undefined) return undefined;
+    this.#spare.delete(key);
+    this.#spareBytes -= kept.length;
+    return kept.length === region.length ? kept : undefined;
+  }
+
+  /** Whether some of [start, end) of the pack was read before. */
+  #wasRead(pack: string, start: number, end: number): boolean {
+    if (end <= start) return false;
+    return (this.#readSpans.get(pack) ?? []).some(
+      (span) => span.start < end && start < span.end,
+    );
+  }
+
+  #remember(pack: string, start: number, end: number): void {
+    const spans = this.#readSpans.get(pack) ?? [];
+    this.#readSpans.delete(pack);
+    spans.push({ start, end });
+    this.#readSpans.set(pack, spans);
+    if (this.#readSpans.size > PACKS_REMEMBERED)
+      this.#readSpans.delete(this.#readSpans.keys().next().value as string);
+  }
+
+  /** Forgets the expected blobs hinted STALE_BEHIND or more before the latest one asked for. */
+  #forgetStale(): void {
+    for (const expectation of this.#expected.values()) {
+      if (expectation.seq + STALE_BEHIND > this.#frontier) break;
+      this.#forget(expectation);
     }
-    return { sequential, asks };
   }
 
-  #keep(window: Window): void {
-    this.#windows.push(window);
-    this.#windowBytes += window.length;
-    while (this.#windowBytes > WINDOW_BYTES_KEPT && this.#windows.length > 1)
-      this.#drop(this.#windows[0] as Window);
+  #forget(expectation: Expectation): void {
+    if (this.#expected.get(expectation.key) === expectation)
+      this.#expected.delete(expectation.key);
+    const unread = this.#unread.get(expectation.region.pack);
+    if (unread?.delete(expectation) === true && unread.size === 0)
+      this.#unread.delete(expectation.region.pack);
+    this.#release(expectation);
   }
 
-  #drop(window: Window): void {
-    const at = this.#windows.indexOf(window);
-    if (at < 0) return;
-    this.#windows.splice(at, 1);
-    this.#windowBytes -= window.length;
+  #release(expectation: Expectation): void {
+    this.#heldBytes -= expectation.held;
+    expectation.held = 0;
   }
 }
 
-/**
- * The stretch of small blobs next to `region` in `extents` (sorted by offset): a window stops
- * at the first large blob each way. Large blobs are read alone when asked for, so a window
- * that held one would read its bytes twice (measured: a full restore over sftp read 1.8 times
- * the repository's size that way), and would crowd the small blobs out of the kept windows.
- */
-export function smallRun(
-  extents: readonly Extent[],
-  region: PackRegion,
-  direction: "forward" | "both",
-): { start: number; end: number } | undefined {
-  const end = region.offset + region.length;
-  let start = region.offset;
-  let stop = end;
-  for (const extent of extents) {
-    if (extent.offset < end) continue;
-    if (extent.length >= READ_ALONE_BYTES) break;
-    stop = Math.max(stop, extent.offset + extent.length);
-  }
-  if (direction === "both")
-    for (let i = extents.length - 1; i >= 0; i--) {
-      const extent = extents[i] as Extent;
-      if (extent.offset + extent.length > region.offset) continue;
-      if (extent.length >= READ_ALONE_BYTES) break;
-      start = Math.min(start, extent.offset);
-    }
-  return start === region.offset && stop === end
-    ? undefined
-    : { start, end: stop };
+function keyOf(region: PackRegion): string {
+  return `${region.pack}:${region.offset}`;
 }
