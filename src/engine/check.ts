@@ -61,6 +61,7 @@ import {
 } from "./check-storage.js";
 import { toHex } from "../util/bytes.js";
 import { BlobContentCheck, checksumName } from "./content-check.js";
+import { DirectoryReadHints } from "./read-hints.js";
 
 /** How many ids one `store.missing()` call asks about. */
 export const PRESENCE_BATCH = 1000;
@@ -494,7 +495,14 @@ class Checker {
     }
     this.trees++;
     this.report();
+    const hints =
+      this.selection === "none"
+        ? undefined
+        : new DirectoryReadHints(this.repo, tree.entries, (blob) =>
+            selectsBlob(this.selection, blob),
+          );
     for (const entry of tree.entries) {
+      hints?.before(entry);
       if (entry.type === "file") await this.visitFile(entry);
       else if (entry.type === "dir") await this.visitTree(entry.subtree);
     }

@@ -36,6 +36,7 @@ import {
 import type { BlobId } from "../store/index.js";
 import { toHex } from "../util/bytes.js";
 import type { BlobSaver } from "./backup/index.js";
+import { DirectoryReadHints } from "./read-hints.js";
 
 /** Data blobs fetched from the source at once: each at most the chunker's maximum (8 MiB). */
 const FETCH_AHEAD = 8;
@@ -117,8 +118,17 @@ export class TreeCopier {
     const { source, destination, saver } = this.#options;
     const tree = decodeTree(await (loading ?? source.load("tree", sourceId)));
     const ahead = this.#fetchSubtreesAhead(tree.entries);
+    // Blobs neither copied in this run nor recorded by an earlier copy are the ones fetched.
+    const hints = new DirectoryReadHints(
+      source,
+      tree.entries,
+      (blob) =>
+        this.#resolved(blob) === undefined &&
+        this.#options.ids.get(blob) === undefined,
+    );
     const entries: TreeEntry[] = [];
     for (const entry of tree.entries) {
+      hints.before(entry);
       if (entry.type === "dir") {
         const subtree = await this.copyTree(
           entry.subtree,

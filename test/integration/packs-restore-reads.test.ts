@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   applyRootMeta,
   backup,
+  checkRepository,
   restoreSnapshot,
 } from "../../src/engine/index.js";
 import { ClientCache, Repository } from "../../src/repo/index.js";
@@ -136,5 +137,30 @@ describe("a full restore of a pack repository", () => {
     // directories' blobs interleave in the packs, so hints one directory at a time took 135
     // requests here, hints across directories about 70.
     expect(counting.reads.requests).toBeLessThan(files / 5);
+  });
+
+  it("check --read-data hints what it reads too: far fewer requests than small files", async () => {
+    const counting = countingPackReads(
+      await DirObjectStore.open(repoDir(), { create: false }),
+    );
+    const store = new PackStore(counting.objects, {
+      indexCachePath: join(dir, "index-check.sqlite"),
+    });
+    try {
+      const repo = await Repository.open(store, TEST_PASSPHRASE);
+      const report = await checkRepository({
+        repo,
+        snapshots: await repo.listSnapshots(),
+        readData: "all",
+        sink: { progress: () => undefined, problem: () => undefined },
+      });
+      expect(report.problems).toEqual([]);
+      expect(report.filesVerified).toBeGreaterThanOrEqual(files);
+    } finally {
+      await store.close();
+    }
+    // Without hints each small file is a request of its own (more than `files`); hinted one
+    // directory at a time, a few hundred at most.
+    expect(counting.reads.requests).toBeLessThan(files / 2);
   });
 });
