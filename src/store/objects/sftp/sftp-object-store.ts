@@ -116,7 +116,12 @@ export class SftpObjectStore implements ObjectStore {
     return store;
   }
 
-  async put(name: string, bytes: Uint8Array): Promise<void> {
+  put(name: string, bytes: Uint8Array): Promise<void> {
+    return this.putParts(name, [bytes]);
+  }
+
+  /** put() of the parts joined, each sent as it is (a pack's blobs and trailer, say). */
+  async putParts(name: string, parts: readonly Uint8Array[]): Promise<void> {
     this.checkOpen();
     checkObjectName(name);
     const target = this.pathOf(name);
@@ -125,7 +130,8 @@ export class SftpObjectStore implements ObjectStore {
     const flags =
       OpenFlag.WRITE | OpenFlag.CREAT | OpenFlag.EXCL | OpenFlag.TRUNC;
     const canSync = this.client.hasExtension("fsync@openssh.com");
-    const elsewhere = canSync ? this.syncSessionFor(bytes.length) : undefined;
+    const size = parts.reduce((sum, part) => sum + part.length, 0);
+    const elsewhere = canSync ? this.syncSessionFor(size) : undefined;
     let handle: Uint8Array;
     try {
       handle = await this.client.open(temporary, flags, FILE_MODE);
@@ -136,7 +142,7 @@ export class SftpObjectStore implements ObjectStore {
     }
     try {
       try {
-        await writeAll(this.client, handle, temporary, bytes);
+        await writeAll(this.client, handle, temporary, parts);
         if (canSync && elsewhere === undefined)
           await this.client.fsync(handle, temporary);
       } finally {
