@@ -372,14 +372,19 @@ export class SftpClient {
     this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1;
     return new Promise<Reply>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      const trailingLength = trailing?.reduce(
-        (sum, part) => sum + part.length,
-        0,
-      );
-      this.send(encodePacket(type, id, fields, trailingLength));
+      if (trailing === undefined) {
+        this.send(encodePacket(type, id, fields));
+        return;
+      }
+      const length = trailing.reduce((sum, part) => sum + part.length, 0);
       // A WRITE's data goes as it is, after its header: not copied into the packet. The caller
       // leaves it unchanged until the reply, which the server sends after reading it all.
-      for (const part of trailing ?? []) if (part.length > 0) this.send(part);
+      // Corked, so that the header and every part (a pack's small blobs: dozens per WRITE) go
+      // to the pipe in one writev, not one system call each.
+      this.transport.writable.cork();
+      this.send(encodePacket(type, id, fields, length));
+      for (const part of trailing) if (part.length > 0) this.send(part);
+      this.transport.writable.uncork();
     }).then((reply) =>
       this.parse(reply, (checked) => {
         this.checkStatus(checked, what);
