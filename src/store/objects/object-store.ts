@@ -39,6 +39,13 @@ export interface ObjectStore {
   put(name: string, bytes: Uint8Array): Promise<void>;
 
   /**
+   * put() of `parts` joined, for an object held in pieces (a pack: its blobs, then its
+   * trailer). Optional: a backend that can send pieces as they are (sftp) saves the copy into
+   * one buffer; for the others the caller joins the parts and calls put().
+   */
+  putParts?(name: string, parts: readonly Uint8Array[]): Promise<void>;
+
+  /**
    * The object's bytes, or only `range` of them. Throws BlindsyncError('not-found') when the
    * object does not exist, and BlindsyncError('integrity') when a range reaches past its end
    * (a pack shorter than its trailer says is damage, not a missing object).

@@ -1,6 +1,7 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { BlindsyncError } from "../../errors.js";
+import { concatBytes } from "../../util/bytes.js";
 import type { IndexAuthenticator } from "../store.js";
 import { contentId } from "./layout.js";
 import { decodeSegment, encodeSegment, type Segment } from "./segment.js";
@@ -31,7 +32,15 @@ function integrity(action: () => unknown): void {
 }
 
 describe("pack trailer", () => {
-  const pack = buildPack("tree", blobs, auth);
+  const built = buildPack("tree", blobs, auth);
+  const pack = { ...built, bytes: concatBytes(built.parts) };
+
+  it("holds the blobs' own bytes, not copies, then one tail", () => {
+    expect(built.parts).toHaveLength(blobs.length + 1);
+    for (const [index, blob] of blobs.entries())
+      expect(built.parts[index]).toBe(blob.bytes);
+    expect(built.size).toBe(pack.bytes.length);
+  });
 
   it("round trips: the tail names every blob where its bytes are, and the id is the pack's SHA-256", () => {
     expect(pack.id).toBe(contentId(pack.bytes));

@@ -29,6 +29,13 @@ export function contentId(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
+/** contentId() of the parts joined, without joining them. */
+export function contentIdOfParts(parts: readonly Uint8Array[]): string {
+  const hash = createHash("sha256");
+  for (const part of parts) hash.update(part);
+  return hash.digest("hex");
+}
+
 export function packName(id: string): string {
   return `${PACKS_PREFIX}${id.slice(0, 2)}/${id}`;
 }

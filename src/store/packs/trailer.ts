@@ -17,7 +17,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { BlobId, IndexAuthenticator } from "../store.js";
-import { contentId } from "./layout.js";
+import { contentIdOfParts } from "./layout.js";
 import {
   MAC_LENGTH,
   Reader,
@@ -54,12 +54,21 @@ export interface PackContents {
 }
 
 export interface BuiltPack extends PackContents {
-  /** Hex SHA-256 of `bytes`: the pack's name. */
+  /** Hex SHA-256 of the pack's bytes: its name. */
   readonly id: string;
-  readonly bytes: Uint8Array;
+  /**
+   * The pack's bytes in order, not joined: each blob's bytes as given, then the trailer and
+   * footer. A store that sends pieces (sftp) writes them without a copy into one buffer.
+   */
+  readonly parts: readonly Uint8Array[];
+  /** The pack's length: the parts' lengths summed. */
+  readonly size: number;
 }
 
-/** Packs `blobs` (all of `kind`) in the given order, with their trailer and footer. */
+/**
+ * Packs `blobs` (all of `kind`) in the given order, with their trailer and footer. The blobs'
+ * bytes are referenced, not copied; the caller leaves them unchanged until the pack is stored.
+ */
 export function buildPack(
   kind: PackedKind,
   blobs: readonly { readonly id: BlobId; readonly bytes: Uint8Array }[],
@@ -89,12 +98,16 @@ export function buildPack(
     body.raw(entry.id).u64(entry.offset).u32(entry.length);
   const mac = labelledMac(authenticator, TRAILER_LABEL, body.bytes);
   const trailerLength = body.bytes.length + MAC_LENGTH;
-  const pack = new Writer(regionLength + trailerLength + FOOTER_LENGTH);
-  for (const blob of blobs) pack.raw(blob.bytes);
-  pack.raw(body.bytes).raw(mac).u32(trailerLength).raw(FOOTER_MAGIC);
+  const tail = new Writer(trailerLength + FOOTER_LENGTH)
+    .raw(body.bytes)
+    .raw(mac)
+    .u32(trailerLength)
+    .raw(FOOTER_MAGIC).bytes;
+  const parts = [...blobs.map((blob) => blob.bytes), tail];
   return {
-    id: contentId(pack.bytes),
-    bytes: pack.bytes,
+    id: contentIdOfParts(parts),
+    parts,
+    size: regionLength + tail.length,
     kind,
     regionLength,
     entries,

@@ -5,7 +5,7 @@
  * allocating what the peer announced.
  */
 
-import { PassThrough } from "node:stream";
+import { PassThrough, Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { isBlindsyncError } from "../../../errors.js";
 import { SftpClient } from "./client.js";
@@ -167,6 +167,42 @@ describe("SftpClient against a broken peer", () => {
     const { id } = await peer.request(1);
     peer.send(encodePacket(Packet.NAME, id, [{ u32: 0x7fffffff }]));
     expect(isBlindsyncError(await rejection(asked), "protocol")).toBe(true);
+  });
+
+  it("sends a WRITE's header and parts to the pipe in one writev", async () => {
+    const peer = fakePeer();
+    /** Chunks per call the pipe was handed: [4] is one writev of header and three parts. */
+    const calls: number[] = [];
+    const pipe = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        calls.push(1);
+        peer.transport.writable.write(chunk);
+        callback();
+      },
+      writev(chunks, callback) {
+        calls.push(chunks.length);
+        for (const { chunk } of chunks)
+          peer.transport.writable.write(chunk as Buffer);
+        callback();
+      },
+    });
+    const starting = SftpClient.start(
+      { readable: peer.transport.readable, writable: pipe },
+      { where: "the fake" },
+    );
+    await peer.request(0);
+    peer.send(VERSION_3);
+    const client = await starting;
+    calls.length = 0;
+    const parts = [10, 20, 30].map((length) => new Uint8Array(length));
+    const writing = client.write(new Uint8Array([9]), "/f", 0, parts);
+    const { id, reader } = await peer.request(1);
+    reader.bytesField(); // handle
+    reader.u64(); // offset
+    expect(reader.bytesField()).toHaveLength(60);
+    peer.send(encodePacket(Packet.STATUS, id, [{ u32: 0 }, "", ""]));
+    await writing;
+    expect(calls).toEqual([4]);
   });
 
   it("writes in 32 KiB pieces to a server that is not known to be OpenSSH", async () => {

@@ -16,7 +16,7 @@ import { requireSftpServer } from "../../../../test/helpers/sftp-server.js";
 import { isBlindsyncError } from "../../../errors.js";
 import { SftpClient, SftpStatusError } from "./client.js";
 import { isDirectory, isRegularFile, OpenFlag, Status } from "./codec.js";
-import { readRange, writeAll } from "./transfers.js";
+import { cutPieces, readRange, writeAll } from "./transfers.js";
 
 interface Session {
   readonly client: SftpClient;
@@ -64,6 +64,24 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
   );
 }
 
+describe("cutPieces()", () => {
+  it("cuts parts into pieces of one size across their borders, as views", () => {
+    const a = new Uint8Array([1, 2, 3]);
+    const b = new Uint8Array([4]);
+    const c = new Uint8Array([5, 6, 7, 8, 9]);
+    const pieces = cutPieces([a, new Uint8Array(0), b, c], 4);
+    expect(pieces.map((piece) => piece.offset)).toEqual([0, 4, 8]);
+    expect(pieces.map((piece) => piece.data.map((part) => [...part]))).toEqual([
+      [[1, 2, 3], [4]],
+      [[5, 6, 7, 8]],
+      [[9]],
+    ]);
+    // Views into the caller's buffers, not copies.
+    expect(pieces[0]?.data[0]?.buffer).toBe(a.buffer);
+    expect(cutPieces([], 4)).toEqual([]);
+  });
+});
+
 describe("SftpClient against OpenSSH's sftp-server", () => {
   it("learns the server's extensions from VERSION", async () => {
     const { client } = await session();
@@ -78,6 +96,22 @@ describe("SftpClient against OpenSSH's sftp-server", () => {
     expect(client.hasExtension("limits@openssh.com")).toBe(true);
     expect(client.readPiece).toBe(255 * 1024);
     expect(client.writePiece).toBe(255 * 1024);
+  });
+
+  it("writes parts back to back as one file, pieces spanning their borders", async () => {
+    const { client, dir } = await session();
+    const parts = [300_000, 1, 0, 700_123, 17].map(
+      (length) => new Uint8Array(randomBytes(length)),
+    );
+    const path = `${dir}/parts`;
+    const handle = await client.open(
+      path,
+      OpenFlag.WRITE | OpenFlag.CREAT | OpenFlag.EXCL,
+      0o600,
+    );
+    await writeAll(client, handle, path, parts);
+    await client.close(handle, path);
+    expect(digest(await readFile(path))).toBe(digest(Buffer.concat(parts)));
   });
 
   it("writes 5 MiB pipelined and reads it back whole and in a range", async () => {

@@ -234,18 +234,19 @@ export class SftpClient {
     );
   }
 
+  /** Writes `data` at `offset`: one buffer, or several sent back to back as one WRITE. */
   write(
     handle: Uint8Array,
     path: string,
     offset: number,
-    data: Uint8Array,
+    data: Uint8Array | readonly Uint8Array[],
   ): Promise<void> {
     return this.request(
       Packet.WRITE,
       `write "${path}"`,
       [handle, { u64: offset }],
       expectOk,
-      data,
+      data instanceof Uint8Array ? [data] : data,
     );
   }
 
@@ -364,17 +365,26 @@ export class SftpClient {
     what: string,
     fields: readonly Field[],
     parse: (reply: Reply) => T,
-    trailing?: Uint8Array,
+    trailing?: readonly Uint8Array[],
   ): Promise<T> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     const id = this.nextId;
     this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1;
     return new Promise<Reply>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      this.send(encodePacket(type, id, fields, trailing));
+      if (trailing === undefined) {
+        this.send(encodePacket(type, id, fields));
+        return;
+      }
+      const length = trailing.reduce((sum, part) => sum + part.length, 0);
       // A WRITE's data goes as it is, after its header: not copied into the packet. The caller
       // leaves it unchanged until the reply, which the server sends after reading it all.
-      if (trailing !== undefined && trailing.length > 0) this.send(trailing);
+      // Corked, so that the header and every part (a pack's small blobs: dozens per WRITE) go
+      // to the pipe in one writev, not one system call each.
+      this.transport.writable.cork();
+      this.send(encodePacket(type, id, fields, length));
+      for (const part of trailing) if (part.length > 0) this.send(part);
+      this.transport.writable.uncork();
     }).then((reply) =>
       this.parse(reply, (checked) => {
         this.checkStatus(checked, what);

@@ -118,22 +118,24 @@ const textEncoder = new TextEncoder();
 
 /**
  * One whole packet: length, type, `id` (omitted for INIT) and the fields, in one allocation.
- * With `trailing` (a WRITE's data), the packet returned ends with that string's length and the
- * caller sends `trailing` itself right after it: the data is never copied.
+ * With `trailingLength` (of a WRITE's data), the packet returned ends with that length, as a
+ * string's, and the caller sends the data itself right after it: the data is never copied.
  */
 export function encodePacket(
   type: number,
   id: number | undefined,
   fields: readonly Field[],
-  trailing?: Uint8Array,
+  trailingLength?: number,
 ): Uint8Array {
   const encoded = fields.map((field) =>
     typeof field === "string" ? textEncoder.encode(field) : field,
   );
   let length = 1 + (id === undefined ? 0 : 4);
   for (const field of encoded) length += fieldSize(field);
-  const packet = new Uint8Array(4 + length + (trailing === undefined ? 0 : 4));
-  if (trailing !== undefined) length += 4 + trailing.length;
+  const packet = new Uint8Array(
+    4 + length + (trailingLength === undefined ? 0 : 4),
+  );
+  if (trailingLength !== undefined) length += 4 + trailingLength;
   const view = new DataView(packet.buffer);
   view.setUint32(0, length);
   packet[4] = type;
@@ -162,7 +164,7 @@ export function encodePacket(
       at += 8;
     }
   }
-  if (trailing !== undefined) view.setUint32(at, trailing.length);
+  if (trailingLength !== undefined) view.setUint32(at, trailingLength);
   return packet;
 }
 

@@ -4,7 +4,9 @@
  *
  * put writes `.tmp-RANDOM` beside the target, syncs it (fsync@openssh.com), then renames it
  * over the name with posix-rename@openssh.com, so a reader sees the old object or the new one,
- * never a part. Folders are made as needed (0700), files owner-only (0600).
+ * never a part. Folders are made as needed (0700), files owner-only (0600). Once a store has
+ * put SYNC_SESSION_AFTER_BYTES in large objects (a first backup, not a small change), large
+ * objects are synced in a second session (sync-session.ts) while this one uploads the next.
  */
 
 import { randomBytes } from "node:crypto";
@@ -23,6 +25,7 @@ import {
 } from "./codec.js";
 import { listObjects } from "./listing.js";
 import { SshSftpProcess, type SftpEndpoint } from "./ssh-process.js";
+import { SyncSession } from "./sync-session.js";
 import { readRange, writeAll } from "./transfers.js";
 
 export interface SftpObjectStoreOptions extends SftpEndpoint {
@@ -33,19 +36,39 @@ export interface SftpObjectStoreOptions extends SftpEndpoint {
   readonly path: string;
   /** Make the root folder (and its parents) when missing, as `init` does. */
   readonly create: boolean;
+  /** When to open the sync session (SYNC_SESSION_AFTER_BYTES); Infinity never does. */
+  readonly syncSessionAfterBytes?: number;
 }
 
 const FILE_MODE = 0o600;
 const FOLDER_MODE = 0o700;
 
+/**
+ * Objects at least this large (packs) are synced in the sync session once it is up; smaller
+ * ones (segments, leases, snapshots) in this session, where their short fsync costs fewer
+ * round trips than a hop to the other session would.
+ */
+export const SYNC_SESSION_MIN_OBJECT = 1024 * 1024;
+/**
+ * The large objects' bytes after which the sync session is opened: a second ssh connection
+ * costs about a quarter of a second and some CPU on both ends, more than the fsync stalls of a
+ * small change's few packs.
+ */
+export const SYNC_SESSION_AFTER_BYTES = 32 * 1024 * 1024;
+
 export class SftpObjectStore implements ObjectStore {
   private closed = false;
+  /** Bytes put in objects of at least SYNC_SESSION_MIN_OBJECT. */
+  private largeBytes = 0;
+  /** The second session, once started (it may still be starting, or have failed). */
+  private syncSession: SyncSession | undefined;
 
   private constructor(
     readonly where: string,
     private readonly root: string,
     private readonly client: SftpClient,
     private readonly ssh: SshSftpProcess,
+    private readonly options: SftpObjectStoreOptions,
   ) {}
 
   /**
@@ -83,7 +106,7 @@ export class SftpObjectStore implements ObjectStore {
       await ssh.showStderr();
       throw explained;
     }
-    const store = new SftpObjectStore(where, root, client, ssh);
+    const store = new SftpObjectStore(where, root, client, ssh, options);
     try {
       await store.checkRoot(options.create);
     } catch (error) {
@@ -93,7 +116,12 @@ export class SftpObjectStore implements ObjectStore {
     return store;
   }
 
-  async put(name: string, bytes: Uint8Array): Promise<void> {
+  put(name: string, bytes: Uint8Array): Promise<void> {
+    return this.putParts(name, [bytes]);
+  }
+
+  /** put() of the parts joined, each sent as it is (a pack's blobs and trailer, say). */
+  async putParts(name: string, parts: readonly Uint8Array[]): Promise<void> {
     this.checkOpen();
     checkObjectName(name);
     const target = this.pathOf(name);
@@ -101,6 +129,9 @@ export class SftpObjectStore implements ObjectStore {
     const temporary = `${folder}/.tmp-${randomBytes(8).toString("hex")}`;
     const flags =
       OpenFlag.WRITE | OpenFlag.CREAT | OpenFlag.EXCL | OpenFlag.TRUNC;
+    const canSync = this.client.hasExtension("fsync@openssh.com");
+    const size = parts.reduce((sum, part) => sum + part.length, 0);
+    const elsewhere = canSync ? this.syncSessionFor(size) : undefined;
     let handle: Uint8Array;
     try {
       handle = await this.client.open(temporary, flags, FILE_MODE);
@@ -111,12 +142,14 @@ export class SftpObjectStore implements ObjectStore {
     }
     try {
       try {
-        await writeAll(this.client, handle, temporary, bytes);
-        if (this.client.hasExtension("fsync@openssh.com"))
+        await writeAll(this.client, handle, temporary, parts);
+        if (canSync && elsewhere === undefined)
           await this.client.fsync(handle, temporary);
       } finally {
         await this.client.close(handle, temporary);
       }
+      if (elsewhere !== undefined)
+        await this.syncElsewhere(elsewhere, temporary);
       await this.replace(temporary, target);
     } catch (error) {
       await this.client.remove(temporary).catch(() => undefined);
@@ -208,12 +241,51 @@ export class SftpObjectStore implements ObjectStore {
     if (this.closed) return;
     this.closed = true;
     this.client.end();
-    await this.ssh.stop();
+    await Promise.all([this.ssh.stop(), this.syncSession?.close()]);
   }
 
   /** The ssh process id, for tests that check nothing is left running. */
   get sshPid(): number | undefined {
     return this.ssh.pid;
+  }
+
+  /** The sync session's ssh process id once it was started, for tests. */
+  get syncSshPid(): number | undefined {
+    return this.syncSession?.pid;
+  }
+
+  /**
+   * The session to sync an object of `size` bytes in, when not this one: counts large objects,
+   * starts the sync session once they pass the threshold (without waiting for it: objects put
+   * while it starts are synced here), and returns it once it is usable.
+   */
+  private syncSessionFor(size: number): SyncSession | undefined {
+    if (size < SYNC_SESSION_MIN_OBJECT) return undefined;
+    this.largeBytes += size;
+    const after =
+      this.options.syncSessionAfterBytes ?? SYNC_SESSION_AFTER_BYTES;
+    if (this.syncSession === undefined && this.largeBytes >= after)
+      this.syncSession = SyncSession.start(this.options, this.where);
+    return this.syncSession?.usable === true ? this.syncSession : undefined;
+  }
+
+  /** Syncs `path` in the sync session, or here when that session has just been lost. */
+  private async syncElsewhere(
+    session: SyncSession,
+    path: string,
+  ): Promise<void> {
+    try {
+      await session.sync(path);
+      return;
+    } catch (error) {
+      if (session.usable) throw error; // the server's answer about this file
+    }
+    const handle = await this.client.open(path, OpenFlag.READ);
+    try {
+      await this.client.fsync(handle, path);
+    } finally {
+      await this.client.close(handle, path);
+    }
   }
 
   private checkOpen(): void {

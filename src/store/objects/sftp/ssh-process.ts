@@ -6,6 +6,7 @@
  */
 
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { basename } from "node:path";
 import { createInterface } from "node:readline";
 import { BlindsyncError } from "../../../errors.js";
 import { childEnvironment } from "../../../util/child-env.js";
@@ -51,15 +52,29 @@ const EXIT_GRACE_MS = 5000;
 /** How many stderr lines are kept to explain a failure. */
 const STDERR_LINES_KEPT = 20;
 
+export interface SpawnOptions {
+  /**
+   * Never ask the user anything (`-o BatchMode=yes`, only when the program is OpenSSH's
+   * `ssh`): for a second session opened in the middle of a command (sync-session.ts).
+   */
+  readonly batch?: boolean;
+}
+
 /** The argv that reaches the sftp subsystem of `endpoint` (exported for tests). */
-export function sftpSshArguments(endpoint: SftpEndpoint): string[] {
+export function sftpSshArguments(
+  endpoint: SftpEndpoint,
+  options: SpawnOptions = {},
+): string[] {
+  const [program, ...rest] = sshOptionArguments(endpoint, endpoint.sshCommand);
+  if (program === undefined)
+    throw new TypeError("sshOptionArguments() returned nothing");
+  // Right after the program: ssh keeps the first value it is given for an option.
+  const batch =
+    options.batch === true && basename(program) === "ssh"
+      ? ["-o", "BatchMode=yes"]
+      : [];
   // -s before the destination: OpenSSH also takes it after, but a wrapper script might not.
-  return [
-    ...sshOptionArguments(endpoint, endpoint.sshCommand),
-    "-s",
-    sshDestination(endpoint),
-    "sftp",
-  ];
+  return [program, ...batch, ...rest, "-s", sshDestination(endpoint), "sftp"];
 }
 
 export class SshSftpProcess {
@@ -104,8 +119,11 @@ export class SshSftpProcess {
     });
   }
 
-  static spawn(endpoint: SftpEndpoint): SshSftpProcess {
-    const [command, ...args] = sftpSshArguments(endpoint);
+  static spawn(
+    endpoint: SftpEndpoint,
+    options: SpawnOptions = {},
+  ): SshSftpProcess {
+    const [command, ...args] = sftpSshArguments(endpoint, options);
     if (command === undefined)
       throw new TypeError("sftpSshArguments() returned nothing");
     // Without our passphrases: ssh hands its environment to a ProxyCommand, and to the server

@@ -16,27 +16,28 @@ function requestsInFlight(bytes: number, piece: number): number {
   return Math.max(1, Math.floor(bytes / piece));
 }
 
-/** Writes `bytes` at offset 0 of `handle`, every piece acknowledged when this resolves. */
+/**
+ * Writes `bytes` (one buffer, or parts to be written back to back) at offset 0 of `handle`,
+ * every piece acknowledged when this resolves. Parts are sent as they are, a WRITE that
+ * spans two of them as views of both: nothing is copied.
+ */
 export async function writeAll(
   client: SftpClient,
   handle: Uint8Array,
   path: string,
-  bytes: Uint8Array,
+  bytes: Uint8Array | readonly Uint8Array[],
 ): Promise<void> {
-  const piece = client.writePiece;
+  const pieces = cutPieces(
+    bytes instanceof Uint8Array ? [bytes] : bytes,
+    client.writePiece,
+  );
   let next = 0;
   let failed = false;
   const worker = async (): Promise<void> => {
-    while (next < bytes.length && !failed) {
-      const offset = next;
-      next += piece;
+    while (next < pieces.length && !failed) {
+      const { offset, data } = pieces[next++] as Piece;
       try {
-        await client.write(
-          handle,
-          path,
-          offset,
-          bytes.subarray(offset, Math.min(offset + piece, bytes.length)),
-        );
+        await client.write(handle, path, offset, data);
       } catch (error) {
         failed = true; // the other workers stop sending too
         throw error;
@@ -44,10 +45,41 @@ export async function writeAll(
     }
   };
   const workers = Math.min(
-    requestsInFlight(WRITE_BYTES_IN_FLIGHT, piece),
-    Math.ceil(bytes.length / piece),
+    requestsInFlight(WRITE_BYTES_IN_FLIGHT, client.writePiece),
+    pieces.length,
   );
   await settleAll(Array.from({ length: workers }, worker));
+}
+
+/** One WRITE: where it goes, and its data as views into the caller's parts. */
+interface Piece {
+  readonly offset: number;
+  readonly data: readonly Uint8Array[];
+}
+
+/** The parts joined, cut into pieces of `size` bytes (the last shorter): views, no copies. */
+export function cutPieces(parts: readonly Uint8Array[], size: number): Piece[] {
+  const pieces: Piece[] = [];
+  let data: Uint8Array[] = [];
+  let filled = 0;
+  let offset = 0;
+  for (const part of parts) {
+    let at = 0;
+    while (at < part.length) {
+      const take = Math.min(size - filled, part.length - at);
+      data.push(part.subarray(at, at + take));
+      at += take;
+      filled += take;
+      if (filled === size) {
+        pieces.push({ offset, data });
+        offset += filled;
+        data = [];
+        filled = 0;
+      }
+    }
+  }
+  if (filled > 0) pieces.push({ offset, data });
+  return pieces;
 }
 
 /**
