@@ -1,5 +1,5 @@
 /*
- * tuneAllocator(mmapThreshold: number, trimThreshold: number, arenaMax?: number): boolean
+ * tuneAllocator(mmapThreshold: number, trimThreshold: number): boolean
  *
  * Node allocates Buffer and ArrayBuffer memory with malloc. glibc serves a large allocation
  * with its own mmap (until its dynamic threshold has grown past that size) and returns the top
@@ -8,13 +8,6 @@
  * megabyte-sized buffers at a high rate (chunks, sealed blobs, decrypted blobs), so every such
  * buffer came back as fresh pages: a page fault per 4 KiB, and on the benchmark's virtual machine
  * a slow one (docs/performance.md). Fixed thresholds keep freed memory for the next buffer.
- *
- * arenaMax bounds how many malloc arenas the process's threads share (M_ARENA_MAX). By default
- * glibc gives each new thread that allocates an arena of its own (up to eight per core), and
- * each arena keeps its own free memory: a sealing worker's arena held 60-100 MiB of freed
- * buffers beside the main thread's during a large file's backup (docs/performance.md, "Memory
- * of the initial backup"). It only limits arenas created after the call, so it is set first
- * thing at start-up.
  *
  * Returns false where it does nothing: a C library other than glibc.
  */
@@ -25,27 +18,23 @@
 #endif
 
 napi_value tune_allocator(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value args[3];
+  size_t argc = 2;
+  napi_value args[2];
   int32_t mmap_threshold = 0;
   int32_t trim_threshold = 0;
-  int32_t arena_max = 0;
-  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc < 2 ||
-      argc > 3 || napi_get_value_int32(env, args[0], &mmap_threshold) != napi_ok ||
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc != 2 ||
+      napi_get_value_int32(env, args[0], &mmap_threshold) != napi_ok ||
       napi_get_value_int32(env, args[1], &trim_threshold) != napi_ok || mmap_threshold <= 0 ||
-      trim_threshold <= 0 ||
-      (argc == 3 && (napi_get_value_int32(env, args[2], &arena_max) != napi_ok || arena_max <= 0))) {
-    napi_throw_type_error(env, NULL, "tuneAllocator(mmapThreshold, trimThreshold, arenaMax?)");
+      trim_threshold <= 0) {
+    napi_throw_type_error(env, NULL, "tuneAllocator(mmapThreshold, trimThreshold)");
     return NULL;
   }
   int done = 0;
 #ifdef __GLIBC__
   done = mallopt(M_MMAP_THRESHOLD, mmap_threshold) == 1 &&
-         mallopt(M_TRIM_THRESHOLD, trim_threshold) == 1 &&
-         (arena_max == 0 || mallopt(M_ARENA_MAX, arena_max) == 1);
+         mallopt(M_TRIM_THRESHOLD, trim_threshold) == 1;
 #endif
   napi_value result;
   napi_get_boolean(env, done, &result);
   return result;
 }
-

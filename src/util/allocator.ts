@@ -20,22 +20,7 @@ const MMAP_THRESHOLD = 32 * 1024 * 1024;
  */
 const TRIM_THRESHOLD = 32 * 1024 * 1024;
 
-/**
- * Malloc arenas the process's threads share. glibc's default gives every thread that allocates
- * an arena of its own, each keeping its own freed buffers: a sealing worker's arena alone held
- * 60-100 MiB at a large file's backup (docs/performance.md, "Memory of the initial backup").
- * One arena shares that free memory between the threads; they allocate few, large buffers, so
- * they rarely wait on its lock.
- */
-export const ARENA_MAX = 1;
-
 /** Applies the thresholds; false without the addon or on a C library other than glibc. */
 export function tuneAllocator(): boolean {
-  if (native === undefined) return false;
-  try {
-    return native.tuneAllocator(MMAP_THRESHOLD, TRIM_THRESHOLD, ARENA_MAX);
-  } catch {
-    // An addon built before arenaMax refuses a third argument: the thresholds alone, then.
-    return native.tuneAllocator(MMAP_THRESHOLD, TRIM_THRESHOLD);
-  }
+  return native?.tuneAllocator(MMAP_THRESHOLD, TRIM_THRESHOLD) ?? false;
 }

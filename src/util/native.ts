@@ -18,12 +18,7 @@ export interface NativeAddon {
     nanoseconds: number,
     noFollow: boolean,
   ): void;
-  /** arenaMax: an addon built before it was added throws on a third argument. */
-  tuneAllocator(
-    mmapThreshold: number,
-    trimThreshold: number,
-    arenaMax?: number,
-  ): boolean;
+  tuneAllocator(mmapThreshold: number, trimThreshold: number): boolean;
   /** A directory's names and children's lstat, packed (native/listdir.c); null if unreadable. */
   listDirectory(path: Buffer): {
     names: Buffer;
