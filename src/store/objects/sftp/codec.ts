@@ -86,6 +86,8 @@ export interface Attrs {
   readonly size?: number;
   /** st_mode: type bits and permission bits. */
   readonly permissions?: number;
+  /** Last modification, seconds since the epoch (SFTP v3 carries it as a u32). */
+  readonly mtime?: number;
 }
 
 export function isDirectory(attrs: Attrs): boolean {
@@ -237,6 +239,7 @@ export class PacketReader {
     const flags = this.u32();
     let size: number | undefined;
     let permissions: number | undefined;
+    let mtime: number | undefined;
     if (flags & AttrFlag.SIZE) size = this.u64();
     if (flags & AttrFlag.UIDGID) {
       this.u32();
@@ -245,7 +248,7 @@ export class PacketReader {
     if (flags & AttrFlag.PERMISSIONS) permissions = this.u32();
     if (flags & AttrFlag.ACMODTIME) {
       this.u32();
-      this.u32();
+      mtime = this.u32();
     }
     if (flags & AttrFlag.EXTENDED) {
       const count = this.u32();
@@ -257,6 +260,7 @@ export class PacketReader {
     return {
       ...(size === undefined ? {} : { size }),
       ...(permissions === undefined ? {} : { permissions }),
+      ...(mtime === undefined ? {} : { mtime }),
     };
   }
 

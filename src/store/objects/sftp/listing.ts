@@ -68,6 +68,56 @@ export async function* listObjects(
   }
 }
 
+/** A put's temporary file (sftp-object-store.ts): `.tmp-` and 16 hex digits. */
+const TEMPORARY_NAME = /^\.tmp-[0-9a-f]{16}$/;
+
+/**
+ * Removes the temporary files of puts that died, unchanged since `before` (seconds since the
+ * epoch), in every folder under `root`; links are neither followed nor removed. Returns how
+ * many were removed.
+ */
+export async function sweepTemporaries(
+  client: SftpClient,
+  root: string,
+  before: number,
+): Promise<number> {
+  let removed = 0;
+  const queue = [""];
+  for (
+    let folder = queue.shift();
+    folder !== undefined;
+    folder = queue.shift()
+  ) {
+    for (const entry of await readFolder(client, root, folder)) {
+      if (entry.name === "." || entry.name === "..") continue;
+      const name = folder === "" ? entry.name : `${folder}/${entry.name}`;
+      if (isDirectory(entry.attrs)) {
+        if (name.split("/").length < MAX_DEPTH) queue.push(name);
+        continue;
+      }
+      const { mtime } = entry.attrs;
+      if (
+        !isRegularFile(entry.attrs) ||
+        !TEMPORARY_NAME.test(entry.name) ||
+        mtime === undefined ||
+        mtime > before
+      )
+        continue;
+      try {
+        await client.remove(`${root}/${name}`);
+        removed++;
+      } catch (error) {
+        if (
+          !(error instanceof SftpStatusError) ||
+          error.status !== Status.NO_SUCH_FILE
+        )
+          throw error;
+      }
+    }
+  }
+  return removed;
+}
+
 /** Every entry of one folder under `root` ("" for the root itself); [] when it is missing. */
 async function readFolder(
   client: SftpClient,

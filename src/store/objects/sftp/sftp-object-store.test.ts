@@ -14,6 +14,7 @@ import {
   rm,
   stat,
   symlink,
+  utimes,
   writeFile,
 } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -183,6 +184,24 @@ describe("SftpObjectStore through a replaced ssh command", () => {
     const names: string[] = [];
     for await (const info of store.list("")) names.push(info.name);
     expect(names).toEqual(["index/a"]);
+  });
+
+  it("sweepTemporaries removes a dead put's temporary file an hour old, and nothing else", async () => {
+    const home = await temporaryDir();
+    const { store } = await open({ home, path: `${home}/vault` });
+    await store.put("packs/ab/abcd", new Uint8Array([5]));
+    const dead = join(home, "vault/packs/ab/.tmp-0123456789abcdef");
+    const live = join(home, "vault/packs/ab/.tmp-fedcba9876543210");
+    const other = join(home, "vault/packs/.hidden");
+    for (const path of [dead, live, other]) await writeFile(path, "half");
+    const old = (Date.now() - 2 * 60 * 60 * 1000) / 1000;
+    await utimes(dead, old, old);
+    await utimes(other, old, old);
+    expect(await store.sweepTemporaries(60 * 60 * 1000)).toBe(1);
+    expect(existsSync(dead)).toBe(false);
+    expect(existsSync(live)).toBe(true);
+    expect(existsSync(other)).toBe(true);
+    expect(await store.get("packs/ab/abcd")).toEqual(new Uint8Array([5]));
   });
 
   it("lists through a symlinked folder, and a symlink loop ends", async () => {

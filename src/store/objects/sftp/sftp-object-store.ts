@@ -23,7 +23,7 @@ import {
   Status,
   type Attrs,
 } from "./codec.js";
-import { listObjects } from "./listing.js";
+import { listObjects, sweepTemporaries } from "./listing.js";
 import { SshSftpProcess, type SftpEndpoint } from "./ssh-process.js";
 import { SyncSession } from "./sync-session.js";
 import { readRange, writeAll } from "./transfers.js";
@@ -235,6 +235,15 @@ export class SftpObjectStore implements ObjectStore {
     } catch (error) {
       if (!isStatus(error, Status.NO_SUCH_FILE)) throw error;
     }
+  }
+
+  sweepTemporaries(olderThanMs: number): Promise<number> {
+    this.checkOpen();
+    return sweepTemporaries(
+      this.client,
+      this.root,
+      Math.floor((Date.now() - olderThanMs) / 1000),
+    );
   }
 
   async close(): Promise<void> {
