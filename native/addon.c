@@ -11,6 +11,27 @@
  * fifos through the mkfifo command).
  */
 #include "addon.h"
+#include <stdio.h>
+#include <string.h>
+
+void settle_int32_results(napi_env env, napi_status status, napi_deferred deferred,
+                          const int32_t *values, size_t count, const char *name) {
+  napi_value buffer, result;
+  void *bytes = NULL;
+  if (status == napi_ok &&
+      napi_create_arraybuffer(env, count * sizeof(int32_t), &bytes, &buffer) == napi_ok &&
+      napi_create_typedarray(env, napi_int32_array, count, buffer, 0, &result) == napi_ok) {
+    if (count > 0) memcpy(bytes, values, count * sizeof(int32_t));
+    napi_resolve_deferred(env, deferred, result);
+    return;
+  }
+  char text[64];
+  snprintf(text, sizeof text, "%s failed", name);
+  napi_value message, error;
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &message);
+  napi_create_error(env, NULL, message, &error);
+  napi_reject_deferred(env, deferred, error);
+}
 
 NAPI_MODULE_INIT() {
   napi_value function;

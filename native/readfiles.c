@@ -83,19 +83,7 @@ static void free_job(napi_env env, read_job *job) {
 
 static void read_complete(napi_env env, napi_status status, void *data) {
   read_job *job = data;
-  napi_value buffer, result;
-  void *bytes = NULL;
-  if (status == napi_ok &&
-      napi_create_arraybuffer(env, job->count * sizeof(int32_t), &bytes, &buffer) == napi_ok &&
-      napi_create_typedarray(env, napi_int32_array, job->count, buffer, 0, &result) == napi_ok) {
-    if (job->count > 0) memcpy(bytes, job->results, job->count * sizeof(int32_t));
-    napi_resolve_deferred(env, job->deferred, result);
-  } else {
-    napi_value message, error;
-    napi_create_string_utf8(env, "readFiles failed", NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, NULL, message, &error);
-    napi_reject_deferred(env, job->deferred, error);
-  }
+  settle_int32_results(env, status, job->deferred, job->results, job->count, "readFiles");
   free_job(env, job);
 }
 

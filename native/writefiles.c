@@ -110,19 +110,7 @@ static void free_batch(napi_env env, batch_job *job) {
 
 static void batch_complete(napi_env env, napi_status status, void *data) {
   batch_job *job = data;
-  napi_value buffer, result;
-  void *bytes = NULL;
-  if (status == napi_ok &&
-      napi_create_arraybuffer(env, job->count * sizeof(int32_t), &bytes, &buffer) == napi_ok &&
-      napi_create_typedarray(env, napi_int32_array, job->count, buffer, 0, &result) == napi_ok) {
-    if (job->count > 0) memcpy(bytes, job->errors, job->count * sizeof(int32_t));
-    napi_resolve_deferred(env, job->deferred, result);
-  } else {
-    napi_value message, error;
-    napi_create_string_utf8(env, "writeFiles failed", NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, NULL, message, &error);
-    napi_reject_deferred(env, job->deferred, error);
-  }
+  settle_int32_results(env, status, job->deferred, job->errors, job->count, "writeFiles");
   free_batch(env, job);
 }
 

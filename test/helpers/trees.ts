@@ -11,7 +11,9 @@ import {
   mkdir,
   mkdtemp,
   open,
+  readdir,
   rm,
+  stat,
   symlink,
   utimes,
   writeFile,
@@ -28,6 +30,18 @@ export async function tempDir(prefix = "blindsync-test-"): Promise<string> {
 
 export async function removeDir(path: string): Promise<void> {
   await rm(path, { recursive: true, force: true });
+}
+
+/** Bytes of every regular file below `dir`. */
+export async function directorySize(dir: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(dir, {
+    recursive: true,
+    withFileTypes: true,
+  }))
+    if (entry.isFile())
+      total += (await stat(join(entry.parentPath, entry.name))).size;
+  return total;
 }
 
 /**

@@ -5,7 +5,6 @@
  * ObjectStore, below the pack store: bytes of packs read against the packs' size, and requests
  * against the blobs restored. In process, on a real directory.
  */
-import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -24,6 +23,7 @@ import { FAST_SCRYPT, TEST_PASSPHRASE } from "../helpers/constants.js";
 import {
   buildManyFilesTree,
   directoryDifferences,
+  directorySize,
   removeDir,
   tempDir,
   writeBigFiles,
@@ -57,17 +57,6 @@ function countingPackReads(objects: ObjectStore): {
     },
   });
   return { objects: counted, reads };
-}
-
-async function sizeUnder(dir: string): Promise<number> {
-  let total = 0;
-  for (const entry of await readdir(dir, {
-    recursive: true,
-    withFileTypes: true,
-  }))
-    if (entry.isFile())
-      total += (await stat(join(entry.parentPath, entry.name))).size;
-  return total;
 }
 
 describe("a full restore of a pack repository", () => {
@@ -131,7 +120,7 @@ describe("a full restore of a pack repository", () => {
     } finally {
       await store.close();
     }
-    const packBytes = await sizeUnder(join(repoDir(), "packs"));
+    const packBytes = await directorySize(join(repoDir(), "packs"));
     expect(counting.reads.bytes).toBeLessThanOrEqual(1.1 * packBytes);
     // Each small file alone would be a request per file (and is, without the hint); the
     // directories' blobs interleave in the packs, so hints one directory at a time took 135

@@ -6,7 +6,7 @@
  * roundtrip-property.test.ts runs the engine.
  */
 import { randomBytes } from "node:crypto";
-import { readdir, rm, stat, writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -29,6 +29,7 @@ import { FAST_SCRYPT, TEST_PASSPHRASE } from "../helpers/constants.js";
 import {
   buildEdgeCaseTree,
   directoryDifferences,
+  directorySize,
   removeDir,
   tempDir,
 } from "../helpers/trees.js";
@@ -43,18 +44,6 @@ async function restoreAll(
   expect(restored.errors).toBe(0);
   if (options.snapshot.root !== undefined)
     await applyRootMeta(options.target, options.snapshot.root);
-}
-
-async function directorySize(dir: string): Promise<number> {
-  let total = 0;
-  for (const entry of await readdir(dir, {
-    recursive: true,
-    withFileTypes: true,
-  })) {
-    if (entry.isFile())
-      total += (await stat(join(entry.parentPath, entry.name))).size;
-  }
-  return total;
 }
 
 describe("a pack repository through the engine", () => {
