@@ -1,4 +1,9 @@
-/** `snapshots`, `ls`, `cat` and `diff`: reading a repository without restoring it. */
+/**
+ * `snapshots`, `ls`, `cat` and `diff`: reading a repository without restoring it.
+ *
+ * Length: over 400 lines with one job, the four read-only browsing commands, each a run*
+ * function, its output and its --help; they share the snapshot selection and the path lookup.
+ */
 import { Command } from "commander";
 import { BlindsyncError, isBlindsyncError } from "../../errors.js";
 import {

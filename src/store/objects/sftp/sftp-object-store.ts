@@ -7,6 +7,9 @@
  * never a part. Folders are made as needed (0700), files owner-only (0600). Once a store has
  * put SYNC_SESSION_AFTER_BYTES in large objects (a first backup, not a small change), large
  * objects are synced in a second session (sync-session.ts) while this one uploads the next.
+ *
+ * Length: over 400 lines with one job, the ObjectStore over SFTP: each method's mapping of SFTP
+ * statuses to the interface's errors sits beside it (listing and transfers live apart).
  */
 
 import { randomBytes } from "node:crypto";
