@@ -12,7 +12,23 @@
  */
 #include "addon.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+char *path_copy(napi_env env, napi_value array, uint32_t i) {
+  napi_value value;
+  void *bytes = NULL;
+  size_t length = 0;
+  if (napi_get_element(env, array, i, &value) != napi_ok ||
+      napi_get_buffer_info(env, value, &bytes, &length) != napi_ok || length == 0 ||
+      memchr(bytes, 0, length) != NULL)
+    return NULL;
+  char *copy = malloc(length + 1);
+  if (copy == NULL) return NULL;
+  memcpy(copy, bytes, length);
+  copy[length] = 0;
+  return copy;
+}
 
 void settle_int32_results(napi_env env, napi_status status, napi_deferred deferred,
                           const int32_t *values, size_t count, const char *name) {

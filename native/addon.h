@@ -17,6 +17,10 @@ napi_value make_fifo(napi_env env, napi_callback_info info);
  * Ends a batch call of the thread pool (writeFiles, readFiles): resolves `deferred` with an
  * Int32Array copy of `values` when `status` is ok, else rejects it with "<name> failed".
  */
+/* A malloc'ed, NUL-terminated copy of the non-empty byte path (a Buffer without NUL bytes) at
+ * element i of array, or NULL. */
+char *path_copy(napi_env env, napi_value array, uint32_t i);
+
 void settle_int32_results(napi_env env, napi_status status, napi_deferred deferred,
                           const int32_t *values, size_t count, const char *name);
 

@@ -93,22 +93,6 @@ static napi_value bad_arguments(napi_env env, read_job *job) {
   return NULL;
 }
 
-/* A NUL-terminated copy of the non-empty byte path at element i of array, or NULL. */
-static char *path_copy(napi_env env, napi_value array, uint32_t i) {
-  napi_value value;
-  void *bytes = NULL;
-  size_t length = 0;
-  if (napi_get_element(env, array, i, &value) != napi_ok ||
-      napi_get_buffer_info(env, value, &bytes, &length) != napi_ok || length == 0 ||
-      memchr(bytes, 0, length) != NULL)
-    return NULL;
-  char *copy = malloc(length + 1);
-  if (copy == NULL) return NULL;
-  memcpy(copy, bytes, length);
-  copy[length] = 0;
-  return copy;
-}
-
 napi_value read_files(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value args[4];
