@@ -9,8 +9,11 @@
 import type { FileEntry, TreeEntry } from "../repo/index.js";
 import type { BlobId } from "../store/index.js";
 
-/** A file of at most this many blobs is small: its blobs are hinted (restore's SMALL_FILE_BLOBS). */
-const SMALL_FILE_BLOBS = 3;
+/**
+ * A file of at most this many blobs is small: its blobs are hinted. A larger file's blobs are
+ * mostly large and read alone. Restore's hints (restore/expect-ahead.ts) use the same bound.
+ */
+export const SMALL_FILE_BLOBS = 3;
 
 /** Files hinted ahead of the one being read. */
 const HINT_WINDOW = 512;

@@ -7,14 +7,8 @@
  * (the store bounds what it remembers, and would drop the rest).
  */
 import type { DirEntry, Tree, TreeEntry } from "../../repo/index.js";
+import { SMALL_FILE_BLOBS } from "../read-hints.js";
 import type { RestoreRepository } from "./types.js";
-
-/**
- * A file of at most this many blobs is a small file (file-writer.ts fetches all of its blobs
- * at once, its BLOBS_AHEAD): its blobs are hinted. A larger file's blobs are mostly large and
- * read alone.
- */
-export const SMALL_FILE_BLOBS = 3;
 
 /** Files hinted ahead of the last one scheduled, at most. */
 export const HINT_AHEAD = 2048;
