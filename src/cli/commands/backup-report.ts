@@ -11,7 +11,7 @@ import type {
 } from "../../engine/index.js";
 import { toHex } from "../../util/bytes.js";
 import { interrupts } from "../interrupt.js";
-import { displayPath, formatBytes } from "../output/format.js";
+import { displayPath, formatBytes, plural } from "../output/format.js";
 import { formatDuration, type Output } from "../output/output.js";
 import { backupProgressLine } from "../output/progress.js";
 
@@ -89,8 +89,8 @@ export function printBackupSummary(
   } else {
     const verb = result.snapshot === undefined ? "Would add" : "Added";
     output.line(
-      `${result.files} files (${result.filesNew} new, ${result.filesChanged} changed, ${unchangedFiles(result)} unchanged), ${result.dirs} directories, ${formatBytes(result.bytes)} in ${formatDuration(seconds)}; ` +
-        `${verb} ${result.blobsAdded} blobs (${formatBytes(result.bytesAdded)} new data, ${formatBytes(result.bytesStored)} stored)`,
+      `${plural(result.files, "file")} (${result.filesNew} new, ${result.filesChanged} changed, ${unchangedFiles(result)} unchanged), ${plural(result.dirs, "directory", "directories")}, ${formatBytes(result.bytes)} in ${formatDuration(seconds)}; ` +
+        `${verb} ${plural(result.blobsAdded, "blob")} (${formatBytes(result.bytesAdded)} new data, ${formatBytes(result.bytesStored)} stored)`,
     );
     if (result.snapshot !== undefined)
       output.line(`Snapshot ${toHex(result.snapshot.id).slice(0, 8)} saved`);

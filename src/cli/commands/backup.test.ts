@@ -38,6 +38,17 @@ describe("runBackup()", () => {
     );
   });
 
+  it("counts in the singular when there is one of a thing", async () => {
+    await runBackup(fresh.context, {
+      repository: fresh.repository,
+      sources: [join(fresh.source, "sub")],
+    });
+    const [summary] = fresh.context.take();
+    expect(summary).toMatch(
+      /^1 file \(\d new, \d changed, \d unchanged\), 1 directory, /,
+    );
+  });
+
   it("--json prints a summary object; --dry-run saves nothing", async () => {
     const json = fresh.context.with({ json: true });
     await runBackup(json, {

@@ -9,7 +9,7 @@ import {
   type ReadDataSelection,
 } from "../../engine/index.js";
 import { withRepository, type CommandContext } from "../context.js";
-import { displayPath, formatBytes } from "../output/format.js";
+import { displayPath, formatBytes, plural } from "../output/format.js";
 import { contextOf } from "./shared.js";
 
 export interface CheckCommandOptions {
@@ -103,10 +103,6 @@ function problemJson(problem: CheckProblem): Record<string, unknown> {
     snapshots: problem.snapshots,
     moreSnapshots: problem.moreSnapshots,
   };
-}
-
-function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }
 
 /** The pack store's part of the summary: packs re-hashed, and packs an interrupted backup left. */

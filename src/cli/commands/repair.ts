@@ -6,16 +6,13 @@
 import { Command } from "commander";
 import { repair, type RepairResult } from "../../engine/index.js";
 import { toHex } from "../../util/bytes.js";
+import { plural } from "../output/format.js";
 import { withRepository, type CommandContext } from "../context.js";
 import { contextOf } from "./shared.js";
 
 export interface RepairCommandOptions {
   readonly repository: string;
   readonly dryRun?: boolean;
-}
-
-function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }
 
 export async function runRepair(

@@ -212,7 +212,7 @@ describe("restore --dry-run", () => {
       ]),
     );
     expect(lines().at(-1)).toMatch(
-      /^Dry run of snapshot .*: would write 1 files .*nothing was changed$/,
+      /^Dry run of snapshot .*: would write 1 file .*nothing was changed$/,
     );
   });
 

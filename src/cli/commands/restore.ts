@@ -24,7 +24,7 @@ import {
 import { localRepositoryFiles, type Location } from "../../store/index.js";
 import { toHex } from "../../util/bytes.js";
 import { cacheRoot, withRepository, type CommandContext } from "../context.js";
-import { formatBytes } from "../output/format.js";
+import { formatBytes, plural } from "../output/format.js";
 import { formatDuration, progressLine } from "../output/output.js";
 import {
   addFilterOptions,
@@ -202,11 +202,11 @@ function summaryLine(
     `, ${result.deleted} deleted`;
   const short = toHex(id).slice(0, 8);
   if (dryRun) {
-    return `Dry run of snapshot ${short} into "${options.target}": would write ${result.files - result.skippedIdentical} files (${formatBytes(result.bytes)}): ${counts}; nothing was changed`;
+    return `Dry run of snapshot ${short} into "${options.target}": would write ${plural(result.files - result.skippedIdentical, "file")} (${formatBytes(result.bytes)}): ${counts}; nothing was changed`;
   }
   return (
-    `Restored snapshot ${short} to "${options.target}": ${result.files} files, ${result.dirs} directories, ` +
-    `${result.symlinks} symlinks, ${formatBytes(result.bytes)} in ${formatDuration(seconds)}; ${counts}` +
+    `Restored snapshot ${short} to "${options.target}": ${plural(result.files, "file")}, ${plural(result.dirs, "directory", "directories")}, ` +
+    `${plural(result.symlinks, "symlink")}, ${formatBytes(result.bytes)} in ${formatDuration(seconds)}; ${counts}` +
     (result.verified > 0 ? `; ${result.verified} files verified` : "") +
     (result.leftoversRemoved > 0
       ? `; removed ${result.leftoversRemoved} temporary files an interrupted restore left`

@@ -19,7 +19,7 @@ import {
 } from "../../repo/index.js";
 import { toHex } from "../../util/bytes.js";
 import { withRepository, type CommandContext } from "../context.js";
-import { formatBytes } from "../output/format.js";
+import { formatBytes, plural } from "../output/format.js";
 import {
   addFilterOptions,
   filterOf,
@@ -50,10 +50,6 @@ export interface StatsResult {
 /** logical / stored, two decimals; 0 for an empty repository (nothing stored, nothing to say). */
 function ratio(logical: number, stored: number): number {
   return stored === 0 ? 0 : Math.round((logical / stored) * 100) / 100;
-}
-
-function plural(count: number, noun: string, nouns = `${noun}s`): string {
-  return `${count} ${count === 1 ? noun : nouns}`;
 }
 
 function printRepository(

@@ -2,6 +2,15 @@
 
 const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
 
+/** "1 file", "2 files"; `nouns` for the plurals English does not make with an s. */
+export function plural(
+  count: number,
+  noun: string,
+  nouns = `${noun}s`,
+): string {
+  return `${count} ${count === 1 ? noun : nouns}`;
+}
+
 export function formatBytes(bytes: number): string {
   let value = bytes;
   let unit = 0;

@@ -60,7 +60,7 @@ describe("backupProgressLine()", () => {
         },
         200,
       ),
-    ).toBe("[0:00]  1 files  0 B  0 B/s");
+    ).toBe("[0:00]  1 file  0 B  0 B/s");
   });
 
   it("cuts the path from the left to fit the width, and drops it when there is no room", () => {
@@ -74,7 +74,7 @@ describe("backupProgressLine()", () => {
     const line = backupProgressLine(view, 60);
     expect(line.length).toBeLessThanOrEqual(60);
     expect(line).toMatch(/ {2}…[^ ]*\/file\.txt$/);
-    expect(backupProgressLine(view, 30)).toBe("[0:01]  1 files  0 B  0 B/s");
+    expect(backupProgressLine(view, 30)).toBe("[0:01]  1 file  0 B  0 B/s");
   });
 });
 

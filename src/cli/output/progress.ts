@@ -8,7 +8,7 @@
  * While the scan is still counting, the totals carry a "+" and there is no percent or ETA yet:
  * a fraction of a total that is still growing would promise too much.
  */
-import { formatBytes } from "./format.js";
+import { formatBytes, plural } from "./format.js";
 
 /** The totals the walk will reach, as far as counted (engine/backup/prewalk.ts WalkTotals). */
 export interface ProgressTotals {
@@ -57,7 +57,7 @@ export function backupProgressLine(
   const parts = [`[${formatClock(seconds)}]`];
   const { totals } = view;
   if (totals === undefined) {
-    parts.push(`${view.files} files`, formatBytes(view.bytes), rateText);
+    parts.push(plural(view.files, "file"), formatBytes(view.bytes), rateText);
   } else {
     // Files that appeared or grew after the scan passed them can take the walk past it.
     const totalFiles = Math.max(totals.files, view.files);
