@@ -26,7 +26,7 @@ import {
   type GlobalOptions,
 } from "../context.js";
 import { interrupts, type InterruptedWork } from "../interrupt.js";
-import { formatBytes } from "../output/format.js";
+import { formatBytes, plural } from "../output/format.js";
 import { formatDuration } from "../output/output.js";
 import {
   addFilterOptions,
@@ -278,8 +278,8 @@ export async function runCopy(
     output.line("No snapshot to copy");
   } else {
     output.line(
-      `${String(result.copied.length)} snapshots copied, ${String(result.skipped.length)} already there, in ${formatDuration(seconds)}; ` +
-        `added ${String(result.blobsAdded)} blobs (${formatBytes(result.bytesAdded)} new data, ${formatBytes(result.bytesStored)} stored)`,
+      `${plural(result.copied.length, "snapshot")} copied, ${String(result.skipped.length)} already there, in ${formatDuration(seconds)}; ` +
+        `added ${plural(result.blobsAdded, "blob")} (${formatBytes(result.bytesAdded)} new data, ${formatBytes(result.bytesStored)} stored)`,
     );
   }
   return result;

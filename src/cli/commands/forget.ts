@@ -21,7 +21,7 @@ import {
 } from "../../repo/index.js";
 import { toHex } from "../../util/bytes.js";
 import { withRepository, type CommandContext } from "../context.js";
-import { formatBytes } from "../output/format.js";
+import { formatBytes, plural } from "../output/format.js";
 import {
   addFilterOptions,
   filterOf,
@@ -105,8 +105,8 @@ async function pruneUnlocked(
     });
   } else {
     output.line(
-      `${verb} ${result.deletedBlobs} unreferenced blobs (${formatBytes(result.deletedBytes)}); ` +
-        `kept ${result.keptBlobs} blobs (${formatBytes(result.keptBytes)}) reachable from ${result.snapshots} snapshots`,
+      `${verb} ${plural(result.deletedBlobs, "unreferenced blob")} (${formatBytes(result.deletedBytes)}); ` +
+        `kept ${plural(result.keptBlobs, "blob")} (${formatBytes(result.keptBytes)}) reachable from ${plural(result.snapshots, "snapshot")}`,
     );
   }
   return result;
@@ -197,7 +197,9 @@ export async function runForget(
         dryRun: options.dryRun ?? false,
       });
     } else {
-      context.output.line(`${verb} ${result.removed} snapshots, kept ${kept}`);
+      context.output.line(
+        `${verb} ${plural(result.removed, "snapshot")}, kept ${kept}`,
+      );
     }
     await pruneIfAsked(context, unlocked, options);
   });
@@ -257,7 +259,7 @@ export async function runForgetNamed(
       });
     else
       output.line(
-        `${dryRun ? "Would remove" : "Removed"} ${doomed.length} snapshots, kept ${kept}`,
+        `${dryRun ? "Would remove" : "Removed"} ${plural(doomed.length, "snapshot")}, kept ${kept}`,
       );
     await pruneIfAsked(context, unlocked, options);
   });

@@ -207,7 +207,9 @@ function summaryLine(
   return (
     `Restored snapshot ${short} to "${options.target}": ${plural(result.files, "file")}, ${plural(result.dirs, "directory", "directories")}, ` +
     `${plural(result.symlinks, "symlink")}, ${formatBytes(result.bytes)} in ${formatDuration(seconds)}; ${counts}` +
-    (result.verified > 0 ? `; ${result.verified} files verified` : "") +
+    (result.verified > 0
+      ? `; ${plural(result.verified, "file")} verified`
+      : "") +
     (result.leftoversRemoved > 0
       ? `; removed ${result.leftoversRemoved} temporary files an interrupted restore left`
       : "")

@@ -17,6 +17,7 @@ import {
 import { toHex } from "../../util/bytes.js";
 import type { CommandContext } from "../context.js";
 import { contextOf } from "./shared.js";
+import { plural } from "../output/format.js";
 
 export async function runScrub(
   context: CommandContext,
@@ -58,7 +59,7 @@ async function scrubSqlite(
     context.output.jsonLine({ type: "summary", blobs, damaged });
   else
     context.output.line(
-      `Scrubbed ${blobs} blobs: ${damaged === 0 ? "all intact" : `${damaged} damaged`}`,
+      `Scrubbed ${plural(blobs, "blob")}: ${damaged === 0 ? "all intact" : `${damaged} damaged`}`,
     );
   if (damaged > 0) {
     throw new BlindsyncError(

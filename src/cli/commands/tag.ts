@@ -12,6 +12,7 @@ import { toHex } from "../../util/bytes.js";
 import { withRepository, type CommandContext } from "../context.js";
 import { applyChanges, namedSnapshots, shortId } from "./snapshot-changes.js";
 import { collect, contextOf } from "./shared.js";
+import { plural } from "../output/format.js";
 
 export interface TagOptions {
   readonly repository: string;
@@ -133,7 +134,7 @@ export async function runTag(
     if (output.json) output.jsonLine({ type: "summary", ...result });
     else
       output.line(
-        `Changed the tags of ${result.changed} snapshots (${result.unchanged} unchanged); a changed snapshot has a new id`,
+        `Changed the tags of ${plural(result.changed, "snapshot")} (${result.unchanged} unchanged); a changed snapshot has a new id`,
       );
     return result;
   });

@@ -16,7 +16,7 @@ import {
   escapeControlsKeepLines,
   escapeJsonText,
 } from "./escape.js";
-import { formatBytes } from "./format.js";
+import { formatBytes, plural } from "./format.js";
 import {
   noteWriteError,
   watchStream,
@@ -245,7 +245,7 @@ export function progressLine(options: {
   const elapsed = Math.max((Date.now() - options.startedAt) / 1000, 0.001);
   const rate = options.bytes / elapsed;
   const parts = [
-    `${options.verb} ${options.files} files`,
+    `${options.verb} ${plural(options.files, "file")}`,
     formatBytes(options.bytes),
     `${formatBytes(rate)}/s`,
   ];
