@@ -120,14 +120,14 @@ class GatedPacks implements ObjectStore {
 
 /** Whether `promise` settles within a few turns of the event loop (a stuck one does not). */
 async function settledSoon(promise: Promise<unknown>): Promise<boolean> {
-  let settled = false;
-  promise.then(
-    () => (settled = true),
-    () => (settled = true),
-  );
-  for (let i = 0; i < 20 && !settled; i++)
+  const state = { settled: false };
+  const settle = (): void => {
+    state.settled = true;
+  };
+  promise.then(settle, settle);
+  for (let i = 0; i < 20 && !state.settled; i++)
     await new Promise((resolve) => setImmediate(resolve));
-  return settled;
+  return state.settled;
 }
 
 describe("a pack store fills packs across buffered puts", () => {
