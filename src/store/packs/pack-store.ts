@@ -223,6 +223,14 @@ export class PackStore implements Store {
       await this.#sync.opened(this.#context());
       const unindexed = await this.#filler.read(this.#context(), id);
       if (unindexed !== undefined) return unindexed;
+      // A blob a restore said it expects: its hint looked it up in the index already.
+      const hinted = this.#readAhead.expectedRegion(id);
+      if (hinted !== undefined)
+        try {
+          return await this.#readAhead.read(hinted);
+        } catch (error) {
+          if (!isNotFound(error)) throw error; // its pack is gone: every location is tried
+        }
       for (let attempt = 0; attempt < 2; attempt++) {
         const locations = this.#cache.locateAll(id);
         // Any location may be read (duplicates from resume or concurrent writers): a pack that

@@ -128,6 +128,7 @@ describe("PackReadAhead", () => {
     // Every blob asked for: nothing held, nothing remembered.
     expect(readAhead.heldBytes).toBe(0);
     expect(readAhead.expectedCount).toBe(0);
+    expect(readAhead.expectedRegion(blobs[1]!.id)).toBeUndefined();
   });
 
   it("reads a blob nobody said to expect alone, beside expected blobs of its pack", async () => {
@@ -247,6 +248,29 @@ describe("PackReadAhead", () => {
     expect(reads.length).toBe(1);
   });
 
+  it("tells where an expected blob lies until its last ask, so that a get need not ask the index again", async () => {
+    const { blobs, source } = packsOf([Array<number>(10).fill(1_000)]);
+    let lookups = 0;
+    const counted = {
+      ...source,
+      locate: (id: Uint8Array) => (lookups++, source.locate(id)),
+    };
+    const readAhead = new PackReadAhead(counted);
+    const twice = blobs[3] as Blob;
+    readAhead.expect([twice.id, blobs[4]!.id, twice.id]);
+    expect(lookups).toBe(3);
+    expect(readAhead.expectedRegion(twice.id)).toStrictEqual(regionOf(twice));
+    expect(readAhead.expectedRegion(blobs[5]!.id)).toBeUndefined();
+    await readAhead.read(readAhead.expectedRegion(twice.id)!);
+    expect(readAhead.expectedRegion(twice.id)).toStrictEqual(regionOf(twice));
+    await readAhead.read(readAhead.expectedRegion(twice.id)!);
+    expect(readAhead.expectedRegion(twice.id)).toBeUndefined();
+    expect(readAhead.expectedRegion(blobs[4]!.id)).toStrictEqual(
+      regionOf(blobs[4]!),
+    );
+    expect(lookups).toBe(3);
+  });
+
   it("forgets expected blobs the restore went past, and what it held of them", async () => {
     // pack0: 100 blobs expected, one asked for (which reads them all), the rest never asked.
     // pack1: STALE_BEHIND + 100 small blobs expected after them, all asked for.
@@ -261,6 +285,7 @@ describe("PackReadAhead", () => {
     for (const blob of blobs.slice(100)) await readAhead.read(regionOf(blob));
     expect(readAhead.heldBytes).toBe(0);
     expect(readAhead.expectedCount).toBe(0);
+    expect(readAhead.expectedRegion(blobs[1]!.id)).toBeUndefined();
   });
 
   it("remembers at most MAX_EXPECTED blobs", () => {

@@ -26,6 +26,8 @@
  * asked for never hides a blob that is intact.
  */
 
+import { toHex } from "../../util/bytes.js";
+
 /** Unexpected bytes at most between two expected blobs read in one request. */
 export const GAP_BYTES = 64 * 1024;
 
@@ -76,6 +78,8 @@ export interface Extent {
 
 interface Expectation {
   readonly key: string;
+  /** The blob's id in hex. */
+  readonly id: string;
   readonly region: PackRegion;
   /** Order of the hint; the latest hint of an id counts. */
   seq: number;
@@ -91,6 +95,8 @@ export class PackReadAhead {
   readonly #source: ReadAheadSource;
   /** By region; insertion order is hint order (seq ascending). */
   readonly #expected = new Map<string, Expectation>();
+  /** The same expectations by blob id (hex): where get() reads a hinted blob without the index. */
+  readonly #byId = new Map<string, Expectation>();
   /** Per pack, the expected blobs no read covers yet. */
   readonly #unread = new Map<string, Set<Expectation>>();
   /**
@@ -141,12 +147,14 @@ export class PackReadAhead {
       }
       const expectation: Expectation = {
         key,
+        id: toHex(id),
         region,
         seq: ++this.#seq,
         asks: 1,
         held: 0,
       };
       this.#expected.set(key, expectation);
+      this.#byId.set(expectation.id, expectation);
       const spare = this.#takeSpare(region);
       if (spare !== undefined) {
         expectation.bytes = Promise.resolve(spare);
@@ -160,6 +168,14 @@ export class PackReadAhead {
       }
       unread.add(expectation);
     }
+  }
+
+  /**
+   * Where a blob expected and not yet asked for (its last ask) lies: the location its hint
+   * looked up, so that the get need not ask the index again (a SQLite query per small file).
+   */
+  expectedRegion(id: Uint8Array): PackRegion | undefined {
+    return this.#byId.get(toHex(id))?.region;
   }
 
   /** The bytes of `region`, exactly, as a buffer of its own. */
@@ -332,6 +348,8 @@ export class PackReadAhead {
   #forget(expectation: Expectation): void {
     if (this.#expected.get(expectation.key) === expectation)
       this.#expected.delete(expectation.key);
+    if (this.#byId.get(expectation.id) === expectation)
+      this.#byId.delete(expectation.id);
     const unread = this.#unread.get(expectation.region.pack);
     if (unread?.delete(expectation) === true && unread.size === 0)
       this.#unread.delete(expectation.region.pack);

@@ -163,6 +163,31 @@ describe("SftpObjectStore through a replaced ssh command", () => {
     expect(await readdir(join(vault, "packs/ab"))).toEqual(["p1"]);
   });
 
+  it("makes a pack folder beside existing ones with one MKDIR, and a missing parent too", async () => {
+    const home = await temporaryDir();
+    const log = join(await temporaryDir(), "sftp-server.log");
+    // sftp-server logs each MKDIR asked for (made or not) at level INFO.
+    const { store } = await open({
+      home,
+      path: `${home}/vault`,
+      sshCommand: `sh -c 'exec ${SFTP_SERVER} -d ${home} -e -l INFO 2>>${log}'`,
+    });
+    const mkdirs = async (): Promise<string[]> =>
+      [...(await readFile(log, "utf8")).matchAll(/mkdir name "([^"]*)"/g)]
+        .map((match) => match[1]!)
+        .filter((path) => path.includes("/vault/"))
+        .map((path) => path.slice(path.indexOf("/vault/") + 7));
+    await store.put("packs/aa/p1", new Uint8Array(10));
+    expect(await mkdirs()).toEqual(["packs/aa", "packs", "packs/aa"]);
+    await store.put("packs/bb/p2", new Uint8Array(10));
+    await store.put("packs/bb/p3", new Uint8Array(10));
+    expect((await mkdirs()).slice(3)).toEqual(["packs/bb"]);
+    expect((await readdir(join(home, "vault/packs/bb"))).sort()).toEqual([
+      "p2",
+      "p3",
+    ]);
+  });
+
   it("a failed put removes its temporary file", async () => {
     const home = await temporaryDir();
     const { store } = await open({ home, path: `${home}/vault` });

@@ -123,8 +123,15 @@ export class SftpObjectStore implements ObjectStore {
     return this.putParts(name, [bytes]);
   }
 
-  /** put() of the parts joined, each sent as it is (a pack's blobs and trailer, say). */
-  async putParts(name: string, parts: readonly Uint8Array[]): Promise<void> {
+  /**
+   * put() of the parts joined, each sent as it is (a pack's blobs and trailer, say); `onSent`
+   * once every WRITE is acknowledged, before the sync and the rename (object-store.ts).
+   */
+  async putParts(
+    name: string,
+    parts: readonly Uint8Array[],
+    onSent?: () => void,
+  ): Promise<void> {
     this.checkOpen();
     checkObjectName(name);
     const target = this.pathOf(name);
@@ -146,6 +153,7 @@ export class SftpObjectStore implements ObjectStore {
     try {
       try {
         await writeAll(this.client, handle, temporary, parts);
+        onSent?.();
         if (canSync && elsewhere === undefined)
           await this.client.fsync(handle, temporary);
       } finally {
@@ -328,9 +336,23 @@ export class SftpObjectStore implements ObjectStore {
     await this.client.rename(temporary, target);
   }
 
-  /** Makes each missing folder of `name` under the root, outermost first. */
+  /**
+   * Makes each missing folder of `name` under the root. The innermost first: its parent is
+   * usually there (packs/ for a first pack in packs/XX), so one MKDIR does, where making them
+   * outermost first cost a failed MKDIR and a STAT of the parent too, for each of a first
+   * backup's 256 pack folders. Only when the parent is missing are the outer ones made.
+   */
   private async makeFolders(name: string): Promise<void> {
     const segments = name.split("/").slice(0, -1);
+    if (segments.length === 0) return;
+    const innermost = this.pathOf(segments.join("/"));
+    try {
+      await this.makeFolder(innermost);
+      return;
+    } catch (error) {
+      if (segments.length === 1 || !isStatus(error, Status.NO_SUCH_FILE))
+        throw error;
+    }
     for (let i = 1; i <= segments.length; i++)
       await this.makeFolder(this.pathOf(segments.slice(0, i).join("/")));
   }
@@ -340,6 +362,8 @@ export class SftpObjectStore implements ObjectStore {
     try {
       await this.client.mkdir(path, FOLDER_MODE);
     } catch (error) {
+      // A missing parent (NO_SUCH_FILE) is the caller's to mend.
+      if (isStatus(error, Status.NO_SUCH_FILE)) throw error;
       // SFTP v3 has no "already exists" status: OpenSSH answers FAILURE. Look before failing.
       const attrs = await this.client.stat(path).catch(() => undefined);
       if (attrs === undefined || !isDirectory(attrs)) throw error;
