@@ -116,11 +116,13 @@ describe("reading a batch of small files", () => {
     expect(sizes).toEqual([]);
     batches.start();
     expect(sizes).toEqual([256]);
-    expect((await batches.take(tickets[0] as never))?.equals(data)).toBe(true);
+    expect((await batches.take(tickets[0] as never))?.data.equals(data)).toBe(
+      true,
+    );
     // Taking from the first batch started the second, not the third.
     expect(sizes).toEqual([256, 256]);
     failNext = true;
-    expect((await batches.take(tickets[256] as never))?.equals(data)).toBe(
+    expect((await batches.take(tickets[256] as never))?.data.equals(data)).toBe(
       true,
     );
     expect(sizes).toEqual([256, 256, 88]);
