@@ -2,7 +2,8 @@
  * A pool of sealing worker threads (compress + pad + encrypt), sized to the cores. The main
  * thread keeps reading, chunking and hashing while the workers seal, so a backup uses every
  * core. Jobs go to the least busy worker; plaintext is transferred, not copied. The workers
- * also digest changed files (digest()), so re-hashing a large file runs beside the walk.
+ * also digest changed files (digest()), so re-hashing a large file runs beside the walk, and
+ * batches of small files (digestSmallFiles()), whose blobs they seal ahead.
  *
  * Without the compiled worker script (unit tests run the TypeScript sources) the pool is not
  * available and the blob saver seals on the main thread: same bytes format, same ids.

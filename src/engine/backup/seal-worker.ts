@@ -10,6 +10,10 @@
  * its reading and hashing here, beside the walk on the main thread, which queues the new
  * chunks without reading or hashing them again. Between reads it yields, so seal jobs are not
  * held up.
+ *
+ * And it digests batches of small files read whole (SmallFilesJob): each one-chunk file's id,
+ * checksum and sealed blob, so that a first backup of many small files spends its per-file
+ * hashing and sealing here rather than on the main thread.
  */
 import { closeSync, openSync, readSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
