@@ -127,8 +127,10 @@ export class Repository {
     this.config = config;
     this.master = master;
     this.keys = deriveSubkeys(master, config.repositoryId);
-    this.sealer = new Sealer(this.keys, config.repositoryId);
     this.fileChecksumKey = fileChecksumKey(master, config.repositoryId);
+    this.sealer = new Sealer(this.keys, config.repositoryId, {
+      fileChecksumKey: this.fileChecksumKey,
+    });
     this.keySlotName = keySlotName;
     this.keySlotBytes = keySlotBytes;
     this.gear = gearTableFromKey(this.keys.chunkerKey);

@@ -2,6 +2,7 @@ import { MessageChannel, receiveMessageOnPort } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
 import { bytesEqual, toHex } from "../util/bytes.js";
 import { openBlob } from "./blob-codec.js";
+import { chunkIdsChecksum } from "./file-checksum.js";
 import { Sealer, type SealerSpec } from "./sealer.js";
 
 const keys = {
@@ -55,5 +56,21 @@ describe("Sealer", () => {
     }
     // Two seals per session: five seals take three sessions.
     expect(sessions.size).toBe(3);
+  });
+
+  it("a sealer built from a cloned spec computes the repository's whole-file checksums, and one built without the key refuses", () => {
+    const fileChecksumKey = new Uint8Array(32).fill(0x44);
+    const sealer = new Sealer(keys, repositoryId, { fileChecksumKey });
+    const worker = Sealer.fromSpec(throughPort(sealer.spec()));
+    const content = [worker.blobId(new Uint8Array([1, 2, 3]))];
+    const checksum = worker.fileChecksum(3, content);
+    expect(checksum.kind).toBe("chunk-ids");
+    expect(toHex(checksum.digest)).toBe(
+      toHex(chunkIdsChecksum(fileChecksumKey, 3, content).digest),
+    );
+    const withoutKey = Sealer.fromSpec(
+      throughPort(new Sealer(keys, repositoryId).spec()),
+    );
+    expect(() => withoutKey.fileChecksum(3, content)).toThrow(TypeError);
   });
 });

@@ -11,6 +11,7 @@
 import { SealingSession, keyedId } from "../crypto/index.js";
 import type { BlobId, BlobKind } from "../store/index.js";
 import { sealBlob, type BlobKeys, type CompressionMode } from "./blob-codec.js";
+import { chunkIdsChecksum, type FileChecksum } from "./file-checksum.js";
 
 declare const sealerSpecBrand: unique symbol;
 
@@ -28,17 +29,24 @@ interface SpecContents {
   readonly encKey: Uint8Array;
   readonly idKey: Uint8Array;
   readonly repositoryId: Uint8Array;
+  readonly fileChecksumKey: Uint8Array | undefined;
 }
 
 export interface SealerOptions {
   /** Seals per session before a new one is drawn; tests lower it (see SealingSession). */
   readonly sealLimit?: bigint;
+  /**
+   * The key of whole-file checksums (fileChecksum()); without it the sealer computes none.
+   * A worker that digests whole small files needs it (docs/performance.md, round four).
+   */
+  readonly fileChecksumKey?: Uint8Array;
 }
 
 export class Sealer {
   readonly #keys: BlobKeys;
   readonly #repositoryId: Uint8Array;
   readonly #sealLimit: bigint | undefined;
+  readonly #fileChecksumKey: Uint8Array | undefined;
   #session: SealingSession;
 
   constructor(
@@ -49,13 +57,19 @@ export class Sealer {
     this.#keys = { encKey: keys.encKey, idKey: keys.idKey };
     this.#repositoryId = repositoryId;
     this.#sealLimit = options.sealLimit;
+    this.#fileChecksumKey = options.fileChecksumKey;
     this.#session = this.#newSession();
   }
 
   /** The sealer a spec describes, with a session of its own. */
   static fromSpec(spec: SealerSpec, options: SealerOptions = {}): Sealer {
     const contents = spec as unknown as SpecContents;
-    return new Sealer(contents, contents.repositoryId, options);
+    return new Sealer(contents, contents.repositoryId, {
+      ...(contents.fileChecksumKey === undefined
+        ? {}
+        : { fileChecksumKey: contents.fileChecksumKey }),
+      ...options,
+    });
   }
 
   /** A capability for another thread to build its own sealer of the same repository. */
@@ -64,6 +78,7 @@ export class Sealer {
       encKey: this.#keys.encKey,
       idKey: this.#keys.idKey,
       repositoryId: this.#repositoryId,
+      fileChecksumKey: this.#fileChecksumKey,
     };
     return contents as unknown as SealerSpec;
   }
@@ -76,6 +91,16 @@ export class Sealer {
   /** The keyed id of a plaintext: HMAC-SHA256 under the id key. */
   blobId(plaintext: Uint8Array): BlobId {
     return keyedId(this.#keys.idKey, plaintext);
+  }
+
+  /**
+   * The whole-file checksum backups record (kind `chunk-ids`): a keyed hash over the file's
+   * size and ordered chunk ids. Throws for a sealer built without the key.
+   */
+  fileChecksum(size: number, content: readonly BlobId[]): FileChecksum {
+    if (this.#fileChecksumKey === undefined)
+      throw new TypeError("This sealer was built without a file checksum key");
+    return chunkIdsChecksum(this.#fileChecksumKey, size, content);
   }
 
   /** Encrypts a plaintext whose id the caller computed with blobId(); returns the blob's bytes. */

@@ -59,6 +59,7 @@ async function archive(
     cache,
     pool,
     blobSaver,
+    compression,
     countBytes: (bytes) => {
       tally.bytes += bytes;
       walker.reportReading();

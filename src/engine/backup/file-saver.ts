@@ -11,6 +11,7 @@ import { describeError } from "../../errors.js";
 import type {
   CachedContent,
   ClientCache,
+  CompressionMode,
   FileIdentity,
   Repository,
 } from "../../repo/index.js";
@@ -21,6 +22,7 @@ import { OPEN_FLAGS, READ_SIZE } from "./file-reading.js";
 import { unchangedSince } from "./file-identity.js";
 import { FileReadError, type SealPool } from "./seal-pool.js";
 import type { FileDigest } from "./seal-worker.js";
+import type { DigestBatch, SmallFileRead } from "./small-file-batch.js";
 
 /**
  * Wraps an error of the blob saver (the store or sealing) that surfaced while a file was being
@@ -53,6 +55,8 @@ export class FileSaver {
   readonly #cache: ClientCache;
   readonly #pool: SealPool | undefined;
   readonly #blobSaver: BlobSaver;
+  /** The blob saver's compression: blobs a worker seals ahead must match it. */
+  readonly #compression: CompressionMode;
   /** Adds bytes read to the backup's progress. */
   readonly #countBytes: (bytes: number) => void;
   /** Read buffers of finished files, reused (two per file in flight: one read ahead). */
@@ -63,13 +67,44 @@ export class FileSaver {
     readonly cache: ClientCache;
     readonly pool: SealPool | undefined;
     readonly blobSaver: BlobSaver;
+    /** As the blob saver's (default "auto"). */
+    readonly compression?: CompressionMode;
     readonly countBytes: (bytes: number) => void;
   }) {
     this.#repo = options.repo;
     this.#cache = options.cache;
     this.#pool = options.pool;
     this.#blobSaver = options.blobSaver;
+    this.#compression = options.compression ?? "auto";
     this.#countBytes = options.countBytes;
+  }
+
+  /**
+   * How SmallFileBatches has its batches digested, when there is a worker: the worker computes
+   * each one-chunk file's id and checksum and seals its blob ahead (SealPool.digestSmallFiles),
+   * so that the main thread, the busier of the two on a first backup of many small files, only
+   * queues them (docs/performance.md, "Small files, per-file cost, round four"). A failed worker
+   * ends the backup (StoreFailure), as it does when sealing.
+   */
+  get digestBatch(): DigestBatch | undefined {
+    const pool = this.#pool;
+    if (pool === undefined) return undefined;
+    const { minSize } = this.#repo.config.chunker;
+    return async (into, offsets, lengths) => {
+      // Only what saveRead() would take as one chunk: not empty, below the chunker's minimum.
+      for (const [index, length] of lengths.entries())
+        if (length === 0 || length >= minSize) lengths[index] = -1;
+      try {
+        return await pool.digestSmallFiles(
+          into,
+          offsets,
+          lengths,
+          this.#compression,
+        );
+      } catch (error) {
+        throw new StoreFailure(error);
+      }
+    };
   }
 
   #takeBuffer(): Buffer {
@@ -229,9 +264,27 @@ export class FileSaver {
 
   /**
    * Chunks and queues a file's whole content, read already (SmallFileBatches): the same
-   * routes, and so the same ids and checksum, as read() takes for those bytes.
+   * routes, and so the same ids and checksum, as read() takes for those bytes. A digest made
+   * in a worker gives the one chunk's id and the checksum, and its blob is sealed already.
    */
-  async saveRead(data: Buffer): Promise<CachedContent & { size: number }> {
+  async saveRead({
+    data,
+    digest,
+  }: SmallFileRead): Promise<CachedContent & { size: number }> {
+    if (digest !== undefined) {
+      this.#countBytes(data.length);
+      try {
+        // Not borrowed: the batch's buffer is no one else's, so no copy is needed.
+        await this.#blobSaver.add("data", digest.id, data);
+      } catch (error) {
+        throw new StoreFailure(error);
+      }
+      return {
+        content: [digest.id],
+        checksum: { kind: "chunk-ids", digest: digest.checksum },
+        size: data.length,
+      };
+    }
     if (data.length > 0 && data.length < this.#repo.config.chunker.minSize)
       return await this.#oneChunkFile(data);
     const builder = this.#contentBuilder();

@@ -2,7 +2,8 @@
  * A pool of sealing worker threads (compress + pad + encrypt), sized to the cores. The main
  * thread keeps reading, chunking and hashing while the workers seal, so a backup uses every
  * core. Jobs go to the least busy worker; plaintext is transferred, not copied. The workers
- * also digest changed files (digest()), so re-hashing a large file runs beside the walk.
+ * also digest changed files (digest()), so re-hashing a large file runs beside the walk, and
+ * batches of small files (digestSmallFiles()), whose blobs they seal ahead.
  *
  * Without the compiled worker script (unit tests run the TypeScript sources) the pool is not
  * available and the blob saver seals on the main thread: same bytes format, same ids.
@@ -21,6 +22,8 @@ import type {
   SealBatchJob,
   SealedBatch,
   SealJob,
+  SmallFilesDigest,
+  SmallFilesJob,
   WorkerParams,
   WorkerReply,
 } from "./seal-worker.js";
@@ -37,7 +40,22 @@ const MAX_WORKERS = 8;
  */
 export const WORKER_YOUNG_GENERATION_MB = 4;
 
-type Reply = Uint8Array | SealedBatch | FileDigest | undefined;
+type Reply =
+  Uint8Array | SealedBatch | FileDigest | SmallFilesDigest | undefined;
+
+/** A small file digested in a worker (digestSmallFiles): its bytes, blob id and checksum. */
+export interface DigestedFile {
+  readonly plaintext: Uint8Array;
+  readonly id: BlobId;
+  /** The whole-file checksum, kind chunk-ids. */
+  readonly checksum: Uint8Array;
+}
+
+/** A blob sealed ahead by digestSmallFiles, until seal() or sealMany() asks for it. */
+interface Presealed {
+  readonly bytes: Uint8Array;
+  readonly compression: CompressionMode;
+}
 
 interface Pending {
   resolve(result: Reply): void;
@@ -86,6 +104,12 @@ export class SealPool {
   #seq = 0;
   #failure: Error | undefined;
   #digesting = 0;
+  /**
+   * Data blobs sealed ahead with their file's digest, by their id object: the blob saver's
+   * seal asks for exactly that object. Weak, so a blob never asked for (its id was known to
+   * exist) costs nothing once its file is done.
+   */
+  readonly #presealed = new WeakMap<BlobId, Presealed>();
 
   private constructor(workerData: WorkerParams, size: number) {
     this.#workerData = workerData;
@@ -147,6 +171,7 @@ export class SealPool {
         );
       else if ("tooNew" in reply) pending.resolve(undefined);
       else if ("digest" in reply) pending.resolve(reply.digest);
+      else if ("smallFiles" in reply) pending.resolve(reply.smallFiles);
       else pending.resolve("batch" in reply ? reply.batch : reply.bytes);
     });
     const fail = (error: Error): void => {
@@ -165,13 +190,28 @@ export class SealPool {
     });
   }
 
-  /** Seals one blob in the least busy worker. */
+  /** The blob digestSmallFiles() sealed ahead under this id object, taken once. */
+  #takePresealed(
+    kind: BlobKind,
+    id: BlobId,
+    compression: CompressionMode,
+  ): Uint8Array | undefined {
+    if (kind !== "data") return undefined;
+    const presealed = this.#presealed.get(id);
+    if (presealed?.compression !== compression) return undefined;
+    this.#presealed.delete(id);
+    return presealed.bytes;
+  }
+
+  /** Seals one blob in the least busy worker (or takes it sealed ahead). */
   seal(
     kind: BlobKind,
     id: BlobId,
     plaintext: Uint8Array,
     compression: CompressionMode = "auto",
   ): Promise<Uint8Array> {
+    const presealed = this.#takePresealed(kind, id, compression);
+    if (presealed !== undefined) return Promise.resolve(presealed);
     const seq = ++this.#seq;
     const job: SealJob = {
       type: "seal",
@@ -189,17 +229,34 @@ export class SealPool {
   /**
    * Seals many blobs, split into one message per worker by bytes: the sealed bytes, in the
    * order given. For batches of small blobs, where a message per blob costs more than the
-   * sealing (docs/performance.md, many small files).
+   * sealing (docs/performance.md, many small files). Blobs sealed ahead (digestSmallFiles)
+   * are taken as they are.
    */
   async sealMany(
-    blobs: readonly {
+    all: readonly {
       readonly kind: BlobKind;
       readonly id: BlobId;
       readonly plaintext: Uint8Array;
     }[],
     compression: CompressionMode = "auto",
   ): Promise<Uint8Array[]> {
-    if (blobs.length === 0) return [];
+    const ahead = all.map((blob) =>
+      this.#takePresealed(blob.kind, blob.id, compression),
+    );
+    const blobs = all.filter((_, index) => ahead[index] === undefined);
+    if (blobs.length === 0) return ahead as Uint8Array[];
+    const fresh = (await this.#sealManyFresh(blobs, compression)).values();
+    return ahead.map((bytes) => bytes ?? (fresh.next().value as Uint8Array));
+  }
+
+  async #sealManyFresh(
+    blobs: readonly {
+      readonly kind: BlobKind;
+      readonly id: BlobId;
+      readonly plaintext: Uint8Array;
+    }[],
+    compression: CompressionMode,
+  ): Promise<Uint8Array[]> {
     let total = 0;
     for (const blob of blobs) total += blob.plaintext.length;
     const parts: (typeof blobs)[] = [];
@@ -266,6 +323,59 @@ export class SealPool {
   }
 
   /**
+   * Digests a batch of small files read whole, each one chunk, in the least busy worker: each
+   * file's blob id and whole-file checksum, and its blob sealed ahead, which seal() and
+   * sealMany() then take for that id instead of sealing it again. `plaintexts` is transferred
+   * (unusable here afterwards) and comes back as `plaintexts`, which each file's answer views.
+   * A file whose length is negative is passed over (undefined).
+   */
+  async digestSmallFiles(
+    plaintexts: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Int32Array,
+    compression: CompressionMode,
+  ): Promise<{
+    plaintexts: Uint8Array;
+    files: (DigestedFile | undefined)[];
+  }> {
+    const job: SmallFilesJob = {
+      type: "small-files",
+      seq: ++this.#seq,
+      plaintexts,
+      offsets,
+      lengths,
+      compression,
+    };
+    // Only the bytes move; offsets and lengths, a few bytes a file, are copied (read below).
+    const digest = (await this.#post(job, [
+      plaintexts.buffer as ArrayBuffer,
+    ])) as SmallFilesDigest;
+    const files: (DigestedFile | undefined)[] = [];
+    let at = 0;
+    for (let index = 0; index < lengths.length; index++) {
+      const length = lengths[index] as number;
+      const sealedLength = digest.sealedLengths[index] as number;
+      if (length < 0 || sealedLength === 0) {
+        files.push(undefined);
+        continue;
+      }
+      const offset = offsets[index] as number;
+      const id = digest.ids.subarray(index * 32, index * 32 + 32);
+      this.#presealed.set(id, {
+        bytes: digest.sealed.subarray(at, at + sealedLength),
+        compression,
+      });
+      at += sealedLength;
+      files.push({
+        plaintext: digest.plaintexts.subarray(offset, offset + length),
+        id,
+        checksum: digest.checksums.subarray(index * 32, index * 32 + 32),
+      });
+    }
+    return { plaintexts: digest.plaintexts, files };
+  }
+
+  /**
    * Reads and chunks a file in the least busy worker: its chunk ids and lengths, and
    * with `carry` the bytes of the chunks not among the recorded ids; undefined when those pass
    * `carry.maxBytes` (the worker stops there). A read error rejects with FileReadError; a
@@ -295,7 +405,7 @@ export class SealPool {
   }
 
   #post(
-    job: SealJob | SealBatchJob | DigestJob,
+    job: SealJob | SealBatchJob | SmallFilesJob | DigestJob,
     transfer: ArrayBuffer[],
   ): Promise<Reply> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);

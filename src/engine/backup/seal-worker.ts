@@ -10,6 +10,10 @@
  * its reading and hashing here, beside the walk on the main thread, which queues the new
  * chunks without reading or hashing them again. Between reads it yields, so seal jobs are not
  * held up.
+ *
+ * And it digests batches of small files read whole (SmallFilesJob): each one-chunk file's id,
+ * checksum and sealed blob, so that a first backup of many small files spends its per-file
+ * hashing and sealing here rather than on the main thread.
  */
 import { closeSync, openSync, readSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
@@ -58,6 +62,37 @@ export interface SealedBatch {
   readonly lengths: Uint32Array;
 }
 
+/**
+ * A batch of small files read whole (SmallFileBatches), each short enough to be one chunk:
+ * each file's blob id, whole-file checksum and sealed blob are computed here, so the main
+ * thread, the busier of the two, only queues them (docs/performance.md, "Small files,
+ * per-file cost, round four").
+ */
+export interface SmallFilesJob {
+  readonly type: "small-files";
+  readonly seq: number;
+  /** The batch's buffer: transferred here and back (SmallFilesDigest.plaintexts). */
+  readonly plaintexts: Uint8Array;
+  /** Where each file starts in `plaintexts`. */
+  readonly offsets: Uint32Array;
+  /** Each file's length; a negative one (a file not read whole) is passed over. */
+  readonly lengths: Int32Array;
+  readonly compression: CompressionMode;
+}
+
+/** A SmallFilesJob's answer; a file passed over has a sealed length of 0. */
+export interface SmallFilesDigest {
+  /** The job's buffer, back. */
+  readonly plaintexts: Uint8Array;
+  /** Each file's blob id, 32 bytes each, in order. */
+  readonly ids: Uint8Array;
+  /** Each file's whole-file checksum (kind chunk-ids), 32 bytes each, in order. */
+  readonly checksums: Uint8Array;
+  /** The sealed blobs back to back, `sealedLengths[i]` bytes each. */
+  readonly sealed: Uint8Array;
+  readonly sealedLengths: Uint32Array;
+}
+
 export interface DigestJob {
   readonly type: "digest";
   readonly seq: number;
@@ -100,6 +135,7 @@ export type WorkerReply =
   | { readonly seq: number; readonly bytes: Uint8Array }
   | { readonly seq: number; readonly batch: SealedBatch }
   | { readonly seq: number; readonly digest: FileDigest }
+  | { readonly seq: number; readonly smallFiles: SmallFilesDigest }
   /** A digest stopped: more than CarryRequest.maxBytes of the file is new. */
   | { readonly seq: number; readonly tooNew: true }
   | {
@@ -162,6 +198,52 @@ function sealBatch(job: SealBatchJob): void {
   parentPort?.postMessage(reply, [bytes.buffer, lengths.buffer]);
   // The plaintexts and each blob's sealed bytes, copied into the reply, are garbage now.
   garbage.dropped(job.plaintexts.length + total);
+}
+
+function smallFiles(job: SmallFilesJob): void {
+  const count = job.lengths.length;
+  const ids = new Uint8Array(count * 32);
+  const checksums = new Uint8Array(count * 32);
+  const sealedLengths = new Uint32Array(count);
+  const sealed: Uint8Array[] = [];
+  let total = 0;
+  let plaintextBytes = 0;
+  for (let index = 0; index < count; index++) {
+    const length = job.lengths[index] as number;
+    if (length < 0) continue;
+    const offset = job.offsets[index] as number;
+    const plaintext = job.plaintexts.subarray(offset, offset + length);
+    const id = sealer.blobId(plaintext);
+    ids.set(id, index * 32);
+    checksums.set(sealer.fileChecksum(length, [id]).digest, index * 32);
+    const bytes = sealer.seal("data", id, plaintext, job.compression);
+    sealed.push(bytes);
+    sealedLengths[index] = bytes.length;
+    total += bytes.length;
+    plaintextBytes += length;
+  }
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const blob of sealed) {
+    bytes.set(blob, at);
+    at += blob.length;
+  }
+  const digest: SmallFilesDigest = {
+    plaintexts: job.plaintexts,
+    ids,
+    checksums,
+    sealed: bytes,
+    sealedLengths,
+  };
+  const reply: WorkerReply = { seq: job.seq, smallFiles: digest };
+  parentPort?.postMessage(reply, [
+    job.plaintexts.buffer as ArrayBuffer,
+    ids.buffer,
+    checksums.buffer,
+    bytes.buffer,
+    sealedLengths.buffer,
+  ]);
+  garbage.dropped(plaintextBytes + total);
 }
 
 /** Chunks to carry back: those an earlier run did not record, up to a bound. */
@@ -264,17 +346,21 @@ function fail(seq: number, error: unknown, readingFile: boolean): void {
   parentPort?.postMessage(reply);
 }
 
-parentPort?.on("message", (job: SealJob | SealBatchJob | DigestJob) => {
-  if (job.type === "digest") {
-    digest(job).catch((error: unknown) => {
-      fail(job.seq, error, true);
-    });
-    return;
-  }
-  try {
-    if (job.type === "seal-batch") sealBatch(job);
-    else seal(job);
-  } catch (error) {
-    fail(job.seq, error, false);
-  }
-});
+parentPort?.on(
+  "message",
+  (job: SealJob | SealBatchJob | SmallFilesJob | DigestJob) => {
+    if (job.type === "digest") {
+      digest(job).catch((error: unknown) => {
+        fail(job.seq, error, true);
+      });
+      return;
+    }
+    try {
+      if (job.type === "seal-batch") sealBatch(job);
+      else if (job.type === "small-files") smallFiles(job);
+      else seal(job);
+    } catch (error) {
+      fail(job.seq, error, false);
+    }
+  },
+);

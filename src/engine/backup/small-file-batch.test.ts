@@ -24,6 +24,7 @@ import { OPEN_FLAGS } from "./file-reading.js";
 import {
   BATCHED_FILE_MAX,
   SmallFileBatches,
+  type DigestBatch,
   readBatchInNode,
   type ReadBatch,
 } from "./small-file-batch.js";
@@ -83,7 +84,9 @@ describe("reading a batch of small files", () => {
       batches.add(path, (capacities[index] as number) - 1),
     );
     const taken = await Promise.all(
-      tickets.map(async (ticket) => (await batches.take(ticket))?.toString()),
+      tickets.map(async (ticket) =>
+        (await batches.take(ticket))?.data.toString(),
+      ),
     );
     expect(taken).toEqual([
       "hello\n",
@@ -95,6 +98,77 @@ describe("reading a batch of small files", () => {
       "",
       "latin1 name",
     ]);
+  });
+
+  it("SmallFileBatches digests each batch once read: files' bytes from the buffer that came back, with their digests", async () => {
+    const { paths, capacities } = edgeCases();
+    const seen: number[][] = [];
+    const digest: DigestBatch = (into, offsets, lengths) => {
+      seen.push([...lengths]);
+      // As a worker would: the bytes come back in another buffer, the one sent is gone.
+      const plaintexts = Uint8Array.prototype.slice.call(into);
+      into.fill(0);
+      return Promise.resolve({
+        plaintexts,
+        files: [...lengths].map((length, index) =>
+          length <= 0
+            ? undefined
+            : {
+                plaintext: plaintexts.subarray(
+                  offsets[index],
+                  (offsets[index] as number) + length,
+                ),
+                id: Uint8Array.of(index),
+                checksum: Uint8Array.of(length),
+              },
+        ),
+      });
+    };
+    const batches = new SmallFileBatches(
+      (batchPaths, into, slots) =>
+        Promise.resolve(readBatchInNode(batchPaths, into, slots)),
+      digest,
+    );
+    const tickets = paths.map((path, index) =>
+      batches.add(path, (capacities[index] as number) - 1),
+    );
+    const taken = await Promise.all(
+      tickets.map(async (ticket) => {
+        const read = await batches.take(ticket);
+        return read === undefined
+          ? undefined
+          : [read.data.toString(), read.digest?.id[0]];
+      }),
+    );
+    // A file not read whole (grown, an error) goes to the digest with a negative length.
+    expect(seen).toEqual([[6, 0, -1, -40, -21, -2, 0, 11]]);
+    expect(taken).toEqual([
+      ["hello\n", 0],
+      ["", undefined],
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      ["", undefined],
+      ["latin1 name", 7],
+    ]);
+  });
+
+  it("SmallFileBatches rejects a take when the digest failed (a failed worker), without an unhandled rejection", async () => {
+    const { paths, capacities } = edgeCases();
+    const batches = new SmallFileBatches(
+      (batchPaths, into, slots) =>
+        Promise.resolve(readBatchInNode(batchPaths, into, slots)),
+      () => Promise.reject(new Error("worker gone")),
+    );
+    const ticket = batches.add(
+      paths[0] as Buffer,
+      (capacities[0] as number) - 1,
+    );
+    // Read ahead and failed before anyone took from it.
+    batches.start();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await expect(batches.take(ticket)).rejects.toThrow("worker gone");
   });
 
   it("reads one batch ahead of the files taken, and a failed batch sends its files the usual way", async () => {
@@ -116,11 +190,13 @@ describe("reading a batch of small files", () => {
     expect(sizes).toEqual([]);
     batches.start();
     expect(sizes).toEqual([256]);
-    expect((await batches.take(tickets[0] as never))?.equals(data)).toBe(true);
+    expect((await batches.take(tickets[0] as never))?.data.equals(data)).toBe(
+      true,
+    );
     // Taking from the first batch started the second, not the third.
     expect(sizes).toEqual([256, 256]);
     failNext = true;
-    expect((await batches.take(tickets[256] as never))?.equals(data)).toBe(
+    expect((await batches.take(tickets[256] as never))?.data.equals(data)).toBe(
       true,
     );
     expect(sizes).toEqual([256, 256, 88]);

@@ -13,6 +13,7 @@
 import { closeSync, openSync, readSync } from "node:fs";
 import { native } from "../../util/native.js";
 import { OPEN_FLAGS } from "./file-reading.js";
+import type { DigestedFile } from "./seal-pool.js";
 
 /** Files up to this size (as lstat gave it) are read in batches; larger ones one by one. */
 export const BATCHED_FILE_MAX = 128 * 1024;
@@ -29,6 +30,27 @@ export type ReadBatch = (
   into: Buffer,
   capacities: Uint32Array,
 ) => Promise<Int32Array>;
+
+/**
+ * Digests a batch once read (FileSaver.digestBatch: a worker hashes and seals its one-chunk
+ * files): given the batch's buffer, which it may transfer elsewhere, each file's offset and
+ * length (negative for a file not read whole), the buffer's bytes back and each file's digest
+ * (undefined for a file it passed over).
+ */
+export type DigestBatch = (
+  into: Buffer,
+  offsets: Uint32Array,
+  lengths: Int32Array,
+) => Promise<{
+  plaintexts: Uint8Array;
+  files: readonly (DigestedFile | undefined)[];
+}>;
+
+/** A file's whole content from its batch, with its digest when the batch had one made. */
+export interface SmallFileRead {
+  readonly data: Buffer;
+  readonly digest: DigestedFile | undefined;
+}
 
 /** The addon's answer, computed with Node's synchronous calls (exported for its test). */
 export function readBatchInNode(
@@ -104,6 +126,8 @@ interface Batch {
 interface BatchRead {
   readonly into: Buffer;
   readonly results: Int32Array;
+  /** Each file's digest, when the batch was digested. */
+  readonly files?: readonly (DigestedFile | undefined)[];
 }
 
 /** Where one file's bytes will be: its batch and its place in it. */
@@ -119,10 +143,13 @@ export interface BatchTicket {
  */
 export class SmallFileBatches {
   readonly #read: ReadBatch;
+  readonly #digest: DigestBatch | undefined;
   readonly #batches: Batch[] = [];
 
-  constructor(read: ReadBatch = readBatch) {
+  /** With `digest`, each batch is digested once read, before its files are taken. */
+  constructor(read: ReadBatch = readBatch, digest?: DigestBatch) {
     this.#read = read;
+    this.#digest = digest;
   }
 
   /** Plans to read a file of `size` bytes (as lstat gave it, at most BATCHED_FILE_MAX). */
@@ -156,11 +183,12 @@ export class SmallFileBatches {
   }
 
   /**
-   * The file's whole content, a view valid for as long as the caller holds it; undefined when
-   * the batch could not read it in full (an error, or it grew), and the caller reads it itself.
-   * Each ticket is taken once.
+   * The file's whole content, a view valid for as long as the caller holds it, and its digest
+   * if the batch was digested; undefined when the batch could not read it in full (an error,
+   * or it grew), and the caller reads it itself. Each ticket is taken once. Rejects only when
+   * the digest failed (a failed worker), with the digest's error.
    */
-  async take(ticket: BatchTicket): Promise<Buffer | undefined> {
+  async take(ticket: BatchTicket): Promise<SmallFileRead | undefined> {
     const batch = this.#batches[ticket.batch];
     if (batch === undefined) throw new RangeError("Unknown batch ticket");
     const read = this.#start(batch);
@@ -175,14 +203,22 @@ export class SmallFileBatches {
     if (length < 0 || length >= (batch.capacities[ticket.index] as number))
       return undefined;
     const offset = batch.offsets[ticket.index] as number;
-    return answer.into.subarray(offset, offset + length);
+    return {
+      data: answer.into.subarray(offset, offset + length),
+      digest: answer.files?.[ticket.index],
+    };
   }
 
   #start(batch: Batch): Promise<BatchRead | undefined> {
     if (batch.read !== undefined) return batch.read;
-    const into = Buffer.allocUnsafe(batch.bytes);
+    const digest = this.#digest;
+    // A buffer of its own (never a slice of Node's shared pool): a digest transfers it.
+    const into =
+      digest === undefined
+        ? Buffer.allocUnsafe(batch.bytes)
+        : Buffer.allocUnsafeSlow(batch.bytes);
     // A failed batch (the addon out of memory) only sends its files their usual way.
-    batch.read = this.#read(
+    const read = this.#read(
       batch.paths,
       into,
       Uint32Array.from(batch.capacities),
@@ -190,6 +226,39 @@ export class SmallFileBatches {
       (results) => ({ into, results }),
       () => undefined,
     );
+    batch.read =
+      digest === undefined
+        ? read
+        : read.then((answer) =>
+            answer === undefined ? undefined : digested(batch, answer, digest),
+          );
+    // Read ahead, maybe never awaited (an earlier failure ends the walk): take() rethrows.
+    batch.read.catch(() => undefined);
     return batch.read;
   }
+}
+
+/** A batch's answer with its files digested: the bytes now live in the buffer that came back. */
+async function digested(
+  batch: Batch,
+  answer: BatchRead,
+  digest: DigestBatch,
+): Promise<BatchRead> {
+  const lengths = new Int32Array(answer.results.length);
+  for (const [index, result] of answer.results.entries())
+    lengths[index] = result < (batch.capacities[index] as number) ? result : -1;
+  const { plaintexts, files } = await digest(
+    answer.into,
+    Uint32Array.from(batch.offsets),
+    lengths,
+  );
+  return {
+    into: Buffer.from(
+      plaintexts.buffer,
+      plaintexts.byteOffset,
+      plaintexts.byteLength,
+    ),
+    results: answer.results,
+    files,
+  };
 }

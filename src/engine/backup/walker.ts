@@ -190,13 +190,13 @@ export class Walker {
       const { fileSaver } = this.#parts;
       // The batch reads ahead outside the slots; a file's slot still bounds how many files
       // queue chunks in the blob saver at once (each may hold a batch past its bounds).
-      const bytes = await batched?.batches.take(batched.ticket);
+      const whole = await batched?.batches.take(batched.ticket);
       read = await this.#fileSlots.run(() => {
         this.#reading = path;
         this.reportReading();
-        return bytes === undefined
+        return whole === undefined
           ? fileSaver.read(path, identity)
-          : fileSaver.saveRead(bytes);
+          : fileSaver.saveRead(whole);
       });
     } catch (error) {
       // Only the file's own read errors skip it; a failing store ends the backup.
@@ -359,7 +359,10 @@ export class Walker {
     // Everything that needs no I/O beyond lstat (unchanged files, symlinks, exclusions) is
     // settled here without a promise; only subdirectories and files to read wait their turn,
     // the small files among those read in batches ahead of their turn.
-    const batches = new SmallFileBatches();
+    const batches = new SmallFileBatches(
+      undefined,
+      this.#parts.fileSaver.digestBatch,
+    );
     const entries: TreeEntry[] = [];
     const later: (() => Promise<TreeEntry | undefined>)[] = [];
     for (const [index, name] of listing.names.entries()) {
