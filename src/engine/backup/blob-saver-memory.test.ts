@@ -114,7 +114,7 @@ describe("BlobSaver memory", () => {
       questions += 1;
       maxQuestions = Math.max(maxQuestions, questions);
       // Long enough for the adders to fill several 4096-blob batches on a busy machine.
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await new Promise((resolve) => setTimeout(resolve, 700));
       questions -= 1;
       return missing(ids);
     };
@@ -122,7 +122,7 @@ describe("BlobSaver memory", () => {
     // Blobs of 64 bytes: batches end at BATCH_BLOBS long before the byte bound.
     // Made beforehand, so that adding outpaces the store's answers.
     const adders = 8;
-    const perAdder = 3 * 1024;
+    const perAdder = 2600;
     const blobs = Array.from({ length: adders * perAdder }, (_, index) =>
       blob(index, 64),
     );

@@ -210,12 +210,14 @@ export class BlobSaver {
   }
 
   /**
-   * Starts the pending batch once the batches under way leave room for it. A batch counts as
-   * under way only once it starts: counted before it waited, each of several adders that
-   * filled a batch meanwhile started its own, past both bounds.
+   * Starts the pending batch and waits while the batches under way are at a bound, every other
+   * adder waiting with it (#starting) rather than filling batches of its own: a batch counts as
+   * under way only once it has started, and no adder adds to the next batch until there is
+   * room for it. (Counted before it waited, each of several adders that filled a batch
+   * meanwhile started its own, past both bounds.)
    */
   private async send(): Promise<void> {
-    const starting = this.#startWhenRoom();
+    const starting = this.#startAndWaitForRoom();
     this.#starting = starting;
     try {
       await starting;
@@ -226,12 +228,9 @@ export class BlobSaver {
   }
 
   /** Never rejects: a failed upload is kept in `failure` for the next add() or flush(). */
-  async #startWhenRoom(): Promise<void> {
-    while (
-      this.inFlight.size >= MAX_BATCHES_IN_FLIGHT ||
-      this.#inFlightBytes >= IN_FLIGHT_BYTES
-    )
-      await Promise.race(this.inFlight);
+  async #startAndWaitForRoom(): Promise<void> {
+    // Room is normally there already: every adder waited for it before filling this batch.
+    await this.#room();
     const batch = this.pending;
     const bytes = this.pendingBytes;
     this.pending = [];
@@ -248,6 +247,15 @@ export class BlobSaver {
       });
     this.inFlight.add(work);
     this.#inFlightBytes += bytes;
+    await this.#room();
+  }
+
+  async #room(): Promise<void> {
+    while (
+      this.inFlight.size >= MAX_BATCHES_IN_FLIGHT ||
+      this.#inFlightBytes >= IN_FLIGHT_BYTES
+    )
+      await Promise.race(this.inFlight);
   }
 
   private async upload(batch: readonly Pending[]): Promise<void> {
