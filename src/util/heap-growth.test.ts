@@ -3,6 +3,7 @@ import { collectGarbage } from "./garbage-budget.js";
 import {
   HEADROOM_BYTES,
   HEAP_GROWING_PERCENT,
+  MAX_ROOM_PERCENT,
   MIN_ROOM_BYTES,
   growingPercentFor,
   headroomPercent,
@@ -48,12 +49,16 @@ describe("limitHeapGrowth()", () => {
     expect(growingPercentFor(400 * 1024 * 1024, MIN_ROOM_BYTES)).toBe(
       HEAP_GROWING_PERCENT,
     );
+    // A small heap gets at most twice its live data: the next collection may find more.
+    expect(
+      growingPercentFor(4 * 1024 * 1024, MIN_ROOM_BYTES, MAX_ROOM_PERCENT),
+    ).toBe(MAX_ROOM_PERCENT);
   });
 
   it("refits the factor after every full collection, from the live data then", async () => {
     limitHeapGrowth();
     const first = lastHeapFit();
-    expect(first).toBeDefined();
+    expect(first?.percent).toBe(HEAP_GROWING_PERCENT);
     // Live data that the next full collection finds, then the observer's turn.
     const held = Array.from({ length: 20_000 }, (_, index) => ({ index }));
     expect(collectGarbage("major")).toBe(true);
@@ -61,7 +66,11 @@ describe("limitHeapGrowth()", () => {
     const refit = lastHeapFit();
     expect(refit).not.toBe(first);
     expect(refit?.percent).toBe(
-      growingPercentFor(refit?.usedBytes ?? 0, MIN_ROOM_BYTES),
+      growingPercentFor(
+        refit?.usedBytes ?? 0,
+        MIN_ROOM_BYTES,
+        MAX_ROOM_PERCENT,
+      ),
     );
     expect(held.length).toBe(20_000);
   });
@@ -74,7 +83,11 @@ describe("limitHeapGrowth()", () => {
     );
     const after = lastHeapFit();
     expect(after?.percent).toBe(
-      growingPercentFor(after?.usedBytes ?? 0, MIN_ROOM_BYTES),
+      growingPercentFor(
+        after?.usedBytes ?? 0,
+        MIN_ROOM_BYTES,
+        MAX_ROOM_PERCENT,
+      ),
     );
     unlimitHeapGrowth();
     expect(lastHeapFit()).toBeUndefined();

@@ -36,6 +36,12 @@ export const HEAP_GROWING_PERCENT = 25;
  * peak RSS and saved a tenth of its CPU (docs/performance.md).
  */
 export const MIN_ROOM_BYTES = 20 * 1024 * 1024;
+/**
+ * MIN_ROOM_BYTES is fitted from the live data of the last full collection and V8 applies it at
+ * the next, so a heap that grew meanwhile (10 MiB live at one collection, 40 at the next) would
+ * get the small heap's factor; capped at 2x, the limit stays within twice the live data.
+ */
+export const MAX_ROOM_PERCENT = 100;
 
 /**
  * The room above live data that withHeapHeadroom keeps: twice the young generation, for work
@@ -64,9 +70,10 @@ function setGrowingPercent(percent: number): void {
 export function growingPercentFor(
   usedBytes: number,
   roomBytes: number,
+  maxPercent = MAX_HEADROOM_PERCENT,
 ): number {
   const wanted = Math.ceil((100 * roomBytes) / Math.max(usedBytes, 1));
-  return Math.max(HEAP_GROWING_PERCENT, Math.min(wanted, MAX_HEADROOM_PERCENT));
+  return Math.max(HEAP_GROWING_PERCENT, Math.min(wanted, maxPercent));
 }
 
 /** The growing percent that leaves HEADROOM_BYTES above `usedBytes` of live heap. */
@@ -74,22 +81,25 @@ export function headroomPercent(usedBytes: number): number {
   return growingPercentFor(usedBytes, HEADROOM_BYTES);
 }
 
-/** The room kept now: withHeapHeadroom's, limitHeapGrowth's, or none (V8's own factor). */
-function roomBytes(): number | undefined {
-  if (headroomUsers > 0) return HEADROOM_BYTES;
-  return limited ? MIN_ROOM_BYTES : undefined;
+/** The room kept now and its cap: withHeapHeadroom's, limitHeapGrowth's, or none. */
+function room(): { bytes: number; maxPercent: number } | undefined {
+  if (headroomUsers > 0)
+    return { bytes: HEADROOM_BYTES, maxPercent: MAX_HEADROOM_PERCENT };
+  return limited
+    ? { bytes: MIN_ROOM_BYTES, maxPercent: MAX_ROOM_PERCENT }
+    : undefined;
 }
 
 /** Sets the percent for the room kept now from the heap in use now. */
 function fit(): void {
-  const room = roomBytes();
-  if (room === undefined) {
+  const kept = room();
+  if (kept === undefined) {
     lastFit = undefined;
     setGrowingPercent(0);
     return;
   }
   const usedBytes = getHeapStatistics().used_heap_size;
-  const percent = growingPercentFor(usedBytes, room);
+  const percent = growingPercentFor(usedBytes, kept.bytes, kept.maxPercent);
   lastFit = { usedBytes, percent };
   setGrowingPercent(percent);
 }
@@ -117,10 +127,18 @@ function stopWatching(): void {
   observer = undefined;
 }
 
-/** Applies the growing factor, with MIN_ROOM_BYTES of room at least, for the whole process. */
+/**
+ * Applies the growing factor for the whole process: 1.25 until the first full collection,
+ * then refitted after each to leave MIN_ROOM_BYTES at least (not fitted now: the start-up
+ * heap is tiny, and its factor would apply to whatever the first collection finds).
+ */
 export function limitHeapGrowth(): void {
   limited = true;
-  fit();
+  lastFit = {
+    usedBytes: getHeapStatistics().used_heap_size,
+    percent: HEAP_GROWING_PERCENT,
+  };
+  setGrowingPercent(HEAP_GROWING_PERCENT);
   watchFullCollections();
 }
 
