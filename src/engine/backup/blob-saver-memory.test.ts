@@ -7,11 +7,15 @@
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ClientCache, Repository } from "../../repo/index.js";
-import { MemoryStore, type BlobToPut } from "../../store/index.js";
+import { MemoryStore, type BlobId, type BlobToPut } from "../../store/index.js";
 import { seededBytes } from "../../../test/helpers/prng.js";
 import { removeDir, tempDir } from "../../../test/helpers/trees.js";
 import { GarbageBudget } from "../../util/garbage-budget.js";
-import { BlobSaver, IN_FLIGHT_BYTES } from "./blob-saver.js";
+import {
+  BlobSaver,
+  IN_FLIGHT_BYTES,
+  MAX_BATCHES_IN_FLIGHT,
+} from "./blob-saver.js";
 
 const PASSWORD = new TextEncoder().encode("blob saver memory test passphrase");
 const FAST_KDF = { scrypt: { logN: 15, r: 8, p: 1 } };
@@ -77,6 +81,65 @@ describe("BlobSaver memory", () => {
     // 1 MiB chunks make batches of 4 MiB: two under way, where the batch count alone allows four.
     expect(maxBlobs()).toBeGreaterThan(0);
     expect(maxBlobs() * MiB).toBeLessThanOrEqual(IN_FLIGHT_BYTES);
+  });
+
+  it("keeps the same bounds with several files adding at once", async () => {
+    const maxBlobs = countBlobsUnderWay();
+    const saver = new BlobSaver(repo, cache);
+    // Eight adders, as the walker's files in flight and the tree saver are: each one that
+    // filled a batch while the saver waited for room used to start it past the bounds.
+    const adders = 8;
+    const perAdder = 6;
+    await Promise.all(
+      Array.from({ length: adders }, async (_, adder) => {
+        for (let index = 0; index < perAdder; index++) {
+          const { id, plaintext } = blob(adder * perAdder + index, MiB);
+          await saver.add("data", id, plaintext);
+        }
+      }),
+    );
+    await saver.flush();
+    expect(saver.stats.blobsAdded).toBe(adders * perAdder);
+    expect(maxBlobs()).toBeGreaterThan(0);
+    expect(maxBlobs() * MiB).toBeLessThanOrEqual(IN_FLIGHT_BYTES);
+  });
+
+  it("keeps at most MAX_BATCHES_IN_FLIGHT batches of small blobs under way with several adders", async () => {
+    // Each batch asks the store once which blobs it lacks, first thing: a slow answer keeps
+    // the batches under way, and the questions open at once count them.
+    const missing = store.missing.bind(store);
+    let questions = 0;
+    let maxQuestions = 0;
+    store.missing = async (ids: readonly BlobId[]) => {
+      questions += 1;
+      maxQuestions = Math.max(maxQuestions, questions);
+      // Long enough for the adders to fill several 4096-blob batches on a busy machine.
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      questions -= 1;
+      return missing(ids);
+    };
+    const saver = new BlobSaver(repo, cache);
+    // Blobs of 64 bytes: batches end at BATCH_BLOBS long before the byte bound.
+    // Made beforehand, so that adding outpaces the store's answers.
+    const adders = 8;
+    const perAdder = 2600;
+    const blobs = Array.from({ length: adders * perAdder }, (_, index) =>
+      blob(index, 64),
+    );
+    await Promise.all(
+      Array.from({ length: adders }, async (_, adder) => {
+        for (let index = 0; index < perAdder; index++) {
+          const { id, plaintext } = blobs[
+            adder * perAdder + index
+          ] as (typeof blobs)[number];
+          await saver.add("data", id, plaintext);
+        }
+      }),
+    );
+    await saver.flush();
+    expect(saver.stats.blobsAdded).toBe(adders * perAdder);
+    expect(maxQuestions).toBeGreaterThan(1);
+    expect(maxQuestions).toBeLessThanOrEqual(MAX_BATCHES_IN_FLIGHT);
   });
 
   it("counts every finished batch's plaintext and sealed bytes toward a collection", async () => {

@@ -41,7 +41,7 @@ const BATCH_BLOBS = 4096;
  * plaintext and as much sealed. Four rather than two: over ssh a batch spends longer in
  * transit and in `serve`'s commit than the client spends making the next (docs/performance.md).
  */
-const MAX_BATCHES_IN_FLIGHT = 4;
+export const MAX_BATCHES_IN_FLIGHT = 4;
 /**
  * Plaintext bytes of the batches under way at most (each is also held sealed until its upload
  * is done); no new batch starts while they reach it. Batches of files of a few hundred bytes
@@ -107,6 +107,11 @@ export class BlobSaver {
   private readonly inFlight = new Set<Promise<void>>();
   /** Plaintext bytes of the batches in inFlight. */
   #inFlightBytes = 0;
+  /**
+   * Set while a full batch waits for room to start: every other adder waits with it instead
+   * of queueing more, so the walker's concurrent files never add batches past the bounds.
+   */
+  #starting: Promise<void> | undefined;
   private failure: Error | undefined;
   #lastYield = performance.now();
   readonly #garbage: GarbageBudget;
@@ -176,6 +181,8 @@ export class BlobSaver {
       await new Promise((resolve) => setImmediate(resolve));
     }
     this.throwIfFailed();
+    while (this.#starting !== undefined) await this.#starting;
+    this.throwIfFailed();
     const key = toHex(id);
     if (this.#known(key, id)) return;
     this.queued.add(key);
@@ -190,6 +197,7 @@ export class BlobSaver {
 
   /** Makes everything queued so far durable in the store. */
   async flush(): Promise<void> {
+    while (this.#starting !== undefined) await this.#starting;
     if (this.pending.length > 0) await this.send();
     await Promise.all(this.inFlight);
     this.throwIfFailed();
@@ -201,8 +209,28 @@ export class BlobSaver {
     if (this.failure !== undefined) throw this.failure;
   }
 
-  /** Starts the pending batch and waits only while too many batches are under way. */
+  /**
+   * Starts the pending batch and waits while the batches under way are at a bound, every other
+   * adder waiting with it (#starting) rather than filling batches of its own: a batch counts as
+   * under way only once it has started, and no adder adds to the next batch until there is
+   * room for it. (Counted before it waited, each of several adders that filled a batch
+   * meanwhile started its own, past both bounds.)
+   */
   private async send(): Promise<void> {
+    const starting = this.#startAndWaitForRoom();
+    this.#starting = starting;
+    try {
+      await starting;
+    } finally {
+      if (this.#starting === starting) this.#starting = undefined;
+    }
+    this.throwIfFailed();
+  }
+
+  /** Never rejects: a failed upload is kept in `failure` for the next add() or flush(). */
+  async #startAndWaitForRoom(): Promise<void> {
+    // Room is normally there already: every adder waited for it before filling this batch.
+    await this.#room();
     const batch = this.pending;
     const bytes = this.pendingBytes;
     this.pending = [];
@@ -219,12 +247,15 @@ export class BlobSaver {
       });
     this.inFlight.add(work);
     this.#inFlightBytes += bytes;
+    await this.#room();
+  }
+
+  async #room(): Promise<void> {
     while (
       this.inFlight.size >= MAX_BATCHES_IN_FLIGHT ||
       this.#inFlightBytes >= IN_FLIGHT_BYTES
     )
       await Promise.race(this.inFlight);
-    this.throwIfFailed();
   }
 
   private async upload(batch: readonly Pending[]): Promise<void> {
