@@ -63,6 +63,36 @@ describe("the walk's read hints", () => {
     expect(hints.flat()).toEqual(blobsOf(entries.slice(0, -1)));
   });
 
+  it("loads `ahead` subdirectory trees at a time but hints `hintAhead` of their ids", async () => {
+    const children = Array.from({ length: 20 }, dir);
+    const trees = new Map<Uint8Array, Tree>(
+      children.map((child) => [child.subtree, { entries: [] }]),
+    );
+    const { repo, hints } = hintRecorder(trees);
+    const loaded: Uint8Array[] = [];
+    const loadTree = repo.loadTree.bind(repo);
+    const counting = {
+      ...repo,
+      loadTree: (subtree: Uint8Array) => {
+        loaded.push(subtree);
+        return loadTree(subtree);
+      },
+    } as RestoreRepository;
+    const ahead = new TreesAhead(
+      counting,
+      children.map((entry) => ({ entry, whole: false })),
+      2,
+      true,
+      8,
+    );
+    expect(loaded).toEqual(children.slice(0, 2).map((c) => c.subtree));
+    expect(hints).toEqual([children.slice(0, 8).map((c) => c.subtree)]);
+    for (const child of children.slice(0, 7)) await ahead.take(child);
+    // The walk took 7: 9 trees loaded, and the hints still ran ahead of the loads.
+    expect(loaded).toHaveLength(9);
+    expect(hints.flat()).toEqual(children.slice(0, 16).map((c) => c.subtree));
+  });
+
   it("hints a subdirectory's trees and first small files as they load, and the walk of it does not hint them again", async () => {
     const children = Array.from({ length: 3 }, dir);
     const trees = new Map<Uint8Array, Tree>();

@@ -25,13 +25,17 @@ const preHinted = new WeakMap<Tree, number>();
 
 /**
  * The subdirectory trees of a directory, loaded `ahead` at a time in walk order (a window that
- * slides as the walk takes them), their ids hinted before they load and, where the whole
- * subdirectory is restored, their first PRE_HINT small files hinted as they arrive.
+ * slides as the walk takes them), their ids hinted `hintAhead` at a time before they load and,
+ * where the whole subdirectory is restored, their first PRE_HINT small files hinted as they
+ * arrive. The two windows differ on purpose: a decoded tree is an object per entry that lives
+ * until the walk reaches it, so trees loaded far ahead are what the young generation's
+ * collections copy again and again (docs/performance.md, "Restore CPU, round three"), while a
+ * hint is one id per tree and lets a pack store read a whole pack's trees together.
  */
 export class TreesAhead {
   readonly #repo: RestoreRepository;
   readonly #dirs: readonly { entry: DirEntry; whole: boolean }[];
-  readonly #ahead: number;
+  readonly #hintAhead: number;
   readonly #hint: boolean;
   readonly #loading = new Map<DirEntry, Promise<Tree>>();
   #next = 0;
@@ -42,10 +46,11 @@ export class TreesAhead {
     dirs: readonly { entry: DirEntry; whole: boolean }[],
     ahead: number,
     hint: boolean,
+    hintAhead: number = ahead,
   ) {
     this.#repo = repo;
     this.#dirs = dirs;
-    this.#ahead = ahead;
+    this.#hintAhead = Math.max(ahead, hintAhead);
     this.#hint = hint && repo.expect !== undefined;
     while (this.#next < Math.min(ahead, dirs.length)) this.#loadNext();
   }
@@ -61,7 +66,7 @@ export class TreesAhead {
 
   #loadNext(): void {
     if (this.#hint && this.#next >= this.#treesHinted) {
-      const end = Math.min(this.#dirs.length, this.#next + this.#ahead);
+      const end = Math.min(this.#dirs.length, this.#next + this.#hintAhead);
       this.#repo.expect?.(
         this.#dirs.slice(this.#next, end).map((dir) => dir.entry.subtree),
       );

@@ -16,7 +16,8 @@
  * lstat where a real one would create, and changes nothing.
  *
  * Memory stays bounded: the walk holds one tree per level, plus up to TREES_AHEAD subtrees of a
- * directory fetched ahead (a window that slides as the walk takes them).
+ * directory fetched ahead (a window that slides as the walk takes them; their ids are hinted
+ * TREES_HINTED ahead).
  */
 import { lstatSync, mkdirSync, type BigIntStats } from "node:fs";
 import { type BlindsyncError, describeError } from "../../errors.js";
@@ -42,8 +43,15 @@ import type { Tally } from "./tally.js";
 import type { Target } from "./target.js";
 import type { RestoreRepository } from "./types.js";
 
-/** Subdirectory trees of one directory fetched ahead of the walk. */
-const TREES_AHEAD = 64;
+/**
+ * Subdirectory trees of one directory fetched ahead of the walk: enough to keep a burst of
+ * tree requests in flight over ssh, few enough that the decoded trees waiting for the walk
+ * stay small (64 cost 7 % more CPU and 30 MiB more peak RSS restoring 50,000 small files,
+ * docs/performance.md, "Restore CPU, round three").
+ */
+const TREES_AHEAD = 8;
+/** Subdirectory tree ids hinted to the store ahead of the walk (Store.expect): ids are cheap. */
+const TREES_HINTED = 64;
 
 /** What restore knows about a directory it is filling. */
 export interface DirState {
@@ -136,7 +144,8 @@ export class Walker {
       if (child !== undefined) scopes.set(entry, child);
     }
     // The subdirectories' trees are fetched TREES_AHEAD at a time ahead of the walk: over ssh
-    // that is one pipelined burst instead of one round trip per directory. They and the small
+    // that is one pipelined burst instead of one round trip per directory. They (TREES_HINTED
+    // ahead) and the small
     // files' blobs are hinted to the store first, so a pack store reads what it expects of a
     // pack together (expect-ahead.ts).
     const subtrees = new TreesAhead(
@@ -146,6 +155,7 @@ export class Walker {
         .map(([entry, child]) => ({ entry, whole: child.whole })),
       TREES_AHEAD,
       !this.dryRun,
+      TREES_HINTED,
     );
     const ahead = this.dryRun
       ? undefined
