@@ -57,7 +57,12 @@ const WRITE_FLAGS =
 
 type Content = Iterator<[Uint8Array, Promise<Uint8Array>]>;
 
-/** The bytes of fetched blobs a file holds at once while it is written (FilePool's weight). */
+/**
+ * The bytes of fetched blobs a file holds at once while it is written (FilePool's weight): the
+ * blobs fetched ahead. A large file also holds the blob being opened and the one being written
+ * (writeContent), a few MiB per large file in flight that the weight leaves out, as it did the
+ * one being written before writes moved to the thread pool.
+ */
 export function fileWeight(entry: FileEntry): number {
   return Math.min(entry.size, BLOBS_AHEAD * MAX_BLOB_BYTES);
 }
