@@ -16,8 +16,8 @@
  * lstat where a real one would create, and changes nothing.
  *
  * Memory stays bounded: the walk holds one tree per level, plus up to TREES_AHEAD subtrees of a
- * directory fetched ahead (a window that slides as the walk takes them; their ids are hinted
- * TREES_HINTED ahead).
+ * directory fetched ahead, within about 1,024 entries (a window that slides as the walk takes
+ * them).
  */
 import { lstatSync, mkdirSync, type BigIntStats } from "node:fs";
 import { type BlindsyncError, describeError } from "../../errors.js";
@@ -31,7 +31,7 @@ import { toHex } from "../../util/bytes.js";
 import { displayBytes, isSingleName, joinPath } from "../fs-names.js";
 import type { Deletion } from "./deletion.js";
 import { ExpansionBound } from "./expansion.js";
-import { ExpectAhead, TreesAhead } from "./expect-ahead.js";
+import { ExpectAhead, TreesAhead, type TreeWindow } from "./expect-ahead.js";
 import { ProtectedRefusal } from "./failures.js";
 import type { Finishing } from "./finishing.js";
 import { restoreFifo } from "./fifos.js";
@@ -44,14 +44,13 @@ import type { Target } from "./target.js";
 import type { RestoreRepository } from "./types.js";
 
 /**
- * Subdirectory trees of one directory fetched ahead of the walk: enough to keep a burst of
- * tree requests in flight over ssh, few enough that the decoded trees waiting for the walk
- * stay small (64 cost 7 % more CPU and 30 MiB more peak RSS restoring 50,000 small files,
- * docs/performance.md, "Restore CPU, round three").
+ * Subdirectory trees of one directory fetched ahead of the walk: up to 64 trees, enough to keep
+ * a burst of tree requests in flight over ssh, but no more than about 1,024 entries, so that
+ * the decoded trees waiting for the walk stay small (64 trees of 100 entries cost 7 % more CPU
+ * and 30 MiB more peak RSS restoring 50,000 small files); 64 tree ids hinted to the store ahead
+ * (docs/performance.md, "Restore CPU, round three").
  */
-const TREES_AHEAD = 8;
-/** Subdirectory tree ids hinted to the store ahead of the walk (Store.expect): ids are cheap. */
-const TREES_HINTED = 64;
+const TREES_AHEAD: TreeWindow = { trees: 64, entries: 1024, hinted: 64 };
 
 /** What restore knows about a directory it is filling. */
 export interface DirState {
@@ -144,8 +143,7 @@ export class Walker {
       if (child !== undefined) scopes.set(entry, child);
     }
     // The subdirectories' trees are fetched TREES_AHEAD at a time ahead of the walk: over ssh
-    // that is one pipelined burst instead of one round trip per directory. They (TREES_HINTED
-    // ahead) and the small
+    // that is one pipelined burst instead of one round trip per directory. They and the small
     // files' blobs are hinted to the store first, so a pack store reads what it expects of a
     // pack together (expect-ahead.ts).
     const subtrees = new TreesAhead(
@@ -155,7 +153,6 @@ export class Walker {
         .map(([entry, child]) => ({ entry, whole: child.whole })),
       TREES_AHEAD,
       !this.dryRun,
-      TREES_HINTED,
     );
     const ahead = this.dryRun
       ? undefined
