@@ -22,13 +22,18 @@ import {
   aeadTagLength,
   keyedId,
   padmeLength,
-  sessionKey,
   sessionNonce,
   type SealingSession,
 } from "../crypto/index.js";
 import { BlindsyncError } from "../errors.js";
 import type { BlobId, BlobKind } from "../store/index.js";
-import { bytesEqual, toHex, uninitializedBytes } from "../util/bytes.js";
+import {
+  bytesEqual,
+  isZeroFilled,
+  toHex,
+  uninitializedBytes,
+} from "../util/bytes.js";
+import { openingKey } from "./opening-keys.js";
 
 export const blobHeaderLength = 40;
 const magic = Uint8Array.from([0x42, 0x53, 0x42, 0x4c]); // "BSBL"
@@ -134,25 +139,6 @@ export function sealedBlobLength(payloadLength: number): number {
     padmeLength(innerHeaderLength + payloadLength) +
     aeadTagLength
   );
-}
-
-/**
- * Session keys for opening, by session id: a repository holds blobs from a handful of
- * sessions (one per process and worker), so a restore would otherwise run the same HKDF for
- * every blob. Bounded, and keyed by the encryption key too, so two repositories never mix.
- */
-const openingKeys = new Map<string, Uint8Array>();
-const MAX_OPENING_KEYS = 1024;
-
-function openingKey(encKey: Uint8Array, sessionId: Uint8Array): Uint8Array {
-  const cacheKey = `${toHex(encKey)}:${toHex(sessionId)}`;
-  let key = openingKeys.get(cacheKey);
-  if (key === undefined) {
-    if (openingKeys.size >= MAX_OPENING_KEYS) openingKeys.clear();
-    key = sessionKey(encKey, sessionId);
-    openingKeys.set(cacheKey, key);
-  }
-  return key;
 }
 
 // Compression contexts per thread and level, reused: creating one costs more than compressing
@@ -308,11 +294,12 @@ export function openBlob(options: OpenBlobOptions): Uint8Array {
       "integrity",
       `Blob id "${toHex(id)}" has ${id.byteLength} bytes instead of ${idLength}`,
     );
-  const name = `Blob "${toHex(id.subarray(0, 4))}"`;
+  // Named only when a blob is refused: building the name cost a string per opened blob.
+  const name = (): string => `Blob "${toHex(id.subarray(0, 4))}"`;
   const reject = (why: string, cause?: unknown): BlindsyncError =>
     new BlindsyncError(
       "integrity",
-      `${name} ${why}`,
+      `${name()} ${why}`,
       cause === undefined ? {} : { cause },
     );
   // Until the AEAD tag verifies, anyone who can write to the store could have made the bytes.
@@ -320,7 +307,7 @@ export function openBlob(options: OpenBlobOptions): Uint8Array {
   // newer config version, which the config's HMAC protects and this client refuses first.
   const unauthenticated = (why: string, cause?: unknown): BlindsyncError =>
     new UnauthenticatedBlobError(
-      `${name} ${why}`,
+      `${name()} ${why}`,
       cause === undefined ? {} : { cause },
     );
 
@@ -378,8 +365,8 @@ export function openBlob(options: OpenBlobOptions): Uint8Array {
     throw reject(
       `declares ${payloadLength} payload bytes in a ${inner.byteLength}-byte body`,
     );
-  for (let i = innerHeaderLength + payloadLength; i < inner.byteLength; i++)
-    if (inner[i] !== 0) throw reject("has non-zero padding");
+  if (!isZeroFilled(inner.subarray(innerHeaderLength + payloadLength)))
+    throw reject("has non-zero padding");
   const payload = inner.subarray(
     innerHeaderLength,
     innerHeaderLength + payloadLength,

@@ -5,6 +5,7 @@ import {
   HINT_AHEAD,
   PRE_HINT,
   TreesAhead,
+  type TreeWindow,
 } from "./expect-ahead.js";
 import type { RestoreRepository } from "./types.js";
 
@@ -63,6 +64,78 @@ describe("the walk's read hints", () => {
     expect(hints.flat()).toEqual(blobsOf(entries.slice(0, -1)));
   });
 
+  it("loads `ahead` subdirectory trees at a time but hints `hintAhead` of their ids", async () => {
+    const children = Array.from({ length: 20 }, dir);
+    const trees = new Map<Uint8Array, Tree>(
+      children.map((child) => [child.subtree, { entries: [] }]),
+    );
+    const { repo, hints } = hintRecorder(trees);
+    const loaded: Uint8Array[] = [];
+    const loadTree = repo.loadTree.bind(repo);
+    const counting = {
+      ...repo,
+      loadTree: (subtree: Uint8Array) => {
+        loaded.push(subtree);
+        return loadTree(subtree);
+      },
+    } as RestoreRepository;
+    const ahead = new TreesAhead(
+      counting,
+      children.map((entry) => ({ entry, whole: false })),
+      { trees: 2, hinted: 8 },
+      true,
+    );
+    expect(loaded).toEqual(children.slice(0, 2).map((c) => c.subtree));
+    expect(hints).toEqual([children.slice(0, 8).map((c) => c.subtree)]);
+    for (const child of children.slice(0, 7)) await ahead.take(child);
+    // The walk took 7: 9 trees loaded, and the hints still ran ahead of the loads.
+    expect(loaded).toHaveLength(9);
+    expect(hints.flat()).toEqual(children.slice(0, 16).map((c) => c.subtree));
+  });
+
+  it("loads trees ahead within an entry budget, and as many small ones as the tree cap allows", async () => {
+    const tick = () => new Promise((resolve) => setImmediate(resolve));
+    const load = (entriesPerTree: number, window: TreeWindow) => {
+      const children = Array.from({ length: 20 }, dir);
+      const trees = new Map<Uint8Array, Tree>(
+        children.map((child) => [
+          child.subtree,
+          { entries: Array.from({ length: entriesPerTree }, () => file(1)) },
+        ]),
+      );
+      const loaded: Uint8Array[] = [];
+      const repo = {
+        loadTree: (subtree: Uint8Array) => {
+          loaded.push(subtree);
+          return Promise.resolve(trees.get(subtree) as Tree);
+        },
+      } as unknown as RestoreRepository;
+      const ahead = new TreesAhead(
+        repo,
+        children.map((entry) => ({ entry, whole: false })),
+        window,
+        false,
+      );
+      return { ahead, children, loaded };
+    };
+
+    // Trees of 100 entries, 300 allowed: two while their size is unknown (128 each), then
+    // three once they are known, and one more for each the walk takes.
+    const big = load(100, { trees: 64, entries: 300 });
+    expect(big.loaded).toHaveLength(2);
+    await tick();
+    expect(big.loaded).toHaveLength(3);
+    await big.ahead.take(big.children[0] as DirEntry);
+    await tick();
+    expect(big.loaded).toHaveLength(4);
+
+    // Trees of one entry: the cap of 5 trees is what holds them.
+    const small = load(1, { trees: 5, entries: 300 });
+    await tick();
+    await tick();
+    expect(small.loaded).toHaveLength(5);
+  });
+
   it("hints a subdirectory's trees and first small files as they load, and the walk of it does not hint them again", async () => {
     const children = Array.from({ length: 3 }, dir);
     const trees = new Map<Uint8Array, Tree>();
@@ -74,7 +147,7 @@ describe("the walk's read hints", () => {
     const ahead = new TreesAhead(
       repo,
       children.map((entry) => ({ entry, whole: true })),
-      2,
+      { trees: 2 },
       true,
     );
     // The first two trees' ids hinted before they load.

@@ -23,45 +23,97 @@ export const PRE_HINT = 256;
 /** How many of each loaded-ahead tree's small files were hinted already. */
 const preHinted = new WeakMap<Tree, number>();
 
+/** How far TreesAhead loads and hints ahead of the walk. */
+export interface TreeWindow {
+  /** Trees loaded ahead, at most. */
+  readonly trees: number;
+  /**
+   * Entries the trees loaded ahead may hold together, at most; a tree still loading counts as
+   * the average of those loaded so far (DEFAULT_TREE_ENTRIES before any). One tree always loads.
+   */
+  readonly entries?: number;
+  /** Tree ids hinted to the store ahead (never fewer than `trees`). */
+  readonly hinted?: number;
+}
+
+/** What a tree not yet loaded is taken to hold, before any tree of the directory has loaded. */
+const DEFAULT_TREE_ENTRIES = 128;
+
 /**
- * The subdirectory trees of a directory, loaded `ahead` at a time in walk order (a window that
- * slides as the walk takes them), their ids hinted before they load and, where the whole
- * subdirectory is restored, their first PRE_HINT small files hinted as they arrive.
+ * The subdirectory trees of a directory, loaded ahead in walk order (a window that slides as
+ * the walk takes them), their ids hinted before they load and, where the whole subdirectory is
+ * restored, their first PRE_HINT small files hinted as they arrive. The window counts trees and
+ * entries: over ssh many small trees in flight hide the round trips, while a decoded tree is an
+ * object per entry that lives until the walk reaches it, so big trees loaded far ahead are what
+ * the young generation's collections copy again and again (docs/performance.md, "Restore CPU,
+ * round three"). Hints are one id per tree and go further, so a pack store can read a whole
+ * pack's trees together.
  */
 export class TreesAhead {
   readonly #repo: RestoreRepository;
   readonly #dirs: readonly { entry: DirEntry; whole: boolean }[];
-  readonly #ahead: number;
+  readonly #trees: number;
+  readonly #entries: number;
+  readonly #hintAhead: number;
   readonly #hint: boolean;
   readonly #loading = new Map<DirEntry, Promise<Tree>>();
+  /** Entries of the trees loaded and not yet taken, by tree. */
+  readonly #loaded = new Map<DirEntry, number>();
+  #entriesLoaded = 0;
+  /** Trees loaded so far and their entries, for the average. */
+  #treesSeen = 0;
+  #entriesSeen = 0;
   #next = 0;
   #treesHinted = 0;
 
   constructor(
     repo: RestoreRepository,
     dirs: readonly { entry: DirEntry; whole: boolean }[],
-    ahead: number,
+    window: TreeWindow,
     hint: boolean,
   ) {
     this.#repo = repo;
     this.#dirs = dirs;
-    this.#ahead = ahead;
+    this.#trees = window.trees;
+    this.#entries = window.entries ?? Infinity;
+    this.#hintAhead = Math.max(window.trees, window.hinted ?? window.trees);
     this.#hint = hint && repo.expect !== undefined;
-    while (this.#next < Math.min(ahead, dirs.length)) this.#loadNext();
+    this.#fill();
   }
 
-  /** The tree of `entry`, loading; the next one beyond the window starts loading. */
+  /** The tree of `entry`, loading; the window slides on. */
   take(entry: DirEntry): Promise<Tree> | undefined {
     const loading = this.#loading.get(entry);
     this.#loading.delete(entry);
-    if (loading !== undefined && this.#next < this.#dirs.length)
-      this.#loadNext();
+    const entries = this.#loaded.get(entry);
+    if (entries !== undefined) {
+      this.#loaded.delete(entry);
+      this.#entriesLoaded -= entries;
+    }
+    this.#fill();
     return loading;
+  }
+
+  #fill(): void {
+    while (this.#next < this.#dirs.length && this.#roomForOneMore())
+      this.#loadNext();
+  }
+
+  #roomForOneMore(): boolean {
+    const inFlight = this.#loading.size;
+    if (inFlight === 0) return true;
+    if (inFlight >= this.#trees) return false;
+    const average =
+      this.#treesSeen === 0
+        ? DEFAULT_TREE_ENTRIES
+        : this.#entriesSeen / this.#treesSeen;
+    const stillLoading = inFlight - this.#loaded.size;
+    return this.#entriesLoaded + (stillLoading + 1) * average <= this.#entries;
   }
 
   #loadNext(): void {
     if (this.#hint && this.#next >= this.#treesHinted) {
-      const end = Math.min(this.#dirs.length, this.#next + this.#ahead);
+      const end = Math.min(this.#dirs.length, this.#next + this.#hintAhead);
       this.#repo.expect?.(
         this.#dirs.slice(this.#next, end).map((dir) => dir.entry.subtree),
       );
@@ -72,16 +124,25 @@ export class TreesAhead {
       whole: boolean;
     };
     const loading = this.#repo.loadTree(entry.subtree);
-    if (this.#hint && whole)
-      void loading.then(
-        (tree) => {
+    void loading.then(
+      (tree) => {
+        if (this.#hint && whole) {
           const files = smallFiles(tree.entries).slice(0, PRE_HINT);
           this.#repo.expect?.(files.flat());
           preHinted.set(tree, files.length);
-        },
-        () => undefined,
-      );
-    loading.catch(() => undefined);
+        }
+        const entries = tree.entries.length;
+        this.#treesSeen++;
+        this.#entriesSeen += entries;
+        // Counted only while it waits for the walk; one taken already is the walk's now.
+        if (this.#loading.has(entry)) {
+          this.#loaded.set(entry, entries);
+          this.#entriesLoaded += entries;
+        }
+        this.#fill();
+      },
+      () => undefined,
+    );
     this.#loading.set(entry, loading);
   }
 }

@@ -37,7 +37,7 @@ import {
 import { keepIdentical } from "./in-place.js";
 import { fateOf, type OverwritePolicy } from "./overwrite.js";
 import { SmallFileWriter } from "./small-file.js";
-import { writeSparse } from "./sparse.js";
+import { writeSparseInPool } from "./sparse.js";
 import type { Tally } from "./tally.js";
 import type { Target } from "./target.js";
 import { finishTemporary } from "./temp-file.js";
@@ -57,7 +57,12 @@ const WRITE_FLAGS =
 
 type Content = Iterator<[Uint8Array, Promise<Uint8Array>]>;
 
-/** The bytes of fetched blobs a file holds at once while it is written (FilePool's weight). */
+/**
+ * The bytes of fetched blobs a file holds at once while it is written (FilePool's weight): the
+ * blobs fetched ahead. A large file also holds the blob being opened and the one being written
+ * (writeContent), a few MiB per large file in flight that the weight leaves out, as it did the
+ * one being written before writes moved to the thread pool.
+ */
 export function fileWeight(entry: FileEntry): number {
   return Math.min(entry.size, BLOBS_AHEAD * MAX_BLOB_BYTES);
 }
@@ -248,7 +253,10 @@ export class FileWriter {
 
   /**
    * Writes and verifies the content; throws DamagedData naming the problem. Returns the chunks'
-   * lengths, which `--verify` needs to read the file back chunk by chunk.
+   * lengths, which `--verify` needs to read the file back chunk by chunk. Each chunk is written
+   * on the thread pool while the next one is opened and hashed here, one write in flight at a
+   * time (so the file's writes stay in order and its memory is one blob more than before), and
+   * this settles only once no write is in flight: the caller then closes or unlinks.
    */
   private async writeContent(
     fd: number,
@@ -257,28 +265,42 @@ export class FileWriter {
   ): Promise<number[]> {
     const check = new BlobContentCheck(this.repo, entry, { idsChecked: false });
     let position = 0;
-    let writtenEnd = 0;
-    for (let item = content.next(); item.done !== true; item = content.next()) {
-      const [id, loading] = item.value;
-      let chunk: Buffer;
-      try {
-        chunk = asBuffer(await loading);
-      } catch (error) {
-        throw new DamagedData(describeBlobFailure(id, error));
+    let writing: Promise<number> = Promise.resolve(0);
+    try {
+      for (
+        let item = content.next();
+        item.done !== true;
+        item = content.next()
+      ) {
+        const [id, loading] = item.value;
+        let chunk: Buffer;
+        try {
+          chunk = asBuffer(await loading);
+        } catch (error) {
+          throw new DamagedData(describeBlobFailure(id, error));
+        }
+        if (position + chunk.length > entry.size) {
+          throw new DamagedData(
+            `its data is longer than the recorded size of ${entry.size} bytes`,
+          );
+        }
+        check.add(chunk);
+        await writing;
+        writing = writeSparseInPool(fd, chunk, position);
+        // Marked handled: it is awaited at the next chunk or below, never left to reject alone.
+        writing.catch(() => undefined);
+        position += chunk.length;
+        this.tally.bytesWritten(chunk.length);
       }
-      if (position + chunk.length > entry.size) {
-        throw new DamagedData(
-          `its data is longer than the recorded size of ${entry.size} bytes`,
-        );
-      }
-      check.add(chunk);
-      writtenEnd = writeSparse(fd, chunk, position);
-      position += chunk.length;
-      this.tally.bytesWritten(chunk.length);
+      const writtenEnd = await writing;
+      assertWholeFile(entry, position, check);
+      // Only a file that ends in a hole needs its size set: the temporary file started empty.
+      if (writtenEnd !== entry.size) ftruncateSync(fd, entry.size);
+      return check.lengths;
+    } catch (error) {
+      // No write may still be running on a descriptor the caller is about to close.
+      await writing.catch(() => undefined);
+      throw error;
     }
-    assertWholeFile(entry, position, check);
-    // Only a file that ends in a hole needs its size set: the temporary file started empty.
-    if (writtenEnd !== entry.size) ftruncateSync(fd, entry.size);
-    return check.lengths;
   }
 }
