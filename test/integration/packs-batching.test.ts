@@ -11,8 +11,6 @@ import { createHmac, randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   MemoryObjectStore,
-  type ByteRange,
-  type ObjectInfo,
   type ObjectStore,
 } from "../../src/store/objects/index.js";
 import { SEGMENT_PACKS } from "../../src/store/packs/pack-filler.js";
@@ -56,78 +54,6 @@ function shared(objects: MemoryObjectStore): ObjectStore {
         : value;
     },
   });
-}
-
-/**
- * Objects whose packs are sent at once (putParts calls onSent) but stored only when the test
- * opens the gate, as an sftp pack waits for its fsync and rename after its bytes went out.
- */
-class GatedPacks implements ObjectStore {
-  readonly where = "gated";
-  held = 0;
-  #gate: { promise: Promise<void>; open(): void; fail(error: Error): void };
-
-  constructor(private readonly objects: MemoryObjectStore) {
-    let open!: () => void;
-    let fail!: (error: Error) => void;
-    const promise = new Promise<void>((resolve, reject) => {
-      open = resolve;
-      fail = reject;
-    });
-    promise.catch(() => undefined);
-    this.#gate = { promise, open, fail };
-  }
-
-  open(): void {
-    this.#gate.open();
-  }
-
-  fail(error: Error): void {
-    this.#gate.fail(error);
-  }
-
-  async putParts(
-    name: string,
-    parts: readonly Uint8Array[],
-    onSent?: () => void,
-  ): Promise<void> {
-    const joined = Buffer.concat(parts);
-    onSent?.();
-    this.held += 1;
-    await this.#gate.promise;
-    await this.objects.put(name, joined);
-  }
-
-  put(name: string, bytes: Uint8Array): Promise<void> {
-    return this.objects.put(name, bytes);
-  }
-  get(name: string, range?: ByteRange): Promise<Uint8Array> {
-    return this.objects.get(name, range);
-  }
-  stat(name: string): Promise<ObjectInfo | undefined> {
-    return this.objects.stat(name);
-  }
-  list(prefix: string): AsyncIterable<ObjectInfo> {
-    return this.objects.list(prefix);
-  }
-  delete(name: string): Promise<void> {
-    return this.objects.delete(name);
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
-/** Whether `promise` settles within a few turns of the event loop (a stuck one does not). */
-async function settledSoon(promise: Promise<unknown>): Promise<boolean> {
-  const state = { settled: false };
-  const settle = (): void => {
-    state.settled = true;
-  };
-  promise.then(settle, settle);
-  for (let i = 0; i < 20 && !state.settled; i++)
-    await new Promise((resolve) => setImmediate(resolve));
-  return state.settled;
 }
 
 describe("a pack store fills packs across buffered puts", () => {
@@ -212,47 +138,6 @@ describe("a pack store fills packs across buffered puts", () => {
     expect(await fresh.missing(ids)).toEqual([]);
     for (const b of [blobs[0]!, blobs[49]!])
       expect(await fresh.get(b.id)).toEqual(b.bytes);
-  });
-
-  it("a buffered put returns once its pack is sent, not durable; reads of its blobs wait for the pack, flush() for every pack before the segment", async () => {
-    const gated = new GatedPacks(objects);
-    const store = new PackStore(gated, { packSize: 40_000 });
-    store.authenticate(authenticator);
-    opened.push(store);
-    const blobs = Array.from({ length: 50 }, () => blob());
-    // 40 blobs fill a pack, which is sent and then held (its sync) until the gate opens.
-    expect(await settledSoon(store.put(blobs, { buffer: true }))).toBe(true);
-    expect(gated.held).toBe(1);
-    expect(await names(objects, "packs/")).toEqual([]);
-    expect(await store.missing(blobs.map((b) => b.id))).toEqual([]);
-    const reading = store.get(blobs[0]!.id);
-    const flushing = store.flush();
-    expect(await settledSoon(flushing)).toBe(false);
-    expect(await settledSoon(reading)).toBe(false);
-    expect(await names(objects, "index/")).toEqual([]);
-    gated.open();
-    expect(await reading).toEqual(blobs[0]!.bytes);
-    await flushing;
-    expect(await names(objects, "packs/")).toHaveLength(2);
-    expect(await names(objects, "index/")).toHaveLength(1);
-  });
-
-  it("a pack that fails after it was sent fails the next buffered put and the flush, and is never indexed", async () => {
-    const gated = new GatedPacks(objects);
-    const store = new PackStore(gated, { packSize: 40_000 });
-    store.authenticate(authenticator);
-    opened.push(store);
-    await store.put(
-      Array.from({ length: 50 }, () => blob()),
-      { buffer: true },
-    );
-    gated.fail(new Error("the sync failed"));
-    await new Promise((resolve) => setImmediate(resolve)); // the failure reaches the filler
-    await expect(store.put([blob()], { buffer: true })).rejects.toThrow(
-      "the sync failed",
-    );
-    await expect(store.flush()).rejects.toThrow("the sync failed");
-    expect(await names(objects, "index/")).toEqual([]);
   });
 
   it(`packs waiting for a segment get one once ${SEGMENT_PACKS} of them are stored, before any flush`, async () => {

@@ -42,17 +42,8 @@ export interface ObjectStore {
    * put() of `parts` joined, for an object held in pieces (a pack: its blobs, then its
    * trailer). Optional: a backend that can send pieces as they are (sftp) saves the copy into
    * one buffer; for the others the caller joins the parts and calls put().
-   *
-   * `onSent`, when given, is called once the parts are no longer needed (every byte sent and
-   * acknowledged), which may be well before the object is durable (its fsync and rename still
-   * to come): the caller can let go of them then. It says nothing about durability; only the
-   * promise does. It is not called when the put fails before that point.
    */
-  putParts?(
-    name: string,
-    parts: readonly Uint8Array[],
-    onSent?: () => void,
-  ): Promise<void>;
+  putParts?(name: string, parts: readonly Uint8Array[]): Promise<void>;
 
   /**
    * The object's bytes, or only `range` of them. Throws BlindsyncError('not-found') when the

@@ -12,34 +12,23 @@
  * (index-sync.ts, the resume), as an interrupted backup's packs always were.
  *
  * Memory: one open pack per kind (the pack size of sealed blobs, held by reference) and at most
- * MAX_SENDING packs being sent. A pack's blobs are let go once its bytes are sent (ObjectStore
- * putParts' onSent), not once it is durable: over sftp its fsync and rename take as long again,
- * and holding 8 MiB through them held two or three packs more (docs/performance.md, "sftp,
- * round three"). A put waits only until the packs it filled are sent; they become durable (and
- * indexed) by flush() as before, which is the only point a backup relies on.
+ * MAX_UPLOADS packs being stored, each copied once into its object.
  */
 import { toHex } from "../../util/bytes.js";
 import type { BlobId, BlobToPut } from "../store.js";
 import type { BlobLocation } from "./index-cache.js";
 import { packName } from "./layout.js";
 import type { PackedKind } from "./wire.js";
-import type { PackEntry } from "./trailer.js";
 import {
   packRecord,
   writePacks,
   writeSegments,
   type PackRecord,
   type WriterContext,
-  type WrittenPack,
 } from "./writer.js";
 
-/** Packs being sent at once: a second hides one round trip; more would only hold memory. */
-const MAX_SENDING = 2;
-/**
- * Packs closed and not yet durable at most (being sent, synced or renamed): sent packs cost no
- * memory here, but bound the temporary files a crash leaves and the syncs queued on storage.
- */
-const MAX_UNSTORED = 4;
+/** Packs stored at once: a second hides one round trip; more would only hold memory. */
+const MAX_UPLOADS = 2;
 /**
  * Packs that wait for a segment at most (256 MiB at 8 MiB packs): bounds what the next
  * writer re-reads from trailers after a crash, and the memory of the pending entries.
@@ -51,36 +40,24 @@ interface OpenPack {
   bytes: number;
 }
 
-/** A blob in a pack that is sent but not yet durable: readable once `stored` resolves. */
-interface Settling {
-  readonly stored: Promise<void>;
-  readonly location: BlobLocation;
-}
-
 export class PackFiller {
   readonly #open = new Map<PackedKind, OpenPack>();
-  /** Blobs put whose bytes are still held (open, or in a pack being sent), by hex id. */
+  /** Blobs put that no stored pack holds yet (open, or in a pack being stored), by hex id. */
   readonly #unstored = new Map<string, BlobToPut>();
-  /** Blobs in packs sent but not yet durable, by hex id. */
-  readonly #settling = new Map<string, Settling>();
   /** Blobs in stored packs that no stored segment indexes yet, by hex id. */
   readonly #unindexed = new Map<string, BlobLocation>();
   #records: PackRecord[] = [];
   #recordEntries = 0;
   readonly #uploads = new Set<Promise<void>>();
-  readonly #sending = new Slots(MAX_SENDING);
-  readonly #unstoredPacks = new Slots(MAX_UNSTORED);
+  #active = 0;
+  readonly #waiting: (() => void)[] = [];
   /** The first failed upload: flush() never claims durability after one. */
   #failure: Error | undefined;
 
   /** Whether a blob was put and is not in the index yet (missing() must not ask for it again). */
   has(id: BlobId): boolean {
     const hex = toHex(id);
-    return (
-      this.#unstored.has(hex) ||
-      this.#settling.has(hex) ||
-      this.#unindexed.has(hex)
-    );
+    return this.#unstored.has(hex) || this.#unindexed.has(hex);
   }
 
   /** The bytes of a blob put and not in the index yet; undefined for any other id. */
@@ -91,15 +68,6 @@ export class PackFiller {
     const hex = toHex(id);
     const unstored = this.#unstored.get(hex);
     if (unstored !== undefined) return unstored.bytes;
-    const settling = this.#settling.get(hex);
-    if (settling !== undefined) {
-      // Its pack's bytes are gone from memory and not yet under the pack's name.
-      await settling.stored;
-      return context.objects.get(
-        packName(settling.location.pack),
-        settling.location,
-      );
-    }
     const location = this.#unindexed.get(hex);
     if (location === undefined) return undefined;
     return context.objects.get(packName(location.pack), location);
@@ -107,31 +75,29 @@ export class PackFiller {
 
   /**
    * Adds blobs of the packed kinds (not in the index, deduplicated by the caller) to the open
-   * packs; resolves once the packs they filled are sent (the backpressure that bounds memory),
-   * not durable: flush() is. Throws the failure of an earlier upload, so a backup stops at once.
+   * packs; resolves once the packs they filled are stored (the backpressure that bounds memory).
    */
   async add(
     context: WriterContext,
     blobs: readonly BlobToPut[],
   ): Promise<void> {
-    if (this.#failure !== undefined) throw this.#failure;
-    const sent: Promise<void>[] = [];
+    const stored: Promise<void>[] = [];
     for (const blob of blobs) {
       if (blob.kind === "snapshot") continue;
-      if (this.has(blob.id)) continue;
       const hex = toHex(blob.id);
+      if (this.#unstored.has(hex) || this.#unindexed.has(hex)) continue;
       const open = this.#openPack(blob.kind);
       // Closed before it would pass the pack size: a blob bigger than that goes alone.
       if (open.bytes > 0 && open.bytes + blob.bytes.length > context.packSize)
-        sent.push(this.#close(context, blob.kind));
+        stored.push(this.#close(context, blob.kind));
       this.#unstored.set(hex, blob);
       const current = this.#openPack(blob.kind);
       current.blobs.push(blob);
       current.bytes += blob.bytes.length;
       if (current.bytes >= context.packSize)
-        sent.push(this.#close(context, blob.kind));
+        stored.push(this.#close(context, blob.kind));
     }
-    await Promise.all(sent);
+    await Promise.all(stored);
   }
 
   /**
@@ -154,94 +120,47 @@ export class PackFiller {
     return open;
   }
 
-  /**
-   * Takes the open pack of `kind` out and stores it; returns once its bytes are sent (or its
-   * upload failed). The whole upload is kept for flush(), which reports a failure through
-   * #failure.
-   */
+  /** Takes the open pack of `kind` out and stores it; the promise is also kept for flush(). */
   #close(context: WriterContext, kind: PackedKind): Promise<void> {
     const open = this.#open.get(kind);
     this.#open.delete(kind);
     if (open === undefined || open.blobs.length === 0) return Promise.resolve();
-    let sent!: () => void;
-    const sending = new Promise<void>((resolve) => (sent = resolve));
-    const upload = this.#store(context, kind, open.blobs, sent);
-    const tracked = upload.finally(() => {
-      this.#uploads.delete(tracked);
-      sent(); // a failed upload releases the put that waits for it too
-    });
+    const upload = this.#store(context, kind, open.blobs);
+    const tracked = upload.finally(() => this.#uploads.delete(tracked));
+    // flush() reports a failure through #failure; the put that closed the pack rejects too.
     tracked.catch(() => undefined);
     this.#uploads.add(tracked);
-    return sending;
+    return tracked;
   }
 
   async #store(
     context: WriterContext,
     kind: PackedKind,
     blobs: readonly BlobToPut[],
-    sent: () => void,
   ): Promise<void> {
-    await this.#unstoredPacks.take();
-    await this.#sending.take();
-    let sending = true;
-    const doneSending = (): void => {
-      if (!sending) return;
-      sending = false;
-      this.#sending.give();
-      sent();
-    };
-    let stored!: () => void;
-    let failed!: (error: unknown) => void;
-    const durable = new Promise<void>((resolve, reject) => {
-      stored = resolve;
-      failed = reject;
-    });
-    durable.catch(() => undefined); // read() awaits it; a failure is flush()'s to report
-    const locate = (pack: WrittenPack, entry: PackEntry): BlobLocation => ({
-      pack: pack.id,
-      kind,
-      offset: entry.offset,
-      length: entry.length,
-    });
-    let remaining = blobs.length;
+    await this.#slot();
     try {
-      const packs = await writePacks(context, kind, blobs, (pack) => {
-        // Let go of the bytes: a read of these blobs waits for the pack to be durable.
+      for (const pack of await writePacks(context, kind, blobs)) {
         for (const entry of pack.entries) {
           const hex = toHex(entry.id);
-          this.#unstored.delete(hex);
-          this.#settling.set(hex, {
-            stored: durable,
-            location: locate(pack, entry),
+          this.#unindexed.set(hex, {
+            pack: pack.id,
+            kind,
+            offset: entry.offset,
+            length: entry.length,
           });
-        }
-        remaining -= pack.entries.length;
-        if (remaining === 0) doneSending();
-      });
-      for (const pack of packs) {
-        for (const entry of pack.entries) {
-          const hex = toHex(entry.id);
-          this.#unindexed.set(hex, locate(pack, entry));
           this.#unstored.delete(hex);
-          this.#settling.delete(hex);
         }
         this.#records.push(packRecord(pack));
         this.#recordEntries += pack.entries.length;
       }
-      stored();
     } catch (error) {
       this.#failure ??=
         error instanceof Error ? error : new Error(String(error));
-      for (const blob of blobs) {
-        const hex = toHex(blob.id);
-        this.#unstored.delete(hex);
-        this.#settling.delete(hex);
-      }
-      failed(error);
+      for (const blob of blobs) this.#unstored.delete(toHex(blob.id));
       throw error;
     } finally {
-      doneSending();
-      this.#unstoredPacks.give();
+      this.#release();
     }
     if (
       this.#records.length >= SEGMENT_PACKS ||
@@ -273,29 +192,19 @@ export class PackFiller {
           this.#unindexed.delete(hex);
       }
   }
-}
 
-/** A counting semaphore: at most `limit` holders, the others wait in order. */
-class Slots {
-  #free: number;
-  readonly #waiting: (() => void)[] = [];
-
-  constructor(limit: number) {
-    this.#free = limit;
-  }
-
-  async take(): Promise<void> {
-    if (this.#free > 0) {
-      this.#free -= 1;
+  async #slot(): Promise<void> {
+    if (this.#active < MAX_UPLOADS) {
+      this.#active += 1;
       return;
     }
-    // The slot is handed over by give(), so #free stays as it is.
+    // The slot is handed over by #release, so #active stays counted.
     await new Promise<void>((resolve) => this.#waiting.push(resolve));
   }
 
-  give(): void {
+  #release(): void {
     const next = this.#waiting.shift();
-    if (next === undefined) this.#free += 1;
+    if (next === undefined) this.#active -= 1;
     else next();
   }
 }

@@ -33,37 +33,26 @@ export interface WrittenPack extends PackContents {
   readonly id: string;
 }
 
-/**
- * Packs blobs of one kind (in order) up to packSize each, and stores each pack. `onSent` is
- * called for each pack once its blobs' bytes are no longer needed (sent, or copied into the
- * object), before the pack is durable; the promise resolves once every pack is.
- */
+/** Packs blobs of one kind (in order) up to packSize each, and stores each pack. */
 export async function writePacks(
   context: WriterContext,
   kind: PackedKind,
   blobs: readonly { readonly id: BlobId; readonly bytes: Uint8Array }[],
-  onSent?: (pack: WrittenPack) => void,
 ): Promise<WrittenPack[]> {
   const written: WrittenPack[] = [];
   for (const group of packGroups(blobs, context.packSize)) {
     const pack = buildPack(kind, group, context.authenticator);
     const name = packName(pack.id);
-    const contents: WrittenPack = {
+    // Sent as its parts where the store can (no 8 MiB copy per pack); joined for the others.
+    if (context.objects.putParts !== undefined)
+      await context.objects.putParts(name, pack.parts);
+    else await context.objects.put(name, concatBytes(pack.parts));
+    written.push({
       id: pack.id,
       kind,
       regionLength: pack.regionLength,
       entries: pack.entries,
-    };
-    const sent = (): void => onSent?.(contents);
-    // Sent as its parts where the store can (no 8 MiB copy per pack); joined for the others.
-    if (context.objects.putParts !== undefined)
-      await context.objects.putParts(name, pack.parts, sent);
-    else {
-      const storing = context.objects.put(name, concatBytes(pack.parts));
-      sent(); // the parts were copied
-      await storing;
-    }
-    written.push(contents);
+    });
   }
   return written;
 }

@@ -123,15 +123,8 @@ export class SftpObjectStore implements ObjectStore {
     return this.putParts(name, [bytes]);
   }
 
-  /**
-   * put() of the parts joined, each sent as it is (a pack's blobs and trailer, say); `onSent`
-   * once every WRITE is acknowledged, before the sync and the rename (object-store.ts).
-   */
-  async putParts(
-    name: string,
-    parts: readonly Uint8Array[],
-    onSent?: () => void,
-  ): Promise<void> {
+  /** put() of the parts joined, each sent as it is (a pack's blobs and trailer, say). */
+  async putParts(name: string, parts: readonly Uint8Array[]): Promise<void> {
     this.checkOpen();
     checkObjectName(name);
     const target = this.pathOf(name);
@@ -153,7 +146,6 @@ export class SftpObjectStore implements ObjectStore {
     try {
       try {
         await writeAll(this.client, handle, temporary, parts);
-        onSent?.();
         if (canSync && elsewhere === undefined)
           await this.client.fsync(handle, temporary);
       } finally {
