@@ -3,11 +3,19 @@
  * cache directory and a low (but in-bounds) KDF cost; and reads what it printed.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { TEST_KDF_LOGN, TEST_PASSWORD } from "./constants.js";
 
 export const PROJECT_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const CLI = `${PROJECT_ROOT}dist/cli/main.js`;
+
+/**
+ * A module of the built dist/, for tests whose code must run as built (worker threads load
+ * their compiled files), typed by the caller.
+ */
+export async function fromDist<T>(path: string): Promise<T> {
+  return (await import(pathToFileURL(`${PROJECT_ROOT}dist/${path}`).href)) as T;
+}
 
 export interface CliResult {
   readonly code: number;

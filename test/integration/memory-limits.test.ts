@@ -7,11 +7,7 @@
 import { spawnSync } from "node:child_process";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
-import { PROJECT_ROOT } from "../helpers/cli.js";
-
-async function fromDist<T>(path: string): Promise<T> {
-  return (await import(pathToFileURL(`${PROJECT_ROOT}dist/${path}`).href)) as T;
-}
+import { PROJECT_ROOT, fromDist } from "../helpers/cli.js";
 
 interface Pool {
   seal(kind: string, id: Uint8Array, plaintext: Uint8Array): Promise<unknown>;

@@ -9,10 +9,9 @@
 import { writeFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PROJECT_ROOT } from "../helpers/cli.js";
+import { fromDist } from "../helpers/cli.js";
 import { FAST_SCRYPT } from "../helpers/constants.js";
 import { seededBytes } from "../helpers/prng.js";
 import {
@@ -53,10 +52,6 @@ interface Pool {
     compression: string,
   ): Promise<Uint8Array[]>;
   close(): Promise<void>;
-}
-
-async function fromDist<T>(path: string): Promise<T> {
-  return (await import(pathToFileURL(`${PROJECT_ROOT}dist/${path}`).href)) as T;
 }
 
 async function newRepository(): Promise<Repo> {

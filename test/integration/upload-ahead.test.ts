@@ -7,9 +7,8 @@
  * The seal pool needs the compiled worker script, so this test loads the built dist/.
  */
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PROJECT_ROOT } from "../helpers/cli.js";
+import { fromDist } from "../helpers/cli.js";
 import { seededBytes } from "../helpers/prng.js";
 import { removeDir, tempDir } from "../helpers/trees.js";
 
@@ -38,10 +37,6 @@ interface Uploader {
   readonly stats: Stats;
   add(kind: "data", id: Uint8Array, plaintext: Uint8Array): Promise<void>;
   flush(): Promise<void>;
-}
-
-async function fromDist<T>(path: string): Promise<T> {
-  return (await import(pathToFileURL(`${PROJECT_ROOT}dist/${path}`).href)) as T;
 }
 
 describe("sealing ahead of the store's answer", () => {

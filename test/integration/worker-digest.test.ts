@@ -8,9 +8,8 @@
  */
 import { readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PROJECT_ROOT, runCli } from "../helpers/cli.js";
+import { fromDist, runCli } from "../helpers/cli.js";
 import { seededBytes } from "../helpers/prng.js";
 import { removeDir, tempDir } from "../helpers/trees.js";
 
@@ -34,10 +33,6 @@ interface Repo {
   gear: Int32Array;
   config: { chunker: unknown };
   blobId(plaintext: Uint8Array): Uint8Array;
-}
-
-async function fromDist<T>(path: string): Promise<T> {
-  return (await import(pathToFileURL(`${PROJECT_ROOT}dist/${path}`).href)) as T;
 }
 
 /** `source` with one byte inserted at `at`, as an editor that saves a whole new file would. */

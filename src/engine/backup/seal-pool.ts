@@ -40,6 +40,13 @@ const MAX_WORKERS = 8;
  */
 export const WORKER_YOUNG_GENERATION_MB = 4;
 
+/** A blob to seal: its kind, its id and its plaintext. */
+interface PlainBlob {
+  readonly kind: BlobKind;
+  readonly id: BlobId;
+  readonly plaintext: Uint8Array;
+}
+
 type Reply =
   Uint8Array | SealedBatch | FileDigest | SmallFilesDigest | undefined;
 
@@ -233,11 +240,7 @@ export class SealPool {
    * are taken as they are.
    */
   async sealMany(
-    all: readonly {
-      readonly kind: BlobKind;
-      readonly id: BlobId;
-      readonly plaintext: Uint8Array;
-    }[],
+    all: readonly PlainBlob[],
     compression: CompressionMode = "auto",
   ): Promise<Uint8Array[]> {
     const ahead = all.map((blob) =>
@@ -250,21 +253,17 @@ export class SealPool {
   }
 
   async #sealManyFresh(
-    blobs: readonly {
-      readonly kind: BlobKind;
-      readonly id: BlobId;
-      readonly plaintext: Uint8Array;
-    }[],
+    blobs: readonly PlainBlob[],
     compression: CompressionMode,
   ): Promise<Uint8Array[]> {
     let total = 0;
     for (const blob of blobs) total += blob.plaintext.length;
-    const parts: (typeof blobs)[] = [];
+    const parts: (readonly PlainBlob[])[] = [];
     const share = Math.ceil(total / this.size);
     let start = 0;
     let bytes = 0;
     for (let index = 0; index < blobs.length; index++) {
-      bytes += (blobs[index] as (typeof blobs)[number]).plaintext.length;
+      bytes += (blobs[index] as PlainBlob).plaintext.length;
       if (bytes >= share || index === blobs.length - 1) {
         parts.push(blobs.slice(start, index + 1));
         start = index + 1;
@@ -278,11 +277,7 @@ export class SealPool {
   }
 
   async #sealBatch(
-    blobs: readonly {
-      readonly kind: BlobKind;
-      readonly id: BlobId;
-      readonly plaintext: Uint8Array;
-    }[],
+    blobs: readonly PlainBlob[],
     compression: CompressionMode,
   ): Promise<Uint8Array[]> {
     const lengths = new Uint32Array(blobs.length);
