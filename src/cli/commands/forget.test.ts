@@ -59,9 +59,7 @@ describe("runForget() and runPrune()", () => {
     });
     expect(result.deletedBlobs).toBe(0);
     expect(again.take()).toEqual([
-      expect.stringMatching(
-        /^Deleted 0 unreferenced blobs .*from 1 snapshot$/,
-      ),
+      expect.stringMatching(/^Deleted 0 unreferenced blobs .*from 1 snapshot$/),
     ]);
   });
 
