@@ -253,6 +253,85 @@ describe("tree codec", () => {
     expect(() => decodeTree(bytes)).toThrow(/owner name/);
   });
 
+  it("decodeTree() returns names, checksums and ids as views of the tree's bytes, not copies", () => {
+    const base = { mode: 0o644, mtimeNs: 1n, uid: 0, gid: 0 };
+    const entries: TreeEntry[] = [
+      {
+        ...base,
+        name: new Uint8Array(Buffer.from("d")),
+        type: "dir",
+        subtree: id(3),
+      },
+      {
+        ...base,
+        name: new Uint8Array(Buffer.from("f")),
+        type: "file",
+        size: 1,
+        checksum: { kind: "sha256", digest: id(1) },
+        content: [id(2)],
+      },
+      {
+        ...base,
+        name: new Uint8Array(Buffer.from("l")),
+        type: "symlink",
+        target: id(4),
+      },
+    ];
+    const encoded = encodeTree({ entries });
+    // The plaintext inside a larger buffer, at an offset, as an opened blob may be.
+    const outer = new Uint8Array(encoded.length + 14).fill(0xff);
+    outer.set(encoded, 7);
+    const plaintext = outer.subarray(7, 7 + encoded.length);
+    const decoded = decodeTree(plaintext).entries;
+    expect(decoded).toEqual(entries);
+    const [dir, file, link] = decoded;
+    if (
+      dir?.type !== "dir" ||
+      file?.type !== "file" ||
+      link?.type !== "symlink"
+    )
+      throw new Error("unexpected entry types");
+    for (const bytes of [
+      dir.name,
+      dir.subtree,
+      file.name,
+      file.checksum.digest,
+      file.content[0],
+      link.target,
+    ])
+      expect(bytes?.buffer).toBe(outer.buffer);
+  });
+
+  it("decodeTree() reuses an owner name it decoded but checks every different one", () => {
+    const dir = (name: string, user: string, group: string): TreeEntry => ({
+      name: new Uint8Array(Buffer.from(name)),
+      type: "dir",
+      mode: 0,
+      mtimeNs: 0n,
+      uid: 0,
+      gid: 0,
+      user,
+      group,
+      subtree: id(1),
+    });
+    const entries = [
+      dir("a", "alice", "users"),
+      dir("b", "alice", "users"),
+      dir("c", "alicf", "users"),
+      dir("d", "bob", "staff"),
+      dir("e", "alice", "users"),
+    ];
+    expect(decodeTree(encodeTree({ entries })).entries).toEqual(entries);
+    // The second entry's user, the same length as the first's, made hostile: still refused.
+    const bytes = Buffer.from(
+      encodeTree({ entries: [dir("a", "bob", "x"), dir("b", "bob", "x")] }),
+    );
+    const second = bytes.lastIndexOf("bob");
+    expect(second).toBeGreaterThan(bytes.indexOf("bob"));
+    bytes[second + 1] = 0x1b;
+    expect(() => decodeTree(bytes)).toThrow(/owner name/);
+  });
+
   it.each([
     ["empty", ""],
     ["dot", "."],

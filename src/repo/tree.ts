@@ -92,6 +92,9 @@ export interface FifoEntry extends EntryBase {
 
 export type TreeEntry = FileEntry | DirEntry | SymlinkEntry | FifoEntry;
 
+/** A decoded entry while decodeTree fills in its optional fields. */
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 export interface Tree {
   readonly entries: readonly TreeEntry[];
 }
@@ -235,26 +238,56 @@ class Reader {
     this.offset += 8;
     return value;
   }
+  /**
+   * A view of the next `count` bytes, not a copy: a restore decodes a tree entry per file, and
+   * a copy (a fresh ArrayBuffer and two views) per name and id was most of decodeTree's
+   * allocation. The views keep the tree's plaintext alive, which is no larger than the entries
+   * it describes and is never written after it is opened.
+   */
   bytes(count: number): Uint8Array {
     this.need(count);
     const value = new Uint8Array(
-      this.view.subarray(this.offset, this.offset + count),
+      this.view.buffer,
+      this.view.byteOffset + this.offset,
+      count,
     );
     this.offset += count;
     return value;
   }
-  /** See Writer.ownerName: undefined for length 0. */
+  /**
+   * See Writer.ownerName: undefined for length 0. A directory's entries nearly always share
+   * their owner and group, so a name whose bytes equal the last one decoded and accepted is
+   * that same string, without decoding and checking it again.
+   */
   ownerName(): string | undefined {
     const length = this.u8();
     if (length === 0) return undefined;
+    this.need(length);
+    const start = this.offset;
+    for (const known of this.ownerNames) {
+      if (known.bytes.length === length && this.equalsAt(start, known.bytes)) {
+        this.offset += length;
+        return known.name;
+      }
+    }
+    const bytes = this.bytes(length);
     let name: string;
     try {
-      name = strictUtf8.decode(this.bytes(length));
+      name = strictUtf8.decode(bytes);
     } catch {
       throw invalid("an owner name is not UTF-8");
     }
     if (!isOwnerName(name)) throw invalid("an owner name is not storable");
+    // The last two accepted: typically the owner's and the group's name.
+    if (this.ownerNames.length === 2) this.ownerNames.shift();
+    this.ownerNames.push({ bytes, name });
     return name;
+  }
+  private readonly ownerNames: { bytes: Uint8Array; name: string }[] = [];
+  private equalsAt(start: number, bytes: Uint8Array): boolean {
+    for (let index = 0; index < bytes.length; index++)
+      if (this.view[start + index] !== bytes[index]) return false;
+    return true;
   }
   get remaining(): number {
     return this.view.length - this.offset;
@@ -372,7 +405,15 @@ export function decodeTree(bytes: Uint8Array): Tree {
     const typeCode = reader.u8();
     const mode = reader.u32();
     if (mode > MODE_MASK) throw invalid("mode has bits beyond permissions");
-    const base = readBase(reader, name, mode, hasNames);
+    const mtimeNs = reader.i64();
+    const uid = reader.u32();
+    const gid = reader.u32();
+    const user = hasNames ? reader.ownerName() : undefined;
+    const group = hasNames ? reader.ownerName() : undefined;
+    // Each entry is built as one literal, the optional fields added after, rather than spread
+    // from a base object: a restore decodes one entry per file, and the spreads' intermediate
+    // objects were a share of its allocation.
+    let entry: Mutable<TreeEntry>;
     if (typeCode === TYPE_CODES.file) {
       const size = reader.u64();
       if (size > BigInt(Number.MAX_SAFE_INTEGER))
@@ -390,57 +431,39 @@ export function decodeTree(bytes: Uint8Array): Tree {
       const content: BlobId[] = [];
       for (let chunk = 0; chunk < chunkCount; chunk++)
         content.push(reader.bytes(BLOB_ID_LENGTH));
-      const file: FileEntry = {
-        ...base,
+      const file: Mutable<FileEntry> = {
+        name,
+        mode,
+        mtimeNs,
+        uid,
+        gid,
         type: "file",
         size: Number(size),
         checksum,
         content,
       };
-      entries.push(hardlink === undefined ? file : { ...file, hardlink });
+      if (hardlink !== undefined) file.hardlink = hardlink;
+      entry = file;
     } else if (typeCode === TYPE_CODES.dir) {
-      entries.push({
-        ...base,
-        type: "dir",
-        subtree: reader.bytes(BLOB_ID_LENGTH),
-      });
+      const subtree = reader.bytes(BLOB_ID_LENGTH);
+      entry = { name, mode, mtimeNs, uid, gid, type: "dir", subtree };
     } else if (typeCode === TYPE_CODES.symlink) {
       const length = reader.u32();
       if (length === 0 || length > MAX_SYMLINK_TARGET)
         throw invalid("symlink target length");
       const target = reader.bytes(length);
       if (target.includes(0)) throw invalid("symlink target contains NUL");
-      entries.push({ ...base, type: "symlink", target });
+      entry = { name, mode, mtimeNs, uid, gid, type: "symlink", target };
     } else if (typeCode === TYPE_CODES.fifo && hasNames) {
-      entries.push({ ...base, type: "fifo" });
+      entry = { name, mode, mtimeNs, uid, gid, type: "fifo" };
     } else {
       throw invalid(`unknown entry type ${typeCode}`);
     }
+    // Absent rather than undefined where the backup did not resolve a name, as before.
+    if (user !== undefined) entry.user = user;
+    if (group !== undefined) entry.group = group;
+    entries.push(entry);
   }
   if (reader.remaining !== 0) throw invalid("trailing bytes");
   return { entries };
-}
-
-/** The fields every entry has; the names (version 2) only where they were resolved. */
-function readBase(
-  reader: Reader,
-  name: Uint8Array,
-  mode: number,
-  hasNames: boolean,
-): EntryBase {
-  const mtimeNs = reader.i64();
-  const uid = reader.u32();
-  const gid = reader.u32();
-  if (!hasNames) return { name, mode, mtimeNs, uid, gid };
-  const user = reader.ownerName();
-  const group = reader.ownerName();
-  return {
-    name,
-    mode,
-    mtimeNs,
-    uid,
-    gid,
-    ...(user === undefined ? {} : { user }),
-    ...(group === undefined ? {} : { group }),
-  };
 }
