@@ -142,7 +142,7 @@ describe("forget REPO ID...", () => {
   it("--dry-run lists and changes nothing; --prune gives the forgotten data back", async () => {
     const [first] = await list();
     const dry = ok(await cli("forget", repo, first?.id ?? "", "--dry-run"));
-    expect(dry.stdout).toContain("Would remove 1 snapshots");
+    expect(dry.stdout).toContain("Would remove 1 snapshot,");
     expect(await list()).toHaveLength(3);
     const pruned = ok(
       await cli("forget", repo, first?.id ?? "", "--prune", "--json"),
