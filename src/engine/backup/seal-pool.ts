@@ -7,6 +7,10 @@
  *
  * Without the compiled worker script (unit tests run the TypeScript sources) the pool is not
  * available and the blob saver seals on the main thread: same bytes format, same ids.
+ *
+ * Just over 400 lines with one job, the main thread's side of the workers: the three kinds of
+ * job (seal, digest a file, digest a batch of small files) share the choice of worker, the
+ * transfer of buffers and the blobs sealed ahead, which split apart would pass between files.
  */
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
