@@ -205,6 +205,48 @@ describe("SftpClient against a broken peer", () => {
     expect(calls).toEqual([4]);
   });
 
+  it("sends the requests of one turn of the event loop in one writev", async () => {
+    const peer = fakePeer();
+    const calls: number[] = [];
+    const pipe = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        calls.push(1);
+        peer.transport.writable.write(chunk);
+        callback();
+      },
+      writev(chunks, callback) {
+        calls.push(chunks.length);
+        for (const { chunk } of chunks)
+          peer.transport.writable.write(chunk as Buffer);
+        callback();
+      },
+    });
+    const starting = SftpClient.start(
+      { readable: peer.transport.readable, writable: pipe },
+      { where: "the fake" },
+    );
+    await peer.request(0);
+    peer.send(VERSION_3);
+    const client = await starting;
+    calls.length = 0;
+    const handle = new Uint8Array([9]);
+    const reads = [0, 1, 2].map((index) =>
+      client.read(handle, "/f", index * 10, 10),
+    );
+    const statting = client.fstat(handle, "/f");
+    for (let index = 1; index <= 4; index++) {
+      const { type, id } = await peer.request(index);
+      peer.send(
+        type === Packet.READ
+          ? encodePacket(Packet.DATA, id, [new Uint8Array(10)])
+          : encodePacket(Packet.ATTRS, id, [{ u32: 0 }]),
+      );
+    }
+    await Promise.all([...reads, statting]);
+    // Three READs and an FSTAT asked in one turn: one system call, not four.
+    expect(calls).toEqual([4]);
+  });
+
   it("writes in 32 KiB pieces to a server that is not known to be OpenSSH", async () => {
     const { peer, client } = await started();
     const writing = writeAll(

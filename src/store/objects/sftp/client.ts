@@ -90,6 +90,8 @@ export class SftpClient {
   private readonly extensions = new Map<string, string>();
   /** Data bytes per READ and per WRITE this server takes (see transferLimits). */
   private pieces = { read: SMALL_PIECE, write: SMALL_PIECE };
+  /** Whether requests are being held until the end of this turn (see send). */
+  private holding = false;
 
   private constructor(
     private readonly transport: SftpTransport,
@@ -379,12 +381,10 @@ export class SftpClient {
       const length = trailing.reduce((sum, part) => sum + part.length, 0);
       // A WRITE's data goes as it is, after its header: not copied into the packet. The caller
       // leaves it unchanged until the reply, which the server sends after reading it all.
-      // Corked, so that the header and every part (a pack's small blobs: dozens per WRITE) go
-      // to the pipe in one writev, not one system call each.
-      this.transport.writable.cork();
+      // The header and every part (a pack's small blobs: dozens per WRITE) go to the pipe in
+      // one writev with the turn's other requests (send), not one system call each.
       this.send(encodePacket(type, id, fields, length));
       for (const part of trailing) if (part.length > 0) this.send(part);
-      this.transport.writable.uncork();
     }).then((reply) =>
       this.parse(reply, (checked) => {
         this.checkStatus(checked, what);
@@ -403,9 +403,24 @@ export class SftpClient {
     }
   }
 
+  /**
+   * Requests sent in one turn of the event loop go to the pipe together, in one writev at the
+   * end of the turn: a ranged get asks for its READs and FSTAT at once, and each write to ssh's
+   * pipe was a system call and a wake-up of ssh, which then sent each request in a packet of
+   * its own (docs/performance.md, "Restore over sftp, round two").
+   */
   private send(packet: Uint8Array): void {
+    const pipe = this.transport.writable;
+    if (!this.holding) {
+      this.holding = true;
+      pipe.cork();
+      process.nextTick(() => {
+        this.holding = false;
+        pipe.uncork();
+      });
+    }
     // Callers bound how much they have in flight, so the pipe's buffer stays bounded too.
-    this.transport.writable.write(packet);
+    pipe.write(packet);
   }
 
   private receive(chunk: Uint8Array): void {
