@@ -41,7 +41,7 @@ export interface PackUsage {
   readonly liveBytes: number;
 }
 
-/** Ids per query of locateMany at most. */
+/** Ids per query of locateMany (a statement of this many parameters, prepared once). */
 const LOCATE_BATCH = 64;
 
 interface LocationRow {
@@ -283,21 +283,18 @@ export class IndexCache {
    * statement per id cost about 15–30 µs of the main thread each, three times a batch's.
    */
   locateMany(ids: readonly BlobId[]): (BlobLocation | undefined)[] {
+    const statement = this.#get(
+      "SELECT rowid AS seen, id, pack, kind, offset, length FROM blobs WHERE id IN (" +
+        Array<string>(LOCATE_BATCH).fill("?").join(", ") +
+        ")",
+    );
     const found = new Map<string, LocationRow & { seen: number }>();
     for (let start = 0; start < ids.length; start += LOCATE_BATCH) {
       const keys = ids
         .slice(start, start + LOCATE_BATCH)
         .map((id) => Buffer.from(id));
-      // Padded with the first id again to a power of two: a handful of prepared statements,
-      // and at most twice the ids (a directory of five files hints five).
-      let size = 1;
-      while (size < keys.length) size *= 2;
-      while (keys.length < size) keys.push(keys[0] as (typeof keys)[number]);
-      const statement = this.#get(
-        "SELECT rowid AS seen, id, pack, kind, offset, length FROM blobs WHERE id IN (" +
-          Array<string>(size).fill("?").join(", ") +
-          ")",
-      );
+      // Padded with the first id again: one statement for every batch.
+      while (keys.length < LOCATE_BATCH) keys.push(keys[0] as (typeof keys)[number]);
       const rows = statement.all(keys) as (LocationRow & {
         seen: number;
         id: Buffer;
