@@ -89,41 +89,4 @@ describe("the merged index", () => {
     expect(cache.locate(x)?.pack).toBe(packB.id);
     cache.close();
   });
-
-  it("locateMany answers as locate does, for batches of any length, duplicates and unknown ids included", () => {
-    const cache = IndexCache.open(":memory:");
-    // 150 blobs (more than two batches); each also stored again in a later pack.
-    const many = Array.from({ length: 150 }, id);
-    const entries = many.map((blob, index) => ({
-      id: blob,
-      pack: 0,
-      offset: index * 10,
-      length: 10,
-    }));
-    cache.apply("05".repeat(32), {
-      packs: [{ ...packA, regionLength: 1500 }],
-      entries,
-      supersedes: [],
-      tombstones: [],
-    });
-    cache.apply("06".repeat(32), {
-      packs: [{ ...packB, regionLength: 1500 }],
-      entries,
-      supersedes: [],
-      tombstones: [],
-    });
-    const unknown = id();
-    const asked = [...many, unknown, many[3]!, many[149]!];
-    const located = cache.locateMany(asked);
-    expect(located).toStrictEqual(asked.map((blob) => cache.locate(blob)));
-    expect(located[3]).toStrictEqual({
-      pack: packA.id,
-      kind: "data",
-      offset: 30,
-      length: 10,
-    });
-    expect(located[150]).toBeUndefined();
-    expect(cache.locateMany([])).toStrictEqual([]);
-    cache.close();
-  });
 });

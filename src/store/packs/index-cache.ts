@@ -13,7 +13,6 @@
 import Database from "better-sqlite3";
 import { BlindsyncError, describeError } from "../../errors.js";
 import type { BlobId, BlobInfo } from "../store.js";
-import { toHex } from "../../util/bytes.js";
 import type { Segment, SegmentPack } from "./segment.js";
 import { kindCode, kindOfCode, type PackedKind } from "./wire.js";
 
@@ -40,9 +39,6 @@ export interface PackUsage {
   readonly regionLength: number;
   readonly liveBytes: number;
 }
-
-/** Ids per query of locateMany (a statement of this many parameters, prepared once). */
-const LOCATE_BATCH = 64;
 
 interface LocationRow {
   readonly pack: string;
@@ -275,41 +271,6 @@ export class IndexCache {
   /** Where the blob is (the first location the index learnt), or undefined. */
   locate(id: BlobId): BlobLocation | undefined {
     return this.locateAll(id)[0];
-  }
-
-  /**
-   * Where each blob is (its first location, as locate() says), or undefined: one query per
-   * LOCATE_BATCH ids. A restore hints thousands of small files' blobs (read-ahead.ts), and one
-   * statement per id cost about 15–30 µs of the main thread each, three times a batch's.
-   */
-  locateMany(ids: readonly BlobId[]): (BlobLocation | undefined)[] {
-    const statement = this.#get(
-      "SELECT rowid AS seen, id, pack, kind, offset, length FROM blobs WHERE id IN (" +
-        Array<string>(LOCATE_BATCH).fill("?").join(", ") +
-        ")",
-    );
-    const found = new Map<string, LocationRow & { seen: number }>();
-    for (let start = 0; start < ids.length; start += LOCATE_BATCH) {
-      const keys = ids
-        .slice(start, start + LOCATE_BATCH)
-        .map((id) => Buffer.from(id));
-      // Padded with the first id again: one statement for every batch.
-      while (keys.length < LOCATE_BATCH) keys.push(keys[0] as (typeof keys)[number]);
-      const rows = statement.all(keys) as (LocationRow & {
-        seen: number;
-        id: Buffer;
-      })[];
-      for (const row of rows) {
-        const key = toHex(row.id);
-        const earlier = found.get(key);
-        if (earlier === undefined || row.seen < earlier.seen)
-          found.set(key, row);
-      }
-    }
-    return ids.map((id) => {
-      const row = found.get(toHex(id));
-      return row === undefined ? undefined : location(row);
-    });
   }
 
   /** Every location of the blob, the first learnt first. */

@@ -129,7 +129,7 @@ export class PackStore implements Store {
       // A pack's bytes never change under its name (its SHA-256): sftp keeps it open.
       read: (region) =>
         objects.get(packName(region.pack), region, { unchanging: true }),
-      locate: (ids) => this.#cache.locateMany(ids),
+      locate: (id) => this.#cache.locate(id),
       extents: (pack, low, high) => this.#cache.extents(pack, low, high),
     });
   }

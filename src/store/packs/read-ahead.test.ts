@@ -63,13 +63,11 @@ function packsOf(sizes: readonly (readonly number[])[]) {
         )
         .map(regionOf);
     },
-    locate(ids: readonly Uint8Array[]): (PackRegion | undefined)[] {
-      return ids.map((id) => {
-        const blob = byId.get(Buffer.from(id).toString("hex"));
-        return (
-          blob && { pack: blob.pack, offset: blob.offset, length: blob.length }
-        );
-      });
+    locate(id: Uint8Array): PackRegion | undefined {
+      const blob = byId.get(Buffer.from(id).toString("hex"));
+      return (
+        blob && { pack: blob.pack, offset: blob.offset, length: blob.length }
+      );
     },
   };
   const expected = (region: PackRegion): Uint8Array =>
@@ -255,10 +253,7 @@ describe("PackReadAhead", () => {
     let lookups = 0;
     const counted = {
       ...source,
-      locate: (ids: readonly Uint8Array[]) => (
-        (lookups += ids.length),
-        source.locate(ids)
-      ),
+      locate: (id: Uint8Array) => (lookups++, source.locate(id)),
     };
     const readAhead = new PackReadAhead(counted);
     const twice = blobs[3] as Blob;
