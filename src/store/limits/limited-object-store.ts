@@ -6,6 +6,7 @@
  */
 import type {
   ByteRange,
+  GetOptions,
   ObjectInfo,
   ObjectStore,
 } from "../objects/object-store.js";
@@ -29,8 +30,12 @@ export class LimitedObjectStore implements ObjectStore {
     await this.#inner.put(name, bytes);
   }
 
-  async get(name: string, range?: ByteRange): Promise<Uint8Array> {
-    const bytes = await this.#inner.get(name, range);
+  async get(
+    name: string,
+    range?: ByteRange,
+    options?: GetOptions,
+  ): Promise<Uint8Array> {
+    const bytes = await this.#inner.get(name, range, options);
     await this.#limiters.download?.take(bytes.length);
     return bytes;
   }

@@ -1,6 +1,12 @@
 import { PassThrough, type Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
+import {
+  MemoryObjectStore,
+  type ByteRange,
+  type GetOptions,
+} from "../objects/index.js";
 import { limitedTransport } from "../remote/ssh.js";
+import { LimitedObjectStore } from "./limited-object-store.js";
 import { RateLimiter } from "./rate-limiter.js";
 
 /** Timers may fire a millisecond or so early as performance.now() sees them. */
@@ -54,5 +60,28 @@ describe("transfer limits on the pipe to serve", () => {
     });
     expect(transport.writable).toBe(child.stdin);
     expect(transport.readable).not.toBe(child.stdout);
+  });
+});
+
+describe("LimitedObjectStore", () => {
+  it("hands a get's options down, so that sftp still keeps packs open under a limit", async () => {
+    const inner = new MemoryObjectStore();
+    await inner.put("packs/aa/p1", new Uint8Array([1, 2, 3, 4]));
+    const seen: unknown[] = [];
+    const spied = Object.assign(Object.create(inner) as MemoryObjectStore, {
+      get: (name: string, range?: ByteRange, options?: GetOptions) => {
+        seen.push(options);
+        return inner.get(name, range);
+      },
+    });
+    const limited = new LimitedObjectStore(spied, {
+      upload: undefined,
+      download: new RateLimiter(1024 * 1024),
+    });
+    const range = { offset: 1, length: 2 };
+    expect(
+      await limited.get("packs/aa/p1", range, { unchanging: true }),
+    ).toEqual(new Uint8Array([2, 3]));
+    expect(seen).toEqual([{ unchanging: true }]);
   });
 });

@@ -2,7 +2,12 @@
  * Object storage: named objects written whole on storage that runs nothing of ours (see
  * object-store.ts). Used by store/packs/ only; backends: a directory, sftp, S3.
  */
-export type { ByteRange, ObjectInfo, ObjectStore } from "./object-store.js";
+export type {
+  ByteRange,
+  GetOptions,
+  ObjectInfo,
+  ObjectStore,
+} from "./object-store.js";
 export { checkObjectName, checkObjectPrefix, isObjectName } from "./names.js";
 export {
   MemoryObjectStore,

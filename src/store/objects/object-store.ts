@@ -23,6 +23,15 @@ export interface ByteRange {
   readonly length: number;
 }
 
+export interface GetOptions {
+  /**
+   * The caller knows the object's bytes never change under its name (a pack, named by its
+   * SHA-256): a backend may keep it open between gets (sftp does), so a deleted object may
+   * still be read as it was. Never for an object that is replaced in place (config, leases).
+   */
+  readonly unchanging?: boolean;
+}
+
 export interface ObjectStore {
   /**
    * Where the objects live, for messages ("sftp://me@host/srv/vault", "s3://bucket/prefix",
@@ -50,7 +59,11 @@ export interface ObjectStore {
    * object does not exist, and BlindsyncError('integrity') when a range reaches past its end
    * (a pack shorter than its trailer says is damage, not a missing object).
    */
-  get(name: string, range?: ByteRange): Promise<Uint8Array>;
+  get(
+    name: string,
+    range?: ByteRange,
+    options?: GetOptions,
+  ): Promise<Uint8Array>;
 
   /** The object's size, or undefined when it does not exist. */
   stat(name: string): Promise<ObjectInfo | undefined>;

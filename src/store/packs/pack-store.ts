@@ -126,7 +126,9 @@ export class PackStore implements Store {
       options.refreshIntervalMs ?? DEFAULT_REFRESH_MS,
     );
     this.#readAhead = new PackReadAhead({
-      read: (region) => objects.get(packName(region.pack), region),
+      // A pack's bytes never change under its name (its SHA-256): sftp keeps it open.
+      read: (region) =>
+        objects.get(packName(region.pack), region, { unchanging: true }),
       locate: (id) => this.#cache.locate(id),
       extents: (pack, low, high) => this.#cache.extents(pack, low, high),
     });

@@ -96,6 +96,53 @@ describe("FrameSplitter", () => {
     expect(together).toHaveLength(2);
   });
 
+  it("places a DATA reply that spans chunks where the placement says, byte by byte", () => {
+    const data = Uint8Array.from({ length: 300 }, (_, i) => i % 256);
+    const placedData = encodePacket(Packet.DATA, 5, [data]);
+    const unknownId = encodePacket(Packet.DATA, 6, [data.subarray(0, 10)]);
+    const status = encodePacket(Packet.STATUS, 7, [{ u32: 1 }, "", ""]);
+    const stream = new Uint8Array([...placedData, ...unknownId, ...status]);
+    const into = new Uint8Array(400);
+    const placed: [number, number][] = [];
+    const splitter = new FrameSplitter({
+      into: (id) => (id === 5 ? into : undefined),
+      placed: (id, length) => placed.push([id, length]),
+    });
+    const frames: Uint8Array[] = [];
+    for (let i = 0; i < stream.length; i++)
+      frames.push(...splitter.push(stream.subarray(i, i + 1)));
+    expect(placed).toEqual([[5, 300]]);
+    expect(into.subarray(0, 300)).toEqual(data);
+    expect(into[300]).toBe(0);
+    // Not placed: a reply to an id the placement does not take, and a STATUS.
+    expect(frames.map((frame) => [...frame])).toEqual([
+      [...unknownId.subarray(4)],
+      [...status.subarray(4)],
+    ]);
+    expect(splitter.pending).toBe(0);
+  });
+
+  it("does not place a DATA reply that one chunk holds, nor one with bytes after its data", () => {
+    const placed: number[] = [];
+    const placement = {
+      into: () => new Uint8Array(100),
+      placed: (id: number) => placed.push(id),
+    };
+    const whole = encodePacket(Packet.DATA, 1, [new Uint8Array(20)]);
+    expect(new FrameSplitter(placement).push(whole)).toHaveLength(1);
+    // A DATA frame longer than its data field: a broken reply, left for the parser to refuse.
+    const padded = encodePacket(Packet.DATA, 2, [new Uint8Array(20), "x"]);
+    const splitter = new FrameSplitter(placement);
+    expect(splitter.push(padded.subarray(0, 20))).toEqual([]);
+    expect(splitter.push(padded.subarray(20))).toHaveLength(1);
+    // Data longer than the buffer offered: a frame too, which read() refuses as too long.
+    const long = encodePacket(Packet.DATA, 3, [new Uint8Array(150)]);
+    const third = new FrameSplitter(placement);
+    expect(third.push(long.subarray(0, 50))).toEqual([]);
+    expect(third.push(long.subarray(50))).toHaveLength(1);
+    expect(placed).toEqual([]);
+  });
+
   it("refuses an announced length over MAX_FRAME before buffering it", () => {
     const header = new Uint8Array(4);
     new DataView(header.buffer).setUint32(0, MAX_FRAME + 1);
@@ -205,6 +252,48 @@ describe("SftpClient against a broken peer", () => {
     expect(calls).toEqual([4]);
   });
 
+  it("sends the requests of one turn of the event loop in one writev", async () => {
+    const peer = fakePeer();
+    const calls: number[] = [];
+    const pipe = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        calls.push(1);
+        peer.transport.writable.write(chunk);
+        callback();
+      },
+      writev(chunks, callback) {
+        calls.push(chunks.length);
+        for (const { chunk } of chunks)
+          peer.transport.writable.write(chunk as Buffer);
+        callback();
+      },
+    });
+    const starting = SftpClient.start(
+      { readable: peer.transport.readable, writable: pipe },
+      { where: "the fake" },
+    );
+    await peer.request(0);
+    peer.send(VERSION_3);
+    const client = await starting;
+    calls.length = 0;
+    const handle = new Uint8Array([9]);
+    const reads = [0, 1, 2].map((index) =>
+      client.read(handle, "/f", index * 10, 10),
+    );
+    const statting = client.fstat(handle, "/f");
+    for (let index = 1; index <= 4; index++) {
+      const { type, id } = await peer.request(index);
+      peer.send(
+        type === Packet.READ
+          ? encodePacket(Packet.DATA, id, [new Uint8Array(10)])
+          : encodePacket(Packet.ATTRS, id, [{ u32: 0 }]),
+      );
+    }
+    await Promise.all([...reads, statting]);
+    // Three READs and an FSTAT asked in one turn: one system call, not four.
+    expect(calls).toEqual([4]);
+  });
+
   it("writes in 32 KiB pieces to a server that is not known to be OpenSSH", async () => {
     const { peer, client } = await started();
     const writing = writeAll(
@@ -224,6 +313,41 @@ describe("SftpClient against a broken peer", () => {
     }
     await writing;
     expect(sizes).toEqual([32768, 32768, 32768, 1696]);
+  });
+
+  it("a range of several READs gets replies that span chunks placed straight in it", async () => {
+    const { peer, client } = await started();
+    // 32 KiB pieces (a server not known to be OpenSSH): three READs, the last one short.
+    const reading = readRange(client, new Uint8Array([9]), "/f", 0, 80_000);
+    const sizes = [32768, 32768, 14464];
+    for (let index = 1; index <= sizes.length; index++) {
+      const { id, reader } = await peer.request(index);
+      reader.bytesField(); // handle
+      const offset = reader.u64();
+      const data = Uint8Array.from(
+        { length: reader.u32() },
+        (_, i) => (offset + i) % 253,
+      );
+      const reply = encodePacket(Packet.DATA, id, [data]);
+      // In pieces of 1000 bytes, as a pipe hands over what ssh wrote so far.
+      for (let at = 0; at < reply.length; at += 1000)
+        peer.send(reply.subarray(at, at + 1000));
+    }
+    const bytes = await reading;
+    expect(bytes.length).toBe(80_000);
+    expect(bytes.every((byte, i) => byte === i % 253)).toBe(true);
+  });
+
+  it("a placed reply longer than its READ asked is 'protocol'", async () => {
+    const { peer, client } = await started();
+    const into = new Uint8Array(2000);
+    const reading = client.read(new Uint8Array([9]), "/f", 0, 1000, into);
+    const { id } = await peer.request(1);
+    const reply = encodePacket(Packet.DATA, id, [new Uint8Array(1500)]);
+    peer.send(reply.subarray(0, 100));
+    peer.send(reply.subarray(100));
+    const failed = await rejection(reading);
+    expect(isBlindsyncError(failed, "protocol")).toBe(true);
   });
 
   it("a range one READ covers, answered short, is asked on from where the reply stopped", async () => {

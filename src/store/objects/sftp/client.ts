@@ -59,13 +59,19 @@ export class SftpStatusError extends BlindsyncError {
 interface Waiter {
   resolve(reply: Reply): void;
   reject(error: unknown): void;
+  /** A READ's buffer for its data (DataPlacement), when the caller gave one. */
+  readonly into?: Uint8Array;
 }
 
 /** One reply: its packet type and a reader over the rest of it (after the id). */
 interface Reply {
   readonly type: number;
   readonly body: PacketReader;
+  /** A DATA reply whose data went straight into its waiter's `into`: how many bytes. */
+  readonly placed?: number;
 }
+
+const NO_BYTES = new PacketReader(new Uint8Array(0));
 
 /** Data bytes per READ or WRITE for a server not known to take more (the draft's floor). */
 export const SMALL_PIECE = 32 * 1024;
@@ -84,12 +90,25 @@ export class SftpClient {
   private nextId = 1;
   private readonly waiting = new Map<number, Waiter>();
   private failure: BlindsyncError | undefined;
-  private readonly splitter = new FrameSplitter();
+  private readonly splitter = new FrameSplitter({
+    into: (id, length) => {
+      const into = this.waiting.get(id)?.into;
+      return into !== undefined && length <= into.length ? into : undefined;
+    },
+    placed: (id, length) => {
+      const waiter = this.waiting.get(id);
+      if (waiter === undefined) return; // into() found it: never happens
+      this.waiting.delete(id);
+      waiter.resolve({ type: Packet.DATA, body: NO_BYTES, placed: length });
+    },
+  });
   private versionWaiter: Waiter | undefined;
   /** Extension name -> data, from the server's VERSION packet. */
   private readonly extensions = new Map<string, string>();
   /** Data bytes per READ and per WRITE this server takes (see transferLimits). */
   private pieces = { read: SMALL_PIECE, write: SMALL_PIECE };
+  /** Whether requests are being held until the end of this turn (see send). */
+  private holding = false;
 
   private constructor(
     private readonly transport: SftpTransport,
@@ -206,19 +225,30 @@ export class SftpClient {
 
   /**
    * Up to `length` bytes at `offset`; fewer when the server sends fewer (the caller asks again
-   * for the rest), undefined at end of file.
+   * for the rest), undefined at end of file. With `into` (at least `length` bytes), a reply
+   * that spans pipe chunks is copied there as it arrives and returned as a view of it; one that
+   * one chunk holds is returned as a view of the chunk, for the caller to copy. Either way the
+   * caller must not use `into` for anything else until this settles.
    */
   read(
     handle: Uint8Array,
     path: string,
     offset: number,
     length: number,
+    into?: Uint8Array,
   ): Promise<Uint8Array | undefined> {
     return this.request(
       Packet.READ,
       `read "${path}"`,
       [handle, { u64: offset }, { u32: length }],
       (reply) => {
+        if (reply.placed !== undefined && into !== undefined) {
+          if (reply.placed > length)
+            throw new MalformedPacket(
+              `${reply.placed} bytes for a read of ${length}`,
+            );
+          return into.subarray(0, reply.placed);
+        }
         if (reply.type === Packet.STATUS) {
           expectEof(reply);
           return undefined;
@@ -231,6 +261,8 @@ export class SftpClient {
           );
         return data;
       },
+      undefined,
+      into,
     );
   }
 
@@ -366,12 +398,16 @@ export class SftpClient {
     fields: readonly Field[],
     parse: (reply: Reply) => T,
     trailing?: readonly Uint8Array[],
+    into?: Uint8Array,
   ): Promise<T> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     const id = this.nextId;
     this.nextId = this.nextId === 0xffffffff ? 1 : this.nextId + 1;
     return new Promise<Reply>((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
+      this.waiting.set(
+        id,
+        into === undefined ? { resolve, reject } : { resolve, reject, into },
+      );
       if (trailing === undefined) {
         this.send(encodePacket(type, id, fields));
         return;
@@ -379,12 +415,10 @@ export class SftpClient {
       const length = trailing.reduce((sum, part) => sum + part.length, 0);
       // A WRITE's data goes as it is, after its header: not copied into the packet. The caller
       // leaves it unchanged until the reply, which the server sends after reading it all.
-      // Corked, so that the header and every part (a pack's small blobs: dozens per WRITE) go
-      // to the pipe in one writev, not one system call each.
-      this.transport.writable.cork();
+      // The header and every part (a pack's small blobs: dozens per WRITE) go to the pipe in
+      // one writev with the turn's other requests (send), not one system call each.
       this.send(encodePacket(type, id, fields, length));
       for (const part of trailing) if (part.length > 0) this.send(part);
-      this.transport.writable.uncork();
     }).then((reply) =>
       this.parse(reply, (checked) => {
         this.checkStatus(checked, what);
@@ -403,9 +437,24 @@ export class SftpClient {
     }
   }
 
+  /**
+   * Requests sent in one turn of the event loop go to the pipe together, in one writev at the
+   * end of the turn: a ranged get asks for its READs and FSTAT at once, and each write to ssh's
+   * pipe was a system call and a wake-up of ssh, which then sent each request in a packet of
+   * its own (docs/performance.md, "Restore over sftp, round two").
+   */
   private send(packet: Uint8Array): void {
+    const pipe = this.transport.writable;
+    if (!this.holding) {
+      this.holding = true;
+      pipe.cork();
+      process.nextTick(() => {
+        this.holding = false;
+        pipe.uncork();
+      });
+    }
     // Callers bound how much they have in flight, so the pipe's buffer stays bounded too.
-    this.transport.writable.write(packet);
+    pipe.write(packet);
   }
 
   private receive(chunk: Uint8Array): void {

@@ -273,15 +273,36 @@ export class PacketReader {
 }
 
 /**
+ * Where the data of a DATA reply goes as its bytes arrive, instead of into a frame of its own
+ * (the client's ranged reads: straight into the range's buffer, one copy of every byte fewer).
+ */
+export interface DataPlacement {
+  /** The buffer for the `length` data bytes of a DATA reply to request `id`, or undefined. */
+  into(id: number, length: number): Uint8Array | undefined;
+  /** The reply to `id` is whole: its `length` bytes are at the start of what into() gave. */
+  placed(id: number, length: number): void;
+}
+
+/** A DATA frame's bytes before its data: length, type, id and the data's length. */
+const DATA_HEADER = 13;
+
+/**
  * Cuts a byte stream into packets (type byte and payload, without the length). A declared
  * length of 0 or above MAX_FRAME throws MalformedPacket before anything is buffered for it;
  * a packet is copied once, when its last byte arrives (or not at all when one chunk holds it).
+ * With a DataPlacement, a DATA reply that spans chunks (a READ of 255 KiB spans four of a
+ * pipe's 64 KiB) has its data copied where the placement says, as the chunks arrive.
  */
 export class FrameSplitter {
   private readonly chunks: Uint8Array[] = [];
   private buffered = 0;
+  private placing:
+    | { readonly id: number; readonly into: Uint8Array; filled: number }
+    | undefined;
 
-  /** The frames completed by `chunk`, in order. */
+  constructor(private readonly placement?: DataPlacement) {}
+
+  /** The frames completed by `chunk`, in order (placed replies are told to the placement). */
   push(chunk: Uint8Array): Uint8Array[] {
     if (chunk.length > 0) {
       this.chunks.push(chunk);
@@ -289,13 +310,20 @@ export class FrameSplitter {
     }
     const frames: Uint8Array[] = [];
     for (;;) {
+      if (this.placing !== undefined) {
+        if (!this.place()) return frames;
+        continue;
+      }
       if (this.buffered < 4) return frames;
       const length = new DataView(this.peek(4).buffer).getUint32(0);
       if (length === 0 || length > MAX_FRAME)
         throw new MalformedPacket(
           `the server announced a packet of ${length} bytes (at most ${MAX_FRAME} accepted)`,
         );
-      if (this.buffered < 4 + length) return frames;
+      if (this.buffered < 4 + length) {
+        if (this.startPlacing(length)) continue;
+        return frames;
+      }
       this.take(4);
       frames.push(this.take(length));
     }
@@ -303,7 +331,47 @@ export class FrameSplitter {
 
   /** Bytes received but not yet part of a whole frame (a truncated stream ends with some). */
   get pending(): number {
-    return this.buffered;
+    const placed =
+      this.placing === undefined ? 0 : DATA_HEADER + this.placing.filled;
+    return this.buffered + placed;
+  }
+
+  /**
+   * Whether the frame of `length` bytes begun in the buffer is a DATA reply (nothing after its
+   * data) whose data the placement takes; if so, its header is consumed and placing begins.
+   */
+  private startPlacing(length: number): boolean {
+    if (this.placement === undefined || this.buffered < DATA_HEADER)
+      return false;
+    const header = new DataView(this.peek(DATA_HEADER).buffer);
+    const dataLength = header.getUint32(9);
+    if (header.getUint8(4) !== Packet.DATA || 9 + dataLength !== length)
+      return false;
+    const id = header.getUint32(5);
+    const into = this.placement.into(id, dataLength);
+    if (into === undefined || into.length < dataLength) return false;
+    this.take(DATA_HEADER);
+    this.placing = { id, into: into.subarray(0, dataLength), filled: 0 };
+    return true;
+  }
+
+  /** Copies buffered bytes into the reply being placed; true once it is whole. */
+  private place(): boolean {
+    const placing = this.placing;
+    if (placing === undefined) return true;
+    while (placing.filled < placing.into.length) {
+      const chunk = this.chunks[0];
+      if (chunk === undefined) return false;
+      const part = chunk.subarray(0, placing.into.length - placing.filled);
+      placing.into.set(part, placing.filled);
+      placing.filled += part.length;
+      this.buffered -= part.length;
+      if (part.length === chunk.length) this.chunks.shift();
+      else this.chunks[0] = chunk.subarray(part.length);
+    }
+    this.placing = undefined;
+    this.placement?.placed(placing.id, placing.into.length);
+    return true;
   }
 
   /** A copy of the first `count` buffered bytes. */

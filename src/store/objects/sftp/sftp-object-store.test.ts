@@ -188,6 +188,44 @@ describe("SftpObjectStore through a replaced ssh command", () => {
     ]);
   });
 
+  it("keeps an unchanging object open between ranged gets, and opens others each time", async () => {
+    const home = await temporaryDir();
+    const log = join(await temporaryDir(), "sftp-server.log");
+    // sftp-server logs each OPEN and CLOSE at level INFO.
+    const { store } = await open({
+      home,
+      path: `${home}/vault`,
+      sshCommand: `sh -c 'exec ${SFTP_SERVER} -d ${home} -e -l INFO 2>>${log}'`,
+    });
+    const count = async (what: RegExp): Promise<number> =>
+      (await readFile(log, "utf8")).match(what)?.length ?? 0;
+    const bytes = Uint8Array.from({ length: 1000 }, (_, i) => i % 251);
+    await store.put("packs/aa/p1", bytes);
+    await store.put("config", bytes);
+    const opensBefore = await count(/open "[^"]*"/g);
+    for (const offset of [0, 300, 600]) {
+      const range = { offset, length: 200 };
+      expect(
+        await store.get("packs/aa/p1", range, { unchanging: true }),
+      ).toEqual(bytes.subarray(offset, offset + 200));
+      expect(await store.get("config", range)).toEqual(
+        bytes.subarray(offset, offset + 200),
+      );
+    }
+    // A range past the end is still refused through the kept handle.
+    const past = await rejection(
+      store.get(
+        "packs/aa/p1",
+        { offset: 900, length: 200 },
+        { unchanging: true },
+      ),
+    );
+    expect(isBlindsyncError(past, "integrity")).toBe(true);
+    expect(await count(/open "[^"]*packs\/aa\/p1" flags READ/g)).toBe(1);
+    expect(await count(/open "[^"]*config" flags READ/g)).toBe(3);
+    expect(await count(/open "[^"]*"/g)).toBe(opensBefore + 4);
+  });
+
   it("a failed put removes its temporary file", async () => {
     const home = await temporaryDir();
     const { store } = await open({ home, path: `${home}/vault` });

@@ -16,7 +16,12 @@ import { randomBytes } from "node:crypto";
 import { BlindsyncError, isBlindsyncError } from "../../../errors.js";
 import { checkRange, objectNotFound } from "../memory-object-store.js";
 import { checkObjectName, checkObjectPrefix } from "../names.js";
-import type { ByteRange, ObjectInfo, ObjectStore } from "../object-store.js";
+import type {
+  ByteRange,
+  GetOptions,
+  ObjectInfo,
+  ObjectStore,
+} from "../object-store.js";
 import { SftpClient, SftpStatusError } from "./client.js";
 import {
   isDirectory,
@@ -26,6 +31,7 @@ import {
   Status,
   type Attrs,
 } from "./codec.js";
+import { KeptHandles, type OpenedObject } from "./kept-handles.js";
 import { listObjects, sweepTemporaries } from "./listing.js";
 import { SshSftpProcess, type SftpEndpoint } from "./ssh-process.js";
 import { SyncSession } from "./sync-session.js";
@@ -65,6 +71,10 @@ export class SftpObjectStore implements ObjectStore {
   private largeBytes = 0;
   /** The second session, once started (it may still be starting, or have failed). */
   private syncSession: SyncSession | undefined;
+  /** Read handles of unchanging objects, kept between ranged gets (kept-handles.ts). */
+  private readonly keptHandles = new KeptHandles((opened, path) => {
+    this.client.close(opened.handle, path).catch(() => undefined);
+  });
 
   private constructor(
     readonly where: string,
@@ -160,12 +170,36 @@ export class SftpObjectStore implements ObjectStore {
     }
   }
 
-  async get(name: string, range?: ByteRange): Promise<Uint8Array> {
+  async get(
+    name: string,
+    range?: ByteRange,
+    options?: GetOptions,
+  ): Promise<Uint8Array> {
     this.checkOpen();
     checkObjectName(name);
     // A malformed range is refused before any request (RangeError), as on every backend.
     if (range !== undefined) checkRange(this.where, name, range, Infinity);
     const path = this.pathOf(name);
+    const open = (): Promise<OpenedObject> => this.openForReading(name, path);
+    if (range !== undefined && options?.unchanging === true)
+      return await this.keptHandles.with(path, open, (opened) =>
+        this.readOpened(name, path, opened, range),
+      );
+    const opened = await open();
+    try {
+      return await this.readOpened(name, path, opened, range);
+    } finally {
+      // Not awaited: nothing is read through the handle after this, and a failed close of a
+      // read-only file loses nothing. Its reply is still taken, so nothing goes unhandled.
+      this.client.close(opened.handle, path).catch(() => undefined);
+    }
+  }
+
+  /** OPEN for reading, and its FSTAT sent right after (its answer comes beside the READs). */
+  private async openForReading(
+    name: string,
+    path: string,
+  ): Promise<OpenedObject> {
     let handle: Uint8Array;
     try {
       handle = await this.client.open(path, OpenFlag.READ);
@@ -174,38 +208,43 @@ export class SftpObjectStore implements ObjectStore {
         throw objectNotFound(this.where, name);
       throw error;
     }
-    try {
-      if (range === undefined) {
-        const attrs = await this.client.fstat(handle, path);
-        // A folder opens for reading too; it is not an object of that name.
-        if (!isRegularFile(attrs)) throw objectNotFound(this.where, name);
-        const size = sizeOf(attrs, path);
-        const bytes = await readRange(this.client, handle, path, 0, size);
-        // The handle holds the file a rename cannot swap, so a short read is a cut file.
-        checkRange(this.where, name, { offset: 0, length: size }, bytes.length);
-        return bytes;
-      }
-      // The size is asked beside the reads, not before them: one round trip, not two.
-      const reading = readRange(
-        this.client,
-        handle,
-        path,
-        range.offset,
-        range.length,
-      );
-      reading.catch(() => undefined); // awaited below unless the stat fails first
-      const attrs = await this.client.fstat(handle, path);
+    const size = this.client.fstat(handle, path).then((attrs) => {
+      // A folder opens for reading too; it is not an object of that name.
       if (!isRegularFile(attrs)) throw objectNotFound(this.where, name);
-      checkRange(this.where, name, range, sizeOf(attrs, path));
-      const bytes = await reading;
-      if (bytes.length !== range.length)
-        checkRange(this.where, name, range, range.offset + bytes.length);
+      return sizeOf(attrs, path);
+    });
+    size.catch(() => undefined); // awaited by each get
+    return { handle, size };
+  }
+
+  /** The whole object, or `range` of it, through an open handle. */
+  private async readOpened(
+    name: string,
+    path: string,
+    { handle, size }: OpenedObject,
+    range: ByteRange | undefined,
+  ): Promise<Uint8Array> {
+    if (range === undefined) {
+      const length = await size;
+      const bytes = await readRange(this.client, handle, path, 0, length);
+      // The handle holds the file a rename cannot swap, so a short read is a cut file.
+      checkRange(this.where, name, { offset: 0, length }, bytes.length);
       return bytes;
-    } finally {
-      // Not awaited: nothing is read through the handle after this, and a failed close of a
-      // read-only file loses nothing. Its reply is still taken, so nothing goes unhandled.
-      this.client.close(handle, path).catch(() => undefined);
     }
+    // The size is asked beside the reads, not before them: one round trip, not two.
+    const reading = readRange(
+      this.client,
+      handle,
+      path,
+      range.offset,
+      range.length,
+    );
+    reading.catch(() => undefined); // awaited below unless the size fails first
+    checkRange(this.where, name, range, await size);
+    const bytes = await reading;
+    if (bytes.length !== range.length)
+      checkRange(this.where, name, range, range.offset + bytes.length);
+    return bytes;
   }
 
   async stat(name: string): Promise<ObjectInfo | undefined> {
@@ -252,6 +291,7 @@ export class SftpObjectStore implements ObjectStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.keptHandles.clear(); // closed with the session
     this.client.end();
     await Promise.all([this.ssh.stop(), this.syncSession?.close()]);
   }

@@ -105,12 +105,22 @@ export async function readRange(
   const readPiece = async (start: number, stop: number): Promise<void> => {
     let at = start;
     while (at < stop && at < end) {
-      const data = await client.read(handle, path, offset + at, stop - at);
+      // A reply that spans pipe chunks is copied into `out` as it arrives; one that a chunk
+      // holds whole comes back as a view of the chunk and is copied here.
+      const into = out.subarray(at, stop);
+      const data = await client.read(
+        handle,
+        path,
+        offset + at,
+        stop - at,
+        into,
+      );
       if (data === undefined || data.length === 0) {
         end = Math.min(end, at);
         return;
       }
-      out.set(data, at);
+      if (data.buffer !== out.buffer || data.byteOffset !== into.byteOffset)
+        out.set(data, at);
       at += data.length;
     }
   };
