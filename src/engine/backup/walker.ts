@@ -3,7 +3,9 @@
  * A directory whose listing and subtrees match what an earlier run recorded (the directory
  * cache) is taken whole from that record; a file whose identity matches the files cache reuses
  * its recorded chunks; everything else goes to the file saver (files) or is walked (directories),
- * and each directory's entries go to the tree saver, bottom-up.
+ * and each directory's entries go to the tree saver, bottom-up. A file small enough to go
+ * inline in its tree (inline-files.ts) is read whenever its directory is walked, since its
+ * bytes are its entry; the files cache then only says whether it counts as unchanged.
  *
  * Names are bytes from start to finish (Buffer paths), so any name Linux allows survives.
  * Memory holds one directory listing per level of depth: never the whole tree.
@@ -16,7 +18,6 @@ import { lstatSync, readlinkSync } from "node:fs";
 import { describeError } from "../../errors.js";
 import { bytesEqual } from "../../util/bytes.js";
 import {
-  type CachedContent,
   type ClientCache,
   type DirRecord,
   type FileEntry,
@@ -56,6 +57,7 @@ import {
   symlinkEntry,
 } from "./entries.js";
 import { identityOf } from "./file-identity.js";
+import { isInlineSize, type FileRead } from "./inline-files.js";
 import { StoreFailure, type FileSaver } from "./file-saver.js";
 import type { Prewalk } from "./prewalk.js";
 import {
@@ -173,19 +175,39 @@ export class Walker {
   }
 
   /**
-   * Reads a new or changed file; undefined (with a warning) when it cannot be read. A small
-   * file's bytes come from its directory's batch (`batched`) when the batch read it in full.
+   * Whether the files cache knows a file that goes inline unchanged (marking its row seen, as
+   * for any known file): its bytes are read anyway, but it counts as unchanged.
+   */
+  #knownInline(path: Buffer, stat: EntryStat): boolean {
+    const { cache, dryRun } = this.#parts;
+    const identity = identityOf(stat);
+    return (
+      (dryRun
+        ? cache.lookupFile(path, identity)
+        : cache.reuseFile(path, identity)) !== undefined
+    );
+  }
+
+  /**
+   * Reads a new or changed file, or one that goes inline; undefined (with a warning) when it
+   * cannot be read. A small file's bytes come from its directory's batch (`batched`) when the
+   * batch read it in full. `known`: the files cache knows it unchanged (an inline file).
    */
   async #readFileEntry(
     path: Buffer,
     name: Uint8Array,
     stat: EntryStat,
     batched?: { batches: SmallFileBatches; ticket: BatchTicket },
+    known = false,
   ): Promise<FileEntry | undefined> {
     const identity = identityOf(stat);
     // Asked before the read: the read's own record must not make a new file look known.
-    const change = this.#parts.cache.hasFile(path) ? "changed" : "new";
-    let read: CachedContent & { size: number };
+    const change = known
+      ? "unchanged"
+      : this.#parts.cache.hasFile(path)
+        ? "changed"
+        : "new";
+    let read: FileRead;
     try {
       const { fileSaver } = this.#parts;
       // The batch reads ahead outside the slots; a file's slot still bounds how many files
@@ -196,7 +218,7 @@ export class Walker {
         this.reportReading();
         return whole === undefined
           ? fileSaver.read(path, identity)
-          : fileSaver.saveRead(whole);
+          : fileSaver.saveRead(whole, identity.size);
       });
     } catch (error) {
       // Only the file's own read errors skip it; a failing store ends the backup.
@@ -205,14 +227,20 @@ export class Walker {
       return undefined;
     }
     const cached = { content: read.content, checksum: read.checksum };
+    this.#tally.files += 1;
+    // Its row is as it was (and marked seen): nothing to record, nothing to tell.
+    if (change === "unchanged" && read.size === identity.size)
+      return fileEntry(name, stat, read.size, cached, read.inline);
     // A file that changed while being read is stored as read, but not cached as unchanged.
     if (read.size === identity.size)
       this.#parts.treeSaver.fileRead(path, identity, cached);
-    this.#tally.files += 1;
     if (change === "new") this.#tally.filesNew += 1;
     else this.#tally.filesChanged += 1;
-    this.#parts.sink.saved?.({ path, change });
-    return fileEntry(name, stat, read.size, cached);
+    this.#parts.sink.saved?.({
+      path,
+      change: change === "new" ? "new" : "changed",
+    });
+    return fileEntry(name, stat, read.size, cached, read.inline);
   }
 
   /**
@@ -428,6 +456,14 @@ export class Walker {
       };
     }
     if (stat.isFile()) {
+      if (isInlineSize(stat.size)) {
+        const known = this.#knownInline(path, stat);
+        if (batches === undefined)
+          return () => this.#readFileEntry(path, name, stat, undefined, known);
+        const ticket = batches.add(path, Number(stat.size));
+        return () =>
+          this.#readFileEntry(path, name, stat, { batches, ticket }, known);
+      }
       const known = this.#knownFile(path, name, stat);
       if (known !== undefined) return known;
       if (batches === undefined || stat.size > BATCHED_FILE_MAX_BIG)
