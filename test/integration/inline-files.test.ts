@@ -50,7 +50,7 @@ beforeAll(async () => {
   ({ context, dir, cleanup } = made);
   repository = join(dir, "repo");
   source = join(dir, "source");
-  writeFiles(source, { "edge/empty": "" });
+  writeFiles(source, { "edge/empty": "", "small/.keep": "" });
   for (const [index, size] of SMALL_SIZES.entries())
     writeFileSync(join(source, smallName(index)), seededBytes(index, size));
   // The limit itself is inline; one byte more, and a larger file, are data blobs.
@@ -86,7 +86,8 @@ describe("files of at most INLINE_FILE_MAX bytes, inline in their trees", () => 
     expect(treeDifferences(describeTree(source), describeTree(target))).toEqual(
       [],
     );
-    const files = SMALL_SIZES.length + 4;
+    // The small files, small/.keep and edge/empty, the limit, the one over it, big.bin.
+    const files = SMALL_SIZES.length + 5;
     expect(restored.verified).toBe(files);
 
     const cat = context.with();
