@@ -7,7 +7,14 @@
  * bytes in the tree and two keyed hashes for its checksum, computed as if it were one blob, so
  * that every reader checks it the way it checks a one-blob file.
  */
-import type { CachedContent, Repository } from "../../repo/index.js";
+import {
+  sameChecksum,
+  type CachedContent,
+  type InlineFileEntry,
+  type Repository,
+  type TreeEntry,
+} from "../../repo/index.js";
+import type { BlobId } from "../../store/index.js";
 
 /**
  * Files of at most this many bytes (as lstat saw them and as read) go inline. The trade-off:
@@ -49,4 +56,43 @@ export function inlineRead(
     size: data.length,
     inline: Buffer.from(data),
   };
+}
+
+/**
+ * The inline files of the tree an earlier run made of a directory (the directory cache's
+ * record), by name (latin1 of the bytes), so that a directory walked again because something
+ * in it changed takes its unchanged small files' bytes from there instead of reading every
+ * one again. Empty when the tree cannot be loaded (pruned, damaged): the files are read.
+ */
+export async function previousInlineFiles(
+  repo: Pick<Repository, "loadTree">,
+  tree: BlobId,
+): Promise<Map<string, InlineFileEntry>> {
+  const files = new Map<string, InlineFileEntry>();
+  let entries: readonly TreeEntry[];
+  try {
+    ({ entries } = await repo.loadTree(tree));
+  } catch {
+    return files;
+  }
+  for (const entry of entries)
+    if (entry.type === "file" && entry.inline !== undefined)
+      files.set(Buffer.from(entry.name).toString("latin1"), entry);
+  return files;
+}
+
+/**
+ * The earlier tree's bytes of a file the files cache knows unchanged, when they are the bytes
+ * that cache row vouches for: same name and size, and the checksum the row recorded (a keyed
+ * hash of the bytes, so equal checksums mean equal bytes). Undefined: read the file.
+ */
+export function reusableInline(
+  previous: ReadonlyMap<string, InlineFileEntry> | undefined,
+  name: Uint8Array,
+  size: number,
+  cached: CachedContent,
+): InlineFileEntry | undefined {
+  const entry = previous?.get(Buffer.from(name).toString("latin1"));
+  if (entry === undefined || entry.size !== size) return undefined;
+  return sameChecksum(entry.checksum, cached.checksum) ? entry : undefined;
 }
