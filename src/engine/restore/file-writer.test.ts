@@ -4,11 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { BlindsyncError } from "../../errors.js";
-import type {
-  BlobFileEntry,
-  FileEntry,
-  Tree,
-} from "../../repo/index.js";
+import type { BlobFileEntry, FileEntry, Tree } from "../../repo/index.js";
 import { toHex } from "../../util/bytes.js";
 import { exactFileTimes } from "../../util/file-times.js";
 import { Deletion } from "./deletion.js";
