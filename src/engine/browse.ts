@@ -3,6 +3,7 @@
  * file's verified content, and compare two snapshots. Identical subtree ids are skipped
  * without loading them, so a diff of two close snapshots reads only what changed.
  */
+import { createHash } from "node:crypto";
 import { BlindsyncError } from "../errors.js";
 import { withHeapHeadroom } from "../util/heap-growth.js";
 import { streamFileAhead } from "./file-stream.js";
@@ -109,11 +110,18 @@ export interface Change {
  * Whether two files of one repository hold the same content. Checksums of one kind say so; a
  * file an older version recorded with a SHA-256 and a newer one with a checksum over chunk ids
  * (an unchanged file across the upgrade) are compared by their chunk ids, which the
- * repository's keyed chunker makes the same for the same content.
+ * repository's keyed chunker makes the same for the same content, or, when the newer one is
+ * inline (tree format 4), by the SHA-256 of its bytes.
  */
 function sameContent(a: FileEntry, b: FileEntry): boolean {
   if (a.checksum.kind === b.checksum.kind)
     return sameChecksum(a.checksum, b.checksum);
+  const [sha256, other] = a.checksum.kind === "sha256" ? [a, b] : [b, a];
+  if (other.inline !== undefined)
+    return bytesEqual(
+      createHash("sha256").update(other.inline).digest(),
+      sha256.checksum.digest,
+    );
   return (
     a.content.length === b.content.length &&
     a.content.every((id, index) => bytesEqual(id, b.content[index] as BlobId))

@@ -38,14 +38,20 @@ interface Fixture {
 let work: string;
 let fixture: Fixture;
 
+/**
+ * Over the inline limit (1 KiB), so that a.txt and its copies share one data blob rather than
+ * each carrying its bytes in its tree.
+ */
+const A_TEXT = "hello check\n".repeat(100);
+
 async function makeRepository(): Promise<Fixture> {
   const store = new MemoryStore();
   const repo = await Repository.create(store, PASSWORD, FAST_KDF);
   const cache = ClientCache.open(join(work, "cache"), "memory-check-test");
   const source = join(work, "source");
   await fsp.mkdir(join(source, "sub", "deeper"), { recursive: true });
-  await fsp.writeFile(join(source, "a.txt"), "hello check\n");
-  await fsp.writeFile(join(source, "copy-of-a.txt"), "hello check\n");
+  await fsp.writeFile(join(source, "a.txt"), A_TEXT);
+  await fsp.writeFile(join(source, "copy-of-a.txt"), A_TEXT);
   await fsp.writeFile(join(source, "sub", "b.bin"), randomBytes(3_000_000));
   await fsp.writeFile(join(source, "sub", "deeper", "c.txt"), "deep\n");
   await fsp.writeFile(join(source, "empty"), "");
@@ -257,10 +263,7 @@ describe("checkRepository", () => {
 
   it("caps the listed paths of one blob and counts the rest", async () => {
     for (let index = 0; index < MAX_LISTED + 5; index++)
-      await fsp.writeFile(
-        join(fixture.source, `dup-${index}`),
-        "hello check\n",
-      );
+      await fsp.writeFile(join(fixture.source, `dup-${index}`), A_TEXT);
     const snap = await snapshot();
     const entry = await fileAt(snap, "a.txt");
     await fixture.store.delete([entry.content[0] as BlobId]);

@@ -5,6 +5,9 @@
  * has been recomputed from the bytes actually read. Restore, `cat`, `dump` and `check
  * --read-data` feed it blobs in the entry's order (BlobContentCheck); restore's read-backs feed
  * it bytes from disk (DiskContentCheck, readBackCheck).
+ *
+ * An inline file (tree format 4) records the checksum it would have as one data blob, so it
+ * is checked as a one-blob file whose id is not recorded but recomputed from its bytes.
  */
 import { createHash, type Hash } from "node:crypto";
 import type { FileChecksum, FileEntry, Repository } from "../repo/index.js";
@@ -22,12 +25,35 @@ export function checksumName(checksum: FileChecksum): string {
   return checksum.kind === "sha256" ? "SHA-256" : "checksum over its chunk ids";
 }
 
-/** Whether the recorded ids and size give the recorded `chunk-ids` checksum. */
-function listMatches(repo: ChecksumRepository, entry: FileEntry): boolean {
-  return bytesEqual(
-    repo.fileChecksum(entry.size, entry.content).digest,
-    entry.checksum.digest,
-  );
+/**
+ * The chunk ids a file's `chunk-ids` checksum is over: the recorded ones, or for an inline file
+ * the id of the one blob its bytes would be (recomputed, so the MAC binds the bytes).
+ */
+export function checksumIds(
+  repo: Pick<Repository, "blobId">,
+  entry: FileEntry,
+): readonly Uint8Array[] {
+  return entry.inline === undefined
+    ? entry.content
+    : [repo.blobId(entry.inline)];
+}
+
+/**
+ * Whether an inline file's bytes give the checksum its tree records (either kind): all a
+ * reader has to check before using them, since they came inside the authenticated tree.
+ */
+export function inlineMatches(
+  repo: ChecksumRepository,
+  entry: FileEntry & { readonly inline: Uint8Array },
+): boolean {
+  const check = new BlobContentCheck(repo, entry, { idsChecked: false });
+  check.add(entry.inline);
+  return check.matches();
+}
+
+/** The number of pieces BlobContentCheck expects: an inline file is one. */
+function pieceCount(entry: FileEntry): number {
+  return entry.inline === undefined ? entry.content.length : 1;
 }
 
 /**
@@ -43,6 +69,8 @@ export class BlobContentCheck {
   #index = 0;
   #size = 0;
   #idsMatch = true;
+  /** An inline file's one id, recomputed from its bytes (it records none). */
+  #inlineId: Uint8Array | undefined;
   /** Each chunk's length, in order: what DiskContentCheck needs to read the file back. */
   readonly lengths: number[] = [];
 
@@ -59,9 +87,12 @@ export class BlobContentCheck {
   }
 
   add(plaintext: Uint8Array): void {
-    const expected = this.#entry.content[this.#index++];
+    const index = this.#index++;
+    const expected = this.#entry.content[index];
     if (this.#hash !== undefined) this.#hash.update(plaintext);
-    else if (
+    else if (this.#entry.inline !== undefined) {
+      if (index === 0) this.#inlineId = this.#repo.blobId(plaintext);
+    } else if (
       expected === undefined ||
       (!this.#idsChecked && !bytesEqual(this.#repo.blobId(plaintext), expected))
     )
@@ -73,11 +104,18 @@ export class BlobContentCheck {
   /** True when what was added is the whole file the entry records, size and checksum. */
   matches(): boolean {
     const entry = this.#entry;
-    if (this.#size !== entry.size || this.#index !== entry.content.length)
+    if (this.#size !== entry.size || this.#index !== pieceCount(entry))
       return false;
     if (this.#hash !== undefined)
       return bytesEqual(this.#hash.digest(), entry.checksum.digest);
-    return this.#idsMatch && listMatches(this.#repo, entry);
+    const ids = this.#inlineId === undefined ? entry.content : [this.#inlineId];
+    return (
+      this.#idsMatch &&
+      bytesEqual(
+        this.#repo.fileChecksum(entry.size, ids).digest,
+        entry.checksum.digest,
+      )
+    );
   }
 }
 
@@ -86,7 +124,7 @@ export class BlobContentCheck {
  * its size and checksum alone; the MAC over the recomputed ids then stands for the id list.
  */
 export type DiskTarget = Pick<FileEntry, "size" | "checksum"> &
-  Partial<Pick<FileEntry, "content">>;
+  Partial<Pick<FileEntry, "content" | "inline">>;
 
 /**
  * Bytes read from disk, in any pieces, compared with an entry. A `chunk-ids` checksum needs
@@ -116,7 +154,12 @@ export class DiskContentCheck {
     lengths?: readonly number[],
   ) {
     this.#repo = repo;
-    this.#entry = entry;
+    // An inline file records no ids to compare with: its one chunk's id is recomputed, and the
+    // checksum over it decides, as for a target known by size and checksum alone.
+    this.#entry =
+      entry.inline === undefined
+        ? entry
+        : { size: entry.size, checksum: entry.checksum };
     this.#lengths = lengths;
     if (entry.checksum.kind === "sha256") this.#hash = createHash("sha256");
     else if (lengths === undefined)

@@ -7,7 +7,9 @@
  * whole-file pass for nothing, and copies of copies stay byte-identical chunk for chunk.
  *
  * A file's checksum over chunk ids is keyed too: it is checked against the source's ids and
- * computed again over the destination's (a SHA-256 of the plaintext stays as it is).
+ * computed again over the destination's (a SHA-256 of the plaintext stays as it is). An inline
+ * file (tree format 4) stays inline: its bytes are in the tree, and its checksum is checked and
+ * made again over the id its bytes have under each repository's key.
  *
  * Each tree is rewritten with its entries' new ids and saved only after every blob it names is
  * queued (the BlobSaver flushes batches in order before the snapshot is written). The walk is
@@ -36,6 +38,7 @@ import {
 import type { BlobId } from "../store/index.js";
 import { toHex } from "../util/bytes.js";
 import type { BlobSaver } from "./backup/index.js";
+import { checksumIds, type ChecksumRepository } from "./content-check.js";
 import { DirectoryReadHints } from "./read-hints.js";
 
 /** Data blobs fetched from the source at once: each at most the chunker's maximum (8 MiB). */
@@ -70,15 +73,15 @@ export interface TreeCopierOptions {
  * first, so a copy never vouches anew for a file whose recorded checksum was wrong.
  */
 function copiedChecksum(
-  source: Pick<Repository, "fileChecksum">,
-  destination: Pick<Repository, "fileChecksum">,
+  source: ChecksumRepository,
+  destination: ChecksumRepository,
   entry: FileEntry,
   content: readonly BlobId[],
 ): FileChecksum {
   if (entry.checksum.kind === "sha256") return entry.checksum;
   if (
     !sameChecksum(
-      source.fileChecksum(entry.size, entry.content),
+      source.fileChecksum(entry.size, checksumIds(source, entry)),
       entry.checksum,
     )
   )
@@ -86,7 +89,10 @@ function copiedChecksum(
       "integrity",
       "A file's chunk ids do not match the checksum over them its tree records",
     );
-  return destination.fileChecksum(entry.size, content);
+  return destination.fileChecksum(
+    entry.size,
+    entry.inline === undefined ? content : checksumIds(destination, entry),
+  );
 }
 
 export class TreeCopier {
@@ -135,6 +141,9 @@ export class TreeCopier {
           ahead.take(entry.subtree),
         );
         entries.push({ ...entry, subtree });
+      } else if (entry.type === "file" && entry.inline !== undefined) {
+        const checksum = copiedChecksum(source, destination, entry, []);
+        entries.push({ ...entry, checksum });
       } else if (entry.type === "file") {
         const content = await this.#copyContent(entry.content);
         const checksum = copiedChecksum(source, destination, entry, content);

@@ -18,7 +18,9 @@ export async function streamFileAhead(
   write: (chunk: Uint8Array) => Promise<void>,
 ): Promise<void> {
   const check = new BlobContentCheck(repo, entry, { idsChecked: true });
-  const pending: Promise<Uint8Array>[] = [];
+  // An inline file's bytes came with its tree (format 4): its one piece, checked the same way.
+  const pending: Promise<Uint8Array>[] =
+    entry.inline === undefined ? [] : [Promise.resolve(entry.inline)];
   let next = 0;
   const requestMore = (): void => {
     while (pending.length <= AHEAD && next < entry.content.length) {

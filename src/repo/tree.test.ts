@@ -9,7 +9,10 @@ import {
   sortEntries,
   TREE_FORMAT_V1,
   TREE_FORMAT_V2,
+  TREE_FORMAT_V3,
   TREE_FORMAT_VERSION,
+  MAX_INLINE_BYTES,
+  type FileEntry,
   type TreeEntry,
 } from "./tree.js";
 
@@ -45,6 +48,25 @@ const plainEntryArbitrary: fc.Arbitrary<TreeEntry> = fc.oneof(
       maxLength: 5,
     }),
   }),
+  fc
+    .record({
+      name: nameArbitrary,
+      type: fc.constant("file" as const),
+      mode: fc.integer({ min: 0, max: 0o7777 }),
+      mtimeNs: fc.bigInt({ min: 0n, max: 2n ** 62n }),
+      uid: fc.nat(),
+      gid: fc.nat(),
+      checksum: fc.record({
+        kind: fc.constant("chunk-ids" as const),
+        digest: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+      }),
+      inline: fc.uint8Array({ minLength: 1, maxLength: 64 }),
+    })
+    .map((file) => ({
+      ...file,
+      size: file.inline.length,
+      content: [] as const,
+    })),
   fc.record({
     name: nameArbitrary,
     type: fc.constant("dir" as const),
@@ -147,7 +169,8 @@ describe("tree codec", () => {
     const v2 = encodeTree({ entries: [file] }, TREE_FORMAT_V2);
     expect(v2.length).toBe(bytes.length + 2);
     expect(decodeTree(v2).entries[0]).toEqual(file);
-    expect(encodeTree({ entries: [file] }).length).toBe(bytes.length + 3);
+    // format 3 one more: the checksum's kind; format 4 one more: the content kind.
+    expect(encodeTree({ entries: [file] }).length).toBe(bytes.length + 4);
   });
 
   it("records a file checksum's kind in format 3 only: older formats hold SHA-256s alone", () => {
@@ -162,7 +185,7 @@ describe("tree codec", () => {
       checksum: { kind: "chunk-ids", digest: id(7) },
       content: [id(8)],
     };
-    const v3 = Buffer.from(encodeTree({ entries: [file] }));
+    const v3 = Buffer.from(encodeTree({ entries: [file] }, TREE_FORMAT_V3));
     expect(v3[0]).toBe(3);
     expect(decodeTree(v3).entries[0]).toEqual(file);
     for (const version of [TREE_FORMAT_V1, TREE_FORMAT_V2] as const)
@@ -227,6 +250,120 @@ describe("tree codec", () => {
         ],
       }),
     ).toThrow(RangeError);
+  });
+
+  it("keeps a small file's bytes inline in format 4, after a content kind byte", () => {
+    const inline: FileEntry = {
+      name: new Uint8Array(Buffer.from("small")),
+      type: "file",
+      mode: 0o644,
+      mtimeNs: 3n,
+      uid: 0,
+      gid: 0,
+      size: 5,
+      checksum: { kind: "chunk-ids", digest: id(4) },
+      content: [],
+      inline: new Uint8Array(Buffer.from("hello")),
+      hardlink: { dev: 1n, ino: 2n },
+    };
+    const bytes = Buffer.from(encodeTree({ entries: [inline] }));
+    expect(bytes[0]).toBe(TREE_FORMAT_VERSION);
+    // The content kind (1), the length (u32) and the bytes end the entry.
+    expect(bytes.subarray(-10)).toEqual(
+      Buffer.concat([Buffer.from([1, 0, 0, 0, 5]), Buffer.from("hello")]),
+    );
+    const decoded = decodeTree(bytes).entries[0] as FileEntry;
+    expect(decoded).toEqual(inline);
+    // A view of the tree's bytes, as names and ids are.
+    expect(decoded.inline?.buffer).toBe(bytes.buffer);
+    // A file of blob ids carries content kind 0 before its count.
+    const blobs = Buffer.from(
+      encodeTree({
+        entries: [{ ...inline, inline: undefined, content: [id(9)] }],
+      }),
+    );
+    expect(blobs.subarray(-37, -32)).toEqual(Buffer.from([0, 0, 0, 0, 1]));
+  });
+
+  it("decodeTree() refuses an inline file whose length is not its size, empty or too long", () => {
+    const file = (size: number, bytes: number): FileEntry => ({
+      name: new Uint8Array(Buffer.from("f")),
+      type: "file",
+      mode: 0,
+      mtimeNs: 0n,
+      uid: 0,
+      gid: 0,
+      size,
+      checksum: { kind: "chunk-ids", digest: id(1) },
+      content: [],
+      inline: new Uint8Array(bytes).fill(0x61),
+    });
+    const valid = Buffer.from(encodeTree({ entries: [file(3, 3)] }));
+    // The size u64 follows the name, the type, mode, mtime, uid, gid and the two empty names.
+    const sizeAt = 1 + 4 + 2 + 1 + 1 + 4 + 8 + 4 + 4 + 1 + 1;
+    expect(valid.readBigUInt64BE(sizeAt)).toBe(3n);
+    const lengthAt = valid.length - 3 - 4;
+    const lying = (edit: (bytes: Buffer) => void): Buffer => {
+      const copy = Buffer.from(valid);
+      edit(copy);
+      return copy;
+    };
+    // Size 4, three bytes inline: the length differs from the size.
+    expect(() =>
+      decodeTree(lying((bytes) => bytes.writeBigUInt64BE(4n, sizeAt))),
+    ).toThrow(/inline file's length differs from its size/);
+    // Length 2 with size 3: the same, whatever follows.
+    expect(() =>
+      decodeTree(lying((bytes) => bytes.writeUInt32BE(2, lengthAt))),
+    ).toThrow(/malformed/);
+    // An empty inline file: an empty file's one encoding is no blob ids.
+    const empty = Buffer.concat([
+      lying((bytes) => {
+        bytes.writeBigUInt64BE(0n, sizeAt);
+        bytes.writeUInt32BE(0, lengthAt);
+      }).subarray(0, lengthAt + 4),
+    ]);
+    expect(() => decodeTree(empty)).toThrow(/inline file length out of range/);
+    // Past the format's limit, even with a matching size.
+    const big = MAX_INLINE_BYTES + 1;
+    const tooLong = Buffer.concat([
+      lying((bytes) => {
+        bytes.writeBigUInt64BE(BigInt(big), sizeAt);
+        bytes.writeUInt32BE(big, lengthAt);
+      }).subarray(0, lengthAt + 4),
+      Buffer.alloc(big, 0x61),
+    ]);
+    expect(() => decodeTree(tooLong)).toThrow(
+      /inline file length out of range/,
+    );
+    // An unknown content kind is damage too.
+    expect(() =>
+      decodeTree(lying((bytes) => (bytes[lengthAt - 1] = 2))),
+    ).toThrow(/unknown file content kind 2/);
+    // The encoder refuses what the decoder would.
+    expect(() => encodeTree({ entries: [file(4, 3)] })).toThrow(RangeError);
+    expect(() => encodeTree({ entries: [file(big, big)] })).toThrow(RangeError);
+    expect(() => encodeTree({ entries: [file(3, 3)] }, TREE_FORMAT_V3)).toThrow(
+      /no inline files/,
+    );
+  });
+
+  it("reads format 3 trees (no content kind) as older repositories hold them", () => {
+    const file: TreeEntry = {
+      name: new Uint8Array(Buffer.from("f")),
+      type: "file",
+      mode: 0o600,
+      mtimeNs: 0n,
+      uid: 0,
+      gid: 0,
+      size: 1,
+      checksum: { kind: "chunk-ids", digest: id(7) },
+      content: [id(8)],
+    };
+    const v3 = encodeTree({ entries: [file] }, TREE_FORMAT_V3);
+    expect(v3[0]).toBe(3);
+    expect(v3.length).toBe(encodeTree({ entries: [file] }).length - 1);
+    expect(decodeTree(v3).entries[0]).toEqual(file);
   });
 
   it("decodeTree() refuses an owner name with a control character as damage", () => {

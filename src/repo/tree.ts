@@ -7,11 +7,10 @@
  * the key can craft any tree. It rejects every name restore could misuse, unsorted or
  * duplicate names, out-of-range lengths and trailing bytes, always with an integrity error.
  *
- * Over 400 lines because all three format versions (1; 2 with owner names and fifos; 3 with
- * the whole-file checksum's kind) are decoded here beside the one encoder, so the rules a tree
- * must meet are written once.
+ * All four format versions (1; 2 with owner names and fifos; 3 with the whole-file checksum's
+ * kind; 4 with small files' bytes inline) are decoded here beside the one encoder, so the rules
+ * a tree must meet are written once; the byte reader and writer are in tree-io.ts.
  */
-import { BlindsyncError } from "../errors.js";
 import { BLOB_ID_LENGTH, type BlobId } from "../store/index.js";
 import {
   FILE_CHECKSUM_CODES,
@@ -19,21 +18,41 @@ import {
   checksumKindOf,
   type FileChecksum,
 } from "./file-checksum.js";
+import { invalid, Reader, Writer } from "./tree-io.js";
+
+export { isOwnerName } from "./tree-io.js";
 
 /**
  * The version encodeTree writes. Version 2 added owner and group names beside the numeric ids
  * and the fifo type; version 3 a kind byte before each file's checksum (file-checksum.ts), so
- * a file may carry the keyed hash over its chunk ids instead of its SHA-256. decodeTree reads
- * versions 1 and 2 too, so older repositories stay readable.
+ * a file may carry the keyed hash over its chunk ids instead of its SHA-256; version 4 a
+ * content kind byte, so a small file may carry its bytes inline instead of data-blob ids.
+ * decodeTree reads versions 1 to 3 too, so older repositories stay readable.
  */
-export const TREE_FORMAT_VERSION = 3;
+export const TREE_FORMAT_VERSION = 4;
 /** The first format: no owner names, no fifos, SHA-256 checksums only. */
 export const TREE_FORMAT_V1 = 1;
 /** Owner names and fifos; SHA-256 checksums only. */
 export const TREE_FORMAT_V2 = 2;
+/** The checksum's kind; every file's content is a list of data-blob ids. */
+export const TREE_FORMAT_V3 = 3;
 
 export type TreeFormatVersion =
-  typeof TREE_FORMAT_V1 | typeof TREE_FORMAT_V2 | typeof TREE_FORMAT_VERSION;
+  | typeof TREE_FORMAT_V1
+  | typeof TREE_FORMAT_V2
+  | typeof TREE_FORMAT_V3
+  | typeof TREE_FORMAT_VERSION;
+
+/**
+ * The most bytes a file may carry inline (format 4). A format limit, not the backup's choice:
+ * a reader refuses more, so the backup's own threshold (engine/backup) may move up to this
+ * without a new format. It bounds what one entry adds to its tree.
+ */
+export const MAX_INLINE_BYTES = 4096;
+
+/** Format 4's content kind byte: what follows it in a file entry. */
+const CONTENT_BLOBS = 0;
+const CONTENT_INLINE = 1;
 
 /** Permission bits plus setuid, setgid and sticky: what restore may apply. */
 export const MODE_MASK = 0o7777;
@@ -63,16 +82,36 @@ export interface HardlinkKey {
   readonly ino: bigint;
 }
 
-export interface FileEntry extends EntryBase {
+interface FileEntryBase extends EntryBase {
   readonly type: "file";
   readonly size: number;
-  /** Of the whole plaintext file: restore verifies it end to end before renaming. */
+  /**
+   * Of the whole plaintext file: restore verifies it end to end before renaming. An inline
+   * file's is the one it would have as a single data blob (its id recomputed from the bytes).
+   */
   readonly checksum: FileChecksum;
-  /** Ordered data-blob ids; their plaintexts concatenated are the file. */
-  readonly content: readonly BlobId[];
   /** Set when the file had more than one link, so restore can recreate the hardlink. */
   readonly hardlink?: HardlinkKey;
 }
+
+/** A file stored as data blobs (every file before format 4; an empty file has none). */
+export interface BlobFileEntry extends FileEntryBase {
+  /** Ordered data-blob ids; their plaintexts concatenated are the file. */
+  readonly content: readonly BlobId[];
+  readonly inline?: undefined;
+}
+
+/**
+ * A small file whose bytes are inside its directory's tree (format 4): no data blob of its own,
+ * so nothing to seal, upload, index or fetch per file.
+ */
+export interface InlineFileEntry extends FileEntryBase {
+  readonly content: readonly [];
+  /** The whole file, `size` bytes (1 to MAX_INLINE_BYTES); a view of the tree's bytes. */
+  readonly inline: Uint8Array;
+}
+
+export type FileEntry = BlobFileEntry | InlineFileEntry;
 
 export interface DirEntry extends EntryBase {
   readonly type: "dir";
@@ -116,194 +155,18 @@ export function isSafeName(name: Uint8Array): boolean {
   return !name.includes(0x2f) && !name.includes(0);
 }
 
-/** Owner and group names are at most this many bytes (a u8 length; Linux allows 32). */
-const MAX_OWNER_NAME = 255;
-// ignoreBOM keeps a leading U+FEFF in the name, so decoding never drops bytes the encoder wrote.
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
 /**
- * True for a user or group name a tree may carry: 1 to 255 bytes of UTF-8 without control
- * characters or ":" (which /etc/passwd could not hold either), so a listing can show it as it
- * is and a hostile tree cannot smuggle escape sequences into a terminal through it. A lone
- * surrogate is refused too: it has no UTF-8 form, so it could not come back as it went in.
- */
-export function isOwnerName(name: string): boolean {
-  if (name.length === 0 || Buffer.byteLength(name) > MAX_OWNER_NAME)
-    return false;
-  // eslint-disable-next-line no-control-regex -- control characters are what is refused
-  return !/[\u0000-\u001f\u007f-\u009f:\ud800-\udfff]/u.test(name);
-}
-
-class Writer {
-  private buffer = Buffer.allocUnsafe(4096);
-  private offset = 0;
-
-  private ensure(extra: number): void {
-    if (this.offset + extra <= this.buffer.length) return;
-    const grown = Buffer.allocUnsafe(
-      Math.max(this.buffer.length * 2, this.offset + extra),
-    );
-    this.buffer.copy(grown, 0, 0, this.offset);
-    this.buffer = grown;
-  }
-  u8(value: number): void {
-    this.ensure(1);
-    this.buffer.writeUInt8(value, this.offset);
-    this.offset += 1;
-  }
-  u16(value: number): void {
-    this.ensure(2);
-    this.buffer.writeUInt16BE(value, this.offset);
-    this.offset += 2;
-  }
-  u32(value: number): void {
-    this.ensure(4);
-    this.buffer.writeUInt32BE(value, this.offset);
-    this.offset += 4;
-  }
-  u64(value: bigint): void {
-    this.ensure(8);
-    this.buffer.writeBigUInt64BE(value, this.offset);
-    this.offset += 8;
-  }
-  i64(value: bigint): void {
-    this.ensure(8);
-    this.buffer.writeBigInt64BE(value, this.offset);
-    this.offset += 8;
-  }
-  bytes(value: Uint8Array): void {
-    this.ensure(value.length);
-    this.buffer.set(value, this.offset);
-    this.offset += value.length;
-  }
-  /** A u8 length and the name's UTF-8 bytes; length 0 for a name the backup did not resolve. */
-  ownerName(name: string | undefined): void {
-    if (name === undefined) {
-      this.u8(0);
-      return;
-    }
-    if (!isOwnerName(name))
-      throw new RangeError(
-        `Owner name ${JSON.stringify(name)} is not storable`,
-      );
-    const bytes = Buffer.from(name, "utf8");
-    this.u8(bytes.length);
-    this.bytes(bytes);
-  }
-  finish(): Uint8Array {
-    return new Uint8Array(this.buffer.subarray(0, this.offset));
-  }
-}
-
-function invalid(reason: string): BlindsyncError {
-  return new BlindsyncError("integrity", `Tree blob is malformed: ${reason}`);
-}
-
-class Reader {
-  private offset = 0;
-  private readonly view: Buffer;
-
-  constructor(bytes: Uint8Array) {
-    this.view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
-  private need(count: number): void {
-    if (this.offset + count > this.view.length)
-      throw invalid("unexpected end of data");
-  }
-  u8(): number {
-    this.need(1);
-    return this.view.readUInt8(this.offset++);
-  }
-  u16(): number {
-    this.need(2);
-    const value = this.view.readUInt16BE(this.offset);
-    this.offset += 2;
-    return value;
-  }
-  u32(): number {
-    this.need(4);
-    const value = this.view.readUInt32BE(this.offset);
-    this.offset += 4;
-    return value;
-  }
-  u64(): bigint {
-    this.need(8);
-    const value = this.view.readBigUInt64BE(this.offset);
-    this.offset += 8;
-    return value;
-  }
-  i64(): bigint {
-    this.need(8);
-    const value = this.view.readBigInt64BE(this.offset);
-    this.offset += 8;
-    return value;
-  }
-  /**
-   * A view of the next `count` bytes, not a copy: a restore decodes a tree entry per file, and
-   * a copy (a fresh ArrayBuffer and two views) per name and id was most of decodeTree's
-   * allocation. The views keep the tree's plaintext alive, which is no larger than the entries
-   * it describes and is never written after it is opened.
-   */
-  bytes(count: number): Uint8Array {
-    this.need(count);
-    const value = new Uint8Array(
-      this.view.buffer,
-      this.view.byteOffset + this.offset,
-      count,
-    );
-    this.offset += count;
-    return value;
-  }
-  /**
-   * See Writer.ownerName: undefined for length 0. A directory's entries nearly always share
-   * their owner and group, so a name whose bytes equal the last one decoded and accepted is
-   * that same string, without decoding and checking it again.
-   */
-  ownerName(): string | undefined {
-    const length = this.u8();
-    if (length === 0) return undefined;
-    this.need(length);
-    const start = this.offset;
-    for (const known of this.ownerNames) {
-      if (known.bytes.length === length && this.equalsAt(start, known.bytes)) {
-        this.offset += length;
-        return known.name;
-      }
-    }
-    const bytes = this.bytes(length);
-    let name: string;
-    try {
-      name = strictUtf8.decode(bytes);
-    } catch {
-      throw invalid("an owner name is not UTF-8");
-    }
-    if (!isOwnerName(name)) throw invalid("an owner name is not storable");
-    // The last two accepted: typically the owner's and the group's name.
-    if (this.ownerNames.length === 2) this.ownerNames.shift();
-    this.ownerNames.push({ bytes, name });
-    return name;
-  }
-  private readonly ownerNames: { bytes: Uint8Array; name: string }[] = [];
-  private equalsAt(start: number, bytes: Uint8Array): boolean {
-    for (let index = 0; index < bytes.length; index++)
-      if (this.view[start + index] !== bytes[index]) return false;
-    return true;
-  }
-  get remaining(): number {
-    return this.view.length - this.offset;
-  }
-}
-
-/**
- * Encodes a directory, as version 3 unless told otherwise. Byte layout (all integers big-endian):
+ * Encodes a directory, as version 4 unless told otherwise. Byte layout (all integers big-endian):
  * version u8 | entry count u32 | entries, each:
  * name length u16 | name | type u8 (1 file, 2 dir, 3 symlink, 4 fifo) | mode u32 | mtime ns i64 |
  * uid u32 | gid u32 | user length u8 | user | group length u8 | group | then by type —
  * file: size u64 | checksum kind u8 (1 sha256, 2 chunk-ids) | checksum (32) |
- * hardlink flag u8 [| dev u64 | ino u64] | count u32 | ids (32 each);
+ * hardlink flag u8 [| dev u64 | ino u64] | content kind u8 | then by content kind —
+ * 0: count u32 | ids (32 each); 1: length u32 | the file's bytes (length = size);
  * dir: subtree id (32); symlink: target length u32 | target; fifo: nothing.
- * Version 2 is the same without the checksum kind (always sha256); version 1 also without the
- * two names (and without fifos). Backups always write version 3; the older versions exist so
+ * Version 3 is the same without the content kind (always ids); version 2 also without the
+ * checksum kind (always sha256); version 1 also without the two names (and without fifos).
+ * Backups always write version 4; the older versions exist so
  * that tests can make the trees older repositories hold and check that what decodeTree accepts
  * is canonical (it re-encodes to the same bytes).
  */
@@ -312,7 +175,8 @@ export function encodeTree(
   version: TreeFormatVersion = TREE_FORMAT_VERSION,
 ): Uint8Array {
   const hasNames = version !== TREE_FORMAT_V1;
-  const hasChecksumKind = version === TREE_FORMAT_VERSION;
+  const hasChecksumKind = version >= TREE_FORMAT_V3;
+  const hasContentKind = version >= TREE_FORMAT_VERSION;
   const writer = new Writer();
   writer.u8(version);
   writer.u32(tree.entries.length);
@@ -360,6 +224,23 @@ export function encodeTree(
           writer.u64(entry.hardlink.dev);
           writer.u64(entry.hardlink.ino);
         }
+        if (entry.inline !== undefined) {
+          if (!hasContentKind)
+            throw new RangeError(`Tree format ${version} has no inline files`);
+          if (
+            entry.inline.length !== entry.size ||
+            entry.inline.length === 0 ||
+            entry.inline.length > MAX_INLINE_BYTES
+          )
+            throw new RangeError(
+              `An inline file holds its size in bytes, 1 to ${MAX_INLINE_BYTES}`,
+            );
+          writer.u8(CONTENT_INLINE);
+          writer.u32(entry.inline.length);
+          writer.bytes(entry.inline);
+          break;
+        }
+        if (hasContentKind) writer.u8(CONTENT_BLOBS);
         writer.u32(entry.content.length);
         for (const id of entry.content) writer.bytes(id);
         break;
@@ -381,14 +262,11 @@ export function encodeTree(
 export function decodeTree(bytes: Uint8Array): Tree {
   const reader = new Reader(bytes);
   const version = reader.u8();
-  if (
-    version !== TREE_FORMAT_VERSION &&
-    version !== TREE_FORMAT_V2 &&
-    version !== TREE_FORMAT_V1
-  )
+  if (version < TREE_FORMAT_V1 || version > TREE_FORMAT_VERSION)
     throw invalid(`unknown version ${version}`);
   const hasNames = version !== TREE_FORMAT_V1;
-  const hasChecksumKind = version === TREE_FORMAT_VERSION;
+  const hasChecksumKind = version >= TREE_FORMAT_V3;
+  const hasContentKind = version >= TREE_FORMAT_VERSION;
   const count = reader.u32();
   // Each entry takes at least 24 bytes, so a count beyond that is a lie, not a reason to allocate.
   if (count > reader.remaining / 24)
@@ -425,23 +303,49 @@ export function decodeTree(bytes: Uint8Array): Tree {
       if (linkFlag > 1) throw invalid("bad hardlink flag");
       const hardlink =
         linkFlag === 1 ? { dev: reader.u64(), ino: reader.u64() } : undefined;
-      const chunkCount = reader.u32();
-      if (chunkCount > reader.remaining / BLOB_ID_LENGTH)
-        throw invalid("chunk count too large");
-      const content: BlobId[] = [];
-      for (let chunk = 0; chunk < chunkCount; chunk++)
-        content.push(reader.bytes(BLOB_ID_LENGTH));
-      const file: Mutable<FileEntry> = {
-        name,
-        mode,
-        mtimeNs,
-        uid,
-        gid,
-        type: "file",
-        size: Number(size),
-        checksum,
-        content,
-      };
+      const contentKind = hasContentKind ? reader.u8() : CONTENT_BLOBS;
+      let file: Mutable<FileEntry>;
+      if (contentKind === CONTENT_BLOBS) {
+        const chunkCount = reader.u32();
+        if (chunkCount > reader.remaining / BLOB_ID_LENGTH)
+          throw invalid("chunk count too large");
+        const content: BlobId[] = [];
+        for (let chunk = 0; chunk < chunkCount; chunk++)
+          content.push(reader.bytes(BLOB_ID_LENGTH));
+        file = {
+          name,
+          mode,
+          mtimeNs,
+          uid,
+          gid,
+          type: "file",
+          size: Number(size),
+          checksum,
+          content,
+        };
+      } else if (contentKind === CONTENT_INLINE) {
+        const length = reader.u32();
+        // The one encoding of an empty file is no blob ids; no more than the format allows.
+        if (length === 0 || length > MAX_INLINE_BYTES)
+          throw invalid("inline file length out of range");
+        if (BigInt(length) !== size)
+          throw invalid("an inline file's length differs from its size");
+        const inline = reader.bytes(length);
+        file = {
+          name,
+          mode,
+          mtimeNs,
+          uid,
+          gid,
+          type: "file",
+          size: length,
+          checksum,
+          content: [],
+          inline,
+        };
+      } else {
+        throw invalid(`unknown file content kind ${contentKind}`);
+      }
       if (hardlink !== undefined) file.hardlink = hardlink;
       entry = file;
     } else if (typeCode === TYPE_CODES.dir) {

@@ -23,6 +23,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { listAll } from "./files.js";
 import { Prng, seededBytes } from "./prng.js";
+import { INLINE_FILE_MAX } from "../../src/engine/backup/index.js";
 
 export async function tempDir(prefix = "blindsync-test-"): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
@@ -104,9 +105,10 @@ export async function buildEdgeCaseTree(
 }
 
 /**
- * A source tree of many small files (each below the chunker's minimum, so each is exactly one
- * data blob) in flat subdirectories `dir00`…, half compressible text and half random bytes, plus
- * one file duplicated in two directories (one blob, two users). Returns the file paths.
+ * A source tree of many small files (each below the chunker's minimum and above the inline
+ * limit, so each is exactly one data blob rather than bytes in its tree) in flat
+ * subdirectories `dir00`…, half compressible text and half random bytes, plus one file
+ * duplicated in two directories (one blob, two users). Returns the file paths.
  */
 export async function buildManyFilesTree(
   root: string,
@@ -119,12 +121,12 @@ export async function buildManyFilesTree(
   for (let index = 0; index < options.files; index++) {
     const dir = dirName(index % options.dirs);
     const path = `${dir}/f${String(index).padStart(3, "0")}.bin`;
-    const size = prng.int(1, 24 * 1024);
+    const size = Math.max(prng.int(1, 24 * 1024), INLINE_FILE_MAX + 1);
     const content =
       index % 2 === 0
         ? Buffer.from(
             `file ${index}: ${"all work and no play ".repeat(Math.ceil(size / 21))}`,
-          ).subarray(0, Math.max(size, 12))
+          ).subarray(0, size)
         : seededBytes(options.seed * 1000 + index + 1, size);
     await writeFile(join(root, path), content);
     paths.push(path);
@@ -132,7 +134,7 @@ export async function buildManyFilesTree(
   const shared = seededBytes(options.seed + 77, 5000);
   await writeFile(join(root, dirName(0), "dup-a"), shared);
   await writeFile(join(root, dirName(1 % options.dirs), "dup-b"), shared);
-  await writeFile(join(root, "top.txt"), "a file at the root\n");
+  await writeFile(join(root, "top.txt"), "a file at the root\n".repeat(60));
   paths.push(`${dirName(0)}/dup-a`, `${dirName(1 % options.dirs)}/dup-b`);
   paths.push("top.txt");
   return paths;

@@ -26,7 +26,11 @@ describe("check", () => {
     work = await tempDir();
     ({ source, repo, cacheDir } = await initRepositoryCase(work));
     mkdirSync(join(source, "docs"), { recursive: true });
-    writeFileSync(join(source, "docs", "victim.txt"), "the file that breaks\n");
+    // Over 1 KiB, so that it is a data blob rather than bytes inline in its tree.
+    writeFileSync(
+      join(source, "docs", "victim.txt"),
+      "the file that breaks\n".repeat(60),
+    );
     const first = await cli("backup", source, repo);
     expect(first.code, first.stderr).toBe(0);
     const [only, ...rest] = blobRows(repo, KIND.data);

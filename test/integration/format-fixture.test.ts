@@ -88,6 +88,15 @@ describe("the committed format-v1 repository", () => {
     const both = await run(["check", "--read-data", repo]);
     expect(both.code, both.stderr).toBe(0);
     expect(verifiedBy(both.stdout)).toBe(2 * oldFiles);
+    // The two snapshots hold the same files: SHA-256s of blobs against checksums over chunk
+    // ids, and small files now inline in their trees (format 4), compared by their SHA-256.
+    const listed = await run(["snapshots", "--json", repo]);
+    const [first, second] = (JSON.parse(listed.stdout) as { id: string }[]).map(
+      (snapshot) => snapshot.id,
+    );
+    const diff = await run(["diff", repo, first!, second!]);
+    expect(diff.code, diff.stderr).toBe(0);
+    expect(diff.stdout).not.toMatch(/^M /m);
     const again = join(work, "verified-new");
     const latest = await run(["restore", "--verify", repo, again]);
     expect(latest.code, latest.stderr).toBe(0);

@@ -305,8 +305,9 @@ describe("backup --dry-run", () => {
         blobsAdded: number;
         bytesAdded: number;
       };
-      // The changed file's chunk and the root tree, not the unchanged large file.
-      expect(summary.blobsAdded).toBe(2);
+      // The root tree, which holds the changed small file's bytes inline (tree format 4);
+      // nothing of the unchanged large file.
+      expect(summary.blobsAdded).toBe(1);
       expect(summary.bytesAdded).toBeLessThan(1000);
       // A dry run takes and releases a lock, and stores no blob.
       expect(blobCount()).toBe(stored);

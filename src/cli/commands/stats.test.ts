@@ -10,10 +10,13 @@ import { runBackup } from "./backup.js";
 import { runInit } from "./init.js";
 import { runStats } from "./stats.js";
 
-// The second backup adds c.txt with a.txt's content: one data blob serves both.
+// The second backup adds c.txt with a.txt's content: one data blob serves both. Each file is
+// over 1 KiB, so that it is a data blob rather than bytes inline in its tree.
+const ALPHA = "alpha\n".repeat(200);
+const BETA = "beta\n".repeat(250);
 const shared = sharedRepository([
-  { "a.txt": "alpha\n", "sub/b.txt": "beta\n" },
-  { "c.txt": "alpha\n" },
+  { "a.txt": ALPHA, "sub/b.txt": BETA },
+  { "c.txt": ALPHA },
 ]);
 
 describe("runStats()", () => {
@@ -24,18 +27,18 @@ describe("runStats()", () => {
     expect(printed).toEqual(JSON.parse(JSON.stringify(result)));
     const repository = result.repository!;
     expect(repository.snapshots).toBe(2);
-    // "alpha\n" and "beta\n": the copy of a.txt stored nothing new.
+    // ALPHA and BETA: the copy of a.txt stored nothing new.
     expect(repository.blobs.data.count).toBe(2);
     expect(repository.blobs.snapshot.count).toBe(2);
     const { data, tree, snapshot } = repository.blobs;
     expect(repository.storedBytes).toBe(
       data.bytes + tree.bytes + snapshot.bytes,
     );
-    // 11 bytes in the first snapshot, 17 in the second.
-    expect(repository.logicalBytes).toBe(28);
+    // 2450 bytes in the first snapshot, 3650 in the second.
+    expect(repository.logicalBytes).toBe(6100);
     expect(repository.files).toBe(5);
     expect(repository.dedupRatio).toBe(
-      Math.round((28 / repository.storedBytes) * 100) / 100,
+      Math.round((6100 / repository.storedBytes) * 100) / 100,
     );
     expect(result.restoreSize).toBeUndefined();
   });
@@ -65,11 +68,11 @@ describe("runStats()", () => {
       symlinks: 0,
       fifos: 0,
       others: 0,
-      bytes: 17,
+      bytes: 3650,
     });
     expect(result.repository).toBeUndefined();
     expect(stats.take()).toContainEqual(
-      "  Restore size: 17 B in 3 files, 1 directory, 0 symlinks",
+      "  Restore size: 3.56 KiB in 3 files, 1 directory, 0 symlinks",
     );
   });
 

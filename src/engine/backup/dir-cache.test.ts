@@ -251,6 +251,29 @@ describe("the directory cache", () => {
     expect(await backupWith(warm, [])).toEqual({ ...fourth, fileLookups: 0 });
   });
 
+  it("takes the unchanged inline files of a directory walked again from its earlier tree: only the changed file is read", async () => {
+    await buildSource();
+    await backupWith(warm, []);
+    const changed = join(source, "a/b/file1.txt");
+    await fsp.appendFile(changed, "changed\n");
+    // Its directory and the two above it are walked again: nine small files, one read.
+    const read = new Set<string>();
+    const result = await backup({
+      repo,
+      cache: warm,
+      head: headOf(await repo.listSnapshots()),
+      sources: [source],
+      sink: {
+        progress: () => undefined,
+        warn: () => undefined,
+        reading: (progress) => read.add(progress.current),
+      },
+    });
+    expect([...read]).toEqual([changed]);
+    expect(result).toMatchObject({ filesNew: 0, filesChanged: 1 });
+    expect(toHex(result.snapshot!.tree)).toBe((await backupCold([])).tree);
+  });
+
   it("does not keep a directory with something it had to report, so it reports it every time", async () => {
     await buildSource();
     // A socket: skipped and reported (fifos are stored since tree format 2).

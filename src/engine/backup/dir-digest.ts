@@ -32,7 +32,9 @@ import {
 // encoded again once, as format 2, rather than kept as it was.
 // v3: trees of format 3 (files' checksums over chunk ids), likewise: a snapshot holds the kind
 // of checksum backups write, not SHA-256s kept from directories an older version recorded.
-const LISTING_TAG = Buffer.from("blindsync directory listing v3\0");
+// v4: trees of format 4 (small files' bytes inline), likewise: a directory recorded with a
+// version 3 tree is encoded again once, its small files now inline.
+const LISTING_TAG = Buffer.from("blindsync directory listing v4\0");
 
 const TYPE_BITS = BigInt(fsConstants.S_IFMT);
 const FIFO = BigInt(fsConstants.S_IFIFO);

@@ -45,12 +45,16 @@ export function dirEntry(
   return { ...baseMeta(name, stat), type: "dir", subtree };
 }
 
-/** A file's entry; `size` is what was read, which may differ from what lstat() saw. */
+/**
+ * A file's entry; `size` is what was read, which may differ from what lstat() saw. With
+ * `inline`, the file's bytes (its content is then empty).
+ */
 export function fileEntry(
   name: Uint8Array,
   stat: EntryStat,
   size: number,
   cached: CachedContent,
+  inline?: Uint8Array,
 ): FileEntry {
   // baseMeta()'s fields, written out rather than spread: this runs for every file of every
   // backup, and the spread cost a measurable share of a re-run's main thread.
@@ -70,9 +74,11 @@ export function fileEntry(
     checksum: cached.checksum,
     content: cached.content,
   } as const;
+  const file: FileEntry =
+    inline === undefined ? entry : { ...entry, content: [], inline };
   return stat.nlink > 1n
-    ? { ...entry, hardlink: { dev: stat.dev, ino: stat.ino } }
-    : entry;
+    ? { ...file, hardlink: { dev: stat.dev, ino: stat.ino } }
+    : file;
 }
 
 export function symlinkEntry(

@@ -16,6 +16,7 @@ import { BlobSaver } from "./blob-saver.js";
 import { ChunkStream } from "./chunk-stream.js";
 import { identityOf } from "./file-identity.js";
 import { FileSaver } from "./file-saver.js";
+import { INLINE_FILE_MAX, isInlineSize } from "./inline-files.js";
 
 const PASSWORD = new TextEncoder().encode("file saver test passphrase");
 const FAST_KDF = { scrypt: { logN: 15, r: 8, p: 1 } };
@@ -66,8 +67,10 @@ describe("FileSaver.read() and saveRead()", () => {
       blobSaver,
       countBytes: () => undefined,
     });
-    const sizes = [0, 1, 700, CHUNKER.minSize - 1, CHUNKER.minSize];
+    const sizes = [0, 1, 700, INLINE_FILE_MAX, INLINE_FILE_MAX + 1];
+    sizes.push(CHUNKER.minSize - 1, CHUNKER.minSize);
     sizes.push(CHUNKER.minSize + 1, 3 * CHUNKER.maxSize + 5);
+    const chunks = new Set<string>();
     for (const [index, size] of sizes.entries()) {
       const data = seededBytes(index + 1, size);
       const path = join(work, `f${index}`);
@@ -77,26 +80,35 @@ describe("FileSaver.read() and saveRead()", () => {
         identityOf(lstatSync(path, { bigint: true })),
       );
       expect(read.size).toBe(size);
+      const expected = streamed(data);
+      if (!isInlineSize(size))
+        for (const id of expected.content) chunks.add(id);
       expect({
-        content: read.content.map(toHex),
-        checksum: {
-          kind: read.checksum.kind,
-          digest: toHex(read.checksum.digest),
-        },
-      }).toEqual(streamed(data));
-      if (size > 0 && size < CHUNKER.minSize)
+        kind: read.checksum.kind,
+        digest: toHex(read.checksum.digest),
+      }).toEqual(expected.checksum);
+      // A file small enough goes inline: no chunk, the checksum of the one it would be.
+      if (isInlineSize(size)) {
+        expect(read.content).toEqual([]);
+        expect(toHex(read.inline!)).toBe(toHex(data));
+      } else {
+        expect(read.inline).toBeUndefined();
+        expect(read.content.map(toHex)).toEqual(expected.content);
+      }
+      if (size > INLINE_FILE_MAX && size < CHUNKER.minSize)
         expect(read.content).toHaveLength(1);
       // The batched route (bytes read by SmallFileBatches) makes the very same record.
-      const saved = await saver.saveRead({
-        data: Buffer.from(data),
-        digest: undefined,
-      });
+      const saved = await saver.saveRead(
+        { data: Buffer.from(data), digest: undefined },
+        size,
+      );
       expect(saved.size).toBe(size);
       expect(saved.content.map(toHex)).toEqual(read.content.map(toHex));
+      expect(saved.inline).toEqual(read.inline);
       expect(toHex(saved.checksum.digest)).toBe(toHex(read.checksum.digest));
     }
-    // Every chunk was queued and lands in the store.
+    // Every chunk was queued and lands in the store; inline files added none.
     await blobSaver.flush();
-    expect(blobSaver.stats.blobsAdded).toBeGreaterThan(sizes.length);
+    expect(blobSaver.stats.blobsAdded).toBe(chunks.size);
   });
 });

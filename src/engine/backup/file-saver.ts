@@ -3,7 +3,8 @@
  * synchronous calls, a large one asynchronously with one read ahead, and a large changed file
  * the files cache knows is digested in a worker, which carries back only the chunks the earlier
  * run did not record. Every route goes through the one chunk stream (here or in the worker),
- * so each chunk is read and hashed to its id once, and hands chunks to the blob saver.
+ * so each chunk is read and hashed to its id once, and hands chunks to the blob saver. A file
+ * small enough to go inline (inline-files.ts) is no chunk at all: its bytes go to its tree.
  */
 import { closeSync, openSync, readSync } from "node:fs";
 import { open } from "node:fs/promises";
@@ -20,6 +21,12 @@ import type { BlobSaver } from "./blob-saver.js";
 import { ChunkStream, type Chunk } from "./chunk-stream.js";
 import { OPEN_FLAGS, READ_SIZE } from "./file-reading.js";
 import { unchangedSince } from "./file-identity.js";
+import {
+  INLINE_FILE_MAX,
+  inlineRead,
+  isInlineSize,
+  type FileRead,
+} from "./inline-files.js";
 import { FileReadError, type SealPool } from "./seal-pool.js";
 import type { FileDigest } from "./seal-worker.js";
 import type { DigestBatch, SmallFileRead } from "./small-file-batch.js";
@@ -83,8 +90,9 @@ export class FileSaver {
    * How SmallFileBatches has its batches digested, when there is a worker: the worker computes
    * each one-chunk file's id and checksum and seals its blob ahead (SealPool.digestSmallFiles),
    * so that the main thread, the busier of the two on a first backup of many small files, only
-   * queues them (docs/performance.md, "Small files, per-file cost, round four"). A failed worker
-   * ends the backup (StoreFailure), as it does when sealing.
+   * queues them (docs/performance.md, "Small files, per-file cost, round four"); a file that
+   * goes inline gets its checksum and no blob. A failed worker ends the backup (StoreFailure),
+   * as it does when sealing.
    */
   get digestBatch(): DigestBatch | undefined {
     const pool = this.#pool;
@@ -100,6 +108,7 @@ export class FileSaver {
           offsets,
           lengths,
           this.#compression,
+          INLINE_FILE_MAX,
         );
       } catch (error) {
         throw new StoreFailure(error);
@@ -156,12 +165,10 @@ export class FileSaver {
    * open, read and close cost more than the calls (docs/performance.md). Larger files are read
    * asynchronously, the next piece while the current one is chunked and hashed.
    */
-  async read(
-    path: Buffer,
-    identity: FileIdentity,
-  ): Promise<CachedContent & { size: number }> {
+  async read(path: Buffer, identity: FileIdentity): Promise<FileRead> {
     const statSize = identity.size;
-    if (statSize < READ_SIZE) return this.#readSmallFile(path);
+    if (statSize < READ_SIZE)
+      return this.#readSmallFile(path, isInlineSize(statSize));
     const recorded =
       this.#pool !== undefined &&
       statSize >= WORKER_DIGEST_MIN_BYTES &&
@@ -266,11 +273,17 @@ export class FileSaver {
    * Chunks and queues a file's whole content, read already (SmallFileBatches): the same
    * routes, and so the same ids and checksum, as read() takes for those bytes. A digest made
    * in a worker gives the one chunk's id and the checksum, and its blob is sealed already.
+   * `statSize` is the size lstat gave: a file goes inline only when both it and the bytes
+   * read are small enough.
    */
-  async saveRead({
-    data,
-    digest,
-  }: SmallFileRead): Promise<CachedContent & { size: number }> {
+  async saveRead(
+    { data, digest }: SmallFileRead,
+    statSize: number,
+  ): Promise<FileRead> {
+    if (isInlineSize(statSize) && isInlineSize(data.length)) {
+      this.#countBytes(data.length);
+      return inlineRead(this.#repo, data, digest?.checksum);
+    }
     if (digest !== undefined) {
       this.#countBytes(data.length);
       try {
@@ -292,9 +305,8 @@ export class FileSaver {
     return await builder.finish();
   }
 
-  async #readSmallFile(
-    path: Buffer,
-  ): Promise<CachedContent & { size: number }> {
+  /** `inline`: lstat saw a size that goes inline, so the bytes do if they still fit. */
+  async #readSmallFile(path: Buffer, inline: boolean): Promise<FileRead> {
     const fd = openSync(path, OPEN_FLAGS);
     const buffer = this.#takeBuffer();
     try {
@@ -302,6 +314,10 @@ export class FileSaver {
       if (filled > 0 && filled < READ_SIZE) {
         // Until end of file, not just the size stat() saw: the file may have grown since.
         const more = readSync(fd, buffer, filled, READ_SIZE - filled, null);
+        if (more === 0 && inline && isInlineSize(filled)) {
+          this.#countBytes(filled);
+          return inlineRead(this.#repo, buffer.subarray(0, filled));
+        }
         if (more === 0 && filled < this.#repo.config.chunker.minSize)
           return await this.#oneChunkFile(buffer.subarray(0, filled));
         filled += more;

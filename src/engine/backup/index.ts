@@ -12,6 +12,7 @@
  * - file-saver.ts: the read routes of a new or changed file, through the one chunk stream
  *   (chunk-stream.ts: bytes in, (id, view) chunks out), on the main thread or, for a large
  *   changed file, in a worker that carries back only the chunks the earlier run did not record;
+ *   inline-files.ts says which small files go inside their tree instead (tree format 4);
  * - blob-saver.ts: batches blobs, asks the store which it lacks, seals them (seal-pool.ts and
  *   seal-worker.ts) and uploads them;
  * - stdin-source.ts: `backup --stdin`, a stream stored as the snapshot's one file;
@@ -40,3 +41,4 @@ export {
   type StdinSource,
 } from "./stdin-source.js";
 export { ChunkStream, type Chunk } from "./chunk-stream.js";
+export { INLINE_FILE_MAX } from "./inline-files.js";

@@ -326,13 +326,15 @@ export class SealPool {
    * file's blob id and whole-file checksum, and its blob sealed ahead, which seal() and
    * sealMany() then take for that id instead of sealing it again. `plaintexts` is transferred
    * (unusable here afterwards) and comes back as `plaintexts`, which each file's answer views.
-   * A file whose length is negative is passed over (undefined).
+   * A file whose length is negative is passed over (undefined); one of at most `inlineMax`
+   * bytes is digested but not sealed (its bytes go inline in its tree).
    */
   async digestSmallFiles(
     plaintexts: Uint8Array,
     offsets: Uint32Array,
     lengths: Int32Array,
     compression: CompressionMode,
+    inlineMax = 0,
   ): Promise<{
     plaintexts: Uint8Array;
     files: (DigestedFile | undefined)[];
@@ -344,6 +346,7 @@ export class SealPool {
       offsets,
       lengths,
       compression,
+      inlineMax,
     };
     // Only the bytes move; offsets and lengths, a few bytes a file, are copied (read below).
     const digest = (await this.#post(job, [
@@ -354,16 +357,17 @@ export class SealPool {
     for (let index = 0; index < lengths.length; index++) {
       const length = lengths[index] as number;
       const sealedLength = digest.sealedLengths[index] as number;
-      if (length < 0 || sealedLength === 0) {
+      if (length < 0) {
         files.push(undefined);
         continue;
       }
       const offset = offsets[index] as number;
       const id = digest.ids.subarray(index * 32, index * 32 + 32);
-      this.#presealed.set(id, {
-        bytes: digest.sealed.subarray(at, at + sealedLength),
-        compression,
-      });
+      if (sealedLength > 0)
+        this.#presealed.set(id, {
+          bytes: digest.sealed.subarray(at, at + sealedLength),
+          compression,
+        });
       at += sealedLength;
       files.push({
         plaintext: digest.plaintexts.subarray(offset, offset + length),

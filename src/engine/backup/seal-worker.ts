@@ -78,9 +78,14 @@ export interface SmallFilesJob {
   /** Each file's length; a negative one (a file not read whole) is passed over. */
   readonly lengths: Int32Array;
   readonly compression: CompressionMode;
+  /**
+   * Files of at most this many bytes go inline in their tree (format 4): their id and
+   * checksum are computed, but no blob is sealed for them.
+   */
+  readonly inlineMax: number;
 }
 
-/** A SmallFilesJob's answer; a file passed over has a sealed length of 0. */
+/** A SmallFilesJob's answer; a file passed over, or inline, has a sealed length of 0. */
 export interface SmallFilesDigest {
   /** The job's buffer, back. */
   readonly plaintexts: Uint8Array;
@@ -216,6 +221,10 @@ function smallFiles(job: SmallFilesJob): void {
     const id = sealer.blobId(plaintext);
     ids.set(id, index * 32);
     checksums.set(sealer.fileChecksum(length, [id]).digest, index * 32);
+    if (length <= job.inlineMax) {
+      plaintextBytes += length;
+      continue;
+    }
     const bytes = sealer.seal("data", id, plaintext, job.compression);
     sealed.push(bytes);
     sealedLengths[index] = bytes.length;

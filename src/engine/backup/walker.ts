@@ -3,13 +3,17 @@
  * A directory whose listing and subtrees match what an earlier run recorded (the directory
  * cache) is taken whole from that record; a file whose identity matches the files cache reuses
  * its recorded chunks; everything else goes to the file saver (files) or is walked (directories),
- * and each directory's entries go to the tree saver, bottom-up.
+ * and each directory's entries go to the tree saver, bottom-up. A file small enough to go
+ * inline in its tree (inline-files.ts) needs its bytes whenever its directory is walked: when
+ * the files cache knows it unchanged they come from the directory's earlier tree, else the
+ * file is read.
  *
  * Names are bytes from start to finish (Buffer paths), so any name Linux allows survives.
  * Memory holds one directory listing per level of depth: never the whole tree.
  *
- * About 450 lines with one job, the walk: its three listing sources (prewalk, listing,
- * native) and two caches meet in one recursion, which reads worse split than whole.
+ * About 540 lines with one job, the walk: its three listing sources (prewalk, listing,
+ * native), two caches and the earlier trees' inline files meet in one recursion, which reads
+ * worse split than whole.
  */
 import { readFile } from "node:fs/promises";
 import { lstatSync, readlinkSync } from "node:fs";
@@ -20,6 +24,7 @@ import {
   type ClientCache,
   type DirRecord,
   type FileEntry,
+  type InlineFileEntry,
   type Repository,
   type TreeEntry,
 } from "../../repo/index.js";
@@ -56,8 +61,24 @@ import {
   symlinkEntry,
 } from "./entries.js";
 import { identityOf } from "./file-identity.js";
+import {
+  isInlineSize,
+  previousInlineFiles,
+  reusableInline,
+  type FileRead,
+} from "./inline-files.js";
 import { StoreFailure, type FileSaver } from "./file-saver.js";
 import type { Prewalk } from "./prewalk.js";
+
+/** Whether lstat() saw a regular file that goes inline (inline-files.ts). */
+function isInlineFile(stat: EntryStat | Error | undefined): boolean {
+  return (
+    stat !== undefined &&
+    !(stat instanceof Error) &&
+    stat.isFile() &&
+    isInlineSize(stat.size)
+  );
+}
 import {
   BATCHED_FILE_MAX,
   SmallFileBatches,
@@ -78,8 +99,11 @@ function printable(path: Buffer): string {
 
 /** What a walker works with: the run's counters and sink, the caches, the other stages. */
 export interface WalkerParts {
-  /** Computes the checksum of a file the files cache knows with an older kind. */
-  readonly repo: Pick<Repository, "fileChecksum">;
+  /**
+   * Computes the checksum of a file the files cache knows with an older kind, and loads a
+   * directory's earlier tree for its unchanged inline files.
+   */
+  readonly repo: Pick<Repository, "fileChecksum" | "loadTree">;
   readonly tally: BackupTally;
   readonly sink: BackupSink;
   readonly cache: ClientCache;
@@ -173,19 +197,38 @@ export class Walker {
   }
 
   /**
-   * Reads a new or changed file; undefined (with a warning) when it cannot be read. A small
-   * file's bytes come from its directory's batch (`batched`) when the batch read it in full.
+   * The files cache's row of a file that goes inline, when it knows the file unchanged
+   * (marking the row seen, as for any known file): the file counts as unchanged, and its bytes
+   * come from the directory's earlier tree when that holds the ones the row vouches for.
+   */
+  #knownInline(path: Buffer, stat: EntryStat): CachedContent | undefined {
+    const { cache, dryRun } = this.#parts;
+    const identity = identityOf(stat);
+    return dryRun
+      ? cache.lookupFile(path, identity)
+      : cache.reuseFile(path, identity);
+  }
+
+  /**
+   * Reads a new or changed file, or one that goes inline; undefined (with a warning) when it
+   * cannot be read. A small file's bytes come from its directory's batch (`batched`) when the
+   * batch read it in full. `known`: the files cache knows it unchanged (an inline file).
    */
   async #readFileEntry(
     path: Buffer,
     name: Uint8Array,
     stat: EntryStat,
     batched?: { batches: SmallFileBatches; ticket: BatchTicket },
+    known = false,
   ): Promise<FileEntry | undefined> {
     const identity = identityOf(stat);
     // Asked before the read: the read's own record must not make a new file look known.
-    const change = this.#parts.cache.hasFile(path) ? "changed" : "new";
-    let read: CachedContent & { size: number };
+    const change = known
+      ? "unchanged"
+      : this.#parts.cache.hasFile(path)
+        ? "changed"
+        : "new";
+    let read: FileRead;
     try {
       const { fileSaver } = this.#parts;
       // The batch reads ahead outside the slots; a file's slot still bounds how many files
@@ -196,7 +239,7 @@ export class Walker {
         this.reportReading();
         return whole === undefined
           ? fileSaver.read(path, identity)
-          : fileSaver.saveRead(whole);
+          : fileSaver.saveRead(whole, identity.size);
       });
     } catch (error) {
       // Only the file's own read errors skip it; a failing store ends the backup.
@@ -205,14 +248,20 @@ export class Walker {
       return undefined;
     }
     const cached = { content: read.content, checksum: read.checksum };
+    this.#tally.files += 1;
+    // Its row is as it was (and marked seen): nothing to record, nothing to tell.
+    if (change === "unchanged" && read.size === identity.size)
+      return fileEntry(name, stat, read.size, cached, read.inline);
     // A file that changed while being read is stored as read, but not cached as unchanged.
     if (read.size === identity.size)
       this.#parts.treeSaver.fileRead(path, identity, cached);
-    this.#tally.files += 1;
     if (change === "new") this.#tally.filesNew += 1;
     else this.#tally.filesChanged += 1;
-    this.#parts.sink.saved?.({ path, change });
-    return fileEntry(name, stat, read.size, cached);
+    this.#parts.sink.saved?.({
+      path,
+      change: change === "new" ? "new" : "changed",
+    });
+    return fileEntry(name, stat, read.size, cached, read.inline);
   }
 
   /**
@@ -283,6 +332,7 @@ export class Walker {
       scoped,
       packed,
       walked,
+      record?.tree,
     );
     this.#tally.dirs += 1;
     const tree = await this.#parts.treeSaver.save(entries);
@@ -346,7 +396,8 @@ export class Walker {
 
   /**
    * The tree entries of one directory's children, file by file. `walked` holds the subtrees
-   * already made for its subdirectories, if any.
+   * already made for its subdirectories, if any; `previousTree` is the tree an earlier run
+   * made of it, whose inline files' bytes may be taken again (the directory cache's record).
    */
   async #walkEntries(
     path: Buffer,
@@ -354,8 +405,13 @@ export class Walker {
     matcher: ExcludeMatcher,
     packed: PackedListing,
     walked: Map<number, BlobId | undefined> | undefined,
+    previousTree: BlobId | undefined,
   ): Promise<TreeEntry[]> {
     const listing = unpackListing(path, packed);
+    const previous =
+      previousTree !== undefined && listing.stats.some(isInlineFile)
+        ? await previousInlineFiles(this.#parts.repo, previousTree)
+        : undefined;
     // Everything that needs no I/O beyond lstat (unchanged files, symlinks, exclusions) is
     // settled here without a promise; only subdirectories and files to read wait their turn,
     // the small files among those read in batches ahead of their turn.
@@ -379,7 +435,7 @@ export class Walker {
         childRelative(relative, name),
         matcher,
         stat,
-        batches,
+        { batches, previous },
       );
       if (typeof inspected === "function") later.push(inspected);
       else if (inspected !== undefined) entries.push(inspected);
@@ -395,8 +451,9 @@ export class Walker {
   /**
    * One directory entry: its tree entry when it is settled at once (undefined when it is
    * skipped, with any warning given), or the asynchronous work that will produce it.
-   * `listed` is what the prewalk's lstat() gave, if it reached this entry; a small file to read
-   * joins `batches`, if given.
+   * `listed` is what the prewalk's lstat() gave, if it reached this entry; `within` is what its
+   * directory's walk offers: a small file to read joins its batches, and an unchanged inline
+   * file may take its bytes from the directory's earlier tree.
    */
   #inspect(
     path: Buffer,
@@ -404,8 +461,12 @@ export class Walker {
     relative: string,
     matcher: ExcludeMatcher,
     listed?: EntryStat | Error,
-    batches?: SmallFileBatches,
+    within?: {
+      readonly batches: SmallFileBatches;
+      readonly previous: ReadonlyMap<string, InlineFileEntry> | undefined;
+    },
   ): TreeEntry | undefined | (() => Promise<TreeEntry | undefined>) {
+    const batches = within?.batches;
     let stat: EntryStat;
     try {
       if (listed instanceof Error) throw listed;
@@ -428,6 +489,25 @@ export class Walker {
       };
     }
     if (stat.isFile()) {
+      if (isInlineSize(stat.size)) {
+        const cached = this.#knownInline(path, stat);
+        const size = Number(stat.size);
+        const reused =
+          cached === undefined
+            ? undefined
+            : reusableInline(within?.previous, name, size, cached);
+        if (cached !== undefined && reused !== undefined) {
+          this.#tally.files += 1;
+          this.#tally.bytes += size;
+          return fileEntry(name, stat, size, cached, reused.inline);
+        }
+        const known = cached !== undefined;
+        if (batches === undefined)
+          return () => this.#readFileEntry(path, name, stat, undefined, known);
+        const ticket = batches.add(path, size);
+        return () =>
+          this.#readFileEntry(path, name, stat, { batches, ticket }, known);
+      }
       const known = this.#knownFile(path, name, stat);
       if (known !== undefined) return known;
       if (batches === undefined || stat.size > BATCHED_FILE_MAX_BIG)

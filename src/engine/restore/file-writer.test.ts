@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { BlindsyncError } from "../../errors.js";
-import type { FileEntry, Tree } from "../../repo/index.js";
+import type { BlobFileEntry, FileEntry, Tree } from "../../repo/index.js";
 import { toHex } from "../../util/bytes.js";
 import { exactFileTimes } from "../../util/file-times.js";
 import { Deletion } from "./deletion.js";
@@ -83,7 +83,7 @@ class CountingTarget extends Target {
 function fileEntry(
   blobs: Blobs,
   chunks: readonly string[],
-  extra: Partial<FileEntry> = {},
+  extra: Partial<BlobFileEntry> = {},
 ): FileEntry {
   const data = Buffer.from(chunks.join(""));
   return {

@@ -225,7 +225,12 @@ export class FileWriter {
   private fetchContent(entry: FileEntry): Content {
     const ids = entry.content;
     const repo = this.repo;
-    const queue: [Uint8Array, Promise<Uint8Array>][] = [];
+    // An inline file (here only when a directory stands in its way) is its one piece, at
+    // hand: no blob and so no id, and nothing that could fail to load.
+    const queue: [Uint8Array, Promise<Uint8Array>][] =
+      entry.inline === undefined
+        ? []
+        : [[new Uint8Array(0), Promise.resolve(entry.inline)]];
     let next = 0;
     const refill = (): void => {
       while (queue.length < BLOBS_AHEAD && next < ids.length) {

@@ -171,11 +171,19 @@ export class SmallFileWriter {
   /**
    * Every data blob of the file, fetched together, with their total size and the whole-file
    * checksum checked against the snapshot (content-check.ts); throws DamagedData naming the
-   * problem.
+   * problem. An inline file's bytes came with its tree: nothing to fetch, the same check.
    */
   private async fetchVerified(
     entry: FileEntry,
   ): Promise<{ chunks: Buffer[]; lengths: number[] }> {
+    if (entry.inline !== undefined) {
+      const check = new BlobContentCheck(this.repo, entry, {
+        idsChecked: false,
+      });
+      check.add(entry.inline);
+      assertWholeFile(entry, entry.inline.length, check);
+      return { chunks: [asBuffer(entry.inline)], lengths: check.lengths };
+    }
     const loads = entry.content.map((id) => {
       // The content check below verifies the whole file (a SHA-256, or each chunk's id
       // recomputed for a checksum over chunk ids), so the load's own id check would only
