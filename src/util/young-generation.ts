@@ -8,7 +8,10 @@
  * (`--max-semi-space-size`), which the CLI does not own; but V8 reads its growth factor
  * (`--semi-space-growth-factor`) each time the new space grows, so setting the factor to 1 once
  * the semi-space has reached the cap stops it there, and setting it back to V8's 2 lets a new
- * space that V8 shrank meanwhile grow back to the cap. Both are checked after every collection.
+ * space that V8 shrank meanwhile grow back to the cap. Both are checked after every collection,
+ * and as soon as a worker thread is online: V8 puts the factor back to 2 whenever an isolate is
+ * set up (`Heap::ConfigureHeap`), and the first collection after a sealing worker's start then
+ * grew the space to 8 and 16 MiB (measured).
  *
  * The sealing workers need none of this: they start with a young generation of their own size
  * (engine/backup/seal-pool.ts).
@@ -17,6 +20,7 @@
  */
 import { PerformanceObserver } from "node:perf_hooks";
 import { getHeapSpaceStatistics, setFlagsFromString } from "node:v8";
+import type { Worker } from "node:worker_threads";
 
 /**
  * Largest semi-space kept while capped. At 4 MiB a backup ran as fast as with V8's 16 MiB
@@ -28,6 +32,10 @@ export const MAX_SEMI_SPACE_BYTES = 4 * 1024 * 1024;
 const V8_GROWTH_FACTOR = 2;
 
 let observer: PerformanceObserver | undefined;
+/** Refits once a worker has started: its isolate's set-up put the factor back to 2. */
+const refitWhenOnline = (worker: Worker): void => {
+  worker.once("online", fit);
+};
 /** The factor last set; V8's own until the first fit. */
 let growthFactor = V8_GROWTH_FACTOR;
 
@@ -39,10 +47,7 @@ export function semiSpaceBytes(): number {
   return space === undefined ? 0 : space.space_size / 2;
 }
 
-/**
- * Set every time, not only on a change: V8 puts the flag back to 2 whenever an isolate starts
- * (each sealing worker's start undid the cap; measured), and the flags are the process's.
- */
+/** Set every time, not only on a change: an isolate's set-up may have reset it meanwhile. */
 function setGrowthFactor(factor: number): void {
   setFlagsFromString(`--semi-space-growth-factor=${String(factor)}`);
   growthFactor = factor;
@@ -68,12 +73,14 @@ export function capYoungGeneration(): void {
   if (observer !== undefined) return;
   observer = new PerformanceObserver(fit);
   observer.observe({ entryTypes: ["gc"] });
+  process.on("worker", refitWhenOnline);
 }
 
 /** V8's own growth again (for tests, which share one process). */
 export function uncapYoungGeneration(): void {
   observer?.disconnect();
   observer = undefined;
+  process.off("worker", refitWhenOnline);
   setGrowthFactor(V8_GROWTH_FACTOR);
 }
 
