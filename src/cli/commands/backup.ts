@@ -36,6 +36,7 @@ import { parseWait } from "./forget.js";
 import { runInit } from "./init.js";
 import { stdinSource, type StdinFlags } from "./backup-stdin.js";
 import { collect, contextOf } from "./shared.js";
+import { capYoungGeneration } from "../../util/young-generation.js";
 
 /**
  * The head the new snapshot follows. The one read at unlock is stale when another backup from
@@ -432,6 +433,8 @@ Exit codes: 0 ok, 3 some files could not be read (the snapshot was still saved),
             },
           );
         }
+        // The walk's young objects fit in 4 MiB: a larger new space is peak RSS only.
+        capYoungGeneration();
         await runBackup(contextOf(command), {
           sources: paths.slice(0, -1),
           repository: paths.at(-1) as string,
