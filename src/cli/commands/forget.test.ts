@@ -46,9 +46,10 @@ describe("runForget() and runPrune()", () => {
       removed: 2,
       dryRun: false,
     });
+    // Each removed snapshot held one tree of its own; a.txt is inline in it (tree format 4).
     expect(printed.find((line) => line.type === "prune")).toMatchObject({
       snapshots: 1,
-      deletedBlobs: 4,
+      deletedBlobs: 2,
     });
     expect(await listedIds()).toEqual([shared.ids[2]]);
     // Nothing left to delete: a second prune keeps everything.
