@@ -6,6 +6,10 @@
  *
  * Every packet is `uint32 length, byte type, payload`; every packet but INIT and VERSION
  * starts its payload with a uint32 request id that the reply repeats.
+ *
+ * Over 400 lines because the frame splitter places a DATA reply that spans pipe chunks straight
+ * into the buffer its READ asked for (DataPlacement): that path checks the same lengths as the
+ * plain one, and keeping both beside each other keeps every bound on hostile input in one file.
  */
 
 /** Packet types used by the client (section 3 of the draft; 200/201 are the extensions). */
