@@ -75,6 +75,7 @@ async function archive(
     fileSaver,
     treeSaver,
     bytesAdded: () => blobSaver.stats.bytesAdded,
+    reuseEarlierTrees: options.reuseEarlierTrees ?? true,
   });
   const walked =
     stdin === undefined

@@ -7,7 +7,7 @@
 import { promises as fsp } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { toHex } from "../../util/bytes.js";
 import { ClientCache, Repository, headOf } from "../../repo/index.js";
 import { SqliteStore, type Store } from "../../store/index.js";
@@ -272,6 +272,28 @@ describe("the directory cache", () => {
     expect([...read]).toEqual([changed]);
     expect(result).toMatchObject({ filesNew: 0, filesChanged: 1 });
     expect(toHex(result.snapshot!.tree)).toBe((await backupCold([])).tree);
+  });
+
+  it("reads the unchanged inline files again, loading no earlier tree, when told not to reuse earlier trees (a remote repository)", async () => {
+    await buildSource();
+    await backupWith(warm, []);
+    await fsp.appendFile(join(source, "a/b/file1.txt"), "changed\n");
+    const loads = vi.spyOn(repo, "loadTree");
+    try {
+      const result = await backup({
+        repo,
+        cache: warm,
+        head: headOf(await repo.listSnapshots()),
+        sources: [source],
+        sink: { progress: () => undefined, warn: () => undefined },
+        reuseEarlierTrees: false,
+      });
+      expect(loads).not.toHaveBeenCalled();
+      expect(result).toMatchObject({ filesNew: 0, filesChanged: 1 });
+      expect(toHex(result.snapshot!.tree)).toBe((await backupCold([])).tree);
+    } finally {
+      loads.mockRestore();
+    }
   });
 
   it("does not keep a directory with something it had to report, so it reports it every time", async () => {

@@ -75,6 +75,13 @@ export interface BackupOptions {
   readonly beforeCommit?: () => Promise<void>;
   /** Listings made while the repository unlocked (prewalk.ts); stopped when the walk starts. */
   readonly prewalk?: Prewalk;
+  /**
+   * Whether a directory walked again may load the tree an earlier run made of it, to take its
+   * unchanged inline files' bytes from there (default true). Cheap on a repository on this
+   * machine; over a connection every such tree is a download, while reading the small files
+   * again costs nothing on the wire, so the CLI turns it off for remote repositories.
+   */
+  readonly reuseEarlierTrees?: boolean;
 }
 
 export interface BackupResult {

@@ -113,6 +113,8 @@ export interface WalkerParts {
   readonly treeSaver: TreeSaver;
   /** The blob saver's new bytes so far, for progress. */
   readonly bytesAdded: () => number;
+  /** BackupOptions.reuseEarlierTrees: false reads unchanged inline files again instead. */
+  readonly reuseEarlierTrees: boolean;
 }
 
 export class Walker {
@@ -409,7 +411,9 @@ export class Walker {
   ): Promise<TreeEntry[]> {
     const listing = unpackListing(path, packed);
     const previous =
-      previousTree !== undefined && listing.stats.some(isInlineFile)
+      this.#parts.reuseEarlierTrees &&
+      previousTree !== undefined &&
+      listing.stats.some(isInlineFile)
         ? await previousInlineFiles(this.#parts.repo, previousTree)
         : undefined;
     // Everything that needs no I/O beyond lstat (unchanged files, symlinks, exclusions) is
