@@ -304,6 +304,7 @@ export function decodeTree(bytes: Uint8Array): Tree {
       const hardlink =
         linkFlag === 1 ? { dev: reader.u64(), ino: reader.u64() } : undefined;
       const contentKind = hasContentKind ? reader.u8() : CONTENT_BLOBS;
+      const common = { name, mode, mtimeNs, uid, gid, checksum } as const;
       let file: Mutable<FileEntry>;
       if (contentKind === CONTENT_BLOBS) {
         const chunkCount = reader.u32();
@@ -312,17 +313,7 @@ export function decodeTree(bytes: Uint8Array): Tree {
         const content: BlobId[] = [];
         for (let chunk = 0; chunk < chunkCount; chunk++)
           content.push(reader.bytes(BLOB_ID_LENGTH));
-        file = {
-          name,
-          mode,
-          mtimeNs,
-          uid,
-          gid,
-          type: "file",
-          size: Number(size),
-          checksum,
-          content,
-        };
+        file = { ...common, type: "file", size: Number(size), content };
       } else if (contentKind === CONTENT_INLINE) {
         const length = reader.u32();
         // The one encoding of an empty file is no blob ids; no more than the format allows.
@@ -331,18 +322,7 @@ export function decodeTree(bytes: Uint8Array): Tree {
         if (BigInt(length) !== size)
           throw invalid("an inline file's length differs from its size");
         const inline = reader.bytes(length);
-        file = {
-          name,
-          mode,
-          mtimeNs,
-          uid,
-          gid,
-          type: "file",
-          size: length,
-          checksum,
-          content: [],
-          inline,
-        };
+        file = { ...common, type: "file", size: length, content: [], inline };
       } else {
         throw invalid(`unknown file content kind ${contentKind}`);
       }
