@@ -18,6 +18,24 @@ import {
 
 const id = (byte: number): Uint8Array => new Uint8Array(32).fill(byte);
 
+/**
+ * A file entry named "f", owned by root, mode 0, at the epoch, with `fields` on top (either
+ * content kind: the caller gives blob ids or inline bytes, hence the one cast).
+ */
+const fileEntry = (fields: Partial<FileEntry>): FileEntry =>
+  ({
+    name: new Uint8Array(Buffer.from("f")),
+    type: "file",
+    mode: 0,
+    mtimeNs: 0n,
+    uid: 0,
+    gid: 0,
+    size: 0,
+    checksum: { kind: "chunk-ids", digest: id(1) },
+    content: [],
+    ...fields,
+  }) as FileEntry;
+
 const nameArbitrary = fc
   .uint8Array({ minLength: 1, maxLength: 40 })
   .filter((name) => isSafeName(name));
@@ -174,17 +192,12 @@ describe("tree codec", () => {
   });
 
   it("records a file checksum's kind in format 3 only: older formats hold SHA-256s alone", () => {
-    const file: TreeEntry = {
-      name: new Uint8Array(Buffer.from("f")),
-      type: "file",
+    const file = fileEntry({
       mode: 0o600,
-      mtimeNs: 0n,
-      uid: 0,
-      gid: 0,
       size: 1,
       checksum: { kind: "chunk-ids", digest: id(7) },
       content: [id(8)],
-    };
+    });
     const v3 = Buffer.from(encodeTree({ entries: [file] }, TREE_FORMAT_V3));
     expect(v3[0]).toBe(3);
     expect(decodeTree(v3).entries[0]).toEqual(file);
@@ -253,19 +266,15 @@ describe("tree codec", () => {
   });
 
   it("keeps a small file's bytes inline in format 4, after a content kind byte", () => {
-    const inline: FileEntry = {
+    const inline = fileEntry({
       name: new Uint8Array(Buffer.from("small")),
-      type: "file",
       mode: 0o644,
       mtimeNs: 3n,
-      uid: 0,
-      gid: 0,
       size: 5,
       checksum: { kind: "chunk-ids", digest: id(4) },
-      content: [],
       inline: new Uint8Array(Buffer.from("hello")),
       hardlink: { dev: 1n, ino: 2n },
-    };
+    });
     const bytes = Buffer.from(encodeTree({ entries: [inline] }));
     expect(bytes[0]).toBe(TREE_FORMAT_VERSION);
     // The content kind (1), the length (u32) and the bytes end the entry.
@@ -286,18 +295,8 @@ describe("tree codec", () => {
   });
 
   it("decodeTree() refuses an inline file whose length is not its size, empty or too long", () => {
-    const file = (size: number, bytes: number): FileEntry => ({
-      name: new Uint8Array(Buffer.from("f")),
-      type: "file",
-      mode: 0,
-      mtimeNs: 0n,
-      uid: 0,
-      gid: 0,
-      size,
-      checksum: { kind: "chunk-ids", digest: id(1) },
-      content: [],
-      inline: new Uint8Array(bytes).fill(0x61),
-    });
+    const file = (size: number, bytes: number): FileEntry =>
+      fileEntry({ size, inline: new Uint8Array(bytes).fill(0x61) });
     const valid = Buffer.from(encodeTree({ entries: [file(3, 3)] }));
     // The size u64 follows the name, the type, mode, mtime, uid, gid and the two empty names.
     const sizeAt = 1 + 4 + 2 + 1 + 1 + 4 + 8 + 4 + 4 + 1 + 1;
@@ -349,17 +348,12 @@ describe("tree codec", () => {
   });
 
   it("reads format 3 trees (no content kind) as older repositories hold them", () => {
-    const file: TreeEntry = {
-      name: new Uint8Array(Buffer.from("f")),
-      type: "file",
+    const file = fileEntry({
       mode: 0o600,
-      mtimeNs: 0n,
-      uid: 0,
-      gid: 0,
       size: 1,
       checksum: { kind: "chunk-ids", digest: id(7) },
       content: [id(8)],
-    };
+    });
     const v3 = encodeTree({ entries: [file] }, TREE_FORMAT_V3);
     expect(v3[0]).toBe(3);
     expect(v3.length).toBe(encodeTree({ entries: [file] }).length - 1);
