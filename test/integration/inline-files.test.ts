@@ -4,7 +4,9 @@
  * check --read-data) takes its bytes from the tree, checked against the checksum it would have
  * as one blob. A later backup re-reads the small files of a directory it walks again, so a
  * changed one comes back new while the older snapshot keeps the old bytes; and a crafted tree
- * whose inline bytes do not match its checksum is refused, not restored.
+ * whose inline bytes do not match its checksum is refused, not restored. A directory carries
+ * at most INLINE_DIR_MAX bytes inline; its further small files are data blobs, even those an
+ * earlier run put inline.
  *
  * In process (run* functions), one repository for the file: a few dozen small files.
  */
@@ -16,7 +18,10 @@ import { runCat } from "../../src/cli/commands/browse.js";
 import { runCheck } from "../../src/cli/commands/check.js";
 import { runInit } from "../../src/cli/commands/init.js";
 import { runRestore } from "../../src/cli/commands/restore.js";
-import { INLINE_FILE_MAX } from "../../src/engine/backup/index.js";
+import {
+  INLINE_DIR_MAX,
+  INLINE_FILE_MAX,
+} from "../../src/engine/backup/index.js";
 import { encodeTree, type TreeEntry } from "../../src/repo/index.js";
 import { toHex } from "../../src/util/bytes.js";
 import {
@@ -175,5 +180,66 @@ describe("files of at most INLINE_FILE_MAX bytes, inline in their trees", () => 
       runCheck(check, { repository, readData: true }),
     ).rejects.toMatchObject({ kind: "integrity", message: "1 problem found" });
     expect(check.stdout.text()).toMatch(/forged\.txt/);
+  });
+});
+
+describe("a directory with more small files than its inline budget", () => {
+  const SIZE = 1000;
+  /** How many files of SIZE bytes the budget takes; six more go beyond it. */
+  const FITTING = Math.floor(INLINE_DIR_MAX / SIZE);
+  let budgetRepository: string;
+  let budgetSource: string;
+
+  function manyName(index: number): string {
+    return `many/f${String(index).padStart(4, "0")}`;
+  }
+
+  beforeAll(async () => {
+    budgetRepository = join(dir, "budget-repo");
+    budgetSource = join(dir, "budget-source");
+    writeFiles(budgetSource, { "many/.keep": "" });
+    for (let index = 1; index <= FITTING + 6; index++)
+      writeFileSync(
+        join(budgetSource, manyName(index)),
+        seededBytes(1000 + index, SIZE),
+      );
+    await runInit(context.with(), { repository: budgetRepository });
+  });
+
+  it("puts the first files by name inline and the rest in data blobs; restore reads both", async () => {
+    await runBackup(context.with(), {
+      repository: budgetRepository,
+      sources: [budgetSource],
+    });
+    expect(blobRows(budgetRepository, KIND.data)).toHaveLength(6);
+    const target = join(dir, "budget-restored");
+    await runRestore(context.with(), { repository: budgetRepository, target });
+    expect(
+      treeDifferences(describeTree(budgetSource), describeTree(target)),
+    ).toEqual([]);
+  });
+
+  it("a file an earlier run put inline, pushed past the budget by a new file before it, is read again into a blob", async () => {
+    // f0000 sorts first and takes its share: the last file that fitted no longer does, and its
+    // files-cache row (from when it was inline) names no blob to reuse.
+    writeFileSync(join(budgetSource, manyName(0)), seededBytes(999, SIZE));
+    const second = await runBackup(context.with(), {
+      repository: budgetRepository,
+      sources: [budgetSource],
+    });
+    expect(second).toMatchObject({ filesNew: 1 });
+    expect(blobRows(budgetRepository, KIND.data)).toHaveLength(7);
+    const target = join(dir, "budget-restored-2");
+    await runRestore(context.with(), {
+      repository: budgetRepository,
+      target,
+      verify: true,
+    });
+    expect(
+      treeDifferences(describeTree(budgetSource), describeTree(target)),
+    ).toEqual([]);
+    const check = context.with({ json: true });
+    await runCheck(check, { repository: budgetRepository, readData: true });
+    expect(check.json().at(-1)).toMatchObject({ blobsRead: 7, errors: 0 });
   });
 });

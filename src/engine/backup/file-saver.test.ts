@@ -100,7 +100,7 @@ describe("FileSaver.read() and saveRead()", () => {
       // The batched route (bytes read by SmallFileBatches) makes the very same record.
       const saved = await saver.saveRead(
         { data: Buffer.from(data), digest: undefined },
-        size,
+        isInlineSize(size),
       );
       expect(saved.size).toBe(size);
       expect(saved.content.map(toHex)).toEqual(read.content.map(toHex));

@@ -21,12 +21,7 @@ import type { BlobSaver } from "./blob-saver.js";
 import { ChunkStream, type Chunk } from "./chunk-stream.js";
 import { OPEN_FLAGS, READ_SIZE } from "./file-reading.js";
 import { unchangedSince } from "./file-identity.js";
-import {
-  INLINE_FILE_MAX,
-  inlineRead,
-  isInlineSize,
-  type FileRead,
-} from "./inline-files.js";
+import { inlineRead, isInlineSize, type FileRead } from "./inline-files.js";
 import { FileReadError, type SealPool } from "./seal-pool.js";
 import type { FileDigest } from "./seal-worker.js";
 import type { DigestBatch, SmallFileRead } from "./small-file-batch.js";
@@ -98,17 +93,20 @@ export class FileSaver {
     const pool = this.#pool;
     if (pool === undefined) return undefined;
     const { minSize } = this.#repo.config.chunker;
-    return async (into, offsets, lengths) => {
-      // Only what saveRead() would take as one chunk: not empty, below the chunker's minimum.
-      for (const [index, length] of lengths.entries())
+    return async (into, offsets, lengths, inline) => {
+      // Only what saveRead() would take as one chunk: not empty, below the chunker's minimum;
+      // inline only what saveRead() puts inline.
+      for (const [index, length] of lengths.entries()) {
         if (length === 0 || length >= minSize) lengths[index] = -1;
+        if (!isInlineSize(length)) inline[index] = 0;
+      }
       try {
         return await pool.digestSmallFiles(
           into,
           offsets,
           lengths,
           this.#compression,
-          INLINE_FILE_MAX,
+          inline,
         );
       } catch (error) {
         throw new StoreFailure(error);
@@ -163,12 +161,17 @@ export class FileSaver {
    * Reads, chunks and queues one file. A file that stat() says fits in one read buffer is read
    * with synchronous calls: most files are small, and for them a thread-pool round trip per
    * open, read and close cost more than the calls (docs/performance.md). Larger files are read
-   * asynchronously, the next piece while the current one is chunked and hashed.
+   * asynchronously, the next piece while the current one is chunked and hashed. `inline`:
+   * whether a small file's bytes go inline if they still fit once read (its directory's
+   * budget allowed it; InlineBudget).
    */
-  async read(path: Buffer, identity: FileIdentity): Promise<FileRead> {
+  async read(
+    path: Buffer,
+    identity: FileIdentity,
+    inline = isInlineSize(identity.size),
+  ): Promise<FileRead> {
     const statSize = identity.size;
-    if (statSize < READ_SIZE)
-      return this.#readSmallFile(path, isInlineSize(statSize));
+    if (statSize < READ_SIZE) return this.#readSmallFile(path, inline);
     const recorded =
       this.#pool !== undefined &&
       statSize >= WORKER_DIGEST_MIN_BYTES &&
@@ -273,14 +276,14 @@ export class FileSaver {
    * Chunks and queues a file's whole content, read already (SmallFileBatches): the same
    * routes, and so the same ids and checksum, as read() takes for those bytes. A digest made
    * in a worker gives the one chunk's id and the checksum, and its blob is sealed already.
-   * `statSize` is the size lstat gave: a file goes inline only when both it and the bytes
-   * read are small enough.
+   * `inline`: the size lstat gave went inline (InlineBudget); the file does only when the
+   * bytes read are small enough too.
    */
   async saveRead(
     { data, digest }: SmallFileRead,
-    statSize: number,
+    inline: boolean,
   ): Promise<FileRead> {
-    if (isInlineSize(statSize) && isInlineSize(data.length)) {
+    if (inline && isInlineSize(data.length)) {
       this.#countBytes(data.length);
       return inlineRead(this.#repo, data, digest?.checksum);
     }

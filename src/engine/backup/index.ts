@@ -41,4 +41,4 @@ export {
   type StdinSource,
 } from "./stdin-source.js";
 export { ChunkStream, type Chunk } from "./chunk-stream.js";
-export { INLINE_FILE_MAX } from "./inline-files.js";
+export { INLINE_DIR_MAX, INLINE_FILE_MAX } from "./inline-files.js";

@@ -24,9 +24,36 @@ import type { BlobId } from "../../store/index.js";
  */
 export const INLINE_FILE_MAX = 1024;
 
-/** Whether a file of `size` bytes goes inline (an empty file has no content at all). */
+/** Whether a file of `size` bytes may go inline (an empty file has no content at all). */
 export function isInlineSize(size: number | bigint): boolean {
   return size > 0 && size <= INLINE_FILE_MAX;
+}
+
+/**
+ * The most bytes of small files one directory's tree carries inline; its further small files
+ * are data blobs. A tree is written again whole when anything in its directory changes, so
+ * without a bound one edited file in a directory of thousands of small ones sent all their
+ * bytes again: the benchmark's 17,662 manual pages in one directory (4.5 MiB inline) made its
+ * small change send twice restic's bytes (docs/performance.md, "A bound on a tree's inline
+ * bytes"). 512 KiB keeps a directory of a thousand files of a few hundred bytes all inline.
+ */
+export const INLINE_DIR_MAX = 512 * 1024;
+
+/**
+ * One directory's inline allowance, spent in the order its entries are listed, so that the
+ * same listing puts the same files inline on every run.
+ */
+export class InlineBudget {
+  #left = INLINE_DIR_MAX;
+
+  /** Whether a regular file of `size` bytes (lstat's) goes inline; if so, it is spent. */
+  take(size: number | bigint): boolean {
+    if (!isInlineSize(size)) return false;
+    const bytes = Number(size);
+    if (bytes > this.#left) return false;
+    this.#left -= bytes;
+    return true;
+  }
 }
 
 /** A file's content as a read found it: its blobs, or its bytes when inline. */

@@ -326,15 +326,15 @@ export class SealPool {
    * file's blob id and whole-file checksum, and its blob sealed ahead, which seal() and
    * sealMany() then take for that id instead of sealing it again. `plaintexts` is transferred
    * (unusable here afterwards) and comes back as `plaintexts`, which each file's answer views.
-   * A file whose length is negative is passed over (undefined); one of at most `inlineMax`
-   * bytes is digested but not sealed (its bytes go inline in its tree).
+   * A file whose length is negative is passed over (undefined); one whose `inline` flag is 1
+   * is digested but not sealed (its bytes go inline in its tree).
    */
   async digestSmallFiles(
     plaintexts: Uint8Array,
     offsets: Uint32Array,
     lengths: Int32Array,
     compression: CompressionMode,
-    inlineMax = 0,
+    inline?: Uint8Array,
   ): Promise<{
     plaintexts: Uint8Array;
     files: (DigestedFile | undefined)[];
@@ -346,7 +346,7 @@ export class SealPool {
       offsets,
       lengths,
       compression,
-      inlineMax,
+      inline,
     };
     // Only the bytes move; offsets and lengths, a few bytes a file, are copied (read below).
     const digest = (await this.#post(job, [

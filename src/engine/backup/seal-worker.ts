@@ -79,10 +79,10 @@ export interface SmallFilesJob {
   readonly lengths: Int32Array;
   readonly compression: CompressionMode;
   /**
-   * Files of at most this many bytes go inline in their tree (format 4): their id and
-   * checksum are computed, but no blob is sealed for them.
+   * 1 for each file whose bytes go inline in its tree (format 4; small enough, and within its
+   * directory's budget): its id and checksum are computed, but no blob is sealed for it.
    */
-  readonly inlineMax: number;
+  readonly inline: Uint8Array | undefined;
 }
 
 /** A SmallFilesJob's answer; a file passed over, or inline, has a sealed length of 0. */
@@ -221,7 +221,7 @@ function smallFiles(job: SmallFilesJob): void {
     const id = sealer.blobId(plaintext);
     ids.set(id, index * 32);
     checksums.set(sealer.fileChecksum(length, [id]).digest, index * 32);
-    if (length <= job.inlineMax) {
+    if (job.inline?.[index] === 1) {
       plaintextBytes += length;
       continue;
     }

@@ -34,13 +34,14 @@ export type ReadBatch = (
 /**
  * Digests a batch once read (FileSaver.digestBatch: a worker hashes and seals its one-chunk
  * files): given the batch's buffer, which it may transfer elsewhere, each file's offset and
- * length (negative for a file not read whole), the buffer's bytes back and each file's digest
- * (undefined for a file it passed over).
+ * length (negative for a file not read whole) and whether it was added to go inline (1), the
+ * buffer's bytes back and each file's digest (undefined for a file it passed over).
  */
 export type DigestBatch = (
   into: Buffer,
   offsets: Uint32Array,
   lengths: Int32Array,
+  inline: Uint8Array,
 ) => Promise<{
   plaintexts: Uint8Array;
   files: readonly (DigestedFile | undefined)[];
@@ -114,6 +115,8 @@ export const readBatch: ReadBatch = (() => {
 interface Batch {
   readonly paths: Buffer[];
   readonly capacities: number[];
+  /** 1 for each file added to go inline (InlineBudget), else 0. */
+  readonly inline: number[];
   /** Where each file's slot starts in the batch's buffer. */
   readonly offsets: number[];
   bytes: number;
@@ -152,8 +155,11 @@ export class SmallFileBatches {
     this.#digest = digest;
   }
 
-  /** Plans to read a file of `size` bytes (as lstat gave it, at most BATCHED_FILE_MAX). */
-  add(path: Buffer, size: number): BatchTicket {
+  /**
+   * Plans to read a file of `size` bytes (as lstat gave it, at most BATCHED_FILE_MAX);
+   * `inline`: its bytes go inline in its tree if they still fit once read.
+   */
+  add(path: Buffer, size: number, inline = false): BatchTicket {
     // One byte more than lstat said: a full slot means the file grew, and is read again.
     const capacity = size + 1;
     let last = this.#batches.at(-1);
@@ -162,11 +168,19 @@ export class SmallFileBatches {
       last.paths.length >= BATCH_FILES ||
       (last.bytes + capacity > BATCH_BYTES && last.paths.length > 0)
     ) {
-      last = { paths: [], capacities: [], offsets: [], bytes: 0, untaken: 0 };
+      last = {
+        paths: [],
+        capacities: [],
+        inline: [],
+        offsets: [],
+        bytes: 0,
+        untaken: 0,
+      };
       this.#batches.push(last);
     }
     last.paths.push(path);
     last.capacities.push(capacity);
+    last.inline.push(inline ? 1 : 0);
     last.offsets.push(last.bytes);
     last.bytes += capacity;
     last.untaken += 1;
@@ -251,6 +265,7 @@ async function digested(
     answer.into,
     Uint32Array.from(batch.offsets),
     lengths,
+    Uint8Array.from(batch.inline),
   );
   return {
     into: Buffer.from(

@@ -62,6 +62,7 @@ import {
 } from "./entries.js";
 import { identityOf } from "./file-identity.js";
 import {
+  InlineBudget,
   isInlineSize,
   previousInlineFiles,
   reusableInline,
@@ -184,7 +185,10 @@ export class Walker {
     const cached = this.#parts.dryRun
       ? this.#parts.cache.lookupFile(path, identityOf(stat))
       : this.#parts.cache.reuseFile(path, identityOf(stat));
-    if (cached === undefined) return undefined;
+    // A row recorded when the file went inline names no blob: read it again as a data blob
+    // (the directory's inline budget ran out before it this time).
+    if (cached === undefined || (cached.content.length === 0 && stat.size > 0n))
+      return undefined;
     const size = Number(stat.size);
     this.#tally.bytes += size;
     this.#tally.files += 1;
@@ -213,13 +217,16 @@ export class Walker {
 
   /**
    * Reads a new or changed file, or one that goes inline; undefined (with a warning) when it
-   * cannot be read. A small file's bytes come from its directory's batch (`batched`) when the
-   * batch read it in full. `known`: the files cache knows it unchanged (an inline file).
+   * cannot be read. `inline`: its directory's budget took it (its bytes go inline if they
+   * still fit once read). A small file's bytes come from its directory's batch (`batched`)
+   * when the batch read it in full. `known`: the files cache knows it unchanged (an inline
+   * file).
    */
   async #readFileEntry(
     path: Buffer,
     name: Uint8Array,
     stat: EntryStat,
+    inline: boolean,
     batched?: { batches: SmallFileBatches; ticket: BatchTicket },
     known = false,
   ): Promise<FileEntry | undefined> {
@@ -240,8 +247,8 @@ export class Walker {
         this.#reading = path;
         this.reportReading();
         return whole === undefined
-          ? fileSaver.read(path, identity)
-          : fileSaver.saveRead(whole, identity.size);
+          ? fileSaver.read(path, identity, inline)
+          : fileSaver.saveRead(whole, inline);
       });
     } catch (error) {
       // Only the file's own read errors skip it; a failing store ends the backup.
@@ -423,6 +430,7 @@ export class Walker {
       undefined,
       this.#parts.fileSaver.digestBatch,
     );
+    const inline = new InlineBudget();
     const entries: TreeEntry[] = [];
     const later: (() => Promise<TreeEntry | undefined>)[] = [];
     for (const [index, name] of listing.names.entries()) {
@@ -439,7 +447,7 @@ export class Walker {
         childRelative(relative, name),
         matcher,
         stat,
-        { batches, previous },
+        { batches, previous, inline },
       );
       if (typeof inspected === "function") later.push(inspected);
       else if (inspected !== undefined) entries.push(inspected);
@@ -456,8 +464,9 @@ export class Walker {
    * One directory entry: its tree entry when it is settled at once (undefined when it is
    * skipped, with any warning given), or the asynchronous work that will produce it.
    * `listed` is what the prewalk's lstat() gave, if it reached this entry; `within` is what its
-   * directory's walk offers: a small file to read joins its batches, and an unchanged inline
-   * file may take its bytes from the directory's earlier tree.
+   * directory's walk offers: a small file to read joins its batches, goes inline while the
+   * directory's inline budget lasts, and when unchanged may take its bytes from the
+   * directory's earlier tree. A source named on the command line has no budget.
    */
   #inspect(
     path: Buffer,
@@ -468,6 +477,7 @@ export class Walker {
     within?: {
       readonly batches: SmallFileBatches;
       readonly previous: ReadonlyMap<string, InlineFileEntry> | undefined;
+      readonly inline: InlineBudget;
     },
   ): TreeEntry | undefined | (() => Promise<TreeEntry | undefined>) {
     const batches = within?.batches;
@@ -493,7 +503,11 @@ export class Walker {
       };
     }
     if (stat.isFile()) {
-      if (isInlineSize(stat.size)) {
+      const inline =
+        within === undefined
+          ? isInlineSize(stat.size)
+          : within.inline.take(stat.size);
+      if (inline) {
         const cached = this.#knownInline(path, stat);
         const size = Number(stat.size);
         const reused =
@@ -507,17 +521,26 @@ export class Walker {
         }
         const known = cached !== undefined;
         if (batches === undefined)
-          return () => this.#readFileEntry(path, name, stat, undefined, known);
-        const ticket = batches.add(path, size);
+          return () =>
+            this.#readFileEntry(path, name, stat, true, undefined, known);
+        const ticket = batches.add(path, size, true);
         return () =>
-          this.#readFileEntry(path, name, stat, { batches, ticket }, known);
+          this.#readFileEntry(
+            path,
+            name,
+            stat,
+            true,
+            { batches, ticket },
+            known,
+          );
       }
       const known = this.#knownFile(path, name, stat);
       if (known !== undefined) return known;
       if (batches === undefined || stat.size > BATCHED_FILE_MAX_BIG)
-        return () => this.#readFileEntry(path, name, stat);
-      const ticket = batches.add(path, Number(stat.size));
-      return () => this.#readFileEntry(path, name, stat, { batches, ticket });
+        return () => this.#readFileEntry(path, name, stat, false);
+      const ticket = batches.add(path, Number(stat.size), false);
+      return () =>
+        this.#readFileEntry(path, name, stat, false, { batches, ticket });
     }
     if (stat.isSymbolicLink()) {
       try {
