@@ -5,21 +5,31 @@ import type { CommandContext } from "../context.js";
 import { contextOf } from "./shared.js";
 
 /**
- * The package's version, read from package.json (three directories up from both
- * src/cli/commands/ and dist/cli/commands/), so a release changes it in one place.
+ * The package's version, read from package.json, so a release changes it in one place: two
+ * directories up from the bundle in dist/cli/ (scripts/bundle.js), three from
+ * src/cli/commands/ (tests) and from tsc's dist/cli/commands/. Nearer first: from dist/cli/,
+ * three up is outside the project.
  */
 export const VERSION: string = (() => {
-  try {
-    const text = readFileSync(
-      new URL("../../../package.json", import.meta.url),
-      "utf8",
-    );
-    const { version } = JSON.parse(text) as { version?: unknown };
-    return typeof version === "string" ? version : "unknown";
-  } catch {
-    // A copy without its package.json still runs; it just cannot say which version it is.
-    return "unknown";
+  for (const relative of ["../../package.json", "../../../package.json"]) {
+    let text: string;
+    try {
+      text = readFileSync(new URL(relative, import.meta.url), "utf8");
+    } catch {
+      continue;
+    }
+    try {
+      const { name, version } = JSON.parse(text) as {
+        name?: unknown;
+        version?: unknown;
+      };
+      if (name === "blindsync" && typeof version === "string") return version;
+    } catch {
+      // Not ours, or damaged: try the next one.
+    }
   }
+  // A copy without its package.json still runs; it just cannot say which version it is.
+  return "unknown";
 })();
 
 export interface VersionInfo {
