@@ -106,7 +106,10 @@ describe.each(PACK_BACKENDS)(
       const forget = await cli(["forget", repo, "--keep-last", "1", "--prune"]);
       expect(forget.code, forget.stderr).toBe(0);
       const after = backend.storedBytes(name, "packs/");
-      expect(before - after).toBeGreaterThan(6 * MiB);
+      // Most of the 6 MiB, not all: a pack at most a fifth unused is kept as it is
+      // (compact.ts MAX_UNUSED), so the file's last chunk, of any size, may stay behind in a
+      // pack of live blobs until a later prune (one run freed 6,161,540 bytes).
+      expect(before - after).toBeGreaterThan(5 * MiB);
       expect(backend.objects(name, "snapshots/")).toHaveLength(1);
 
       const check = await cli(["check", "--read-data", repo]);
