@@ -29,6 +29,7 @@ import {
   type SftpObjectStoreOptions,
 } from "./sftp-object-store.js";
 import { sftpSshArguments } from "./ssh-process.js";
+import { AES_FIRST_CIPHERS } from "../../remote/ssh-ciphers.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 
@@ -79,15 +80,56 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 
 describe("sftpSshArguments()", () => {
   it("puts the ssh words, the port, -s, user@host and the subsystem name in order", () => {
+    const plain = { preferAesGcm: false };
     expect(
-      sftpSshArguments({
-        host: "h",
-        user: "me",
-        port: 2222,
-        sshCommand: "ssh -i '/my keys/id'",
-      }),
+      sftpSshArguments(
+        {
+          host: "h",
+          user: "me",
+          port: 2222,
+          sshCommand: "ssh -i '/my keys/id'",
+        },
+        plain,
+      ),
     ).toEqual(["ssh", "-i", "/my keys/id", "-p", "2222", "-s", "me@h", "sftp"]);
-    expect(sftpSshArguments({ host: "h" })).toEqual(["ssh", "-s", "h", "sftp"]);
+    expect(sftpSshArguments({ host: "h" }, plain)).toEqual([
+      "ssh",
+      "-s",
+      "h",
+      "sftp",
+    ]);
+  });
+
+  it("asks for AES-GCM first when told to, unless the ssh command line chose ciphers", () => {
+    const aes = { preferAesGcm: true };
+    // -F /dev/null: no configuration file of this machine's can set Ciphers.
+    expect(
+      sftpSshArguments({ host: "h", sshCommand: "ssh -F /dev/null" }, aes),
+    ).toEqual([
+      "ssh",
+      "-F",
+      "/dev/null",
+      "-o",
+      `Ciphers=${AES_FIRST_CIPHERS}`,
+      "-s",
+      "h",
+      "sftp",
+    ]);
+    expect(
+      sftpSshArguments(
+        { host: "h", sshCommand: "ssh -F /dev/null -c aes256-ctr" },
+        aes,
+      ),
+    ).toEqual([
+      "ssh",
+      "-F",
+      "/dev/null",
+      "-c",
+      "aes256-ctr",
+      "-s",
+      "h",
+      "sftp",
+    ]);
   });
 });
 

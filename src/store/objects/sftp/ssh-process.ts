@@ -10,6 +10,7 @@ import { basename } from "node:path";
 import { createInterface } from "node:readline";
 import { BlindsyncError } from "../../../errors.js";
 import { childEnvironment } from "../../../util/child-env.js";
+import { cpuHasAes } from "../../../util/cpu-features.js";
 import {
   sshDestination,
   sshOptionArguments,
@@ -58,6 +59,17 @@ export interface SpawnOptions {
    * `ssh`): for a second session opened in the middle of a command (sync-session.ts).
    */
   readonly batch?: boolean;
+  /**
+   * Ask for AES-GCM first (store/remote/ssh-ciphers.ts: never over ciphers the user chose);
+   * by default when this CPU has AES instructions. Over sftp nothing says whether the
+   * server's CPU has them too (a `serve` says so in its hello), so this end decides, as the
+   * SSH clients built into rclone and kopia do (Go's x/crypto/ssh puts aes128-gcm first):
+   * chacha20-poly1305 costs about twice AES-GCM's CPU on each side where both have AES
+   * instructions (docs/performance.md, "The ssh cipher over sftp"), and a server without them
+   * is rare among the machines people back up to; `--ssh "ssh -c ..."` or a Ciphers line in
+   * ssh's configuration overrides it.
+   */
+  readonly preferAesGcm?: boolean;
 }
 
 /** The argv that reaches the sftp subsystem of `endpoint` (exported for tests). */
@@ -65,7 +77,11 @@ export function sftpSshArguments(
   endpoint: SftpEndpoint,
   options: SpawnOptions = {},
 ): string[] {
-  const [program, ...rest] = sshOptionArguments(endpoint, endpoint.sshCommand);
+  const [program, ...rest] = sshOptionArguments(
+    endpoint,
+    endpoint.sshCommand,
+    options.preferAesGcm ?? cpuHasAes(),
+  );
   if (program === undefined)
     throw new TypeError("sshOptionArguments() returned nothing");
   // Right after the program: ssh keeps the first value it is given for an option.

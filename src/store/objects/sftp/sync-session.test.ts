@@ -115,7 +115,7 @@ describe("sftpSshArguments() for the sync session", () => {
     expect(
       sftpSshArguments(
         { host: "h", port: 2222, sshCommand: "ssh -i key" },
-        { batch: true },
+        { batch: true, preferAesGcm: false },
       ),
     ).toEqual([
       "ssh",
