@@ -43,6 +43,7 @@ export {
 export {
   decodeTree,
   encodeTree,
+  TREE_FORMAT_VERSION,
   isSafeName,
   isOwnerName,
   sortEntries,
@@ -63,6 +64,9 @@ export {
   chunkIdsChecksum,
   fileChecksumMessage,
   sameChecksum,
+  settledChecksum,
+  DerivedChecksum,
+  type ChecksumDeriver,
   type FileChecksum,
   type FileChecksumKind,
 } from "./file-checksum.js";
