@@ -43,6 +43,7 @@ export {
 export {
   decodeTree,
   encodeTree,
+  TREE_FORMAT_V4,
   TREE_FORMAT_VERSION,
   isSafeName,
   isOwnerName,
