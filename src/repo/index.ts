@@ -53,6 +53,7 @@ export {
   MAX_INLINE_BYTES,
   type Tree,
   type TreeEntry,
+  type TreeFormatVersion,
   type FileEntry,
   type BlobFileEntry,
   type InlineFileEntry,
