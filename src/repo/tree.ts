@@ -285,40 +285,25 @@ function writeChecksum(
   writer.bytes(checksum.digest);
 }
 
-/** A checksum as a tree stores it: its kind and digest, no digest when derived (format 5). */
-interface StoredChecksum {
-  readonly kind: FileChecksum["kind"];
-  readonly digest: Uint8Array | undefined;
-}
-
 /**
- * Reads a file's checksum. Version 5 knows codes 1 (sha256) and 3 (derived) only: a stored
+ * Reads a file's stored checksum; undefined for a derived one (format 5), which its entry's
+ * content makes once read. Version 5 knows codes 1 (sha256) and 3 (derived) only: a stored
  * `chunk-ids` digest (2) has one encoding there, derived, so it is refused as an unknown code
  * is, and versions 3 and 4 know 3 as nothing (what decodeTree accepts re-encodes the same).
  */
-function readChecksum(reader: Reader, version: number): StoredChecksum {
+function readChecksum(
+  reader: Reader,
+  version: number,
+): FileChecksum | undefined {
   if (version < TREE_FORMAT_V3)
     return { kind: "sha256", digest: reader.bytes(FILE_CHECKSUM_LENGTH) };
   const code = reader.u8();
   const derives = version >= TREE_FORMAT_VERSION;
-  if (derives && code === DERIVED_CHECKSUM_CODE)
-    return { kind: "chunk-ids", digest: undefined };
+  if (derives && code === DERIVED_CHECKSUM_CODE) return undefined;
   const kind = checksumKindOf(code);
   if (kind === undefined || (derives && kind !== "sha256"))
     throw invalid(`unknown file checksum kind ${code}`);
   return { kind, digest: reader.bytes(FILE_CHECKSUM_LENGTH) };
-}
-
-/** A decoded file's checksum: the stored one, or one derived from its size and content. */
-function checksumOf(
-  stored: StoredChecksum,
-  deriver: ChecksumDeriver,
-  size: number,
-  content: readonly BlobId[] | Uint8Array,
-): FileChecksum {
-  return stored.digest === undefined
-    ? new DerivedChecksum(deriver, size, content)
-    : { kind: stored.kind, digest: stored.digest };
 }
 
 /**
@@ -377,7 +362,8 @@ export function decodeTree(bytes: Uint8Array, deriver: ChecksumDeriver): Tree {
         const content: BlobId[] = [];
         for (let chunk = 0; chunk < chunkCount; chunk++)
           content.push(reader.bytes(BLOB_ID_LENGTH));
-        const checksum = checksumOf(stored, deriver, Number(size), content);
+        const checksum =
+          stored ?? new DerivedChecksum(deriver, Number(size), content);
         file = {
           ...common,
           checksum,
@@ -393,7 +379,7 @@ export function decodeTree(bytes: Uint8Array, deriver: ChecksumDeriver): Tree {
         if (BigInt(length) !== size)
           throw invalid("an inline file's length differs from its size");
         const inline = reader.bytes(length);
-        const checksum = checksumOf(stored, deriver, length, inline);
+        const checksum = stored ?? new DerivedChecksum(deriver, length, inline);
         file = {
           ...common,
           checksum,
