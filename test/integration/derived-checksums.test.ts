@@ -13,7 +13,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runBackup } from "../../src/cli/commands/backup.js";
-import { runCat } from "../../src/cli/commands/browse.js";
+import { runCat, runDiff } from "../../src/cli/commands/browse.js";
 import { runCheck } from "../../src/cli/commands/check.js";
 import { runCopy } from "../../src/cli/commands/copy.js";
 import { runInit } from "../../src/cli/commands/init.js";
@@ -170,16 +170,33 @@ describe("tree format 5: derived checksums", () => {
     ).rejects.toMatchObject({ kind: "integrity" });
   });
 
-  it("copy derives the checksums under the destination's keys, from format-5 and format-4 source trees alike", async () => {
+  it("diff finds no change between a format-4 and a format-5 tree of the same files; copy derives the checksums under the destination's keys from both", async () => {
     // The newest source snapshot: the backup's tree written again as format 4, digests stored.
-    await withRepository(repository, async (repo) => {
-      const { entries } = await rootTree(repo);
-      const plaintext = encodeTree({ entries }, TREE_FORMAT_V4);
-      const tree = repo.seal("tree", repo.blobId(plaintext), plaintext);
-      await repo.store.put([tree]);
-      const [head] = (await repo.listSnapshots()).sort((a, b) => b.seq - a.seq);
-      await saveCraftedSnapshot(repo, tree.id, head, new Date());
-    });
+    const [format5, format4] = await withRepository(
+      repository,
+      async (repo) => {
+        const { entries } = await rootTree(repo);
+        const plaintext = encodeTree({ entries }, TREE_FORMAT_V4);
+        const tree = repo.seal("tree", repo.blobId(plaintext), plaintext);
+        await repo.store.put([tree]);
+        const [head] = (await repo.listSnapshots()).sort(
+          (a, b) => b.seq - a.seq,
+        );
+        const crafted = await saveCraftedSnapshot(
+          repo,
+          tree.id,
+          head,
+          new Date(),
+        );
+        return [head!.id, crafted.id].map((id) =>
+          Buffer.from(id).toString("hex"),
+        );
+      },
+    );
+    const diff = context.with({ json: true });
+    await expect(
+      runDiff(diff, { repository, before: format5!, after: format4! }),
+    ).resolves.toBe(0);
     const to = join(dir, "copy");
     const passphrase = "the destination's own passphrase";
     const env = {
