@@ -5,7 +5,9 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   ClientCache,
+  encodeTree,
   Repository,
+  TREE_FORMAT_V4,
   type FileChecksum,
   type FileEntry,
   type Snapshot,
@@ -204,7 +206,7 @@ describe("checkRepository", () => {
     expect(paths(report.problems[0])).toStrictEqual([""]);
   });
 
-  it("verifies files of both checksum kinds and reports one of each kind whose recorded checksum lies", async () => {
+  it("verifies files of both stored checksum kinds (a format-4 tree) and reports one of each kind whose recorded checksum lies", async () => {
     const { repo, store } = fixture;
     const plaintext = new TextEncoder().encode("the real content");
     const id = repo.blobId(plaintext);
@@ -229,13 +231,18 @@ describe("checkRepository", () => {
       file("liar-ids.txt", repo.fileChecksum(plaintext.length, [other])),
       file("liar-sha256.txt", sha256Of("something else")),
     ];
-    const tree = repo.sealTree({
-      entries: [
-        file("honest-ids.txt", repo.fileChecksum(plaintext.length, [id])),
-        file("honest-sha256.txt", sha256Of(plaintext)),
-        ...lies,
-      ],
-    });
+    // Format 4 stores a checksum over chunk ids, so it can lie; format 5 derives it.
+    const treePlaintext = encodeTree(
+      {
+        entries: [
+          file("honest-ids.txt", repo.fileChecksum(plaintext.length, [id])),
+          file("honest-sha256.txt", sha256Of(plaintext)),
+          ...lies,
+        ],
+      },
+      TREE_FORMAT_V4,
+    );
+    const tree = repo.seal("tree", repo.blobId(treePlaintext), treePlaintext);
     await store.put([tree]);
     const snap = await repo.saveSnapshot({
       seq: 1,

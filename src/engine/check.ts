@@ -260,12 +260,13 @@ function joinPath(prefix: Buffer, name: Uint8Array): Buffer {
 
 /**
  * Identifies a file's content as its tree records it: the claimed checksum (kind and digest),
- * size and blob list, or an inline file's bytes.
+ * size and blob list, or an inline file's bytes. A derived checksum (tree format 5) adds
+ * nothing to those, so it is named, not computed.
  */
 function fileKey(entry: FileEntry): string {
-  const hash = createHash("sha256")
-    .update(entry.checksum.kind)
-    .update(entry.checksum.digest);
+  const hash = createHash("sha256").update(entry.checksum.kind);
+  if (entry.checksum.derived === true) hash.update("derived");
+  else hash.update("stored").update(entry.checksum.digest);
   hash.update(String(entry.size));
   for (const id of entry.content) hash.update(id);
   if (entry.inline !== undefined) hash.update("inline").update(entry.inline);

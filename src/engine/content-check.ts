@@ -8,6 +8,11 @@
  *
  * An inline file (tree format 4) records the checksum it would have as one data blob, so it
  * is checked as a one-blob file whose id is not recorded but recomputed from its bytes.
+ *
+ * A checksum a format-5 tree derives (FileChecksum.derived) is the MAC over the entry's own
+ * size and ids, so content matches it exactly when it has that size and those ids: the checks
+ * compare the ids recomputed from the bytes with the recorded ones (an inline file's bytes
+ * with the tree's) and spare the MACs, which could only agree (docs/design.md, "Tree format 5").
  */
 import { createHash, type Hash } from "node:crypto";
 import type { FileChecksum, FileEntry, Repository } from "../repo/index.js";
@@ -71,6 +76,8 @@ export class BlobContentCheck {
   #idsMatch = true;
   /** An inline file's one id, recomputed from its bytes (it records none). */
   #inlineId: Uint8Array | undefined;
+  /** A derived checksum's inline file: whether the bytes added are the tree's. */
+  #inlineSame = false;
   /** Each chunk's length, in order: what DiskContentCheck needs to read the file back. */
   readonly lengths: number[] = [];
 
@@ -91,7 +98,9 @@ export class BlobContentCheck {
     const expected = this.#entry.content[index];
     if (this.#hash !== undefined) this.#hash.update(plaintext);
     else if (this.#entry.inline !== undefined) {
-      if (index === 0) this.#inlineId = this.#repo.blobId(plaintext);
+      if (index === 0 && this.#entry.checksum.derived === true)
+        this.#inlineSame = bytesEqual(plaintext, this.#entry.inline);
+      else if (index === 0) this.#inlineId = this.#repo.blobId(plaintext);
     } else if (
       expected === undefined ||
       (!this.#idsChecked && !bytesEqual(this.#repo.blobId(plaintext), expected))
@@ -108,6 +117,8 @@ export class BlobContentCheck {
       return false;
     if (this.#hash !== undefined)
       return bytesEqual(this.#hash.digest(), entry.checksum.digest);
+    if (entry.checksum.derived === true)
+      return entry.inline === undefined ? this.#idsMatch : this.#inlineSame;
     const ids = this.#inlineId === undefined ? entry.content : [this.#inlineId];
     return (
       this.#idsMatch &&
@@ -189,6 +200,9 @@ export class DiskContentCheck {
       entry.content.length !== this.#ids.length
     )
       return false;
+    // Every id matched the entry's own, over which a derived checksum is made.
+    if (entry.content !== undefined && entry.checksum.derived === true)
+      return true;
     return bytesEqual(
       this.#repo.fileChecksum(entry.size, this.#ids).digest,
       entry.checksum.digest,

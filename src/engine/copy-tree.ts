@@ -9,7 +9,10 @@
  * A file's checksum over chunk ids is keyed too: it is checked against the source's ids and
  * computed again over the destination's (a SHA-256 of the plaintext stays as it is). An inline
  * file (tree format 4) stays inline: its bytes are in the tree, and its checksum is checked and
- * made again over the id its bytes have under each repository's key.
+ * made again over the id its bytes have under each repository's key. A checksum a format-5
+ * source tree derives is made from the very ids it would be checked against, so it is not
+ * checked; the destination's is derived under the destination's keys (DerivedChecksum), and
+ * the destination's tree, written as format 5, stores none.
  *
  * Each tree is rewritten with its entries' new ids and saved only after every blob it names is
  * queued (the BlobSaver flushes batches in order before the snapshot is written). The walk is
@@ -26,6 +29,7 @@
 import { BlindsyncError } from "../errors.js";
 import {
   decodeTree,
+  DerivedChecksum,
   encodeTree,
   sameChecksum,
   type ClientCache,
@@ -80,6 +84,7 @@ function copiedChecksum(
 ): FileChecksum {
   if (entry.checksum.kind === "sha256") return entry.checksum;
   if (
+    entry.checksum.derived !== true &&
     !sameChecksum(
       source.fileChecksum(entry.size, checksumIds(source, entry)),
       entry.checksum,
@@ -89,10 +94,7 @@ function copiedChecksum(
       "integrity",
       "A file's chunk ids do not match the checksum over them its tree records",
     );
-  return destination.fileChecksum(
-    entry.size,
-    entry.inline === undefined ? content : checksumIds(destination, entry),
-  );
+  return new DerivedChecksum(destination, entry.size, entry.inline ?? content);
 }
 
 export class TreeCopier {
@@ -122,7 +124,10 @@ export class TreeCopier {
     const known = this.#resolved(sourceId);
     if (known !== undefined) return known;
     const { source, destination, saver } = this.#options;
-    const tree = decodeTree(await (loading ?? source.load("tree", sourceId)));
+    const tree = decodeTree(
+      await (loading ?? source.load("tree", sourceId)),
+      source,
+    );
     const ahead = this.#fetchSubtreesAhead(tree.entries);
     // Blobs neither copied in this run nor recorded by an earlier copy are the ones fetched.
     const hints = new DirectoryReadHints(

@@ -10,7 +10,11 @@
  *   decrypted, this binds the whole file (order, count and size) at the cost of hashing
  *   32 bytes per chunk: backup no longer hashes every byte twice (docs/performance.md).
  *
- * Backups write `chunk-ids` (tree format 3); readers accept both.
+ * Backups write `chunk-ids` (tree format 3); readers accept both. Since tree format 5 a
+ * `chunk-ids` checksum is not stored at all but derived: it is a function of what the entry
+ * holds anyway (its size and chunk ids, or its inline bytes), so a tree records only that it
+ * is one (DERIVED_CHECKSUM_CODE) and the reader computes it under its repository's keys
+ * (DerivedChecksum), when something asks for its digest.
  */
 import { createHmac } from "node:crypto";
 import type { BlobId } from "../store/index.js";
@@ -22,12 +26,24 @@ export interface FileChecksum {
   readonly kind: FileChecksumKind;
   /** 32 bytes. */
   readonly digest: Uint8Array;
+  /**
+   * True for a checksum a format-5 tree did not store (DerivedChecksum): it matches the
+   * entry's own size and content by construction, so content checked against those (each
+   * chunk's id recomputed, or an inline file's bytes compared) is checked against it too.
+   */
+  readonly derived?: boolean;
 }
 
 export const FILE_CHECKSUM_LENGTH = 32;
 
 /** The kind byte of tree format 3 (and of the client cache's tagged column). */
 export const FILE_CHECKSUM_CODES = { sha256: 1, "chunk-ids": 2 } as const;
+
+/**
+ * Tree format 5's kind code for a `chunk-ids` checksum that is not stored: no digest follows
+ * it. Never a code of the client cache's column (encodeCachedChecksum stores the digest).
+ */
+export const DERIVED_CHECKSUM_CODE = 3;
 
 /** The kind a code names, or undefined for an unknown code. */
 export function checksumKindOf(code: number): FileChecksumKind | undefined {
@@ -65,6 +81,59 @@ export function chunkIdsChecksum(
     .update(fileChecksumMessage(size, content))
     .digest();
   return { kind: "chunk-ids", digest: new Uint8Array(mac) };
+}
+
+/** What deriving a checksum takes: the repository's keyed hashes (Repository has both). */
+export interface ChecksumDeriver {
+  /** The id the bytes have as a data blob: an inline file's one chunk id. */
+  blobId(plaintext: Uint8Array): BlobId;
+  fileChecksum(size: number, content: readonly BlobId[]): FileChecksum;
+}
+
+/**
+ * A `chunk-ids` checksum a format-5 tree does not store, computed from its entry's size and
+ * content under the keys of the repository that loaded the tree. The digest is computed on
+ * first use only: restore and check verify such a file by comparing its chunk ids (or its
+ * inline bytes) directly (`derived`), so a restore of many small files never hashes an inline
+ * file's bytes to make a checksum that could only match (docs/design.md, "Tree format 5").
+ */
+export class DerivedChecksum implements FileChecksum {
+  readonly kind = "chunk-ids";
+  readonly derived = true;
+  readonly #deriver: ChecksumDeriver;
+  readonly #size: number;
+  /** The file's chunk ids, or an inline file's bytes (whose one id is computed with the rest). */
+  readonly #content: readonly BlobId[] | Uint8Array;
+  #digest: Uint8Array | undefined;
+
+  constructor(
+    deriver: ChecksumDeriver,
+    size: number,
+    content: readonly BlobId[] | Uint8Array,
+  ) {
+    this.#deriver = deriver;
+    this.#size = size;
+    this.#content = content;
+  }
+
+  get digest(): Uint8Array {
+    if (this.#digest === undefined) {
+      const content = this.#content;
+      const ids =
+        content instanceof Uint8Array
+          ? [this.#deriver.blobId(content)]
+          : content;
+      this.#digest = this.#deriver.fileChecksum(this.#size, ids).digest;
+    }
+    return this.#digest;
+  }
+}
+
+/** The same checksum as a plain record: the digest computed now, nothing else kept alive. */
+export function settledChecksum(checksum: FileChecksum): FileChecksum {
+  return checksum.derived === true
+    ? { kind: checksum.kind, digest: checksum.digest }
+    : checksum;
 }
 
 export function sameChecksum(a: FileChecksum, b: FileChecksum): boolean {

@@ -43,6 +43,8 @@ export {
 export {
   decodeTree,
   encodeTree,
+  TREE_FORMAT_V4,
+  TREE_FORMAT_VERSION,
   isSafeName,
   isOwnerName,
   sortEntries,
@@ -51,6 +53,7 @@ export {
   MAX_INLINE_BYTES,
   type Tree,
   type TreeEntry,
+  type TreeFormatVersion,
   type FileEntry,
   type BlobFileEntry,
   type InlineFileEntry,
@@ -63,6 +66,9 @@ export {
   chunkIdsChecksum,
   fileChecksumMessage,
   sameChecksum,
+  settledChecksum,
+  DerivedChecksum,
+  type ChecksumDeriver,
   type FileChecksum,
   type FileChecksumKind,
 } from "./file-checksum.js";

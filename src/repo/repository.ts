@@ -325,8 +325,9 @@ export class Repository {
     this.store.expect?.(ids);
   }
 
+  /** A format-5 tree's derived checksums are computed under this repository's keys. */
   async loadTree(id: BlobId): Promise<Tree> {
-    return decodeTree(await this.load("tree", id));
+    return decodeTree(await this.load("tree", id), this);
   }
 
   /** Encodes and seals a tree; the caller uploads the result (trees dedupe by id). */

@@ -7,15 +7,19 @@
  * the key can craft any tree. It rejects every name restore could misuse, unsorted or
  * duplicate names, out-of-range lengths and trailing bytes, always with an integrity error.
  *
- * All four format versions (1; 2 with owner names and fifos; 3 with the whole-file checksum's
- * kind; 4 with small files' bytes inline) are decoded here beside the one encoder, so the rules
- * a tree must meet are written once; the byte reader and writer are in tree-io.ts.
+ * All five format versions (1; 2 with owner names and fifos; 3 with the whole-file checksum's
+ * kind; 4 with small files' bytes inline; 5 with checksums over chunk ids derived, not stored)
+ * are decoded here beside the one encoder, so the rules a tree must meet are written once; the
+ * byte reader and writer are in tree-io.ts.
  */
 import { BLOB_ID_LENGTH, type BlobId } from "../store/index.js";
 import {
+  DERIVED_CHECKSUM_CODE,
+  DerivedChecksum,
   FILE_CHECKSUM_CODES,
   FILE_CHECKSUM_LENGTH,
   checksumKindOf,
+  type ChecksumDeriver,
   type FileChecksum,
 } from "./file-checksum.js";
 import { invalid, Reader, Writer } from "./tree-io.js";
@@ -26,25 +30,31 @@ export { isOwnerName } from "./tree-io.js";
  * The version encodeTree writes. Version 2 added owner and group names beside the numeric ids
  * and the fifo type; version 3 a kind byte before each file's checksum (file-checksum.ts), so
  * a file may carry the keyed hash over its chunk ids instead of its SHA-256; version 4 a
- * content kind byte, so a small file may carry its bytes inline instead of data-blob ids.
- * decodeTree reads versions 1 to 3 too, so older repositories stay readable.
+ * content kind byte, so a small file may carry its bytes inline instead of data-blob ids;
+ * version 5 a checksum kind code "derived" with no digest after it, for a `chunk-ids`
+ * checksum (a function of the entry's size and content, so storing it added 32 random bytes
+ * per file and protected nothing the content does not). decodeTree reads versions 1 to 4 too,
+ * so older repositories stay readable.
  */
-export const TREE_FORMAT_VERSION = 4;
+export const TREE_FORMAT_VERSION = 5;
 /** The first format: no owner names, no fifos, SHA-256 checksums only. */
 export const TREE_FORMAT_V1 = 1;
 /** Owner names and fifos; SHA-256 checksums only. */
 export const TREE_FORMAT_V2 = 2;
 /** The checksum's kind; every file's content is a list of data-blob ids. */
 export const TREE_FORMAT_V3 = 3;
+/** Inline files; every checksum's digest stored. */
+export const TREE_FORMAT_V4 = 4;
 
 export type TreeFormatVersion =
   | typeof TREE_FORMAT_V1
   | typeof TREE_FORMAT_V2
   | typeof TREE_FORMAT_V3
+  | typeof TREE_FORMAT_V4
   | typeof TREE_FORMAT_VERSION;
 
 /**
- * The most bytes a file may carry inline (format 4). A format limit, not the backup's choice:
+ * The most bytes a file may carry inline (format 4 and later). A format limit, not the backup's choice:
  * a reader refuses more, so the backup's own threshold (engine/backup) may move up to this
  * without a new format. It bounds what one entry adds to its tree.
  */
@@ -88,6 +98,7 @@ interface FileEntryBase extends EntryBase {
   /**
    * Of the whole plaintext file: restore verifies it end to end before renaming. An inline
    * file's is the one it would have as a single data blob (its id recomputed from the bytes).
+   * From a format-5 tree a `chunk-ids` one is a DerivedChecksum (file-checksum.ts).
    */
   readonly checksum: FileChecksum;
   /** Set when the file had more than one link, so restore can recreate the hardlink. */
@@ -156,27 +167,27 @@ export function isSafeName(name: Uint8Array): boolean {
 }
 
 /**
- * Encodes a directory, as version 4 unless told otherwise. Byte layout (all integers big-endian):
+ * Encodes a directory, as version 5 unless told otherwise. Byte layout (all integers big-endian):
  * version u8 | entry count u32 | entries, each:
  * name length u16 | name | type u8 (1 file, 2 dir, 3 symlink, 4 fifo) | mode u32 | mtime ns i64 |
  * uid u32 | gid u32 | user length u8 | user | group length u8 | group | then by type —
- * file: size u64 | checksum kind u8 (1 sha256, 2 chunk-ids) | checksum (32) |
- * hardlink flag u8 [| dev u64 | ino u64] | content kind u8 | then by content kind —
+ * file: size u64 | checksum kind u8 (1 sha256: checksum (32) follows; 3 derived: nothing
+ * follows) | hardlink flag u8 [| dev u64 | ino u64] | content kind u8 | then by content kind —
  * 0: count u32 | ids (32 each); 1: length u32 | the file's bytes (length = size);
  * dir: subtree id (32); symlink: target length u32 | target; fifo: nothing.
- * Version 3 is the same without the content kind (always ids); version 2 also without the
- * checksum kind (always sha256); version 1 also without the two names (and without fifos).
- * Backups always write version 4; the older versions exist so
- * that tests can make the trees older repositories hold and check that what decodeTree accepts
- * is canonical (it re-encodes to the same bytes).
+ * Version 5 writes every `chunk-ids` checksum as derived (3) and never kind 2. Version 4 is the
+ * same with kind 2 (chunk-ids, checksum (32) follows) instead of 3; version 3 also without the
+ * content kind (always ids); version 2 also without the checksum kind (always sha256);
+ * version 1 also without the two names (and without fifos). Backups always write version 5;
+ * the older versions exist so that tests can make the trees older repositories hold and check
+ * that what decodeTree accepts is canonical (it re-encodes to the same bytes).
  */
 export function encodeTree(
   tree: Tree,
   version: TreeFormatVersion = TREE_FORMAT_VERSION,
 ): Uint8Array {
   const hasNames = version !== TREE_FORMAT_V1;
-  const hasChecksumKind = version >= TREE_FORMAT_V3;
-  const hasContentKind = version >= TREE_FORMAT_VERSION;
+  const hasContentKind = version >= TREE_FORMAT_V4;
   const writer = new Writer();
   writer.u8(version);
   writer.u32(tree.entries.length);
@@ -208,15 +219,7 @@ export function encodeTree(
     switch (entry.type) {
       case "file":
         writer.u64(BigInt(entry.size));
-        if (hasChecksumKind)
-          writer.u8(FILE_CHECKSUM_CODES[entry.checksum.kind]);
-        else if (entry.checksum.kind !== "sha256")
-          throw new RangeError(
-            `Tree format ${version} has SHA-256 checksums only`,
-          );
-        if (entry.checksum.digest.length !== FILE_CHECKSUM_LENGTH)
-          throw new RangeError("A file checksum is 32 bytes");
-        writer.bytes(entry.checksum.digest);
+        writeChecksum(writer, entry.checksum, version);
         if (entry.hardlink === undefined) {
           writer.u8(0);
         } else {
@@ -258,15 +261,63 @@ export function encodeTree(
   return writer.finish();
 }
 
-/** Decodes and validates a tree blob's plaintext; every defect is an integrity error. */
-export function decodeTree(bytes: Uint8Array): Tree {
+/**
+ * A file's checksum kind and digest. A `chunk-ids` checksum from version 5 on is derived:
+ * its kind code alone, whatever digest the entry holds (a reader computes its own from the
+ * entry's size and content, and every such checksum was made from exactly those).
+ */
+function writeChecksum(
+  writer: Writer,
+  checksum: FileChecksum,
+  version: TreeFormatVersion,
+): void {
+  if (version < TREE_FORMAT_V3) {
+    if (checksum.kind !== "sha256")
+      throw new RangeError(`Tree format ${version} has SHA-256 checksums only`);
+  } else if (version >= TREE_FORMAT_VERSION && checksum.kind === "chunk-ids") {
+    writer.u8(DERIVED_CHECKSUM_CODE);
+    return;
+  } else {
+    writer.u8(FILE_CHECKSUM_CODES[checksum.kind]);
+  }
+  if (checksum.digest.length !== FILE_CHECKSUM_LENGTH)
+    throw new RangeError("A file checksum is 32 bytes");
+  writer.bytes(checksum.digest);
+}
+
+/**
+ * Reads a file's stored checksum; undefined for a derived one (format 5), which its entry's
+ * content makes once read. Version 5 knows codes 1 (sha256) and 3 (derived) only: a stored
+ * `chunk-ids` digest (2) has one encoding there, derived, so it is refused as an unknown code
+ * is, and versions 3 and 4 know 3 as nothing (what decodeTree accepts re-encodes the same).
+ */
+function readChecksum(
+  reader: Reader,
+  version: number,
+): FileChecksum | undefined {
+  if (version < TREE_FORMAT_V3)
+    return { kind: "sha256", digest: reader.bytes(FILE_CHECKSUM_LENGTH) };
+  const code = reader.u8();
+  const derives = version >= TREE_FORMAT_VERSION;
+  if (derives && code === DERIVED_CHECKSUM_CODE) return undefined;
+  const kind = checksumKindOf(code);
+  if (kind === undefined || (derives && kind !== "sha256"))
+    throw invalid(`unknown file checksum kind ${code}`);
+  return { kind, digest: reader.bytes(FILE_CHECKSUM_LENGTH) };
+}
+
+/**
+ * Decodes and validates a tree blob's plaintext; every defect is an integrity error.
+ * `deriver`: the keyed hashes of the repository the tree came from, under which a format-5
+ * tree's derived checksums are computed (when first asked for: DerivedChecksum).
+ */
+export function decodeTree(bytes: Uint8Array, deriver: ChecksumDeriver): Tree {
   const reader = new Reader(bytes);
   const version = reader.u8();
   if (version < TREE_FORMAT_V1 || version > TREE_FORMAT_VERSION)
     throw invalid(`unknown version ${version}`);
   const hasNames = version !== TREE_FORMAT_V1;
-  const hasChecksumKind = version >= TREE_FORMAT_V3;
-  const hasContentKind = version >= TREE_FORMAT_VERSION;
+  const hasContentKind = version >= TREE_FORMAT_V4;
   const count = reader.u32();
   // Each entry takes at least 24 bytes, so a count beyond that is a lie, not a reason to allocate.
   if (count > reader.remaining / 24)
@@ -296,15 +347,13 @@ export function decodeTree(bytes: Uint8Array): Tree {
       const size = reader.u64();
       if (size > BigInt(Number.MAX_SAFE_INTEGER))
         throw invalid("file size out of range");
-      const kind = hasChecksumKind ? checksumKindOf(reader.u8()) : "sha256";
-      if (kind === undefined) throw invalid("unknown file checksum kind");
-      const checksum = { kind, digest: reader.bytes(FILE_CHECKSUM_LENGTH) };
+      const stored = readChecksum(reader, version);
       const linkFlag = reader.u8();
       if (linkFlag > 1) throw invalid("bad hardlink flag");
       const hardlink =
         linkFlag === 1 ? { dev: reader.u64(), ino: reader.u64() } : undefined;
       const contentKind = hasContentKind ? reader.u8() : CONTENT_BLOBS;
-      const common = { name, mode, mtimeNs, uid, gid, checksum } as const;
+      const common = { name, mode, mtimeNs, uid, gid } as const;
       let file: Mutable<FileEntry>;
       if (contentKind === CONTENT_BLOBS) {
         const chunkCount = reader.u32();
@@ -313,7 +362,15 @@ export function decodeTree(bytes: Uint8Array): Tree {
         const content: BlobId[] = [];
         for (let chunk = 0; chunk < chunkCount; chunk++)
           content.push(reader.bytes(BLOB_ID_LENGTH));
-        file = { ...common, type: "file", size: Number(size), content };
+        const checksum =
+          stored ?? new DerivedChecksum(deriver, Number(size), content);
+        file = {
+          ...common,
+          checksum,
+          type: "file",
+          size: Number(size),
+          content,
+        };
       } else if (contentKind === CONTENT_INLINE) {
         const length = reader.u32();
         // The one encoding of an empty file is no blob ids; no more than the format allows.
@@ -322,7 +379,15 @@ export function decodeTree(bytes: Uint8Array): Tree {
         if (BigInt(length) !== size)
           throw invalid("an inline file's length differs from its size");
         const inline = reader.bytes(length);
-        file = { ...common, type: "file", size: length, content: [], inline };
+        const checksum = stored ?? new DerivedChecksum(deriver, length, inline);
+        file = {
+          ...common,
+          checksum,
+          type: "file",
+          size: length,
+          content: [],
+          inline,
+        };
       } else {
         throw invalid(`unknown file content kind ${contentKind}`);
       }

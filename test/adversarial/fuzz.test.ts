@@ -45,10 +45,12 @@ import {
   encodeTree,
   TREE_FORMAT_V1,
   TREE_FORMAT_V2,
+  TREE_FORMAT_V4,
   type Tree,
   type TreeFormatVersion,
 } from "../../src/repo/tree.js";
 import type { BlobKind } from "../../src/store/index.js";
+import { testDeriver } from "../helpers/checksum-deriver.js";
 import { blindsyncCommand } from "../helpers/serve-process.js";
 import { count } from "../helpers/counts.js";
 
@@ -368,6 +370,7 @@ describe("fuzzing the decoders that read untrusted bytes (T12)", () => {
   it(`the tree decoder accepts only canonical trees with safe names and rejects the rest as integrity errors (${RUNS} cases)`, () => {
     const seeds = [
       encodeTree(sampleTree()),
+      encodeTree(sampleTree(), TREE_FORMAT_V4),
       encodeTree(sha256Only(sampleTree()), TREE_FORMAT_V1),
       encodeTree(sha256Only(sampleTree()), TREE_FORMAT_V2),
       encodeTree({ entries: [] }),
@@ -399,8 +402,9 @@ describe("fuzzing the decoders that read untrusted bytes (T12)", () => {
         ],
       }),
     ];
-    const result = fuzz(seeds, ["integrity"], decodeTree, (bytes, tree) => {
-      // Canonical within its version: format 1 and 2 trees (older repositories) are still read.
+    const decode = (bytes: Uint8Array): Tree => decodeTree(bytes, testDeriver);
+    const result = fuzz(seeds, ["integrity"], decode, (bytes, tree) => {
+      // Canonical within its version: trees of formats 1 to 4 (older repositories) are still read.
       const version = bytes[0] as TreeFormatVersion;
       expect(same(encodeTree(tree as Tree, version), bytes)).toBe(true);
     });

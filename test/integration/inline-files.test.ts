@@ -3,8 +3,9 @@
  * for a file of at most INLINE_FILE_MAX bytes, and every reader (restore with --verify, cat,
  * check --read-data) takes its bytes from the tree, checked against the checksum it would have
  * as one blob. A later backup re-reads the small files of a directory it walks again, so a
- * changed one comes back new while the older snapshot keeps the old bytes; and a crafted tree
- * whose inline bytes do not match its checksum is refused, not restored. A directory carries
+ * changed one comes back new while the older snapshot keeps the old bytes; and a crafted
+ * format-4 tree whose inline bytes do not match its stored checksum is refused, not restored
+ * (format 5 derives the checksum from those bytes: no tree can disagree). A directory carries
  * at most INLINE_DIR_MAX bytes inline; its further small files are data blobs, even those an
  * earlier run put inline.
  *
@@ -22,7 +23,11 @@ import {
   INLINE_DIR_MAX,
   INLINE_FILE_MAX,
 } from "../../src/engine/backup/index.js";
-import { encodeTree, type TreeEntry } from "../../src/repo/index.js";
+import {
+  encodeTree,
+  TREE_FORMAT_V4,
+  type TreeEntry,
+} from "../../src/repo/index.js";
 import { toHex } from "../../src/util/bytes.js";
 import {
   testContext,
@@ -144,7 +149,7 @@ describe("files of at most INLINE_FILE_MAX bytes, inline in their trees", () => 
     );
   });
 
-  it("a tree whose inline bytes do not match their checksum is refused by restore, cat and check --read-data", async () => {
+  it("a format-4 tree whose inline bytes do not match their stored checksum is refused by restore, cat and check --read-data", async () => {
     await withRepository(repository, async (repo) => {
       const bytes = Buffer.from("what the backup read\n");
       const forged = Buffer.from("what an attacker put\n");
@@ -161,7 +166,9 @@ describe("files of at most INLINE_FILE_MAX bytes, inline in their trees", () => 
         content: [],
         inline: forged,
       };
-      const plaintext = encodeTree({ entries: [entry] });
+      // Format 4 stores the checksum; format 5 would derive it from the forged bytes, so such
+      // a tree can only be one of format 4 (derived-checksums.test.ts checks format 5's ids).
+      const plaintext = encodeTree({ entries: [entry] }, TREE_FORMAT_V4);
       const blob = repo.seal("tree", repo.blobId(plaintext), plaintext);
       await repo.store.put([blob]);
       const [head] = (await repo.listSnapshots()).sort((a, b) => b.seq - a.seq);

@@ -34,6 +34,11 @@ import {
 // of checksum backups write, not SHA-256s kept from directories an older version recorded.
 // v4: trees of format 4 (small files' bytes inline), likewise: a directory recorded with a
 // version 3 tree is encoded again once, its small files now inline.
+// Not moved for format 5 (checksums over chunk ids derived, not stored): a format-4 tree handed
+// back for an unchanged directory stays valid and is read and verified exactly as before (its
+// stored checksums are the ones format 5 derives), and encoding it again would only store a
+// second, smaller copy of every tree once, beside the format-4 one older snapshots keep. A
+// directory gets a format-5 tree when anything in or below it changes.
 const LISTING_TAG = Buffer.from("blindsync directory listing v4\0");
 
 const TYPE_BITS = BigInt(fsConstants.S_IFMT);

@@ -17,7 +17,11 @@ import { BlindsyncError } from "../../errors.js";
 import {
   isSafeName,
   Repository,
+  encodeTree,
   sortEntries,
+  TREE_FORMAT_V4,
+  TREE_FORMAT_VERSION,
+  type TreeFormatVersion,
   type FileChecksum,
   type HardlinkKey,
   type Tree,
@@ -152,7 +156,10 @@ async function putDataChunks(spec: FileSpec): Promise<BlobId[]> {
   return ids;
 }
 
-async function toEntry(spec: Spec): Promise<TreeEntry> {
+async function toEntry(
+  spec: Spec,
+  format: TreeFormatVersion,
+): Promise<TreeEntry> {
   const base = {
     name: bytesOf(spec.name),
     mode:
@@ -188,19 +195,24 @@ async function toEntry(spec: Spec): Promise<TreeEntry> {
       return {
         ...base,
         type: "dir",
-        subtree: await putTree(spec.children, spec.damaged),
+        subtree: await putTree(spec.children, spec.damaged, format),
       };
     case "symlink":
       return { ...base, type: "symlink", target: bytesOf(spec.target) };
   }
 }
 
+/** `format`: 4 to store each checksum over chunk ids, so that a tree can make it lie. */
 async function putTree(
   children: readonly Spec[],
   damaged = false,
+  format: TreeFormatVersion = TREE_FORMAT_VERSION,
 ): Promise<BlobId> {
-  const entries = await Promise.all(children.map(toEntry));
-  const blob = repo.sealTree({ entries: sortEntries(entries) });
+  const entries = await Promise.all(
+    children.map((child) => toEntry(child, format)),
+  );
+  const plaintext = encodeTree({ entries: sortEntries(entries) }, format);
+  const blob = repo.seal("tree", repo.blobId(plaintext), plaintext);
   await store.put([damaged ? { ...blob, bytes: flipByte(blob.bytes) } : blob]);
   return blob.id;
 }
@@ -275,8 +287,9 @@ async function treeHash(root: string): Promise<string> {
 async function restore(
   children: readonly Spec[],
   options: Partial<RestoreOptions> = {},
+  format: TreeFormatVersion = TREE_FORMAT_VERSION,
 ): Promise<RestoreResult> {
-  const tree = await putTree(children);
+  const tree = await putTree(children, false, format);
   return restoreSnapshot({
     repo,
     snapshot: { tree },
@@ -464,24 +477,28 @@ describe("restoreSnapshot()", () => {
     expect(stats.mtimeNs).toBe(exactFileTimes ? -1_234_567_891n : 0n);
   });
 
-  it("restores a damaged file as absent, leaves no temporary debris and goes on with the rest", async () => {
+  it("restores a damaged file as absent, leaves no temporary debris and goes on with the rest (a format-4 tree, which can record a lying checksum)", async () => {
     const result = await hostile(() =>
-      restore([
-        file("good-1", "one"),
-        file("tampered", randomData(200_000, 3), {
-          chunkSize: 50_000,
-          tamper: [2],
-        }),
-        file("missing", randomData(100_000, 4), {
-          chunkSize: 50_000,
-          drop: [1],
-        }),
-        file("lying-hash", "real content", {
-          checksum: { kind: "chunk-ids", digest: new Uint8Array(32) },
-        }),
-        file("lying-size", "twelve bytes", { size: 5 }),
-        dir("sub", [file("good-2", "two")]),
-      ]),
+      restore(
+        [
+          file("good-1", "one"),
+          file("tampered", randomData(200_000, 3), {
+            chunkSize: 50_000,
+            tamper: [2],
+          }),
+          file("missing", randomData(100_000, 4), {
+            chunkSize: 50_000,
+            drop: [1],
+          }),
+          file("lying-hash", "real content", {
+            checksum: { kind: "chunk-ids", digest: new Uint8Array(32) },
+          }),
+          file("lying-size", "twelve bytes", { size: 5 }),
+          dir("sub", [file("good-2", "two")]),
+        ],
+        {},
+        TREE_FORMAT_V4,
+      ),
     );
     expect(result.errors).toBe(4);
     expect(result.damaged).toBe(4);
@@ -554,7 +571,7 @@ describe("restoreSnapshot()", () => {
       expect((await fsp.readFile(at(name))).equals(data)).toBe(true);
   });
 
-  it("refuses a file whose tree lists its chunks swapped, one short, or under an id that is not their hash", async () => {
+  it("refuses a file whose format-4 tree lists its chunks swapped, one short, or under an id that is not their hash", async () => {
     const data = randomData(200_000, 8);
     const swap = (ids: BlobId[]): BlobId[] => [
       ids[1] as BlobId,
@@ -562,16 +579,20 @@ describe("restoreSnapshot()", () => {
       ...ids.slice(2),
     ];
     const result = await hostile(() =>
-      restore([
-        file("swapped", data, { chunkSize: 50_000, listed: swap }),
-        file("dropped", data, {
-          chunkSize: 50_000,
-          size: 150_000,
-          listed: (ids) => ids.slice(0, 3),
-        }),
-        file("forged", data, { chunkSize: 50_000, forgeIds: [2] }),
-        file("intact", data, { chunkSize: 50_000 }),
-      ]),
+      restore(
+        [
+          file("swapped", data, { chunkSize: 50_000, listed: swap }),
+          file("dropped", data, {
+            chunkSize: 50_000,
+            size: 150_000,
+            listed: (ids) => ids.slice(0, 3),
+          }),
+          file("forged", data, { chunkSize: 50_000, forgeIds: [2] }),
+          file("intact", data, { chunkSize: 50_000 }),
+        ],
+        {},
+        TREE_FORMAT_V4,
+      ),
     );
     expect(result).toMatchObject({ files: 1, errors: 3, damaged: 3 });
     for (const name of ["swapped", "dropped", "forged"]) {
@@ -580,6 +601,42 @@ describe("restoreSnapshot()", () => {
         /does not match the checksum over its chunk ids/,
       );
     }
+    expect(await debris(target)).toEqual([]);
+  });
+
+  it("in format 5 refuses a chunk under an id that is not its hash; a list of ids the tree reorders or shortens is the file it describes", async () => {
+    // The checksum is derived from the ids the tree lists, so a key holder's tree that lists
+    // other ids than the backup read describes another file, as any tree it writes could.
+    const data = randomData(200_000, 9);
+    const result = await hostile(() =>
+      restore([
+        file("swapped", data, {
+          chunkSize: 50_000,
+          listed: (ids) => [
+            ids[1] as BlobId,
+            ids[0] as BlobId,
+            ...ids.slice(2),
+          ],
+        }),
+        file("dropped", data, {
+          chunkSize: 50_000,
+          size: 150_000,
+          listed: (ids) => ids.slice(0, 3),
+        }),
+        file("forged", data, { chunkSize: 50_000, forgeIds: [2] }),
+      ]),
+    );
+    expect(result).toMatchObject({ files: 2, errors: 1, damaged: 1 });
+    expect(await exists(at("forged"))).toBe(false);
+    expect(warnings.find((message) => message.includes('"forged"'))).toMatch(
+      /does not match the checksum over its chunk ids/,
+    );
+    const chunk = (index: number): Uint8Array =>
+      data.subarray(index * 50_000, (index + 1) * 50_000);
+    const swapped = Buffer.concat([chunk(1), chunk(0), chunk(2), chunk(3)]);
+    expect((await fsp.readFile(at("swapped"))).equals(swapped)).toBe(true);
+    const dropped = Buffer.from(data.subarray(0, 150_000));
+    expect((await fsp.readFile(at("dropped"))).equals(dropped)).toBe(true);
     expect(await debris(target)).toEqual([]);
   });
 

@@ -14,7 +14,11 @@ import {
   readSync,
 } from "node:fs";
 import { describeError } from "../../errors.js";
-import type { FileChecksum, FileEntry } from "../../repo/index.js";
+import {
+  settledChecksum,
+  type FileChecksum,
+  type FileEntry,
+} from "../../repo/index.js";
 import {
   checksumName,
   DiskContentCheck,
@@ -50,7 +54,8 @@ export class Verifier {
     this.written.push({
       path,
       size: entry.size,
-      checksum: entry.checksum,
+      // A derived checksum would keep the entry's ids alive until the read-back.
+      checksum: settledChecksum(entry.checksum),
       lengths: entry.checksum.kind === "sha256" ? undefined : lengths,
     });
   }
