@@ -252,8 +252,6 @@ export async function runBackup(
         compression,
         lockWaitMs: options.lockWaitMs ?? 0,
         sink: backupSink(output, startedAt, prewalk),
-        // Earlier trees are a download over a connection; the small files are on this disk.
-        reuseEarlierTrees: location.kind === "local",
       });
     },
   ).finally(() => {

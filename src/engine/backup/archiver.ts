@@ -75,7 +75,7 @@ async function archive(
     fileSaver,
     treeSaver,
     bytesAdded: () => blobSaver.stats.bytesAdded,
-    reuseEarlierTrees: options.reuseEarlierTrees ?? true,
+    reuseEarlierTrees: options.reuseEarlierTrees ?? false,
   });
   const walked =
     stdin === undefined

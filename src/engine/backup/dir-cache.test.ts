@@ -251,7 +251,7 @@ describe("the directory cache", () => {
     expect(await backupWith(warm, [])).toEqual({ ...fourth, fileLookups: 0 });
   });
 
-  it("takes the unchanged inline files of a directory walked again from its earlier tree: only the changed file is read", async () => {
+  it("when told to reuse earlier trees, takes the unchanged inline files of a directory walked again from its earlier tree: only the changed file is read", async () => {
     await buildSource();
     await backupWith(warm, []);
     const changed = join(source, "a/b/file1.txt");
@@ -268,13 +268,14 @@ describe("the directory cache", () => {
         warn: () => undefined,
         reading: (progress) => read.add(progress.current),
       },
+      reuseEarlierTrees: true,
     });
     expect([...read]).toEqual([changed]);
     expect(result).toMatchObject({ filesNew: 0, filesChanged: 1 });
     expect(toHex(result.snapshot!.tree)).toBe((await backupCold([])).tree);
   });
 
-  it("reads the unchanged inline files again, loading no earlier tree, when told not to reuse earlier trees (a remote repository)", async () => {
+  it("by default reads the unchanged inline files again, loading no earlier tree", async () => {
     await buildSource();
     await backupWith(warm, []);
     await fsp.appendFile(join(source, "a/b/file1.txt"), "changed\n");
@@ -286,7 +287,6 @@ describe("the directory cache", () => {
         head: headOf(await repo.listSnapshots()),
         sources: [source],
         sink: { progress: () => undefined, warn: () => undefined },
-        reuseEarlierTrees: false,
       });
       expect(loads).not.toHaveBeenCalled();
       expect(result).toMatchObject({ filesNew: 0, filesChanged: 1 });

@@ -77,9 +77,12 @@ export interface BackupOptions {
   readonly prewalk?: Prewalk;
   /**
    * Whether a directory walked again may load the tree an earlier run made of it, to take its
-   * unchanged inline files' bytes from there (default true). Cheap on a repository on this
-   * machine; over a connection every such tree is a download, while reading the small files
-   * again costs nothing on the wire, so the CLI turns it off for remote repositories.
+   * unchanged inline files' bytes from there (default false: they are read again, in the
+   * directory's batches, their digests made in the sealing worker). Over a connection every
+   * such tree is a download; and since tree format 5 derives checksums, checking an earlier
+   * tree's bytes against the files cache costs two HMACs a file on the main thread, which made
+   * a local C of 50,000 small files slower than reading them again (docs/performance.md,
+   * "Reading unchanged small files again"). Kept for a disk where reads are dear.
    */
   readonly reuseEarlierTrees?: boolean;
 }
