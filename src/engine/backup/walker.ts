@@ -4,14 +4,15 @@
  * cache) is taken whole from that record; a file whose identity matches the files cache reuses
  * its recorded chunks; everything else goes to the file saver (files) or is walked (directories),
  * and each directory's entries go to the tree saver, bottom-up. A file small enough to go
- * inline in its tree (inline-files.ts) needs its bytes whenever its directory is walked: when
- * the files cache knows it unchanged they come from the directory's earlier tree, else the
- * file is read.
+ * inline in its tree (inline-files.ts), while its directory's inline budget lasts, needs its
+ * bytes whenever its directory is walked: it is read again, or, when asked
+ * (BackupOptions.reuseEarlierTrees) and the files cache knows it unchanged, its bytes come
+ * from the directory's earlier tree.
  *
  * Names are bytes from start to finish (Buffer paths), so any name Linux allows survives.
  * Memory holds one directory listing per level of depth: never the whole tree.
  *
- * About 540 lines with one job, the walk: its three listing sources (prewalk, listing,
+ * About 570 lines with one job, the walk: its three listing sources (prewalk, listing,
  * native), two caches and the earlier trees' inline files meet in one recursion, which reads
  * worse split than whole.
  */
