@@ -13,7 +13,13 @@
  */
 
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { readFileSync, readdirSync, statSync } from "node:fs";
+import {
+  existsSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
@@ -65,6 +71,8 @@ const SLOW_PIPE = fileURLToPath(new URL("./slow-pipe.js", import.meta.url));
 const SLOW_PROXY = fileURLToPath(new URL("./slow-proxy.js", import.meta.url));
 /** s3rver keeps each object's bytes in a file named KEY plus this suffix. */
 const S3RVER_OBJECT_SUFFIX = "._S3rver_object";
+/** And its metadata (headers, MD5) in a file named KEY plus this one, written after the bytes. */
+const S3RVER_METADATA_SUFFIX = "._S3rver_metadata.json";
 
 export async function startPackBackend(
   kind: PackBackendKind,
@@ -308,6 +316,18 @@ async function startS3Backend(): Promise<PackBackend> {
     },
     restartServer: async () => {
       await killChild(s3rver);
+      // s3rver writes an object's bytes, then its metadata: killed between the two, it
+      // answers 500 for that key ever after. S3 never shows a torn put, so neither may the
+      // stand-in: such a half-written object is removed, as if its put never happened.
+      for (const file of listFiles(dir, (name) =>
+        name.endsWith(S3RVER_OBJECT_SUFFIX)
+          ? name.slice(0, -S3RVER_OBJECT_SUFFIX.length)
+          : undefined,
+      )) {
+        const object = join(dir, `${file.name}${S3RVER_OBJECT_SUFFIX}`);
+        if (!existsSync(join(dir, `${file.name}${S3RVER_METADATA_SUFFIX}`)))
+          rmSync(object);
+      }
       s3rver = await start();
     },
     stop: async () => {
