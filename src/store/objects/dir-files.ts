@@ -34,6 +34,39 @@ export async function readExactly(
   return buffer;
 }
 
+/**
+ * Most buffers one writev is given: Linux's IOV_MAX. libuv splits longer lists itself, but a
+ * short write must be resumed at the right part, which is simpler over a bounded list.
+ */
+const WRITEV_PARTS = 1024;
+
+/**
+ * Writes `parts` one after the other at the file's position, looping over short writes, without
+ * joining them into one buffer (a pack's blobs: an 8 MiB copy per pack saved).
+ */
+export async function writeParts(
+  handle: FileHandle,
+  parts: readonly Uint8Array[],
+): Promise<void> {
+  const pending = parts.filter((part) => part.length > 0);
+  let next = 0;
+  while (next < pending.length) {
+    const group = pending.slice(next, next + WRITEV_PARTS);
+    let { bytesWritten } = await handle.writev(group);
+    if (bytesWritten === 0) throw new Error("writev wrote nothing");
+    // Move past what was written: whole parts, then into the one a short write cut.
+    for (const part of group) {
+      if (bytesWritten >= part.length) {
+        bytesWritten -= part.length;
+        next += 1;
+      } else {
+        pending[next] = part.subarray(bytesWritten);
+        break;
+      }
+    }
+  }
+}
+
 export async function makeRoot(root: string): Promise<void> {
   try {
     const first = await mkdir(root, { recursive: true, mode: FOLDER_MODE });

@@ -185,6 +185,22 @@ describe("DirObjectStore on disk", () => {
       expect(await modeOf(join(root, "config"))).toBe(0o600);
     });
 
+    it("putParts writes the parts joined, past one writev's 1024 buffers, empty parts skipped", async () => {
+      const root = join(await tempDir(), "packs");
+      const store = await opened(root);
+      // 3,000 parts of 0-99 bytes (a pack of many small blobs), every 7th one empty.
+      const parts = Array.from({ length: 3000 }, (_, i) =>
+        i % 7 === 0 ? new Uint8Array(0) : randomBytes(i % 100),
+      );
+      await store.putParts("packs/ab/abparts", parts);
+      expect(await readFile(join(root, "packs", "ab", "abparts"))).toEqual(
+        Buffer.concat(parts),
+      );
+      expect(
+        await store.get("packs/ab/abparts", { offset: 5, length: 40 }),
+      ).toEqual(new Uint8Array(Buffer.concat(parts).subarray(5, 45)));
+    });
+
     it("leaves no temporary file behind after a put", async () => {
       const root = join(await tempDir(), "packs");
       const store = await opened(root);

@@ -52,6 +52,7 @@ import {
   readExactly,
   shortError,
   syncFolder,
+  writeParts,
 } from "./dir-files.js";
 import { checkRange, objectNotFound } from "./memory-object-store.js";
 import { checkObjectName, checkObjectPrefix, isObjectName } from "./names.js";
@@ -105,7 +106,12 @@ export class DirObjectStore implements ObjectStore {
     return new DirObjectStore(where);
   }
 
-  async put(name: string, bytes: Uint8Array): Promise<void> {
+  put(name: string, bytes: Uint8Array): Promise<void> {
+    return this.putParts(name, [bytes]);
+  }
+
+  /** put() of the parts joined, written as they are (a pack's blobs and trailer: no copy). */
+  async putParts(name: string, parts: readonly Uint8Array[]): Promise<void> {
     this.#check(name);
     const segments = name.split("/");
     const base = segments.pop() as string;
@@ -126,7 +132,7 @@ export class DirObjectStore implements ObjectStore {
       );
       try {
         await handle.chmod(FILE_MODE);
-        await handle.writeFile(bytes);
+        await writeParts(handle, parts);
         await handle.sync();
       } finally {
         await handle.close();

@@ -49,7 +49,7 @@ export interface ObjectStore {
 
   /**
    * put() of `parts` joined, for an object held in pieces (a pack: its blobs, then its
-   * trailer). Optional: a backend that can send pieces as they are (sftp) saves the copy into
+   * trailer). Optional: a backend that can write pieces as they are (sftp, a directory) saves the copy into
    * one buffer; for the others the caller joins the parts and calls put().
    */
   putParts?(name: string, parts: readonly Uint8Array[]): Promise<void>;

@@ -12,7 +12,8 @@
  * (index-sync.ts, the resume), as an interrupted backup's packs always were.
  *
  * Memory: one open pack per kind (the pack size of sealed blobs, held by reference) and at most
- * MAX_UPLOADS packs being stored, each copied once into its object.
+ * MAX_UPLOADS packs being stored, written from the blobs themselves where the store has putParts
+ * (a directory, sftp) and copied once into one buffer where it has not (S3).
  */
 import { toHex } from "../../util/bytes.js";
 import type { BlobId, BlobToPut } from "../store.js";
