@@ -12,6 +12,7 @@ export {
   type BackupProgress,
   readPatternFile,
   Prewalk,
+  WarmWorkers,
   checkStdinName,
   DEFAULT_STDIN_NAME,
   type StdinSource,
