@@ -126,6 +126,8 @@ export class FileSaver {
   #contentBuilder(): {
     push: (data: Buffer) => Promise<void>;
     finish: () => Promise<CachedContent & { size: number }>;
+    /** The whole file at once, instead of push() and finish(): nothing copied to cut it. */
+    whole: (data: Buffer) => Promise<CachedContent & { size: number }>;
   } {
     const repo = this.#repo;
     const stream = new ChunkStream(repo.gear, repo.config.chunker, (view) =>
@@ -151,6 +153,12 @@ export class FileSaver {
       finish: async () => {
         const { chunks } = stream.finish();
         await queue(chunks);
+        const size = stream.size;
+        return { content, checksum: repo.fileChecksum(size, content), size };
+      },
+      whole: async (data) => {
+        this.#countBytes(data.length);
+        await queue(stream.whole(data));
         const size = stream.size;
         return { content, checksum: repo.fileChecksum(size, content), size };
       },
@@ -303,9 +311,7 @@ export class FileSaver {
     }
     if (data.length > 0 && data.length < this.#repo.config.chunker.minSize)
       return await this.#oneChunkFile(data);
-    const builder = this.#contentBuilder();
-    if (data.length > 0) await builder.push(data);
-    return await builder.finish();
+    return await this.#contentBuilder().whole(data);
   }
 
   /** `inline`: lstat saw a size that goes inline, so the bytes do if they still fit. */
@@ -323,6 +329,9 @@ export class FileSaver {
         }
         if (more === 0 && filled < this.#repo.config.chunker.minSize)
           return await this.#oneChunkFile(buffer.subarray(0, filled));
+        // Read whole: cut in place, no carry copy (ChunkStream.whole).
+        if (more === 0)
+          return await this.#contentBuilder().whole(buffer.subarray(0, filled));
         filled += more;
       }
       const builder = this.#contentBuilder();
