@@ -93,12 +93,20 @@ export class FileSaver {
     const pool = this.#pool;
     if (pool === undefined) return undefined;
     const { minSize } = this.#repo.config.chunker;
-    return async (into, offsets, lengths, inline) => {
+    return async (paths, into, offsets, lengths, inline) => {
       // Only what saveRead() would take as one chunk: not empty, below the chunker's minimum;
       // inline only what saveRead() puts inline.
+      let recorded: Uint8Array | undefined;
       for (const [index, length] of lengths.entries()) {
         if (length === 0 || length >= minSize) lengths[index] = -1;
         if (!isInlineSize(length)) inline[index] = 0;
+        if (lengths[index] === -1 || inline[index] === 1) continue;
+        // The one blob an earlier run recorded here: the worker seals no copy of it (the
+        // job's `recorded`). A first backup's cache began empty and answers without a query.
+        const earlier = this.#cache.recordedContent(paths[index] as Buffer);
+        if (earlier?.length !== 1) continue;
+        recorded ??= new Uint8Array(lengths.length * 32);
+        recorded.set(earlier[0] as BlobId, index * 32);
       }
       try {
         return await pool.digestSmallFiles(
@@ -107,6 +115,7 @@ export class FileSaver {
           lengths,
           this.#compression,
           inline,
+          recorded,
         );
       } catch (error) {
         throw new StoreFailure(error);

@@ -336,6 +336,7 @@ export class SealPool {
     lengths: Int32Array,
     compression: CompressionMode,
     inline?: Uint8Array,
+    recorded?: Uint8Array,
   ): Promise<{
     plaintexts: Uint8Array;
     files: (DigestedFile | undefined)[];
@@ -348,6 +349,7 @@ export class SealPool {
       lengths,
       compression,
       inline,
+      recorded,
     };
     // Only the bytes move; offsets and lengths, a few bytes a file, are copied (read below).
     const digest = (await this.#post(job, [
