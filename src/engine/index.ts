@@ -12,7 +12,6 @@ export {
   type BackupProgress,
   readPatternFile,
   Prewalk,
-  WarmWorkers,
   checkStdinName,
   DEFAULT_STDIN_NAME,
   type StdinSource,

@@ -13,7 +13,6 @@ import {
   backup,
   Prewalk,
   readPatternFile,
-  WarmWorkers,
   type BackupResult,
 } from "../../engine/index.js";
 import {
@@ -198,8 +197,6 @@ export async function runBackup(
     ...selection,
     scan: output.showsStatus,
   });
-  // The sealing workers start now, so that their start-up overlaps the KDF (seal-pool.ts).
-  const warmWorkers = options.dryRun === true ? undefined : WarmWorkers.start();
   let lock: BackupLock | undefined;
   const interrupted = [
     options.dryRun === true
@@ -252,20 +249,17 @@ export async function runBackup(
         tags: options.tags ?? [],
         ...(time === undefined ? {} : { time }),
         dryRun: options.dryRun ?? false,
-        ...(warmWorkers === undefined ? {} : { warmWorkers }),
         compression,
         lockWaitMs: options.lockWaitMs ?? 0,
         sink: backupSink(output, startedAt, prewalk),
       });
     },
-  ).finally(async () => {
+  ).finally(() => {
     // Also on failure: the progress line redraws itself until ended.
     output.endStatus();
     prewalk.clear();
     lock?.release();
     for (const forget of interrupted) forget();
-    // Those no pool took: a run that found nothing to seal, or one that failed first.
-    await warmWorkers?.close();
   });
   printBackupSummary(output, result, {
     seconds: (Date.now() - startedAt) / 1000,

@@ -159,9 +159,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       options.cache.syncGeneration(await store.generation());
       if (options.dryRun !== true) options.cache.beginRun();
       const pool =
-        options.dryRun === true
-          ? undefined
-          : SealPool.start(options.repo, undefined, options.warmWorkers);
+        options.dryRun === true ? undefined : SealPool.start(options.repo);
       // From here on the walk lists by itself whatever the prewalk did not reach.
       options.prewalk?.stop();
       try {

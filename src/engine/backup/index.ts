@@ -34,7 +34,7 @@ export { ExcludeMatcher, readPatternFile } from "./excludes.js";
 export { Prewalk, type WalkTotals } from "./prewalk.js";
 // For copy (engine/copy.ts), which uploads re-sealed blobs the way a backup does.
 export { BlobSaver, type UploadStats } from "./blob-saver.js";
-export { SealPool, WarmWorkers } from "./seal-pool.js";
+export { SealPool } from "./seal-pool.js";
 export {
   checkStdinName,
   DEFAULT_STDIN_NAME,

@@ -12,7 +12,10 @@
  * job (seal, digest a file, digest a batch of small files) share the choice of worker, the
  * transfer of buffers and the blobs sealed ahead, which split apart would pass between files.
  */
-import type { ResourceLimits, Worker } from "node:worker_threads";
+import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { fileURLToPath } from "node:url";
+import { Worker, type ResourceLimits } from "node:worker_threads";
 import { BlindsyncError } from "../../errors.js";
 import type { CompressionMode, Repository } from "../../repo/index.js";
 import type { BlobId, BlobKind } from "../../store/index.js";
@@ -20,7 +23,6 @@ import type {
   CarryRequest,
   DigestJob,
   FileDigest,
-  ParamsMessage,
   SealBatchJob,
   SealedBatch,
   SealJob,
@@ -29,18 +31,18 @@ import type {
   WorkerParams,
   WorkerReply,
 } from "./seal-worker.js";
-import {
-  sealWorkersAvailable,
-  spawnSealWorker,
-  workerCount,
-  type WarmWorkers,
-} from "./warm-workers.js";
 
-export {
-  WarmWorkers,
-  WORKER_YOUNG_GENERATION_MB,
-  workerCount,
-} from "./warm-workers.js";
+const WORKER_SCRIPT = new URL("./seal-worker.js", import.meta.url);
+const MAX_WORKERS = 8;
+/**
+ * Each worker is an isolate with a heap of its own. Its live data is small (one batch's
+ * messages; plaintext and sealed bytes live outside the heap, in transferred buffers), but by
+ * default V8 lets its young generation grow to 48 MiB of semi-spaces, all of it resident after
+ * a backup of many small files (docs/performance.md, "Memory with many files"). This bounds it,
+ * whatever the size of the tree or the repository; the old generation keeps V8's default limit,
+ * so a worker never fails for want of heap.
+ */
+export const WORKER_YOUNG_GENERATION_MB = 4;
 
 /** A blob to seal: its kind, its id and its plaintext. */
 interface PlainBlob {
@@ -85,6 +87,19 @@ interface Slot {
   readonly pending: Map<number, Pending>;
 }
 
+/**
+ * Workers to use: $BLINDSYNC_WORKERS if set (0 disables the pool), else one per core besides
+ * the main thread, which is busy itself reading, chunking and hashing. On the 2-core benchmark
+ * machine 1 worker beat 2 (initial backup 10.8–11.3 s against 11.7–12.5 s, 340 against 380–400
+ * MiB peak RSS): a second worker only competed with the main thread, ssh and the server.
+ */
+export function workerCount(env: NodeJS.ProcessEnv = process.env): number {
+  const configured = env.BLINDSYNC_WORKERS;
+  if (configured !== undefined && /^\d+$/.test(configured))
+    return Math.min(Number(configured), MAX_WORKERS);
+  return Math.min(availableParallelism() - 1, MAX_WORKERS);
+}
+
 function transferable(bytes: Uint8Array): Uint8Array {
   // Only a view that owns its whole buffer can be transferred without taking other data along.
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
@@ -95,7 +110,6 @@ function transferable(bytes: Uint8Array): Uint8Array {
 export class SealPool {
   readonly size: number;
   readonly #workerData: WorkerParams;
-  readonly #warm: WarmWorkers | undefined;
   /** Empty until the first job: see start(). */
   readonly #slots: Slot[] = [];
   #seq = 0;
@@ -108,14 +122,9 @@ export class SealPool {
    */
   readonly #presealed = new WeakMap<BlobId, Presealed>();
 
-  private constructor(
-    workerData: WorkerParams,
-    size: number,
-    warm: WarmWorkers | undefined,
-  ) {
+  private constructor(workerData: WorkerParams, size: number) {
     this.#workerData = workerData;
     this.size = size;
-    this.#warm = warm;
   }
 
   /**
@@ -125,18 +134,15 @@ export class SealPool {
    * nor its memory (15–20 MiB). A backup with work posts its first job within milliseconds of
    * starting anyway.
    */
-  static start(
-    repo: Repository,
-    count = workerCount(),
-    warm?: WarmWorkers,
-  ): SealPool | undefined {
-    if (count <= 0 || !sealWorkersAvailable()) return undefined;
+  static start(repo: Repository, count = workerCount()): SealPool | undefined {
+    if (count <= 0 || !existsSync(fileURLToPath(WORKER_SCRIPT)))
+      return undefined;
     const workerData: WorkerParams = {
       sealer: repo.sealerSpec(),
       gear: repo.gear,
       chunker: repo.config.chunker,
     };
-    return new SealPool(workerData, count, warm);
+    return new SealPool(workerData, count);
   }
 
   /** The heap limits each started worker runs with (empty until the first job). */
@@ -150,20 +156,13 @@ export class SealPool {
   }
 
   #startWorkers(): void {
-    const warm = this.#warm?.take() ?? [];
-    for (const extra of warm.splice(this.size)) void extra.terminate();
     for (let index = 0; index < this.size; index++) {
-      const started = warm[index];
-      let worker: Worker;
-      if (started === undefined) worker = spawnSealWorker(this.#workerData);
-      else {
-        worker = started;
-        const message: ParamsMessage = {
-          type: "params",
-          params: this.#workerData,
-        };
-        worker.postMessage(message);
-      }
+      const worker = new Worker(WORKER_SCRIPT, {
+        workerData: this.#workerData,
+        resourceLimits: {
+          maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB,
+        },
+      });
       const slot = { worker, pending: new Map<number, Pending>() };
       this.#slots.push(slot);
       this.#listen(slot);

@@ -136,12 +136,6 @@ export interface WorkerParams {
   readonly chunker: ChunkerParams;
 }
 
-/** The parameters of a worker started ahead of the keys (WarmWorkers): its first message. */
-export interface ParamsMessage {
-  readonly type: "params";
-  readonly params: WorkerParams;
-}
-
 export interface FileDigest {
   /** The chunk ids, 32 bytes each, in file order. */
   readonly ids: Uint8Array;
@@ -178,19 +172,8 @@ const READS_PER_SLICE = 8;
  */
 const WORKER_GARBAGE_BUDGET = 8 * 1024 * 1024;
 
-/**
- * The repository's parameters: in workerData when the pool starts the worker with its first
- * job, or in a ParamsMessage first of all when the worker was started ahead, while the
- * passphrase's KDF ran (WarmWorkers in seal-pool.ts). No job arrives before them.
- */
-let params!: WorkerParams;
-let sealer!: Sealer;
-function configure(given: WorkerParams): void {
-  params = given;
-  sealer = Sealer.fromSpec(given.sealer);
-}
-if (workerData !== undefined && workerData !== null)
-  configure(workerData as WorkerParams);
+const params = workerData as WorkerParams;
+const sealer = Sealer.fromSpec(params.sealer);
 const garbage = new GarbageBudget(WORKER_GARBAGE_BUDGET, "minor");
 
 function seal(job: SealJob): void {
@@ -394,11 +377,7 @@ function fail(seq: number, error: unknown, readingFile: boolean): void {
 
 parentPort?.on(
   "message",
-  (job: ParamsMessage | SealJob | SealBatchJob | SmallFilesJob | DigestJob) => {
-    if (job.type === "params") {
-      configure(job.params);
-      return;
-    }
+  (job: SealJob | SealBatchJob | SmallFilesJob | DigestJob) => {
     if (job.type === "digest") {
       digest(job).catch((error: unknown) => {
         fail(job.seq, error, true);

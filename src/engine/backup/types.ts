@@ -10,7 +10,6 @@ import type {
   Snapshot,
 } from "../../repo/index.js";
 import type { Prewalk } from "./prewalk.js";
-import type { WarmWorkers } from "./seal-pool.js";
 import type { StdinSource } from "./stdin-source.js";
 
 export interface BackupProgress {
@@ -86,12 +85,6 @@ export interface BackupOptions {
    * "Reading unchanged small files again"). Kept for a disk where reads are dear.
    */
   readonly reuseEarlierTrees?: boolean;
-  /**
-   * Sealing workers the caller started while the repository unlocked (WarmWorkers): the run's
-   * pool takes them instead of starting its own. The caller still closes them (a no-op once
-   * taken), for the case the run never starts a pool.
-   */
-  readonly warmWorkers?: WarmWorkers;
 }
 
 export interface BackupResult {
