@@ -157,6 +157,8 @@ export interface MeasureContext {
   readonly sshdPid?: number;
   readonly proxy?: CountingProxy;
   readonly timeFile: string;
+  /** How long to wait for a quiet machine before each command (default 10 s). */
+  readonly quietWaitMs?: number;
 }
 
 export interface CommandSpec {
@@ -175,7 +177,7 @@ export async function measure(
   if (sshdPid !== undefined && proxy !== undefined)
     await waitServerIdle(sshdPid, proxy, 10_000);
   runSync(["sync"]);
-  const busyBefore = await waitQuiet(10_000);
+  const busyBefore = await waitQuiet(context.quietWaitMs ?? 10_000);
   const serverCpuBefore = sshdPid === undefined ? 0 : cpuSeconds(sshdPid);
   proxy?.takeCounts();
   await rm(timeFile, { force: true });

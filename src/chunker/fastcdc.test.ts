@@ -338,3 +338,55 @@ describe("Chunker.pushViews()", () => {
     );
   });
 });
+
+describe("Chunker.cutWhole()", () => {
+  it("cuts a whole buffer as push() and finish() do, every chunk a view of the buffer", () => {
+    for (const scanner of [undefined, null] as const)
+      fc.assert(
+        fc.property(
+          fc.integer(),
+          fc.integer({ min: 0, max: 6000 }),
+          (seed, length) => {
+            const data = pseudoRandomBytes(seed, length);
+            const chunker =
+              scanner === null
+                ? new Chunker(gear, small, null)
+                : new Chunker(gear, small);
+            const views = chunker.cutWhole(data);
+            expect(views.map((view) => view.length)).toEqual(
+              chunkBuffer(gear, small, data),
+            );
+            let at = 0;
+            for (const view of views) {
+              // A view of the caller's buffer, at its place in it: nothing was copied.
+              expect(view.buffer).toBe(data.buffer);
+              expect(view.byteOffset).toBe(data.byteOffset + at);
+              at += view.length;
+            }
+            expect(at).toBe(data.length);
+            // Left fresh: the same buffer again cuts the same way.
+            expect(chunker.cutWhole(data).map((view) => view.length)).toEqual(
+              views.map((view) => view.length),
+            );
+          },
+        ),
+        { numRuns: 200 },
+      );
+  });
+
+  it("cuts 4 MiB of seeded data at the default sizes as push() does", () => {
+    const data = pseudoRandomBytes(7, 4 * MiB + 12_345);
+    const views = new Chunker(gear).cutWhole(data);
+    expect(views.map((view) => view.length)).toEqual(
+      chunkBuffer(gear, DEFAULT_CHUNKER_PARAMS, data),
+    );
+  });
+
+  it("refuses to continue a stream that push() started", () => {
+    const chunker = new Chunker(gear, small);
+    chunker.pushViews(pseudoRandomBytes(1, 10));
+    expect(() => chunker.cutWhole(pseudoRandomBytes(2, 100))).toThrow(
+      RangeError,
+    );
+  });
+});

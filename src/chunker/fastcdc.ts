@@ -161,6 +161,34 @@ export class Chunker {
     return chunks;
   }
 
+  /**
+   * Cuts a whole stream given in one buffer: the chunks pushViews() then finishViews() would
+   * return, every one a view of `data`, the tail included. Nothing is copied: a file read
+   * whole (most files of a package tree are under one read buffer) would otherwise have all its
+   * bytes after the last cut copied into the carry buffer, and a file between the minimum
+   * size and one read, cut nowhere, copied whole. Only on a fresh stream (nothing pushed since
+   * the last finish), which it leaves fresh.
+   */
+  cutWhole(data: Uint8Array): Uint8Array[] {
+    if (this.#carryLength !== 0)
+      throw new RangeError(
+        "cutWhole() takes a whole stream, not a continuation",
+      );
+    const chunks: Uint8Array[] = [];
+    let offset = 0;
+    while (offset < data.length) {
+      const taken = this.#scan(data, offset);
+      if (taken < 0) {
+        chunks.push(data.subarray(offset));
+        break;
+      }
+      chunks.push(data.subarray(offset, offset + taken));
+      offset += taken;
+    }
+    this.#hash = 0;
+    return chunks;
+  }
+
   /** Ends the stream like finish(), returning the tail as a view valid until the next call. */
   finishViews(): Uint8Array[] {
     const length = this.#carryLength;

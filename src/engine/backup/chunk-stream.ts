@@ -43,6 +43,15 @@ export class ChunkStream {
     return this.#identify(this.#chunker.pushViews(data));
   }
 
+  /**
+   * A whole file's bytes at once, on a fresh stream: the chunks push() then finish() would
+   * give, as views of `data`, without copying any of it (Chunker.cutWhole).
+   */
+  whole(data: Uint8Array): Chunk[] {
+    this.#size += data.length;
+    return this.#identify(this.#chunker.cutWhole(data));
+  }
+
   /** Ends the file: its last chunks. */
   finish(): { readonly chunks: Chunk[] } {
     return { chunks: this.#identify(this.#chunker.finishViews()) };

@@ -93,12 +93,20 @@ export class FileSaver {
     const pool = this.#pool;
     if (pool === undefined) return undefined;
     const { minSize } = this.#repo.config.chunker;
-    return async (into, offsets, lengths, inline) => {
+    return async (paths, into, offsets, lengths, inline) => {
       // Only what saveRead() would take as one chunk: not empty, below the chunker's minimum;
       // inline only what saveRead() puts inline.
+      let recorded: Uint8Array | undefined;
       for (const [index, length] of lengths.entries()) {
         if (length === 0 || length >= minSize) lengths[index] = -1;
         if (!isInlineSize(length)) inline[index] = 0;
+        if (lengths[index] === -1 || inline[index] === 1) continue;
+        // The one blob an earlier run recorded here: the worker seals no copy of it (the
+        // job's `recorded`). A first backup's cache began empty and answers without a query.
+        const earlier = this.#cache.recordedContent(paths[index] as Buffer);
+        if (earlier?.length !== 1) continue;
+        recorded ??= new Uint8Array(lengths.length * 32);
+        recorded.set(earlier[0] as BlobId, index * 32);
       }
       try {
         return await pool.digestSmallFiles(
@@ -107,6 +115,7 @@ export class FileSaver {
           lengths,
           this.#compression,
           inline,
+          recorded,
         );
       } catch (error) {
         throw new StoreFailure(error);
@@ -126,6 +135,8 @@ export class FileSaver {
   #contentBuilder(): {
     push: (data: Buffer) => Promise<void>;
     finish: () => Promise<CachedContent & { size: number }>;
+    /** The whole file at once, instead of push() and finish(): nothing copied to cut it. */
+    whole: (data: Buffer) => Promise<CachedContent & { size: number }>;
   } {
     const repo = this.#repo;
     const stream = new ChunkStream(repo.gear, repo.config.chunker, (view) =>
@@ -151,6 +162,12 @@ export class FileSaver {
       finish: async () => {
         const { chunks } = stream.finish();
         await queue(chunks);
+        const size = stream.size;
+        return { content, checksum: repo.fileChecksum(size, content), size };
+      },
+      whole: async (data) => {
+        this.#countBytes(data.length);
+        await queue(stream.whole(data));
         const size = stream.size;
         return { content, checksum: repo.fileChecksum(size, content), size };
       },
@@ -303,9 +320,7 @@ export class FileSaver {
     }
     if (data.length > 0 && data.length < this.#repo.config.chunker.minSize)
       return await this.#oneChunkFile(data);
-    const builder = this.#contentBuilder();
-    if (data.length > 0) await builder.push(data);
-    return await builder.finish();
+    return await this.#contentBuilder().whole(data);
   }
 
   /** `inline`: lstat saw a size that goes inline, so the bytes do if they still fit. */
@@ -323,6 +338,9 @@ export class FileSaver {
         }
         if (more === 0 && filled < this.#repo.config.chunker.minSize)
           return await this.#oneChunkFile(buffer.subarray(0, filled));
+        // Read whole: cut in place, no carry copy (ChunkStream.whole).
+        if (more === 0)
+          return await this.#contentBuilder().whole(buffer.subarray(0, filled));
         filled += more;
       }
       const builder = this.#contentBuilder();

@@ -335,6 +335,7 @@ export class SealPool {
     lengths: Int32Array,
     compression: CompressionMode,
     inline?: Uint8Array,
+    recorded?: Uint8Array,
   ): Promise<{
     plaintexts: Uint8Array;
     files: (DigestedFile | undefined)[];
@@ -347,6 +348,7 @@ export class SealPool {
       lengths,
       compression,
       inline,
+      recorded,
     };
     // Only the bytes move; offsets and lengths, a few bytes a file, are copied (read below).
     const digest = (await this.#post(job, [

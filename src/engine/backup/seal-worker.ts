@@ -83,6 +83,15 @@ export interface SmallFilesJob {
    * directory's budget): its id and checksum are computed, but no blob is sealed for it.
    */
   readonly inline: Uint8Array | undefined;
+  /**
+   * 32 bytes for each file: the one blob id an earlier run recorded at its path, zeros where
+   * none. A file whose id is that one gets its id and checksum but is not sealed ahead: its
+   * blob is most likely stored already (a release unpacked over the last one changes every
+   * file's ctime and few files' bytes), and sealing it only to throw the result away cost the
+   * worker its zstd and AES time. Should the blob be missing after all, the blob saver has it
+   * sealed the usual way.
+   */
+  readonly recorded?: Uint8Array | undefined;
 }
 
 /** A SmallFilesJob's answer; a file passed over, or inline, has a sealed length of 0. */
@@ -205,6 +214,14 @@ function sealBatch(job: SealBatchJob): void {
   garbage.dropped(job.plaintexts.length + total);
 }
 
+/** Whether `ids`' index-th 32 bytes are `id`. */
+function sameId(ids: Uint8Array, index: number, id: Uint8Array): boolean {
+  const at = index * 32;
+  for (let byte = 0; byte < 32; byte++)
+    if (ids[at + byte] !== id[byte]) return false;
+  return true;
+}
+
 function smallFiles(job: SmallFilesJob): void {
   const count = job.lengths.length;
   const ids = new Uint8Array(count * 32);
@@ -221,7 +238,10 @@ function smallFiles(job: SmallFilesJob): void {
     const id = sealer.blobId(plaintext);
     ids.set(id, index * 32);
     checksums.set(sealer.fileChecksum(length, [id]).digest, index * 32);
-    if (job.inline?.[index] === 1) {
+    if (
+      job.inline?.[index] === 1 ||
+      (job.recorded !== undefined && sameId(job.recorded, index, id))
+    ) {
       plaintextBytes += length;
       continue;
     }

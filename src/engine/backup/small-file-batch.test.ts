@@ -103,7 +103,9 @@ describe("reading a batch of small files", () => {
   it("SmallFileBatches digests each batch once read: files' bytes from the buffer that came back, with their digests", async () => {
     const { paths, capacities } = edgeCases();
     const seen: number[][] = [];
-    const digest: DigestBatch = (into, offsets, lengths) => {
+    const digest: DigestBatch = (names, into, offsets, lengths) => {
+      // The batch's paths, in the order its files were added.
+      expect(names).toEqual(paths);
       seen.push([...lengths]);
       // As a worker would: the bytes come back in another buffer, the one sent is gone.
       const plaintexts = Uint8Array.prototype.slice.call(into);

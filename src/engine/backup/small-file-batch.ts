@@ -33,11 +33,12 @@ export type ReadBatch = (
 
 /**
  * Digests a batch once read (FileSaver.digestBatch: a worker hashes and seals its one-chunk
- * files): given the batch's buffer, which it may transfer elsewhere, each file's offset and
+ * files): given the files' paths and the batch's buffer, which it may transfer elsewhere, each file's offset and
  * length (negative for a file not read whole) and whether it was added to go inline (1), the
  * buffer's bytes back and each file's digest (undefined for a file it passed over).
  */
 export type DigestBatch = (
+  paths: readonly Buffer[],
   into: Buffer,
   offsets: Uint32Array,
   lengths: Int32Array,
@@ -262,6 +263,7 @@ async function digested(
   for (const [index, result] of answer.results.entries())
     lengths[index] = result < (batch.capacities[index] as number) ? result : -1;
   const { plaintexts, files } = await digest(
+    batch.paths,
     answer.into,
     Uint32Array.from(batch.offsets),
     lengths,

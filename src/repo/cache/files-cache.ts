@@ -116,6 +116,7 @@ export class FilesCache {
    * marks and counts nothing.
    */
   recordedContent(path: Uint8Array): BlobId[] | undefined {
+    if (this.run.beganEmpty) return undefined;
     const content = this.selectRecordedContent.get(path) as Buffer | undefined;
     return content === undefined ? undefined : contentIds(content);
   }
