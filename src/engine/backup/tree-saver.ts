@@ -25,13 +25,14 @@ import {
   type TreeEntry,
 } from "../../repo/index.js";
 import type { BlobId } from "../../store/index.js";
+import { ownedPath } from "../fs-names.js";
 import type { BlobSaver } from "./blob-saver.js";
 
 /**
  * Commit the files cache every so many files and directories, after flushing the blobs they
  * reference. Each checkpoint drains the blob saver's batches in flight and commits both
  * databases: with many small files, 5000 gave a drain every 1-2 batches; 20,000 records held
- * here are a few MiB.
+ * here are a few MiB (their paths copied out of the Buffer pool: see ownedPath).
  */
 const CACHE_CHECKPOINT_FILES = 20_000;
 
@@ -47,6 +48,30 @@ export interface SnapshotFacts {
   readonly bytes: number;
   /** The single source directory's own metadata, when the snapshot's root is one. */
   readonly root: BigIntStats | undefined;
+}
+
+/**
+ * A files-cache record's content as held until a checkpoint: its ids and checksum copied out of
+ * the larger buffers they may be views of (a batch's ids and checksums, a small file's bytes
+ * behind a derived checksum), so that each waiting record holds its own 64 bytes or so, not a
+ * batch's buffer. The checksum is computed now if derived: the record needs it either way.
+ */
+export function heldContent(cached: CachedContent): CachedContent {
+  return {
+    content: cached.content.map(ownBytes),
+    checksum: {
+      kind: cached.checksum.kind,
+      digest: ownBytes(cached.checksum.digest),
+    },
+  };
+}
+
+/** `bytes`, or a copy in an ArrayBuffer of its own when it is a view of a larger one. */
+function ownBytes(bytes: Uint8Array): Uint8Array {
+  // new Uint8Array(view) copies; a Buffer's slice() would only make another view.
+  return bytes.byteLength === bytes.buffer.byteLength
+    ? bytes
+    : new Uint8Array(bytes);
 }
 
 export class TreeSaver {
@@ -89,7 +114,11 @@ export class TreeSaver {
 
   /** A file read in full: recorded in the files cache once its chunks are durable. */
   fileRead(path: Buffer, identity: FileIdentity, cached: CachedContent): void {
-    this.#files.push({ path, identity, cached });
+    this.#files.push({
+      path: ownedPath(path),
+      identity,
+      cached: heldContent(cached),
+    });
   }
 
   /**
@@ -98,7 +127,7 @@ export class TreeSaver {
    */
   async dirDone(path: Buffer, record: DirRecord | undefined): Promise<void> {
     if (record !== undefined && !this.#dryRun)
-      this.#dirs.push({ path, record });
+      this.#dirs.push({ path: ownedPath(path), record });
     if (this.#files.length + this.#dirs.length >= CACHE_CHECKPOINT_FILES)
       await this.#checkpoint(false);
   }
