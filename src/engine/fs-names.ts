@@ -14,19 +14,6 @@ export function isSingleName(name: Uint8Array): boolean {
   return !name.includes(SLASH) && !name.includes(0);
 }
 
-/**
- * A copy of `path` in memory of its own, for a path held long. A Buffer of a few bytes
- * (joinPath's, Buffer.from's) is a view of an 8 KiB pool slab shared with whatever was
- * allocated next to it, and holding the view keeps the whole slab: the tree saver's 20,000
- * waiting cache records, made far apart, held about 8 KiB each, 72 MiB of a backup's peak at
- * 1,000,000 small files (docs/performance.md, "Paths that held their pool slabs").
- */
-export function ownedPath(path: Uint8Array): Buffer {
-  const copy = Buffer.allocUnsafeSlow(path.length);
-  copy.set(path);
-  return copy;
-}
-
 /** `dir + "/" + name` as bytes; `dir` is absolute and has no trailing slash unless it is "/". */
 export function joinPath(dir: Uint8Array, name: Uint8Array): Buffer {
   if (dir.length > 0 && dir[dir.length - 1] === SLASH)

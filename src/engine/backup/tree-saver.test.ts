@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { DerivedChecksum } from "../../repo/file-checksum.js";
+import { ByteArena } from "../../util/byte-arena.js";
 import { heldContent } from "./tree-saver.js";
 
 describe("a files-cache record held until a checkpoint", () => {
@@ -8,16 +9,16 @@ describe("a files-cache record held until a checkpoint", () => {
     const batch = randomBytes(4096);
     const ids = [batch.subarray(0, 32), batch.subarray(32, 64)];
     const digest = batch.subarray(64, 96);
-    const held = heldContent({
-      content: ids,
-      checksum: { kind: "chunk-ids", digest },
-    });
+    const held = heldContent(
+      { content: ids, checksum: { kind: "chunk-ids", digest } },
+      new ByteArena(),
+    );
     expect(held.content.map((id) => Buffer.from(id))).toEqual(
       ids.map((id) => Buffer.from(id)),
     );
     expect(Buffer.from(held.checksum.digest).equals(digest)).toBe(true);
     for (const bytes of [...held.content, held.checksum.digest])
-      expect(bytes.buffer.byteLength).toBe(32);
+      expect(bytes.buffer).not.toBe(batch.buffer);
     expect(held.checksum.kind).toBe("chunk-ids");
   });
 
@@ -32,11 +33,14 @@ describe("a files-cache record held until a checkpoint", () => {
       }),
     };
     const derived = new DerivedChecksum(deriver, bytes.length, bytes);
-    const held = heldContent({ content: [], checksum: derived });
+    const held = heldContent(
+      { content: [], checksum: derived },
+      new ByteArena(),
+    );
     expect(held.checksum).not.toBeInstanceOf(DerivedChecksum);
     expect(Buffer.from(held.checksum.digest)).toEqual(
       Buffer.from(derived.digest),
     );
-    expect(held.checksum.digest.buffer.byteLength).toBe(32);
+    expect(held.checksum.digest.buffer).not.toBe(bytes.buffer);
   });
 });

@@ -25,14 +25,14 @@ import {
   type TreeEntry,
 } from "../../repo/index.js";
 import type { BlobId } from "../../store/index.js";
-import { ownedPath } from "../fs-names.js";
+import { ByteArena } from "../../util/byte-arena.js";
 import type { BlobSaver } from "./blob-saver.js";
 
 /**
  * Commit the files cache every so many files and directories, after flushing the blobs they
  * reference. Each checkpoint drains the blob saver's batches in flight and commits both
  * databases: with many small files, 5000 gave a drain every 1-2 batches; 20,000 records held
- * here are a few MiB (their paths copied out of the Buffer pool: see ownedPath).
+ * here are a few MiB (their bytes copied into a ByteArena).
  */
 const CACHE_CHECKPOINT_FILES = 20_000;
 
@@ -51,27 +51,23 @@ export interface SnapshotFacts {
 }
 
 /**
- * A files-cache record's content as held until a checkpoint: its ids and checksum copied out of
- * the larger buffers they may be views of (a batch's ids and checksums, a small file's bytes
- * behind a derived checksum), so that each waiting record holds its own 64 bytes or so, not a
- * batch's buffer. The checksum is computed now if derived: the record needs it either way.
+ * A files-cache record's content as held until a checkpoint: its ids and checksum copied into
+ * `arena` out of the larger buffers they may be views of (a batch's ids and checksums, a small
+ * file's bytes behind a derived checksum). A backup that changes one file in each directory
+ * holds records made far apart, and each used to hold its batch's buffer. The checksum is
+ * computed now if derived: the record needs it either way.
  */
-export function heldContent(cached: CachedContent): CachedContent {
+export function heldContent(
+  cached: CachedContent,
+  arena: ByteArena,
+): CachedContent {
   return {
-    content: cached.content.map(ownBytes),
+    content: cached.content.map((id) => arena.copy(id)),
     checksum: {
       kind: cached.checksum.kind,
-      digest: ownBytes(cached.checksum.digest),
+      digest: arena.copy(cached.checksum.digest),
     },
   };
-}
-
-/** `bytes`, or a copy in an ArrayBuffer of its own when it is a view of a larger one. */
-function ownBytes(bytes: Uint8Array): Uint8Array {
-  // new Uint8Array(view) copies; a Buffer's slice() would only make another view.
-  return bytes.byteLength === bytes.buffer.byteLength
-    ? bytes
-    : new Uint8Array(bytes);
 }
 
 export class TreeSaver {
@@ -89,6 +85,8 @@ export class TreeSaver {
     [];
   /** Directory-cache records, held back like #files until their blobs are durable. */
   #dirs: { path: Buffer; record: DirRecord }[] = [];
+  /** Where the waiting records' paths, ids and checksums are copied (ByteArena says why). */
+  readonly #held = new ByteArena();
 
   constructor(options: {
     readonly repo: Repository;
@@ -115,9 +113,9 @@ export class TreeSaver {
   /** A file read in full: recorded in the files cache once its chunks are durable. */
   fileRead(path: Buffer, identity: FileIdentity, cached: CachedContent): void {
     this.#files.push({
-      path: ownedPath(path),
+      path: this.#held.copy(path),
       identity,
-      cached: heldContent(cached),
+      cached: heldContent(cached, this.#held),
     });
   }
 
@@ -127,7 +125,7 @@ export class TreeSaver {
    */
   async dirDone(path: Buffer, record: DirRecord | undefined): Promise<void> {
     if (record !== undefined && !this.#dryRun)
-      this.#dirs.push({ path: ownedPath(path), record });
+      this.#dirs.push({ path: this.#held.copy(path), record });
     if (this.#files.length + this.#dirs.length >= CACHE_CHECKPOINT_FILES)
       await this.#checkpoint(false);
   }

@@ -19,7 +19,8 @@ import {
   type DirEntry,
   type SymlinkEntry,
 } from "../../repo/index.js";
-import { ownedPath, parentPath } from "../fs-names.js";
+import { ByteArena } from "../../util/byte-arena.js";
+import { parentPath } from "../fs-names.js";
 import type { Deletion } from "./deletion.js";
 import {
   asBuffer,
@@ -34,17 +35,20 @@ import type { Target } from "./target.js";
 import { setTimes } from "./times.js";
 
 /**
- * Held until the end of the restore, each directory and symlink is copied out of what it was
- * a view of: its path out of a pool slab (ownedPath), its entry's bytes out of its tree's
+ * Held until the end of the restore, each directory and symlink is copied into `arena` out of
+ * what it was a view of: its path out of a pool slab, its entry's bytes out of its tree's
  * plaintext, which held every inline file of the directory above. Held as views, a restore of
  * 1,000,000 small files in 10,000 directories grew by 55 MiB of buffers over its run
  * (docs/performance.md, "Paths that held their pool slabs").
  */
-export function heldEntry<T extends DirEntry | SymlinkEntry>(entry: T): T {
-  const name = new Uint8Array(entry.name);
+export function heldEntry<T extends DirEntry | SymlinkEntry>(
+  entry: T,
+  arena: ByteArena,
+): T {
+  const name = arena.copy(entry.name);
   return entry.type === "dir"
-    ? { ...entry, name, subtree: new Uint8Array(entry.subtree) }
-    : { ...entry, name, target: new Uint8Array(entry.target) };
+    ? { ...entry, name, subtree: arena.copy(entry.subtree) }
+    : { ...entry, name, target: arena.copy(entry.target) };
 }
 
 const DIR_FLAGS =
@@ -57,6 +61,8 @@ export class Finishing {
     readonly path: Buffer;
     readonly entry: SymlinkEntry;
   }[] = [];
+  /** Where held paths and entries' bytes are copied (heldEntry). */
+  private readonly held = new ByteArena();
 
   /** `dryRun`: symlinks are judged and counted, nothing is created or changed. */
   constructor(
@@ -70,11 +76,17 @@ export class Finishing {
 
   /** A directory the walk created or reused; call in pre-order (a parent before its children). */
   addDir(path: Buffer, entry: DirEntry): void {
-    this.dirs.push({ path: ownedPath(path), entry: heldEntry(entry) });
+    this.dirs.push({
+      path: this.held.copy(path),
+      entry: heldEntry(entry, this.held),
+    });
   }
 
   addSymlink(path: Buffer, entry: SymlinkEntry): void {
-    this.symlinks.push({ path: ownedPath(path), entry: heldEntry(entry) });
+    this.symlinks.push({
+      path: this.held.copy(path),
+      entry: heldEntry(entry, this.held),
+    });
   }
 
   /** Call once every file is done. */
