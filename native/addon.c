@@ -2,8 +2,7 @@
  * blindsync's native addon: what Node cannot do itself, or only slowly. setTimes (utimens.c)
  * sets file times to the nanosecond; tuneAllocator (allocator.c) stops glibc's malloc from
  * handing large buffers back to the kernel after every use; listDirectory (listdir.c) lists a
- * directory with every child's lstat without an object per child (listDirectoryAhead the same in
- * the thread pool); scryptMix (scrypt.c) runs
+ * directory with every child's lstat without an object per child; scryptMix (scrypt.c) runs
  * scrypt's memory-hard step in huge pages; makeFifo (mkfifo.c) creates a named pipe for
  * restore; writeFiles (writefiles.c) writes a batch of small restored files in the thread
  * pool, and readFiles (readfiles.c) reads a batch of small files there for backup. Built by node-gyp at
@@ -60,9 +59,6 @@ NAPI_MODULE_INIT() {
   napi_create_function(env, "listDirectory", NAPI_AUTO_LENGTH, list_directory, NULL,
                        &function);
   napi_set_named_property(env, exports, "listDirectory", function);
-  napi_create_function(env, "listDirectoryAhead", NAPI_AUTO_LENGTH, list_directory_ahead, NULL,
-                       &function);
-  napi_set_named_property(env, exports, "listDirectoryAhead", function);
   napi_create_function(env, "scryptMix", NAPI_AUTO_LENGTH, scrypt_mix, NULL, &function);
   napi_set_named_property(env, exports, "scryptMix", function);
   napi_create_function(env, "makeFifo", NAPI_AUTO_LENGTH, make_fifo, NULL, &function);

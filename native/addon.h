@@ -8,7 +8,6 @@
 napi_value set_times(napi_env env, napi_callback_info info);
 napi_value tune_allocator(napi_env env, napi_callback_info info);
 napi_value list_directory(napi_env env, napi_callback_info info);
-napi_value list_directory_ahead(napi_env env, napi_callback_info info);
 napi_value scrypt_mix(napi_env env, napi_callback_info info);
 napi_value write_files(napi_env env, napi_callback_info info);
 napi_value read_files(napi_env env, napi_callback_info info);

@@ -1,7 +1,6 @@
 /*
  * listDirectory(path: Buffer): { names: Buffer, ends: Uint32Array, stats: BigInt64Array,
  *                                errors: Int32Array } | null
- * listDirectoryAhead(path: Buffer): Promise<the same | null>
  *
  * One directory's names and each child's lstat in one call, for the backup walk
  * (src/engine/backup/listing.ts). From JavaScript every lstat builds a BigIntStats object of
@@ -12,12 +11,7 @@
  * nanoseconds. errors[i] is the errno of a child whose fstatat failed (0 otherwise); the
  * caller asks Node again for those, so the error the user sees is Node's own.
  *
- * listDirectoryAhead does the same work in the thread pool: the walk lists the next
- * subdirectories there while its main thread, the backup's busiest, works through the
- * current one (src/engine/backup/listings-ahead.ts). Only the copy into JavaScript's arrays
- * runs on the main thread.
- *
- * Both give null when the directory cannot be opened or read: the caller falls back to Node's
+ * Returns null when the directory cannot be opened or read: the caller falls back to Node's
  * readdir, which reports the error in its usual words.
  */
 #define _GNU_SOURCE
@@ -25,7 +19,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <node_api.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,93 +99,40 @@ static napi_value typed_array(napi_env env, napi_typedarray_type type, size_t el
   return array;
 }
 
-/* A directory's listing in C memory, before it is copied into JavaScript's arrays. */
-typedef struct {
-  size_t count;
-  size_t bytes;
-  char *names; /* packed, entry i ending at ends[i] */
-  uint32_t *ends;
-  int64_t *stats; /* FIELDS per entry */
-  int32_t *errors;
-} listing;
-
-static void free_listing(listing *out) {
-  free(out->names);
-  free(out->ends);
-  free(out->stats);
-  free(out->errors);
-  memset(out, 0, sizeof *out);
-}
-
-static void stat_entry(int fd, const char *name, int64_t *fields, int32_t *error) {
-  struct stat st;
-  if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    *error = errno == 0 ? EIO : errno;
-    memset(fields, 0, FIELDS * sizeof(int64_t));
-    return;
-  }
-  *error = 0;
-  fields[0] = (int64_t)st.st_mode;
-  fields[1] = (int64_t)st.st_nlink;
-  fields[2] = (int64_t)st.st_uid;
-  fields[3] = (int64_t)st.st_gid;
-  fields[4] = (int64_t)st.st_size;
-  fields[5] = (int64_t)st.st_ino;
-  fields[6] = (int64_t)st.st_dev;
-  fields[7] = nanoseconds(st.st_mtim);
-  fields[8] = nanoseconds(st.st_ctim);
-}
-
-/* Lists `path` into `out` (sorted names, each child's lstat); -1 when it cannot be listed or
- * memory runs out, with nothing left allocated. Touches no JavaScript: safe in the pool. */
-static int collect(const char *path, listing *out) {
-  memset(out, 0, sizeof *out);
-  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  name_list list = {NULL, 0, 0, 0};
-  int failed = read_names(fd, &list) != 0;
-  if (!failed) {
-    qsort(list.names, list.count, sizeof(char *), compare_names);
-    size_t slots = list.count > 0 ? list.count : 1;
-    out->count = list.count;
-    out->bytes = list.bytes;
-    out->names = malloc(list.bytes > 0 ? list.bytes : 1);
-    out->ends = malloc(slots * sizeof(uint32_t));
-    out->stats = malloc(slots * FIELDS * sizeof(int64_t));
-    out->errors = malloc(slots * sizeof(int32_t));
-    failed = out->names == NULL || out->ends == NULL || out->stats == NULL || out->errors == NULL;
-  }
-  size_t offset = 0;
-  for (size_t i = 0; !failed && i < list.count; i++) {
-    size_t length = strlen(list.names[i]);
-    if (length > 0) memcpy(out->names + offset, list.names[i], length);
-    offset += length;
-    out->ends[i] = (uint32_t)offset;
-    stat_entry(fd, list.names[i], out->stats + i * FIELDS, out->errors + i);
-  }
-  free_names(&list);
-  close(fd);
-  if (failed) free_listing(out);
-  return failed ? -1 : 0;
-}
-
-/* The listing as JavaScript's { names, ends, stats, errors }, or NULL if the engine fails. */
-static napi_value to_javascript(napi_env env, const listing *in) {
+static napi_value build_result(napi_env env, int fd, name_list *list) {
   void *names_data = NULL;
   void *ends_data = NULL;
   void *stats_data = NULL;
   void *errors_data = NULL;
   napi_value names, ends, stats, errors, result;
-  if (napi_create_buffer(env, in->bytes, &names_data, &names) != napi_ok) return NULL;
-  ends = typed_array(env, napi_uint32_array, 4, in->count, &ends_data);
-  stats = typed_array(env, napi_bigint64_array, 8, in->count * FIELDS, &stats_data);
-  errors = typed_array(env, napi_int32_array, 4, in->count, &errors_data);
+  if (napi_create_buffer(env, list->bytes, &names_data, &names) != napi_ok) return NULL;
+  ends = typed_array(env, napi_uint32_array, 4, list->count, &ends_data);
+  stats = typed_array(env, napi_bigint64_array, 8, list->count * FIELDS, &stats_data);
+  errors = typed_array(env, napi_int32_array, 4, list->count, &errors_data);
   if (ends == NULL || stats == NULL || errors == NULL) return NULL;
-  if (in->count > 0) {
-    if (in->bytes > 0) memcpy(names_data, in->names, in->bytes);
-    memcpy(ends_data, in->ends, in->count * sizeof(uint32_t));
-    memcpy(stats_data, in->stats, in->count * FIELDS * sizeof(int64_t));
-    memcpy(errors_data, in->errors, in->count * sizeof(int32_t));
+  size_t offset = 0;
+  for (size_t i = 0; i < list->count; i++) {
+    size_t length = strlen(list->names[i]);
+    if (length > 0) memcpy((char *)names_data + offset, list->names[i], length);
+    offset += length;
+    ((uint32_t *)ends_data)[i] = (uint32_t)offset;
+    struct stat st;
+    int64_t *fields = (int64_t *)stats_data + i * FIELDS;
+    if (fstatat(fd, list->names[i], &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      ((int32_t *)errors_data)[i] = errno == 0 ? EIO : errno;
+      memset(fields, 0, FIELDS * sizeof(int64_t));
+      continue;
+    }
+    ((int32_t *)errors_data)[i] = 0;
+    fields[0] = (int64_t)st.st_mode;
+    fields[1] = (int64_t)st.st_nlink;
+    fields[2] = (int64_t)st.st_uid;
+    fields[3] = (int64_t)st.st_gid;
+    fields[4] = (int64_t)st.st_size;
+    fields[5] = (int64_t)st.st_ino;
+    fields[6] = (int64_t)st.st_dev;
+    fields[7] = nanoseconds(st.st_mtim);
+    fields[8] = nanoseconds(st.st_ctim);
   }
   if (napi_create_object(env, &result) != napi_ok ||
       napi_set_named_property(env, result, "names", names) != napi_ok ||
@@ -203,25 +143,7 @@ static napi_value to_javascript(napi_env env, const listing *in) {
   return result;
 }
 
-/* The listing as JavaScript, or null when it is missing or the engine failed (the caller then
- * lists the directory itself). */
-static napi_value answer(napi_env env, const listing *in, int collected) {
-  napi_value nothing;
-  napi_get_null(env, &nothing);
-  if (collected != 0) return nothing;
-  napi_value result = to_javascript(env, in);
-  if (result != NULL) return result;
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (pending) {
-    napi_value ignored;
-    napi_get_and_clear_last_exception(env, &ignored);
-  }
-  return nothing;
-}
-
-/* A malloc'ed NUL-terminated copy of the Buffer argument, or NULL (a TypeError thrown). */
-static char *path_argument(napi_env env, napi_callback_info info, const char *usage) {
+napi_value list_directory(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value args[1];
   void *data = NULL;
@@ -229,7 +151,7 @@ static char *path_argument(napi_env env, napi_callback_info info, const char *us
   if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc != 1 ||
       napi_get_buffer_info(env, args[0], &data, &length) != napi_ok ||
       memchr(data, 0, length) != NULL) {
-    napi_throw_type_error(env, NULL, usage);
+    napi_throw_type_error(env, NULL, "listDirectory(path: Buffer)");
     return NULL;
   }
   char *path = malloc(length + 1);
@@ -239,59 +161,24 @@ static char *path_argument(napi_env env, napi_callback_info info, const char *us
   }
   memcpy(path, data, length);
   path[length] = 0;
-  return path;
-}
-
-napi_value list_directory(napi_env env, napi_callback_info info) {
-  char *path = path_argument(env, info, "listDirectory(path: Buffer)");
-  if (path == NULL) return NULL;
-  listing out;
-  int collected = collect(path, &out);
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   free(path);
-  napi_value result = answer(env, &out, collected);
-  free_listing(&out);
-  return result;
-}
-
-typedef struct {
-  napi_async_work work;
-  napi_deferred deferred;
-  char *path;
-  listing out;
-  int collected;
-} ahead_job;
-
-static void ahead_execute(napi_env env, void *data) {
-  (void)env;
-  ahead_job *job = data;
-  job->collected = collect(job->path, &job->out);
-}
-
-static void ahead_complete(napi_env env, napi_status status, void *data) {
-  ahead_job *job = data;
-  /* A cancelled or failed job answers null too: the walk then lists the directory itself. */
-  napi_value result = answer(env, &job->out, status == napi_ok ? job->collected : -1);
-  napi_resolve_deferred(env, job->deferred, result);
-  free_listing(&job->out);
-  napi_delete_async_work(env, job->work);
-  free(job->path);
-  free(job);
-}
-
-napi_value list_directory_ahead(napi_env env, napi_callback_info info) {
-  char *path = path_argument(env, info, "listDirectoryAhead(path: Buffer)");
-  if (path == NULL) return NULL;
-  ahead_job *job = calloc(1, sizeof(ahead_job));
-  napi_value promise, name;
-  if (job == NULL || napi_create_promise(env, &job->deferred, &promise) != napi_ok) {
-    free(job);
-    free(path);
-    napi_throw_error(env, "ENOMEM", "listDirectoryAhead: out of memory");
-    return NULL;
+  napi_value nothing;
+  napi_get_null(env, &nothing);
+  if (fd < 0) return nothing;
+  name_list list = {NULL, 0, 0, 0};
+  napi_value result = nothing;
+  if (read_names(fd, &list) == 0) {
+    qsort(list.names, list.count, sizeof(char *), compare_names);
+    result = build_result(env, fd, &list);
+    if (result == NULL) {
+      // A failed allocation in the engine: let the caller list the directory itself.
+      napi_value pending;
+      napi_get_and_clear_last_exception(env, &pending);
+      result = nothing;
+    }
   }
-  job->path = path;
-  napi_create_string_utf8(env, "blindsync:listDirectoryAhead", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, ahead_execute, ahead_complete, job, &job->work);
-  napi_queue_async_work(env, job->work);
-  return promise;
+  free_names(&list);
+  close(fd);
+  return result;
 }

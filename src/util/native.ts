@@ -26,16 +26,6 @@ export interface NativeAddon {
     stats: BigInt64Array;
     errors: Int32Array;
   } | null;
-  /**
-   * listDirectory in the thread pool (native/listdir.c). Optional: an addon built before it
-   * was added lacks it, and the walk then lists every directory itself.
-   */
-  readonly listDirectoryAhead?: (path: Buffer) => Promise<{
-    names: Buffer;
-    ends: Uint32Array;
-    stats: BigInt64Array;
-    errors: Int32Array;
-  } | null>;
   /** scrypt's ROMix of each 128·r-byte block of `b` (native/scrypt.c), in the thread pool. */
   readonly scryptMix: (
     b: Buffer,

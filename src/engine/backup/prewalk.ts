@@ -160,11 +160,6 @@ export class Prewalk {
     return new Prewalk(roots, maxEntries, options.scan === true, rootFiles);
   }
 
-  /** Whether the prewalk holds a listing of `path`, not yet taken. */
-  holds(path: Buffer): boolean {
-    return this.listings.has(path.toString("latin1"));
-  }
-
   /** The listing of `path` if the prewalk made one; it is handed over only once. */
   take(path: Buffer): PrewalkResult | undefined {
     const key = path.toString("latin1");

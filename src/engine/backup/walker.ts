@@ -12,7 +12,7 @@
  * Names are bytes from start to finish (Buffer paths), so any name Linux allows survives.
  * Memory holds one directory listing per level of depth: never the whole tree.
  *
- * About 620 lines with one job, the walk: its four listing sources (prewalk, listings ahead,
+ * About 570 lines with one job, the walk: its three listing sources (prewalk, listing,
  * native), two caches and the earlier trees' inline files meet in one recursion, which reads
  * worse split than whole.
  */
@@ -52,7 +52,6 @@ import {
   keptChildren,
   subdirsOf,
   subtreesDigest,
-  type KeptChildren,
   type SubtreeOf,
 } from "./dir-digest.js";
 import {
@@ -72,7 +71,6 @@ import {
 } from "./inline-files.js";
 import { StoreFailure, type FileSaver } from "./file-saver.js";
 import type { Prewalk } from "./prewalk.js";
-import { nativeListingsAhead } from "./listings-ahead.js";
 
 /** Whether lstat() saw a regular file that goes inline (inline-files.ts). */
 function isInlineFile(stat: EntryStat | Error | undefined): boolean {
@@ -126,8 +124,6 @@ export class Walker {
   readonly #parts: WalkerParts;
   /** Files being read at once: overlaps opens, reads and hashing across small files. */
   readonly #fileSlots = new Limiter(FILES_IN_FLIGHT);
-  /** Subdirectories listed in the thread pool ahead of the walk; none without the addon. */
-  readonly #listingsAhead = nativeListingsAhead();
   /** The file whose read started last, for a live display (BackupSink.reading). */
   #reading: Buffer | undefined;
 
@@ -291,15 +287,10 @@ export class Walker {
   ): Promise<BlobId | undefined> {
     let packed: PackedListing;
     try {
+      // Synchronous: metadata calls are too quick for the thread pool.
       const early = this.#parts.prewalk?.take(path);
-      const ahead = this.#listingsAhead?.take(path);
       if (early !== undefined && "error" in early) throw early.error;
-      // Synchronous when nothing was listed ahead: one directory's metadata calls are too
-      // quick for a trip through the thread pool of their own.
-      packed =
-        early ??
-        (ahead === undefined ? null : await ahead) ??
-        readPackedListing(path);
+      packed = early ?? readPackedListing(path);
     } catch (error) {
       this.#warn(path, "cannot list directory", error);
       return undefined;
@@ -320,50 +311,6 @@ export class Walker {
     }
     scoped = scopeCacheTag(scoped, path, relative, packed);
     const kept = keptChildren(packed, relative, scoped);
-    const ahead = this.#listAhead(path, packed, kept);
-    try {
-      return await this.#walkListed(
-        path,
-        relative,
-        scoped,
-        packed,
-        kept,
-        reportedBefore,
-      );
-    } finally {
-      this.#listingsAhead?.finished(ahead);
-    }
-  }
-
-  /** Starts listing the subdirectories the walk will enter, except those the prewalk holds. */
-  #listAhead(
-    path: Buffer,
-    packed: PackedListing,
-    kept: KeptChildren | undefined,
-  ): Buffer[] {
-    if (this.#listingsAhead === undefined || kept === undefined) return [];
-    const prewalk = this.#parts.prewalk;
-    const paths: Buffer[] = [];
-    for (const index of kept.dirs) {
-      const child = joinPath(path, packedName(packed, index));
-      if (prewalk?.holds(child) !== true) paths.push(child);
-    }
-    this.#listingsAhead.expect(paths);
-    return paths;
-  }
-
-  /**
-   * The rest of directory(), once its listing, exclusion rules and kept children are known.
-   * `reportedBefore` is the run's count of warnings and notices before this directory.
-   */
-  async #walkListed(
-    path: Buffer,
-    relative: string,
-    scoped: ExcludeMatcher,
-    packed: PackedListing,
-    kept: KeptChildren | undefined,
-    reportedBefore: number,
-  ): Promise<BlobId | undefined> {
     const record =
       kept === undefined ? undefined : this.#parts.cache.lookupDir(path);
     let walked: Map<number, BlobId | undefined> | undefined;
