@@ -25,13 +25,14 @@ import {
   type TreeEntry,
 } from "../../repo/index.js";
 import type { BlobId } from "../../store/index.js";
+import { ByteArena } from "../../util/byte-arena.js";
 import type { BlobSaver } from "./blob-saver.js";
 
 /**
  * Commit the files cache every so many files and directories, after flushing the blobs they
  * reference. Each checkpoint drains the blob saver's batches in flight and commits both
  * databases: with many small files, 5000 gave a drain every 1-2 batches; 20,000 records held
- * here are a few MiB.
+ * here are a few MiB (their bytes copied into a ByteArena).
  */
 const CACHE_CHECKPOINT_FILES = 20_000;
 
@@ -49,6 +50,26 @@ export interface SnapshotFacts {
   readonly root: BigIntStats | undefined;
 }
 
+/**
+ * A files-cache record's content as held until a checkpoint: its ids and checksum copied into
+ * `arena` out of the larger buffers they may be views of (a batch's ids and checksums, a small
+ * file's bytes behind a derived checksum). A backup that changes one file in each directory
+ * holds records made far apart, and each used to hold its batch's buffer. The checksum is
+ * computed now if derived: the record needs it either way.
+ */
+export function heldContent(
+  cached: CachedContent,
+  arena: ByteArena,
+): CachedContent {
+  return {
+    content: cached.content.map((id) => arena.copy(id)),
+    checksum: {
+      kind: cached.checksum.kind,
+      digest: arena.copy(cached.checksum.digest),
+    },
+  };
+}
+
 export class TreeSaver {
   readonly #repo: Repository;
   readonly #cache: ClientCache;
@@ -64,6 +85,8 @@ export class TreeSaver {
     [];
   /** Directory-cache records, held back like #files until their blobs are durable. */
   #dirs: { path: Buffer; record: DirRecord }[] = [];
+  /** Where the waiting records' paths, ids and checksums are copied (ByteArena says why). */
+  readonly #held = new ByteArena();
 
   constructor(options: {
     readonly repo: Repository;
@@ -89,7 +112,11 @@ export class TreeSaver {
 
   /** A file read in full: recorded in the files cache once its chunks are durable. */
   fileRead(path: Buffer, identity: FileIdentity, cached: CachedContent): void {
-    this.#files.push({ path, identity, cached });
+    this.#files.push({
+      path: this.#held.copy(path),
+      identity,
+      cached: heldContent(cached, this.#held),
+    });
   }
 
   /**
@@ -98,7 +125,7 @@ export class TreeSaver {
    */
   async dirDone(path: Buffer, record: DirRecord | undefined): Promise<void> {
     if (record !== undefined && !this.#dryRun)
-      this.#dirs.push({ path, record });
+      this.#dirs.push({ path: this.#held.copy(path), record });
     if (this.#files.length + this.#dirs.length >= CACHE_CHECKPOINT_FILES)
       await this.#checkpoint(false);
   }
