@@ -17,10 +17,11 @@ import {
   fingerprint,
   type ManifestEntry,
 } from "./corpus.js";
+import { checked, env, localRepos } from "./local-repos.js";
 import { measure, type CommandSpec, type MeasureContext } from "./measure.js";
 import { textTable } from "./report.js";
 import { PASSPHRASE } from "./tools.js";
-import { log, median, MiB, run, runOk, tail } from "./util.js";
+import { log, median, MiB, run, runOk } from "./util.js";
 
 /** Before each backup, wait at most this long for a quiet machine (108 commands per 3 runs). */
 const QUIET_WAIT_MS = 3_000;
@@ -43,56 +44,13 @@ interface ReleaseTool {
   teardown(): Promise<void>;
 }
 
-function env(extra: Record<string, string>): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
-    HOME: process.env.HOME ?? "/root",
-    LANG: "C.UTF-8",
-    ...extra,
-  };
-}
-
-async function checked(
-  argv: readonly string[],
-  environment: NodeJS.ProcessEnv,
-): Promise<void> {
-  const result = await run(argv, { env: environment });
-  if (result.code !== 0)
-    throw new Error(
-      `${argv.join(" ")} exited with ${result.code}: ${tail(result.stderr + result.stdout, 6)}`,
-    );
-}
-
 /** blindsync, restic and borg, each with a local repository and cache on the loop fs. */
 function releaseTools(
   root: string,
   blindsync: readonly string[],
 ): ReleaseTool[] {
-  const repo = (name: string): string => join(root, "server", name);
-  const cache = (name: string): string => join(root, "client", name);
-  const fresh = async (name: string): Promise<void> => {
-    await rm(repo(name), { recursive: true, force: true });
-    await rm(cache(name), { recursive: true, force: true });
-    await mkdir(join(root, "server"), { recursive: true });
-    await mkdir(cache(name), { recursive: true });
-  };
-  const remove = async (name: string): Promise<void> => {
-    await rm(repo(name), { recursive: true, force: true });
-    await rm(cache(name), { recursive: true, force: true });
-  };
-  const blindsyncEnv = env({
-    BLINDSYNC_PASSWORD: PASSPHRASE,
-    BLINDSYNC_CACHE_DIR: cache("blindsync"),
-  });
-  const resticEnv = env({ RESTIC_PASSWORD: PASSPHRASE });
-  const restic = (args: readonly string[]): string[] => [
-    "restic",
-    "-r",
-    repo("restic"),
-    "--cache-dir",
-    cache("restic"),
-    ...args,
-  ];
+  const { repo, cache, fresh, remove, blindsyncEnv, resticEnv, restic } =
+    localRepos(root);
   const borgEnv = env({
     BORG_PASSPHRASE: PASSPHRASE,
     BORG_BASE_DIR: cache("borg"),

@@ -15,11 +15,11 @@ import {
   fingerprint,
   type ManifestEntry,
 } from "./corpus.js";
+import { checked, localRepos } from "./local-repos.js";
 import { measure, type CommandSpec, type MeasureContext } from "./measure.js";
 import { KeyStream } from "./prng.js";
 import type { Sample, ScenarioId } from "./report.js";
-import { PASSPHRASE } from "./tools.js";
-import { log, run, tail } from "./util.js";
+import { log } from "./util.js";
 
 export const DEFAULT_SCALE = 300_000;
 const FILES_PER_DIRECTORY = 100;
@@ -114,56 +114,13 @@ interface LocalTool {
   teardown(): Promise<void>;
 }
 
-function env(extra: Record<string, string>): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
-    HOME: process.env.HOME ?? "/root",
-    LANG: "C.UTF-8",
-    ...extra,
-  };
-}
-
-async function checked(
-  argv: readonly string[],
-  environment: NodeJS.ProcessEnv,
-): Promise<void> {
-  const result = await run(argv, { env: environment });
-  if (result.code !== 0)
-    throw new Error(
-      `${argv.join(" ")} exited with ${result.code}: ${tail(result.stderr + result.stdout, 6)}`,
-    );
-}
-
 /** blindsync and restic, each with a local repository and its own cache on the loop fs. */
 export function localTools(
   root: string,
   blindsync: readonly string[],
 ): LocalTool[] {
-  const repo = (name: string): string => join(root, "server", name);
-  const cache = (name: string): string => join(root, "client", name);
-  const fresh = async (name: string): Promise<void> => {
-    await rm(repo(name), { recursive: true, force: true });
-    await rm(cache(name), { recursive: true, force: true });
-    await mkdir(join(root, "server"), { recursive: true });
-    await mkdir(cache(name), { recursive: true });
-  };
-  const remove = async (name: string): Promise<void> => {
-    await rm(repo(name), { recursive: true, force: true });
-    await rm(cache(name), { recursive: true, force: true });
-  };
-  const blindsyncEnv = env({
-    BLINDSYNC_PASSWORD: PASSPHRASE,
-    BLINDSYNC_CACHE_DIR: cache("blindsync"),
-  });
-  const resticEnv = env({ RESTIC_PASSWORD: PASSPHRASE });
-  const restic = (args: readonly string[]): string[] => [
-    "restic",
-    "-r",
-    repo("restic"),
-    "--cache-dir",
-    cache("restic"),
-    ...args,
-  ];
+  const { repo, fresh, remove, blindsyncEnv, resticEnv, restic } =
+    localRepos(root);
   return [
     {
       name: "blindsync",
