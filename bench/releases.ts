@@ -8,7 +8,7 @@
  * the backups, their peak RSS, the repository's size on disk at the end, and a restore of the
  * last snapshot verified against the last release. The benchmark never downloads anything.
  */
-import { readdirSync, statSync } from "node:fs";
+import { readdirSync, realpathSync, statSync } from "node:fs";
 import { cp, mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
@@ -190,7 +190,8 @@ export async function runReleases(options: {
   let bytes = 0;
   let last = new Map<string, ManifestEntry>();
   for (const name of names) {
-    await cp(join(options.dir, name), join(pristine, name), {
+    // A release given as a symlink to its folder is copied as the folder, not as the link.
+    await cp(realpathSync(join(options.dir, name)), join(pristine, name), {
       recursive: true,
       preserveTimestamps: true,
     });
