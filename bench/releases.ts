@@ -7,6 +7,10 @@
  * up (tool order rotated per release and per run). Reported per tool: the total wall and CPU of
  * the backups, their peak RSS, the repository's size on disk at the end, and a restore of the
  * last snapshot verified against the last release. The benchmark never downloads anything.
+ *
+ * Length: over 400 lines with one job, this mode: its three tools' command lines, the release
+ * loop, the verification and the report; the parts it shares with small-files.ts live in
+ * local-repos.ts.
  */
 import { readdirSync, realpathSync, statSync } from "node:fs";
 import { cp, mkdir, rm, writeFile } from "node:fs/promises";
