@@ -1,7 +1,8 @@
 /*
  * The directory backend's own tests, beyond the shared object-store suite: what only a real
- * folder shows (modes, temporaries, fsync and rename, kill -9 mid-put, names, putParts'
- * short writes). Over 400 lines with one job: each case needs its own files on disk.
+ * folder shows (modes, temporaries, a writer killed mid-put, symlinks, FIFOs and folders in the
+ * way, a copy made with cp -a, putParts past one writev). Over 400 lines with one job: each
+ * case needs its own files on disk.
  */
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
