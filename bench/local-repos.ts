@@ -1,10 +1,12 @@
 /**
  * What the local-repository modes (small-files.ts, releases.ts) share: each tool's repository
  * and cache folders on the loop file system, made fresh and removed, the tools' environments,
- * restic's command line, and a set-up command that must succeed.
+ * restic's command line, a set-up command that must succeed, and blindsync and restic as tools
+ * with a local repository each.
  */
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
+import type { CommandSpec } from "./measure.js";
 import { PASSPHRASE } from "./tools.js";
 import { run, tail } from "./util.js";
 
@@ -61,4 +63,71 @@ export function localRepos(root: string) {
       ...args,
     ],
   };
+}
+
+/** A tool with a local repository: what every local mode asks of blindsync and restic. */
+export interface LocalTool {
+  readonly name: string;
+  /** The repository's folder (its size is measured). */
+  readonly repository: string;
+  /** A fresh, empty repository and cache (not measured). */
+  setup(): Promise<void>;
+  backup(source: string): CommandSpec;
+  /** Restores the latest snapshot into `target`: both tools put the tree's root there. */
+  restoreLatest(target: string): CommandSpec;
+  teardown(): Promise<void>;
+}
+
+/** blindsync and restic, each with a local repository and its own cache under `root`. */
+export function localTools(
+  root: string,
+  blindsync: readonly string[],
+): [LocalTool, LocalTool] {
+  const { repo, fresh, remove, blindsyncEnv, resticEnv, restic } =
+    localRepos(root);
+  return [
+    {
+      name: "blindsync",
+      repository: repo("blindsync"),
+      setup: async () => {
+        await fresh("blindsync");
+        await checked([...blindsync, "init", repo("blindsync")], blindsyncEnv);
+      },
+      backup: (source) => ({
+        argv: [...blindsync, "backup", "--json", source, repo("blindsync")],
+        env: blindsyncEnv,
+      }),
+      restoreLatest: (target) => ({
+        argv: [...blindsync, "restore", repo("blindsync"), target],
+        env: blindsyncEnv,
+      }),
+      teardown: () => remove("blindsync"),
+    },
+    {
+      name: "restic",
+      repository: repo("restic"),
+      setup: async () => {
+        await fresh("restic");
+        await checked(restic(["init"]), resticEnv);
+      },
+      // Relative ".": restic stores the directory's contents at the snapshot root.
+      backup: (source) => ({
+        argv: restic(["backup", "--host", "bench", "."]),
+        cwd: source,
+        env: resticEnv,
+      }),
+      restoreLatest: (target) => ({
+        argv: restic([
+          "restore",
+          "latest",
+          "--host",
+          "bench",
+          "--target",
+          target,
+        ]),
+        env: resticEnv,
+      }),
+      teardown: () => remove("restic"),
+    },
+  ];
 }

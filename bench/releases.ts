@@ -21,7 +21,7 @@ import {
   fingerprint,
   type ManifestEntry,
 } from "./corpus.js";
-import { checked, env, localRepos } from "./local-repos.js";
+import { checked, env, localRepos, localTools } from "./local-repos.js";
 import { measure, type CommandSpec, type MeasureContext } from "./measure.js";
 import { textTable } from "./report.js";
 import { PASSPHRASE } from "./tools.js";
@@ -53,8 +53,7 @@ function releaseTools(
   root: string,
   blindsync: readonly string[],
 ): ReleaseTool[] {
-  const { repo, cache, fresh, remove, blindsyncEnv, resticEnv, restic } =
-    localRepos(root);
+  const { repo, cache, fresh, remove } = localRepos(root);
   const borgEnv = env({
     BORG_PASSPHRASE: PASSPHRASE,
     BORG_BASE_DIR: cache("borg"),
@@ -62,49 +61,7 @@ function releaseTools(
   });
   let borgLatest = 0;
   return [
-    {
-      name: "blindsync",
-      repository: repo("blindsync"),
-      setup: async () => {
-        await fresh("blindsync");
-        await checked([...blindsync, "init", repo("blindsync")], blindsyncEnv);
-      },
-      backup: (source) => ({
-        argv: [...blindsync, "backup", "--json", source, repo("blindsync")],
-        env: blindsyncEnv,
-      }),
-      restoreLatest: (target) => ({
-        argv: [...blindsync, "restore", repo("blindsync"), target],
-        env: blindsyncEnv,
-      }),
-      teardown: () => remove("blindsync"),
-    },
-    {
-      name: "restic",
-      repository: repo("restic"),
-      setup: async () => {
-        await fresh("restic");
-        await checked(restic(["init"]), resticEnv);
-      },
-      // Relative ".": restic stores the directory's contents at the snapshot root.
-      backup: (source) => ({
-        argv: restic(["backup", "--host", "bench", "."]),
-        cwd: source,
-        env: resticEnv,
-      }),
-      restoreLatest: (target) => ({
-        argv: restic([
-          "restore",
-          "latest",
-          "--host",
-          "bench",
-          "--target",
-          target,
-        ]),
-        env: resticEnv,
-      }),
-      teardown: () => remove("restic"),
-    },
+    ...localTools(root, blindsync),
     {
       // repokey and borg's default compression (lz4), as in the ssh corpus.
       name: "borg",

@@ -15,7 +15,7 @@ import {
   fingerprint,
   type ManifestEntry,
 } from "./corpus.js";
-import { checked, localRepos } from "./local-repos.js";
+import { localTools, type LocalTool } from "./local-repos.js";
 import { measure, type CommandSpec, type MeasureContext } from "./measure.js";
 import { KeyStream } from "./prng.js";
 import type { Sample, ScenarioId } from "./report.js";
@@ -103,67 +103,6 @@ export function touchOnePercent(dir: string, tree: SmallTree): number {
     touched++;
   }
   return touched;
-}
-
-interface LocalTool {
-  readonly name: string;
-  setup(): Promise<void>;
-  backup(source: string): CommandSpec;
-  /** Restores the latest snapshot into `target`: both tools put the tree's root there. */
-  restoreAll(target: string): CommandSpec;
-  teardown(): Promise<void>;
-}
-
-/** blindsync and restic, each with a local repository and its own cache on the loop fs. */
-export function localTools(
-  root: string,
-  blindsync: readonly string[],
-): LocalTool[] {
-  const { repo, fresh, remove, blindsyncEnv, resticEnv, restic } =
-    localRepos(root);
-  return [
-    {
-      name: "blindsync",
-      setup: async () => {
-        await fresh("blindsync");
-        await checked([...blindsync, "init", repo("blindsync")], blindsyncEnv);
-      },
-      backup: (source) => ({
-        argv: [...blindsync, "backup", "--json", source, repo("blindsync")],
-        env: blindsyncEnv,
-      }),
-      restoreAll: (target) => ({
-        argv: [...blindsync, "restore", repo("blindsync"), target],
-        env: blindsyncEnv,
-      }),
-      teardown: () => remove("blindsync"),
-    },
-    {
-      name: "restic",
-      setup: async () => {
-        await fresh("restic");
-        await checked(restic(["init"]), resticEnv);
-      },
-      // Relative ".": restic stores the directory's contents at the snapshot root.
-      backup: (source) => ({
-        argv: restic(["backup", "--host", "bench", "."]),
-        cwd: source,
-        env: resticEnv,
-      }),
-      restoreAll: (target) => ({
-        argv: restic([
-          "restore",
-          "latest",
-          "--host",
-          "bench",
-          "--target",
-          target,
-        ]),
-        env: resticEnv,
-      }),
-      teardown: () => remove("restic"),
-    },
-  ];
 }
 
 export interface SmallFilesRun {
@@ -254,7 +193,7 @@ export async function runSmallFiles(options: {
       const target = join(root, "restore", tool.name);
       await rm(target, { recursive: true, force: true });
       await mkdir(target, { recursive: true });
-      await step("D", tool, tool.restoreAll(target), async () => {
+      await step("D", tool, tool.restoreLatest(target), async () => {
         const restored = await buildManifest(target);
         const comparison = compareManifests(want, restored);
         return comparison.ok
