@@ -1,13 +1,14 @@
 /**
  * Backup behaviour at the edges, through the real executable: unreadable files (a real
- * permission denial, by running blindsync as an unprivileged user), and how little a small
- * change to a large file costs.
+ * permission denial, by running blindsync as an unprivileged user), how little a small
+ * change to a large file costs, and a source that is a symlink to a directory.
  */
 import {
   chmodSync,
   mkdirSync,
   readdirSync,
   statSync,
+  symlinkSync,
   writeFileSync,
   readFileSync,
 } from "node:fs";
@@ -121,5 +122,39 @@ describe("backup at the edges", () => {
         readFileSync(join(source, "big.bin")),
       ),
     ).toBe(true);
+  });
+
+  it("a symlink to a directory is stored as the link, with a note; with a trailing slash, followed", async () => {
+    const real = join(work, "linked-real");
+    mkdirSync(join(real, "sub"), { recursive: true });
+    writeFileSync(join(real, "a.txt"), "alpha");
+    writeFileSync(join(real, "sub", "b.txt"), "beta");
+    const link = join(work, "linked-docs");
+    symlinkSync(real, link);
+    const repo = join(work, "linked-repo");
+    const cacheDir = join(work, "linked-cache");
+    expect((await runCli(["init", repo], { cacheDir })).code).toBe(0);
+
+    const plain = await runCli(["backup", link, repo], { cacheDir });
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stderr).toContain(
+      `"${link}" is a symlink to a directory and is stored as the link; write "${link}/"`,
+    );
+    const asLink = await runCli(["ls", repo], { cacheDir });
+    expect(asLink.stdout.split("\n").filter(Boolean)).toEqual(["linked-docs"]);
+
+    const slashed = await runCli(["backup", `${link}/`, repo], { cacheDir });
+    expect(slashed.code, slashed.stderr).toBe(0);
+    expect(slashed.stderr).not.toContain("symlink");
+    const followed = await runCli(["ls", repo], { cacheDir });
+    expect(followed.stdout.split("\n").filter(Boolean).sort()).toEqual([
+      "a.txt",
+      "sub",
+      "sub/b.txt",
+    ]);
+    const restored = join(work, "linked-restored");
+    const restore = await runCli(["restore", repo, restored], { cacheDir });
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(readFileSync(join(restored, "sub", "b.txt"), "utf8")).toBe("beta");
   });
 });

@@ -1,9 +1,17 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import {
   combineSources,
+  followSource,
   parseSize,
   readFilesFrom,
 } from "./backup-selection.js";
@@ -76,4 +84,40 @@ describe("readFilesFrom() and combineSources()", () => {
       ),
     ).toEqual(["docs", "/tmp/a", "/tmp/b"]);
   });
+});
+
+describe("followSource()", () => {
+  const dir = mkdtempSync(join(tmpdir(), "blindsync-follow-"));
+  mkdirSync(join(dir, "real"));
+  writeFileSync(join(dir, "file"), "x");
+  symlinkSync("real", join(dir, "link"));
+  symlinkSync("file", join(dir, "file-link"));
+  symlinkSync("missing", join(dir, "dangling"));
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("follows a symlink to a directory written with a trailing slash (rsync's rule)", () => {
+    expect(followSource(join(dir, "link") + "/")).toEqual({
+      path: realpathSync(join(dir, "real")),
+    });
+    expect(followSource(join(dir, "link") + "/.")).toEqual({
+      path: realpathSync(join(dir, "real")),
+    });
+  });
+
+  it("keeps the link itself without the slash, with a note saying how to follow it", () => {
+    const link = join(dir, "link");
+    const followed = followSource(link);
+    expect(followed.path).toBe(link);
+    expect(followed.note).toContain(`write "${link}/"`);
+  });
+
+  it.each(["real", "real/", "file", "file-link", "dangling", "nonexistent"])(
+    "leaves %j as it is, with no note",
+    (name) => {
+      const source = join(dir, name);
+      expect(followSource(source)).toEqual({ path: source });
+    },
+  );
 });

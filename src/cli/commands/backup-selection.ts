@@ -3,8 +3,8 @@
  * `--exclude-larger-than SIZE` and `--files-from FILE`. Their mistakes are usage errors (exit 2),
  * found before the repository is opened or created.
  */
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { lstatSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { resolve, sep } from "node:path";
 import { BlindsyncError, describeError } from "../../errors.js";
 
 /** restic's units: binary multiples, one letter, any case. */
@@ -75,4 +75,34 @@ export function combineSources(
     seen.add(path);
     return true;
   });
+}
+
+/** What a source that is a symlink stands for, and a word for the user when it may surprise. */
+export interface FollowedSource {
+  readonly path: string;
+  readonly note?: string;
+}
+
+/**
+ * rsync's rule for a source that is a symlink to a directory: written with a trailing slash
+ * (`docs/`) it stands for the directory the link points to, which is read in its place; without
+ * one the link itself is stored, as restic and borg store it, and the note says how to get the
+ * directory instead (a backup of `~/Documents` that held one link would otherwise look fine).
+ * Anything else, a source that does not exist included, is left for the checks that follow.
+ */
+export function followSource(source: string): FollowedSource {
+  // lstat of "link/" answers for the directory: the kernel follows a path with a trailing slash.
+  const link = resolve(source);
+  try {
+    if (!lstatSync(link).isSymbolicLink() || !statSync(link).isDirectory())
+      return { path: source };
+  } catch {
+    return { path: source };
+  }
+  if (source.endsWith(sep) || source.endsWith(`${sep}.`))
+    return { path: realpathSync(link) };
+  return {
+    path: source,
+    note: `"${source}" is a symlink to a directory and is stored as the link; write "${source}${sep}" to back up the directory it points to`,
+  };
 }

@@ -29,6 +29,7 @@ import { interrupts, type InterruptedWork } from "../interrupt.js";
 import { backupSink, printBackupSummary } from "./backup-report.js";
 import {
   combineSources,
+  followSource,
   parseSize,
   readFilesFrom,
 } from "./backup-selection.js";
@@ -170,7 +171,11 @@ export async function runBackup(
   const sources = combineSources(
     options.sources,
     readFilesFrom(options.filesFrom ?? []),
-  );
+  ).map((source) => {
+    const followed = followSource(source);
+    if (followed.note !== undefined) output.warn(followed.note);
+    return followed.path;
+  });
   const selection = {
     ...(options.excludeLargerThan === undefined
       ? {}
@@ -346,6 +351,8 @@ export function backupCommand(): Command {
       `
 One source directory is stored as the snapshot's root (rsync's SRC/), so restoring it
 recreates the directory's contents. Several sources each go under their base name.
+A source that is a symlink to a directory is stored as the link, as restic and borg store
+it; write it with a trailing slash (~/Documents/) to back up the directory it points to.
 Files named .blindsyncignore exclude paths below their directory, with .gitignore syntax.
 Unchanged files (same inode, size, mtime and ctime as last time) are not read again.
 
