@@ -6,7 +6,7 @@
 // test process, however that ends.
 import { createHash, randomUUID } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { mkdir, open, rename, rm } from "node:fs/promises";
+import { mkdir, open, rename, rm, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Buffer } from "node:buffer";
 import process from "node:process";
@@ -21,7 +21,10 @@ import FilesystemStore from "s3rver/lib/stores/filesystem.js";
 // These two replacements give it S3's guarantee (the conformance suite checks the client's side
 // of it): a PUT writes a temporary file (its name lacks s3rver's object suffix, so listings skip
 // it) and renames it over the object; a GET opens the file first and takes its size from that
-// open file. Everything else is s3rver's own code.
+// open file. Its metadata (the JSON beside the object, read by every GET and every listing)
+// is written the same way, so a kill mid-write cannot leave a torn JSON that s3rver answers
+// 500 for, on that key and on every listing that reaches it. Everything else is s3rver's own
+// code.
 FilesystemStore.prototype.putObject = async function putObject(object) {
   const objectPath = this.getResourcePath(object.bucket, object.key, "object");
   await mkdir(dirname(objectPath), { recursive: true });
@@ -47,6 +50,38 @@ FilesystemStore.prototype.putObject = async function putObject(object) {
   const digest = md5.digest("hex");
   await this.putMetadata(object.bucket, object.key, object.metadata, digest);
   return { size, md5: digest };
+};
+
+/** Writes `text` to `path` whole or not at all: a temporary name, then a rename. */
+async function replaceFile(path, text) {
+  const temporary = `${path}.${randomUUID()}.partial`;
+  try {
+    await writeFile(temporary, text);
+    await rename(temporary, path);
+  } finally {
+    await rm(temporary, { force: true });
+  }
+}
+
+FilesystemStore.prototype.putMetadata = async function putMetadata(
+  bucket,
+  key,
+  metadata,
+  md5,
+) {
+  const json = Object.fromEntries(
+    Object.entries(metadata).filter(
+      ([name]) =>
+        S3Object.ALLOWED_METADATA.includes(name) ||
+        name.startsWith("x-amz-meta-"),
+    ),
+  );
+  if (md5)
+    await replaceFile(this.getResourcePath(bucket, key, "object.md5"), md5);
+  await replaceFile(
+    this.getResourcePath(bucket, key, "metadata.json"),
+    JSON.stringify(json, null, 2),
+  );
 };
 
 FilesystemStore.prototype.getObject = async function getObject(
