@@ -89,4 +89,76 @@ describe("the merged index", () => {
     expect(cache.locate(x)?.pack).toBe(packB.id);
     cache.close();
   });
+
+  it("knownAmong() answers as has() does for every id, across batches, with snapshots, duplicates and unknown ids", () => {
+    const cache = IndexCache.open(":memory:");
+    const stored = Array.from({ length: 150 }, id);
+    cache.apply("04".repeat(32), {
+      packs: [packA],
+      entries: stored.map((blob, index) => ({
+        id: blob,
+        pack: 0,
+        offset: index * 10,
+        length: 10,
+      })),
+      supersedes: [],
+      tombstones: [],
+    });
+    const snapshot = id();
+    cache.addSnapshot(snapshot, 42);
+    const unknown = Array.from({ length: 70 }, id);
+    // Interleaved so that every batch of 64 holds some of each, and the last one is short.
+    const asked = stored.flatMap((blob, index) => [
+      blob,
+      ...(index < unknown.length ? [unknown[index]!] : []),
+      ...(index % 50 === 0 ? [snapshot, blob] : []),
+    ]);
+    expect(asked.length % 64).not.toBe(0);
+    const known = cache.knownAmong(asked);
+    for (const blob of asked)
+      expect(known.has(Buffer.from(blob).toString("hex"))).toBe(
+        cache.has(blob),
+      );
+    expect(known.size).toBe(151);
+    expect(cache.knownAmong([])).toEqual(new Set());
+    expect(cache.locateMany(asked)).toEqual(
+      asked.map((blob) => cache.locate(blob)),
+    );
+    expect(cache.locateMany([])).toEqual([]);
+    // Batches of every padded size, and a part of one.
+    for (const count of [1, 2, 3, 5, 17, 63, 64, 65, 129]) {
+      const some = asked.slice(count, 2 * count);
+      expect(cache.locateMany(some)).toEqual(
+        some.map((blob) => cache.locate(blob)),
+      );
+      expect([...cache.knownAmong(some)].sort()).toEqual(
+        [
+          ...new Set(
+            some
+              .filter((blob) => cache.has(blob))
+              .map((blob) => Buffer.from(blob).toString("hex")),
+          ),
+        ].sort(),
+      );
+    }
+    cache.close();
+  });
+
+  it("locateMany() gives a blob stored twice where locate() does: the first location learnt", () => {
+    for (const order of [
+      ["01".repeat(32), "03".repeat(32)],
+      ["03".repeat(32), "01".repeat(32)],
+    ]) {
+      const cache = IndexCache.open(":memory:");
+      for (const name of order) cache.apply(name, segments[name]!);
+      const first = order[0] === "01".repeat(32) ? packA.id : packB.id;
+      expect(cache.locate(x)?.pack).toBe(first);
+      expect(cache.locateMany([y, x, x]).map((found) => found?.pack)).toEqual([
+        packA.id,
+        first,
+        first,
+      ]);
+      cache.close();
+    }
+  });
 });

@@ -12,11 +12,24 @@
  */
 import Database from "better-sqlite3";
 import { BlindsyncError, describeError } from "../../errors.js";
+import { toHex } from "../../util/bytes.js";
 import type { BlobId, BlobInfo } from "../store.js";
 import type { Segment, SegmentPack } from "./segment.js";
 import { kindCode, kindOfCode, type PackedKind } from "./wire.js";
 
 const SCHEMA_VERSION = 1;
+
+/**
+ * Ids looked up by one statement of knownAmong and locateMany at most. A shorter batch is
+ * padded to the next power of two, so that a hint of a dozen ids does not bind 64 and a handful
+ * of prepared statements serves every size.
+ */
+const BATCH_IDS = 64;
+
+/** `count` placeholders for an IN list. */
+function placeholders(count: number): string {
+  return Array.from({ length: count }, () => "?").join(",");
+}
 
 const enum SegmentState {
   Applied = 1,
@@ -282,6 +295,27 @@ export class IndexCache {
   }
 
   /**
+   * locate() of each of `ids`, in order, one statement per BATCH_IDS ids (a restore's hints
+   * name every small file's blob: 13-20 µs a lookup one by one; docs/performance.md).
+   */
+  locateMany(ids: readonly BlobId[]): (BlobLocation | undefined)[] {
+    const first = new Map<string, BlobLocation>();
+    for (const keys of batches(ids)) {
+      const statement = this.#get(
+        `SELECT id, pack, kind, offset, length FROM blobs WHERE id IN (${placeholders(keys.length)}) ORDER BY rowid`,
+      );
+      for (const row of statement.all(...keys) as (LocationRow & {
+        id: Buffer;
+      })[]) {
+        const hex = row.id.toString("hex");
+        // Rows come in the order the index learnt them: the first is locate()'s answer.
+        if (!first.has(hex)) first.set(hex, location(row));
+      }
+    }
+    return ids.map((id) => first.get(toHex(id)));
+  }
+
+  /**
    * The blobs the index places in `pack` wholly within [low, high), by offset: the blobs in a
    * gap a read ahead read over (read-ahead.ts).
    */
@@ -310,6 +344,25 @@ export class IndexCache {
         undefined ||
       this.#get("SELECT 1 FROM snapshots WHERE id = ?").get(key) !== undefined
     );
+  }
+
+  /**
+   * The ids among `ids` that has() would answer true for, as hex: one statement per
+   * BATCH_IDS ids instead of two per id, which cost 6-12 µs each on a warm cache (a first
+   * backup asks for every new blob two or three times; docs/performance.md).
+   */
+  knownAmong(ids: readonly BlobId[]): Set<string> {
+    const known = new Set<string>();
+    for (const keys of batches(ids)) {
+      const list = placeholders(keys.length);
+      const statement = this.#get(
+        `SELECT id FROM blobs WHERE id IN (${list})` +
+          ` UNION SELECT id FROM snapshots WHERE id IN (${list})`,
+      ).pluck();
+      for (const id of statement.all(...keys, ...keys) as Buffer[])
+        known.add(id.toString("hex"));
+    }
+    return known;
   }
 
   /** The pack as the live index knows it, or undefined. */
@@ -430,6 +483,21 @@ export class IndexCache {
       this.#statements.set(sql, statement);
     }
     return statement;
+  }
+}
+
+/**
+ * `ids` as keys in batches of BATCH_IDS, a shorter batch filled up to a power of two with its
+ * first id again (an IN list ignores the repeats).
+ */
+function* batches(ids: readonly BlobId[]): Generator<Buffer[]> {
+  for (let start = 0; start < ids.length; start += BATCH_IDS) {
+    const keys: Buffer[] = ids
+      .slice(start, start + BATCH_IDS)
+      .map((id) => Buffer.from(id));
+    const size = 2 ** Math.ceil(Math.log2(keys.length));
+    while (keys.length < size) keys.push(keys[0] as Buffer);
+    yield keys;
   }
 }
 

@@ -129,7 +129,7 @@ export class PackStore implements Store {
       // A pack's bytes never change under its name (its SHA-256): sftp keeps it open.
       read: (region) =>
         objects.get(packName(region.pack), region, { unchanging: true }),
-      locate: (id) => this.#cache.locate(id),
+      locateMany: (ids) => this.#cache.locateMany(ids),
       extents: (pack, low, high) => this.#cache.extents(pack, low, high),
     });
   }
@@ -205,12 +205,11 @@ export class PackStore implements Store {
       this.#context();
       // Packs storage lost are forgotten first: their blobs are missing, not stored.
       await this.#sync.packsListed(this.#context());
-      const table = this.#table();
-      const missing = missingIn(table, ids);
+      const missing = missingIn(this.#table(ids), ids);
       if (missing.length === 0 || this.#sync.fresh()) return missing;
       // Ids it does not know may be another client's: look for new segments, now and then.
       await this.#sync.refresh(this.#context());
-      return missingIn(table, missing);
+      return missingIn(this.#table(missing), missing);
     });
   }
 
@@ -304,13 +303,17 @@ export class PackStore implements Store {
         const context = this.#context();
         await this.#sync.writerReady(context);
       }
+      const known =
+        this.#authenticator === undefined
+          ? undefined
+          : this.#cache.knownAmong(blobs.map((blob) => blob.id));
       const fresh = new Map<string, BlobToPut>();
       for (const blob of blobs) {
         const key = toHex(blob.id);
         if (fresh.has(key)) continue;
         if (
-          this.#authenticator !== undefined &&
-          (this.#cache.has(blob.id) || this.#filler.has(blob.id))
+          known !== undefined &&
+          (known.has(key) || this.#filler.has(blob.id))
         )
           continue;
         fresh.set(key, blob);
@@ -443,9 +446,11 @@ export class PackStore implements Store {
     };
   }
 
-  #table(): BlobTable {
+  /** The blob table as missing() asks it about `ids`: the index looked up in batches first. */
+  #table(ids: readonly BlobId[]): BlobTable {
+    const known = this.#cache.knownAmong(ids);
     return {
-      has: (id) => this.#cache.has(id) || this.#filler.has(id),
+      has: (id) => known.has(toHex(id)) || this.#filler.has(id),
       insert: () => undefined,
       remove: () => undefined,
     };

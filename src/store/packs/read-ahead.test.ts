@@ -63,11 +63,13 @@ function packsOf(sizes: readonly (readonly number[])[]) {
         )
         .map(regionOf);
     },
-    locate(id: Uint8Array): PackRegion | undefined {
-      const blob = byId.get(Buffer.from(id).toString("hex"));
-      return (
-        blob && { pack: blob.pack, offset: blob.offset, length: blob.length }
-      );
+    locateMany(ids: readonly Uint8Array[]): (PackRegion | undefined)[] {
+      return ids.map((id) => {
+        const blob = byId.get(Buffer.from(id).toString("hex"));
+        return (
+          blob && { pack: blob.pack, offset: blob.offset, length: blob.length }
+        );
+      });
     },
   };
   const expected = (region: PackRegion): Uint8Array =>
@@ -253,7 +255,10 @@ describe("PackReadAhead", () => {
     let lookups = 0;
     const counted = {
       ...source,
-      locate: (id: Uint8Array) => (lookups++, source.locate(id)),
+      locateMany: (ids: readonly Uint8Array[]) => (
+        (lookups += ids.length),
+        source.locateMany(ids)
+      ),
     };
     const readAhead = new PackReadAhead(counted);
     const twice = blobs[3] as Blob;

@@ -64,8 +64,11 @@ export interface PackRegion {
 export interface ReadAheadSource {
   /** Reads a range of a pack object (the ObjectStore's ranged get). */
   read(region: PackRegion): Promise<Uint8Array>;
-  /** Where the index places the blob (its first location, as get() tries first), if anywhere. */
-  locate(id: Uint8Array): PackRegion | undefined;
+  /**
+   * Where the index places each blob (its first location, as get() tries first), if anywhere,
+   * in the order asked: one call for a whole hint, which the index answers in batches.
+   */
+  locateMany(ids: readonly Uint8Array[]): readonly (PackRegion | undefined)[];
   /** The blobs the index places in `pack` wholly within [low, high), by offset. */
   extents(pack: string, low: number, high: number): readonly Extent[];
 }
@@ -128,8 +131,9 @@ export class PackReadAhead {
 
   /** Remembers that these blobs will be asked for soon, roughly in this order. */
   expect(ids: readonly Uint8Array[]): void {
-    for (const id of ids) {
-      const region = this.#source.locate(id);
+    const regions = this.#source.locateMany(ids);
+    for (const [index, id] of ids.entries()) {
+      const region = regions[index];
       if (region === undefined) continue;
       const key = keyOf(region);
       const known = this.#expected.get(key);
