@@ -263,8 +263,10 @@ export interface StorageCheckProgress {
 
 export interface StorageCheck extends StorageCheckProgress {
   /**
-   * Packs no segment names whose trailer authenticates: an interrupted backup wrote them, and
-   * the next backup indexes them. Not a problem.
+   * Packs no segment names whose trailer authenticates (an interrupted backup wrote them, or
+   * storage lost their segment), counting those a read in this run indexed from their
+   * trailers: the next backup, restore or check reading their blobs indexes them. Not a
+   * problem: a segment storage damaged is reported as one on its own.
    */
   readonly unindexedPacks: number;
   /** Sorted by name. */

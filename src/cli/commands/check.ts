@@ -116,7 +116,7 @@ function storageLine(report: CheckReport): string {
     );
   if (storage.unindexedPacks > 0)
     parts.push(
-      `${plural(storage.unindexedPacks, "pack")} not indexed yet (an interrupted backup; the next backup indexes them)`,
+      `${plural(storage.unindexedPacks, "pack")} no index segment named (an interrupted backup, or a segment storage lost), read through their trailers`,
     );
   return parts.length === 0 ? "" : `, ${parts.join(", ")}`;
 }

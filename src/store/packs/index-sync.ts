@@ -37,6 +37,8 @@ export class IndexSync {
   #packs: Promise<ObjectInfo[]> | undefined;
   /** Packs no segment names whose trailer did not authenticate: not indexed. */
   readonly rejectedPacks = new Set<string>();
+  /** Packs no segment named that the resume indexed from their trailers (for check). */
+  indexedFromTrailers = 0;
 
   constructor(cache: IndexCache, refreshMs: number) {
     this.#cache = cache;
@@ -173,6 +175,7 @@ export class IndexSync {
     // In pack order, not the order the reads finished: the same packs give the same segment.
     records.sort((a, b) => (a.pack.id < b.pack.id ? -1 : 1));
     if (records.length > 0) await writeSegments(context, records);
+    this.indexedFromTrailers += records.length;
   }
 }
 

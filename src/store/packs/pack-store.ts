@@ -109,6 +109,8 @@ export class PackStore implements Store {
   readonly #segmentEntries: number;
   #authenticator: IndexAuthenticator | undefined;
   readonly #sync: IndexSync;
+  /** #indexUnnamedPacks has run (it runs at most once). */
+  #unnamedIndexed = false;
   readonly #readAhead: PackReadAhead;
   readonly #filler = new PackFiller();
   #closed = false;
@@ -247,7 +249,10 @@ export class PackStore implements Store {
           const snapshot = await this.#snapshot(id);
           if (snapshot !== undefined) return snapshot;
         }
-        if (attempt === 0) await this.#sync.refresh(this.#context());
+        if (attempt === 0) {
+          await this.#sync.refresh(this.#context());
+          await this.#indexUnnamedPacks();
+        }
       }
       throw blobNotFoundError(id);
     });
@@ -444,6 +449,25 @@ export class PackStore implements Store {
       packSize: this.#packSize,
       segmentEntries: this.#segmentEntries,
     };
+  }
+
+  /**
+   * Indexes the packs no segment names from their trailers, once per store, for a reader that
+   * finds a blob missing: a backup does it before its first write (the resume), but a segment
+   * storage lost or damaged, or a backup killed before its segment, must not leave a new
+   * client's restore unable to read what the packs still hold (the snapshot's trees included).
+   * Writes their segment, as the resume does. A failure (storage that refuses the write, say)
+   * leaves the blob missing, as before. missing() does not do this: a backup's first put
+   * resumes anyway, and its blobs then go unsealed-and-unsent through put()'s own check.
+   */
+  async #indexUnnamedPacks(): Promise<void> {
+    if (this.#unnamedIndexed) return;
+    this.#unnamedIndexed = true;
+    try {
+      await this.#sync.writerReady(this.#context());
+    } catch {
+      // The get goes on as before and reports the blob missing.
+    }
   }
 
   /** The blob table as missing() asks it about `ids`: the index looked up in batches first. */

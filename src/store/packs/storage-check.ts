@@ -110,7 +110,8 @@ export async function checkPackStorage(
   return {
     packsRead,
     bytesRead,
-    unindexedPacks,
+    // Those a read indexed from their trailers since this store opened are counted too.
+    unindexedPacks: unindexedPacks + sync.indexedFromTrailers,
     problems: [...problems.values()].sort((a, b) =>
       a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
     ),
