@@ -206,7 +206,7 @@ export class IndexCache {
         "INSERT INTO blobs (id, segment, pack, kind, offset, length) VALUES (?, ?, ?, ?, ?, ?)",
       );
       // Only a pack with a tombstone anywhere needs each entry checked against them: a new
-      // backup's packs have none, and the check was a third of an entry's cost.
+      // backup's packs have none, and the check cost up to half of each insert.
       const anyDead = this.#get("SELECT 1 FROM dead WHERE pack = ? LIMIT 1");
       const tombstoned = segment.packs.map(
         (pack) => anyDead.get(pack.id) !== undefined,

@@ -458,7 +458,7 @@ export class PackStore implements Store {
    * client's restore unable to read what the packs still hold (the snapshot's trees included).
    * Writes their segment, as the resume does. A failure (storage that refuses the write, say)
    * leaves the blob missing, as before. missing() does not do this: a backup's first put
-   * resumes anyway, and its blobs then go unsealed-and-unsent through put()'s own check.
+   * resumes anyway, and put() asks the index again, so such blobs are sealed but not sent.
    */
   async #indexUnnamedPacks(): Promise<void> {
     if (this.#unnamedIndexed) return;
