@@ -7,7 +7,7 @@
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { CommandSpec } from "./measure.js";
-import { PASSPHRASE } from "./tools.js";
+import { PASSPHRASE, RESTIC_BACKUP, resticRestoreLatest } from "./tools.js";
 import { run, tail } from "./util.js";
 
 /** A child's environment: only what the tools need, plus `extra`. */
@@ -110,21 +110,13 @@ export function localTools(
         await fresh("restic");
         await checked(restic(["init"]), resticEnv);
       },
-      // Relative ".": restic stores the directory's contents at the snapshot root.
       backup: (source) => ({
-        argv: restic(["backup", "--host", "bench", "."]),
+        argv: restic(RESTIC_BACKUP),
         cwd: source,
         env: resticEnv,
       }),
       restoreLatest: (target) => ({
-        argv: restic([
-          "restore",
-          "latest",
-          "--host",
-          "bench",
-          "--target",
-          target,
-        ]),
+        argv: restic(resticRestoreLatest(target)),
         env: resticEnv,
       }),
       teardown: () => remove("restic"),

@@ -13,6 +13,21 @@ import { run, runOk, tail } from "./util.js";
 
 export const PASSPHRASE = "blindsync benchmark passphrase";
 
+/**
+ * restic's backup of the source directory, run with the source as its working directory
+ * (relative ".": restic then stores the directory's contents at the snapshot root), and its
+ * restore of that snapshot: the same words against every repository the benchmark gives it.
+ */
+export const RESTIC_BACKUP: readonly string[] = [
+  "backup",
+  "--host",
+  "bench",
+  ".",
+];
+export function resticRestoreLatest(target: string): string[] {
+  return ["restore", "latest", "--host", "bench", "--target", target];
+}
+
 export interface ToolContext {
   /** The ssh command line (words) without host and port. */
   readonly ssh: readonly string[];
@@ -185,21 +200,13 @@ export function makeTools(context: ToolContext): Tool[] {
       await fresh("restic");
       await checked(restic(["init"]), resticEnv, "restic init");
     },
-    // Relative ".": restic stores the directory's contents at the snapshot root.
     backup: (source) => ({
-      argv: restic(["backup", "--host", "bench", "."]),
+      argv: restic(RESTIC_BACKUP),
       cwd: source,
       env: resticEnv,
     }),
     restoreAll: (target) => ({
-      argv: restic([
-        "restore",
-        "latest",
-        "--host",
-        "bench",
-        "--target",
-        target,
-      ]),
+      argv: restic(resticRestoreLatest(target)),
       env: resticEnv,
     }),
     restoreOne: (path, target) => ({
