@@ -297,7 +297,7 @@ export class IndexCache {
 
   /** Where the blob is (the first location the index learnt), or undefined. */
   locate(id: BlobId): BlobLocation | undefined {
-    return this.locateAll(id)[0];
+    return this.locateMany([id])[0];
   }
 
   /** Every location of the blob, the first learnt first. */
@@ -351,19 +351,15 @@ export class IndexCache {
     return rows.map((row) => ({ pack: row.pack, kind: kindOf(row.kind) }));
   }
 
+  /** Whether the index has the blob, or storage lists it as a snapshot. */
   has(id: BlobId): boolean {
-    const key = Buffer.from(id);
-    return (
-      this.#get("SELECT 1 FROM blobs WHERE id = ? LIMIT 1").get(key) !==
-        undefined ||
-      this.#get("SELECT 1 FROM snapshots WHERE id = ?").get(key) !== undefined
-    );
+    return this.knownAmong([id]).size > 0;
   }
 
   /**
-   * The ids among `ids` that has() would answer true for, as hex: one statement per
-   * BATCH_IDS ids instead of two per id, which cost 6-12 µs each on a warm cache (a first
-   * backup asks for every new blob two or three times; docs/performance.md).
+   * The ids among `ids` that the index has or storage lists as snapshots, as hex: one
+   * statement per BATCH_IDS ids instead of two per id, which cost 6-12 µs each on a warm cache
+   * (a first backup asks for every new blob two or three times; docs/performance.md).
    */
   knownAmong(ids: readonly BlobId[]): Set<string> {
     const known = new Set<string>();
