@@ -279,3 +279,86 @@ describe("a backup with and without the addon's batch reads", () => {
     }
   });
 });
+
+describe("how many directories read their files at once", () => {
+  it("a first backup of nested directories reads the files of at most DIRS_READING at once", async () => {
+    // 4 × 8 × 4 leaf directories of 12 small files: walked eight children at a time per level,
+    // 128 leaves would be reading at once without the bound.
+    const source = join(root, "source");
+    for (let a = 0; a < 4; a++)
+      for (let b = 0; b < 8; b++)
+        for (let c = 0; c < 4; c++) {
+          const dir = join(source, `a${a}`, `b${b}`, `c${c}`);
+          mkdirSync(dir, { recursive: true });
+          for (let f = 0; f < 12; f++)
+            writeFileSync(
+              join(dir, `f${f}`),
+              seededBytes(a * 1000 + b * 100 + c * 10 + f, 2000),
+            );
+        }
+    // From the module registry the archiver imports from (another test reset it).
+    const { DIRS_READING } = await import("./walker.js");
+    const { SmallFileBatches: Batches } = await import("./small-file-batch.js");
+    // A directory reads from its first take until every file it added was taken.
+    const added = new Map<SmallFileBatches, number>();
+    const taken = new Map<SmallFileBatches, number>();
+    let reading = 0;
+    let most = 0;
+    const add: SmallFileBatches["add"] = Reflect.get(Batches.prototype, "add");
+    const take: SmallFileBatches["take"] = Reflect.get(
+      Batches.prototype,
+      "take",
+    );
+    vi.spyOn(Batches.prototype, "add").mockImplementation(function (
+      this: SmallFileBatches,
+      ...args: Parameters<SmallFileBatches["add"]>
+    ) {
+      added.set(this, (added.get(this) ?? 0) + 1);
+      return add.apply(this, args);
+    });
+    vi.spyOn(Batches.prototype, "take").mockImplementation(async function (
+      this: SmallFileBatches,
+      ...args: Parameters<SmallFileBatches["take"]>
+    ) {
+      if (!taken.has(this)) {
+        taken.set(this, 0);
+        reading += 1;
+        most = Math.max(most, reading);
+      }
+      const answer = await take.apply(this, args);
+      const count = (taken.get(this) ?? 0) + 1;
+      taken.set(this, count);
+      if (count === added.get(this)) reading -= 1;
+      return answer;
+    });
+    const store = await SqliteStore.open(join(root, "repo"), { create: true });
+    try {
+      const repo = await Repository.create(
+        store,
+        new TextEncoder().encode("batch test passphrase"),
+        { scrypt: { logN: 15, r: 8, p: 1 } },
+      );
+      const cache = ClientCache.open(join(root, "cache"), "bound");
+      try {
+        const { backup } = await import("./archiver.js");
+        const result = await backup({
+          repo,
+          cache,
+          head: headOf(await repo.listSnapshots()),
+          sources: [source],
+          sink: { progress: () => undefined, warn: () => undefined },
+        });
+        expect(result.files).toBe(4 * 8 * 4 * 12);
+      } finally {
+        cache.close();
+      }
+    } finally {
+      vi.restoreAllMocks();
+      await store.close();
+    }
+    expect(taken.size).toBe(4 * 8 * 4);
+    expect(reading).toBe(0);
+    expect(most).toBeGreaterThan(1);
+    expect(most).toBeLessThanOrEqual(DIRS_READING);
+  });
+});

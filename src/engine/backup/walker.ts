@@ -89,11 +89,22 @@ import {
 import type { TreeSaver } from "./tree-saver.js";
 import type { BackupProgress, BackupSink, BackupTally } from "./types.js";
 
+/** A child's entry still to be made: a file to read, or (`subdirectory`) a directory to walk. */
+type Pending = (() => Promise<TreeEntry | undefined>) & {
+  readonly subdirectory?: boolean;
+};
+
 /** Files read at once: enough to hide open/read latency of small files, few enough buffers. */
 const FILES_IN_FLIGHT = 4;
 const BATCHED_FILE_MAX_BIG = BigInt(BATCHED_FILE_MAX);
 /** Entries of one directory stat-ed and walked at once. */
 const CHILDREN_IN_FLIGHT = 8;
+/**
+ * Directories whose files are read at once (each holds up to two batches of them, 1 MiB each
+ * at most): without a bound a first backup held about 100 batches at its peak (docs/
+ * performance.md, "Directories reading at once"). Eight was as fast as no bound.
+ */
+export const DIRS_READING = 8;
 
 function printable(path: Buffer): string {
   return JSON.stringify(path.toString("utf8")).slice(1, -1);
@@ -124,6 +135,8 @@ export class Walker {
   readonly #parts: WalkerParts;
   /** Files being read at once: overlaps opens, reads and hashing across small files. */
   readonly #fileSlots = new Limiter(FILES_IN_FLIGHT);
+  /** Directories reading their files at once (their batches are what they hold). */
+  readonly #readingDirs = new Limiter(DIRS_READING);
   /** The file whose read started last, for a live display (BackupSink.reading). */
   #reading: Buffer | undefined;
 
@@ -433,7 +446,8 @@ export class Walker {
     );
     const inline = new InlineBudget();
     const entries: TreeEntry[] = [];
-    const later: (() => Promise<TreeEntry | undefined>)[] = [];
+    const files: Pending[] = [];
+    const subdirs: Pending[] = [];
     for (const [index, name] of listing.names.entries()) {
       const stat = listing.stats[index];
       if (walked?.has(index) === true && stat !== undefined) {
@@ -450,14 +464,26 @@ export class Walker {
         stat,
         { batches, previous, inline },
       );
-      if (typeof inspected === "function") later.push(inspected);
+      if (typeof inspected === "function")
+        (inspected.subdirectory ? subdirs : files).push(inspected);
       else if (inspected !== undefined) entries.push(inspected);
     }
-    batches.start();
-    const found = await mapConcurrently(later, CHILDREN_IN_FLIGHT, (job) =>
-      job(),
-    );
-    for (const entry of found) if (entry !== undefined) entries.push(entry);
+    const run = (job: Pending): Promise<TreeEntry | undefined> => job();
+    // Files and subdirectories each go their own way, the files of at most DIRS_READING
+    // directories at once: a first backup walks hundreds of directories at once, and each
+    // read its first batch at once. Files queued behind a subdirectory's walk would hold the
+    // directory's place (and its batch) for all of that walk.
+    const found = await Promise.all([
+      files.length === 0
+        ? []
+        : this.#readingDirs.run(() => {
+            batches.start();
+            return mapConcurrently(files, CHILDREN_IN_FLIGHT, run);
+          }),
+      mapConcurrently(subdirs, CHILDREN_IN_FLIGHT, run),
+    ]);
+    for (const entry of found.flat())
+      if (entry !== undefined) entries.push(entry);
     return entries;
   }
 
@@ -480,7 +506,7 @@ export class Walker {
       readonly previous: ReadonlyMap<string, InlineFileEntry> | undefined;
       readonly inline: InlineBudget;
     },
-  ): TreeEntry | undefined | (() => Promise<TreeEntry | undefined>) {
+  ): TreeEntry | undefined | Pending {
     const batches = within?.batches;
     let stat: EntryStat;
     try {
@@ -492,7 +518,7 @@ export class Walker {
     }
     if (matcher.excludes(relative, stat)) return undefined;
     if (stat.isDirectory()) {
-      return async () => {
+      const walk = async (): Promise<TreeEntry | undefined> => {
         const subtree = await this.directory(
           path,
           relative,
@@ -502,6 +528,7 @@ export class Walker {
           ? undefined
           : dirEntry(name, stat, subtree);
       };
+      return Object.assign(walk, { subdirectory: true });
     }
     if (stat.isFile()) {
       const inline =
