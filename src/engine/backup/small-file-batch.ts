@@ -143,7 +143,7 @@ export interface BatchTicket {
 /**
  * One directory's small files, read in batches in the order they are added, each batch started
  * when the one before it is first taken from: one batch ahead of the hashing, so memory holds
- * at most two batches per directory being walked.
+ * at most two batches per directory reading its files (the walker lets DIRS_READING do so).
  */
 export class SmallFileBatches {
   readonly #read: ReadBatch;
