@@ -37,6 +37,52 @@ afterEach(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
+/**
+ * A first backup of `source` into a new repository below root, through `archiver` (a module
+ * instance of the test's choosing: mocks reset the registry), with the cache named `name`.
+ */
+async function firstBackups(
+  source: string,
+  runs: readonly {
+    name: string;
+    archiver: () => Promise<typeof import("./archiver.js")>;
+  }[],
+): Promise<{ tree: string; files: number; warnings: string[] }[]> {
+  const store = await SqliteStore.open(join(root, "repo"), { create: true });
+  try {
+    const repo = await Repository.create(
+      store,
+      new TextEncoder().encode("batch test passphrase"),
+      { scrypt: { logN: 15, r: 8, p: 1 } },
+    );
+    const results = [];
+    for (const { name, archiver } of runs) {
+      const { backup } = await archiver();
+      const warnings: string[] = [];
+      const cache = ClientCache.open(join(root, "cache"), name);
+      try {
+        const result = await backup({
+          repo,
+          cache,
+          head: headOf(await repo.listSnapshots()),
+          sources: [source],
+          sink: { progress: () => undefined, warn: (w) => warnings.push(w) },
+        });
+        results.push({
+          tree: toHex(result.snapshot?.tree ?? new Uint8Array()),
+          files: result.files,
+          warnings,
+        });
+      } finally {
+        cache.close();
+      }
+    }
+    return results;
+  } finally {
+    await store.close();
+  }
+}
+
 /** Files of every kind a batch meets, with the capacity the walker would give each. */
 function edgeCases(): { paths: Buffer[]; capacities: Uint32Array } {
   writeFileSync(join(root, "text"), "hello\n");
@@ -222,61 +268,33 @@ describe("a backup with and without the addon's batch reads", () => {
     // Root reads every file whatever its mode: the unreadable case needs another user.
     if (process.getuid?.() !== 0)
       writeFileSync(join(source, "secret"), "x", { mode: 0o000 });
-    const store = await SqliteStore.open(join(root, "repo"), { create: true });
-    try {
-      const repo = await Repository.create(
-        store,
-        new TextEncoder().encode("batch test passphrase"),
-        { scrypt: { logN: 15, r: 8, p: 1 } },
-      );
-      const run = async (
-        name: string,
-        archiver: typeof import("./archiver.js"),
-      ): Promise<{ tree: string; files: number; warnings: string[] }> => {
-        const warnings: string[] = [];
-        const cache = ClientCache.open(join(root, "cache"), name);
-        try {
-          const result = await archiver.backup({
-            repo,
-            cache,
-            head: headOf(await repo.listSnapshots()),
-            sources: [source],
-            sink: { progress: () => undefined, warn: (w) => warnings.push(w) },
-          });
-          return {
-            tree: toHex(result.snapshot?.tree ?? new Uint8Array()),
-            files: result.files,
-            warnings,
-          };
-        } finally {
-          cache.close();
-        }
-      };
-      const withAddon = await run("addon", await import("./archiver.js"));
-      vi.resetModules();
-      let fallbackLoaded = false;
-      vi.doMock("../../util/native.js", () => ({
-        get native() {
-          fallbackLoaded = true;
-          return undefined;
+    let fallbackLoaded = false;
+    const [withAddon, without] = await firstBackups(source, [
+      { name: "addon", archiver: () => import("./archiver.js") },
+      {
+        name: "node",
+        archiver: () => {
+          vi.resetModules();
+          vi.doMock("../../util/native.js", () => ({
+            get native() {
+              fallbackLoaded = true;
+              return undefined;
+            },
+          }));
+          return import("./archiver.js");
         },
-      }));
-      try {
-        const without = await run("node", await import("./archiver.js"));
-        expect(fallbackLoaded).toBe(true);
-        expect(without).toEqual(withAddon);
-      } finally {
-        vi.doUnmock("../../util/native.js");
-        vi.resetModules();
-      }
-      expect(withAddon.files).toBe(4);
-      if (process.getuid?.() !== 0)
-        expect(withAddon.warnings).toEqual([
-          expect.stringMatching(/secret.*cannot read file.*EACCES/),
-        ]);
-    } finally {
-      await store.close();
-    }
+      },
+    ]).finally(() => {
+      vi.doUnmock("../../util/native.js");
+      vi.resetModules();
+    });
+    expect(fallbackLoaded).toBe(true);
+    expect(without).toEqual(withAddon);
+    expect(withAddon?.files).toBe(4);
+    if (process.getuid?.() !== 0)
+      expect(withAddon?.warnings).toEqual([
+        expect.stringMatching(/secret.*cannot read file.*EACCES/),
+      ]);
   });
 });
 
@@ -331,30 +349,13 @@ describe("how many directories read their files at once", () => {
       if (count === added.get(this)) reading -= 1;
       return answer;
     });
-    const store = await SqliteStore.open(join(root, "repo"), { create: true });
     try {
-      const repo = await Repository.create(
-        store,
-        new TextEncoder().encode("batch test passphrase"),
-        { scrypt: { logN: 15, r: 8, p: 1 } },
-      );
-      const cache = ClientCache.open(join(root, "cache"), "bound");
-      try {
-        const { backup } = await import("./archiver.js");
-        const result = await backup({
-          repo,
-          cache,
-          head: headOf(await repo.listSnapshots()),
-          sources: [source],
-          sink: { progress: () => undefined, warn: () => undefined },
-        });
-        expect(result.files).toBe(4 * 8 * 4 * 12);
-      } finally {
-        cache.close();
-      }
+      const [only] = await firstBackups(source, [
+        { name: "bound", archiver: () => import("./archiver.js") },
+      ]);
+      expect(only?.files).toBe(4 * 8 * 4 * 12);
     } finally {
       vi.restoreAllMocks();
-      await store.close();
     }
     expect(taken.size).toBe(4 * 8 * 4);
     expect(reading).toBe(0);
