@@ -97,6 +97,38 @@ describe("aeadSeal() / aeadOpen()", () => {
     );
   });
 
+  it("aeadSeal() of a plaintext in parts (empty ones, odd lengths) seals their concatenation", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 6 }),
+        fc.uint8Array({ maxLength: 48 }),
+        (parts, prefix) => {
+          const key = new Uint8Array(32).fill(5);
+          const nonce = new Uint8Array(12).fill(3);
+          const aad = Uint8Array.of(4, 5);
+          const joined = Uint8Array.from(parts.flatMap((part) => [...part]));
+          const inParts = aeadSeal(key, nonce, parts, aad, prefix);
+          expect(toHex(inParts)).toBe(
+            toHex(aeadSeal(key, nonce, joined, aad, prefix)),
+          );
+          expect(inParts.buffer.byteLength).toBe(inParts.byteLength);
+        },
+      ),
+      { numRuns: 100 },
+    );
+    // A GCM test vector cut across its 16-byte blocks.
+    const v = vectors[3] as (typeof vectors)[number];
+    const plaintext = fromHex(v.plaintext);
+    const cut = [
+      plaintext.subarray(0, 5),
+      plaintext.subarray(5, 37),
+      plaintext.subarray(37),
+    ];
+    expect(toHex(aeadSeal(v.key, v.iv, cut, fromHex(v.aad)))).toBe(
+      v.ciphertext + v.tag,
+    );
+  });
+
   it("aeadOpen() rejects input shorter than a tag as an integrity error", () => {
     expectIntegrityError(() =>
       aeadOpen(

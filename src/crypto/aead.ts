@@ -17,32 +17,38 @@ const noPrefix = new Uint8Array(0);
 
 /**
  * AES-256-GCM encryption; returns prefix || ciphertext || 16-byte tag, in one buffer of its
- * own (the prefix saves a caller that frames the output one more copy of it). The caller owns
+ * own (the prefix saves a caller that frames the output one more copy of it). A plaintext given
+ * in parts is encrypted as their concatenation, which the caller then need not make. The caller owns
  * nonce uniqueness: a repeated (key, nonce) pair leaks the XOR of plaintexts and the
  * authentication key.
  */
 export function aeadSeal(
   key: Uint8Array,
   nonce: Uint8Array,
-  plaintext: Uint8Array,
+  plaintext: Uint8Array | readonly Uint8Array[],
   aad: Uint8Array,
   prefix: Uint8Array = noPrefix,
 ): Uint8Array {
   checkKeyAndNonce(key, nonce);
+  const parts = plaintext instanceof Uint8Array ? [plaintext] : plaintext;
+  let length = 0;
+  for (const part of parts) length += part.byteLength;
   const cipher = createCipheriv("aes-256-gcm", key, nonce, {
     authTagLength: aeadTagLength,
   });
   cipher.setAAD(aad);
-  const start = prefix.byteLength;
-  const sealed = uninitializedBytes(
-    start + plaintext.byteLength + aeadTagLength,
-  );
+  const sealed = uninitializedBytes(prefix.byteLength + length + aeadTagLength);
   sealed.set(prefix, 0);
-  const body = cipher.update(plaintext);
+  // GCM is a stream mode: each update() gives back as many bytes as it was given.
+  let at = prefix.byteLength;
+  for (const part of parts) {
+    const body = cipher.update(part);
+    sealed.set(body, at);
+    at += body.byteLength;
+  }
   const tail = cipher.final();
-  sealed.set(body, start);
-  sealed.set(tail, start + body.byteLength);
-  sealed.set(cipher.getAuthTag(), start + plaintext.byteLength);
+  sealed.set(tail, at);
+  sealed.set(cipher.getAuthTag(), at + tail.byteLength);
   return sealed;
 }
 

@@ -27,12 +27,7 @@ import {
 } from "../crypto/index.js";
 import { BlindsyncError } from "../errors.js";
 import type { BlobId, BlobKind } from "../store/index.js";
-import {
-  bytesEqual,
-  isZeroFilled,
-  toHex,
-  uninitializedBytes,
-} from "../util/bytes.js";
+import { bytesEqual, isZeroFilled, toHex } from "../util/bytes.js";
 import { openingKey } from "./opening-keys.js";
 
 export const blobHeaderLength = 40;
@@ -194,6 +189,15 @@ function compressPayload(
     : undefined;
 }
 
+/** Zeros enough for Padmé's padding of an 8 MiB blob (at most 2^18 bytes); never written. */
+const sharedZeros = new Uint8Array(256 * 1024);
+
+function zeroPadding(length: number): Uint8Array {
+  return length <= sharedZeros.length
+    ? sharedZeros.subarray(0, length)
+    : new Uint8Array(length);
+}
+
 function checkLength(name: string, bytes: Uint8Array, length: number): void {
   if (bytes.byteLength !== length)
     throw new RangeError(
@@ -244,12 +248,16 @@ export function sealBlob(options: SealBlobOptions): Uint8Array {
   const compressed = compressPayload(plaintext, options.compression);
   const payload = compressed ?? plaintext;
   const innerLength = padmeLength(innerHeaderLength + payload.byteLength);
-  // Not zero-filled: every byte is written below, the padding explicitly.
-  const inner = uninitializedBytes(innerLength);
-  inner[0] = compressed === undefined ? compressionRaw : compressionZstd;
-  new DataView(inner.buffer).setUint32(1, payload.byteLength, false);
-  inner.set(payload, innerHeaderLength);
-  inner.fill(0, innerHeaderLength + payload.byteLength);
+  const innerHeader = new Uint8Array(innerHeaderLength);
+  innerHeader[0] = compressed === undefined ? compressionRaw : compressionZstd;
+  new DataView(innerHeader.buffer).setUint32(1, payload.byteLength, false);
+  // Encrypted in three parts, header, payload and padding: no joined copy of a chunk's bytes
+  // (a sealing worker made three buffers of each chunk's size, two of them garbage at once).
+  const inner = [
+    innerHeader,
+    payload,
+    zeroPadding(innerLength - innerHeaderLength - payload.byteLength),
+  ];
 
   const counter = session.nextCounter();
   const header = encodeHeader(kind, session.sessionId, counter);
