@@ -12,7 +12,7 @@
  * Names are bytes from start to finish (Buffer paths), so any name Linux allows survives.
  * Memory holds one directory listing per level of depth: never the whole tree.
  *
- * About 570 lines with one job, the walk: its three listing sources (prewalk, listing,
+ * About 600 lines with one job, the walk: its three listing sources (prewalk, listing,
  * native), two caches and the earlier trees' inline files meet in one recursion, which reads
  * worse split than whole.
  */
